@@ -1,0 +1,1 @@
+//! Manifest, index and descriptor types (OCI and Docker v2s2).

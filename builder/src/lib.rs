@@ -1,0 +1,44 @@
+//! hod's library: the working-container primitives over a containers/storage-compatible store.
+//!
+//! ```text
+//!  src (CLI) ──> builder::{from, mount, config, copy, commit, push, pull, rm, run}
+//!                    │            (one file per primitive, each an `impl Builder` block)
+//!                    ▼
+//!  builder.rs (persisted working-container state) ──> store/ (layers, images, containers,
+//!  image/ (one canonical config model)                 drivers vfs + overlay, locks)
+//!  transport/ (ImageSource -> ImageDestination: oci, oci-archive, docker-archive, dir,
+//!              containers-storage) ──> archive/ (tar, whiteouts, tar-split, compression)
+//!  copier/ (rootfs-confined file operations)   run/ (OCI spec + embedded runtime)
+//!  sys/ (the only `unsafe`: namespaces, mounts, re-exec helpers)
+//! ```
+//!
+//! Libraries never print: user-facing progress goes through a caller-supplied
+//! [`report::Reporter`], diagnostics through `tracing`.
+#![warn(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod error;
+pub mod fsutil;
+pub mod sys;
+pub mod reference;
+pub mod image;
+pub mod options;
+pub mod report;
+pub mod archive;
+pub mod store;
+pub mod transport;
+pub mod copier;
+pub mod run;
+pub mod builder;
+pub mod from;
+pub mod mount;
+pub mod config;
+pub mod copy;
+pub mod commit;
+pub mod push;
+pub mod pull;
+pub mod rm;
+
+pub use crate::builder::Builder;
+pub use crate::error::{Error, IoResultExt, Result};
+pub use crate::store::Store;

@@ -1,0 +1,5 @@
+//! The only place with `unsafe`: namespaces, mounts, pivot_root/chroot, ID maps, fd passing,
+//! and the registry of re-exec'd helpers. Every block carries a `// SAFETY:` line.
+#![allow(unsafe_code)]
+
+pub mod reexec;

@@ -1,0 +1,4 @@
+//! hod: a daemonless, scriptable OCI container image builder.
+fn main() {
+    builder::sys::reexec::dispatch();
+}
