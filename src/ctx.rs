@@ -1,0 +1,22 @@
+//! What every subcommand receives: the resolved global options.
+use std::path::PathBuf;
+
+use builder::store::StoreOptions;
+
+/// Resolved global options (CLI > env > storage.conf/containers.conf > defaults).
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// Where and how the store lives.
+    pub store_options: StoreOptions,
+    /// `--registries-conf`, if given.
+    pub registries_conf: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: String,
+}
+
+impl Ctx {
+    /// Open the store.
+    pub fn store(&self) -> anyhow::Result<builder::Store> {
+        Ok(builder::Store::open(&self.store_options)?)
+    }
+}
