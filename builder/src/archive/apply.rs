@@ -17,7 +17,6 @@ pub enum WhiteoutFormat {
 }
 
 /// Options for [`apply_layer`].
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct ApplyOptions<'a> {
     /// Whiteout handling.
@@ -26,6 +25,16 @@ pub struct ApplyOptions<'a> {
     pub tar_split: Option<&'a mut dyn Write>,
     /// Leave ownership as the current user instead of the tar's (rootless without maps).
     pub ignore_chown_errors: bool,
+}
+
+impl std::fmt::Debug for ApplyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("whiteouts", &self.whiteouts)
+            .field("tar_split", &self.tar_split.is_some())
+            .field("ignore_chown_errors", &self.ignore_chown_errors)
+            .finish()
+    }
 }
 
 impl<'a> ApplyOptions<'a> {
