@@ -290,6 +290,18 @@ pub fn put(
     }
     drop(existing);
 
+    // Fetch (and verify) every URL before anything is written.
+    let mut fetched = Vec::new();
+    for u in &urls {
+        if rename.is_none() {
+            url::file_name(u)?;
+        }
+        fetched.push((
+            u.clone(),
+            url::fetch(u, opts.checksum.as_deref(), opts.retries, opts.retry_delay)?,
+        ));
+    }
+
     let new_dir = root::NewDir {
         mode: 0o755,
         owner: Some(opts.dir_owner),
@@ -299,11 +311,10 @@ pub fn put(
     let mut hardlinks: std::collections::HashMap<(u64, u64), PathBuf> =
         std::collections::HashMap::new();
 
-    for u in &urls {
-        let mut f = url::fetch(u, opts.checksum.as_deref(), opts.retries, opts.retry_delay)?;
+    for (u, mut f) in fetched {
         let name = match &rename {
             Some(n) => n.clone(),
-            None => url::file_name(u)?,
+            None => url::file_name(&u)?,
         };
         let (uid, gid) = opts.owner.unwrap_or((0, 0));
         let mtime = opts.timestamp.or(f.last_modified).unwrap_or(0);

@@ -221,13 +221,24 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
-        // the host's passwd through an escaping link: resolved inside the root (absent)
+        // links to the host's files resolve inside the root: to themselves (a loop: an
+        // error, not the host's file), or to files the root does not have (absent)
         std::os::unix::fs::symlink(
             "../../../../../../../../etc/passwd",
             root.join("etc/passwd"),
         )
         .unwrap();
         std::os::unix::fs::symlink("/etc/group", root.join("etc/group")).unwrap();
+        assert!(lookup_user(&root, "root").is_err());
+        assert!(lookup_group(&root, "root").is_err());
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../../../../../../../etc/shadow",
+            root.join("etc/passwd"),
+        )
+        .unwrap();
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        std::os::unix::fs::symlink("/etc/gshadow", root.join("etc/group")).unwrap();
         assert_eq!(lookup_user(&root, "root").unwrap(), None);
         assert_eq!(lookup_group(&root, "root").unwrap(), None);
         // a FIFO does not hang and counts as absent
