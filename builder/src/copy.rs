@@ -83,7 +83,7 @@ pub type CopySummary = PutSummary;
 /// A mounted source for `--from`, released on drop.
 enum FromRoot<'s> {
     Container {
-        builder: Builder,
+        builder: Box<Builder>,
         store: &'s Store,
         unmount: bool,
         path: PathBuf,
@@ -136,7 +136,7 @@ fn open_from<'s>(store: &'s Store, name: &str) -> Result<FromRoot<'s>> {
                 .mount(store)
                 .context_with(|| format!("mounting {name:?} container {:?}", b.name()))?;
             return Ok(FromRoot::Container {
-                builder: b,
+                builder: Box::new(b),
                 store,
                 unmount: !was_mounted,
                 path,

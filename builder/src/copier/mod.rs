@@ -453,7 +453,14 @@ fn copy_one(
     } else {
         return Ok(());
     };
-    sink.special(name, kind, md.rdev(), &meta_of(host, md, opts, false))
+    match sink.special(name, kind, md.rdev(), &meta_of(host, md, opts, false)) {
+        // Device nodes cannot be made without privilege; buildah skips them there too.
+        Err(e) if kind != rustix::fs::FileType::Fifo && !rustix::process::geteuid().is_root() => {
+            tracing::debug!("skipping device node {}: {e}", host.display());
+            Ok(())
+        }
+        r => r,
+    }
 }
 
 /// Copy the contents of the directory `host` (root-relative `resolved`) below the sink.

@@ -69,7 +69,7 @@ fn group_entries(db: &str) -> impl Iterator<Item = (String, u32, Vec<String>)> +
 fn with_groups(root: &Path, name: String, uid: u32, gid: u32, home: String) -> Result<User> {
     let gdb = read_db(root, "etc/group")?;
     let groups = group_entries(&gdb)
-        .filter(|(_, g, m)| *g != gid && m.iter().any(|x| *x == name))
+        .filter(|(_, g, m)| *g != gid && m.contains(&name))
         .map(|(_, g, _)| g)
         .collect();
     Ok(User {
