@@ -49,7 +49,7 @@ pub struct CopyArgs {
     /// Copy a symlink named as a source as a link instead of its target.
     #[arg(long = "no-follow-symlinks")]
     pub no_follow_symlinks: bool,
-    /// Preserve leading directories of sources (copy only; not supported yet).
+    /// Preserve leading directories of sources (copy only).
     #[arg(long)]
     pub parents: bool,
     /// Don't print the digest of the copied content.
@@ -150,9 +150,6 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         String::new()
     };
-    if args.parents {
-        anyhow::bail!("--parents is not supported yet");
-    }
     if args.ignore_file.is_some() && args.context_dir.is_none() {
         anyhow::bail!(
             "--ignorefile option requires that you specify a context dir using --contextdir"
@@ -175,6 +172,7 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.allow_wildcard = args.allow_wildcard;
     opts.allow_empty_wildcard = args.allow_empty_wildcard;
     opts.timestamp = args.timestamp;
+    opts.parents = args.parents && verb == Verb::Copy;
     opts.retries = args.retry;
     opts.retry_delay = retry_delay;
     if args.link {

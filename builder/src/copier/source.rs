@@ -215,7 +215,9 @@ impl SourceRoot {
                     Err(Error::Io { .. }) if !last => continue,
                     Err(e) => return Err(e),
                 };
-                self.expand_from(src, comps, i + 1, logical.join(&name), r, follow_top, out)?;
+                let r =
+                    self.expand_from(src, comps, i + 1, logical.join(&name), r, follow_top, out);
+                no_match_is_fine(r)?;
             }
         }
         Ok(())
@@ -232,7 +234,7 @@ impl SourceRoot {
         follow_top: bool,
         out: &mut Vec<(PathBuf, PathBuf)>,
     ) -> Result<()> {
-        self.expand_from(
+        let r = self.expand_from(
             src,
             comps,
             i + 1,
@@ -240,7 +242,8 @@ impl SourceRoot {
             resolved.clone(),
             follow_top,
             out,
-        )?;
+        );
+        no_match_is_fine(r)?;
         for (name, is_dir) in list(&self.host_path(&resolved))? {
             if is_dir {
                 self.expand_double(
@@ -255,6 +258,19 @@ impl SourceRoot {
             }
         }
         Ok(())
+    }
+}
+
+/// Below a wildcard, a later component that does not exist is just no match.
+fn no_match_is_fine(r: Result<()>) -> Result<()> {
+    match r {
+        Err(Error::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound
+                || source.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Ok(())
+        }
+        r => r,
     }
 }
 

@@ -679,3 +679,43 @@ fn urls_and_checksums() {
         .contains("checksum flag is not supported for local sources"));
     drop(h);
 }
+
+#[test]
+fn parents() {
+    let f = fx();
+    let mytest = f.ctx.join("mytest");
+    for p in ["x/a.txt", "y/a.txt", "y/b.txt"] {
+        write(&mytest.join(p), p);
+    }
+    let host = SourceRoot::host(&f.host);
+    let m = mytest.to_str().unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("/./*/a.txt", &["x", "x/a.txt", "y", "y/a.txt"]),
+        ("/./y/*", &["y", "y/a.txt", "y/b.txt"]),
+        ("/./*/b.txt", &["y", "y/b.txt"]),
+        ("/./*", &["x", "x/a.txt", "y", "y/a.txt", "y/b.txt"]),
+    ];
+    for (i, (pat, want)) in cases.iter().enumerate() {
+        let o = PutOptions {
+            parents: true,
+            ..opts()
+        };
+        let dest = format!("/p{i}/");
+        put(&f.root, &host, &s(&[&format!("{m}{pat}")]), &dest, &o).unwrap();
+        assert_eq!(tree(&f.root.join(format!("p{i}"))), *want, "{pat}");
+    }
+    // without a pivot, the path below the context is kept
+    let o = PutOptions {
+        parents: true,
+        ..opts()
+    };
+    put(
+        &f.root,
+        &SourceRoot::context(&mytest),
+        &s(&["y/a.txt"]),
+        "/q/",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(tree(&f.root.join("q")), ["y", "y/a.txt"]);
+}
