@@ -131,7 +131,10 @@ fn is_domain(d: &str) -> bool {
         }
     }
     if host.starts_with('[') && host.ends_with(']') {
-        return host.len() > 2 && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        return host.len() > 2
+            && host[1..host.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':');
     }
     !host.is_empty()
         && host.split('.').all(|l| {
@@ -148,13 +151,17 @@ fn is_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
 }
 
 /// Split `name[:tag][@digest]` into its parts, validating tag and digest.
 fn split_suffixes(s: &str) -> Result<(&str, Option<String>, Option<Digest>)> {
     let (rest, digest) = match s.split_once('@') {
-        Some((r, d)) => (r, Some(Digest::parse(d).map_err(|_| invalid(s, "invalid digest"))?)),
+        Some((r, d)) => (
+            r,
+            Some(Digest::parse(d).map_err(|_| invalid(s, "invalid digest"))?),
+        ),
         None => (s, None),
     };
     let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
@@ -174,11 +181,16 @@ fn split_suffixes(s: &str) -> Result<(&str, Option<String>, Option<Digest>)> {
 /// Whether the first path component of a name is a registry (contains `.` or `:`, or is
 /// `localhost`, or has upper case letters, as `splitDockerDomain` decides).
 fn first_is_domain(first: &str) -> bool {
-    first.contains('.') || first.contains(':') || first == LOCAL_DOMAIN || first.bytes().any(|b| b.is_ascii_uppercase())
+    first.contains('.')
+        || first.contains(':')
+        || first == LOCAL_DOMAIN
+        || first.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn is_full_hex_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parse a name as `ParseNormalizedNamed` does: the default registry is `docker.io`, its
@@ -211,9 +223,17 @@ pub fn parse_named(s: &str) -> Result<NamedRef> {
         return Err(invalid(s, "invalid reference format"));
     }
     if domain.len() + 1 + path.len() > MAX_NAME_LEN {
-        return Err(invalid(s, "repository name must not be more than 255 characters"));
+        return Err(invalid(
+            s,
+            "repository name must not be more than 255 characters",
+        ));
     }
-    Ok(NamedRef { domain, path, tag, digest })
+    Ok(NamedRef {
+        domain,
+        path,
+        tag,
+        digest,
+    })
 }
 
 /// libimage's `NormalizeName`: a name without a registry is a local one (`localhost/`); a
@@ -221,7 +241,9 @@ pub fn parse_named(s: &str) -> Result<NamedRef> {
 pub fn normalize_local_name(s: &str) -> Result<NamedRef> {
     let (name, _, _) = split_suffixes(s)?;
     let qualified = match name.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == LOCAL_DOMAIN => s.to_string(),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == LOCAL_DOMAIN => {
+            s.to_string()
+        }
         _ => format!("{LOCAL_DOMAIN}/{s}"),
     };
     Ok(parse_named(&qualified)?.with_default_tag())
@@ -292,14 +314,22 @@ pub enum ImageReference {
 }
 
 /// Known transport names.
-pub const TRANSPORTS: &[&str] = &["oci", "oci-archive", "docker-archive", "dir", "containers-storage", "docker"];
+pub const TRANSPORTS: &[&str] = &[
+    "oci",
+    "oci-archive",
+    "docker-archive",
+    "dir",
+    "containers-storage",
+    "docker",
+];
 
 /// The ref-name grammar of OCI layouts (image-spec annotations).
 fn is_oci_ref_name(s: &str) -> bool {
     fn component(c: &str) -> bool {
         // alnum (sep alnum)*, sep = [-._:@+] | --
         let b = c.as_bytes();
-        if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric()
+        {
             return false;
         }
         let mut i = 0;
@@ -362,11 +392,16 @@ impl ImageReference {
                 let selector = match sel {
                     None => None,
                     Some(sel) => Some(if let Some(n) = sel.strip_prefix('@') {
-                        ArchiveSelector::Index(n.parse().map_err(|_| invalid(s, "invalid source index"))?)
+                        ArchiveSelector::Index(
+                            n.parse().map_err(|_| invalid(s, "invalid source index"))?,
+                        )
                     } else {
                         let named = parse_named(&sel)?;
                         if named.digest.is_some() {
-                            return Err(invalid(s, "docker-archive doesn't support digest references"));
+                            return Err(invalid(
+                                s,
+                                "docker-archive doesn't support digest references",
+                            ));
                         }
                         ArchiveSelector::Named(named.with_default_tag())
                     }),
@@ -377,26 +412,41 @@ impl ImageReference {
                 if rest.is_empty() {
                     return Err(invalid(s, "empty path"));
                 }
-                Ok(ImageReference::Dir { path: PathBuf::from(rest) })
+                Ok(ImageReference::Dir {
+                    path: PathBuf::from(rest),
+                })
             }
             "containers-storage" => {
                 let (store, image) = if let Some(r) = rest.strip_prefix('[') {
-                    let (spec, image) = r.split_once(']').ok_or_else(|| invalid(s, "missing ']' in store specification"))?;
-                    (Some(parse_store_spec(spec).map_err(|why| invalid(s, why))?), image)
+                    let (spec, image) = r
+                        .split_once(']')
+                        .ok_or_else(|| invalid(s, "missing ']' in store specification"))?;
+                    (
+                        Some(parse_store_spec(spec).map_err(|why| invalid(s, why))?),
+                        image,
+                    )
                 } else {
                     (None, rest)
                 };
                 if image.is_empty() {
                     return Err(invalid(s, "no image name"));
                 }
-                Ok(ImageReference::Storage { store, image: image.to_string() })
+                Ok(ImageReference::Storage {
+                    store,
+                    image: image.to_string(),
+                })
             }
             "docker" => match rest.strip_prefix("//") {
-                Some(name) => Ok(ImageReference::Docker(parse_named(name)?.with_default_tag())),
+                Some(name) => Ok(ImageReference::Docker(
+                    parse_named(name)?.with_default_tag(),
+                )),
                 // `docker:latest` is a name, not a transport.
                 None => Ok(ImageReference::Local(s.to_string())),
             },
-            "docker-daemon" | "tarball" | "sif" | "ostree" => Err(invalid(s, &format!("the {transport} transport is not supported"))),
+            "docker-daemon" | "tarball" | "sif" | "ostree" => Err(invalid(
+                s,
+                &format!("the {transport} transport is not supported"),
+            )),
             _ => Ok(ImageReference::Local(s.to_string())),
         }
     }
@@ -415,14 +465,18 @@ impl ImageReference {
 
     /// Whether the reference names the local store.
     pub fn is_local_storage(&self) -> bool {
-        matches!(self, ImageReference::Local(_) | ImageReference::Storage { store: None, .. })
+        matches!(
+            self,
+            ImageReference::Local(_) | ImageReference::Storage { store: None, .. }
+        )
     }
 }
 
 impl fmt::Display for ImageReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageReference::Oci { path, reference } | ImageReference::OciArchive { path, reference } => {
+            ImageReference::Oci { path, reference }
+            | ImageReference::OciArchive { path, reference } => {
                 write!(f, "{}:{}", self.transport(), path.display())?;
                 if let Some(r) = reference {
                     write!(f, ":{r}")?;
@@ -453,7 +507,11 @@ fn parse_store_spec(spec: &str) -> std::result::Result<StoreSpec, &'static str> 
         None => (spec, None),
     };
     if let Some(o) = opts {
-        out.options = o.split(',').filter(|x| !x.is_empty()).map(String::from).collect();
+        out.options = o
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect();
     }
     let (driver, roots) = match main.split_once('@') {
         Some((d, r)) => (Some(d), r),
@@ -491,7 +549,10 @@ mod tests {
             ("busybox", "docker.io/library/busybox"),
             ("busybox:1.36", "docker.io/library/busybox:1.36"),
             ("docker.io/busybox", "docker.io/library/busybox"),
-            ("index.docker.io/library/busybox", "docker.io/library/busybox"),
+            (
+                "index.docker.io/library/busybox",
+                "docker.io/library/busybox",
+            ),
             ("user/app", "docker.io/user/app"),
             ("quay.io/a/b:v1", "quay.io/a/b:v1"),
             ("localhost/app", "localhost/app"),
@@ -510,7 +571,19 @@ mod tests {
 
     #[test]
     fn invalid_names() {
-        for bad in ["", "Busybox/UP", "docker.io/Busybox", "a//b", "a/", "-a", "a:b:c", "x:", "x@sha256:zz", &"a".repeat(64), "a..b"] {
+        for bad in [
+            "",
+            "Busybox/UP",
+            "docker.io/Busybox",
+            "a//b",
+            "a/",
+            "-a",
+            "a:b:c",
+            "x:",
+            "x@sha256:zz",
+            &"a".repeat(64),
+            "a..b",
+        ] {
             assert!(parse_named(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -527,14 +600,27 @@ mod tests {
             ("registry:5000/a", "registry:5000/a:latest"),
         ];
         for (input, want) in cases {
-            assert_eq!(normalize_local_name(input).unwrap().to_string(), want, "{input}");
+            assert_eq!(
+                normalize_local_name(input).unwrap().to_string(),
+                want,
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn familiar_form() {
-        assert_eq!(parse_named("busybox").unwrap().with_default_tag().familiar(), "busybox:latest");
-        assert_eq!(parse_named("quay.io/a/b:1").unwrap().familiar(), "quay.io/a/b:1");
+        assert_eq!(
+            parse_named("busybox")
+                .unwrap()
+                .with_default_tag()
+                .familiar(),
+            "busybox:latest"
+        );
+        assert_eq!(
+            parse_named("quay.io/a/b:1").unwrap().familiar(),
+            "quay.io/a/b:1"
+        );
     }
 
     #[test]
@@ -542,22 +628,70 @@ mod tests {
         use ImageReference as R;
         let p = PathBuf::from;
         let cases: Vec<(&str, R)> = vec![
-            ("oci:/tmp/lay", R::Oci { path: p("/tmp/lay"), reference: None }),
-            ("oci:/tmp/lay:v1", R::Oci { path: p("/tmp/lay"), reference: Some("v1".into()) }),
-            ("oci:lay:my/app:1.0", R::Oci { path: p("lay"), reference: Some("my/app:1.0".into()) }),
-            ("oci-archive:/a.tar:x", R::OciArchive { path: p("/a.tar"), reference: Some("x".into()) }),
-            ("docker-archive:/a.tar", R::DockerArchive { path: p("/a.tar"), selector: None }),
+            (
+                "oci:/tmp/lay",
+                R::Oci {
+                    path: p("/tmp/lay"),
+                    reference: None,
+                },
+            ),
+            (
+                "oci:/tmp/lay:v1",
+                R::Oci {
+                    path: p("/tmp/lay"),
+                    reference: Some("v1".into()),
+                },
+            ),
+            (
+                "oci:lay:my/app:1.0",
+                R::Oci {
+                    path: p("lay"),
+                    reference: Some("my/app:1.0".into()),
+                },
+            ),
+            (
+                "oci-archive:/a.tar:x",
+                R::OciArchive {
+                    path: p("/a.tar"),
+                    reference: Some("x".into()),
+                },
+            ),
+            (
+                "docker-archive:/a.tar",
+                R::DockerArchive {
+                    path: p("/a.tar"),
+                    selector: None,
+                },
+            ),
             (
                 "docker-archive:/a.tar:app:2",
-                R::DockerArchive { path: p("/a.tar"), selector: Some(ArchiveSelector::Named(parse_named("app:2").unwrap())) },
+                R::DockerArchive {
+                    path: p("/a.tar"),
+                    selector: Some(ArchiveSelector::Named(parse_named("app:2").unwrap())),
+                },
             ),
             (
                 "docker-archive:/a.tar:app",
-                R::DockerArchive { path: p("/a.tar"), selector: Some(ArchiveSelector::Named(parse_named("app:latest").unwrap())) },
+                R::DockerArchive {
+                    path: p("/a.tar"),
+                    selector: Some(ArchiveSelector::Named(parse_named("app:latest").unwrap())),
+                },
             ),
-            ("docker-archive:/a.tar:@1", R::DockerArchive { path: p("/a.tar"), selector: Some(ArchiveSelector::Index(1)) }),
+            (
+                "docker-archive:/a.tar:@1",
+                R::DockerArchive {
+                    path: p("/a.tar"),
+                    selector: Some(ArchiveSelector::Index(1)),
+                },
+            ),
             ("dir:/d:x", R::Dir { path: p("/d:x") }),
-            ("containers-storage:busybox", R::Storage { store: None, image: "busybox".into() }),
+            (
+                "containers-storage:busybox",
+                R::Storage {
+                    store: None,
+                    image: "busybox".into(),
+                },
+            ),
             (
                 "containers-storage:[vfs@/r+/rr:vfs.ignore_chown_errors=true]app:1",
                 R::Storage {
@@ -572,9 +706,18 @@ mod tests {
             ),
             (
                 "containers-storage:[/r]x",
-                R::Storage { store: Some(StoreSpec { root: Some(p("/r")), ..Default::default() }), image: "x".into() },
+                R::Storage {
+                    store: Some(StoreSpec {
+                        root: Some(p("/r")),
+                        ..Default::default()
+                    }),
+                    image: "x".into(),
+                },
             ),
-            ("docker://busybox", R::Docker(parse_named("busybox:latest").unwrap())),
+            (
+                "docker://busybox",
+                R::Docker(parse_named("busybox:latest").unwrap()),
+            ),
             ("busybox", R::Local("busybox".into())),
             ("localhost:5000/a:1", R::Local("localhost:5000/a:1".into())),
             ("docker:latest", R::Local("docker:latest".into())),
@@ -582,14 +725,33 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ImageReference::parse(input).unwrap(), want, "{input}");
         }
-        for bad in ["oci:", "oci:/x:bad ref", "oci:/x:-a", "docker-archive:/a:@x", "docker-archive:/a:x@sha256:".as_ref(), "dir:", "containers-storage:", "containers-storage:[rel]x", "containers-storage:[/r", "docker://x/UP", "docker-daemon:x"] {
+        for bad in [
+            "oci:",
+            "oci:/x:bad ref",
+            "oci:/x:-a",
+            "docker-archive:/a:@x",
+            "docker-archive:/a:x@sha256:".as_ref(),
+            "dir:",
+            "containers-storage:",
+            "containers-storage:[rel]x",
+            "containers-storage:[/r",
+            "docker://x/UP",
+            "docker-daemon:x",
+        ] {
             assert!(ImageReference::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn display_roundtrips() {
-        for s in ["oci:/tmp/lay:v1", "oci-archive:/a.tar", "docker-archive:/a.tar:app:2", "docker-archive:/a.tar:@0", "dir:/d", "docker://quay.io/a/b:1"] {
+        for s in [
+            "oci:/tmp/lay:v1",
+            "oci-archive:/a.tar",
+            "docker-archive:/a.tar:app:2",
+            "docker-archive:/a.tar:@0",
+            "dir:/d",
+            "docker://quay.io/a/b:1",
+        ] {
             assert_eq!(ImageReference::parse(s).unwrap().to_string(), s);
         }
     }

@@ -29,7 +29,14 @@ impl Dropped {
 }
 
 /// Docker-only top-level fields that say nothing worth a warning (buildah writes them itself).
-const SILENT_TOP: &[&str] = &["container", "container_config", "docker_version", "parent", "id", "size"];
+const SILENT_TOP: &[&str] = &[
+    "container",
+    "container_config",
+    "docker_version",
+    "parent",
+    "id",
+    "size",
+];
 
 /// The OCI image config bytes, and the Docker-only fields that were set and dropped.
 pub fn to_oci(cfg: &ImageConfig) -> (Vec<u8>, Vec<Dropped>) {
@@ -37,18 +44,49 @@ pub fn to_oci(cfg: &ImageConfig) -> (Vec<u8>, Vec<Dropped>) {
     let mut dropped = Vec::new();
     let mut drop = |name: &str, set: bool| {
         if set {
-            dropped.push(Dropped { field: name.to_string() });
+            dropped.push(Dropped {
+                field: name.to_string(),
+            });
         }
     };
-    drop("Hostname", c.config.hostname.take().is_some_and(|h| !h.is_empty()));
-    drop("Domainname", c.config.domainname.take().is_some_and(|h| !h.is_empty()));
+    drop(
+        "Hostname",
+        c.config.hostname.take().is_some_and(|h| !h.is_empty()),
+    );
+    drop(
+        "Domainname",
+        c.config.domainname.take().is_some_and(|h| !h.is_empty()),
+    );
     drop("Healthcheck", c.config.healthcheck.take().is_some());
-    drop("OnBuild", c.config.on_build.take().is_some_and(|v| !v.is_empty()));
-    drop("Shell", c.config.shell.take().is_some_and(|v| !v.is_empty()));
+    drop(
+        "OnBuild",
+        c.config.on_build.take().is_some_and(|v| !v.is_empty()),
+    );
+    drop(
+        "Shell",
+        c.config.shell.take().is_some_and(|v| !v.is_empty()),
+    );
     for (k, v) in std::mem::take(&mut c.config.other) {
         // AttachStdin/Tty/Image/… are Docker run-time bookkeeping: only warn when they carry a value.
-        let meaningful = !(v.is_null() || v == false || v == "" || v.as_array().is_some_and(|a| a.is_empty()) || v.as_object().is_some_and(|o| o.is_empty()));
-        drop(&k, meaningful && !matches!(k.as_str(), "AttachStdin" | "AttachStdout" | "AttachStderr" | "Tty" | "OpenStdin" | "StdinOnce" | "Image"));
+        let meaningful = !(v.is_null()
+            || v == false
+            || v == ""
+            || v.as_array().is_some_and(|a| a.is_empty())
+            || v.as_object().is_some_and(|o| o.is_empty()));
+        drop(
+            &k,
+            meaningful
+                && !matches!(
+                    k.as_str(),
+                    "AttachStdin"
+                        | "AttachStdout"
+                        | "AttachStderr"
+                        | "Tty"
+                        | "OpenStdin"
+                        | "StdinOnce"
+                        | "Image"
+                ),
+        );
     }
     for (k, v) in std::mem::take(&mut c.other) {
         let meaningful = !(v.is_null() || v == "");
@@ -77,13 +115,25 @@ mod tests {
         c.architecture = "amd64".into();
         c.created = Some("1970-01-01T00:00:00Z".into());
         c.config.env = Some(vec!["PATH=/bin".into()]);
-        c.config.labels = Some([("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())].into());
-        c.config.healthcheck = Some(HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
+        c.config.labels = Some(
+            [
+                ("z".to_string(), "1".to_string()),
+                ("a".to_string(), "2".to_string()),
+            ]
+            .into(),
+        );
+        c.config.healthcheck = Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        });
         c.config.on_build = Some(vec!["RUN true".into()]);
         c.config.shell = Some(vec!["/bin/bash".into(), "-c".into()]);
         c.config.domainname = Some("example.com".into());
         c.other.insert("docker_version".into(), "20".into());
-        c.history.push(History { created_by: Some("/bin/sh".into()), ..Default::default() });
+        c.history.push(History {
+            created_by: Some("/bin/sh".into()),
+            ..Default::default()
+        });
         c
     }
 
@@ -98,7 +148,12 @@ mod tests {
         assert!(v.get("docker_version").is_none());
         assert!(!dropped.iter().any(|d| d.field == "docker_version"));
         assert_eq!(v["config"]["Env"][0], "PATH=/bin");
-        assert!(dropped.iter().find(|d| d.field == "Healthcheck").unwrap().warning().starts_with("HEALTHCHECK is not supported for OCI image format"));
+        assert!(dropped
+            .iter()
+            .find(|d| d.field == "Healthcheck")
+            .unwrap()
+            .warning()
+            .starts_with("HEALTHCHECK is not supported for OCI image format"));
     }
 
     #[test]

@@ -29,15 +29,18 @@ pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// OCI non-distributable uncompressed layer (deprecated, still read).
 pub const OCI_LAYER_NONDIST_TAR: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
 /// OCI non-distributable gzip layer (deprecated, still read).
-pub const OCI_LAYER_NONDIST_GZIP: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+pub const OCI_LAYER_NONDIST_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 /// OCI non-distributable zstd layer (deprecated, still read).
-pub const OCI_LAYER_NONDIST_ZSTD: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+pub const OCI_LAYER_NONDIST_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 /// Docker v2 schema 2 manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker v2 schema 2 manifest list.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Docker v2 schema 1 (signed) manifest; recognised only to be refused.
-pub const DOCKER_MANIFEST_V1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+pub const DOCKER_MANIFEST_V1_SIGNED: &str =
+    "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /// Docker image config.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Docker gzip layer.
@@ -45,7 +48,8 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// Docker uncompressed layer (as buildah writes before compression, and docker-archive).
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// Docker foreign (non-distributable) gzip layer.
-pub const DOCKER_LAYER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 /// Annotation naming an image in an OCI layout's `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Annotation with the creation time.
@@ -110,10 +114,18 @@ pub struct Platform {
     /// Operating system (`linux`).
     pub os: String,
     /// OS version.
-    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     /// OS features.
-    #[serde(default, rename = "os.features", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.features",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     /// Variant (`v8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,7 +323,11 @@ fn bad(what: impl Into<String>) -> Error {
 }
 
 fn json_err(e: serde_json::Error) -> Error {
-    Error::Json { op: "parsing".into(), path: "manifest".into(), source: e }
+    Error::Json {
+        op: "parsing".into(),
+        path: "manifest".into(),
+        source: e,
+    }
 }
 
 /// Parse a manifest, index or manifest list strictly. `declared` is the media type the
@@ -320,11 +336,16 @@ fn json_err(e: serde_json::Error) -> Error {
 /// keys, with both `manifests` and `config`/`layers`, or of an unknown type are refused.
 pub fn parse_manifest(data: &[u8], declared: Option<&str>) -> Result<Manifest> {
     if data.len() as u64 > MAX_MANIFEST_SIZE {
-        return Err(bad(format!("manifest is {} bytes, more than the limit of {MAX_MANIFEST_SIZE}", data.len())));
+        return Err(bad(format!(
+            "manifest is {} bytes, more than the limit of {MAX_MANIFEST_SIZE}",
+            data.len()
+        )));
     }
     check_no_duplicate_keys(data).map_err(json_err)?;
     let value: serde_json::Value = serde_json::from_slice(data).map_err(json_err)?;
-    let obj = value.as_object().ok_or_else(|| bad("manifest is not a JSON object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| bad("manifest is not a JSON object"))?;
     let field_mt = match obj.get("mediaType") {
         None => None,
         Some(serde_json::Value::String(s)) => Some(s.as_str()),
@@ -333,13 +354,17 @@ pub fn parse_manifest(data: &[u8], declared: Option<&str>) -> Result<Manifest> {
     let declared = declared.filter(|d| !d.is_empty());
     if let (Some(f), Some(d)) = (field_mt, declared) {
         if f != d {
-            return Err(bad(format!("manifest has mediaType {f:?} but was declared as {d:?}")));
+            return Err(bad(format!(
+                "manifest has mediaType {f:?} but was declared as {d:?}"
+            )));
         }
     }
     let has_manifests = obj.contains_key("manifests");
     let has_image_parts = obj.contains_key("config") || obj.contains_key("layers");
     if has_manifests && has_image_parts {
-        return Err(bad("ambiguous manifest: it has both \"manifests\" and \"config\"/\"layers\""));
+        return Err(bad(
+            "ambiguous manifest: it has both \"manifests\" and \"config\"/\"layers\"",
+        ));
     }
     if obj.get("schemaVersion").and_then(|v| v.as_i64()) == Some(1) {
         return Err(bad("Docker schema 1 manifests are not supported"));
@@ -349,10 +374,16 @@ pub fn parse_manifest(data: &[u8], declared: Option<&str>) -> Result<Manifest> {
         // OCI allows mediaType to be absent; guess from the structure.
         None if has_manifests => OCI_INDEX.to_string(),
         None if obj.contains_key("config") => OCI_MANIFEST.to_string(),
-        None => return Err(bad("unrecognised manifest document: no mediaType, config or manifests")),
+        None => {
+            return Err(bad(
+                "unrecognised manifest document: no mediaType, config or manifests",
+            ))
+        }
     };
     if obj.get("schemaVersion").and_then(|v| v.as_i64()) != Some(2) {
-        if mt == DOCKER_MANIFEST_V1_SIGNED || obj.get("schemaVersion").and_then(|v| v.as_i64()) == Some(1) {
+        if mt == DOCKER_MANIFEST_V1_SIGNED
+            || obj.get("schemaVersion").and_then(|v| v.as_i64()) == Some(1)
+        {
             return Err(bad("Docker schema 1 manifests are not supported"));
         }
         return Err(bad("manifest schemaVersion is not 2"));
@@ -360,7 +391,9 @@ pub fn parse_manifest(data: &[u8], declared: Option<&str>) -> Result<Manifest> {
     match mt.as_str() {
         OCI_MANIFEST | DOCKER_MANIFEST => {
             if has_manifests {
-                return Err(bad(format!("manifest of type {mt} has a \"manifests\" field")));
+                return Err(bad(format!(
+                    "manifest of type {mt} has a \"manifests\" field"
+                )));
             }
             let m: ImageManifest = serde_json::from_value(value).map_err(json_err)?;
             if mt == DOCKER_MANIFEST {
@@ -374,7 +407,9 @@ pub fn parse_manifest(data: &[u8], declared: Option<&str>) -> Result<Manifest> {
         }
         OCI_INDEX | DOCKER_MANIFEST_LIST => {
             if has_image_parts {
-                return Err(bad(format!("index of type {mt} has \"config\" or \"layers\"")));
+                return Err(bad(format!(
+                    "index of type {mt} has \"config\" or \"layers\""
+                )));
             }
             let i: ImageIndex = serde_json::from_value(value).map_err(json_err)?;
             if mt == DOCKER_MANIFEST_LIST {
@@ -416,7 +451,9 @@ mod tests {
     fn parse_and_roundtrip_keeps_unknown_fields() {
         let j = oci_manifest_json();
         let m = parse_manifest(j.as_bytes(), None).unwrap();
-        let Manifest::Oci(m) = m else { panic!("not oci") };
+        let Manifest::Oci(m) = m else {
+            panic!("not oci")
+        };
         assert_eq!(m.layers[0].other["x-extra"], 1);
         assert_eq!(m.other["x-top"], true);
         let back: serde_json::Value = serde_json::from_slice(&to_json(&m)).unwrap();
@@ -426,7 +463,10 @@ mod tests {
 
     #[test]
     fn rejects_ambiguous_documents() {
-        let cfg = format!(r#"{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}}"#, d('a'));
+        let cfg = format!(
+            r#"{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}}"#,
+            d('a')
+        );
         let cases: Vec<(String, Option<&str>, &str)> = vec![
             // duplicate top-level key
             (
@@ -463,20 +503,31 @@ mod tests {
         ];
         for (doc, declared, want) in cases {
             let err = parse_manifest(doc.as_bytes(), declared).unwrap_err();
-            let msg = format!("{err} {:?}", std::error::Error::source(&err).map(|s| s.to_string()));
+            let msg = format!(
+                "{err} {:?}",
+                std::error::Error::source(&err).map(|s| s.to_string())
+            );
             assert!(msg.contains(want), "{doc}: got {msg}, want {want}");
         }
     }
 
     #[test]
     fn guesses_types_without_media_type() {
-        let cfg = format!(r#"{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}}"#, d('a'));
-        let m = parse_manifest(format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#).as_bytes(), None).unwrap();
+        let cfg = format!(
+            r#"{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}}"#,
+            d('a')
+        );
+        let m = parse_manifest(
+            format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#).as_bytes(),
+            None,
+        )
+        .unwrap();
         assert_eq!(m.media_type(), OCI_MANIFEST);
         let i = parse_manifest(br#"{"schemaVersion":2,"manifests":[]}"#, None).unwrap();
         assert_eq!(i.media_type(), OCI_INDEX);
         let l = parse_manifest(
-            format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[]}}"#).as_bytes(),
+            format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[]}}"#)
+                .as_bytes(),
             Some(DOCKER_MANIFEST_LIST),
         )
         .unwrap();
