@@ -38,13 +38,7 @@ pub struct CopyOptions {
 
 impl Builder {
     /// Copy `sources` to `dest` inside the container.
-    pub fn copy(
-        &mut self,
-        _store: &Store,
-        _sources: &[String],
-        _dest: &str,
-        _opts: &CopyOptions,
-    ) -> Result<()> {
+    pub fn copy(&mut self, _store: &Store, _sources: &[String], _dest: &str, _opts: &CopyOptions) -> Result<()> {
         todo!("Builder::copy")
     }
 }

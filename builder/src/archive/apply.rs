@@ -40,11 +40,7 @@ impl std::fmt::Debug for ApplyOptions<'_> {
 impl<'a> ApplyOptions<'a> {
     /// Options with the given whiteout format, no tar-split, chown on.
     pub fn new(whiteouts: WhiteoutFormat) -> Self {
-        ApplyOptions {
-            whiteouts,
-            tar_split: None,
-            ignore_chown_errors: false,
-        }
+        ApplyOptions { whiteouts, tar_split: None, ignore_chown_errors: false }
     }
 }
 
@@ -59,10 +55,6 @@ pub struct ApplySummary {
 
 /// Apply an uncompressed tar stream (read to EOF) to `dir`. Entries that would leave `dir`
 /// lexically are refused; links met inside are resolved inside `dir`.
-pub fn apply_layer(
-    _dir: &Path,
-    _tar: &mut dyn Read,
-    _opts: ApplyOptions<'_>,
-) -> Result<ApplySummary> {
+pub fn apply_layer(_dir: &Path, _tar: &mut dyn Read, _opts: ApplyOptions<'_>) -> Result<ApplySummary> {
     todo!("archive::apply_layer")
 }

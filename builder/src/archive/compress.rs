@@ -48,9 +48,6 @@ pub trait Finish<W>: Write {
 }
 
 /// A writer that compresses into `w` (`None` passes through).
-pub fn compressor<W: Write + Send + 'static>(
-    _w: W,
-    _c: Compression,
-) -> Result<Box<dyn Finish<W> + Send>> {
+pub fn compressor<W: Write + Send + 'static>(_w: W, _c: Compression) -> Result<Box<dyn Finish<W> + Send>> {
     todo!("archive::compress::compressor")
 }

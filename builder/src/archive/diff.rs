@@ -29,10 +29,6 @@ pub struct DiffOptions {
 
 /// Write the change set as an uncompressed tar to `out`: sorted by path, hard links within
 /// the layer as link entries, xattrs as PAX `SCHILY.xattr.*`, devices, `.wh.` whiteouts.
-pub fn write_changes(
-    _src: ChangeSource<'_>,
-    _opts: &DiffOptions,
-    _out: &mut dyn Write,
-) -> Result<()> {
+pub fn write_changes(_src: ChangeSource<'_>, _opts: &DiffOptions, _out: &mut dyn Write) -> Result<()> {
     todo!("archive::diff::write_changes")
 }

@@ -76,10 +76,7 @@ impl DriverKind {
         match s {
             "overlay" | "overlay2" => Ok(DriverKind::Overlay),
             "vfs" => Ok(DriverKind::Vfs),
-            other => Err(StoreError::Unsupported(format!(
-                "storage driver {other:?} is not supported (use overlay or vfs)"
-            ))
-            .into()),
+            other => Err(StoreError::Unsupported(format!("storage driver {other:?} is not supported (use overlay or vfs)")).into()),
         }
     }
 }
@@ -116,25 +113,13 @@ pub struct Layer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     /// Digest of the blob the layer came from (possibly compressed).
-    #[serde(
-        default,
-        rename = "compressed-diff-digest",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "compressed-diff-digest", skip_serializing_if = "Option::is_none")]
     pub compressed_diff_digest: Option<Digest>,
     /// Size of that blob.
-    #[serde(
-        default,
-        rename = "compressed-size",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "compressed-size", skip_serializing_if = "Option::is_none")]
     pub compressed_size: Option<i64>,
     /// Digest of the uncompressed tar (the image's diff_id).
-    #[serde(
-        default,
-        rename = "diff-digest",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "diff-digest", skip_serializing_if = "Option::is_none")]
     pub diff_digest: Option<Digest>,
     /// Size of the uncompressed tar.
     #[serde(default, rename = "diff-size", skip_serializing_if = "Option::is_none")]
@@ -166,11 +151,7 @@ pub struct ImageRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
     /// `repo@digest` names.
-    #[serde(
-        default,
-        rename = "names-history",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, rename = "names-history", skip_serializing_if = "Vec::is_empty")]
     pub names_history: Vec<String>,
     /// The top layer's ID (empty for an image with no layers).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -179,25 +160,13 @@ pub struct ImageRecord {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metadata: String,
     /// Keys of the big-data items (`manifest`, `manifest-sha256:…`, `sha256:<config>`).
-    #[serde(
-        default,
-        rename = "big-data-names",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, rename = "big-data-names", skip_serializing_if = "Vec::is_empty")]
     pub big_data_names: Vec<String>,
     /// Sizes of the big-data items.
-    #[serde(
-        default,
-        rename = "big-data-sizes",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, rename = "big-data-sizes", skip_serializing_if = "BTreeMap::is_empty")]
     pub big_data_sizes: BTreeMap<String, i64>,
     /// Digests of the big-data items.
-    #[serde(
-        default,
-        rename = "big-data-digests",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, rename = "big-data-digests", skip_serializing_if = "BTreeMap::is_empty")]
     pub big_data_digests: BTreeMap<String, Digest>,
     /// Creation time, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,12 +263,7 @@ impl Store {
     }
     /// Apply an uncompressed layer tar on top of `parent` as a new read-only layer, recording
     /// its tar-split, diff digest and size in one streaming pass.
-    pub fn put_layer(
-        &self,
-        _parent: Option<&str>,
-        _tar: &mut dyn Read,
-        _opts: &PutLayerOptions,
-    ) -> Result<Layer> {
+    pub fn put_layer(&self, _parent: Option<&str>, _tar: &mut dyn Read, _opts: &PutLayerOptions) -> Result<Layer> {
         todo!("store::put_layer")
     }
     /// Create an empty read-write layer on top of `parent` (a container's layer).
@@ -337,14 +301,7 @@ impl Store {
         todo!("store::image")
     }
     /// Record an image with its big data. Names already held by other images move to it.
-    pub fn create_image(
-        &self,
-        _id: &str,
-        _names: &[String],
-        _top_layer: Option<&str>,
-        _big_data: &[BigData],
-        _created: Option<String>,
-    ) -> Result<ImageRecord> {
+    pub fn create_image(&self, _id: &str, _names: &[String], _top_layer: Option<&str>, _big_data: &[BigData], _created: Option<String>) -> Result<ImageRecord> {
         todo!("store::create_image")
     }
     /// Read one big-data item of an image.
@@ -371,12 +328,7 @@ impl Store {
         todo!("store::container")
     }
     /// Create a container (with a new read-write layer over the image's top layer).
-    pub fn create_container(
-        &self,
-        _names: &[String],
-        _image_id: Option<&str>,
-        _metadata: &str,
-    ) -> Result<ContainerRecord> {
+    pub fn create_container(&self, _names: &[String], _image_id: Option<&str>, _metadata: &str) -> Result<ContainerRecord> {
         todo!("store::create_container")
     }
     /// `<root>/<driver>-containers/<id>/userdata`, created.
