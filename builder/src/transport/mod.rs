@@ -739,3 +739,127 @@ pub(crate) mod testutil {
         }
     }
 }
+
+#[cfg(test)]
+mod external_tools {
+    //! The outputs checked by the tools podman/umoci/oci-image-tool users have. A tool that
+    //! is not installed skips its check.
+    use super::testutil::*;
+    use super::*;
+    use std::process::Command;
+
+    fn have(tool: &str) -> bool {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn run(cmd: &mut Command) {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn rootfs_layers() -> Vec<Vec<u8>> {
+        vec![
+            layer_tar("etc/hostname", b"hod\n"),
+            layer_tar("hello.txt", b"hello\n"),
+        ]
+    }
+
+    #[test]
+    fn oci_layout_passes_oci_image_tool_and_umoci() {
+        let t = tempfile::tempdir().unwrap();
+        let lay = t.path().join("lay");
+        for c in [Compression::Gzip, Compression::None] {
+            let mut src = image(&rootfs_layers(), c);
+            copy_image(
+                &mut src,
+                Box::new(oci::OciLayoutDest::new(&lay, Some("v1")).unwrap()),
+                &CopyImageOptions::default(),
+                &crate::report::Quiet,
+            )
+            .unwrap();
+            if have("oci-image-tool") {
+                // (Debian's oci-image-tool implements only `--type image`; `imageLayout` is "unimplemented".)
+                run(Command::new("oci-image-tool")
+                    .args(["validate", "--type", "image", "--ref", "name=v1"])
+                    .arg(&lay));
+            }
+            if have("umoci") {
+                let bundle = t.path().join(format!("bundle-{c:?}"));
+                run(Command::new("umoci")
+                    .arg("unpack")
+                    .arg("--image")
+                    .arg(format!("{}:v1", lay.display()))
+                    .arg(&bundle));
+                assert_eq!(
+                    std::fs::read(bundle.join("rootfs/hello.txt")).unwrap(),
+                    b"hello\n"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn docker_archive_loads_in_podman() {
+        if !have("podman") || !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let ar = t.path().join("img.tar");
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        let tag = crate::reference::parse_named("localhost/hodtest:1").unwrap();
+        let out = copy_image(
+            &mut src,
+            Box::new(docker_archive::DockerArchiveDest::new(&ar, Some(tag)).unwrap()),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        let root = t.path().join("root");
+        let runroot = t.path().join("runroot");
+        let podman = |args: &[&str]| {
+            let mut c = Command::new("podman");
+            c.arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .args(["--storage-driver", "vfs"])
+                .args(args);
+            c
+        };
+        run(&mut podman(&["load", "-i", ar.to_str().unwrap()]));
+        let o = podman(&[
+            "images",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+            "--no-trunc",
+        ])
+        .output()
+        .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            s.contains(&format!("{} localhost/hodtest:1", out.config_digest)),
+            "{s}"
+        );
+        // podman can read the oci-archive we write too
+        let oa = t.path().join("img-oci.tar");
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        copy_image(
+            &mut src,
+            Box::new(oci::OciArchiveDest::new(&oa, Some("localhost/hodoci:2")).unwrap()),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        run(&mut podman(&["load", "-i", oa.to_str().unwrap()]));
+        let _ = Command::new("umount").arg("-R").arg(&root).output();
+    }
+}
