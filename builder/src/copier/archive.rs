@@ -16,7 +16,9 @@ pub fn is_archive(path: &Path) -> bool {
     let Ok(f) = File::open(path) else {
         return false;
     };
-    let Ok(r) = crate::archive::compress::decompress(Box::new(f)) else { return false };
+    let Ok(r) = crate::archive::compress::decompress(Box::new(f)) else {
+        return false;
+    };
     let mut ar = tar::Archive::new(r);
     let Ok(mut entries) = ar.entries() else {
         return false;

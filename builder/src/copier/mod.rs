@@ -370,6 +370,7 @@ pub fn put(
                     sink.dir(&prefix, &meta_of(&host, &it.md, opts, false))?;
                 }
                 copy_tree(
+                    src.excludes_in_tree,
                     &it.resolved,
                     &host,
                     &prefix,
@@ -503,6 +504,7 @@ fn copy_one(
 /// Copy the contents of the directory `host` (root-relative `resolved`) to `prefix` below
 /// the sink.
 fn copy_tree(
+    tree_relative: bool,
     resolved: &Path,
     host: &Path,
     prefix: &Path,
@@ -545,8 +547,13 @@ fn copy_tree(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(err).at("checking", e.path()),
         };
-        if !matcher.is_empty() && matcher.excluded(&rel) {
-            if md.is_dir() && !(matcher.has_exceptions() && matcher.may_include_under(&rel)) {
+        let sub_rel = slash(&sub);
+        let in_tree = tree_relative && matcher.excluded(&sub_rel);
+        if !matcher.is_empty() && (matcher.excluded(&rel) || in_tree) {
+            let keep_looking = matcher.has_exceptions()
+                && (matcher.may_include_under(&rel)
+                    || (tree_relative && matcher.may_include_under(&sub_rel)));
+            if md.is_dir() && !keep_looking {
                 it.skip_current_dir();
             }
             continue;

@@ -22,6 +22,9 @@ pub struct SourceRoot {
     /// Refuse (rather than clamp at the root) anything that leaves `dir` through `..` or a
     /// link: true for a context directory.
     pub refuse_escapes: bool,
+    /// Also match excludes against paths relative to each copied directory (host sources
+    /// without a context directory, where root-relative patterns would start at `/`).
+    pub excludes_in_tree: bool,
 }
 
 impl SourceRoot {
@@ -31,6 +34,7 @@ impl SourceRoot {
             dir: PathBuf::from("/"),
             cwd: cwd.to_path_buf(),
             refuse_escapes: false,
+            excludes_in_tree: true,
         }
     }
 
@@ -40,6 +44,7 @@ impl SourceRoot {
             dir: dir.to_path_buf(),
             cwd: dir.to_path_buf(),
             refuse_escapes: true,
+            excludes_in_tree: false,
         }
     }
 
@@ -50,6 +55,7 @@ impl SourceRoot {
             dir: dir.to_path_buf(),
             cwd: dir.to_path_buf(),
             refuse_escapes: false,
+            excludes_in_tree: false,
         }
     }
 

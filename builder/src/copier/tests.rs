@@ -434,6 +434,41 @@ fn excludes() {
     )
     .unwrap();
     assert_eq!(tree(&f.root.join("stuff2")), ["mystuff"]);
+    // ... and, for host sources, relative to the copied directory as well
+    write(&f.ctx.join("ex/a"), "");
+    write(&f.ctx.join("ex/b"), "");
+    write(&f.ctx.join("ex/c.tmp"), "");
+    write(&f.ctx.join("ex/sub/d.tmp"), "");
+    let o = PutOptions {
+        excludes: s(&["*.tmp", "b", "sub/*.tmp"]),
+        ..opts()
+    };
+    put(
+        &f.root,
+        &host,
+        &s(&[f.ctx.join("ex").to_str().unwrap()]),
+        "/ex",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(tree(&f.root.join("ex")), ["a", "sub"]);
+    // not for a context directory: there patterns are relative to the context only
+    let o = PutOptions {
+        excludes: s(&["*.tmp"]),
+        ..opts()
+    };
+    put(
+        &f.root,
+        &SourceRoot::context(&f.ctx),
+        &s(&["ex"]),
+        "/ex2",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(
+        tree(&f.root.join("ex2")),
+        ["a", "b", "c.tmp", "sub", "sub/d.tmp"]
+    );
     // exceptions re-include below an excluded directory
     let o = PutOptions {
         excludes: s(&["notmystuff", "!notmystuff/notmystuff", "*.go"]),
@@ -718,4 +753,61 @@ fn parents() {
     )
     .unwrap();
     assert_eq!(tree(&f.root.join("q")), ["y", "y/a.txt"]);
+}
+
+#[test]
+fn no_metadata_or_writes_through_links() {
+    // B06: chmod/chown/utimes/mkdir through `d -> outside` and `s -> ..` stay in the root.
+    let f = fx();
+    let outside = f.host.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o751)).unwrap();
+    filetime::set_file_mtime(&outside, filetime::FileTime::from_unix_time(12345, 0)).unwrap();
+    let before = fs::metadata(&outside).unwrap();
+    symlink(&outside, f.root.join("d")).unwrap();
+    symlink("..", f.root.join("s")).unwrap();
+    symlink(&outside, f.root.join("e")).unwrap();
+    for p in ["d/file", "s/x/file", "e/f/file", "e/g"] {
+        write(&f.ctx.join(p), p);
+    }
+    fs::set_permissions(f.ctx.join("d"), fs::Permissions::from_mode(0o700)).unwrap();
+    let src = SourceRoot::context(&f.ctx);
+    // `e` itself is excluded but `e/f` is re-included: `e` is only an implied parent
+    let o = PutOptions {
+        excludes: s(&["e", "!e/f"]),
+        chmod: None,
+        owner: Some((7, 7)),
+        ..opts()
+    };
+    put(&f.root, &src, &s(&["."]), "/", &o).unwrap();
+    let after = fs::metadata(&outside).unwrap();
+    assert_eq!(
+        (after.mode(), after.uid(), after.gid(), after.mtime()),
+        (before.mode(), before.uid(), before.gid(), 12345)
+    );
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing created outside"
+    );
+    assert!(
+        fs::symlink_metadata(f.root.join("d")).unwrap().is_dir(),
+        "the link was replaced"
+    );
+    assert_eq!(
+        fs::metadata(f.root.join("d")).unwrap().mode() & 0o7777,
+        0o700
+    );
+    assert!(fs::symlink_metadata(f.root.join("s")).unwrap().is_dir());
+    assert_eq!(
+        fs::read_to_string(f.root.join("s/x/file")).unwrap(),
+        "s/x/file"
+    );
+    // the implied parent followed the planted link, re-rooted inside the rootfs
+    let rerooted = f.root.join(outside.strip_prefix("/").unwrap());
+    assert_eq!(
+        fs::read_to_string(rerooted.join("f/file")).unwrap(),
+        "e/f/file"
+    );
+    assert!(!rerooted.join("g").exists(), "excluded");
 }
