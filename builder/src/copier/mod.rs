@@ -503,6 +503,7 @@ fn copy_one(
 
 /// Copy the contents of the directory `host` (root-relative `resolved`) to `prefix` below
 /// the sink.
+#[allow(clippy::too_many_arguments)]
 fn copy_tree(
     tree_relative: bool,
     resolved: &Path,
