@@ -811,25 +811,3 @@ fn no_metadata_or_writes_through_links() {
     );
     assert!(!rerooted.join("g").exists(), "excluded");
 }
-
-/// `HOD_BENCH_SRC=<dir> cargo test -p builder bench_put -- --ignored`: copy a big tree.
-#[test]
-#[ignore]
-fn bench_put() {
-    let Ok(srcdir) = std::env::var("HOD_BENCH_SRC") else {
-        return;
-    };
-    let f = fx();
-    let t = std::time::Instant::now();
-    put(
-        &f.root,
-        &SourceRoot::host(Path::new("/")),
-        &s(&[&srcdir]),
-        "/data",
-        &opts(),
-    )
-    .unwrap();
-    let el = t.elapsed();
-    assert!(el.as_secs() < 600, "{el:?}");
-    std::fs::write("/var/tmp/hodbench/elapsed", format!("{el:?}\n")).unwrap();
-}
