@@ -138,7 +138,7 @@ pub fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32)> {
     } else {
         let u = lookup_user(root, user)?.ok_or_else(|| {
             Error::invalid(format!(
-                "looking up UID/GID for {spec:?}: user {user:?} not found in the container"
+                "user {user:?} not found in the container's /etc/passwd"
             ))
         })?;
         (u.uid, u.gid)
@@ -148,7 +148,7 @@ pub fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32)> {
         Some(g) if numeric(g) => parse_id(g).ok_or_else(|| bad_id(g))?,
         Some(g) => lookup_group(root, g)?.ok_or_else(|| {
             Error::invalid(format!(
-                "looking up UID/GID for {spec:?}: group {g:?} not found in the container"
+                "group {g:?} not found in the container's /etc/group"
             ))
         })?,
     };
