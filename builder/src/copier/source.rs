@@ -76,15 +76,27 @@ impl SourceRoot {
         }
     }
 
+    /// `p` below the root's host path (as given, or canonical), if it is there.
+    fn strip_root<'p>(&self, p: &'p Path) -> Option<&'p Path> {
+        if self.dir == Path::new("/") {
+            return None;
+        }
+        if let Ok(r) = p.strip_prefix(&self.dir) {
+            return Some(r);
+        }
+        let canon = std::fs::canonicalize(&self.dir).ok()?;
+        p.strip_prefix(canon).ok()
+    }
+
     /// The root-relative components of a source as the user typed it.
     pub(crate) fn source_components(&self, src: &str) -> Result<Vec<OsString>> {
         let p = Path::new(src);
         let full = if p.is_absolute() {
             // A host path inside the root names that place; any other absolute path is
             // taken as rooted at the root (as a chrooted lookup would).
-            match p.strip_prefix(&self.dir) {
-                Ok(r) if self.dir != Path::new("/") => r.to_path_buf(),
-                _ => p.to_path_buf(),
+            match self.strip_root(p) {
+                Some(r) => r.to_path_buf(),
+                None => p.to_path_buf(),
             }
         } else {
             let cwd_rel = self.cwd.strip_prefix(&self.dir).unwrap_or(Path::new(""));
@@ -135,10 +147,10 @@ impl SourceRoot {
                 let target = std::fs::read_link(&host).at("reading link", &host)?;
                 let tcomps = if target.is_absolute() {
                     cur.clear();
-                    match target.strip_prefix(&self.dir) {
-                        Ok(r) if self.dir != Path::new("/") => components(r),
-                        _ if self.refuse_escapes => return Err(self.escapes(shown)),
-                        _ => components(&target),
+                    match self.strip_root(&target) {
+                        Some(r) => components(r),
+                        None if self.refuse_escapes => return Err(self.escapes(shown)),
+                        None => components(&target),
                     }
                 } else {
                     components(&target)

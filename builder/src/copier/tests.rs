@@ -108,6 +108,18 @@ fn destination_rules() {
     put(&f.root, &src, &s(&["/"]), "/whole2", &o).unwrap();
     assert_eq!(tree(&f.root.join("whole")), tree(&f.ctx));
     assert_eq!(tree(&f.root.join("whole2")), tree(&f.ctx));
+    // ... also when the context was named through a symlink
+    symlink(&f.ctx, f.host.join("ctx-link")).unwrap();
+    let via_link = SourceRoot::context(&f.host.join("ctx-link"));
+    put(
+        &f.root,
+        &via_link,
+        &s(&[f.ctx.join("a").to_str().unwrap()]),
+        "/vialink",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(fs::read_to_string(f.root.join("vialink")).unwrap(), "A");
     // absolute sources name paths in the context
     put(&f.root, &src, &s(&["/d/x"]), "/abs/", &o).unwrap();
     assert_eq!(tree(&f.root.join("abs")), ["x"]);
