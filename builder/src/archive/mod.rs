@@ -29,3 +29,6 @@ pub enum ArchiveError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests;
