@@ -361,6 +361,27 @@ fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
     })
 }
 
+enum CopyErr {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copy with a large buffer (the default 8 KiB makes big layers slow).
+fn copy_content(r: &mut dyn Read, w: &mut dyn Write) -> std::result::Result<u64, CopyErr> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyErr::Read(e)),
+        };
+        w.write_all(&buf[..n]).map_err(CopyErr::Write)?;
+        total += n as u64;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The extractor.
 
@@ -427,8 +448,14 @@ impl Extractor<'_> {
         }
     }
 
+    /// The tar's xattrs minus `security.selinux` (as containers/storage) and overlay's own
+    /// `trusted.overlay.*`/`user.overlay.*` (a layer must not forge opaque/redirect markers).
     fn wanted_xattrs(h: &Hdr) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)> {
-        h.xattrs.iter().filter(|(k, _)| k != b"security.selinux")
+        h.xattrs.iter().filter(|(k, _)| {
+            k != b"security.selinux"
+                && !k.starts_with(b"trusted.overlay.")
+                && !k.starts_with(b"user.overlay.")
+        })
     }
 
     /// Ownership, mode, xattrs and times through a real (non-O_PATH) fd of a file or dir.
@@ -575,7 +602,14 @@ impl Extractor<'_> {
                 .map_err(errno_io)
                 .at("creating", self.shown(&rel))?;
                 let mut f = std::fs::File::from(fd);
-                let n = io::copy(data, &mut f).map_err(tar_err)?;
+                let n = copy_content(data, &mut f).map_err(|e| match e {
+                    CopyErr::Read(e) => tar_err(e),
+                    CopyErr::Write(e) => Error::Io {
+                        op: "writing".into(),
+                        path: self.shown(&rel),
+                        source: e,
+                    },
+                })?;
                 if n != h.size {
                     return Err(bad(&h.name, "truncated file content"));
                 }
