@@ -940,3 +940,41 @@ fn forged_overlay_xattrs_are_not_applied() {
         Some(&b"1"[..])
     );
 }
+
+#[test]
+fn pax_global_header_is_raw_in_tar_split() {
+    // `git archive` style: a global header first.
+    let rec = b"52 comment=0123456789abcdef0123456789abcdef01234567\n";
+    let mut g = hdr("pax_global_header", b'g');
+    g.size = rec.len() as u64;
+    let mut t = Vec::new();
+    write_header(&mut t, &g).unwrap();
+    t.extend_from_slice(rec);
+    t.resize(t.len().div_ceil(512) * 512, 0);
+    let rest = tar_of(&[(hdr("f", b'0'), b"content")]);
+    t.extend_from_slice(&rest);
+    tar_split_roundtrip(&t);
+    let d = tmp();
+    apply(d.path(), &t, WhiteoutFormat::Delete).unwrap();
+    assert_eq!(
+        snapshot(d.path()).keys().cloned().collect::<Vec<_>>(),
+        vec![b"f".to_vec()]
+    );
+}
+
+#[test]
+fn b11_broken_streams_error() {
+    let t = tar_of(&[(hdr("f", b'0'), &[9u8; 2000][..]), (hdr("g", b'0'), b"x")]);
+    for cut in [100, 512, 1500, 2300, 3000] {
+        assert!(
+            apply(tmp().path(), &t[..cut], WhiteoutFormat::Delete).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let garbage = vec![0x41u8; 4096];
+    assert!(apply(tmp().path(), &garbage, WhiteoutFormat::Delete).is_err());
+    // A bad checksum is refused.
+    let mut bad = t.clone();
+    bad[0] ^= 1;
+    assert!(apply(tmp().path(), &bad, WhiteoutFormat::Delete).is_err());
+}
