@@ -978,3 +978,46 @@ fn b11_broken_streams_error() {
     bad[0] ^= 1;
     assert!(apply(tmp().path(), &bad, WhiteoutFormat::Delete).is_err());
 }
+
+/// Run in a child process (the umask is process-wide): `implied_parents_umask_child`.
+#[test]
+fn implied_parents_are_0755_whatever_the_umask() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "archive::tests::implied_parents_umask_child",
+            "--test-threads=1",
+        ])
+        .env("HOD_TEST_UMASK_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+#[test]
+fn implied_parents_umask_child() {
+    if std::env::var_os("HOD_TEST_UMASK_CHILD").is_none() {
+        return;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let d = tmp();
+    apply(
+        d.path(),
+        &tar_of(&[(hdr("a/b/c", b'0'), b"x")]),
+        WhiteoutFormat::Delete,
+    )
+    .unwrap();
+    assert_eq!(
+        fs::metadata(d.path().join("a")).unwrap().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(
+        fs::metadata(d.path().join("a/b")).unwrap().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(
+        fs::metadata(d.path().join("a/b/c")).unwrap().mode() & 0o777,
+        0o644
+    );
+}
