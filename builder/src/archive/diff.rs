@@ -281,7 +281,26 @@ impl Node {
     }
 }
 
-type Tree = HashMap<Vec<u8>, Node>;
+#[derive(Default)]
+struct Tree {
+    nodes: HashMap<Vec<u8>, Node>,
+    /// Paths in walk order: depth first, each directory's entries sorted by name (Go's
+    /// `filepath.WalkDir`, which `TarWithOptions` uses for overlay upper dirs).
+    order: Vec<Vec<u8>>,
+}
+
+impl std::ops::Index<&Vec<u8>> for Tree {
+    type Output = Node;
+    fn index(&self, p: &Vec<u8>) -> &Node {
+        &self.nodes[p]
+    }
+}
+
+impl Tree {
+    fn get(&self, p: &[u8]) -> Option<&Node> {
+        self.nodes.get(p)
+    }
+}
 
 fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = rel.to_vec();
@@ -373,6 +392,7 @@ fn walk(
             .filter(|(k, _)| k == b"security.capability" || k.starts_with(b"user."))
             .cloned()
             .collect();
+        tree.order.push(p.clone());
         let children = if ft == FileType::Directory {
             let sub: OwnedFd = rfs::openat(
                 dir,
@@ -386,7 +406,7 @@ fn walk(
         } else {
             None
         };
-        tree.insert(
+        tree.nodes.insert(
             p,
             Node {
                 st,
@@ -403,7 +423,7 @@ fn walk(
 
 fn load(path: &Path, overlay: bool) -> Result<(Root, Tree, Vec<Vec<u8>>)> {
     let root = Root::open(path)?;
-    let mut tree = Tree::new();
+    let mut tree = Tree::default();
     let top = walk(&root, root.fd(), b"", &mut tree, overlay)?;
     Ok((root, tree, top))
 }
@@ -669,23 +689,29 @@ pub fn write_changes(src: ChangeSource<'_>, opts: &DiffOptions, out: &mut dyn Wr
         buf: Vec::new(),
     };
     match src {
+        // No parent: containers/storage's naive diff tars the whole tree (`archive.Tar`,
+        // walk order); with a parent it exports sorted changes (`ExportChanges`).
+        ChangeSource::Compare {
+            layer,
+            parent: None,
+        } => {
+            let (root, tree, _) = load(layer, false)?;
+            for p in &tree.order {
+                ex.entry(&root, p, &tree[p], false)?;
+            }
+        }
         ChangeSource::OverlayUpper(upper) => {
             let (root, tree, _) = load(upper, true)?;
-            let mut paths: Vec<&Vec<u8>> = tree.keys().collect();
-            paths.sort();
-            for p in paths {
+            for p in &tree.order {
                 ex.entry(&root, p, &tree[p], true)?;
             }
         }
-        ChangeSource::Compare { layer, parent } => {
+        ChangeSource::Compare {
+            layer,
+            parent: Some(parent),
+        } => {
             let (root, new_tree, new_top) = load(layer, false)?;
-            let (old_tree, old_top) = match parent {
-                Some(p) => {
-                    let (_, t, top) = load(p, false)?;
-                    (t, top)
-                }
-                None => (Tree::new(), Vec::new()),
-            };
+            let (_, old_tree, old_top) = load(parent, false)?;
             let mut changes = Vec::new();
             add_changes(
                 b"",

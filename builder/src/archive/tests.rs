@@ -1021,3 +1021,40 @@ fn implied_parents_umask_child() {
         0o644
     );
 }
+
+#[test]
+fn overlay_upper_is_in_walk_order_compare_in_path_order() {
+    let up = tmp();
+    fs::create_dir(up.path().join("a")).unwrap();
+    fs::write(up.path().join("a/b"), b"1").unwrap();
+    fs::write(up.path().join("a.txt"), b"2").unwrap();
+    let names = |src: ChangeSource<'_>| {
+        let mut out = Vec::new();
+        write_changes(src, &DiffOptions::default(), &mut out).unwrap();
+        let mut ar = tar::Archive::new(Cursor::new(out));
+        ar.entries()
+            .unwrap()
+            .map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Go's filepath.WalkDir (TarWithOptions) vs sorted changes (ExportChanges).
+    assert_eq!(
+        names(ChangeSource::OverlayUpper(up.path())),
+        ["a/", "a/b", "a.txt"]
+    );
+    assert_eq!(
+        names(ChangeSource::Compare {
+            layer: up.path(),
+            parent: None
+        }),
+        ["a/", "a/b", "a.txt"]
+    );
+    let empty = tmp();
+    assert_eq!(
+        names(ChangeSource::Compare {
+            layer: up.path(),
+            parent: Some(empty.path())
+        }),
+        ["a/", "a.txt", "a/b"]
+    );
+}
