@@ -219,9 +219,7 @@ impl DockerArchiveSource {
                         } else {
                             String::new()
                         };
-                        l.and_then(|l| {
-                            clean_name(&format!("{base}/{l}").trim_start_matches('/').to_string())
-                        })
+                        l.and_then(|l| clean_name(format!("{base}/{l}").trim_start_matches('/')))
                     }
                     tar::EntryType::Regular | tar::EntryType::Continuous => None,
                     _ => continue,

@@ -439,12 +439,8 @@ pub fn copy_image(
             (tmp, d, n, target)
         };
         let mut file = file;
-        file.as_file_mut()
-            .flush()
-            .at("writing", file.path().to_path_buf())?;
-        file.as_file_mut()
-            .rewind()
-            .at("rewinding", file.path().to_path_buf())?;
+        file.as_file_mut().flush().at("writing", file.path())?;
+        file.as_file_mut().rewind().at("rewinding", file.path())?;
         let mut out_desc = desc.clone();
         out_desc.media_type = layer_media_type(out_mt, out_c)?.to_string();
         out_desc.digest = out_digest;
@@ -460,11 +456,8 @@ pub fn copy_image(
 
     reporter.progress(&format!("Copying config {}", src_manifest.config.digest));
     let mut tmp = stage(dst.as_ref())?;
-    tmp.write_all(&config_bytes)
-        .at("writing", tmp.path().to_path_buf())?;
-    tmp.as_file_mut()
-        .rewind()
-        .at("rewinding", tmp.path().to_path_buf())?;
+    tmp.write_all(&config_bytes).at("writing", tmp.path())?;
+    tmp.as_file_mut().rewind().at("rewinding", tmp.path())?;
     let mut config_desc = src_manifest.config.clone();
     config_desc.media_type = config_media_type(out_mt).to_string();
     dst.put_blob(tmp, &config_desc, None)
@@ -620,10 +613,8 @@ pub(crate) fn persist_blob(file: tempfile::NamedTempFile, target: &Path) -> Resu
     }
     file.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .at("setting mode of", file.path().to_path_buf())?;
-    file.as_file()
-        .sync_all()
-        .at("syncing", file.path().to_path_buf())?;
+        .at("setting mode of", file.path())?;
+    file.as_file().sync_all().at("syncing", file.path())?;
     file.persist(target)
         .map_err(|e| e.error)
         .at("renaming into", target)?;

@@ -327,9 +327,7 @@ impl ImageDestination for OciArchiveDest {
             tar_layout(this.tmp.path(), &mut w)?;
             w.flush().at("writing", &this.path)?;
         }
-        out.as_file()
-            .sync_all()
-            .at("syncing", out.path().to_path_buf())?;
+        out.as_file().sync_all().at("syncing", out.path())?;
         {
             use std::os::unix::fs::PermissionsExt;
             out.as_file()
@@ -520,7 +518,7 @@ mod tests {
     fn recompression_and_format_conversion() {
         let t = tempfile::tempdir().unwrap();
         let tarball = layer_tar("f", &vec![7u8; 50_000]);
-        let mut src = image(&[tarball.clone()], Compression::None);
+        let mut src = image(std::slice::from_ref(&tarball), Compression::None);
         let opts = CopyImageOptions {
             compression: Some(Compression::Gzip),
             format: Some(crate::builder::ImageFormat::Docker),
