@@ -323,6 +323,7 @@ impl Builder {
         let mut w = Sha256Writer::new(io::BufWriter::new(file));
         let diff_opts = DiffOptions {
             timestamp: opts.timestamp,
+            ..Default::default()
         };
         self.write_layer(store, &base, opts.squash, &diff_opts, &mut w)?;
         let (new_digest, new_size, bw) = w.finish();

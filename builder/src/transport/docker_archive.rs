@@ -8,7 +8,6 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::sniff;
 use super::{bad_image, parent_dir, ImageDestination, ImageSource, LayerInfo, TransportError};
 use crate::archive::Compression;
 use crate::error::{Error, IoResultExt, Result};
@@ -341,7 +340,7 @@ impl DockerArchiveSource {
             let mut f = &file;
             f.seek(SeekFrom::Start(m.offset)).at("reading", path)?;
             let n = f.take(m.size.min(8)).read(&mut head).at("reading", path)?;
-            let c = sniff(&head[..n]);
+            let c = Compression::detect(&head[..n]);
             let desc = match c {
                 Compression::None => Descriptor::new(
                     DOCKER_LAYER_TAR,

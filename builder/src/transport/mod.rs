@@ -29,7 +29,8 @@ use crate::reference::ImageReference;
 use crate::report::Reporter;
 use crate::store::Store;
 
-use codec::{compression_of_media_type, Decoder, Encoder, LimitedVec};
+use crate::archive::pipeline::LayerWriter;
+use codec::{compression_of_media_type, Decoder, LimitedVec};
 
 /// Transport errors.
 #[derive(Debug, thiserror::Error)]
@@ -415,28 +416,25 @@ pub fn copy_image(
                 path: path.clone(),
                 source: e,
             };
-            let out = Sha256Writer::new(tmp);
-            let enc = Encoder::new(out, target).map_err(io_err)?;
-            let diff = Sha256Writer::new(enc);
-            let dec = Decoder::new(diff, src_c).map_err(io_err)?;
+            // source bytes → verify → decompress → (diff_id, compress, blob digest) → file
+            let enc = LayerWriter::new(tmp, target)?;
+            let dec = Decoder::new(enc, src_c).map_err(io_err)?;
             let mut verifier = Sha256Writer::new(dec);
             src.write_blob(desc, &mut verifier)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
             let (digest, size, dec) = verifier.finish();
             verify(desc, &digest, size)?;
-            let diff = dec.finish().map_err(io_err)?;
-            let (diff_digest, _, enc) = diff.finish();
-            if diff_digest != diff_ids[index] {
+            let enc = dec.finish().map_err(io_err)?;
+            let out = enc.finish().map_err(io_err)?;
+            if out.diff_id != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
                     expected: diff_ids[index].clone(),
-                    actual: diff_digest,
+                    actual: out.diff_id,
                 }
                 .into());
             }
-            let out = enc.finish().map_err(io_err)?;
-            let (d, n, tmp) = out.finish();
-            (tmp, d, n, target)
+            (out.inner, out.blob_digest, out.blob_size, target)
         };
         let mut file = file;
         file.as_file_mut().flush().at("writing", file.path())?;
@@ -688,7 +686,7 @@ pub(crate) mod testutil {
         let mut descs = Vec::new();
         for l in layers {
             cfg.rootfs.diff_ids.push(Digest::of(l));
-            let mut e = Encoder::new(Vec::new(), c).unwrap();
+            let mut e = crate::archive::compress::compressor(Vec::new(), c).unwrap();
             e.write_all(l).unwrap();
             let z = e.finish().unwrap();
             descs.push(Descriptor::new(

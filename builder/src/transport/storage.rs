@@ -6,7 +6,6 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::codec::{decoding_reader, sniff};
 use super::{bad_image, BlobInfo, ImageDestination, ImageSource, LayerInfo};
 use crate::archive::Compression;
 use crate::error::{IoResultExt, Result};
@@ -123,12 +122,13 @@ impl ImageDestination for StorageDest<'_> {
         let n = f.read(&mut head).at("reading", &path)?;
         drop(f);
         let c = if layer.compression == Compression::None {
-            sniff(&head[..n])
+            Compression::detect(&head[..n])
         } else {
             layer.compression
         };
         let f = std::fs::File::open(&path).at("opening", &path)?;
-        let mut r = decoding_reader(std::io::BufReader::new(f), c).at("decompressing", &path)?;
+        let mut r =
+            crate::archive::compress::decompress_as(Box::new(std::io::BufReader::new(f)), c)?;
         let opts = PutLayerOptions {
             id: Some(id),
             compressed: Some((desc.digest.clone(), desc.size, c.storage_code())),
