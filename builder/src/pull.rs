@@ -3,8 +3,8 @@
 //! The stored image is named as libimage names pulled images: `oci:DIR:REF` and
 //! `oci-archive:` (by the ref-name annotation) → `NormalizeName(REF)` (`localhost/REF:latest`
 //! for a bare ref); without a ref the image is unnamed; `docker-archive:` → its `RepoTags`;
-//! `dir:PATH` → `localhost/PATH`.
-use crate::error::{Result, ResultExt};
+//! `dir:` images are unnamed.
+use crate::error::{Error, Result, ResultExt};
 use crate::image::manifest::ANNOTATION_REF_NAME;
 use crate::reference::{normalize_local_name, parse_named, ImageReference};
 use crate::report::Reporter;
@@ -70,7 +70,9 @@ fn open_pull_source(r: &ImageReference) -> Result<(Box<dyn ImageSource>, Vec<Str
         }
         ImageReference::Dir { path } => {
             let s = DirSource::open(path)?;
-            (Box::new(s), dir_image_name(path).into_iter().collect())
+            // Images pulled from a directory are unnamed (buildah's pull-from-local-directory).
+            let _ = path;
+            (Box::new(s), Vec::new())
         }
         ImageReference::Docker(_) | ImageReference::Local(_) => {
             return Err(TransportError::NotImplemented("registry (docker://)").into())
@@ -81,15 +83,6 @@ fn open_pull_source(r: &ImageReference) -> Result<(Box<dyn ImageSource>, Vec<Str
             ))
         }
     })
-}
-
-/// `dir:PATH` images are named `localhost/PATH` (libimage's `toLocalImageName`); a path
-/// that is no valid repository name leaves the image unnamed.
-fn dir_image_name(path: &std::path::Path) -> Option<String> {
-    let p = path.to_string_lossy();
-    normalize_local_name(p.trim_start_matches('/'))
-        .map(|n| n.to_string())
-        .ok()
 }
 
 /// The names a pull of `src` would give the image (without reading it when that is not
@@ -108,6 +101,12 @@ pub fn pull(
 ) -> Result<String> {
     (|| -> Result<String> {
         let r = ImageReference::parse(src)?;
+        if opts.all_tags && !matches!(r, ImageReference::Docker(_) | ImageReference::Local(_)) {
+            return Err(Error::invalid(format!(
+                "pulling all tags is not supported for {} transport",
+                r.transport()
+            )));
+        }
         match &r {
             ImageReference::Local(name)
             | ImageReference::Storage {
@@ -121,7 +120,7 @@ pub fn pull(
                     }
                 }
                 if opts.policy == PullPolicy::Never || matches!(r, ImageReference::Storage { .. }) {
-                    return Err(crate::error::Error::NotFound {
+                    return Err(Error::NotFound {
                         kind: "image",
                         name: name.clone(),
                     });
@@ -132,7 +131,7 @@ pub fn pull(
                     return Ok(img.id);
                 }
                 if opts.policy == PullPolicy::Never {
-                    return Err(crate::error::Error::NotFound {
+                    return Err(Error::NotFound {
                         kind: "image",
                         name: n.to_string(),
                     });
@@ -155,6 +154,43 @@ mod tests {
     use crate::archive::Compression;
     use crate::report::Quiet;
     use crate::transport::testutil::*;
+
+    #[test]
+    fn all_tags_is_refused_for_local_transports() {
+        // Refused before the source (or the store) is touched.
+        let t = tempfile::tempdir().unwrap();
+        let so = crate::store::StoreOptions {
+            root: t.path().join("root"),
+            run_root: t.path().join("run"),
+            driver: crate::store::DriverKind::Vfs,
+            driver_options: Vec::new(),
+        };
+        let store = Store::open(&so).unwrap();
+        for (src, t) in [
+            ("oci:/nonexistent", "oci"),
+            ("oci-archive:/x.tar", "oci-archive"),
+            ("docker-archive:/x.tar", "docker-archive"),
+            ("dir:/x", "dir"),
+        ] {
+            let opts = PullOptions {
+                all_tags: true,
+                ..Default::default()
+            };
+            let err = pull(&store, src, &opts, &Quiet).unwrap_err();
+            let chain = format!(
+                "{err} {}",
+                std::error::Error::source(&err)
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            );
+            assert!(
+                chain.contains(&format!(
+                    "pulling all tags is not supported for {t} transport"
+                )),
+                "{chain}"
+            );
+        }
+    }
 
     #[test]
     fn names_of_pulled_images() {
@@ -210,13 +246,8 @@ mod tests {
             &Quiet,
         )
         .unwrap();
-        // the temp dir's name is no valid repository name
         assert!(pulled_names(&format!("dir:{}", d.display()))
             .unwrap()
             .is_empty());
-        assert_eq!(
-            dir_image_name(std::path::Path::new("/var/tmp/img")).as_deref(),
-            Some("localhost/var/tmp/img:latest")
-        );
     }
 }

@@ -797,6 +797,83 @@ mod external_tools {
     }
 
     #[test]
+    fn skopeo_reads_every_local_transport() {
+        if !have("skopeo") {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let o = CopyImageOptions::default();
+        let q = &crate::report::Quiet;
+        let refs = [
+            format!("oci:{}:v1", t.path().join("lay").display()),
+            format!("oci-archive:{}:v1", t.path().join("lay.tar").display()),
+            format!("dir:{}", t.path().join("dir").display()),
+            format!("docker-archive:{}:app:1", t.path().join("d.tar").display()),
+        ];
+        for r in &refs {
+            let mut src = image(&rootfs_layers(), Compression::Gzip);
+            let parsed = ImageReference::parse(r).unwrap();
+            let out =
+                copy_image(&mut src, open_destination(&parsed, None).unwrap(), &o, q).unwrap();
+            let res = Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(r)
+                .output()
+                .unwrap();
+            assert!(
+                res.status.success(),
+                "{r}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            if !r.starts_with("docker-archive:") {
+                assert_eq!(res.stdout, out.manifest, "{r}");
+            }
+            // skopeo copies it (verifying every blob) to a fresh layout
+            let dest = format!(
+                "oci:{}:x",
+                t.path()
+                    .join(format!("copy-{}", parsed.transport()))
+                    .display()
+            );
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(r)
+                .arg(&dest));
+        }
+        // and what skopeo writes, we read
+        let theirs = [
+            format!(
+                "docker-archive:{}:app:2",
+                t.path().join("s-d.tar").display()
+            ),
+            format!("oci-archive:{}:v2", t.path().join("s-o.tar").display()),
+            format!("dir:{}", t.path().join("s-dir").display()),
+            format!("oci:{}:v2", t.path().join("s-lay").display()),
+        ];
+        let src_ref = &refs[0];
+        let mut want = None;
+        for r in &theirs {
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(src_ref)
+                .arg(r));
+            let parsed = ImageReference::parse(r).unwrap();
+            let mut src = open_source(&parsed, None).unwrap();
+            let dest = t.path().join(format!("ours-{}", parsed.transport()));
+            let out = copy_image(
+                src.as_mut(),
+                Box::new(oci::OciLayoutDest::new(&dest, None).unwrap()),
+                &o,
+                q,
+            )
+            .unwrap();
+            // the config (image ID) survives every hop
+            let w = want.get_or_insert(out.config_digest.clone());
+            assert_eq!(&out.config_digest, w, "{r}");
+        }
+    }
+
+    #[test]
     fn docker_archive_loads_in_podman() {
         if !have("podman") || !nix::unistd::geteuid().is_root() {
             return;
