@@ -234,6 +234,17 @@ impl DockerArchiveSource {
             }
         }
         let resolve = |name: &str| -> Result<Member> {
+            // Names in manifest.json must be plain relative paths (D36); only links inside
+            // the archive may use `..`, resolved lexically within it.
+            if Path::new(name)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err(bad_image(format!(
+                    "{}: invalid member name {name:?} in manifest.json",
+                    path.display()
+                )));
+            }
             let mut n = clean_name(name)
                 .ok_or_else(|| bad_image(format!("invalid member name {name:?}")))?;
             for _ in 0..16 {
@@ -464,6 +475,18 @@ mod tests {
         )
         .is_err());
         assert_eq!(clean_name("./a/../b"), Some("b".into()));
+        // manifest.json naming a member outside the archive's namespace is refused
+        let evil = t.path().join("evil.tar");
+        let mut b = tar::Builder::new(fs::File::create(&evil).unwrap());
+        let m = br#"[{"Config":"../../etc/passwd","RepoTags":null,"Layers":[]}]"#;
+        let mut h = tar::Header::new_ustar();
+        h.set_size(m.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "manifest.json", &m[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let err = DockerArchiveSource::open(&evil, None).unwrap_err();
+        assert!(err.to_string().contains("invalid member name"), "{err}");
         assert_eq!(clean_name("../b"), None);
     }
 }

@@ -406,6 +406,14 @@ fn extract_layout(archive: &Path, dir: &Path) -> Result<()> {
         let Some(rel) = layout_member(&name) else {
             continue;
         };
+        if !rel.starts_with("blobs") && entry.size() > MAX_MANIFEST_SIZE {
+            // index.json and oci-layout are read whole: refuse a huge one before writing it (D37).
+            return Err(bad_image(format!(
+                "{}: {} is larger than {MAX_MANIFEST_SIZE} bytes",
+                archive.display(),
+                name.display()
+            )));
+        }
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(bad_image(format!(
                 "{}: {} is not a regular file",
@@ -646,6 +654,20 @@ mod tests {
         ] {
             assert_eq!(layout_member(Path::new(name)).is_some(), ok, "{name}");
         }
+        // an oversized index.json is refused while extracting (D37)
+        let big = t.path().join("big.tar");
+        {
+            let mut b = tar::Builder::new(fs::File::create(&big).unwrap());
+            let data = vec![b' '; (MAX_MANIFEST_SIZE + 1) as usize];
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "index.json", &data[..]).unwrap();
+            b.finish().unwrap();
+        }
+        let err = OciArchiveSource::open(&big, None).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        fs::remove_file(&big).unwrap();
         // nothing left next to the archive
         let names: Vec<_> = fs::read_dir(t.path())
             .unwrap()
