@@ -316,7 +316,7 @@ impl Builder {
         // The new layer, hashed while it is written.
         let tmp = tempfile::Builder::new()
             .prefix("hod-commit-")
-            .tempdir()
+            .tempdir_in(transport::big_temp_dir())
             .at("creating temporary directory for", "commit")?;
         let layer_path = tmp.path().join("layer.tar");
         let file = std::fs::File::create(&layer_path).at("creating", &layer_path)?;

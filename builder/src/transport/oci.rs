@@ -354,7 +354,7 @@ impl OciArchiveSource {
     pub fn open(path: &Path, reference: Option<&str>) -> Result<OciArchiveSource> {
         let tmp = tempfile::Builder::new()
             .prefix("hod-oci-archive-")
-            .tempdir()
+            .tempdir_in(super::big_temp_dir())
             .at("creating temporary directory for", path)?;
         extract_layout(path, tmp.path())?;
         let inner = OciLayoutSource::open(tmp.path(), reference)?;

@@ -50,12 +50,11 @@ impl std::fmt::Debug for StorageDest<'_> {
 impl<'s> StorageDest<'s> {
     /// Write an image named `names` (already normalised) into `store`.
     pub fn new(store: &'s Store, names: Vec<String>) -> Result<StorageDest<'s>> {
-        let root = store.root();
-        std::fs::create_dir_all(root).at("creating directory", root)?;
+        let dir = super::big_temp_dir();
         let staging = tempfile::Builder::new()
-            .prefix(".tmp-copy-")
-            .tempdir_in(root)
-            .at("creating temporary directory in", root)?;
+            .prefix("hod-storage-dest-")
+            .tempdir_in(&dir)
+            .at("creating temporary directory in", &dir)?;
         Ok(StorageDest {
             store,
             names,
