@@ -115,6 +115,11 @@ pub trait ImageDestination {
     fn required_compression(&self) -> Option<Compression> {
         None
     }
+    /// The compression the destination wants for layers that arrive uncompressed, when the
+    /// caller asks for none (a registry: gzip, as containers/image's `DesiredLayerCompression`).
+    fn desired_compression(&self) -> Option<Compression> {
+        None
+    }
     /// The manifest types accepted, preferred first.
     fn supported_manifest_types(&self) -> &'static [&'static str] {
         &[OCI_MANIFEST, DOCKER_MANIFEST]
@@ -368,6 +373,11 @@ pub fn copy_image(
         let target = dst
             .required_compression()
             .or(opts.compression)
+            .or(if src_c == Compression::None {
+                dst.desired_compression()
+            } else {
+                None
+            })
             .unwrap_or(src_c);
         let info = LayerInfo {
             index,
