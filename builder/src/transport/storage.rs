@@ -87,15 +87,25 @@ impl ImageDestination for StorageDest<'_> {
             return Ok(None);
         };
         let id = chain_layer_id(self.top.as_deref(), diff_id);
-        match self.usable_layer(&id) {
-            Some(l) if l.diff_digest.as_ref() == Some(diff_id) => {
+        let found = match self.usable_layer(&id) {
+            Some(l) if l.diff_digest.as_ref() == Some(diff_id) => Some(l),
+            // A layer with the same content on the same parent under another ID (made by
+            // a tool that names layers differently) is as good.
+            _ => self.store.layers()?.into_iter().find(|l| {
+                l.diff_digest.as_ref() == Some(diff_id)
+                    && l.parent == self.top.clone().unwrap_or_default()
+                    && !l.flags.contains_key("incomplete")
+            }),
+        };
+        match found {
+            Some(l) => {
                 self.top = Some(l.id);
                 Ok(Some(BlobInfo {
                     digest: desc.digest.clone(),
                     size: desc.size,
                 }))
             }
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
     fn put_blob(
