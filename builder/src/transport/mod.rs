@@ -570,18 +570,36 @@ pub fn open_destination<'s>(
                 "containers-storage references to another store are not supported yet",
             ))
         }
-        ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
+        ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
-            let names = if image.is_empty() {
-                Vec::new()
-            } else {
-                vec![crate::reference::normalize_local_name(image)?.to_string()]
-            };
-            Box::new(storage::StorageDest::new(store, names)?)
+            Box::new(storage::StorageDest::new(store, destination_names(r)?)?)
         }
         ImageReference::Docker(_) => {
             return Err(TransportError::NotImplemented("registry (docker://)").into())
         }
+    })
+}
+
+/// The names a local-store destination gives the image: a bare name is a local one
+/// (`app` → `localhost/app:latest`, libimage's `NormalizeName`, as buildah commit resolves
+/// it); a `containers-storage:` name is normalised as that transport does
+/// (`containers-storage:app` → `docker.io/library/app:latest`).
+pub fn destination_names(r: &ImageReference) -> Result<Vec<String>> {
+    Ok(match r {
+        ImageReference::Local(n) if n.is_empty() => Vec::new(),
+        ImageReference::Local(n) => vec![crate::reference::normalize_local_name(n)?.to_string()],
+        ImageReference::Storage { image, .. } => {
+            // `name@digest` and `@id` forms carry no name to give.
+            let name = image.split('@').next().unwrap_or_default();
+            if name.is_empty() {
+                Vec::new()
+            } else {
+                vec![crate::reference::parse_named(name)?
+                    .with_default_tag()
+                    .to_string()]
+            }
+        }
+        _ => Vec::new(),
     })
 }
 
@@ -644,6 +662,34 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn local_destination_names() {
+        let cases = [
+            ("app", vec!["localhost/app:latest"]),
+            ("app:1", vec!["localhost/app:1"]),
+            ("quay.io/a/b", vec!["quay.io/a/b:latest"]),
+            (
+                "containers-storage:new-image",
+                vec!["docker.io/library/new-image:latest"],
+            ),
+            ("containers-storage:localhost/x:2", vec!["localhost/x:2"]),
+            ("oci:/x:y", vec![]),
+        ];
+        for (input, want) in cases {
+            let r = ImageReference::parse(input).unwrap();
+            assert_eq!(destination_names(&r).unwrap(), want, "{input}");
+        }
+        assert!(destination_names(&ImageReference::Local(String::new()))
+            .unwrap()
+            .is_empty());
+        assert!(destination_names(&ImageReference::parse("Bad/Name").unwrap()).is_err());
     }
 }
 
