@@ -2,17 +2,42 @@
 use std::path::PathBuf;
 
 use crate::builder::Builder;
-use crate::error::Result;
+use crate::error::{Result, ResultExt};
 use crate::store::Store;
 
 impl Builder {
     /// Mount the container's rootfs (its layer over the image's layers) and save the mount
     /// point in the state. Mounting twice returns the same path.
-    pub fn mount(&mut self, _store: &Store) -> Result<PathBuf> {
-        todo!("Builder::mount")
+    pub fn mount(&mut self, store: &Store) -> Result<PathBuf> {
+        if !self.state.mount_point.is_empty() {
+            if let Some(p) = store.layer_mount_point(&self.record.layer)? {
+                if p.as_os_str() == self.state.mount_point.as_str() {
+                    return Ok(p);
+                }
+            }
+        }
+        let path = store
+            .mount_layer(&self.record.layer)
+            .context_with(|| format!("mounting container {:?}", self.state.container))?;
+        self.state.mount_point = path.to_string_lossy().into_owned();
+        self.save()?;
+        Ok(path)
     }
+
     /// Unmount the rootfs and clear the saved mount point.
-    pub fn unmount(&mut self, _store: &Store) -> Result<()> {
-        todo!("Builder::unmount")
+    pub fn unmount(&mut self, store: &Store) -> Result<()> {
+        let still = store
+            .unmount_layer(&self.record.layer, false)
+            .context_with(|| format!("unmounting container {:?}", self.state.container))?;
+        if !still {
+            self.state.mount_point.clear();
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Where the rootfs is mounted now, if it is (the store's view, not the saved state).
+    pub fn mount_point(&self, store: &Store) -> Result<Option<PathBuf>> {
+        store.layer_mount_point(&self.record.layer)
     }
 }
