@@ -28,28 +28,65 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GlobalArgs {
     /// Storage root dir (default from storage.conf, else /var/lib/containers/storage).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
     pub root: Option<PathBuf>,
     /// Storage state dir (default from storage.conf, else /run/containers/storage).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
     pub runroot: Option<PathBuf>,
     /// Storage driver: overlay or vfs (env STORAGE_DRIVER; default from storage.conf).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "DRIVER")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DRIVER"
+    )]
     pub storage_driver: Option<String>,
     /// Storage driver option, e.g. overlay.mount_program=/usr/bin/fuse-overlayfs (repeatable, comma-separated; env STORAGE_OPTS).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "OPTION", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "OPTION",
+        value_delimiter = ','
+    )]
     pub storage_opt: Vec<String>,
     /// The log level: trace, debug, info, warn, error, fatal or panic.
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "LEVEL", default_value = "warn")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "LEVEL",
+        default_value = "warn"
+    )]
     pub log_level: String,
     /// Print debugging information (same as --log-level=debug).
     #[arg(long, global = true, help_heading = "Global Options", hide = true)]
     pub debug: bool,
     /// Path to registries.conf (not usually used).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "FILE"
+    )]
     pub registries_conf: Option<PathBuf>,
     /// Path to a registries.conf.d directory (not usually used).
-    #[arg(long, global = true, help_heading = "Global Options", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
     pub registries_conf_dir: Option<PathBuf>,
 }
 

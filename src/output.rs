@@ -53,16 +53,31 @@ pub fn clap_exit(e: clap::Error) -> ! {
             let _ = e.print();
             std::process::exit(0)
         }
-        _ => {
-            let rendered = e.render().to_string();
-            let text = rendered
-                .trim_end()
-                .strip_prefix("error: ")
-                .unwrap_or(rendered.trim_end());
-            let _ = writeln!(io::stderr(), "Error: {text}");
+        kind => {
+            let _ = writeln!(io::stderr(), "Error: {}", clap_message(&e, kind));
             std::process::exit(EXIT_FAILURE)
         }
     }
+}
+
+/// One line for a clap error: cobra's wording for unknown flags, else clap's first paragraph.
+fn clap_message(e: &clap::Error, kind: clap::error::ErrorKind) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if kind == ErrorKind::UnknownArgument {
+        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+            if arg.starts_with('-') {
+                return format!("unknown flag: {}", arg.split('=').next().unwrap_or(arg));
+            }
+        }
+    }
+    let rendered = e.render().to_string();
+    let first: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let text = first.join(" ");
+    text.strip_prefix("error: ").unwrap_or(&text).to_string()
 }
 
 /// Write to stdout; a broken pipe surfaces as an error `exit` maps to 0.

@@ -65,7 +65,12 @@ enum Operand {
     Bool(bool),
     Ident(String),
     Paren(Pipeline),
+    /// `(pipeline).A.B`.
+    Chain(Box<Operand>, Vec<String>),
 }
+
+/// Marks a `.A.B` chain glued to a closing parenthesis in the token stream.
+const CHAIN: char = '\u{1}';
 
 /// The value being evaluated: a JSON value, or "a missing map key".
 #[derive(Debug, Clone)]
@@ -250,6 +255,19 @@ fn parse_pipeline(src: &str) -> Result<Pipeline, TemplateError> {
             cmds.push(Vec::new());
             continue;
         }
+        if let Some(chain) = w.strip_prefix(CHAIN) {
+            let cmd = cmds.last_mut().expect("non-empty");
+            let Some(prev) = cmd.pop() else {
+                return err("template: unexpected field chain");
+            };
+            let path = chain
+                .trim_start_matches('.')
+                .split('.')
+                .map(str::to_string)
+                .collect();
+            cmd.push(Operand::Chain(Box::new(prev), path));
+            continue;
+        }
         let op = if w == "(" {
             let mut depth = 1;
             let start = i;
@@ -280,8 +298,10 @@ fn parse_pipeline_words(words: &[String]) -> Result<Pipeline, TemplateError> {
     // Re-join with a separator that tokenizes back to the same words.
     let mut src = String::new();
     for w in words {
-        if w.starts_with('"') || w.starts_with('`') {
-            src.push_str(w);
+        if let Some(chain) = w.strip_prefix(CHAIN) {
+            // Glue the chain back to the parenthesis before it.
+            src.pop();
+            src.push_str(chain);
         } else {
             src.push_str(w);
         }
@@ -301,6 +321,20 @@ fn tokenize_action(s: &str) -> Result<Vec<String>, TemplateError> {
         } else if c == '|' || c == '(' || c == ')' {
             out.push(c.to_string());
             i += 1;
+            if c == ')' && i < chars.len() && chars[i] == '.' {
+                // `(pipeline).Field`: a field chain on the parenthesised value.
+                let start = i;
+                while i < chars.len()
+                    && !chars[i].is_whitespace()
+                    && !matches!(chars[i], '|' | '(' | ')')
+                {
+                    i += 1;
+                }
+                out.push(format!(
+                    "{CHAIN}{}",
+                    chars[start..i].iter().collect::<String>()
+                ));
+            }
         } else if c == '"' {
             let start = i;
             i += 1;
@@ -501,6 +535,10 @@ fn eval_operand(op: &Operand, dot: &Value, root: &Value) -> Result<Val, Template
         Operand::Num(n) => Ok(Val::V(num_value(*n))),
         Operand::Bool(b) => Ok(Val::V(Value::Bool(*b))),
         Operand::Paren(p) => eval_pipeline(p, dot, root),
+        Operand::Chain(inner, path) => match eval_operand(inner, dot, root)? {
+            Val::V(v) => Ok(lookup(&v, path)),
+            Val::Missing => Ok(Val::Missing),
+        },
         Operand::Ident(name) => call(name, Vec::new()),
     }
 }
@@ -920,6 +958,8 @@ mod tests {
             ("{{$.Num}}", "3"),
             ("{{range $e := .OCIv1.Config.Env}}{{.}}{{end}}", "A=1B=2"),
             (r#"{{eq .Num 3}} {{ne .Container "x"}} {{not .Flag}}"#, "true true false"),
+            ("{{(index .OCIv1.History 1).CreatedBy}}", "two"),
+            ("{{ (index .OCIv1.History 0).CreatedBy | upper }}", "ONE"),
             ("{{.}}", "map[Container:busybox-working-container Empty: Flag:true Float:1.5 FromImage:docker.io/library/busybox:latest ImageAnnotations:map[org.opencontainers.image.base.digest:sha256:x] Num:3 OCIv1:map[architecture:amd64 config:map[Cmd:<nil> Env:[A=1 B=2] ExposedPorts:map[80/tcp:{}] Labels:map[a:b x:1]] history:[map[created_by:one] map[created_by:two empty_layer:true]] os.version:10]]"),
         ];
         for (t, want) in cases {

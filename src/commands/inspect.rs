@@ -1,8 +1,6 @@
 //! `hod inspect`: the state of a working container or an image, as JSON or a Go template.
 use std::io::IsTerminal;
 
-use anyhow::Context as _;
-use builder::builder::BUILDER_TYPE;
 use builder::image::ImageConfig;
 use builder::{Builder, Store};
 use serde_json::{json, Map, Value};
@@ -23,6 +21,10 @@ pub struct InspectArgs {
     #[arg(short = 't', long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
 }
+
+/// The `Type` inspect reports: buildah's, so scripts that check it keep working (the state
+/// file itself is tagged `builder::builder::BUILDER_TYPE`).
+pub const INSPECT_TYPE: &str = "buildah 0.0.1";
 
 /// Fields of the OCI image config's `config` (the rest are Docker-only).
 const OCI_CONFIG_FIELDS: &[&str] = &[
@@ -88,7 +90,7 @@ fn base_info(c: &ImageConfig) -> Map<String, Value> {
 pub fn container_info(b: &Builder) -> Value {
     let s = &b.state;
     let mut m = Map::new();
-    m.insert("Type".into(), json!(s.kind));
+    m.insert("Type".into(), json!(INSPECT_TYPE));
     m.insert("FromImage".into(), json!(s.from_image));
     m.insert("FromImageID".into(), json!(s.from_image_id));
     m.insert("FromImageDigest".into(), json!(s.from_image_digest));
@@ -133,7 +135,7 @@ pub fn image_info(store: &Store, name: &str) -> anyhow::Result<Value> {
         .map(|m| String::from_utf8_lossy(&m).into_owned())
         .unwrap_or_default();
     let mut m = Map::new();
-    m.insert("Type".into(), json!(BUILDER_TYPE));
+    m.insert("Type".into(), json!(INSPECT_TYPE));
     m.insert(
         "FromImage".into(),
         json!(record
@@ -186,9 +188,7 @@ pub fn run(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             Ok(b) => container_info(&b),
             Err(_) => image_info(&store, &a.name)?,
         },
-        Some("container") => container_info(
-            &super::open_builder(&store, &a.name).context("reading build container")?,
-        ),
+        Some("container") => container_info(&super::open_builder(&store, &a.name)?),
         Some("image") => image_info(&store, &a.name)?,
         Some(_) => anyhow::bail!("the only recognized types are \"container\" and \"image\""),
     };

@@ -17,9 +17,6 @@ pub fn run(a: RenameArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if b.name() == a.new_name {
         anyhow::bail!("renaming a container with the same name as its current name");
     }
-    if store.container(&a.new_name).is_ok() {
-        anyhow::bail!("the container name {:?} is already in use", a.new_name);
-    }
     b.rename(&store, &a.new_name)?;
     Ok(0)
 }

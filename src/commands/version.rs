@@ -25,10 +25,11 @@ pub fn run(a: VersionArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
         std::env::consts::OS,
         builder::image::config::host_arch()
     );
-    let rust = option_env!("HOD_RUSTC_VERSION").unwrap_or("rustc");
+    // buildah prints the Go toolchain here; hod is built with Rust (its declared minimum).
+    let rust = format!("rust{}", env!("CARGO_PKG_RUST_VERSION"));
     let fields = [
         ("Version", version.to_string()),
-        ("Rust Version", rust.to_string()),
+        ("Go Version", rust.clone()),
         ("Image Spec", IMAGE_SPEC.to_string()),
         ("Runtime Spec", RUNTIME_SPEC.to_string()),
         (
@@ -41,7 +42,7 @@ pub fn run(a: VersionArgs, _ctx: &Ctx) -> anyhow::Result<i32> {
     ];
     if a.json {
         let v = json!({
-            "version": version, "rustVersion": rust, "imageSpec": IMAGE_SPEC, "runtimeSpec": RUNTIME_SPEC,
+            "version": version, "goVersion": rust, "imageSpec": IMAGE_SPEC, "runtimeSpec": RUNTIME_SPEC,
             "gitCommit": option_env!("HOD_GIT_COMMIT").unwrap_or(""), "built": 0, "osArch": os_arch, "buildPlatform": os_arch,
         });
         output::println(&output::json_pretty(&v)?)?;
