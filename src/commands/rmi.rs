@@ -92,8 +92,10 @@ pub fn run(a: RmiArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                     untagged.push(n.clone());
                     return Ok(());
                 }
-                untagged.extend(img.names.iter().cloned());
-                remove(img, &mut removed)
+                let names = img.names.clone();
+                remove(img, &mut removed)?;
+                untagged.extend(names);
+                Ok(())
             })();
             if let Err(e) = r {
                 if let Some(prev) = last_err.replace(e) {
