@@ -154,7 +154,7 @@ pub fn resolve_with(
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let run = env("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir());
+            .unwrap_or_else(std::env::temp_dir);
         (data.join("containers/storage"), run.join("containers"))
     } else {
         (PathBuf::from(DEFAULT_ROOT), PathBuf::from(DEFAULT_RUNROOT))

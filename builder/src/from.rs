@@ -166,8 +166,10 @@ pub fn resolve_image(
 ) -> Result<BaseImage> {
     crate::reference::ImageReference::parse(image)?;
     let record = if is_transport_ref(image) {
-        let mut popts = PullOptions::default();
-        popts.policy = opts.pull_policy;
+        let popts = PullOptions {
+            policy: opts.pull_policy,
+            ..Default::default()
+        };
         let id = crate::pull::pull(store, image, &popts, reporter)?;
         store.image(&id)?
     } else {
@@ -332,7 +334,7 @@ pub fn image_name_prefix(name: &str) -> String {
 pub fn unused_name(name: &str, taken: &[String]) -> String {
     let mut candidate = name.to_string();
     let mut n = 1;
-    while taken.iter().any(|t| *t == candidate) {
+    while taken.contains(&candidate) {
         candidate = format!("{name}-{n}");
         n += 1;
     }

@@ -346,7 +346,7 @@ pub fn run(a: ImagesArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut rows = Vec::new();
-    images.sort_by(|x, y| y.created.cmp(&x.created));
+    images.sort_by_key(|i| std::cmp::Reverse(i.created));
     for i in &images {
         for (name, tag) in name_tag_pairs(&i.record.names) {
             let history = format_history(&i.record.names_history, &name, &tag);
