@@ -10,7 +10,7 @@ use crate::ctx::Ctx;
 #[derive(Debug, Parser)]
 #[command(
     name = "hod",
-    version,
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), " (image-spec 1.1.0, runtime-spec 1.2.0)"),
     about,
     disable_help_subcommand = true,
     max_term_width = 100

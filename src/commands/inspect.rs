@@ -87,7 +87,7 @@ fn base_info(c: &ImageConfig) -> Map<String, Value> {
 }
 
 /// buildah's `BuilderInfo` for a working container.
-pub fn container_info(b: &Builder) -> Value {
+pub fn container_info(store: &Store, b: &Builder) -> Value {
     let s = &b.state;
     let mut m = Map::new();
     m.insert("Type".into(), json!(INSPECT_TYPE));
@@ -95,7 +95,16 @@ pub fn container_info(b: &Builder) -> Value {
     m.insert("FromImageID".into(), json!(s.from_image_id));
     m.insert("FromImageDigest".into(), json!(s.from_image_digest));
     m.insert("GroupAdd".into(), Value::Null);
-    m.insert("Manifest".into(), json!(""));
+    // The base image's manifest, as buildah keeps it.
+    let manifest = if s.from_image_id.is_empty() {
+        String::new()
+    } else {
+        store
+            .image_big_data(&s.from_image_id, "manifest")
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .unwrap_or_default()
+    };
+    m.insert("Manifest".into(), json!(manifest));
     m.insert("Container".into(), json!(s.container));
     m.insert("ContainerID".into(), json!(b.record.id));
     m.insert("MountPoint".into(), json!(s.mount_point));
@@ -185,10 +194,10 @@ pub fn run(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let info = match a.kind.as_deref() {
         None => match Builder::open(&store, &a.name) {
-            Ok(b) => container_info(&b),
+            Ok(b) => container_info(&store, &b),
             Err(_) => image_info(&store, &a.name)?,
         },
-        Some("container") => container_info(&super::open_builder(&store, &a.name)?),
+        Some("container") => container_info(&store, &super::open_builder(&store, &a.name)?),
         Some("image") => image_info(&store, &a.name)?,
         Some(_) => anyhow::bail!("the only recognized types are \"container\" and \"image\""),
     };
