@@ -7,20 +7,18 @@ use crate::store::Store;
 
 impl Builder {
     /// Mount the container's rootfs (its layer over the image's layers) and save the mount
-    /// point in the state. Mounting twice returns the same path.
+    /// point in the state. Mounting twice returns the same path. Every call takes one mount
+    /// reference (containers/storage counts them), so a caller's `mount` + `unmount` pair
+    /// leaves an earlier mount in place.
     pub fn mount(&mut self, store: &Store) -> Result<PathBuf> {
-        if !self.state.mount_point.is_empty() {
-            if let Some(p) = store.layer_mount_point(&self.record.layer)? {
-                if p.as_os_str() == self.state.mount_point.as_str() {
-                    return Ok(p);
-                }
-            }
-        }
         let path = store
             .mount_layer(&self.record.layer)
             .context_with(|| format!("mounting container {:?}", self.state.container))?;
-        self.state.mount_point = path.to_string_lossy().into_owned();
-        self.save()?;
+        let text = path.to_string_lossy().into_owned();
+        if self.state.mount_point != text {
+            self.state.mount_point = text;
+            self.save()?;
+        }
         Ok(path)
     }
 
