@@ -468,7 +468,13 @@ mod tests {
             record: Default::default(),
             dir: dir.path().to_path_buf(),
         };
-        let store = Store::open(&Default::default()).unwrap();
+        let opts = crate::store::StoreOptions {
+            root: dir.path().join("root"),
+            run_root: dir.path().join("run"),
+            driver: crate::store::DriverKind::Vfs,
+            driver_options: Vec::new(),
+        };
+        let store = Store::open(&opts).unwrap();
         let lines = Lines::default();
         b.run_onbuild(&store, &lines).unwrap();
         let c = &b.state.config;

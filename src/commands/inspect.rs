@@ -264,3 +264,74 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod config_to_template {
+    use super::*;
+    use builder::builder::{BuilderState, ImageFormat};
+    use builder::config::{apply, ConfigChanges};
+
+    /// `hod config` flags as the bats suite uses them, through inspect's templates.
+    #[test]
+    fn config_settings_show_in_inspect() {
+        let mut state = BuilderState {
+            config: ImageConfig::scratch(),
+            format: ImageFormat::Docker,
+            ..Default::default()
+        };
+        let mut ch = ConfigChanges::default();
+        ch.author = Some("TESTAUTHOR".into());
+        ch.user = Some("likes:things".into());
+        ch.ports = vec!["12345/tcp".into()];
+        ch.env = vec!["VARIABLE=VALUE1,VALUE2".into(), "foo=bar".into()];
+        ch.labels = vec!["LABEL=VALUE".into(), "test=ok".into()];
+        ch.annotations = vec!["ANNOTATION=VALUE1,VALUE2".into()];
+        ch.volumes = vec!["/VOLUME".into()];
+        ch.shell = Some("/bin/bash -c".into());
+        ch.comment = Some("a comment".into());
+        ch.domainname = Some("mydomain.local".into());
+        ch.hostname = Some("cleverhostname".into());
+        apply(&mut state, &ch, &|_| None).unwrap();
+        let mut info = Map::new();
+        info.insert("ImageAnnotations".into(), json!(state.annotations));
+        info.extend(base_info(&state.config));
+        let info = Value::Object(info);
+        let cases = [
+            ("{{.OCIv1.Author}}", "TESTAUTHOR"),
+            ("{{.OCIv1.Config.User}}", "likes:things"),
+            ("{{.OCIv1.Config.ExposedPorts}}", "map[12345/tcp:{}]"),
+            ("{{.OCIv1.Config.Env}}", "[VARIABLE=VALUE1,VALUE2 foo=bar]"),
+            (
+                "{{.OCIv1.Config.Labels.LABEL}} {{.OCIv1.Config.Labels.test}}",
+                "VALUE ok",
+            ),
+            ("{{.OCIv1.Config.Volumes}}", "map[/VOLUME:{}]"),
+            ("{{.Docker.Config.Shell}}", "[/bin/bash -c]"),
+            (
+                "{{.Docker.Config.Domainname}} {{.Docker.Config.Hostname}}",
+                "mydomain.local cleverhostname",
+            ),
+            ("{{.Docker.Comment}}", "a comment"),
+            ("{{.ImageAnnotations.ANNOTATION}}", "VALUE1,VALUE2"),
+            ("{{.OCIv1.Config.Shell}}", "[]"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(
+                Template::parse(t).unwrap().render(&info).unwrap(),
+                want,
+                "{t}"
+            );
+        }
+        let mut ch = ConfigChanges::default();
+        ch.labels = vec!["-".into()];
+        ch.env = vec!["-".into()];
+        ch.volumes = vec!["/VOLUME-".into()];
+        apply(&mut state, &ch, &|_| None).unwrap();
+        let info = Value::Object(base_info(&state.config));
+        let t = Template::parse(
+            "{{len .OCIv1.Config.Labels}} {{len .OCIv1.Config.Env}} {{.OCIv1.Config.Volumes}}",
+        )
+        .unwrap();
+        assert_eq!(t.render(&info).unwrap(), "0 0 map[]");
+    }
+}
