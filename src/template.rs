@@ -6,7 +6,7 @@
 //! pipelines `a | f`, functions `json`, `index`, `len`, `join`, `upper`, `lower`, `title`,
 //! `print`, `println`, `printf` (`%s %d %v %q` and widths), `truncate`, `eq`, `ne`, `not`,
 //! `and`, `or`, `{{range}}…{{else}}…{{end}}`, `{{if}}…{{else if}}…{{else}}…{{end}}`,
-//! `{{with}}…{{end}}`, trim markers `{{-` / `-}}` and `{{/* comments */}}`.
+//! `{{with}}…{{end}}`, range variables (`{{range $k, $v := .Map}}{{$k}}{{end}}`), trim markers `{{-` / `-}}` and `{{/* comments */}}`.
 //!
 //! Values print as Go's `fmt` prints them: slices `[a b]`, maps `map[k:v]`, missing map keys
 //! `<no value>`.
@@ -45,7 +45,8 @@ pub struct Template {
 enum Node {
     Text(String),
     Action(Pipeline),
-    Range(Pipeline, Vec<Node>, Vec<Node>),
+    /// Declared variables (`$i, $e :=`), the pipeline, the body, the else body.
+    Range(Vec<String>, Pipeline, Vec<Node>, Vec<Node>),
     If(Pipeline, Vec<Node>, Vec<Node>),
     With(Pipeline, Vec<Node>, Vec<Node>),
 }
@@ -60,6 +61,8 @@ enum Operand {
     Field(Vec<String>),
     /// `$` or `$.A.B`.
     Root(Vec<String>),
+    /// `$name` or `$name.A.B`.
+    Var(String, Vec<String>),
     Str(String),
     Num(f64),
     Bool(bool),
@@ -94,7 +97,11 @@ impl Template {
     /// Execute over `data`.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
-        exec_list(&self.nodes, data, data, &mut out)?;
+        let scope = Scope {
+            root: data,
+            vars: Vec::new(),
+        };
+        exec_list(&self.nodes, data, &scope, &mut out)?;
         Ok(out)
     }
 }
@@ -207,7 +214,7 @@ fn split_keyword(a: &str) -> (&str, &str) {
 }
 
 fn parse_block(kw: &str, rest: &str, toks: &[Tok], pos: &mut usize) -> Result<Node, TemplateError> {
-    let rest = strip_decl(rest);
+    let (decl, rest) = split_decl(rest);
     let pipe = parse_pipeline(rest)?;
     let (body, end) = parse_list(toks, pos)?;
     let mut else_body = Vec::new();
@@ -229,18 +236,24 @@ fn parse_block(kw: &str, rest: &str, toks: &[Tok], pos: &mut usize) -> Result<No
         _ => return err(format!("template: missing {{{{end}}}} for {kw}")),
     }
     Ok(match kw {
-        "range" => Node::Range(pipe, body, else_body),
+        "range" => Node::Range(decl, pipe, body, else_body),
         "if" => Node::If(pipe, body, else_body),
         _ => Node::With(pipe, body, else_body),
     })
 }
 
-/// Drop a `$x :=` / `$i, $e :=` declaration (variables other than `$` are not supported, the
-/// element is still `.`).
-fn strip_decl(s: &str) -> &str {
+/// Split a `$x :=` / `$i, $e :=` declaration off a block's pipeline: the variable names
+/// (without `$`) and the rest.
+fn split_decl(s: &str) -> (Vec<String>, &str) {
     match s.find(":=") {
-        Some(i) if s[..i].trim_start().starts_with('$') => s[i + 2..].trim(),
-        _ => s,
+        Some(i) if s[..i].trim_start().starts_with('$') => {
+            let names = s[..i]
+                .split(',')
+                .map(|v| v.trim().trim_start_matches('$').to_string())
+                .collect();
+            (names, s[i + 2..].trim())
+        }
+        _ => (Vec::new(), s),
     }
 }
 
@@ -389,7 +402,9 @@ fn parse_operand(w: &str) -> Result<Operand, TemplateError> {
             return Ok(Operand::Root(Vec::new()));
         }
         if !w.starts_with("$.") {
-            return err(format!("template: undefined variable {w:?}"));
+            let mut parts = w[1..].split('.');
+            let name = parts.next().unwrap_or_default().to_string();
+            return Ok(Operand::Var(name, parts.map(str::to_string).collect()));
         }
         return Ok(Operand::Root(rest.split('.').map(str::to_string).collect()));
     }
@@ -440,39 +455,52 @@ fn unquote(s: &str) -> Result<String, TemplateError> {
 
 // ---- execution ----
 
+/// The root data and the variables in scope.
+#[derive(Debug, Clone)]
+struct Scope<'a> {
+    root: &'a Value,
+    vars: Vec<(String, Value)>,
+}
+
 fn exec_list(
     nodes: &[Node],
     dot: &Value,
-    root: &Value,
+    sc: &Scope,
     out: &mut String,
 ) -> Result<(), TemplateError> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
             Node::Action(p) => {
-                let v = eval_pipeline(p, dot, root)?;
+                let v = eval_pipeline(p, dot, sc)?;
                 out.push_str(&go_string(&v));
             }
             Node::If(p, body, else_body) => {
-                let v = eval_pipeline(p, dot, root)?;
-                exec_list(if truthy(&v) { body } else { else_body }, dot, root, out)?;
+                let v = eval_pipeline(p, dot, sc)?;
+                exec_list(if truthy(&v) { body } else { else_body }, dot, sc, out)?;
             }
             Node::With(p, body, else_body) => {
-                let v = eval_pipeline(p, dot, root)?;
+                let v = eval_pipeline(p, dot, sc)?;
                 match v {
-                    Val::V(ref x) if truthy(&v) => exec_list(body, x, root, out)?,
-                    _ => exec_list(else_body, dot, root, out)?,
+                    Val::V(ref x) if truthy(&v) => exec_list(body, x, sc, out)?,
+                    _ => exec_list(else_body, dot, sc, out)?,
                 }
             }
-            Node::Range(p, body, else_body) => {
-                let v = eval_pipeline(p, dot, root)?;
-                let items: Vec<Value> = match v {
-                    Val::V(Value::Array(a)) => a,
-                    Val::V(Value::Object(m)) => m.into_iter().map(|(_, v)| v).collect(),
+            Node::Range(decl, p, body, else_body) => {
+                let v = eval_pipeline(p, dot, sc)?;
+                let items: Vec<(Value, Value)> = match v {
+                    Val::V(Value::Array(a)) => a
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Value::from(i), v))
+                        .collect(),
+                    Val::V(Value::Object(m)) => {
+                        m.into_iter().map(|(k, v)| (Value::String(k), v)).collect()
+                    }
                     Val::V(Value::Null) | Val::Missing => Vec::new(),
                     Val::V(Value::Number(n)) => {
                         let k = n.as_i64().unwrap_or(0).max(0);
-                        (0..k).map(Value::from).collect()
+                        (0..k).map(|i| (Value::from(i), Value::from(i))).collect()
                     }
                     Val::V(other) => {
                         return err(format!(
@@ -482,10 +510,19 @@ fn exec_list(
                     }
                 };
                 if items.is_empty() {
-                    exec_list(else_body, dot, root, out)?;
+                    exec_list(else_body, dot, sc, out)?;
                 }
-                for item in &items {
-                    exec_list(body, item, root, out)?;
+                for (key, item) in &items {
+                    let mut inner = sc.clone();
+                    match decl.as_slice() {
+                        [] => {}
+                        [v] => inner.vars.push((v.clone(), item.clone())),
+                        [k, v, ..] => {
+                            inner.vars.push((k.clone(), key.clone()));
+                            inner.vars.push((v.clone(), item.clone()));
+                        }
+                    }
+                    exec_list(body, item, &inner, out)?;
                 }
             }
         }
@@ -493,10 +530,10 @@ fn exec_list(
     Ok(())
 }
 
-fn eval_pipeline(p: &Pipeline, dot: &Value, root: &Value) -> Result<Val, TemplateError> {
+fn eval_pipeline(p: &Pipeline, dot: &Value, sc: &Scope) -> Result<Val, TemplateError> {
     let mut prev: Option<Val> = None;
     for cmd in &p.0 {
-        prev = Some(eval_command(cmd, prev, dot, root)?);
+        prev = Some(eval_command(cmd, prev, dot, sc)?);
     }
     Ok(prev.unwrap_or(Val::Missing))
 }
@@ -505,13 +542,13 @@ fn eval_command(
     cmd: &[Operand],
     piped: Option<Val>,
     dot: &Value,
-    root: &Value,
+    sc: &Scope,
 ) -> Result<Val, TemplateError> {
     match &cmd[0] {
         Operand::Ident(name) => {
             let mut args = Vec::new();
             for a in &cmd[1..] {
-                args.push(eval_operand(a, dot, root)?);
+                args.push(eval_operand(a, dot, sc)?);
             }
             if let Some(p) = piped {
                 args.push(p);
@@ -522,20 +559,24 @@ fn eval_command(
             if cmd.len() > 1 || piped.is_some() {
                 return err("template: can't give argument to non-function");
             }
-            eval_operand(first, dot, root)
+            eval_operand(first, dot, sc)
         }
     }
 }
 
-fn eval_operand(op: &Operand, dot: &Value, root: &Value) -> Result<Val, TemplateError> {
+fn eval_operand(op: &Operand, dot: &Value, sc: &Scope) -> Result<Val, TemplateError> {
     match op {
         Operand::Field(path) => Ok(lookup(dot, path)),
-        Operand::Root(path) => Ok(lookup(root, path)),
+        Operand::Root(path) => Ok(lookup(sc.root, path)),
+        Operand::Var(name, path) => match sc.vars.iter().rev().find(|(n, _)| n == name) {
+            Some((_, v)) => Ok(lookup(v, path)),
+            None => err(format!("template: undefined variable \"${name}\"")),
+        },
         Operand::Str(s) => Ok(Val::V(Value::String(s.clone()))),
         Operand::Num(n) => Ok(Val::V(num_value(*n))),
         Operand::Bool(b) => Ok(Val::V(Value::Bool(*b))),
-        Operand::Paren(p) => eval_pipeline(p, dot, root),
-        Operand::Chain(inner, path) => match eval_operand(inner, dot, root)? {
+        Operand::Paren(p) => eval_pipeline(p, dot, sc),
+        Operand::Chain(inner, path) => match eval_operand(inner, dot, sc)? {
             Val::V(v) => Ok(lookup(&v, path)),
             Val::Missing => Ok(Val::Missing),
         },
@@ -959,6 +1000,9 @@ mod tests {
             ("{{range $e := .OCIv1.Config.Env}}{{.}}{{end}}", "A=1B=2"),
             (r#"{{eq .Num 3}} {{ne .Container "x"}} {{not .Flag}}"#, "true true false"),
             ("{{(index .OCIv1.History 1).CreatedBy}}", "two"),
+            ("{{range $k, $v := .OCIv1.Config.Labels}}{{$k}}={{$v}};{{end}}", "a=b;x=1;"),
+            ("{{range $i, $e := .OCIv1.Config.Env}}{{$i}}:{{$e}} {{end}}", "0:A=1 1:B=2 "),
+            ("{{range $h := .OCIv1.History}}{{$h.CreatedBy}}{{end}}", "onetwo"),
             ("{{ (index .OCIv1.History 0).CreatedBy | upper }}", "ONE"),
             ("{{.}}", "map[Container:busybox-working-container Empty: Flag:true Float:1.5 FromImage:docker.io/library/busybox:latest ImageAnnotations:map[org.opencontainers.image.base.digest:sha256:x] Num:3 OCIv1:map[architecture:amd64 config:map[Cmd:<nil> Env:[A=1 B=2] ExposedPorts:map[80/tcp:{}] Labels:map[a:b x:1]] history:[map[created_by:one] map[created_by:two empty_layer:true]] os.version:10]]"),
         ];
@@ -975,6 +1019,7 @@ mod tests {
             "{{nofunc .A}}",
             "{{if}}{{end}}",
             "{{\"unterminated}}",
+            "{{$nope}}",
         ] {
             let r = Template::parse(bad).and_then(|t| t.render(&json!({"A": 1})));
             assert!(r.is_err(), "{bad} should fail");
