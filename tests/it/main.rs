@@ -1,0 +1,2 @@
+//! hod's integration tests: one binary driving the CLI.
+mod docs;
