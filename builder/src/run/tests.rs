@@ -1,0 +1,472 @@
+//! Integration-style tests of the embedded runtime over a busybox rootfs in a temp dir (no
+//! store needed). They need root and Debian's busybox-static; without either they are
+//! skipped with a message (never silently passed: each asserts when it runs).
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::image::ContainerConfig;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+#[allow(clippy::print_stderr)]
+fn can_run() -> bool {
+    let ok = nix::unistd::geteuid().is_root() && Path::new(BUSYBOX).exists();
+    if !ok {
+        eprintln!("skipping: needs root and {BUSYBOX}");
+    }
+    ok
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    rootfs: PathBuf,
+    bundle: PathBuf,
+    cache: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+    }
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu1:x:1000:1000::/home/u1:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ng1:x:1000:u1\ng2:x:2000:u1\n",
+    )
+    .unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let cache = dir.path().join("cache");
+    Fixture {
+        _dir: dir,
+        rootfs,
+        bundle,
+        cache,
+    }
+}
+
+struct Out {
+    status: Result<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig) -> Out {
+    let command: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    let out_path = f.bundle.join("stdout");
+    let err_path = f.bundle.join("stderr");
+    let status = (|| {
+        let (spec, _) = prepare(
+            &f.rootfs,
+            config,
+            &command,
+            opts,
+            "0123456789abcdef",
+            "ctr",
+            &f.bundle,
+            &f.cache,
+        )?;
+        let eo = ExecOptions {
+            isolation: opts.isolation,
+            no_pivot: opts.no_pivot,
+            terminal: false,
+            bundle_dir: f.bundle.clone(),
+            runtime: opts.runtime.clone(),
+            runtime_flags: opts.runtime_flags.clone(),
+            container_id: "0123456789abcdef".into(),
+            stdout: Some(out_path.clone()),
+            stderr: Some(err_path.clone()),
+        };
+        execute(&spec, &f.rootfs, &eo)
+    })();
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let o = Out {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    };
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
+    o
+}
+
+fn run(f: &Fixture, cmd: &[&str], opts: &RunOptions) -> Out {
+    run_in(f, cmd, opts, &ContainerConfig::default())
+}
+
+fn ok(o: &Out) -> &str {
+    match &o.status {
+        Ok(0) => &o.stdout,
+        other => panic!(
+            "status {other:?}; stdout {:?}; stderr {:?}",
+            o.stdout, o.stderr
+        ),
+    }
+}
+
+#[test]
+fn id_caps_and_status() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(&f, &["sh", "-c", "id; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status"], &RunOptions::default());
+    let out = ok(&o);
+    assert!(out.contains("uid=0(root) gid=0(root)"), "{out}");
+    assert!(out.contains("CapEff:\t00000000800405fb"), "{out}");
+    assert!(out.contains("CapBnd:\t00000000800405fb"), "{out}");
+    assert!(out.contains("CapInh:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapAmb:\t0000000000000000"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    let o = run(&f, &["sh", "-c", "exit 7"], &RunOptions::default());
+    assert_eq!(o.status.unwrap(), 7);
+}
+
+#[test]
+fn user_env_workdir_hostname() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let opts = RunOptions {
+        user: Some("u1".into()),
+        workdir: Some("/work/dir".into()),
+        env: vec!["FOO=bar".into()],
+        hostname: Some("myhost".into()),
+        ..Default::default()
+    };
+    let o = run(&f, &["sh", "-c", "id; pwd; echo FOO=$FOO HOME=$HOME; hostname; cat /etc/hostname; grep CapEff /proc/self/status"], &opts);
+    let out = ok(&o);
+    assert!(
+        out.contains("uid=1000(u1) gid=1000(g1) groups=1000(g1),2000(g2)"),
+        "{out}"
+    );
+    assert!(out.contains("/work/dir\n"), "{out}");
+    assert!(out.contains("FOO=bar HOME=/home/u1"), "{out}");
+    assert!(out.contains("myhost\nmyhost\n"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(f.rootfs.join("work/dir").is_dir());
+    // The generated files are mounted, the rootfs keeps empty placeholders.
+    assert_eq!(
+        std::fs::read(f.rootfs.join("etc/hostname")).unwrap().len(),
+        0
+    );
+    assert_eq!(std::fs::read(f.rootfs.join("etc/hosts")).unwrap().len(), 0);
+    // Default hostname is the container ID's first 12 characters.
+    let o = run(&f, &["hostname"], &RunOptions::default());
+    assert_eq!(ok(&o).trim(), "0123456789ab");
+}
+
+#[test]
+fn mounts_and_masks() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(&f, &["cat", "/proc/self/mountinfo"], &RunOptions::default());
+    let out = ok(&o).to_string();
+    let line = |dest: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(dest))
+            .map(str::to_string)
+    };
+    assert!(line("/proc").unwrap().contains(" - proc "), "{out}");
+    assert!(line("/dev").unwrap().contains(" - tmpfs "), "{out}");
+    assert!(line("/dev/pts").unwrap().contains(" - devpts "), "{out}");
+    assert!(line("/dev/shm").is_some(), "{out}");
+    assert!(line("/sys").unwrap().contains(" ro,"), "{out}");
+    assert!(line("/proc/sys").unwrap().contains(" ro,"), "{out}");
+    assert!(line("/etc/hosts").is_some(), "{out}");
+    let o = run(
+        &f,
+        &["sh", "-c", "ls /dev; echo x > /dev/null && echo null-ok; echo 1 > /proc/sysrq-trigger || echo sysrq-denied; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo procsys-denied"],
+        &RunOptions::default(),
+    );
+    let out = ok(&o);
+    for d in ["null", "zero", "urandom", "tty", "pts", "shm", "ptmx", "fd"] {
+        assert!(out.lines().any(|l| l == d), "{d} missing in {out}");
+    }
+    assert!(
+        out.contains("null-ok") && out.contains("sysrq-denied") && out.contains("procsys-denied"),
+        "{out}"
+    );
+}
+
+#[test]
+fn volumes_tmpfs_cache() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "hello").unwrap();
+    let opts = RunOptions {
+        volumes: vec![
+            format!("{}:/v:ro", host.path().display()),
+            format!("{}:/o:O", host.path().display()),
+        ],
+        mounts: vec![
+            "type=tmpfs,dst=/t".into(),
+            "type=cache,target=/c,id=k".into(),
+        ],
+        ..Default::default()
+    };
+    let o = run(
+        &f,
+        &["sh", "-c", "cat /v/in; touch /v/x 2>/dev/null || echo ro-ok; echo w > /o/new && cat /o/new; echo t > /t/f && echo tmpfs-ok; echo c > /c/f"],
+        &opts,
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("hello")
+            && out.contains("ro-ok")
+            && out.contains("w\n")
+            && out.contains("tmpfs-ok"),
+        "{out}"
+    );
+    assert!(
+        !host.path().join("new").exists(),
+        "overlay writes must be discarded"
+    );
+    assert_eq!(std::fs::read_to_string(f.cache.join("k/f")).unwrap(), "c\n");
+}
+
+#[test]
+fn bad_input_is_one_clear_error() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(
+        &f,
+        &["id"],
+        &RunOptions {
+            user: Some("noexist".into()),
+            ..Default::default()
+        },
+    );
+    assert!(o
+        .status
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("unknown user"));
+    let o = run(
+        &f,
+        &["id"],
+        &RunOptions {
+            user: Some("4294967296".into()),
+            ..Default::default()
+        },
+    );
+    assert!(o.status.is_err());
+    let o = run(
+        &f,
+        &["id"],
+        &RunOptions {
+            volumes: vec!["/nonexistent-hod:/x".into()],
+            ..Default::default()
+        },
+    );
+    assert!(format!("{:#}", o.status.as_ref().unwrap_err()).contains("/nonexistent-hod"));
+    // A mount destination that is a symlink pointing out of the rootfs.
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), f.rootfs.join("escape")).unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let o = run(
+        &f,
+        &["true"],
+        &RunOptions {
+            mounts: vec![format!(
+                "type=bind,src={},dst=/escape",
+                host.path().display()
+            )],
+            ..Default::default()
+        },
+    );
+    assert!(
+        o.status
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"),
+        "{:?}",
+        o.status
+    );
+    // The container is still usable.
+    let o = run(&f, &["true"], &RunOptions::default());
+    assert_eq!(o.status.unwrap(), 0);
+    // A missing executable: status 1 and a message naming it.
+    let o = run(&f, &["nonexist"], &RunOptions::default());
+    let e = o.status.unwrap_err();
+    assert_eq!(e.exit_status(), Some(1));
+    assert!(e.to_string().contains("nonexist"), "{e}");
+    let o = run(&f, &["/etc"], &RunOptions::default());
+    assert_eq!(o.status.unwrap_err().exit_status(), Some(1));
+}
+
+#[test]
+fn background_processes_are_killed() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let marker = "hod-bg-test-7d1c";
+    let o = run(
+        &f,
+        &["sh", "-c", &format!("sleep 1000 {marker} & echo started")],
+        &RunOptions::default(),
+    );
+    assert_eq!(ok(&o).trim(), "started");
+    // `sleep` got `marker` as an extra operand, so it is findable in /proc by its cmdline.
+    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    });
+    assert!(!alive, "the background sleep survived");
+}
+
+#[test]
+fn network_modes() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+        ],
+        &RunOptions::default(),
+    );
+    assert_eq!(ok(&o).trim(), "lo");
+    let o = run(
+        &f,
+        &["sh", "-c", "ip link show lo | grep -c UP"],
+        &RunOptions::default(),
+    );
+    assert_eq!(ok(&o).trim(), "1");
+    let o = run(
+        &f,
+        &["sh", "-c", "cat /proc/net/dev | wc -l"],
+        &RunOptions {
+            network: NetworkMode::Host,
+            network_set: true,
+            ..Default::default()
+        },
+    );
+    let host_lines = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(ok(&o).trim(), host_lines.to_string());
+}
+
+#[test]
+fn ulimits_and_no_pivot() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(
+        &f,
+        &["sh", "-c", "ulimit -n; ulimit -Hn"],
+        &RunOptions {
+            ulimits: vec!["nofile=100:200".into()],
+            no_pivot: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(ok(&o), "100\n200\n");
+}
+
+#[test]
+fn chroot_isolation() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let opts = RunOptions {
+        isolation: Isolation::Chroot,
+        ..Default::default()
+    };
+    let o = run(&f, &["sh", "-c", "id -u; ls /proc/self/status >/dev/null && echo proc-ok; echo x > /dev/null && echo dev-ok"], &opts);
+    let out = ok(&o);
+    assert!(
+        out.contains("0\n") && out.contains("proc-ok") && out.contains("dev-ok"),
+        "{out}"
+    );
+    let o = run(
+        &f,
+        &["true"],
+        &RunOptions {
+            isolation: Isolation::Chroot,
+            network: NetworkMode::None,
+            network_set: true,
+            ..Default::default()
+        },
+    );
+    assert!(o
+        .status
+        .unwrap_err()
+        .to_string()
+        .contains("cannot set --network other than host with --isolation chroot"));
+}
+
+#[test]
+fn external_runc() {
+    if !can_run() || which("runc").is_none() {
+        return;
+    }
+    let f = fixture();
+    let opts = RunOptions {
+        runtime: which("runc"),
+        ..Default::default()
+    };
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "id; grep -E '^CapEff:' /proc/self/status; hostname",
+        ],
+        &opts,
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("uid=0(root)")
+            && out.contains("00000000800405fb")
+            && out.contains("0123456789ab"),
+        "{out}"
+    );
+    let o = run(&f, &["sh", "-c", "exit 7"], &opts);
+    assert_eq!(o.status.unwrap(), 7);
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
