@@ -241,12 +241,14 @@ pub fn compile(profile: &LinuxSeccomp) -> io::Result<Vec<Insn>> {
                             },
                         ])
                     }
-                    other => return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        format!(
+                    other => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            format!(
                             "seccomp operator {other:?} is not supported by the embedded runtime"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             block.push(stmt(BPF_RET_K, ret));
