@@ -41,7 +41,13 @@ pub struct CommitOutput {
 impl Builder {
     /// Commit to `dest`: an image name in the local store (`myapp:1`), or a transport
     /// reference (`oci:/dir:tag`, `docker-archive:f.tar`, …). `None` = an unnamed local image.
-    pub fn commit(&self, _store: &Store, _dest: Option<&str>, _opts: &CommitOptions, _reporter: &dyn Reporter) -> Result<CommitOutput> {
+    pub fn commit(
+        &self,
+        _store: &Store,
+        _dest: Option<&str>,
+        _opts: &CommitOptions,
+        _reporter: &dyn Reporter,
+    ) -> Result<CommitOutput> {
         todo!("Builder::commit")
     }
 }

@@ -28,6 +28,11 @@ pub struct PullOptions {
 }
 
 /// Pull `src` into the store; returns the image ID.
-pub fn pull(_store: &Store, _src: &str, _opts: &PullOptions, _reporter: &dyn Reporter) -> Result<String> {
+pub fn pull(
+    _store: &Store,
+    _src: &str,
+    _opts: &PullOptions,
+    _reporter: &dyn Reporter,
+) -> Result<String> {
     todo!("pull")
 }

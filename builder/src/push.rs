@@ -19,6 +19,12 @@ pub struct PushOptions {
 }
 
 /// Push `image` (name or ID in `store`) to `dest` (`oci:dir:tag`, `dir:…`, …).
-pub fn push(_store: &Store, _image: &str, _dest: &str, _opts: &PushOptions, _reporter: &dyn Reporter) -> Result<Digest> {
+pub fn push(
+    _store: &Store,
+    _image: &str,
+    _dest: &str,
+    _opts: &PushOptions,
+    _reporter: &dyn Reporter,
+) -> Result<Digest> {
     todo!("push")
 }

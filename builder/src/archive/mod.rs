@@ -11,6 +11,8 @@
 pub mod apply;
 pub mod compress;
 pub mod diff;
+pub mod fsat;
+pub mod pipeline;
 pub mod tarsplit;
 
 pub use compress::Compression;
