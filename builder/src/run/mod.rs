@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod mounts;
 pub mod oci;
 pub mod spec;
+pub mod unshare;
 pub mod user;
 
 pub use spec::{generate, EtcFiles, IdMap, Rlimit, SpecInputs};
