@@ -470,3 +470,121 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
 }
+
+/// Not a test: `HOD_PROBE=/path/probe.sh cargo test -p builder probe_report -- --ignored`
+/// runs the probe script under the embedded runtime and runc and writes the outputs to
+/// /tmp/hod-probe-{embedded,runc}.txt, for docs/design/runtime.md.
+#[test]
+#[ignore]
+fn probe_report() {
+    let Some(script) = std::env::var_os("HOD_PROBE") else {
+        return;
+    };
+    let f = fixture();
+    std::fs::copy(&script, f.rootfs.join("probe.sh")).unwrap();
+    for (name, rt) in [("embedded", None), ("runc", which("runc"))] {
+        let o = run(
+            &f,
+            &["sh", "/probe.sh"],
+            &RunOptions {
+                runtime: rt,
+                ..Default::default()
+            },
+        );
+        std::fs::write(
+            format!("/tmp/hod-probe-{name}.txt"),
+            format!(
+                "{}{}status {:?}\n",
+                o.stdout,
+                o.stderr,
+                o.status.map_err(|e| format!("{e:#}"))
+            ),
+        )
+        .unwrap();
+        // SIGTERM to hod while the command runs (forwarded by hod's handler).
+        let me = nix::unistd::getpid();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let _ = nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGTERM);
+        });
+        let rt = if name == "runc" { which("runc") } else { None };
+        let o = run(
+            &f,
+            &[
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 3' TERM; sleep 30 & wait",
+            ],
+            &RunOptions {
+                runtime: rt,
+                ..Default::default()
+            },
+        );
+        t.join().unwrap();
+        std::fs::write(
+            format!("/tmp/hod-term-{name}.txt"),
+            format!(
+                "{}{}status {:?}\n",
+                o.stdout,
+                o.stderr,
+                o.status.map_err(|e| format!("{e:#}"))
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// A Kubernetes pod's default capability set (no CAP_SYS_ADMIN).
+const POD_CAPS: &str = "-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write";
+
+#[test]
+fn chroot_isolation_without_sys_admin() {
+    if !can_run() || which("setpriv").is_none() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set", POD_CAPS, "--inh-caps=-all", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "run::tests::chroot_in_pod",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("HOD_IN_POD", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+/// Runs inside `setpriv` (see above).
+#[test]
+#[ignore]
+fn chroot_in_pod() {
+    assert_eq!(std::env::var("HOD_IN_POD").as_deref(), Ok("1"));
+    assert!(
+        !crate::sys::caps::have_effective("CAP_SYS_ADMIN"),
+        "setpriv did not drop CAP_SYS_ADMIN"
+    );
+    let f = fixture();
+    let opts = RunOptions {
+        isolation: Isolation::Chroot,
+        ..Default::default()
+    };
+    // A RUN step: write into the rootfs, use /dev/null, read /proc.
+    let o = run(&f, &["sh", "-c", "mkdir -p /usr/share/x && echo built > /usr/share/x/f && cat /proc/self/status | grep -c CapEff > /dev/null && id -u"], &opts);
+    assert_eq!(ok(&o).trim(), "0");
+    assert_eq!(
+        std::fs::read_to_string(f.rootfs.join("usr/share/x/f")).unwrap(),
+        "built\n"
+    );
+    let o = run(&f, &["sh", "-c", "exit 7"], &opts);
+    assert_eq!(o.status.unwrap(), 7);
+}

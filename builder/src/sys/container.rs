@@ -569,8 +569,15 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode) -> R<()> {
         if !remount.is_empty() || !prop.is_empty() {
             let tfd = target(root, dest, Create::No, follow)?;
             if !remount.is_empty() {
-                remount_bind(&fd_path(&tfd), remount)
-                    .map_err(|e| format!("remounting {}: {e}", dest.display()))?;
+                match remount_bind(&fd_path(&tfd), remount) {
+                    Ok(()) => {}
+                    // chroot isolation binds host mounts whose flags a user namespace may not
+                    // change; a user's `ro` must still hold, so only host binds are lenient.
+                    Err(e) if mode == Mode::Chroot && !is_bind(m) => {
+                        tracing::debug!("chroot isolation: remounting {}: {e}", dest.display())
+                    }
+                    Err(e) => return Err(format!("remounting {}: {e}", dest.display())),
+                }
             }
             if !prop.is_empty() {
                 ctx(
@@ -747,7 +754,6 @@ fn setup_dev(root: &OwnedFd) -> R<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
         ("ptmx", "pts/ptmx"),
-        ("core", "/proc/kcore"),
     ] {
         ctx(rustix::fs::symlinkat(to, &devdir, name), || {
             format!("creating /dev/{name}")
