@@ -145,7 +145,7 @@ pub fn resolve_with(
     let mut additional = vec![];
     if !entry.name.is_empty() {
         for grp in &groups {
-            if grp.members.iter().any(|m| *m == entry.name) && !additional.contains(&grp.gid) {
+            if grp.members.contains(&entry.name) && !additional.contains(&grp.gid) {
                 additional.push(grp.gid);
             }
         }

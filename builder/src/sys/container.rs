@@ -222,8 +222,10 @@ fn wait_for(pid: Pid) -> i32 {
 
 /// PID 1 of the container (or, without a PID namespace, a child subreaper).
 fn init(p: &Payload, pid_ns: bool, flags: CloneFlags, err: &OwnedFd) -> R<i32> {
+    // The init is hod's own binary with full capabilities: not dumpable, so a container
+    // process cannot open /proc/1/exe or /proc/1/fd/* (CVE-2019-5736, security.md R24).
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     if !pid_ns {
-        // SAFETY-free: prctl through rustix.
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
     nix::sys::stat::umask(NixMode::empty());
@@ -875,26 +877,27 @@ fn readonly_path(root: &OwnedFd, path: &Path) -> R<()> {
     .map_err(|e| format!("remounting {} read-only: {e}", path.display()))
 }
 
-fn rlimit_resource(name: &str) -> Option<libc::c_int> {
+fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as Rs;
     Some(match name {
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_CPU" => Rs::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => Rs::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => Rs::RLIMIT_DATA,
+        "RLIMIT_STACK" => Rs::RLIMIT_STACK,
+        "RLIMIT_CORE" => Rs::RLIMIT_CORE,
+        "RLIMIT_RSS" => Rs::RLIMIT_RSS,
+        "RLIMIT_NPROC" => Rs::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => Rs::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => Rs::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => Rs::RLIMIT_AS,
+        "RLIMIT_LOCKS" => Rs::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => Rs::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => Rs::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Rs::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => Rs::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Rs::RLIMIT_RTTIME,
         _ => return None,
-    } as libc::c_int)
+    })
 }
 
 fn caps_mask(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
@@ -935,17 +938,8 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         let Some(res) = rlimit_resource(&name) else {
             return Err(format!("unknown rlimit {name}"));
         };
-        let lim = libc::rlimit {
-            rlim_cur: rl.soft(),
-            rlim_max: rl.hard(),
-        };
         ctx(
-            nix::sys::resource::setrlimit(
-                // The nix enum has no From<c_int>; go through the raw call.
-                rlimit_from_raw(res),
-                lim.rlim_cur,
-                lim.rlim_max,
-            ),
+            nix::sys::resource::setrlimit(res, rl.soft(), rl.hard()),
             || format!("setting {name} to {}:{}", rl.soft(), rl.hard()),
         )?;
     }
@@ -1082,28 +1076,6 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
 
 fn rustix_cap(n: u32) -> rustix::thread::CapabilitySet {
     rustix::thread::CapabilitySet::from_bits_retain(1u64 << n)
-}
-
-fn rlimit_from_raw(res: libc::c_int) -> nix::sys::resource::Resource {
-    use nix::sys::resource::Resource as Rs;
-    match res as u32 {
-        x if x == libc::RLIMIT_CPU as u32 => Rs::RLIMIT_CPU,
-        x if x == libc::RLIMIT_FSIZE as u32 => Rs::RLIMIT_FSIZE,
-        x if x == libc::RLIMIT_DATA as u32 => Rs::RLIMIT_DATA,
-        x if x == libc::RLIMIT_STACK as u32 => Rs::RLIMIT_STACK,
-        x if x == libc::RLIMIT_CORE as u32 => Rs::RLIMIT_CORE,
-        x if x == libc::RLIMIT_RSS as u32 => Rs::RLIMIT_RSS,
-        x if x == libc::RLIMIT_NPROC as u32 => Rs::RLIMIT_NPROC,
-        x if x == libc::RLIMIT_NOFILE as u32 => Rs::RLIMIT_NOFILE,
-        x if x == libc::RLIMIT_MEMLOCK as u32 => Rs::RLIMIT_MEMLOCK,
-        x if x == libc::RLIMIT_AS as u32 => Rs::RLIMIT_AS,
-        x if x == libc::RLIMIT_LOCKS as u32 => Rs::RLIMIT_LOCKS,
-        x if x == libc::RLIMIT_SIGPENDING as u32 => Rs::RLIMIT_SIGPENDING,
-        x if x == libc::RLIMIT_MSGQUEUE as u32 => Rs::RLIMIT_MSGQUEUE,
-        x if x == libc::RLIMIT_NICE as u32 => Rs::RLIMIT_NICE,
-        x if x == libc::RLIMIT_RTPRIO as u32 => Rs::RLIMIT_RTPRIO,
-        _ => Rs::RLIMIT_RTTIME,
-    }
 }
 
 /// Find `cmd` the way runc does: a name with a `/` is used as is, otherwise each `PATH`
