@@ -111,7 +111,7 @@ impl Tty {
         ))
     }
 
-    fn relay(&self) -> Result<std::thread::JoinHandle<()>, RunError> {
+    fn relay(&self, out: Option<File>) -> Result<std::thread::JoinHandle<()>, RunError> {
         let mut to_master = File::from(
             self.master
                 .try_clone()
@@ -134,7 +134,10 @@ impl Tty {
         });
         Ok(std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            let mut out = std::io::stdout();
+            let mut out: Box<dyn Write + Send> = match out {
+                Some(f) => Box::new(f),
+                None => Box::new(std::io::stdout()),
+            };
             // EIO once the last slave descriptor is closed.
             while let Ok(n) = from_master.read(&mut buf) {
                 if n == 0 || out.write_all(&buf[..n]).is_err() {
@@ -243,7 +246,7 @@ pub fn run(
         None
     };
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
-        if let Some(path) = target {
+        if let (Some(path), false) = (target, opts.terminal) {
             let f = File::create(path).map_err(|e| io_err("creating", path, e))?;
             if is_out {
                 cmd.stdout(Stdio::from(f));
@@ -265,7 +268,13 @@ pub fn run(
     let pid = Pid::from_raw(child.id() as i32);
     let fwd = Forwarder::to(pid).ok();
     let relay = match &tty {
-        Some(t) => Some(t.relay()?),
+        Some(t) => {
+            let out = match &opts.stdout {
+                Some(p) => Some(File::create(p).map_err(|e| io_err("creating", p, e))?),
+                None => None,
+            };
+            Some(t.relay(out)?)
+        }
         None => None,
     };
     let mut reports = Reports::default();

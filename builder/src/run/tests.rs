@@ -72,7 +72,7 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
     let out_path = f.bundle.join("stdout");
     let err_path = f.bundle.join("stderr");
     let status = (|| {
-        let (spec, _) = prepare(
+        let (spec, terminal) = prepare(
             &f.rootfs,
             config,
             &command,
@@ -85,7 +85,7 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
         let eo = ExecOptions {
             isolation: opts.isolation,
             no_pivot: opts.no_pivot,
-            terminal: false,
+            terminal,
             bundle_dir: f.bundle.clone(),
             runtime: opts.runtime.clone(),
             runtime_flags: opts.runtime_flags.clone(),
@@ -587,4 +587,139 @@ fn chroot_in_pod() {
     );
     let o = run(&f, &["sh", "-c", "exit 7"], &opts);
     assert_eq!(o.status.unwrap(), 7);
+}
+
+#[test]
+fn runtime_hardening() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    // R24: the init (hod's binary) is out of reach; R25: only fds 0-2 (+ ls's own) exist.
+    let o = run(
+        &f,
+        &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo exe-readable; readlink /proc/1/fd/0 > /dev/null 2>&1 && echo fd-readable; ls /proc/self/fd | tr '\\n' ' '"],
+        &RunOptions::default(),
+    );
+    assert_eq!(ok(&o).trim(), "0 1 2 3");
+    // P29: inheritable and ambient stay empty even with every capability.
+    let o = run(
+        &f,
+        &["sh", "-c", "grep -E '^Cap(Inh|Amb|Eff):' /proc/self/status"],
+        &RunOptions {
+            cap_add: vec!["ALL".into()],
+            ..Default::default()
+        },
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("CapInh:\t0000000000000000") && out.contains("CapAmb:\t0000000000000000"),
+        "{out}"
+    );
+    assert!(!out.contains("CapEff:\t0000000000000000"), "{out}");
+    // R25: a working directory through /proc/self/fd is refused.
+    let o = run(
+        &f,
+        &["true"],
+        &RunOptions {
+            workdir: Some("/proc/self/fd/3".into()),
+            ..Default::default()
+        },
+    );
+    assert!(o.status.is_err());
+    // Seccomp: add_key is refused, keyctl stays allowed (as in containers/common).
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/kernel/sysrq 2>/dev/null || echo sysctl-ro",
+        ],
+        &RunOptions::default(),
+    );
+    assert_eq!(ok(&o).trim(), "sysctl-ro");
+}
+
+#[test]
+fn planted_dev_and_proc_are_rejected() {
+    if !can_run() {
+        return;
+    }
+    // R26: /dev as a link out of the rootfs, /proc as a file.
+    let f = fixture();
+    let victim = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(victim.path(), f.rootfs.join("dev")).unwrap();
+    let o = run(&f, &["true"], &RunOptions::default());
+    let e = format!("{:#}", o.status.unwrap_err());
+    assert!(e.contains("/dev") && e.contains("symbolic link"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(victim.path()).unwrap().count(),
+        0,
+        "nothing created in the victim"
+    );
+    std::fs::remove_file(f.rootfs.join("dev")).unwrap();
+    let _ = std::fs::remove_dir(f.rootfs.join("proc"));
+    std::fs::write(f.rootfs.join("proc"), "").unwrap();
+    let o = run(&f, &["true"], &RunOptions::default());
+    let e = format!("{:#}", o.status.unwrap_err());
+    assert!(e.contains("/proc") && e.contains("not a directory"), "{e}");
+}
+
+#[test]
+fn terminal() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(
+        &f,
+        &["sh", "-c", "[ -t 0 ] && [ -t 1 ] && tty && echo TERM=$TERM"],
+        &RunOptions {
+            terminal: Some(true),
+            ..Default::default()
+        },
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("/dev/console") && out.contains("TERM=xterm"),
+        "{out}"
+    );
+}
+
+#[test]
+fn device_and_userns() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "ls -l /dev/hodnull | cut -c1; echo x > /dev/hodnull && echo dev-ok",
+        ],
+        &RunOptions {
+            devices: vec!["/dev/null:/dev/hodnull".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(ok(&o), "c\ndev-ok\n");
+    // A user namespace mapping container root to host 100000.
+    let map = vec![IdMap {
+        container_id: 0,
+        host_id: 100000,
+        size: 65536,
+    }];
+    let o = run(
+        &f,
+        &["sh", "-c", "cat /proc/self/uid_map; id -u"],
+        &RunOptions {
+            uid_map: map.clone(),
+            gid_map: map,
+            ..Default::default()
+        },
+    );
+    let out = ok(&o);
+    assert!(out.contains("100000") && out.ends_with("0\n"), "{out}");
 }

@@ -388,6 +388,7 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
         || "making / private in the new mount namespace".into(),
     )?;
     let rootfs = &p.rootfs;
+    let terminal = p.spec.process().as_ref().and_then(|pr| pr.terminal()) == Some(true);
     ctx(
         mount(
             Some(rootfs.as_path()),
@@ -407,7 +408,7 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
         || format!("opening the rootfs {}", rootfs.display()),
     )?;
     for m in p.spec.mounts().iter().flatten() {
-        mount_one(&root, m, p.mode)?;
+        mount_one(&root, m, p.mode, terminal)?;
     }
     if p.mode == Mode::Oci {
         for d in p
@@ -495,7 +496,7 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
     Ok(())
 }
 
-fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode) -> R<()> {
+fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
     let dest = m.destination();
     let opts: Vec<String> = m.options().clone().unwrap_or_default();
     let (mut flags, prop, data, rec) = bind_flags_from(&opts);
@@ -642,6 +643,26 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode) -> R<()> {
     }
     if dest == Path::new("/dev") && typ == "tmpfs" {
         setup_dev(root)?;
+        if terminal {
+            // The pty slave on stdin becomes /dev/console, as runc does, so ttyname() finds
+            // it in the container's /dev.
+            // By path: the descriptor's mount belongs to hod's mount namespace, its path
+            // names the copy in ours.
+            let pts = ctx(std::fs::read_link("/proc/self/fd/0"), || {
+                "finding the terminal".into()
+            })?;
+            let tfd = target(root, Path::new("/dev/console"), Create::File, false)?;
+            ctx(
+                mount(
+                    Some(pts.as_path()),
+                    &fd_path(&tfd),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                ),
+                || "bind-mounting the terminal on /dev/console".into(),
+            )?;
+        }
     }
     if !prop.is_empty() {
         let tfd = target(root, dest, Create::No, false)?;
@@ -949,6 +970,16 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
     let permitted = pcaps.map(|c| caps_mask(c.permitted())).unwrap_or(0);
     let inheritable = pcaps.map(|c| caps_mask(c.inheritable())).unwrap_or(0);
     let ambient = pcaps.map(|c| caps_mask(c.ambient())).unwrap_or(0);
+    // `--cap-add ALL` means every capability hod itself has (as podman/buildah expand it).
+    let have = rustix::thread::capabilities(None)
+        .map(|c| c.permitted.bits())
+        .unwrap_or(u64::MAX);
+    let (effective, permitted, inheritable, ambient) = (
+        effective & have,
+        permitted & have,
+        inheritable & have,
+        ambient & have,
+    );
     let last = caps::last_cap();
     for n in 0..=last {
         if bounding & (1u64 << n) == 0 {
