@@ -723,3 +723,34 @@ fn device_and_userns() {
     let out = ok(&o);
     assert!(out.contains("100000") && out.ends_with("0\n"), "{out}");
 }
+
+#[test]
+fn unshare_gives_a_private_mount_namespace() {
+    if !can_run() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let t2 = tempfile::tempdir().unwrap();
+    let out = t2.path().join("out");
+    let script = format!(
+        "mount -t tmpfs tmpfs {dir} && touch {dir}/inside && readlink /proc/self/ns/mnt > {out} && echo $_CONTAINERS_USERNS_CONFIGURED >> {out}",
+        dir = t.path().display(),
+        out = out.display()
+    );
+    // The mount is made in the helper's namespace: on the host the directory stays as it was.
+    let code = super::unshare::unshare(&["sh".into(), "-c".into(), script], &[]).unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        !t.path().join("inside").exists(),
+        "the tmpfs leaked to the host"
+    );
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let host_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert!(
+        !text.is_empty() && !text.contains(host_ns.to_str().unwrap()),
+        "{text}"
+    );
+    assert!(text.contains("done"), "{text}");
+    let e = super::unshare::unshare(&["/nonexistent-cmd".into()], &[]).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent-cmd"), "{e}");
+}
