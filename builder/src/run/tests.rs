@@ -754,3 +754,101 @@ fn unshare_gives_a_private_mount_namespace() {
     let e = super::unshare::unshare(&["/nonexistent-cmd".into()], &[]).unwrap_err();
     assert!(e.to_string().contains("/nonexistent-cmd"), "{e}");
 }
+
+/// The debootstrap'd Debian minbase layout that `hack/make-debian-oci.sh` caches.
+fn debian_layer() -> Option<PathBuf> {
+    let cache =
+        std::env::var("HOD_TEST_CACHE").unwrap_or_else(|_| "/var/tmp/hod-test-cache".into());
+    let layout = Path::new(&cache).join("debian-bookworm-oci");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).ok()?).ok()?;
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blob(index["manifests"][0]["digest"].as_str()?)).ok()?,
+    )
+    .ok()?;
+    Some(blob(manifest["layers"][0]["digest"].as_str()?))
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn debian_minbase_dpkg() {
+    if !can_run() {
+        return;
+    }
+    let (Some(layer), Some(_)) = (debian_layer(), which("dpkg-deb")) else {
+        eprintln!("skipping: no cached Debian layout (hack/make-debian-oci.sh) or no dpkg-deb");
+        return;
+    };
+    let f = fixture();
+    let rootfs = f.rootfs.parent().unwrap().join("debian");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&layer)
+        .arg("-C")
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // A local package.
+    let pkg = f.rootfs.parent().unwrap().join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join("usr/share/hod-test")).unwrap();
+    std::fs::write(pkg.join("DEBIAN/control"), "Package: hod-test\nVersion: 1.0\nArchitecture: all\nMaintainer: hod <hod@example.invalid>\nDescription: hod test package\n").unwrap();
+    std::fs::write(pkg.join("usr/share/hod-test/hello"), "hello from a deb\n").unwrap();
+    let st = std::process::Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&pkg)
+        .arg(rootfs.join("tmp/hod-test.deb"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let deb = Fixture {
+        _dir: tempfile::tempdir().unwrap(),
+        rootfs: rootfs.clone(),
+        bundle: f.bundle.clone(),
+        cache: f.cache.clone(),
+    };
+    let o = run(
+        &deb,
+        &[
+            "sh",
+            "-c",
+            "dpkg -i /tmp/hod-test.deb >/dev/null && cat /usr/share/hod-test/hello && id nobody",
+        ],
+        &RunOptions::default(),
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("hello from a deb") && out.contains("uid=65534(nobody)"),
+        "{out}"
+    );
+    let o = run(
+        &deb,
+        &["sh", "-c", "id -un; touch /tmp/x 2>&1 || true"],
+        &RunOptions {
+            user: Some("nobody".into()),
+            ..Default::default()
+        },
+    );
+    assert!(ok(&o).starts_with("nobody\n"));
+    let o = run(
+        &deb,
+        &["dpkg", "-r", "hod-test"],
+        &RunOptions {
+            isolation: Isolation::Chroot,
+            ..Default::default()
+        },
+    );
+    ok(&o);
+    assert!(!rootfs.join("usr/share/hod-test/hello").exists());
+}
