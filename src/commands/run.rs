@@ -141,12 +141,16 @@ pub fn options(args: &RunArgs) -> anyhow::Result<RunOptions> {
 
 /// Run the command; the result is hod's exit code.
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let opts = options(&args)?;
+    let mut opts = options(&args)?;
     if args.command.is_empty() {
         anyhow::bail!("command must be specified");
     }
     let store = ctx.store()?;
     let mut b = Builder::open(&store, &args.container)?;
+    // The isolation chosen at `from` time applies unless this run says otherwise.
+    if args.isolation.is_none() && !b.state.isolation.is_empty() {
+        opts.isolation = Isolation::parse(&b.state.isolation)?;
+    }
     let code = match b.run(&store, &args.command, &opts) {
         Ok(code) => code,
         Err(e) => match e.exit_status() {

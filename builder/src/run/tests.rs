@@ -852,3 +852,31 @@ fn debian_minbase_dpkg() {
     ok(&o);
     assert!(!rootfs.join("usr/share/hod-test/hello").exists());
 }
+
+/// Not a test: `cargo test -p builder bench_run_true -- --ignored` writes the wall time of
+/// 50 × `run true` (embedded and runc) to /tmp/hod-bench-run.txt.
+#[test]
+#[ignore]
+fn bench_run_true() {
+    let f = fixture();
+    let mut report = String::new();
+    for (name, rt) in [("embedded", None), ("runc", which("runc"))] {
+        let start = std::time::Instant::now();
+        for _ in 0..50 {
+            let o = run(
+                &f,
+                &["true"],
+                &RunOptions {
+                    runtime: rt.clone(),
+                    ..Default::default()
+                },
+            );
+            assert_eq!(o.status.unwrap(), 0);
+        }
+        report.push_str(&format!(
+            "{name}: {:.1} ms per run\n",
+            start.elapsed().as_secs_f64() * 1000.0 / 50.0
+        ));
+    }
+    std::fs::write("/tmp/hod-bench-run.txt", report).unwrap();
+}
