@@ -425,9 +425,8 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         linux["gidMappings"] = conv(g);
     }
 
-    let doc = json!({
+    let mut doc = json!({
         "ociVersion": "1.0.2",
-        "hostname": inp.hostname,
         "root": {"path": inp.rootfs.to_string_lossy(), "readonly": false},
         "process": {
             "terminal": inp.terminal,
@@ -452,6 +451,10 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         "mounts": mounts,
         "linux": linux,
     });
+    // A hostname needs a private UTS namespace (runc refuses it otherwise).
+    if opts.uts != NamespaceMode::Host {
+        doc["hostname"] = json!(inp.hostname);
+    }
     serde_json::from_value(doc)
         .map_err(|e| RunError::Invalid(format!("building the runtime spec: {e}")))
 }

@@ -880,3 +880,51 @@ fn bench_run_true() {
     }
     std::fs::write("/tmp/hod-bench-run.txt", report).unwrap();
 }
+
+#[test]
+fn rootless_isolation_and_runc_host_network() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let host_uts = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map | wc -l; hostname; readlink /proc/self/ns/user",
+        ],
+        &RunOptions {
+            isolation: Isolation::Rootless,
+            ..Default::default()
+        },
+    );
+    let out = ok(&o);
+    let my_userns = std::fs::read_link("/proc/self/ns/user").unwrap();
+    assert!(
+        out.contains(&host_uts),
+        "rootless shares the host's UTS namespace: {out}"
+    );
+    assert!(
+        !out.contains(my_userns.to_str().unwrap()),
+        "rootless gets a user namespace: {out}"
+    );
+    if let Some(runc) = which("runc") {
+        let o = run(
+            &f,
+            &[
+                "sh",
+                "-c",
+                "grep -q ' /sys ' /proc/self/mountinfo && echo sys-ok",
+            ],
+            &RunOptions {
+                runtime: Some(runc),
+                network: NetworkMode::Host,
+                network_set: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(ok(&o).trim(), "sys-ok");
+    }
+}
