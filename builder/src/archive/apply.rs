@@ -12,7 +12,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags,
+};
 use rustix::io::Errno;
 use sha2::{Digest as _, Sha256};
 
@@ -61,7 +63,12 @@ impl std::fmt::Debug for ApplyOptions<'_> {
 impl<'a> ApplyOptions<'a> {
     /// Options with the given whiteout format, no tar-split, chown on.
     pub fn new(whiteouts: WhiteoutFormat) -> Self {
-        ApplyOptions { whiteouts, tar_split: None, ignore_chown_errors: false, opaque_xattr: OPAQUE_XATTR }
+        ApplyOptions {
+            whiteouts,
+            tar_split: None,
+            ignore_chown_errors: false,
+            opaque_xattr: OPAQUE_XATTR,
+        }
     }
 }
 
@@ -101,7 +108,15 @@ struct RecState {
     record: bool,
     seg: Vec<u8>,
     crc: Crc64,
+    /// Header bytes (incl. PAX and GNU long-name data) read since the last entry.
+    header_bytes: u64,
+    /// Whether `header_bytes` is bounded (off while draining the trailer).
+    limit_headers: bool,
 }
+
+/// Go's `archive/tar` refuses PAX and GNU long-name data over 1 MiB; allow for all of them
+/// plus their header blocks before refusing, so memory stays bounded.
+const MAX_HEADER_BYTES: u64 = 4 << 20;
 
 struct Recorder<'r> {
     inner: &'r mut dyn Read,
@@ -110,8 +125,24 @@ struct Recorder<'r> {
 
 impl Read for Recorder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
         let mut st = self.st.borrow_mut();
+        let buf = if !st.in_file && st.limit_headers {
+            if st.header_bytes >= MAX_HEADER_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "tar header data too large",
+                ));
+            }
+            let room = (MAX_HEADER_BYTES - st.header_bytes) as usize;
+            let n = buf.len().min(room);
+            &mut buf[..n]
+        } else {
+            buf
+        };
+        let n = self.inner.read(buf)?;
+        if !st.in_file {
+            st.header_bytes += n as u64;
+        }
         let data = &buf[..n];
         st.hasher.update(data);
         st.pos += n as u64;
@@ -125,11 +156,19 @@ impl Read for Recorder<'_> {
 }
 
 fn bad(name: &[u8], reason: impl Into<String>) -> Error {
-    ArchiveError::BadEntry { name: String::from_utf8_lossy(name).into_owned(), reason: reason.into() }.into()
+    ArchiveError::BadEntry {
+        name: String::from_utf8_lossy(name).into_owned(),
+        reason: reason.into(),
+    }
+    .into()
 }
 
 fn tar_err(e: io::Error) -> Error {
-    Error::Io { op: "reading".into(), path: "layer tar stream".into(), source: e }
+    Error::Io {
+        op: "reading".into(),
+        path: "layer tar stream".into(),
+        source: e,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -169,7 +208,10 @@ fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
         None => (false, s),
     };
     let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
-    if sec.is_empty() || !sec.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if sec.is_empty()
+        || !sec.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let sec: i64 = sec.parse().ok()?;
@@ -179,18 +221,30 @@ fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
     }
     if neg {
         if nsec > 0 {
-            Some(Timespec { tv_sec: -sec - 1, tv_nsec: 1_000_000_000 - nsec })
+            Some(Timespec {
+                tv_sec: -sec - 1,
+                tv_nsec: 1_000_000_000 - nsec,
+            })
         } else {
-            Some(Timespec { tv_sec: -sec, tv_nsec: 0 })
+            Some(Timespec {
+                tv_sec: -sec,
+                tv_nsec: 0,
+            })
         }
     } else {
-        Some(Timespec { tv_sec: sec, tv_nsec: nsec })
+        Some(Timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        })
     }
 }
 
 fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
     let name = entry.path_bytes().into_owned();
-    let link = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+    let link = entry
+        .link_name_bytes()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
     let header = entry.header().clone();
     let raw_type = header.as_bytes()[156];
     let kind = match raw_type {
@@ -205,10 +259,18 @@ fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
         b'6' => Kind::Fifo,
         b'g' => Kind::Global,
         b'S' => return Err(bad(&name, "sparse files are not supported")),
-        t => return Err(bad(&name, format!("unsupported tar entry type {:?}", t as char))),
+        t => {
+            return Err(bad(
+                &name,
+                format!("unsupported tar entry type {:?}", t as char),
+            ))
+        }
     };
     let size = entry.size();
-    let header_only = matches!(kind, Kind::Link | Kind::Symlink | Kind::Char | Kind::Block | Kind::Dir | Kind::Fifo);
+    let header_only = matches!(
+        kind,
+        Kind::Link | Kind::Symlink | Kind::Char | Kind::Block | Kind::Dir | Kind::Fifo
+    );
     if header_only && size != 0 {
         return Err(bad(&name, "non-zero size for an entry type without data"));
     }
@@ -218,19 +280,31 @@ fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
     let mode = num(header.mode().map(u64::from), "mode")? as u32 & 0o7777;
     let uid = num(header.uid(), "uid")?;
     let gid = num(header.gid(), "gid")?;
-    let mut mtime = Timespec { tv_sec: num(header.mtime(), "mtime")? as i64, tv_nsec: 0 };
+    let mut mtime = Timespec {
+        tv_sec: num(header.mtime(), "mtime")? as i64,
+        tv_nsec: 0,
+    };
     let mut atime = None;
     if let Some(gnu) = header.as_gnu() {
         if gnu.atime[0] != 0 {
             if let Ok(a) = gnu.atime() {
-                atime = Some(Timespec { tv_sec: a as i64, tv_nsec: 0 });
+                atime = Some(Timespec {
+                    tv_sec: a as i64,
+                    tv_nsec: 0,
+                });
             }
         }
     }
     let dev = match kind {
         Kind::Char | Kind::Block => (
-            num(header.device_major().map(|o| u64::from(o.unwrap_or(0))), "devmajor")? as u32,
-            num(header.device_minor().map(|o| u64::from(o.unwrap_or(0))), "devminor")? as u32,
+            num(
+                header.device_major().map(|o| u64::from(o.unwrap_or(0))),
+                "devmajor",
+            )? as u32,
+            num(
+                header.device_minor().map(|o| u64::from(o.unwrap_or(0))),
+                "devminor",
+            )? as u32,
         ),
         _ => (0, 0),
     };
@@ -240,14 +314,28 @@ fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
             let ext = ext.map_err(|e| bad(&name, format!("malformed PAX record: {e}")))?;
             let (k, v) = (ext.key_bytes(), ext.value_bytes());
             match k {
-                b"mtime" => mtime = parse_pax_time(v).ok_or_else(|| bad(&name, "malformed PAX mtime"))?,
-                b"atime" => atime = Some(parse_pax_time(v).ok_or_else(|| bad(&name, "malformed PAX atime"))?),
+                b"mtime" => {
+                    mtime = parse_pax_time(v).ok_or_else(|| bad(&name, "malformed PAX mtime"))?
+                }
+                b"atime" => {
+                    atime =
+                        Some(parse_pax_time(v).ok_or_else(|| bad(&name, "malformed PAX atime"))?)
+                }
                 b"uid" | b"gid" | b"size" => {
-                    if std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()).is_none() {
-                        return Err(bad(&name, format!("malformed PAX {}", String::from_utf8_lossy(k))));
+                    if std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .is_none()
+                    {
+                        return Err(bad(
+                            &name,
+                            format!("malformed PAX {}", String::from_utf8_lossy(k)),
+                        ));
                     }
                 }
-                _ if k.starts_with(b"GNU.sparse.") => return Err(bad(&name, "sparse files are not supported")),
+                _ if k.starts_with(b"GNU.sparse.") => {
+                    return Err(bad(&name, "sparse files are not supported"))
+                }
                 _ => {
                     if let Some(x) = k.strip_prefix(b"SCHILY.xattr.") {
                         xattrs.push((x.to_vec(), v.to_vec()));
@@ -258,7 +346,40 @@ fn parse_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Hdr> {
     }
     let uid = u32::try_from(uid).map_err(|_| bad(&name, "uid out of range"))?;
     let gid = u32::try_from(gid).map_err(|_| bad(&name, "gid out of range"))?;
-    Ok(Hdr { name, link, kind, mode, uid, gid, mtime, atime, dev, size, xattrs })
+    Ok(Hdr {
+        name,
+        link,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime,
+        atime,
+        dev,
+        size,
+        xattrs,
+    })
+}
+
+enum CopyErr {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copy with a large buffer (the default 8 KiB makes big layers slow).
+fn copy_content(r: &mut dyn Read, w: &mut dyn Write) -> std::result::Result<u64, CopyErr> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyErr::Read(e)),
+        };
+        w.write_all(&buf[..n]).map_err(CopyErr::Write)?;
+        total += n as u64;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -289,7 +410,10 @@ impl Extractor<'_> {
         if (a.tv_sec, a.tv_nsec) < (h.mtime.tv_sec, h.mtime.tv_nsec) {
             a = h.mtime;
         }
-        Timestamps { last_access: a, last_modification: h.mtime }
+        Timestamps {
+            last_access: a,
+            last_modification: h.mtime,
+        }
     }
 
     fn chown_result(&self, r: std::result::Result<(), Errno>, rel: &[u8]) -> Result<()> {
@@ -303,11 +427,20 @@ impl Extractor<'_> {
         }
     }
 
-    fn xattr_result(&self, r: std::result::Result<(), Errno>, rel: &[u8], key: &[u8]) -> Result<()> {
+    fn xattr_result(
+        &self,
+        r: std::result::Result<(), Errno>,
+        rel: &[u8],
+        key: &[u8],
+    ) -> Result<()> {
         match r {
             Ok(()) => Ok(()),
             Err(Errno::NOTSUP) => {
-                tracing::debug!("xattr {} not supported on {}", String::from_utf8_lossy(key), String::from_utf8_lossy(rel));
+                tracing::debug!(
+                    "xattr {} not supported on {}",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(rel)
+                );
                 Ok(())
             }
             Err(Errno::PERM) if self.ignore_chown => Ok(()),
@@ -315,28 +448,58 @@ impl Extractor<'_> {
         }
     }
 
+    /// The tar's xattrs minus `security.selinux` (as containers/storage) and overlay's own
+    /// `trusted.overlay.*`/`user.overlay.*` (a layer must not forge opaque/redirect markers).
     fn wanted_xattrs(h: &Hdr) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)> {
-        h.xattrs.iter().filter(|(k, _)| k != b"security.selinux")
+        h.xattrs.iter().filter(|(k, _)| {
+            k != b"security.selinux"
+                && !k.starts_with(b"trusted.overlay.")
+                && !k.starts_with(b"user.overlay.")
+        })
     }
 
     /// Ownership, mode, xattrs and times through a real (non-O_PATH) fd of a file or dir.
     fn meta_fd(&self, fd: BorrowedFd<'_>, h: &Hdr, rel: &[u8], set_times: bool) -> Result<()> {
-        self.chown_result(rfs::fchown(fd, Some(Uid::from_raw(h.uid)), Some(Gid::from_raw(h.gid))), rel)?;
-        rfs::fchmod(fd, Mode::from_raw_mode(h.mode)).map_err(errno_io).at("changing mode of", self.shown(rel))?;
+        self.chown_result(
+            rfs::fchown(fd, Some(Uid::from_raw(h.uid)), Some(Gid::from_raw(h.gid))),
+            rel,
+        )?;
+        rfs::fchmod(fd, Mode::from_raw_mode(h.mode))
+            .map_err(errno_io)
+            .at("changing mode of", self.shown(rel))?;
         for (k, v) in Self::wanted_xattrs(h) {
-            self.xattr_result(rfs::fsetxattr(fd, k.as_slice(), v, XattrFlags::empty()), rel, k)?;
+            self.xattr_result(
+                rfs::fsetxattr(fd, k.as_slice(), v, XattrFlags::empty()),
+                rel,
+                k,
+            )?;
         }
         if set_times {
-            rfs::futimens(fd, &Self::times(h)).map_err(errno_io).at("setting times of", self.shown(rel))?;
+            rfs::futimens(fd, &Self::times(h))
+                .map_err(errno_io)
+                .at("setting times of", self.shown(rel))?;
         }
         Ok(())
     }
 
     /// The same for an entry named `base` in `dir` that must not be opened (symlinks,
     /// devices, fifos, hard links): every call is `*at` with `AT_SYMLINK_NOFOLLOW`.
-    fn meta_at(&self, dir: BorrowedFd<'_>, base: &[u8], h: &Hdr, rel: &[u8], chmod: bool) -> Result<()> {
+    fn meta_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        base: &[u8],
+        h: &Hdr,
+        rel: &[u8],
+        chmod: bool,
+    ) -> Result<()> {
         self.chown_result(
-            rfs::chownat(dir, base, Some(Uid::from_raw(h.uid)), Some(Gid::from_raw(h.gid)), AtFlags::SYMLINK_NOFOLLOW),
+            rfs::chownat(
+                dir,
+                base,
+                Some(Uid::from_raw(h.uid)),
+                Some(Gid::from_raw(h.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ),
             rel,
         )?;
         if chmod {
@@ -349,7 +512,11 @@ impl Extractor<'_> {
         via.push(b'/');
         via.extend_from_slice(base);
         for (k, v) in Self::wanted_xattrs(h) {
-            self.xattr_result(rfs::lsetxattr(via.as_slice(), k.as_slice(), v, XattrFlags::empty()), rel, k)?;
+            self.xattr_result(
+                rfs::lsetxattr(via.as_slice(), k.as_slice(), v, XattrFlags::empty()),
+                rel,
+                k,
+            )?;
         }
         rfs::utimensat(dir, base, &Self::times(h), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(errno_io)
@@ -363,7 +530,10 @@ impl Extractor<'_> {
             if h.kind != Kind::Dir {
                 return Err(bad(&h.name, "the root can only be a directory"));
             }
-            let fd = self.root.open_at(b"", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).at("opening", self.root.path())?;
+            let fd = self
+                .root
+                .open_at(b"", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .at("opening", self.root.path())?;
             self.meta_fd(fd.as_fd(), h, b"", false)?;
             self.dirs.push((Vec::new(), Self::times(h)));
             return Ok(());
@@ -373,7 +543,9 @@ impl Extractor<'_> {
         let base = base[0];
 
         // AUFS metadata at the top level is skipped (except the opaque marker).
-        if comps[0].starts_with(WHITEOUT_META_PREFIX) && !(comps.len() == 1 && base == WHITEOUT_OPAQUE) {
+        if comps[0].starts_with(WHITEOUT_META_PREFIX)
+            && !(comps.len() == 1 && base == WHITEOUT_OPAQUE)
+        {
             return Ok(());
         }
         let is_whiteout = base.starts_with(WHITEOUT_PREFIX);
@@ -420,13 +592,24 @@ impl Extractor<'_> {
                 let fd: OwnedFd = rfs::openat(
                     pdir,
                     base,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(errno_io)
                 .at("creating", self.shown(&rel))?;
                 let mut f = std::fs::File::from(fd);
-                let n = io::copy(data, &mut f).map_err(tar_err)?;
+                let n = copy_content(data, &mut f).map_err(|e| match e {
+                    CopyErr::Read(e) => tar_err(e),
+                    CopyErr::Write(e) => Error::Io {
+                        op: "writing".into(),
+                        path: self.shown(&rel),
+                        source: e,
+                    },
+                })?;
                 if n != h.size {
                     return Err(bad(&h.name, "truncated file content"));
                 }
@@ -439,13 +622,17 @@ impl Extractor<'_> {
                 self.meta_at(pdir, base, h, &rel, false)?;
             }
             Kind::Link => {
-                let tcomps = fsat::components(&h.link).map_err(|r| bad(&h.name, format!("hard link target: {r}")))?;
+                let tcomps = fsat::components(&h.link)
+                    .map_err(|r| bad(&h.name, format!("hard link target: {r}")))?;
                 if tcomps.is_empty() {
                     return Err(bad(&h.name, "hard link to the root"));
                 }
                 let (tparents, tbase) = tcomps.split_at(tcomps.len() - 1);
                 let trel = tcomps.join(&b'/');
-                let tdir = self.root.dir(tparents).at("resolving hard link target", self.shown(&trel))?;
+                let tdir = self
+                    .root
+                    .dir(tparents)
+                    .at("resolving hard link target", self.shown(&trel))?;
                 let tst = fsat::lstat_at(tdir.as_fd(), tbase[0])
                     .at("checking hard link target", self.shown(&trel))?
                     .ok_or_else(|| bad(&h.name, "hard link target does not exist"))?;
@@ -468,7 +655,10 @@ impl Extractor<'_> {
                 match rfs::mknodat(pdir, base, ft, Mode::from_raw_mode(0o600), dev) {
                     Ok(()) => {}
                     Err(Errno::PERM) if h.kind != Kind::Fifo => {
-                        tracing::warn!("skipping device node {} (not permitted)", String::from_utf8_lossy(&rel));
+                        tracing::warn!(
+                            "skipping device node {} (not permitted)",
+                            String::from_utf8_lossy(&rel)
+                        );
                         return Ok(());
                     }
                     Err(e) => return Err(errno_io(e)).at("creating device node", self.shown(&rel)),
@@ -480,22 +670,38 @@ impl Extractor<'_> {
         Ok(())
     }
 
-    fn whiteout(&mut self, pdir: BorrowedFd<'_>, parents: &[&[u8]], base: &[u8], h: &Hdr) -> Result<()> {
+    fn whiteout(
+        &mut self,
+        pdir: BorrowedFd<'_>,
+        parents: &[&[u8]],
+        base: &[u8],
+        h: &Hdr,
+    ) -> Result<()> {
         let prel = parents.join(&b'/');
         if base == WHITEOUT_OPAQUE {
             match self.whiteouts {
                 WhiteoutFormat::Overlay => {
-                    let fd = rfs::openat(pdir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                        .map_err(errno_io)
-                        .at("opening", self.shown(&prel))?;
+                    let fd = rfs::openat(
+                        pdir,
+                        c".",
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(errno_io)
+                    .at("opening", self.shown(&prel))?;
                     rfs::fsetxattr(&fd, self.opaque_xattr, b"y", XattrFlags::empty())
                         .map_err(errno_io)
                         .at("marking directory opaque", self.shown(&prel))?;
                 }
                 WhiteoutFormat::Delete => {
-                    let fd = rfs::openat(pdir, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                        .map_err(errno_io)
-                        .at("opening", self.shown(&prel))?;
+                    let fd = rfs::openat(
+                        pdir,
+                        c".",
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(errno_io)
+                    .at("opening", self.shown(&prel))?;
                     self.clear_opaque(fd.as_fd(), &prel)?;
                 }
             }
@@ -516,7 +722,13 @@ impl Extractor<'_> {
                 .map_err(errno_io)
                 .at("creating whiteout", self.shown(&trel))?;
             self.chown_result(
-                rfs::chownat(pdir, target, Some(Uid::from_raw(h.uid)), Some(Gid::from_raw(h.gid)), AtFlags::SYMLINK_NOFOLLOW),
+                rfs::chownat(
+                    pdir,
+                    target,
+                    Some(Uid::from_raw(h.uid)),
+                    Some(Gid::from_raw(h.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                ),
                 &trel,
             )?;
         }
@@ -535,9 +747,12 @@ impl Extractor<'_> {
             p.extend_from_slice(&name);
             if !self.unpacked.contains(&p) {
                 fsat::remove_all_at(dir, &name).at("removing", self.shown(&p))?;
-            } else if let Ok(sub) =
-                rfs::openat(dir, name.as_slice(), OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            {
+            } else if let Ok(sub) = rfs::openat(
+                dir,
+                name.as_slice(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
                 self.clear_opaque(sub.as_fd(), &p)?;
             }
         }
@@ -546,9 +761,19 @@ impl Extractor<'_> {
 
     fn finish_dirs(&mut self) -> Result<()> {
         for (rel, ts) in self.dirs.iter().rev() {
-            match self.root.open_at(rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
-                Ok(fd) => rfs::futimens(&fd, ts).map_err(errno_io).at("setting times of", self.shown(rel))?,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)) => {}
+            match self.root.open_at(
+                rel,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ) {
+                Ok(fd) => rfs::futimens(&fd, ts)
+                    .map_err(errno_io)
+                    .at("setting times of", self.shown(rel))?,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+                    ) => {}
                 Err(e) => return Err(e).at("opening", self.shown(rel)),
             }
         }
@@ -569,22 +794,40 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
         dirs: Vec::new(),
     };
     let want_split = opts.tar_split.is_some();
-    let mut packer = opts
-        .tar_split
-        .map(|w| Packer::new(flate2::write::GzEncoder::new(w, flate2::Compression::fast())));
-    let st = Rc::new(RefCell::new(RecState { record: want_split, ..Default::default() }));
+    let mut packer = opts.tar_split.map(|w| {
+        Packer::new(flate2::write::GzEncoder::new(
+            w,
+            flate2::Compression::fast(),
+        ))
+    });
+    let st = Rc::new(RefCell::new(RecState {
+        record: want_split,
+        limit_headers: true,
+        ..Default::default()
+    }));
     let mut uids = BTreeSet::new();
     let mut gids = BTreeSet::new();
-    let ts_err = |e: io::Error| Error::Io { op: "writing".into(), path: "tar-split metadata".into(), source: e };
+    let ts_err = |e: io::Error| Error::Io {
+        op: "writing".into(),
+        path: "tar-split metadata".into(),
+        source: e,
+    };
     let flush = |packer: &mut Option<Packer<_>>, st: &Rc<RefCell<RecState>>| -> Result<()> {
-        let seg = std::mem::take(&mut st.borrow_mut().seg);
+        let seg = {
+            let mut s = st.borrow_mut();
+            s.header_bytes = 0;
+            std::mem::take(&mut s.seg)
+        };
         if let Some(p) = packer.as_mut() {
             p.add_segment(&seg).map_err(ts_err)?;
         }
         Ok(())
     };
     {
-        let rec = Recorder { inner: tar, st: st.clone() };
+        let rec = Recorder {
+            inner: tar,
+            st: st.clone(),
+        };
         let mut ar = tar::Archive::new(rec);
         let entries = ar.entries().map_err(tar_err)?;
         for entry in entries {
@@ -608,8 +851,11 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
                 s.in_file = true;
                 s.crc = Crc64::new();
             }
-            let base_is_whiteout =
-                h.name.rsplit(|b| *b == b'/').find(|c| !c.is_empty()).is_some_and(|b| b.starts_with(WHITEOUT_PREFIX));
+            let base_is_whiteout = h
+                .name
+                .rsplit(|b| *b == b'/')
+                .find(|c| !c.is_empty())
+                .is_some_and(|b| b.starts_with(WHITEOUT_PREFIX));
             if !base_is_whiteout {
                 uids.insert(h.uid);
                 gids.insert(h.gid);
@@ -624,7 +870,8 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
                 s.crc.bytes()
             };
             if let Some(p) = packer.as_mut() {
-                p.add_file(&h.name, h.size, (h.size > 0).then_some(crc)).map_err(ts_err)?;
+                p.add_file(&h.name, h.size, (h.size > 0).then_some(crc))
+                    .map_err(ts_err)?;
             }
         }
         let mut rec = ar.into_inner();
@@ -640,9 +887,13 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
             }
         }
         if n != 0 && (n != 512 || blk.iter().any(|b| *b != 0)) {
-            return Err(tar_err(io::Error::new(io::ErrorKind::InvalidData, "invalid tar header after end-of-archive block")));
+            return Err(tar_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "invalid tar header after end-of-archive block",
+            )));
         }
         flush(&mut packer, &st)?;
+        st.borrow_mut().limit_headers = false;
         // Anything after the end blocks is kept verbatim, in bounded chunks.
         let mut chunk = vec![0u8; 1 << 20];
         loop {
@@ -658,9 +909,15 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
     }
     ex.finish_dirs()?;
     if let Some(p) = packer {
-        p.into_inner().finish().map_err(ts_err)?.flush().map_err(ts_err)?;
+        p.into_inner()
+            .finish()
+            .map_err(ts_err)?
+            .flush()
+            .map_err(ts_err)?;
     }
-    let st = Rc::try_unwrap(st).map_err(|_| tar_err(io::Error::other("recorder still shared")))?.into_inner();
+    let st = Rc::try_unwrap(st)
+        .map_err(|_| tar_err(io::Error::other("recorder still shared")))?
+        .into_inner();
     let hex = hex::encode(st.hasher.finalize());
     Ok(ApplySummary {
         diff_digest: Digest::from_sha256_hex(&hex)?,

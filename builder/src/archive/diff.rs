@@ -5,6 +5,8 @@
 //! otherwise a PAX `x` header with sorted records (`path`, `linkpath`, `uid`, `gid`, `size`,
 //! `mtime`, `SCHILY.xattr.*`) before a USTAR-magic header; mtimes truncated to seconds;
 //! uname/gname left empty.
+// `stat` field types differ between architectures; the casts are there for them.
+#![allow(clippy::unnecessary_cast)]
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -13,7 +15,7 @@ use std::path::Path;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::apply::{USER_OPAQUE_XATTR, OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use super::apply::{OPAQUE_XATTR, USER_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use super::fsat::{self, Root};
 use super::tarsplit::go_clean;
 use crate::error::{Error, IoResultExt, Result};
@@ -56,7 +58,7 @@ pub struct TarHeader {
     pub link: Vec<u8>,
     /// Type flag byte (`b'0'`, `b'5'`, …).
     pub typeflag: u8,
-    /// Permission and setuid/setgid/sticky bits.
+    /// Permission, setuid/setgid/sticky and (as containers/storage writes them) file type bits.
     pub mode: u32,
     /// Owner.
     pub uid: u64,
@@ -137,6 +139,7 @@ fn finish_block(blk: &mut [u8; 512], ustar_magic: bool) {
     blk[148..156].copy_from_slice(b"        ");
     let sum: u32 = blk.iter().map(|b| u32::from(*b)).sum();
     put_octal(&mut blk[148..155], i64::from(sum));
+    blk[154] = 0;
     blk[155] = b' ';
 }
 
@@ -162,7 +165,11 @@ pub fn write_header(out: &mut dyn Write, h: &TarHeader) -> io::Result<()> {
         ustar = false;
         pax.insert(b"linkpath".to_vec(), h.link.clone());
     }
-    for (key, v, n) in [(&b"uid"[..], h.uid, 8), (b"gid", h.gid, 8), (b"size", h.size, 12)] {
+    for (key, v, n) in [
+        (&b"uid"[..], h.uid, 8),
+        (b"gid", h.gid, 8),
+        (b"size", h.size, 12),
+    ] {
         if !fits_octal(n, v as i64) || v > i64::MAX as u64 {
             ustar = false;
             pax.insert(key.to_vec(), v.to_string().into_bytes());
@@ -174,7 +181,10 @@ pub fn write_header(out: &mut dyn Write, h: &TarHeader) -> io::Result<()> {
         pax.insert(b"mtime".to_vec(), mtime.to_string().into_bytes());
     }
     if !fits_octal(8, h.devmajor as i64) || !fits_octal(8, h.devminor as i64) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "device number too large for a tar header"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "device number too large for a tar header",
+        ));
     }
     if !h.xattrs.is_empty() {
         ustar = false;
@@ -227,7 +237,11 @@ pub fn write_header(out: &mut dyn Write, h: &TarHeader) -> io::Result<()> {
         n.truncate(100);
         (n, b"")
     };
-    let link = if ustar { h.link.clone() } else { to_ascii(&h.link) };
+    let link = if ustar {
+        h.link.clone()
+    } else {
+        to_ascii(&h.link)
+    };
     put_str(&mut blk[0..100], &name);
     put_octal(&mut blk[100..108], i64::from(h.mode));
     put_octal(&mut blk[108..116], h.uid as i64);
@@ -267,7 +281,26 @@ impl Node {
     }
 }
 
-type Tree = HashMap<Vec<u8>, Node>;
+#[derive(Default)]
+struct Tree {
+    nodes: HashMap<Vec<u8>, Node>,
+    /// Paths in walk order: depth first, each directory's entries sorted by name (Go's
+    /// `filepath.WalkDir`, which `TarWithOptions` uses for overlay upper dirs).
+    order: Vec<Vec<u8>>,
+}
+
+impl std::ops::Index<&Vec<u8>> for Tree {
+    type Output = Node;
+    fn index(&self, p: &Vec<u8>) -> &Node {
+        &self.nodes[p]
+    }
+}
+
+impl Tree {
+    fn get(&self, p: &[u8]) -> Option<&Node> {
+        self.nodes.get(p)
+    }
+}
 
 fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = rel.to_vec();
@@ -298,7 +331,11 @@ fn read_xattrs(path: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
             Err(e) => return Err(e.into()),
         };
         let mut v = vec![0u8; vsize];
-        let n = if vsize > 0 { rfs::lgetxattr(path, key, &mut v[..])? } else { 0 };
+        let n = if vsize > 0 {
+            rfs::lgetxattr(path, key, &mut v[..])?
+        } else {
+            0
+        };
         v.truncate(n);
         out.push((key.to_vec(), v));
     }
@@ -306,16 +343,29 @@ fn read_xattrs(path: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
-fn walk(root: &Root, dir: BorrowedFd<'_>, rel: &[u8], tree: &mut Tree, overlay: bool) -> Result<Vec<Vec<u8>>> {
+fn walk(
+    root: &Root,
+    dir: BorrowedFd<'_>,
+    rel: &[u8],
+    tree: &mut Tree,
+    overlay: bool,
+) -> Result<Vec<Vec<u8>>> {
     let names = fsat::list_dir(dir).at("reading directory", root.display(rel))?;
     let dproc = fsat::proc_fd_path(dir);
     for name in &names {
         let p = join(rel, name);
         let shown = root.display(&p);
-        let st = rfs::statat(dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from).at("checking", &shown)?;
+        let st = rfs::statat(dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(io::Error::from)
+            .at("checking", &shown)?;
         let ft = FileType::from_raw_mode(st.st_mode);
         let target = if ft == FileType::Symlink {
-            Some(rfs::readlinkat(dir, name.as_slice(), Vec::new()).map_err(io::Error::from).at("reading link", &shown)?.into_bytes())
+            Some(
+                rfs::readlinkat(dir, name.as_slice(), Vec::new())
+                    .map_err(io::Error::from)
+                    .at("reading link", &shown)?
+                    .into_bytes(),
+            )
         } else {
             None
         };
@@ -325,16 +375,24 @@ fn walk(root: &Root, dir: BorrowedFd<'_>, rel: &[u8], tree: &mut Tree, overlay: 
         let all = read_xattrs(&xpath).at("reading extended attributes of", &shown)?;
         let opaque = overlay
             && ft == FileType::Directory
-            && all.iter().any(|(k, v)| (k == OPAQUE_XATTR.as_bytes() || k == USER_OPAQUE_XATTR.as_bytes()) && v == b"y");
+            && all.iter().any(|(k, v)| {
+                (k == OPAQUE_XATTR.as_bytes() || k == USER_OPAQUE_XATTR.as_bytes()) && v == b"y"
+            });
         let xattrs = all
             .iter()
             .filter(|(k, _)| {
-                k == b"security.capability" || k == b"security.ima" || (k.starts_with(b"user.") && !k.starts_with(b"user.overlay."))
+                k == b"security.capability"
+                    || k == b"security.ima"
+                    || (k.starts_with(b"user.") && !k.starts_with(b"user.overlay."))
             })
             .cloned()
             .collect();
-        let cmp_xattrs =
-            all.iter().filter(|(k, _)| k == b"security.capability" || k.starts_with(b"user.")).cloned().collect();
+        let cmp_xattrs = all
+            .iter()
+            .filter(|(k, _)| k == b"security.capability" || k.starts_with(b"user."))
+            .cloned()
+            .collect();
+        tree.order.push(p.clone());
         let children = if ft == FileType::Directory {
             let sub: OwnedFd = rfs::openat(
                 dir,
@@ -348,14 +406,24 @@ fn walk(root: &Root, dir: BorrowedFd<'_>, rel: &[u8], tree: &mut Tree, overlay: 
         } else {
             None
         };
-        tree.insert(p, Node { st, target, xattrs, cmp_xattrs, opaque, children });
+        tree.nodes.insert(
+            p,
+            Node {
+                st,
+                target,
+                xattrs,
+                cmp_xattrs,
+                opaque,
+                children,
+            },
+        );
     }
     Ok(names)
 }
 
 fn load(path: &Path, overlay: bool) -> Result<(Root, Tree, Vec<Vec<u8>>)> {
     let root = Root::open(path)?;
-    let mut tree = Tree::new();
+    let mut tree = Tree::default();
     let top = walk(&root, root.fd(), b"", &mut tree, overlay)?;
     Ok((root, tree, top))
 }
@@ -387,7 +455,10 @@ fn different(old: &Node, new: &Node) -> bool {
         || o.st_uid != n.st_uid
         || o.st_gid != n.st_gid
         || o.st_rdev != n.st_rdev
-        || !same_time((o.st_mtime as i64, o.st_mtime_nsec as i64), (n.st_mtime as i64, n.st_mtime_nsec as i64))
+        || !same_time(
+            (o.st_mtime as i64, o.st_mtime_nsec as i64),
+            (n.st_mtime as i64, n.st_mtime_nsec as i64),
+        )
         || (!old.is_dir() && o.st_size != n.st_size)
         || old.target != new.target
         || old.cmp_xattrs != new.cmp_xattrs
@@ -415,7 +486,11 @@ fn add_changes(
     for name in new_children {
         let p = join(rel, name);
         let nn = &new_tree[&p];
-        let on = if olds.remove(name.as_slice()).is_some() { old_tree.get(&p) } else { None };
+        let on = if olds.remove(name.as_slice()).is_some() {
+            old_tree.get(&p)
+        } else {
+            None
+        };
         let child_already = match on {
             None => {
                 changes.push(Change::Write(p.clone()));
@@ -459,7 +534,11 @@ struct Exporter<'o> {
 }
 
 fn werr(e: io::Error) -> Error {
-    Error::Io { op: "writing".into(), path: "layer tar stream".into(), source: e }
+    Error::Io {
+        op: "writing".into(),
+        path: "layer tar stream".into(),
+        source: e,
+    }
 }
 
 impl Exporter<'_> {
@@ -488,18 +567,31 @@ impl Exporter<'_> {
         let mut name = dir.to_vec();
         name.extend_from_slice(WHITEOUT_PREFIX);
         name.extend_from_slice(base);
-        self.header(&TarHeader { name, typeflag: b'0', uid, gid, mtime: Some(mtime), ..Default::default() })
+        self.header(&TarHeader {
+            name,
+            typeflag: b'0',
+            uid,
+            gid,
+            mtime: Some(mtime),
+            ..Default::default()
+        })
     }
 
     fn entry(&mut self, root: &Root, rel: &[u8], n: &Node, overlay: bool) -> Result<()> {
         let st = &n.st;
         let ft = n.ftype();
         if overlay && ft == FileType::CharacterDevice && st.st_rdev == 0 {
-            return self.whiteout(rel, st.st_mtime as i64, u64::from(st.st_uid), u64::from(st.st_gid));
+            return self.whiteout(
+                rel,
+                st.st_mtime as i64,
+                u64::from(st.st_uid),
+                u64::from(st.st_gid),
+            );
         }
         let mut h = TarHeader {
             name: rel.to_vec(),
-            mode: st.st_mode & 0o7777,
+            // containers/storage keeps the file type bits (S_IFREG, S_IFDIR, …) in the mode.
+            mode: st.st_mode & (0o7777 | libc::S_IFMT),
             uid: u64::from(st.st_uid),
             gid: u64::from(st.st_gid),
             mtime: Some(st.st_mtime as i64),
@@ -520,7 +612,11 @@ impl Exporter<'_> {
                 h.link = n.target.clone().unwrap_or_default();
             }
             FileType::CharacterDevice | FileType::BlockDevice => {
-                h.typeflag = if ft == FileType::CharacterDevice { b'3' } else { b'4' };
+                h.typeflag = if ft == FileType::CharacterDevice {
+                    b'3'
+                } else {
+                    b'4'
+                };
                 h.devmajor = u64::from(rfs::major(st.st_rdev));
                 h.devminor = u64::from(rfs::minor(st.st_rdev));
             }
@@ -558,7 +654,8 @@ impl Exporter<'_> {
         if h.typeflag == b'0' && h.size > 0 {
             let shown = root.display(rel);
             let mut f = std::fs::File::from(
-                root.open_at(rel, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty()).at("opening", &shown)?,
+                root.open_at(rel, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty())
+                    .at("opening", &shown)?,
             );
             if self.buf.is_empty() {
                 self.buf = vec![0u8; 128 * 1024];
@@ -568,7 +665,10 @@ impl Exporter<'_> {
                 let want = left.min(self.buf.len() as u64) as usize;
                 let k = f.read(&mut self.buf[..want]).at("reading", &shown)?;
                 if k == 0 {
-                    return Err(Error::invalid(format!("{} changed size while being archived", shown.display())));
+                    return Err(Error::invalid(format!(
+                        "{} changed size while being archived",
+                        shown.display()
+                    )));
                 }
                 self.out.write_all(&self.buf[..k]).map_err(werr)?;
                 left -= k as u64;
@@ -582,27 +682,48 @@ impl Exporter<'_> {
 /// Write the change set as an uncompressed tar to `out`: sorted by path, hard links within
 /// the layer as link entries, xattrs as PAX `SCHILY.xattr.*`, devices, `.wh.` whiteouts.
 pub fn write_changes(src: ChangeSource<'_>, opts: &DiffOptions, out: &mut dyn Write) -> Result<()> {
-    let mut ex = Exporter { out, opts, seen: HashMap::new(), buf: Vec::new() };
+    let mut ex = Exporter {
+        out,
+        opts,
+        seen: HashMap::new(),
+        buf: Vec::new(),
+    };
     match src {
+        // No parent: containers/storage's naive diff tars the whole tree (`archive.Tar`,
+        // walk order); with a parent it exports sorted changes (`ExportChanges`).
+        ChangeSource::Compare {
+            layer,
+            parent: None,
+        } => {
+            let (root, tree, _) = load(layer, false)?;
+            for p in &tree.order {
+                ex.entry(&root, p, &tree[p], false)?;
+            }
+        }
         ChangeSource::OverlayUpper(upper) => {
             let (root, tree, _) = load(upper, true)?;
-            let mut paths: Vec<&Vec<u8>> = tree.keys().collect();
-            paths.sort();
-            for p in paths {
+            for p in &tree.order {
                 ex.entry(&root, p, &tree[p], true)?;
             }
         }
-        ChangeSource::Compare { layer, parent } => {
+        ChangeSource::Compare {
+            layer,
+            parent: Some(parent),
+        } => {
             let (root, new_tree, new_top) = load(layer, false)?;
-            let (old_tree, old_top) = match parent {
-                Some(p) => {
-                    let (_, t, top) = load(p, false)?;
-                    (t, top)
-                }
-                None => (Tree::new(), Vec::new()),
-            };
+            let (_, old_tree, old_top) = load(parent, false)?;
             let mut changes = Vec::new();
-            add_changes(b"", &new_top, true, false, Some(&old_top), &new_tree, &old_tree, true, &mut changes);
+            add_changes(
+                b"",
+                &new_top,
+                true,
+                false,
+                Some(&old_top),
+                &new_tree,
+                &old_tree,
+                true,
+                &mut changes,
+            );
             changes.sort_by(|a, b| a.path().cmp(b.path()));
             for c in changes {
                 match c {
@@ -615,7 +736,9 @@ pub fn write_changes(src: ChangeSource<'_>, opts: &DiffOptions, out: &mut dyn Wr
                         };
                         let t = match new_tree.get(&dir) {
                             Some(n) => n.st.st_mtime as i64,
-                            None => rfs::fstat(root.fd()).map(|s| s.st_mtime as i64).unwrap_or(0),
+                            None => rfs::fstat(root.fd())
+                                .map(|s| s.st_mtime as i64)
+                                .unwrap_or(0),
                         };
                         ex.whiteout(&p, t, 0, 0)?;
                     }

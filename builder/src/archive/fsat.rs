@@ -86,7 +86,16 @@ impl Root {
                 Ok(fd) => cur = fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     match rfs::mkdirat(&cur, comps[i], Mode::from_raw_mode(mode)) {
-                        Ok(()) => created.push(comps[..=i].join(&b'/')),
+                        Ok(()) => {
+                            // Not subject to the umask: `comps[i]` is the directory just made.
+                            rfs::chmodat(
+                                &cur,
+                                comps[i],
+                                Mode::from_raw_mode(mode),
+                                AtFlags::empty(),
+                            )?;
+                            created.push(comps[..=i].join(&b'/'));
+                        }
                         Err(Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
