@@ -63,6 +63,8 @@ fn test_apply(
         Ok(ApplySummary {
             diff_digest,
             diff_size,
+            uids: Vec::new(),
+            gids: Vec::new(),
         })
     }
 }
