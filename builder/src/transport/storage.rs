@@ -341,7 +341,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    #[ignore = "needs the store implementation"]
     fn pull_into_store_reuses_layers_and_pushes_back() {
         let t = tempfile::tempdir().unwrap();
         let store = vfs_store(t.path());
@@ -412,7 +411,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    #[ignore = "needs the store implementation"]
     fn failed_copy_leaves_no_image() {
         let t = tempfile::tempdir().unwrap();
         let store = vfs_store(t.path());
