@@ -385,38 +385,34 @@ impl Builder {
         diff_opts: &DiffOptions,
         out: &mut dyn Write,
     ) -> Result<()> {
-        let root = store.root();
         let id = &self.record.layer;
+        let dir = store.layer_diff_dir(id)?;
         match (store.driver(), squash) {
             (DriverKind::Overlay, false) => {
-                let upper = root.join("overlay").join(id).join("diff");
-                write_changes(ChangeSource::OverlayUpper(&upper), diff_opts, out)
+                write_changes(ChangeSource::OverlayUpper(&dir), diff_opts, out)
             }
             (DriverKind::Vfs, false) => {
-                let layer = root.join("vfs").join("dir").join(id);
-                let parent = base
-                    .last()
-                    .map(|l| root.join("vfs").join("dir").join(&l.id));
+                let parent = match base.last() {
+                    Some(l) => Some(store.layer_diff_dir(&l.id)?),
+                    None => None,
+                };
                 write_changes(
                     ChangeSource::Compare {
-                        layer: &layer,
+                        layer: &dir,
                         parent: parent.as_deref(),
                     },
                     diff_opts,
                     out,
                 )
             }
-            (DriverKind::Vfs, true) => {
-                let layer = root.join("vfs").join("dir").join(id);
-                write_changes(
-                    ChangeSource::Compare {
-                        layer: &layer,
-                        parent: None,
-                    },
-                    diff_opts,
-                    out,
-                )
-            }
+            (DriverKind::Vfs, true) => write_changes(
+                ChangeSource::Compare {
+                    layer: &dir,
+                    parent: None,
+                },
+                diff_opts,
+                out,
+            ),
             (DriverKind::Overlay, true) => {
                 let mnt = store.mount_layer(id)?;
                 let r = write_changes(
