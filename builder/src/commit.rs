@@ -351,8 +351,10 @@ impl Builder {
             opts,
             &created,
         )?;
+        // buildah warns when the field is set (`config`, the Containerfile instruction), not
+        // again at commit; the drop is only logged here.
         for d in &built.dropped {
-            reporter.warn(&d.warning());
+            tracing::debug!("commit: {}", d.warning());
         }
         let mut src = ContainerSource {
             store,
