@@ -731,6 +731,13 @@ mod tests {
             .collect()
     }
 
+    struct UnmountOnDrop(std::path::PathBuf);
+    impl Drop for UnmountOnDrop {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+
     #[test]
     fn commit_on_a_base_image_reuses_its_layers_and_squashes() {
         let drivers: &[DriverKind] = if nix::unistd::geteuid().is_root() {
@@ -741,6 +748,9 @@ mod tests {
         for &driver in drivers {
             let t = tempfile::tempdir().unwrap();
             let store = store_with_driver(t.path(), driver);
+            // The overlay driver makes its home a private mount (as containers/storage does);
+            // undo it before the temporary directory goes, even when an assertion fails.
+            let _home = UnmountOnDrop(t.path().join("root/overlay"));
             let b = container_on_base(&store, "work");
             let r = crate::transport::testutil::Collect::default();
             let out = b.commit(&store, Some("app:1"), &opts(), &r).unwrap();
