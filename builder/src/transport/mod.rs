@@ -524,10 +524,15 @@ pub fn open_source<'s>(
             docker_archive::DockerArchiveSource::open(path, selector.as_ref())?,
         ),
         ImageReference::Dir { path } => Box::new(dir::DirSource::open(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec),
+            image,
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageSource::open_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                image,
+            )?)
         }
         ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
@@ -565,10 +570,14 @@ pub fn open_destination<'s>(
             Box::new(docker_archive::DockerArchiveDest::new(path, tag)?)
         }
         ImageReference::Dir { path } => Box::new(dir::DirDest::new(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec), ..
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageDest::with_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                destination_names(r)?,
+            )?)
         }
         ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
