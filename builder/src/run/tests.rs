@@ -928,3 +928,88 @@ fn rootless_isolation_and_runc_host_network() {
         assert_eq!(ok(&o).trim(), "sys-ok");
     }
 }
+
+const PROBE: &str = r#"echo "== id"; id
+echo "== status"; grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):" /proc/self/status
+echo "== uid_map"; cat /proc/self/uid_map
+echo "== mounts"; awk '{print $5, $(NF-2), $6}' /proc/self/mountinfo | grep -E "^/(proc|dev|sys)" | grep -v -E "^/sys/fs/cgroup|^/sys/class/thermal" | sort
+echo "== env"; env | grep -v -E "^(HOSTNAME|SHLVL|PWD)=" | sort
+echo "== pwd"; pwd
+echo "== dev"; ls /dev | tr '\n' ' '; echo
+echo "== exit"; (exit 7); echo $?
+"#;
+
+fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut cur = String::new();
+    for l in out.lines() {
+        if let Some(name) = l.strip_prefix("== ") {
+            cur = name.to_string();
+            m.insert(cur.clone(), String::new());
+        } else if let Some(v) = m.get_mut(&cur) {
+            v.push_str(l);
+            v.push('\n');
+        }
+    }
+    m
+}
+
+/// The same probes under the embedded runtime, runc, and (when installed) buildah with runc
+/// give the same answers, except for the differences docs/design/runtime.md lists (which the
+/// probe filters out: cgroup mounts, the thermal mask, the hostname).
+#[test]
+fn same_answers_as_runc_and_buildah() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    std::fs::write(f.rootfs.join("probe.sh"), PROBE).unwrap();
+    let embedded = run(&f, &["sh", "/probe.sh"], &RunOptions::default());
+    let embedded = sections(ok(&embedded));
+    assert_eq!(embedded.len(), 8, "{embedded:?}");
+    assert_eq!(embedded["exit"], "7\n");
+    if let Some(runc) = which("runc") {
+        let o = run(
+            &f,
+            &["sh", "/probe.sh"],
+            &RunOptions {
+                runtime: Some(runc),
+                ..Default::default()
+            },
+        );
+        assert_eq!(sections(ok(&o)), embedded, "embedded vs runc");
+    }
+    let Some(buildah) = which("buildah") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let b = |args: &[&str]| -> String {
+        let out = std::process::Command::new(&buildah)
+            .arg("--root")
+            .arg(t.path().join("root"))
+            .arg("--runroot")
+            .arg(t.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ctr = b(&["from", "--quiet", "scratch"]).trim().to_string();
+    let mnt = PathBuf::from(b(&["mount", &ctr]).trim());
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", f.rootfs.display()))
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let theirs = sections(&b(&["run", &ctr, "sh", "/probe.sh"]));
+    let _ = b(&["rm", &ctr]);
+    assert_eq!(theirs, embedded, "buildah vs hod");
+}
