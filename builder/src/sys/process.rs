@@ -44,8 +44,36 @@ pub fn inherit_fds(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
 }
 
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+/// The pty master hod relays, or -1: SIGWINCH then resizes it instead of being forwarded.
+static RESIZE_MASTER: AtomicI32 = AtomicI32::new(-1);
+
+/// While a terminal is relayed, hod's window-size changes are copied to `master` (the kernel
+/// then signals the container's foreground process group itself). `None` stops it.
+pub fn resize_on_winch(master: Option<BorrowedFd<'_>>) {
+    RESIZE_MASTER.store(
+        master.map(|m| m.as_raw_fd()).unwrap_or(-1),
+        Ordering::SeqCst,
+    );
+}
 
 extern "C" fn forward(sig: libc::c_int) {
+    let master = RESIZE_MASTER.load(Ordering::Relaxed);
+    if sig == libc::SIGWINCH && master >= 0 {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: ioctl is async-signal-safe; TIOCGWINSZ writes one winsize into `ws` and
+        // TIOCSWINSZ reads it; `master` stays open while it is registered.
+        unsafe {
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) == 0 {
+                libc::ioctl(master, libc::TIOCSWINSZ, &ws as *const libc::winsize);
+            }
+        }
+        return;
+    }
     let pid = FORWARD_TO.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe; it touches no memory of ours.
