@@ -455,6 +455,10 @@ pub fn prepare(
     let p = bundle.join("resolv.conf");
     std::fs::write(&p, resolv_content(host_net)).map_err(|e| io("writing", &p, e))?;
     etc.resolv_conf = Some(p);
+    // buildah (through runc's /run/.containerenv mount point) leaves an empty /run behind.
+    resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
+        .map(drop)
+        .map_err(|e| io("creating", Path::new("/run"), e))?;
     if !opts.no_hostname {
         placeholder("/etc/hostname")?;
         let p = bundle.join("hostname");

@@ -169,6 +169,20 @@ fn user_env_workdir_hostname() {
         0
     );
     assert_eq!(std::fs::read(f.rootfs.join("etc/hosts")).unwrap().len(), 0);
+    // Same placeholder modes as buildah + runc leave in the layer.
+    use std::os::unix::fs::PermissionsExt;
+    for p in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        assert_eq!(
+            std::fs::metadata(f.rootfs.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755,
+            "{p}"
+        );
+    }
+    assert!(f.rootfs.join("run").is_dir());
     // Default hostname is the container ID's first 12 characters.
     let o = run(&f, &["hostname"], &RunOptions::default());
     assert_eq!(ok(&o).trim(), "0123456789ab");
@@ -1002,14 +1016,44 @@ fn same_answers_as_runc_and_buildah() {
     };
     let ctr = b(&["from", "--quiet", "scratch"]).trim().to_string();
     let mnt = PathBuf::from(b(&["mount", &ctr]).trim());
+    // A fresh copy for buildah, so that both start from the same tree.
+    let pristine = fixture();
+    std::fs::write(pristine.rootfs.join("probe.sh"), PROBE).unwrap();
     let st = std::process::Command::new("cp")
         .arg("-a")
-        .arg(format!("{}/.", f.rootfs.display()))
+        .arg(format!("{}/.", pristine.rootfs.display()))
         .arg(&mnt)
         .status()
         .unwrap();
     assert!(st.success());
     let theirs = sections(&b(&["run", &ctr, "sh", "/probe.sh"]));
-    let _ = b(&["rm", &ctr]);
     assert_eq!(theirs, embedded, "buildah vs hod");
+    // What a run leaves in the rootfs (the future layer): same paths, types and modes.
+    let tree = |root: &Path| -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut v: Vec<String> = walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+            .filter(|e| !e.path().starts_with(root.join("bin")))
+            .map(|e| {
+                let m = e.path().symlink_metadata().unwrap();
+                format!(
+                    "{} {:o} {}",
+                    e.path().strip_prefix(root).unwrap().display(),
+                    m.mode(),
+                    m.len()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let theirs_tree = tree(&mnt);
+    let _ = b(&["rm", &ctr]);
+    assert_eq!(
+        tree(&f.rootfs),
+        theirs_tree,
+        "rootfs after a run: hod vs buildah"
+    );
 }
