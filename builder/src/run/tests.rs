@@ -1057,3 +1057,79 @@ fn same_answers_as_runc_and_buildah() {
         "rootfs after a run: hod vs buildah"
     );
 }
+
+#[test]
+fn etc_links_resolve_inside_the_rootfs() {
+    if !can_run() {
+        return;
+    }
+    // M23: /etc/hosts and /etc/resolv.conf planted as links climbing out of the rootfs.
+    let f = fixture();
+    let victim = tempfile::tempdir().unwrap();
+    let vfile = victim.path().join("victim");
+    std::fs::write(&vfile, "original").unwrap();
+    let rel = format!("../../../../../../../..{}", vfile.display());
+    std::os::unix::fs::symlink(&rel, f.rootfs.join("etc/hosts")).unwrap();
+    std::os::unix::fs::symlink(&vfile, f.rootfs.join("etc/resolv.conf")).unwrap();
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "grep -c localhost /etc/hosts; echo changed > /etc/hosts",
+        ],
+        &RunOptions::default(),
+    );
+    ok(&o);
+    assert_eq!(std::fs::read_to_string(&vfile).unwrap(), "original");
+    // The links were followed inside the rootfs, where the placeholder now is.
+    assert!(f.rootfs.join(vfile.strip_prefix("/").unwrap()).is_file());
+}
+
+#[test]
+fn mount_target_swaps_stay_inside() {
+    if !can_run() {
+        return;
+    }
+    // R28: a racer swaps a directory and a link to the outside while runs set up mounts.
+    let f = fixture();
+    let outside = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir(f.rootfs.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), f.rootfs.join("b")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let stop = stop.clone();
+        let root = f.rootfs.clone();
+        std::thread::spawn(move || {
+            let dir = std::fs::File::open(&root).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = rustix::fs::renameat_with(
+                    &dir,
+                    "a",
+                    &dir,
+                    "b",
+                    rustix::fs::RenameFlags::EXCHANGE,
+                );
+            }
+        })
+    };
+    let opts = RunOptions {
+        volumes: vec![format!("{}:/a/x", host.path().display())],
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        let _ = run(
+            &f,
+            &["sh", "-c", "touch /a/x/from-container 2>/dev/null; true"],
+            &opts,
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().unwrap();
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "something was created outside the rootfs"
+    );
+}
