@@ -5,7 +5,10 @@ use crate::common::{self, TestContext};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-both_drivers!(timestamp_zero_gives_same_image_id, killed_commit_leaves_no_visible_image);
+both_drivers!(
+    timestamp_zero_gives_same_image_id,
+    killed_commit_leaves_no_visible_image
+);
 
 /// Two commits of the same content with `--timestamp 0` give the same image
 /// ID, also from two different working containers.
@@ -30,11 +33,21 @@ fn timestamp_zero_gives_same_image_id(driver: &str) {
         }
     }
     assert!(ids[0].len() >= 12, "{ids:?}");
-    assert!(ids.iter().all(|i| i == &ids[0]), "image IDs differ: {ids:?}");
+    assert!(
+        ids.iter().all(|i| i == &ids[0]),
+        "image IDs differ: {ids:?}"
+    );
     // and something else gives another ID (the test can fail)
     let ctr = ctx.ok(["from", "scratch"]);
     ctx.ok(["copy", &ctr, tree.join("b").to_str().unwrap(), "/b"]);
-    let other = ctx.ok(["commit", "-q", "--timestamp", "0", &ctr, "localhost/ts:other"]);
+    let other = ctx.ok([
+        "commit",
+        "-q",
+        "--timestamp",
+        "0",
+        &ctr,
+        "localhost/ts:other",
+    ]);
     assert_ne!(other, ids[0]);
 }
 
@@ -48,7 +61,11 @@ fn layer_dir(ctx: &TestContext) -> PathBuf {
 
 fn dir_entries(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -118,7 +135,10 @@ fn killed_commit_leaves_no_visible_image(driver: &str) {
         // Killed after the image record was written: then it must be whole.
         let c2 = ctx.ok(["from", "localhost/killed:1"]);
         let m2 = ctx.ok(["mount", &c2]);
-        assert!(Path::new(&m2).join("big/f23").is_file(), "a visible image is incomplete");
+        assert!(
+            Path::new(&m2).join("big/f23").is_file(),
+            "a visible image is incomplete"
+        );
         ctx.ok(["umount", &c2]);
     }
     // The next command (above) cleaned up: store consistent, podman agrees.

@@ -27,9 +27,19 @@ fn parallel_loops_leave_a_consistent_store(driver: &str) {
             let mut n = 0;
             while !done.load(Ordering::SeqCst) {
                 let r = ctx.podman(["images", "--format", "{{.ID}}"]);
-                assert_eq!(r.code, Some(0), "podman images failed during the loops:\n{}", r.dump());
+                assert_eq!(
+                    r.code,
+                    Some(0),
+                    "podman images failed during the loops:\n{}",
+                    r.dump()
+                );
                 let r = ctx.podman(["ps", "-a", "--external", "-q"]);
-                assert_eq!(r.code, Some(0), "podman ps failed during the loops:\n{}", r.dump());
+                assert_eq!(
+                    r.code,
+                    Some(0),
+                    "podman ps failed during the loops:\n{}",
+                    r.dump()
+                );
                 n += 1;
             }
             n
@@ -59,17 +69,30 @@ fn parallel_loops_leave_a_consistent_store(driver: &str) {
     }
     done.store(true, Ordering::SeqCst);
     let listings = lister.join().expect("podman lister");
-    assert!(panics.is_empty(), "{} worker(s) failed (see output above)", panics.len());
+    assert!(
+        panics.is_empty(),
+        "{} worker(s) failed (see output above)",
+        panics.len()
+    );
     assert!(listings > 0);
 
     // every image is there, in hod's and podman's view, and usable
     let names = ctx.ok(["images", "--format", "{{.Name}}:{{.Tag}}"]);
-    let r = ctx.podman(["images", "--format", "{{.Repository}}:{{.Tag}}"]).success();
+    let r = ctx
+        .podman(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .success();
     for w in 0..LOOPS {
         for round in 0..ROUNDS {
             let n = format!("localhost/par/w{w}:{round}");
-            assert!(names.lines().any(|l| l == n), "hod images lacks {n}:\n{names}");
-            assert!(r.stdout.lines().any(|l| l == n), "podman images lacks {n}:\n{}", r.stdout);
+            assert!(
+                names.lines().any(|l| l == n),
+                "hod images lacks {n}:\n{names}"
+            );
+            assert!(
+                r.stdout.lines().any(|l| l == n),
+                "podman images lacks {n}:\n{}",
+                r.stdout
+            );
         }
     }
     let ctr = ctx.ok(["from", "localhost/par/w3:3"]);

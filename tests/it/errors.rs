@@ -18,8 +18,14 @@ fn unknown_image_or_container_gives_one_error_naming_it() {
         (vec!["from", "--pull=never", "nosuchimage"], "nosuchimage"),
         (vec!["rmi", "nosuchimage"], "nosuchimage"),
         (vec!["tag", "nosuchimage", "newname"], "nosuchimage"),
-        (vec!["push", "nosuchimage", "oci:/var/tmp/hod-never-written:x"], "nosuchimage"),
-        (vec!["inspect", "--type", "image", "nosuchimage"], "nosuchimage"),
+        (
+            vec!["push", "nosuchimage", "oci:/var/tmp/hod-never-written:x"],
+            "nosuchimage",
+        ),
+        (
+            vec!["inspect", "--type", "image", "nosuchimage"],
+            "nosuchimage",
+        ),
         (vec!["images", "nosuchimage"], "nosuchimage"),
         (vec!["rm", "nosuchctr"], "nosuchctr"),
         (vec!["mount", "nosuchctr"], "nosuchctr"),
@@ -29,26 +35,40 @@ fn unknown_image_or_container_gives_one_error_naming_it() {
         (vec!["copy", "nosuchctr", &f, "/"], "nosuchctr"),
         (vec!["add", "nosuchctr", &f, "/"], "nosuchctr"),
         (vec!["rename", "nosuchctr", "other"], "nosuchctr"),
-        (vec!["inspect", "--type", "container", "nosuchctr"], "nosuchctr"),
+        (
+            vec!["inspect", "--type", "container", "nosuchctr"],
+            "nosuchctr",
+        ),
         (vec!["run", "nosuchctr", "true"], "nosuchctr"),
     ];
     let mut failures = Vec::new();
     for (args, what) in &cases {
         let r = ctx.hod(args);
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            r.one_error_naming(what);
-        }));
-        if ok.is_err() {
-            failures.push(args.join(" "));
+        common::assert_no_panic(&r);
+        if let Err(e) = r.check_one_error_naming(what) {
+            failures.push((args.join(" "), e));
         }
     }
-    // buildah 1.28.2 does not name the container for these (issue 3 asks it to)
+    // What buildah 1.28.2 itself fails here (issue 3 asks for more):
+    //  - `inspect --type container X`: "reading build container: container not known", no name;
+    //  - `rmi X`: "Error: 1 error occurred:\n\t* X: image not known", two lines.
     if common::is_buildah() {
-        failures.retain(|f| {
-            !(f.starts_with("inspect --type container") || f.starts_with("mount nosuchctr"))
+        failures.retain(|(f, e)| {
+            let excused = f.starts_with("inspect --type container") || f.starts_with("rmi ");
+            if excused {
+                eprintln!(
+                    "buildah 1.28.2 fails the issue's contract (excused for buildah only): {e}"
+                );
+            }
+            !excused
         });
     }
-    assert!(failures.is_empty(), "no single error naming the object for: {failures:#?}");
+    let msgs: Vec<String> = failures.iter().map(|(_, e)| e.clone()).collect();
+    assert!(
+        failures.is_empty(),
+        "no single error naming the object:\n{}",
+        msgs.join("\n")
+    );
 }
 
 /// `copy` of a path that leaves --contextdir through `..` or a symlink is
@@ -69,7 +89,14 @@ fn copy_escaping_contextdir_is_refused() {
     let ctr = ctx.ok(["from", "scratch"]);
     let c = cdir.to_str().unwrap();
     // the control: inside the context works
-    ctx.ok(["copy", "--contextdir", c, &ctr, &format!("{c}/inside"), "/inside"]);
+    ctx.ok([
+        "copy",
+        "--contextdir",
+        c,
+        &ctr,
+        &format!("{c}/inside"),
+        "/inside",
+    ]);
     for src in [
         format!("{c}/../outside"),
         format!("{c}/sub/../../outside"),
@@ -79,7 +106,12 @@ fn copy_escaping_contextdir_is_refused() {
     ] {
         let r = ctx.hod(["copy", "--contextdir", c, &ctr, &src, "/escaped"]);
         common::assert_no_panic(&r);
-        assert_eq!(r.code, Some(125), "copy of {src} was not refused:\n{}", r.dump());
+        assert_eq!(
+            r.code,
+            Some(125),
+            "copy of {src} was not refused:\n{}",
+            r.dump()
+        );
     }
     let mnt = ctx.ok(["mount", &ctr]);
     let r = common::run_cmd({
@@ -87,8 +119,15 @@ fn copy_escaping_contextdir_is_refused() {
         cmd.args(["-rl", "secret-outside", &mnt]);
         cmd
     });
-    assert_eq!(r.out(), "", "content from outside the context reached the container");
-    assert_eq!(std::fs::read_to_string(format!("{mnt}/inside")).unwrap(), "inside\n");
+    assert_eq!(
+        r.out(),
+        "",
+        "content from outside the context reached the container"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{mnt}/inside")).unwrap(),
+        "inside\n"
+    );
 }
 
 /// A corrupt images.json gives an error naming the file, not a panic.
@@ -102,10 +141,19 @@ fn corrupt_images_json_is_reported_with_its_path() {
         ctx.seed_busybox("busybox");
         let images_json = ctx.root.join(format!("{driver}-images/images.json"));
         assert!(images_json.is_file());
-        std::fs::write(&images_json, "[{\"id\": \"abc\", \"names\": [tru").unwrap();
+        std::fs::write(&images_json, "this is not JSON {[").unwrap();
         for args in [vec!["images"], vec!["from", "busybox"]] {
             let r = ctx.hod(&args);
             common::assert_no_panic(&r);
+            if common::is_buildah() {
+                // buildah 1.28.2 ignores an unparsable images.json (exit 0, no
+                // images): it fails this item of issue 3.
+                eprintln!(
+                    "buildah 1.28.2 on a corrupt images.json: exit {:?} (excused)",
+                    r.code
+                );
+                continue;
+            }
             assert_eq!(r.code, Some(125), "{}", r.dump());
             assert!(
                 r.stderr.contains(images_json.to_str().unwrap()),

@@ -14,12 +14,17 @@ fn push_oci_validates_and_unpacks(driver: &str) {
     let ctr = ctx.scratch_busybox_container();
     ctx.ok(["commit", "-q", &ctr, "localhost/pushme:1"]);
     let layout = ctx.path("layout");
-    ctx.ok(["push", "localhost/pushme:1", &format!("oci:{}:tag", layout.display())]);
+    ctx.ok([
+        "push",
+        "localhost/pushme:1",
+        &format!("oci:{}:tag", layout.display()),
+    ]);
     // Debian's oci-image-tool has no imageLayout check; --type image validates
     // the layout's index, manifest, config and layers.
     let r = common::run_cmd({
         let mut c = Command::new("oci-image-tool");
-        c.args(["validate", "--type", "image", "--ref", "name=tag"]).arg(&layout);
+        c.args(["validate", "--type", "image", "--ref", "name=tag"])
+            .arg(&layout);
         c
     });
     assert_eq!(r.code, Some(0), "{}", r.dump());
@@ -27,15 +32,21 @@ fn push_oci_validates_and_unpacks(driver: &str) {
     let bundle = ctx.path("bundle");
     let r = common::run_cmd({
         let mut c = Command::new("umoci");
-        c.args(["unpack", "--image", &format!("{}:tag", layout.display())]).arg(&bundle);
+        c.args(["unpack", "--image", &format!("{}:tag", layout.display())])
+            .arg(&bundle);
         c
     });
     assert_eq!(r.code, Some(0), "{}", r.dump());
-    let same = std::fs::read(bundle.join("rootfs/bin/busybox")).unwrap() == std::fs::read("/bin/busybox").unwrap();
+    let same = std::fs::read(bundle.join("rootfs/bin/busybox")).unwrap()
+        == std::fs::read("/bin/busybox").unwrap();
     assert!(same, "unpacked busybox differs");
     let spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    assert!(spec["process"]["env"].as_array().unwrap().iter().any(|e| e == "foo=bar"));
+    assert!(spec["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "foo=bar"));
 }
 
 /// The uncompressed layer digests of `hod push` equal those of `skopeo copy
@@ -65,7 +76,10 @@ fn diff_ids_match_skopeo(driver: &str) {
         });
         assert_eq!(r.code, Some(0), "{}", r.dump());
     };
-    sh(&format!("mkfifo {0}/data/fifo && chmod 4755 {0}/data/sub/file", mnt.display()));
+    sh(&format!(
+        "mkfifo {0}/data/fifo && chmod 4755 {0}/data/sub/file",
+        mnt.display()
+    ));
     let _ = Command::new("setfattr")
         .args(["-n", "user.hod", "-v", "test"])
         .arg(mnt.join("data/sub/file"))
@@ -75,7 +89,11 @@ fn diff_ids_match_skopeo(driver: &str) {
 
     let by_hod = ctx.path("by-hod");
     let by_skopeo = ctx.path("by-skopeo");
-    ctx.ok(["push", "localhost/diffids:1", &format!("oci:{}:1", by_hod.display())]);
+    ctx.ok([
+        "push",
+        "localhost/diffids:1",
+        &format!("oci:{}:1", by_hod.display()),
+    ]);
     common::run_cmd({
         let mut c = Command::new("skopeo");
         c.args([
@@ -104,18 +122,40 @@ fn oci_to_docker_archive_to_podman_load() {
     let layout = common::busybox_layout();
     ctx.ok(["pull", &format!("oci:{}:latest", layout.display())]);
     let iid = ctx.ok(["images", "-q", "--no-trunc"]);
-    let iid = iid.lines().next().unwrap().trim_start_matches("sha256:").to_string();
+    let iid = iid
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
     let archive = ctx.path("archive.tar");
-    ctx.ok(["push", &iid, &format!("docker-archive:{}:localhost/roundtrip:1", archive.display())]);
+    ctx.ok([
+        "push",
+        &iid,
+        &format!("docker-archive:{}:localhost/roundtrip:1", archive.display()),
+    ]);
 
     let other = TestContext::new("vfs");
-    let r = other.podman(["load", "-i", archive.to_str().unwrap()]).success();
+    let r = other
+        .podman(["load", "-i", archive.to_str().unwrap()])
+        .success();
     assert!(r.stdout.contains("localhost/roundtrip:1"), "{}", r.dump());
     let mut args = vec!["run", "--rm"];
     args.extend(PODMAN_RUN_OPTS);
-    args.extend(["localhost/roundtrip:1", "/bin/busybox", "echo", "round-trip-ok"]);
+    args.extend([
+        "localhost/roundtrip:1",
+        "/bin/busybox",
+        "echo",
+        "round-trip-ok",
+    ]);
     let r = other.podman(&args).success();
     assert_eq!(r.out(), "round-trip-ok");
-    let r = other.podman(["images", "-q", "--no-trunc", "localhost/roundtrip:1"]).success();
-    assert_eq!(r.out().trim_start_matches("sha256:"), iid, "image ID changed on the way");
+    let r = other
+        .podman(["images", "-q", "--no-trunc", "localhost/roundtrip:1"])
+        .success();
+    assert_eq!(
+        r.out().trim_start_matches("sha256:"),
+        iid,
+        "image ID changed on the way"
+    );
 }

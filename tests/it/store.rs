@@ -31,7 +31,10 @@ fn scratch_image_runs_under_podman(driver: &str) {
         let mut c = std::process::Command::new("skopeo");
         c.args([
             "inspect",
-            &format!("containers-storage:{}localhost/scratch-bb:1", ctx.store_spec()),
+            &format!(
+                "containers-storage:{}localhost/scratch-bb:1",
+                ctx.store_spec()
+            ),
         ]);
         c
     })
@@ -48,13 +51,19 @@ fn scratch_image_runs_under_podman(driver: &str) {
         c.args([
             "inspect",
             "--config",
-            &format!("containers-storage:{}localhost/scratch-bb:1", ctx.store_spec()),
+            &format!(
+                "containers-storage:{}localhost/scratch-bb:1",
+                ctx.store_spec()
+            ),
         ]);
         c
     })
     .success();
     let cfg: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(cfg["config"]["Entrypoint"], serde_json::json!(["/bin/busybox"]));
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        serde_json::json!(["/bin/busybox"])
+    );
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
 }
 
@@ -93,8 +102,14 @@ fn podman_and_skopeo_images_are_usable(driver: &str) {
     let r = ctx.podman(&args).success();
     assert_eq!(r.out(), "hi");
     // podman sees hod's working container as an external container
-    let r = ctx.podman(["ps", "-a", "--external", "--format", "{{.ID}}"]).success();
-    assert!(!r.out().is_empty(), "podman does not see the working container:\n{}", r.dump());
+    let r = ctx
+        .podman(["ps", "-a", "--external", "--format", "{{.ID}}"])
+        .success();
+    assert!(
+        !r.out().is_empty(),
+        "podman does not see the working container:\n{}",
+        r.dump()
+    );
     common::assert_store_consistent(&ctx);
 }
 
@@ -123,9 +138,10 @@ fn store_files_are_in_containers_storage_format(driver: &str) {
     ] {
         assert!(ctx.root.join(&f).exists(), "missing {f}");
     }
-    let images: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ctx.root.join(format!("{d}-images/images.json"))).unwrap())
-            .unwrap();
+    let images: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ctx.root.join(format!("{d}-images/images.json"))).unwrap(),
+    )
+    .unwrap();
     let img = images
         .as_array()
         .unwrap()
@@ -134,13 +150,19 @@ fn store_files_are_in_containers_storage_format(driver: &str) {
         .unwrap_or_else(|| panic!("image {iid} not in images.json: {images}"));
     let top = img["layer"].as_str().expect("image has a top layer");
     assert!(
-        ctx.root.join(format!("{d}-layers/{top}.tar-split.gz")).is_file(),
+        ctx.root
+            .join(format!("{d}-layers/{top}.tar-split.gz"))
+            .is_file(),
         "no tar-split for the committed layer {top}"
     );
     let big = ctx.root.join(format!("{d}-images/{iid}"));
     assert!(big.join("manifest").is_file(), "no manifest big-data file");
     let bd = img["big-data-names"].as_array().expect("big-data-names");
-    assert!(bd.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("sha256:"))), "{img}");
+    assert!(
+        bd.iter()
+            .any(|n| n.as_str().is_some_and(|n| n.starts_with("sha256:"))),
+        "{img}"
+    );
     if driver == "overlay" {
         let layer = ctx.root.join("overlay").join(top);
         assert!(layer.join("diff").is_dir(), "no diff/ for {top}");
@@ -150,7 +172,10 @@ fn store_files_are_in_containers_storage_format(driver: &str) {
             "overlay/l/{} missing",
             link.trim()
         );
-        assert!(layer.join("lower").is_file(), "no lower file for a layer with a parent");
+        assert!(
+            layer.join("lower").is_file(),
+            "no lower file for a layer with a parent"
+        );
     } else {
         assert!(ctx.root.join("vfs/dir").join(top).is_dir());
     }

@@ -90,7 +90,10 @@ pub fn require(test: &str, tools: &[&str]) -> bool {
     }
     for t in tools {
         if !have(t) {
-            skipped(test, &format!("{t} is not installed (hack/test.sh installs it)"));
+            skipped(
+                test,
+                &format!("{t} is not installed (hack/test.sh installs it)"),
+            );
             return false;
         }
     }
@@ -134,15 +137,32 @@ impl Run {
     }
 
     pub fn code_is(self, code: i32) -> Run {
-        assert_eq!(self.code, Some(code), "unexpected exit status:\n{}", self.dump());
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit status:\n{}",
+            self.dump()
+        );
         self
     }
 
     /// The buildah error contract: exit 125 and exactly one `Error: …` line on
     /// stderr that names `what`; never a panic.
     pub fn one_error_naming(self, what: &str) -> Run {
-        assert_eq!(self.code, Some(125), "expected exit 125:\n{}", self.dump());
-        assert_no_panic(&self);
+        if let Err(e) = self.check_one_error_naming(what) {
+            panic!("{e}");
+        }
+        self
+    }
+
+    /// [`Run::one_error_naming`] as a check: `Err(explanation)` on failure.
+    pub fn check_one_error_naming(&self, what: &str) -> Result<(), String> {
+        if self.code != Some(125) {
+            return Err(format!("expected exit 125:\n{}", self.dump()));
+        }
+        if self.stderr.contains("panicked at") {
+            return Err(format!("panic:\n{}", self.dump()));
+        }
         let lines: Vec<&str> = self
             .stderr
             .lines()
@@ -150,10 +170,16 @@ impl Run {
             // buildah prints logrus warnings before the error; not errors
             .filter(|l| !l.starts_with("time=") && !l.starts_with("WARN"))
             .collect();
-        assert_eq!(lines.len(), 1, "expected one error line:\n{}", self.dump());
-        assert!(lines[0].starts_with("Error: "), "expected `Error: …`:\n{}", self.dump());
-        assert!(lines[0].contains(what), "error does not name {what:?}:\n{}", self.dump());
-        self
+        if lines.len() != 1 {
+            return Err(format!("expected one error line:\n{}", self.dump()));
+        }
+        if !lines[0].starts_with("Error: ") {
+            return Err(format!("expected `Error: …`:\n{}", self.dump()));
+        }
+        if !lines[0].contains(what) {
+            return Err(format!("error does not name {what:?}:\n{}", self.dump()));
+        }
+        Ok(())
     }
 }
 
@@ -390,7 +416,10 @@ pub fn debian_layout() -> Option<PathBuf> {
             });
             let _ = fs::remove_dir_all(&tmp);
             if r.code != Some(0) {
-                skipped("debian fixture", &format!("make-debian-oci.sh failed:\n{}", r.dump()));
+                skipped(
+                    "debian fixture",
+                    &format!("make-debian-oci.sh failed:\n{}", r.dump()),
+                );
                 return None;
             }
             Some(cached)
@@ -429,8 +458,10 @@ pub fn oci_manifest_and_config(layout: &Path, tag: &str) -> (serde_json::Value, 
         .clone();
     let blob = |d: &serde_json::Value| {
         let d = d.as_str().unwrap().trim_start_matches("sha256:");
-        serde_json::from_slice::<serde_json::Value>(&fs::read(layout.join("blobs/sha256").join(d)).unwrap())
-            .unwrap()
+        serde_json::from_slice::<serde_json::Value>(
+            &fs::read(layout.join("blobs/sha256").join(d)).unwrap(),
+        )
+        .unwrap()
     };
     let manifest = blob(&entry["digest"]);
     let config = blob(&manifest["config"]["digest"]);
@@ -466,12 +497,20 @@ pub fn assert_store_consistent(ctx: &TestContext) {
             "incomplete layer left in layers.json: {l}"
         );
         if let Some(parent) = l["parent"].as_str() {
-            assert!(layer_ids.contains(parent), "layer {} has a missing parent", l["id"]);
+            assert!(
+                layer_ids.contains(parent),
+                "layer {} has a missing parent",
+                l["id"]
+            );
         }
     }
     for i in images.as_array().unwrap() {
         if let Some(top) = i["layer"].as_str() {
-            assert!(layer_ids.contains(top), "image {} has a missing top layer", i["id"]);
+            assert!(
+                layer_ids.contains(top),
+                "image {} has a missing top layer",
+                i["id"]
+            );
         }
     }
     let image_ids: std::collections::HashSet<&str> = images
@@ -482,9 +521,17 @@ pub fn assert_store_consistent(ctx: &TestContext) {
         .collect();
     for c in containers.as_array().unwrap() {
         let layer = c["layer"].as_str().unwrap_or_default();
-        assert!(layer_ids.contains(layer), "container {} has a missing layer", c["id"]);
+        assert!(
+            layer_ids.contains(layer),
+            "container {} has a missing layer",
+            c["id"]
+        );
         if let Some(img) = c["image"].as_str().filter(|s| !s.is_empty()) {
-            assert!(image_ids.contains(img), "container {} has a missing image", c["id"]);
+            assert!(
+                image_ids.contains(img),
+                "container {} has a missing image",
+                c["id"]
+            );
         }
     }
     let layer_dir = match d.as_str() {
