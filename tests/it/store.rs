@@ -7,7 +7,53 @@ both_drivers!(
     scratch_image_runs_under_podman,
     podman_and_skopeo_images_are_usable,
     store_files_are_in_containers_storage_format,
+    rmi_of_an_image_in_use_names_the_container,
 );
+
+/// `rmi` of an image a working container (hod's or podman's) still uses
+/// refuses and names the container; the image stays usable.
+fn rmi_of_an_image_in_use_names_the_container(driver: &str) {
+    if !common::require("rmi_in_use", &["skopeo", "podman"]) {
+        return;
+    }
+    let ctx = TestContext::new(driver);
+    ctx.seed_busybox("localhost/inuse:1");
+    ctx.ok(["from", "--name", "holder", "localhost/inuse:1"]);
+    let id = ctx.ok(["inspect", "--format", "{{.ContainerID}}", "holder"]);
+    let r = ctx.hod(["rmi", "localhost/inuse:1"]);
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr.contains(&id) || r.stderr.contains("holder"),
+        "rmi does not name the container {id} (holder):\n{}",
+        r.dump()
+    );
+    assert!(ctx
+        .ok(["images", "--format", "{{.Name}}"])
+        .contains("localhost/inuse"));
+    ctx.ok(["rm", "holder"]);
+    // a podman container counts too
+    let r = ctx.podman([
+        "create",
+        "--net",
+        "none",
+        "--name",
+        "podman-holder",
+        "localhost/inuse:1",
+        "true",
+    ]);
+    let pid = r.success().out().to_string();
+    let r = ctx.hod(["rmi", "localhost/inuse:1"]);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr.contains(&pid) || r.stderr.contains("podman-holder"),
+        "rmi does not name podman's container:\n{}",
+        r.dump()
+    );
+    ctx.podman(["rm", "podman-holder"]).success();
+    ctx.ok(["rmi", "localhost/inuse:1"]);
+    common::assert_store_consistent(&ctx);
+}
 
 /// The scratch example's image runs under podman on the same root, and
 /// `skopeo inspect` shows what `hod config` set.
