@@ -47,12 +47,19 @@ fn test_apply(
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();
             let p = dir.join(e.path().unwrap());
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            fs::write(&p, data).unwrap();
+            let m = e.header().mode().unwrap();
+            if e.header().entry_type().is_dir() {
+                fs::create_dir_all(&p).unwrap();
+            } else {
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                fs::write(&p, data).unwrap();
+            }
+            fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
         }
-        let line = b"{\"type\":2,\"payload\":\"\",\"position\":0}\n";
+        let meta = tar_split_of(&tar);
+        let line = &meta[..];
         if gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             enc.write_all(line).unwrap();
@@ -65,6 +72,62 @@ fn test_apply(
             diff_size,
         })
     }
+}
+
+/// Go's `hash/crc64` with the ISO table (tar-split's file checksums).
+fn crc64_iso(data: &[u8]) -> [u8; 8] {
+    let mut table = [0u64; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        let mut c = i as u64;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xD800_0000_0000_0000
+            } else {
+                c >> 1
+            };
+        }
+        *t = c;
+    }
+    let mut crc = !0u64;
+    for b in data {
+        crc = table[((crc as u8) ^ b) as usize] ^ (crc >> 8);
+    }
+    (!crc).to_be_bytes()
+}
+
+/// Real tar-split JSON lines for a tar stream (what vbatts/tar-split's disassembler writes).
+fn tar_split_of(tar: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let mut out = String::new();
+    let mut pos = 0usize;
+    let mut off = 0usize;
+    let mut a = tar::Archive::new(tar);
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let start = e.raw_file_position() as usize;
+        let size = e.size() as usize;
+        out += &format!(
+            "{{\"type\":2,\"payload\":\"{}\",\"position\":{pos}}}\n",
+            b64(&tar[off..start])
+        );
+        pos += 1;
+        let name =
+            serde_json::to_string(&String::from_utf8(e.path_bytes().to_vec()).unwrap()).unwrap();
+        if size > 0 {
+            let crc = b64(&crc64_iso(&tar[start..start + size]));
+            out += &format!("{{\"type\":1,\"name\":{name},\"size\":{size},\"payload\":\"{crc}\",\"position\":{pos}}}\n");
+        } else {
+            out += &format!("{{\"type\":1,\"name\":{name},\"payload\":null,\"position\":{pos}}}\n");
+        }
+        pos += 1;
+        off = start + size;
+    }
+    out += &format!(
+        "{{\"type\":2,\"payload\":\"{}\",\"position\":{pos}}}\n",
+        b64(&tar[off..])
+    );
+    out.into_bytes()
 }
 
 fn put(
@@ -139,7 +202,7 @@ fn put_layer_records_everything() {
         .path()
         .join(format!("root/vfs-layers/{}.tar-split.gz", l.id));
     assert_eq!(mode(&ts), 0o600);
-    assert!(gunzip(&ts).starts_with(b"{\"type\":2"));
+    assert_eq!(gunzip(&ts), tar_split_of(&tar));
     // The JSON as containers/storage writes it: field order, omitted empties, Go time.
     let raw = fs::read_to_string(d.path().join("root/vfs-layers/layers.json")).unwrap();
     let created = l.created.clone().unwrap();
@@ -714,4 +777,125 @@ fn overlay_long_lower_chain_uses_relative_mount() {
     assert_eq!(fs::read(m.join("f69")).unwrap(), b"z");
     assert!(!s.unmount_layer(&rw.id, false).unwrap());
     driver::overlay::cleanup_home(&s.driver).unwrap();
+}
+
+/// Interop check, run by hand: writes a busybox image `localhost/hodbox:latest` and a
+/// container `hod-working` into the store at `$HOD_INTEROP_ROOT` (`root/`, `run/` below it)
+/// with driver `$HOD_INTEROP_DRIVER`, for podman/buildah to read.
+#[test]
+#[ignore]
+fn interop_write() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let bb = fs::read("/bin/busybox").unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/", &[][..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(bb.len() as u64);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut f = test_apply(tar, true);
+    let l = s
+        .put_layer_with(None, &PutLayerOptions::default(), &mut f)
+        .unwrap();
+    let dd = l.diff_digest.clone().unwrap();
+    let config = format!(
+        r#"{{"created":"2026-12-01T00:00:00Z","architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/busybox","sh"]}},"rootfs":{{"type":"layers","diff_ids":["{dd}"]}},"history":[{{"created":"2026-12-01T00:00:00Z","created_by":"hod interop"}}]}}"#
+    )
+    .into_bytes();
+    let cd = Digest::of(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{dd}","size":{}}}]}}"#,
+        config.len(),
+        l.diff_size.unwrap()
+    )
+    .into_bytes();
+    let md = Digest::of(&manifest);
+    let bd = vec![
+        BigData {
+            key: cd.to_string(),
+            data: config,
+        },
+        BigData {
+            key: format!("manifest-{md}"),
+            data: manifest.clone(),
+        },
+        BigData {
+            key: "manifest".into(),
+            data: manifest,
+        },
+    ];
+    let img = s
+        .create_image(
+            cd.hex(),
+            &["localhost/hodbox:latest".into()],
+            Some(&l.id),
+            &bd,
+            Some("2026-12-01T00:00:00Z".into()),
+        )
+        .unwrap();
+    let c = s
+        .create_container(&["hod-working".into()], Some("hodbox"), "")
+        .unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    fs::write(m.join("hod-was-here"), "yes\n").unwrap();
+    s.unmount_layer(&c.layer, false).unwrap();
+    println!(
+        "image {} layer {} container {} container-layer {}",
+        img.id, l.id, c.id, c.layer
+    );
+}
+
+/// Interop check, run by hand: reads a store podman/buildah wrote at `$HOD_INTEROP_ROOT`,
+/// finds `$HOD_INTEROP_IMAGE`, mounts a new container of it and reads `$HOD_INTEROP_FILE`.
+#[test]
+#[ignore]
+fn interop_read() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let img = s
+        .image(&std::env::var("HOD_INTEROP_IMAGE").unwrap())
+        .unwrap();
+    println!(
+        "image {} names {:?} digests {:?}",
+        img.id, img.names, img.digests
+    );
+    for c in s.containers().unwrap() {
+        println!(
+            "container {} {:?} image {} layer {}",
+            c.id, c.names, c.image, c.layer
+        );
+    }
+    let c = s.create_container(&[], Some(&img.id), "").unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    let file = std::env::var("HOD_INTEROP_FILE").unwrap();
+    println!(
+        "{file}: {} bytes",
+        fs::metadata(m.join(&file)).unwrap().len()
+    );
+    s.unmount_layer(&c.layer, false).unwrap();
+    s.delete_container(&c.id).unwrap();
+}
+
+#[test]
+fn crc64_matches_go() {
+    assert_eq!(
+        u64::from_be_bytes(crc64_iso(b"123456789")),
+        0xb909_56c7_75a4_1001
+    );
 }
