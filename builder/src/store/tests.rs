@@ -899,3 +899,26 @@ fn crc64_matches_go() {
         0xb909_56c7_75a4_1001
     );
 }
+
+/// Interop check, run by hand: `$HOD_INTEROP_OP` = `mount` or `unmount` the layer of
+/// container `$HOD_INTEROP_CONTAINER` in the store at `$HOD_INTEROP_ROOT`; prints the result.
+#[test]
+#[ignore]
+fn interop_mount() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let c = s
+        .container(&std::env::var("HOD_INTEROP_CONTAINER").unwrap())
+        .unwrap();
+    match std::env::var("HOD_INTEROP_OP").unwrap().as_str() {
+        "mount" => println!("mounted at {}", s.mount_layer(&c.layer).unwrap().display()),
+        _ => println!(
+            "still mounted: {}",
+            s.unmount_layer(&c.layer, false).unwrap()
+        ),
+    }
+    println!("count {}", s.layer_mount_count(&c.layer).unwrap());
+}
