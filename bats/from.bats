@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# hod from: scratch, local images by name/ID/short ID/digest, --name,
+# --cidfile, --pull=never|missing, local transports.
+
+load helpers
+
+@test "from scratch" {
+  run_hod from scratch
+  expect_output "working-container"
+  run_hod from scratch
+  expect_output "working-container-1"
+  run_hod containers --format '{{.ContainerName}}'
+  expect_line_count 2
+}
+
+@test "from-tagged-image" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  expect_output "busybox-working-container"
+  cid=$output
+  run_hod commit -q $cid busybox:tagged
+  run_hod rm $cid
+  run_hod from --quiet busybox:tagged
+  expect_output "busybox-working-container"
+  run_hod images --format '{{.Tag}}'
+  expect_output --substring "tagged"
+}
+
+@test "from name test" {
+  _prefetch busybox
+  run_hod from --quiet --name=mycontainer busybox
+  expect_output "mycontainer"
+  run_hod inspect --format '{{.Container}}' mycontainer
+  expect_output "mycontainer"
+  # a second container with the same name is refused
+  run_hod 125 from --quiet --name=mycontainer busybox
+  expect_output --substring "mycontainer"
+  expect_output --substring "in use"
+}
+
+@test "from cidfile test" {
+  _prefetch busybox
+  run_hod from --cidfile $TEST_SCRATCH_DIR/output.cid --pull=false busybox
+  cid=$(< $TEST_SCRATCH_DIR/output.cid)
+  assert "$cid" =~ '^[0-9a-f]{64}$' "cidfile holds a full container ID"
+  run_hod containers -q --notruncate
+  expect_output "$cid"
+}
+
+@test "from pull never" {
+  run_hod 125 from --pull=never busybox
+  expect_output --substring "busybox: image not known"
+  _prefetch busybox
+  run_hod from --pull=never busybox
+  expect_output "busybox-working-container"
+  run_hod from --pull=missing busybox
+  expect_output "busybox-working-container-1"
+}
+
+@test "from-image-by-id" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  run_hod commit -q --iidfile $TEST_SCRATCH_DIR/iid $output
+  iid=$(< $TEST_SCRATCH_DIR/iid)
+  iid=${iid#sha256:}
+  run_hod from --quiet $iid
+  expect_output "${iid:0:12}-working-container"
+  run_hod from --quiet ${iid:0:12}
+  expect_output "${iid:0:12}-working-container-1"
+  run_hod inspect --format '{{.FromImageID}}' $output
+  expect_output "$iid"
+}
+
+@test "from-with-digest" {
+  _prefetch busybox
+  run_hod inspect --type image --format '{{.FromImageDigest}}' busybox
+  digest=$output
+  assert "$digest" =~ '^sha256:[0-9a-f]{64}$'
+  run_hod from --quiet busybox@$digest
+  expect_output "busybox-working-container"
+  run_hod inspect --format '{{.FromImageDigest}}' $output
+  expect_output "$digest"
+}
+
+@test "from the following transports: docker-archive, oci-archive, oci, and dir" {
+  _prefetch busybox
+  run_hod push busybox docker-archive:$TEST_SCRATCH_DIR/docker-bb.tar:busybox:latest
+  run_hod push busybox oci-archive:$TEST_SCRATCH_DIR/oci-bb.tar:busybox
+  run_hod push busybox oci:$TEST_SCRATCH_DIR/oci-bb:busybox
+  run_hod push busybox dir:$TEST_SCRATCH_DIR/bb-dir
+  run_hod rmi busybox
+
+  run_hod from --quiet docker-archive:$TEST_SCRATCH_DIR/docker-bb.tar
+  expect_output "busybox-working-container"
+  run_hod rm $output
+  run_hod rmi -a -f
+
+  run_hod from --quiet oci-archive:$TEST_SCRATCH_DIR/oci-bb.tar
+  assert "$output" =~ '-working-container$'
+  run_hod rm $output
+  run_hod rmi -a -f
+
+  run_hod from --quiet oci:$TEST_SCRATCH_DIR/oci-bb:busybox
+  assert "$output" =~ '-working-container$'
+  run_hod rm $output
+  run_hod rmi -a -f
+
+  run_hod from --quiet dir:$TEST_SCRATCH_DIR/bb-dir
+  assert "$output" =~ '-working-container$'
+}
+
+@test "from an image seeded by skopeo is usable" {
+  layout=$(_fixture_layout busybox)
+  skopeo copy --quiet oci:$layout:latest "containers-storage:${STORE_SPEC}localhost/seeded:1"
+  run_hod images --format '{{.Name}}:{{.Tag}}'
+  expect_output "localhost/seeded:1"
+  run_hod from --quiet seeded:1
+  cid=$output
+  run_hod mount $cid
+  mnt=$output
+  test -x $mnt/bin/busybox
+  run_hod umount $cid
+}
+
+@test "from with unknown image" {
+  run_hod 125 from --pull=never nosuchimage:foo
+  expect_line_count 1
+  assert "$output" =~ "^Error: "
+  expect_output --substring "nosuchimage"
+}
+
+@test "from --quiet: should not emit progress messages" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  expect_line_count 1
+  expect_output "busybox-working-container"
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# hod rmi: one, several, --all, --force, --prune, and images in use.
+
+load helpers
+
+@test "remove one image" {
+  _prefetch busybox
+  run_hod rmi busybox
+  run_hod images -q
+  expect_output ""
+}
+
+@test "remove multiple images" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  run_hod commit -q --rm $output img-a
+  run_hod tag img-a img-b
+  run_hod rmi img-a img-b busybox
+  run_hod images -q
+  expect_output ""
+}
+
+@test "remove multiple non-existent images errors" {
+  run_hod 125 rmi image1 image2 image3
+  expect_output --substring "image1"
+}
+
+@test "remove all images" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  run_hod commit -q $output img-all
+  run_hod rm -a
+  run_hod rmi --all
+  run_hod images -q
+  expect_output ""
+}
+
+@test "rmi of an image a container still uses refuses, naming the container" {
+  _prefetch busybox
+  run_hod from --quiet --name user-ctr busybox
+  cid=$(hod containers -q --notruncate)
+  run_hod 125 rmi busybox
+  expect_output --substring "${cid}"
+  run_hod images -q
+  assert "$output" != "" "image is still there"
+  # --force removes the container too
+  run_hod rmi --force busybox
+  run_hod containers -q
+  expect_output ""
+}
+
+@test "use prune to remove dangling images" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod commit -q $cid
+  dangling=$output
+  run_hod rm $cid
+  run_hod rmi --prune
+  expect_output --substring "$dangling"
+  run_hod images -q --no-trunc
+  assert "$output" !~ "$dangling"
+  run_hod images --noheading
+  expect_line_count 1
+}
+
+@test "use conflicting commands to remove images" {
+  _prefetch busybox
+  run_hod 125 rmi -a busybox
+  expect_output --substring "when using the --all switch, you may not pass any images names or IDs"
+}
+
+@test "remove image that is a parent of another image" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod commit -q $cid child
+  run_hod rm $cid
+  run_hod rmi busybox
+  # the child keeps the shared layer; it still works
+  run_hod from --quiet child
+  run_hod mount $output
+  test -x $output/bin/busybox
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bats
+
+load helpers
+
+@test "version" {
+  run_hod version
+  assert "${lines[0]}" =~ '^Version: +[0-9]+\.[0-9]+'
+  expect_output --substring "Go Version:"
+  expect_output --substring "OS/Arch:"
+}
+
+@test "version --json" {
+  run_hod version --json
+  run jq -e '.version' <<<"$output"
+  assert "$status" -eq 0 "version --json has .version"
+}
+
+@test "--version" {
+  run_hod --version
+  assert "$output" =~ ' version [0-9]+\.[0-9]+'
+}
