@@ -70,6 +70,8 @@ fn test_apply(
         Ok(ApplySummary {
             diff_digest,
             diff_size,
+            uids: vec![0],
+            gids: vec![0],
         })
     }
 }
@@ -921,4 +923,72 @@ fn interop_mount() {
         ),
     }
     println!("count {}", s.layer_mount_count(&c.layer).unwrap());
+}
+
+fn tar_names(tar: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+/// With the real applier: the layer diff of a pulled layer is byte-identical (tar-split), and
+/// a container layer's diff holds what was written into it.
+fn real_put_and_diff(driver: DriverKind) {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(&opts(d.path(), driver)).unwrap();
+    let tar = tar_of(&[("etc/hostname", b"box\n"), ("a.txt", b"hello")]);
+    let mut o = PutLayerOptions::default();
+    o.expected_diff_digest = Some(Digest::of(&tar));
+    let l = s.put_layer(None, &mut &tar[..], &o).unwrap();
+    assert_eq!(l.diff_size, Some(tar.len() as i64));
+    assert_eq!(l.uid_set, vec![0]);
+    let ts = s.paths.tar_split(&l.id);
+    assert!(
+        gunzip(&ts).starts_with(b"{"),
+        "tar-split is gzip of JSON lines"
+    );
+    let mut out = Vec::new();
+    s.layer_diff(&l.id, &mut out).unwrap();
+    assert!(out == tar, "reassembled layer differs from the tar put");
+
+    let c = s.create_container(&["w".into()], None, "").unwrap();
+    s.delete_container(&c.id).unwrap();
+    let img = "ab".repeat(32);
+    s.create_image(&img, &["localhost/x:latest".into()], Some(&l.id), &[], None)
+        .unwrap();
+    let c = s.create_container(&["w".into()], Some("x"), "").unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    fs::write(m.join("new.txt"), "n").unwrap();
+    fs::remove_file(m.join("a.txt")).unwrap();
+    let mut out = Vec::new();
+    s.layer_diff(&c.layer, &mut out).unwrap();
+    let names = tar_names(&out);
+    assert!(names.iter().any(|n| n == "new.txt"), "{names:?}");
+    assert!(names.iter().any(|n| n == ".wh.a.txt"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("hostname")), "{names:?}");
+    // A bad digest fails and leaves nothing behind.
+    let mut bad = PutLayerOptions::default();
+    bad.expected_diff_digest = Some(Digest::of(b"x"));
+    assert!(s.put_layer(Some(&l.id), &mut &tar[..], &bad).is_err());
+    assert_eq!(s.layers().unwrap().len(), 2);
+    s.unmount_layer(&c.layer, true).unwrap();
+    s.delete_container(&c.id).unwrap();
+    assert_eq!(s.delete_image(&img).unwrap(), vec![l.id.clone()]);
+    if driver == DriverKind::Overlay {
+        driver::overlay::cleanup_home(&s.driver).unwrap();
+    }
+}
+
+#[test]
+fn real_put_and_diff_vfs() {
+    real_put_and_diff(DriverKind::Vfs);
+}
+
+#[test]
+fn real_put_and_diff_overlay() {
+    if overlay_usable() {
+        real_put_and_diff(DriverKind::Overlay);
+    }
 }
