@@ -257,6 +257,21 @@ impl Store {
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut set = LayerSet::load(&self.paths)?;
         let parent = self.resolve_parent(&set, parent)?;
+        if let Some(p) = &parent {
+            // c/storage's ErrParentIsContainer: a container's layer is not a parent.
+            let _cg = self.lock(self.paths.containers_lock(), LockKind::Shared)?;
+            let cs = super::containers::ContainerSet::load(&self.paths)?;
+            if let Some(c) = cs.containers.iter().find(|c| c.layer == *p) {
+                return Err(StoreError::LayerInUse {
+                    layer: p.clone(),
+                    by: format!(
+                        "container {} (a container's layer cannot be a parent)",
+                        c.id
+                    ),
+                }
+                .into());
+            }
+        }
         self.create_layer_locked(
             &g,
             &mut set,

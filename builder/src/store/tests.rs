@@ -954,6 +954,10 @@ fn real_put_and_diff(driver: DriverKind) {
     assert!(out == tar, "reassembled layer differs from the tar put");
 
     let c = s.create_container(&["w".into()], None, "").unwrap();
+    assert!(matches!(
+        s.put_layer(Some(&c.layer), &mut &tar[..], &PutLayerOptions::default()),
+        Err(Error::Store(StoreError::LayerInUse { .. }))
+    ));
     s.delete_container(&c.id).unwrap();
     let img = "ab".repeat(32);
     s.create_image(&img, &["localhost/x:latest".into()], Some(&l.id), &[], None)
@@ -991,4 +995,30 @@ fn real_put_and_diff_overlay() {
     if overlay_usable() {
         real_put_and_diff(DriverKind::Overlay);
     }
+}
+
+/// Interop check, run by hand, several at once next to podman: creates, mounts, unmounts and
+/// deletes containers of `localhost/hodbox` in the store at `$HOD_INTEROP_ROOT`, keeping
+/// every other one (named `hod-<pid>-<i>`).
+#[test]
+#[ignore]
+fn interop_churn() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let pid = std::process::id();
+    for i in 0..10 {
+        let c = s
+            .create_container(&[format!("hod-{pid}-{i}")], Some("localhost/hodbox"), "")
+            .unwrap();
+        let m = s.mount_layer(&c.layer).unwrap();
+        fs::write(m.join("x"), "y").unwrap();
+        s.unmount_layer(&c.layer, false).unwrap();
+        if i % 2 == 1 {
+            s.delete_container(&c.id).unwrap();
+        }
+    }
+    println!("churn {pid} done");
 }
