@@ -1,5 +1,7 @@
 //! Store tests with temporary roots. The real tar applier (archive helper) is replaced by a
 //! small test applier, so these do not depend on it.
+#![allow(clippy::field_reassign_with_default, clippy::print_stdout)]
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
