@@ -46,10 +46,13 @@ function setup() {
 function setup_tests() {
     # Short and lower-case: podman refuses runroots over 50 characters, and
     # image names derived from the path must be lower-case.
-    TEST_SCRATCH_DIR=$(mktemp -d /var/tmp/hodbats.XXXXXX)
-    TEST_SCRATCH_DIR=${TEST_SCRATCH_DIR,,}
+    local suffix
+    while :; do
+        suffix=$(head -c 64 /dev/urandom | tr -dc a-z0-9 | head -c 8)
+        TEST_SCRATCH_DIR=/var/tmp/hodbats.$suffix
+        mkdir -m 0711 "$TEST_SCRATCH_DIR" 2>/dev/null && break
+    done
     mkdir -p "$TEST_SCRATCH_DIR"/{root,runroot}
-    chmod 0711 "$TEST_SCRATCH_DIR"
     cat > "$TEST_SCRATCH_DIR/registries.conf" <<REG
 unqualified-search-registries = ["docker.io"]
 short-name-mode = "permissive"

@@ -258,3 +258,62 @@ function setup_ctr() {
   run_hod run $output -- dpkg -s hod-test
   expect_output --substring "Status: install ok installed"
 }
+
+@test "run --volume with the O (overlay) flag keeps changes off the host" {
+  setup_ctr
+  mkdir -p $TEST_SCRATCH_DIR/lower
+  echo lower > $TEST_SCRATCH_DIR/lower/f
+  run_hod run -v $TEST_SCRATCH_DIR/lower:/lower:O $cid sh -c 'echo changed > /lower/f; echo new > /lower/n; cat /lower/f'
+  expect_output "changed"
+  run cat $TEST_SCRATCH_DIR/lower/f
+  expect_output "lower"
+  test ! -e $TEST_SCRATCH_DIR/lower/n
+}
+
+@test "run --mount type=cache persists between runs" {
+  setup_ctr
+  run_hod run --mount type=cache,target=/cache $cid sh -c 'echo kept > /cache/marker'
+  run_hod run --mount type=cache,target=/cache $cid cat /cache/marker
+  expect_output "kept"
+  # and the cache is not part of the container's filesystem
+  run_hod mount $cid
+  test ! -e $output/cache/marker
+}
+
+@test "run --network host sees the host's interfaces" {
+  setup_ctr
+  host_ifs=$(ls /sys/class/net | sort | tr '\n' ' ')
+  run_hod run --network host $cid sh -c 'ls /sys/class/net | sort | tr "\n" " "'
+  expect_output "$host_ifs"
+}
+
+@test "run --device" {
+  setup_ctr
+  run_hod from --quiet --device /dev/null:/dev/hodnull busybox
+  run_hod run $output sh -c 'echo x > /dev/hodnull && ls -l /dev/hodnull'
+  assert "$output" =~ "^crw.* 1, +3 .*/dev/hodnull"
+  # buildah 1.28.2 has --device on from only; issue 5 asks for run --device
+  [[ -z $HOD_IS_BUILDAH ]] || skip "buildah 1.28.2 lacks run --device"
+  run_hod run --device /dev/null:/dev/hodnull2 $cid sh -c 'echo x > /dev/hodnull2 && ls -l /dev/hodnull2'
+  assert "$output" =~ "^crw.* 1, +3 .*/dev/hodnull2"
+}
+
+@test "run --no-pivot" {
+  setup_ctr
+  run_hod run --no-pivot $cid echo no-pivot-ok
+  expect_output "no-pivot-ok"
+}
+
+@test "run -v with a named file and :ro,z" {
+  setup_ctr
+  echo content > $TEST_SCRATCH_DIR/file
+  run_hod run -v $TEST_SCRATCH_DIR/file:/etc/from-host:ro,z $cid cat /etc/from-host
+  expect_output "content"
+}
+
+@test "unshare runs a command" {
+  # buildah 1.28.2 as root with no /etc/subuid range fails here (memfd_create: EINVAL)
+  [[ -z $HOD_IS_BUILDAH ]] || skip "buildah 1.28.2 unshare fails as root without subuid ranges"
+  run_hod unshare -- sh -c 'echo inside-unshare'
+  expect_output "inside-unshare"
+}
