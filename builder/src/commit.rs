@@ -266,11 +266,11 @@ impl ImageSource for ContainerSource<'_> {
         if desc.digest != self.new_digest {
             return None;
         }
+        // The spool path is absolute (under the big temp dir); on the unlikely failure keep
+        // the file here and let the pipeline copy it.
+        let path = tempfile::TempPath::try_from_path(&self.layer_path).ok()?;
         let f = self.layer_file.take()?;
-        Some(tempfile::NamedTempFile::from_parts(
-            f,
-            tempfile::TempPath::from_path(&self.layer_path),
-        ))
+        Some(tempfile::NamedTempFile::from_parts(f, path))
     }
 }
 
