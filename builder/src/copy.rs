@@ -46,6 +46,8 @@ pub struct CopyOptions {
     pub allow_empty_wildcard: bool,
     /// `--timestamp` (Unix seconds) for everything copied.
     pub timestamp: Option<i64>,
+    /// `--parents` (copy only): keep sources' leading directories.
+    pub parents: bool,
     /// `--retry` for URL fetches.
     pub retries: u32,
     /// `--retry-delay`.
@@ -70,6 +72,7 @@ impl Default for CopyOptions {
             allow_wildcard: true,
             allow_empty_wildcard: false,
             timestamp: None,
+            parents: false,
             retries: 3,
             retry_delay: Duration::from_secs(2),
             cwd: None,
@@ -83,7 +86,7 @@ pub type CopySummary = PutSummary;
 /// A mounted source for `--from`, released on drop.
 enum FromRoot<'s> {
     Container {
-        builder: Builder,
+        builder: Box<Builder>,
         store: &'s Store,
         unmount: bool,
         path: PathBuf,
@@ -136,7 +139,7 @@ fn open_from<'s>(store: &'s Store, name: &str) -> Result<FromRoot<'s>> {
                 .mount(store)
                 .context_with(|| format!("mounting {name:?} container {:?}", b.name()))?;
             return Ok(FromRoot::Container {
-                builder: b,
+                builder: Box::new(b),
                 store,
                 unmount: !was_mounted,
                 path,
@@ -271,6 +274,7 @@ impl Builder {
                 .clone()
                 .unwrap_or_default(),
             checksum: opts.checksum.clone(),
+            parents: opts.parents,
             retries: opts.retries,
             retry_delay: opts.retry_delay,
         };

@@ -730,7 +730,7 @@ mod tests {
             "oci:/x:bad ref",
             "oci:/x:-a",
             "docker-archive:/a:@x",
-            "docker-archive:/a:x@sha256:".as_ref(),
+            "docker-archive:/a:x@sha256:",
             "dir:",
             "containers-storage:",
             "containers-storage:[rel]x",

@@ -11,13 +11,13 @@ use crate::ctx::Ctx;
 #[derive(Debug, clap::Args)]
 pub struct CopyArgs {
     /// Add a history entry noting the digest of the added content (accepted; not recorded yet).
-    #[arg(long = "add-history", num_args = 0..=1, default_missing_value = "true", env = "BUILDAH_HISTORY")]
+    #[arg(long = "add-history", num_args = 0..=1, require_equals = true, default_missing_value = "true", env = "BUILDAH_HISTORY")]
     pub add_history: Option<bool>,
     /// Don't fail when a glob matches nothing.
-    #[arg(long = "allow-empty-wildcard", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long = "allow-empty-wildcard", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub allow_empty_wildcard: bool,
     /// Allow glob patterns in source paths.
-    #[arg(long = "allow-wildcard", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    #[arg(long = "allow-wildcard", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
     pub allow_wildcard: bool,
     /// Certificates directory for registries and HTTPS sources (accepted).
     #[arg(long = "cert-dir", value_name = "PATH")]
@@ -49,7 +49,7 @@ pub struct CopyArgs {
     /// Copy a symlink named as a source as a link instead of its target.
     #[arg(long = "no-follow-symlinks")]
     pub no_follow_symlinks: bool,
-    /// Preserve leading directories of sources (copy only; not supported yet).
+    /// Preserve leading directories of sources (copy only).
     #[arg(long)]
     pub parents: bool,
     /// Don't print the digest of the copied content.
@@ -65,7 +65,7 @@ pub struct CopyArgs {
     #[arg(long)]
     pub timestamp: Option<i64>,
     /// Verify TLS certificates (accepted).
-    #[arg(long = "tls-verify", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// Signature policy (accepted, not used).
     #[arg(long = "signature-policy", hide = true)]
@@ -150,9 +150,6 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     } else {
         String::new()
     };
-    if args.parents {
-        anyhow::bail!("--parents is not supported yet");
-    }
     if args.ignore_file.is_some() && args.context_dir.is_none() {
         anyhow::bail!(
             "--ignorefile option requires that you specify a context dir using --contextdir"
@@ -175,6 +172,7 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.allow_wildcard = args.allow_wildcard;
     opts.allow_empty_wildcard = args.allow_empty_wildcard;
     opts.timestamp = args.timestamp;
+    opts.parents = args.parents && verb == Verb::Copy;
     opts.retries = args.retry;
     opts.retry_delay = retry_delay;
     if args.link {
@@ -196,6 +194,57 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct T {
+        #[command(flatten)]
+        a: CopyArgs,
+    }
+
+    #[test]
+    fn flags_and_positionals() {
+        let t = T::try_parse_from([
+            "copy",
+            "--chown",
+            "1:1",
+            "-q",
+            "--exclude",
+            "a",
+            "--exclude=b",
+            "--allow-wildcard=false",
+            "ctr",
+            "src",
+            "/dst",
+        ])
+        .unwrap();
+        assert_eq!(t.a.args, ["ctr", "src", "/dst"]);
+        assert_eq!(t.a.chown.as_deref(), Some("1:1"));
+        assert!(t.a.quiet && !t.a.allow_wildcard && !t.a.allow_empty_wildcard);
+        assert_eq!(t.a.excludes, ["a", "b"]);
+        let t = T::try_parse_from(["copy", "--allow-empty-wildcard", "ctr", "src"]).unwrap();
+        assert!(t.a.allow_empty_wildcard && t.a.allow_wildcard);
+        // options after the container name are positionals, refused like buildah does
+        for argv in [
+            vec!["copy", "container1", "-q", "/tmp/container1"],
+            vec![
+                "copy",
+                "container1",
+                "--chown",
+                "/tmp/container1",
+                "--quiet",
+            ],
+            vec!["copy", "container1", "/tmp/container1", "--quiet"],
+        ] {
+            let t = T::try_parse_from(&argv).unwrap();
+            let flag = argv[2..].iter().find(|a| a.starts_with('-')).unwrap();
+            let e = run(Verb::Copy, t.a, &Ctx::default()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("no options ({flag}) can be specified after the image or container name")
+            );
+        }
+    }
 
     #[test]
     fn durations() {

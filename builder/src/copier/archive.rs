@@ -2,30 +2,13 @@
 //! entry through a [`Sink`] (never `tar::Archive::unpack`), refusing names that leave the
 //! destination.
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::FileType;
 
 use super::sink::{Meta, Sink};
-use crate::error::{Error, IoResultExt, Result};
-
-/// A reader over `r` decompressed according to its magic bytes.
-pub fn decompressed<R: Read + Send + 'static>(r: R) -> io::Result<Box<dyn Read + Send>> {
-    let mut br = BufReader::with_capacity(64 * 1024, r);
-    let head = br.fill_buf()?.to_vec();
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(br))
-    } else if head.starts_with(b"BZh") {
-        Box::new(bzip2::read::MultiBzDecoder::new(br))
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        Box::new(xz2::read::XzDecoder::new_multi_decoder(br))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(br)?)
-    } else {
-        Box::new(br)
-    })
-}
+use crate::error::{Error, IoResultExt, Result, ResultExt};
 
 /// Whether the file at `path` is a (possibly compressed) tar archive with at least one
 /// entry, as buildah decides it for ADD.
@@ -33,7 +16,9 @@ pub fn is_archive(path: &Path) -> bool {
     let Ok(f) = File::open(path) else {
         return false;
     };
-    let Ok(r) = decompressed(f) else { return false };
+    let Ok(r) = crate::archive::compress::decompress(Box::new(f)) else {
+        return false;
+    };
     let mut ar = tar::Archive::new(r);
     let Ok(mut entries) = ar.entries() else {
         return false;
@@ -183,5 +168,6 @@ pub(crate) fn extract(
 /// Open `path` for extraction (decompressed).
 pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let f = File::open(path).at("opening", path)?;
-    decompressed(f).at("reading", path)
+    crate::archive::compress::decompress(Box::new(f))
+        .context_with(|| format!("reading {}", path.display()))
 }

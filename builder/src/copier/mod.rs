@@ -62,6 +62,8 @@ pub struct PutOptions {
     pub workdir: String,
     /// `sha256:<hex>` the URL sources must match.
     pub checksum: Option<String>,
+    /// `--parents`: keep each source's path (below the root, or below a `/./` pivot in it).
+    pub parents: bool,
     /// Retries for URL fetches.
     pub retries: u32,
     /// Delay between them.
@@ -83,6 +85,7 @@ impl Default for PutOptions {
             timestamp: None,
             workdir: String::new(),
             checksum: None,
+            parents: false,
             retries: 3,
             retry_delay: Duration::from_secs(2),
         }
@@ -137,7 +140,7 @@ pub fn put(
 ) -> Result<PutSummary> {
     let matcher = ignore::Matcher::new(&opts.excludes)?;
     let mut urls = Vec::new();
-    let mut locals: Vec<(String, Vec<Item>)> = Vec::new();
+    let mut locals: Vec<(PathBuf, Vec<Item>)> = Vec::new();
     let ctx_shown = src.dir.display().to_string();
     for s in sources {
         if s.is_empty() {
@@ -200,7 +203,14 @@ pub fn put(
                 .unwrap_or_default();
             return Err(Error::invalid(format!("no items matching glob {s:?} copied ({total} filtered out{using}): no such file or directory")));
         }
-        locals.push((s.clone(), items));
+        let pivot = match s.find("/./") {
+            Some(i) if opts.parents => {
+                let before = if i == 0 { "/" } else { &s[..i] };
+                src.source_components(before)?.iter().collect()
+            }
+            _ => PathBuf::new(),
+        };
+        locals.push((pivot, items));
     }
     if locals.is_empty() && urls.is_empty() {
         if opts.allow_empty_wildcard {
@@ -226,6 +236,9 @@ pub fn put(
     }
     must_be_dir |= dest_abs == workdir;
     let mut can_be_file = false;
+    if opts.parents {
+        must_be_dir = true;
+    }
     if sources.len() == 1 {
         if urls.len() == 1 {
             can_be_file = true;
@@ -290,6 +303,18 @@ pub fn put(
     }
     drop(existing);
 
+    // Fetch (and verify) every URL before anything is written.
+    let mut fetched = Vec::new();
+    for u in &urls {
+        if rename.is_none() {
+            url::file_name(u)?;
+        }
+        fetched.push((
+            u.clone(),
+            url::fetch(u, opts.checksum.as_deref(), opts.retries, opts.retry_delay)?,
+        ));
+    }
+
     let new_dir = root::NewDir {
         mode: 0o755,
         owner: Some(opts.dir_owner),
@@ -299,11 +324,10 @@ pub fn put(
     let mut hardlinks: std::collections::HashMap<(u64, u64), PathBuf> =
         std::collections::HashMap::new();
 
-    for u in &urls {
-        let mut f = url::fetch(u, opts.checksum.as_deref(), opts.retries, opts.retry_delay)?;
+    for (u, mut f) in fetched {
         let name = match &rename {
             Some(n) => n.clone(),
-            None => url::file_name(u)?,
+            None => url::file_name(&u)?,
         };
         let (uid, gid) = opts.owner.unwrap_or((0, 0));
         let mtime = opts.timestamp.or(f.last_modified).unwrap_or(0);
@@ -317,15 +341,39 @@ pub fn put(
         sink.file(Path::new(&name), &meta, &mut f.file)?;
     }
 
-    for (_, items) in &locals {
+    let mut parents_made = std::collections::HashSet::new();
+    for (pivot, items) in &locals {
         for it in items {
             let host = src.host_path(&it.resolved);
+            let mut prefix = PathBuf::new();
+            if opts.parents {
+                let rel = it
+                    .logical
+                    .strip_prefix(pivot)
+                    .unwrap_or(&it.logical)
+                    .to_path_buf();
+                // The leading directories, with their own metadata, once each.
+                let mut acc = PathBuf::new();
+                for c in rel.parent().map(root::components).unwrap_or_default() {
+                    acc.push(c);
+                    if parents_made.insert(acc.clone()) {
+                        let dir_host = src.host_path(&pivot.join(&acc));
+                        let md = std::fs::metadata(&dir_host).at("checking", &dir_host)?;
+                        sink.dir(&acc, &meta_of(&dir_host, &md, opts, false))?;
+                    }
+                }
+                prefix = rel;
+            }
             if it.md.is_dir() {
                 content_type = "dir".into();
+                if !prefix.as_os_str().is_empty() && parents_made.insert(prefix.clone()) {
+                    sink.dir(&prefix, &meta_of(&host, &it.md, opts, false))?;
+                }
                 copy_tree(
-                    src,
+                    src.excludes_in_tree,
                     &it.resolved,
                     &host,
+                    &prefix,
                     &mut sink,
                     &matcher,
                     opts,
@@ -335,6 +383,7 @@ pub fn put(
             }
             content_type = "file".into();
             let name: PathBuf = match &rename {
+                _ if opts.parents => prefix.clone(),
                 Some(n) => n.into(),
                 None => it
                     .logical
@@ -442,20 +491,29 @@ fn copy_one(
     } else {
         return Ok(());
     };
-    sink.special(name, kind, md.rdev(), &meta_of(host, md, opts, false))
+    match sink.special(name, kind, md.rdev(), &meta_of(host, md, opts, false)) {
+        // Device nodes cannot be made without privilege; buildah skips them there too.
+        Err(e) if kind != rustix::fs::FileType::Fifo && !rustix::process::geteuid().is_root() => {
+            tracing::debug!("skipping device node {}: {e}", host.display());
+            Ok(())
+        }
+        r => r,
+    }
 }
 
-/// Copy the contents of the directory `host` (root-relative `resolved`) below the sink.
+/// Copy the contents of the directory `host` (root-relative `resolved`) to `prefix` below
+/// the sink.
+#[allow(clippy::too_many_arguments)]
 fn copy_tree(
-    src: &SourceRoot,
+    tree_relative: bool,
     resolved: &Path,
     host: &Path,
+    prefix: &Path,
     sink: &mut sink::Sink<'_>,
     matcher: &ignore::Matcher,
     opts: &PutOptions,
     hardlinks: &mut std::collections::HashMap<(u64, u64), PathBuf>,
 ) -> Result<()> {
-    let _ = src;
     let mut it = walkdir::WalkDir::new(host)
         .min_depth(1)
         .follow_links(false)
@@ -490,16 +548,22 @@ fn copy_tree(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(err).at("checking", e.path()),
         };
-        if !matcher.is_empty() && matcher.excluded(&rel) {
-            if md.is_dir() && !(matcher.has_exceptions() && matcher.may_include_under(&rel)) {
+        let sub_rel = slash(&sub);
+        let in_tree = tree_relative && matcher.excluded(&sub_rel);
+        if !matcher.is_empty() && (matcher.excluded(&rel) || in_tree) {
+            let keep_looking = matcher.has_exceptions()
+                && (matcher.may_include_under(&rel)
+                    || (tree_relative && matcher.may_include_under(&sub_rel)));
+            if md.is_dir() && !keep_looking {
                 it.skip_current_dir();
             }
             continue;
         }
+        let out = prefix.join(&sub);
         if md.is_dir() {
-            sink.dir(&sub, &meta_of(e.path(), &md, opts, false))?;
+            sink.dir(&out, &meta_of(e.path(), &md, opts, false))?;
         } else {
-            copy_one(e.path(), &md, &sub, sink, opts, hardlinks)?;
+            copy_one(e.path(), &md, &out, sink, opts, hardlinks)?;
         }
     }
     Ok(())

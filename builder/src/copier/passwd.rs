@@ -69,7 +69,7 @@ fn group_entries(db: &str) -> impl Iterator<Item = (String, u32, Vec<String>)> +
 fn with_groups(root: &Path, name: String, uid: u32, gid: u32, home: String) -> Result<User> {
     let gdb = read_db(root, "etc/group")?;
     let groups = group_entries(&gdb)
-        .filter(|(_, g, m)| *g != gid && m.iter().any(|x| *x == name))
+        .filter(|(_, g, m)| *g != gid && m.contains(&name))
         .map(|(_, g, _)| g)
         .collect();
     Ok(User {
@@ -138,7 +138,7 @@ pub fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32)> {
     } else {
         let u = lookup_user(root, user)?.ok_or_else(|| {
             Error::invalid(format!(
-                "looking up UID/GID for {spec:?}: user {user:?} not found in the container"
+                "user {user:?} not found in the container's /etc/passwd"
             ))
         })?;
         (u.uid, u.gid)
@@ -148,7 +148,7 @@ pub fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32)> {
         Some(g) if numeric(g) => parse_id(g).ok_or_else(|| bad_id(g))?,
         Some(g) => lookup_group(root, g)?.ok_or_else(|| {
             Error::invalid(format!(
-                "looking up UID/GID for {spec:?}: group {g:?} not found in the container"
+                "group {g:?} not found in the container's /etc/group"
             ))
         })?,
     };
@@ -221,13 +221,24 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
-        // the host's passwd through an escaping link: resolved inside the root (absent)
+        // links to the host's files resolve inside the root: to themselves (a loop: an
+        // error, not the host's file), or to files the root does not have (absent)
         std::os::unix::fs::symlink(
             "../../../../../../../../etc/passwd",
             root.join("etc/passwd"),
         )
         .unwrap();
         std::os::unix::fs::symlink("/etc/group", root.join("etc/group")).unwrap();
+        assert!(lookup_user(&root, "root").is_err());
+        assert!(lookup_group(&root, "root").is_err());
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../../../../../../../etc/shadow",
+            root.join("etc/passwd"),
+        )
+        .unwrap();
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        std::os::unix::fs::symlink("/etc/gshadow", root.join("etc/group")).unwrap();
         assert_eq!(lookup_user(&root, "root").unwrap(), None);
         assert_eq!(lookup_group(&root, "root").unwrap(), None);
         // a FIFO does not hang and counts as absent

@@ -208,7 +208,13 @@ impl Root {
                             // mkdir applies the umask; set the intended mode and owner.
                             rustix::fs::fchmod(&dfd, Mode::from_raw_mode(new.mode))?;
                             if let Some((u, g)) = new.owner {
-                                chown_fd(&dfd, u, g)?;
+                                match chown_fd(&dfd, u, g) {
+                                    // Unprivileged: the new directory stays ours.
+                                    Err(e)
+                                        if e.raw_os_error() == Some(libc::EPERM)
+                                            && !rustix::process::geteuid().is_root() => {}
+                                    r => r?,
+                                }
                             }
                         }
                         Err(e) if e == rustix::io::Errno::EXIST => {}

@@ -375,7 +375,10 @@ impl<'r> Sink<'r> {
             let res = (|| -> io::Result<()> {
                 let uid = Some(rustix::fs::Uid::from_raw(meta.uid));
                 let gid = Some(rustix::fs::Gid::from_raw(meta.gid));
-                rustix::fs::chownat(&pfd, tmp.as_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
+                match rustix::fs::chownat(&pfd, tmp.as_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW) {
+                    Err(e) if e == rustix::io::Errno::PERM && !self.is_root => {}
+                    r => r?,
+                }
                 rustix::fs::chmodat(
                     &pfd,
                     tmp.as_str(),

@@ -22,6 +22,9 @@ pub struct SourceRoot {
     /// Refuse (rather than clamp at the root) anything that leaves `dir` through `..` or a
     /// link: true for a context directory.
     pub refuse_escapes: bool,
+    /// Also match excludes against paths relative to each copied directory (host sources
+    /// without a context directory, where root-relative patterns would start at `/`).
+    pub excludes_in_tree: bool,
 }
 
 impl SourceRoot {
@@ -31,6 +34,7 @@ impl SourceRoot {
             dir: PathBuf::from("/"),
             cwd: cwd.to_path_buf(),
             refuse_escapes: false,
+            excludes_in_tree: true,
         }
     }
 
@@ -40,6 +44,7 @@ impl SourceRoot {
             dir: dir.to_path_buf(),
             cwd: dir.to_path_buf(),
             refuse_escapes: true,
+            excludes_in_tree: false,
         }
     }
 
@@ -50,6 +55,7 @@ impl SourceRoot {
             dir: dir.to_path_buf(),
             cwd: dir.to_path_buf(),
             refuse_escapes: false,
+            excludes_in_tree: false,
         }
     }
 
@@ -70,15 +76,27 @@ impl SourceRoot {
         }
     }
 
+    /// `p` below the root's host path (as given, or canonical), if it is there.
+    fn strip_root<'p>(&self, p: &'p Path) -> Option<&'p Path> {
+        if self.dir == Path::new("/") {
+            return None;
+        }
+        if let Ok(r) = p.strip_prefix(&self.dir) {
+            return Some(r);
+        }
+        let canon = std::fs::canonicalize(&self.dir).ok()?;
+        p.strip_prefix(canon).ok()
+    }
+
     /// The root-relative components of a source as the user typed it.
     pub(crate) fn source_components(&self, src: &str) -> Result<Vec<OsString>> {
         let p = Path::new(src);
         let full = if p.is_absolute() {
             // A host path inside the root names that place; any other absolute path is
             // taken as rooted at the root (as a chrooted lookup would).
-            match p.strip_prefix(&self.dir) {
-                Ok(r) if self.dir != Path::new("/") => r.to_path_buf(),
-                _ => p.to_path_buf(),
+            match self.strip_root(p) {
+                Some(r) => r.to_path_buf(),
+                None => p.to_path_buf(),
             }
         } else {
             let cwd_rel = self.cwd.strip_prefix(&self.dir).unwrap_or(Path::new(""));
@@ -129,10 +147,10 @@ impl SourceRoot {
                 let target = std::fs::read_link(&host).at("reading link", &host)?;
                 let tcomps = if target.is_absolute() {
                     cur.clear();
-                    match target.strip_prefix(&self.dir) {
-                        Ok(r) if self.dir != Path::new("/") => components(r),
-                        _ if self.refuse_escapes => return Err(self.escapes(shown)),
-                        _ => components(&target),
+                    match self.strip_root(&target) {
+                        Some(r) => components(r),
+                        None if self.refuse_escapes => return Err(self.escapes(shown)),
+                        None => components(&target),
                     }
                 } else {
                     components(&target)
@@ -215,7 +233,9 @@ impl SourceRoot {
                     Err(Error::Io { .. }) if !last => continue,
                     Err(e) => return Err(e),
                 };
-                self.expand_from(src, comps, i + 1, logical.join(&name), r, follow_top, out)?;
+                let r =
+                    self.expand_from(src, comps, i + 1, logical.join(&name), r, follow_top, out);
+                no_match_is_fine(r)?;
             }
         }
         Ok(())
@@ -232,7 +252,7 @@ impl SourceRoot {
         follow_top: bool,
         out: &mut Vec<(PathBuf, PathBuf)>,
     ) -> Result<()> {
-        self.expand_from(
+        let r = self.expand_from(
             src,
             comps,
             i + 1,
@@ -240,7 +260,8 @@ impl SourceRoot {
             resolved.clone(),
             follow_top,
             out,
-        )?;
+        );
+        no_match_is_fine(r)?;
         for (name, is_dir) in list(&self.host_path(&resolved))? {
             if is_dir {
                 self.expand_double(
@@ -255,6 +276,19 @@ impl SourceRoot {
             }
         }
         Ok(())
+    }
+}
+
+/// Below a wildcard, a later component that does not exist is just no match.
+fn no_match_is_fine(r: Result<()>) -> Result<()> {
+    match r {
+        Err(Error::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound
+                || source.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Ok(())
+        }
+        r => r,
     }
 }
 

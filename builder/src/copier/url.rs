@@ -136,7 +136,7 @@ pub fn file_name(url: &str) -> Result<String> {
         None => "",
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let seg = path.rsplit('/').next().unwrap_or("");
+    let seg = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     let name = String::from_utf8(percent_decode(seg)).map_err(|_| bad("not UTF-8"))?;
     if name.is_empty() || name == "." || name == ".." {
         return Err(bad("no file name in its path"));
@@ -428,6 +428,7 @@ pub(crate) mod tests {
             ("http://h/a/b.txt", Some("b.txt")),
             ("http://h/a/b%20c.txt?x=1#f", Some("b c.txt")),
             ("http://h/", None),
+            ("http://h/dir/", Some("dir")),
             ("http://h", None),
             ("http://h/a/..", None),
             ("http://h/a/%2e%2e", None),

@@ -8,7 +8,6 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::sniff;
 use super::{bad_image, parent_dir, ImageDestination, ImageSource, LayerInfo, TransportError};
 use crate::archive::Compression;
 use crate::error::{Error, IoResultExt, Result};
@@ -219,9 +218,7 @@ impl DockerArchiveSource {
                         } else {
                             String::new()
                         };
-                        l.and_then(|l| {
-                            clean_name(&format!("{base}/{l}").trim_start_matches('/').to_string())
-                        })
+                        l.and_then(|l| clean_name(format!("{base}/{l}").trim_start_matches('/')))
                     }
                     tar::EntryType::Regular | tar::EntryType::Continuous => None,
                     _ => continue,
@@ -237,6 +234,17 @@ impl DockerArchiveSource {
             }
         }
         let resolve = |name: &str| -> Result<Member> {
+            // Names in manifest.json must be plain relative paths (D36); only links inside
+            // the archive may use `..`, resolved lexically within it.
+            if Path::new(name)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err(bad_image(format!(
+                    "{}: invalid member name {name:?} in manifest.json",
+                    path.display()
+                )));
+            }
             let mut n = clean_name(name)
                 .ok_or_else(|| bad_image(format!("invalid member name {name:?}")))?;
             for _ in 0..16 {
@@ -343,7 +351,7 @@ impl DockerArchiveSource {
             let mut f = &file;
             f.seek(SeekFrom::Start(m.offset)).at("reading", path)?;
             let n = f.take(m.size.min(8)).read(&mut head).at("reading", path)?;
-            let c = sniff(&head[..n]);
+            let c = Compression::detect(&head[..n]);
             let desc = match c {
                 Compression::None => Descriptor::new(
                     DOCKER_LAYER_TAR,
@@ -467,6 +475,18 @@ mod tests {
         )
         .is_err());
         assert_eq!(clean_name("./a/../b"), Some("b".into()));
+        // manifest.json naming a member outside the archive's namespace is refused
+        let evil = t.path().join("evil.tar");
+        let mut b = tar::Builder::new(fs::File::create(&evil).unwrap());
+        let m = br#"[{"Config":"../../etc/passwd","RepoTags":null,"Layers":[]}]"#;
+        let mut h = tar::Header::new_ustar();
+        h.set_size(m.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "manifest.json", &m[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let err = DockerArchiveSource::open(&evil, None).unwrap_err();
+        assert!(err.to_string().contains("invalid member name"), "{err}");
         assert_eq!(clean_name("../b"), None);
     }
 }

@@ -29,7 +29,8 @@ use crate::reference::ImageReference;
 use crate::report::Reporter;
 use crate::store::Store;
 
-use codec::{compression_of_media_type, Decoder, Encoder, LimitedVec};
+use crate::archive::pipeline::LayerWriter;
+use codec::{compression_of_media_type, Decoder, LimitedVec};
 
 /// Transport errors.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,11 @@ pub trait ImageDestination {
     fn staging_dir(&self) -> &Path;
     /// The layer compression the destination needs, if it needs one.
     fn required_compression(&self) -> Option<Compression> {
+        None
+    }
+    /// The compression the destination wants for layers that arrive uncompressed, when the
+    /// caller asks for none (a registry: gzip, as containers/image's `DesiredLayerCompression`).
+    fn desired_compression(&self) -> Option<Compression> {
         None
     }
     /// The manifest types accepted, preferred first.
@@ -367,6 +373,11 @@ pub fn copy_image(
         let target = dst
             .required_compression()
             .or(opts.compression)
+            .or(if src_c == Compression::None {
+                dst.desired_compression()
+            } else {
+                None
+            })
             .unwrap_or(src_c);
         let info = LayerInfo {
             index,
@@ -415,36 +426,29 @@ pub fn copy_image(
                 path: path.clone(),
                 source: e,
             };
-            let out = Sha256Writer::new(tmp);
-            let enc = Encoder::new(out, target).map_err(io_err)?;
-            let diff = Sha256Writer::new(enc);
-            let dec = Decoder::new(diff, src_c).map_err(io_err)?;
+            // source bytes → verify → decompress → (diff_id, compress, blob digest) → file
+            let enc = LayerWriter::new(tmp, target)?;
+            let dec = Decoder::new(enc, src_c).map_err(io_err)?;
             let mut verifier = Sha256Writer::new(dec);
             src.write_blob(desc, &mut verifier)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
             let (digest, size, dec) = verifier.finish();
             verify(desc, &digest, size)?;
-            let diff = dec.finish().map_err(io_err)?;
-            let (diff_digest, _, enc) = diff.finish();
-            if diff_digest != diff_ids[index] {
+            let enc = dec.finish().map_err(io_err)?;
+            let out = enc.finish().map_err(io_err)?;
+            if out.diff_id != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
                     expected: diff_ids[index].clone(),
-                    actual: diff_digest,
+                    actual: out.diff_id,
                 }
                 .into());
             }
-            let out = enc.finish().map_err(io_err)?;
-            let (d, n, tmp) = out.finish();
-            (tmp, d, n, target)
+            (out.inner, out.blob_digest, out.blob_size, target)
         };
         let mut file = file;
-        file.as_file_mut()
-            .flush()
-            .at("writing", file.path().to_path_buf())?;
-        file.as_file_mut()
-            .rewind()
-            .at("rewinding", file.path().to_path_buf())?;
+        file.as_file_mut().flush().at("writing", file.path())?;
+        file.as_file_mut().rewind().at("rewinding", file.path())?;
         let mut out_desc = desc.clone();
         out_desc.media_type = layer_media_type(out_mt, out_c)?.to_string();
         out_desc.digest = out_digest;
@@ -460,11 +464,8 @@ pub fn copy_image(
 
     reporter.progress(&format!("Copying config {}", src_manifest.config.digest));
     let mut tmp = stage(dst.as_ref())?;
-    tmp.write_all(&config_bytes)
-        .at("writing", tmp.path().to_path_buf())?;
-    tmp.as_file_mut()
-        .rewind()
-        .at("rewinding", tmp.path().to_path_buf())?;
+    tmp.write_all(&config_bytes).at("writing", tmp.path())?;
+    tmp.as_file_mut().rewind().at("rewinding", tmp.path())?;
     let mut config_desc = src_manifest.config.clone();
     config_desc.media_type = config_media_type(out_mt).to_string();
     dst.put_blob(tmp, &config_desc, None)
@@ -569,19 +570,47 @@ pub fn open_destination<'s>(
                 "containers-storage references to another store are not supported yet",
             ))
         }
-        ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
+        ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
-            let names = if image.is_empty() {
-                Vec::new()
-            } else {
-                vec![crate::reference::normalize_local_name(image)?.to_string()]
-            };
-            Box::new(storage::StorageDest::new(store, names)?)
+            Box::new(storage::StorageDest::new(store, destination_names(r)?)?)
         }
         ImageReference::Docker(_) => {
             return Err(TransportError::NotImplemented("registry (docker://)").into())
         }
     })
+}
+
+/// The names a local-store destination gives the image: a bare name is a local one
+/// (`app` → `localhost/app:latest`, libimage's `NormalizeName`, as buildah commit resolves
+/// it); a `containers-storage:` name is normalised as that transport does
+/// (`containers-storage:app` → `docker.io/library/app:latest`).
+pub fn destination_names(r: &ImageReference) -> Result<Vec<String>> {
+    Ok(match r {
+        ImageReference::Local(n) if n.is_empty() => Vec::new(),
+        ImageReference::Local(n) => vec![crate::reference::normalize_local_name(n)?.to_string()],
+        ImageReference::Storage { image, .. } => {
+            // `name@digest` and `@id` forms carry no name to give.
+            let name = image.split('@').next().unwrap_or_default();
+            if name.is_empty() {
+                Vec::new()
+            } else {
+                vec![crate::reference::parse_named(name)?
+                    .with_default_tag()
+                    .to_string()]
+            }
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Where large temporary files go (layer spools, extracted archives): `$TMPDIR`, else
+/// `/var/tmp` as containers/image uses (not `/tmp`, often a small tmpfs).
+pub fn big_temp_dir() -> PathBuf {
+    match std::env::var_os("TMPDIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
+        _ => std::env::temp_dir(),
+    }
 }
 
 /// Read a file with a size bound (index.json, manifest.json, …).
@@ -620,10 +649,8 @@ pub(crate) fn persist_blob(file: tempfile::NamedTempFile, target: &Path) -> Resu
     }
     file.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .at("setting mode of", file.path().to_path_buf())?;
-    file.as_file()
-        .sync_all()
-        .at("syncing", file.path().to_path_buf())?;
+        .at("setting mode of", file.path())?;
+    file.as_file().sync_all().at("syncing", file.path())?;
     file.persist(target)
         .map_err(|e| e.error)
         .at("renaming into", target)?;
@@ -635,6 +662,34 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn local_destination_names() {
+        let cases = [
+            ("app", vec!["localhost/app:latest"]),
+            ("app:1", vec!["localhost/app:1"]),
+            ("quay.io/a/b", vec!["quay.io/a/b:latest"]),
+            (
+                "containers-storage:new-image",
+                vec!["docker.io/library/new-image:latest"],
+            ),
+            ("containers-storage:localhost/x:2", vec!["localhost/x:2"]),
+            ("oci:/x:y", vec![]),
+        ];
+        for (input, want) in cases {
+            let r = ImageReference::parse(input).unwrap();
+            assert_eq!(destination_names(&r).unwrap(), want, "{input}");
+        }
+        assert!(destination_names(&ImageReference::Local(String::new()))
+            .unwrap()
+            .is_empty());
+        assert!(destination_names(&ImageReference::parse("Bad/Name").unwrap()).is_err());
     }
 }
 
@@ -697,7 +752,7 @@ pub(crate) mod testutil {
         let mut descs = Vec::new();
         for l in layers {
             cfg.rootfs.diff_ids.push(Digest::of(l));
-            let mut e = Encoder::new(Vec::new(), c).unwrap();
+            let mut e = crate::archive::compress::compressor(Vec::new(), c).unwrap();
             e.write_all(l).unwrap();
             let z = e.finish().unwrap();
             descs.push(Descriptor::new(
@@ -804,6 +859,83 @@ mod external_tools {
                     b"hello\n"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn skopeo_reads_every_local_transport() {
+        if !have("skopeo") {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let o = CopyImageOptions::default();
+        let q = &crate::report::Quiet;
+        let refs = [
+            format!("oci:{}:v1", t.path().join("lay").display()),
+            format!("oci-archive:{}:v1", t.path().join("lay.tar").display()),
+            format!("dir:{}", t.path().join("dir").display()),
+            format!("docker-archive:{}:app:1", t.path().join("d.tar").display()),
+        ];
+        for r in &refs {
+            let mut src = image(&rootfs_layers(), Compression::Gzip);
+            let parsed = ImageReference::parse(r).unwrap();
+            let out =
+                copy_image(&mut src, open_destination(&parsed, None).unwrap(), &o, q).unwrap();
+            let res = Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(r)
+                .output()
+                .unwrap();
+            assert!(
+                res.status.success(),
+                "{r}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            if !r.starts_with("docker-archive:") {
+                assert_eq!(res.stdout, out.manifest, "{r}");
+            }
+            // skopeo copies it (verifying every blob) to a fresh layout
+            let dest = format!(
+                "oci:{}:x",
+                t.path()
+                    .join(format!("copy-{}", parsed.transport()))
+                    .display()
+            );
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(r)
+                .arg(&dest));
+        }
+        // and what skopeo writes, we read
+        let theirs = [
+            format!(
+                "docker-archive:{}:app:2",
+                t.path().join("s-d.tar").display()
+            ),
+            format!("oci-archive:{}:v2", t.path().join("s-o.tar").display()),
+            format!("dir:{}", t.path().join("s-dir").display()),
+            format!("oci:{}:v2", t.path().join("s-lay").display()),
+        ];
+        let src_ref = &refs[0];
+        let mut want = None;
+        for r in &theirs {
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(src_ref)
+                .arg(r));
+            let parsed = ImageReference::parse(r).unwrap();
+            let mut src = open_source(&parsed, None).unwrap();
+            let dest = t.path().join(format!("ours-{}", parsed.transport()));
+            let out = copy_image(
+                src.as_mut(),
+                Box::new(oci::OciLayoutDest::new(&dest, None).unwrap()),
+                &o,
+                q,
+            )
+            .unwrap();
+            // the config (image ID) survives every hop
+            let w = want.get_or_insert(out.config_digest.clone());
+            assert_eq!(&out.config_digest, w, "{r}");
         }
     }
 

@@ -327,9 +327,7 @@ impl ImageDestination for OciArchiveDest {
             tar_layout(this.tmp.path(), &mut w)?;
             w.flush().at("writing", &this.path)?;
         }
-        out.as_file()
-            .sync_all()
-            .at("syncing", out.path().to_path_buf())?;
+        out.as_file().sync_all().at("syncing", out.path())?;
         {
             use std::os::unix::fs::PermissionsExt;
             out.as_file()
@@ -356,7 +354,7 @@ impl OciArchiveSource {
     pub fn open(path: &Path, reference: Option<&str>) -> Result<OciArchiveSource> {
         let tmp = tempfile::Builder::new()
             .prefix("hod-oci-archive-")
-            .tempdir()
+            .tempdir_in(super::big_temp_dir())
             .at("creating temporary directory for", path)?;
         extract_layout(path, tmp.path())?;
         let inner = OciLayoutSource::open(tmp.path(), reference)?;
@@ -408,6 +406,14 @@ fn extract_layout(archive: &Path, dir: &Path) -> Result<()> {
         let Some(rel) = layout_member(&name) else {
             continue;
         };
+        if !rel.starts_with("blobs") && entry.size() > MAX_MANIFEST_SIZE {
+            // index.json and oci-layout are read whole: refuse a huge one before writing it (D37).
+            return Err(bad_image(format!(
+                "{}: {} is larger than {MAX_MANIFEST_SIZE} bytes",
+                archive.display(),
+                name.display()
+            )));
+        }
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(bad_image(format!(
                 "{}: {} is not a regular file",
@@ -520,7 +526,7 @@ mod tests {
     fn recompression_and_format_conversion() {
         let t = tempfile::tempdir().unwrap();
         let tarball = layer_tar("f", &vec![7u8; 50_000]);
-        let mut src = image(&[tarball.clone()], Compression::None);
+        let mut src = image(std::slice::from_ref(&tarball), Compression::None);
         let opts = CopyImageOptions {
             compression: Some(Compression::Gzip),
             format: Some(crate::builder::ImageFormat::Docker),
@@ -648,6 +654,20 @@ mod tests {
         ] {
             assert_eq!(layout_member(Path::new(name)).is_some(), ok, "{name}");
         }
+        // an oversized index.json is refused while extracting (D37)
+        let big = t.path().join("big.tar");
+        {
+            let mut b = tar::Builder::new(fs::File::create(&big).unwrap());
+            let data = vec![b' '; (MAX_MANIFEST_SIZE + 1) as usize];
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "index.json", &data[..]).unwrap();
+            b.finish().unwrap();
+        }
+        let err = OciArchiveSource::open(&big, None).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        fs::remove_file(&big).unwrap();
         // nothing left next to the archive
         let names: Vec<_> = fs::read_dir(t.path())
             .unwrap()
