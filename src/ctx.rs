@@ -8,9 +8,11 @@ use builder::store::StoreOptions;
 pub struct Ctx {
     /// Where and how the store lives.
     pub store_options: StoreOptions,
-    /// `--registries-conf`, if given.
+    /// `--registries-conf`, if given (for registry transports; none read it yet).
+    #[allow(dead_code)]
     pub registries_conf: Option<PathBuf>,
-    /// `--log-level`.
+    /// `--log-level` (the subscriber is set up in `main`; kept for helpers that re-exec hod).
+    #[allow(dead_code)]
     pub log_level: String,
 }
 

@@ -1,7 +1,23 @@
 //! hod: a daemonless, scriptable OCI container image builder.
+mod cli;
 mod commands;
 mod ctx;
+mod logging;
+mod output;
+mod settings;
+mod template;
+
+use clap::Parser;
 
 fn main() {
+    // Re-exec'd helpers must run before anything else (threads, parsing).
     builder::sys::reexec::dispatch();
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => output::clap_exit(e),
+    };
+    let result = logging::init(&cli.global.log_level, cli.global.debug)
+        .and_then(|()| settings::resolve(&cli.global))
+        .and_then(|ctx| cli.command.run(&ctx));
+    output::exit(result)
 }

@@ -1,11 +1,31 @@
 //! `commit`: the container's change set as an image source, copied to a destination through
 //! the one `transport::copy_image` pipeline.
+//!
+//! As buildah's `containerImageRef`: the base image's layers come from the store (their
+//! uncompressed diffs), the new layer is the container's change set (or, with `--squash`,
+//! its whole rootfs) written once to a temporary file while it is hashed, and the config is
+//! the builder's canonical config with the new diff_id, a history entry and the creation
+//! time. The image is recorded in the store only after every blob is in place, so a killed
+//! commit leaves no image (an incomplete layer is removed by `Store::open`).
+use std::collections::BTreeMap;
+use std::io::{self, Seek, Write};
+use std::path::PathBuf;
+
+use crate::archive::diff::{write_changes, ChangeSource, DiffOptions};
 use crate::archive::Compression;
-use crate::builder::{Builder, ImageFormat};
-use crate::error::Result;
-use crate::image::Digest;
+use crate::builder::{Builder, BuilderState, ImageFormat};
+use crate::error::{Error, IoResultExt, Result, ResultExt};
+use crate::image::manifest::{self, *};
+use crate::image::{convert, Digest, History, ImageConfig, Sha256Writer};
+use crate::reference::ImageReference;
 use crate::report::Reporter;
-use crate::store::Store;
+use crate::store::{DriverKind, Layer, Store};
+use crate::transport::{self, storage::layer_chain, CopyImageOptions, ImageSource};
+
+/// The label buildah sets to name the builder that made an image.
+pub const IDENTITY_LABEL: &str = "io.buildah.version";
+/// Its value.
+pub const IDENTITY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Options of `hod commit` (and of the commit step of `bud`).
 #[derive(Debug, Clone, Default)]
@@ -38,10 +58,617 @@ pub struct CommitOutput {
     pub manifest_digest: Digest,
 }
 
+/// The RFC 3339 form of a Unix time (`1970-01-01T00:00:00Z`).
+pub fn rfc3339_of(t: i64) -> Result<String> {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .ok_or_else(|| Error::invalid(format!("timestamp {t} is out of range")))
+}
+
+/// Inputs of [`build_image`] that come from the store.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    /// Uncompressed digest.
+    pub digest: Digest,
+    /// Uncompressed size.
+    pub size: i64,
+}
+
+/// The config and manifest a commit writes, and the Docker-only fields the OCI format lost.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// Config bytes.
+    pub config: Vec<u8>,
+    /// Manifest bytes.
+    pub manifest: Vec<u8>,
+    /// Manifest media type.
+    pub manifest_type: &'static str,
+    /// Fields dropped by the OCI projection.
+    pub dropped: Vec<convert::Dropped>,
+}
+
+/// Build config and manifest from the builder state, the base layers and the new layer
+/// (uncompressed; the copy pipeline compresses as the destination wants).
+pub fn build_image(
+    state: &BuilderState,
+    base: &[LayerBlob],
+    new_layer: &LayerBlob,
+    opts: &CommitOptions,
+    created: &str,
+) -> Result<BuiltImage> {
+    let mut cfg: ImageConfig = state.config.clone();
+    cfg.created = Some(created.to_string());
+    let base_history_had_none = cfg.history.is_empty() && !base.is_empty();
+    cfg.rootfs.kind = "layers".to_string();
+    cfg.rootfs.diff_ids = if opts.squash {
+        Vec::new()
+    } else {
+        base.iter().map(|l| l.digest.clone()).collect()
+    };
+    cfg.rootfs.diff_ids.push(new_layer.digest.clone());
+    let omit_history = opts.omit_history || base_history_had_none;
+    if opts.squash || omit_history {
+        cfg.history.clear();
+    }
+    if !omit_history {
+        let created_by = opts
+            .created_by
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| Some(state.created_by.clone()).filter(|s| !s.is_empty()))
+            .or_else(|| {
+                cfg.config
+                    .shell
+                    .as_ref()
+                    .map(|s| s.join(" "))
+                    .filter(|s| !s.is_empty())
+            })
+            .unwrap_or_else(|| "/bin/sh".to_string());
+        let mut comment = state.history_comment.clone();
+        // buildah notes the base image by name in the first entry it adds.
+        if !state.from_image.is_empty() && !state.from_image_id.starts_with(&state.from_image) {
+            if !comment.is_empty() {
+                comment.push(' ');
+            }
+            comment.push_str(&format!("FROM {}", state.from_image));
+        }
+        cfg.history.push(History {
+            created: Some(created.to_string()),
+            created_by: Some(created_by),
+            author: cfg.author.clone().filter(|a| !a.is_empty()),
+            comment: Some(comment).filter(|c| !c.is_empty()),
+            empty_layer: false,
+        });
+    }
+    if opts.identity_label {
+        cfg.config
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(IDENTITY_LABEL.to_string(), IDENTITY_VERSION.to_string());
+    }
+    let (config, dropped, mt) = match opts.format {
+        ImageFormat::Oci => {
+            let (c, d) = convert::to_oci(&cfg);
+            (c, d, OCI_MANIFEST)
+        }
+        ImageFormat::Docker => {
+            if opts.timestamp.is_none() && !state.container_id.is_empty() {
+                cfg.other
+                    .insert("container".into(), state.container_id.clone().into());
+            } else {
+                cfg.other.remove("container");
+            }
+            if let Ok(v) = serde_json::to_value(&cfg.config) {
+                cfg.other.insert("container_config".into(), v);
+            }
+            (convert::to_docker(&cfg), Vec::new(), DOCKER_MANIFEST)
+        }
+    };
+    let layer_mt = transport::layer_media_type(mt, Compression::None)?;
+    let layers: Vec<&LayerBlob> = if opts.squash {
+        vec![new_layer]
+    } else {
+        base.iter().chain(std::iter::once(new_layer)).collect()
+    };
+    let mut annotations = BTreeMap::new();
+    if mt == OCI_MANIFEST {
+        annotations.extend(state.annotations.clone());
+        if !state.from_image.is_empty() && !state.from_image_digest.is_empty() {
+            annotations.insert(
+                ANNOTATION_BASE_DIGEST.to_string(),
+                state.from_image_digest.clone(),
+            );
+            annotations.insert(ANNOTATION_BASE_NAME.to_string(), state.from_image.clone());
+        }
+        annotations.insert(ANNOTATION_CREATED.to_string(), created.to_string());
+        for (k, v) in &opts.annotations {
+            annotations.insert(k.clone(), v.clone());
+        }
+    }
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: Some(mt.to_string()),
+        artifact_type: None,
+        config: Descriptor::new(
+            if mt == OCI_MANIFEST {
+                OCI_CONFIG
+            } else {
+                DOCKER_CONFIG
+            },
+            Digest::of(&config),
+            config.len() as i64,
+        ),
+        layers: layers
+            .iter()
+            .map(|l| Descriptor::new(layer_mt, l.digest.clone(), l.size))
+            .collect(),
+        subject: None,
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        other: BTreeMap::new(),
+    };
+    Ok(BuiltImage {
+        config,
+        manifest: manifest::to_json(&m),
+        manifest_type: mt,
+        dropped,
+    })
+}
+
+/// The container as an image source.
+struct ContainerSource<'s> {
+    store: &'s Store,
+    name: String,
+    built: BuiltImage,
+    base: Vec<Layer>,
+    new_digest: Digest,
+    layer_file: std::fs::File,
+    layer_path: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl ImageSource for ContainerSource<'_> {
+    fn manifest(&mut self, instance: Option<&Digest>) -> Result<(Vec<u8>, String)> {
+        if instance.is_some() {
+            return Err(transport::bad_image("a container has no manifest list"));
+        }
+        Ok((
+            self.built.manifest.clone(),
+            self.built.manifest_type.to_string(),
+        ))
+    }
+    fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+        if desc.digest == Digest::of(&self.built.config) {
+            return out.write_all(&self.built.config).at("writing", "config");
+        }
+        if desc.digest == self.new_digest {
+            self.layer_file.rewind().at("rewinding", &self.layer_path)?;
+            io::copy(&mut self.layer_file, out).at("reading", &self.layer_path)?;
+            return Ok(());
+        }
+        let l = self
+            .base
+            .iter()
+            .find(|l| l.diff_digest.as_ref() == Some(&desc.digest))
+            .ok_or_else(|| {
+                transport::bad_image(format!("container {}: no layer {}", self.name, desc.digest))
+            })?;
+        self.store
+            .layer_diff(&l.id, out)
+            .map_err(|e| e.context(format!("reading layer {}", l.id)))
+    }
+    fn describe(&self) -> String {
+        format!("container {}", self.name)
+    }
+}
+
 impl Builder {
     /// Commit to `dest`: an image name in the local store (`myapp:1`), or a transport
     /// reference (`oci:/dir:tag`, `docker-archive:f.tar`, …). `None` = an unnamed local image.
-    pub fn commit(&self, _store: &Store, _dest: Option<&str>, _opts: &CommitOptions, _reporter: &dyn Reporter) -> Result<CommitOutput> {
-        todo!("Builder::commit")
+    pub fn commit(
+        &self,
+        store: &Store,
+        dest: Option<&str>,
+        opts: &CommitOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<CommitOutput> {
+        let what = dest.unwrap_or("an unnamed image");
+        self.commit_inner(store, dest, opts, reporter)
+            .context_with(|| format!("committing container {:?} to {what}", self.name()))
+    }
+
+    fn commit_inner(
+        &self,
+        store: &Store,
+        dest: Option<&str>,
+        opts: &CommitOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<CommitOutput> {
+        let dest_ref = match dest {
+            None | Some("") => ImageReference::Local(String::new()),
+            Some(d) => ImageReference::parse(d)?,
+        };
+        // Open the destination first: a bad destination fails before any work.
+        let dst = transport::open_destination(&dest_ref, Some(store))?;
+
+        let base = match self.state.from_image_id.as_str() {
+            "" => Vec::new(),
+            id => {
+                let image = store.image(id)?;
+                layer_chain(store, &image.layer)?
+            }
+        };
+        let mut base_blobs = Vec::with_capacity(base.len());
+        for l in &base {
+            match (&l.diff_digest, l.diff_size) {
+                (Some(d), Some(s)) => base_blobs.push(LayerBlob {
+                    digest: d.clone(),
+                    size: s,
+                }),
+                _ => {
+                    return Err(transport::bad_image(format!(
+                        "layer {} has no recorded diff digest",
+                        l.id
+                    )))
+                }
+            }
+        }
+
+        // The new layer, hashed while it is written.
+        let tmp = tempfile::Builder::new()
+            .prefix("hod-commit-")
+            .tempdir_in(transport::big_temp_dir())
+            .at("creating temporary directory for", "commit")?;
+        let layer_path = tmp.path().join("layer.tar");
+        let file = std::fs::File::create(&layer_path).at("creating", &layer_path)?;
+        let mut w = Sha256Writer::new(io::BufWriter::new(file));
+        let diff_opts = DiffOptions {
+            timestamp: opts.timestamp,
+            ..Default::default()
+        };
+        self.write_layer(store, &base, opts.squash, &diff_opts, &mut w)?;
+        let (new_digest, new_size, bw) = w.finish();
+        let file = bw
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at("writing", &layer_path)?;
+
+        let created = match opts.timestamp {
+            Some(t) => rfc3339_of(t)?,
+            None => crate::fsutil::now_rfc3339(),
+        };
+        let built = build_image(
+            &self.state,
+            &base_blobs,
+            &LayerBlob {
+                digest: new_digest.clone(),
+                size: new_size as i64,
+            },
+            opts,
+            &created,
+        )?;
+        for d in &built.dropped {
+            reporter.warn(&d.warning());
+        }
+        let mut src = ContainerSource {
+            store,
+            name: self.name().to_string(),
+            built,
+            base,
+            new_digest,
+            layer_file: file,
+            layer_path,
+            _tmp: tmp,
+        };
+        let copy_opts = CopyImageOptions {
+            format: None,
+            compression: (opts.compression != Compression::None).then_some(opts.compression),
+            remove_signatures: false,
+        };
+        let out = transport::copy_image(&mut src, dst, &copy_opts, reporter)?;
+        Ok(CommitOutput {
+            image_id: out.config_digest.hex().to_string(),
+            manifest_digest: out.manifest_digest,
+        })
+    }
+
+    /// Write the container's change set (or whole rootfs with `squash`) as a tar.
+    fn write_layer(
+        &self,
+        store: &Store,
+        base: &[Layer],
+        squash: bool,
+        diff_opts: &DiffOptions,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let root = store.root();
+        let id = &self.record.layer;
+        match (store.driver(), squash) {
+            (DriverKind::Overlay, false) => {
+                let upper = root.join("overlay").join(id).join("diff");
+                write_changes(ChangeSource::OverlayUpper(&upper), diff_opts, out)
+            }
+            (DriverKind::Vfs, false) => {
+                let layer = root.join("vfs").join("dir").join(id);
+                let parent = base
+                    .last()
+                    .map(|l| root.join("vfs").join("dir").join(&l.id));
+                write_changes(
+                    ChangeSource::Compare {
+                        layer: &layer,
+                        parent: parent.as_deref(),
+                    },
+                    diff_opts,
+                    out,
+                )
+            }
+            (DriverKind::Vfs, true) => {
+                let layer = root.join("vfs").join("dir").join(id);
+                write_changes(
+                    ChangeSource::Compare {
+                        layer: &layer,
+                        parent: None,
+                    },
+                    diff_opts,
+                    out,
+                )
+            }
+            (DriverKind::Overlay, true) => {
+                let mnt = store.mount_layer(id)?;
+                let r = write_changes(
+                    ChangeSource::Compare {
+                        layer: &mnt,
+                        parent: None,
+                    },
+                    diff_opts,
+                    out,
+                );
+                let u = store.unmount_layer(id, false);
+                r?;
+                u.map(|_| ())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> BuilderState {
+        let mut s = BuilderState {
+            config: ImageConfig::scratch(),
+            ..Default::default()
+        };
+        s.config.architecture = "amd64".into();
+        s.container_id = "c".repeat(64);
+        s.from_image = "docker.io/library/busybox:latest".into();
+        s.from_image_id = "b".repeat(64);
+        s.from_image_digest = format!("sha256:{}", "d".repeat(64));
+        s.config.rootfs.diff_ids = vec![Digest::of(b"base")];
+        s.config.history = vec![History {
+            created_by: Some("base".into()),
+            ..Default::default()
+        }];
+        s
+    }
+
+    fn base() -> Vec<LayerBlob> {
+        vec![LayerBlob {
+            digest: Digest::of(b"base"),
+            size: 4,
+        }]
+    }
+
+    fn new_layer() -> LayerBlob {
+        LayerBlob {
+            digest: Digest::of(b"new"),
+            size: 3,
+        }
+    }
+
+    fn opts() -> CommitOptions {
+        CommitOptions {
+            identity_label: true,
+            timestamp: Some(0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn same_content_and_timestamp_give_the_same_id() {
+        let a = build_image(
+            &state(),
+            &base(),
+            &new_layer(),
+            &opts(),
+            &rfc3339_of(0).unwrap(),
+        )
+        .unwrap();
+        let b = build_image(
+            &state(),
+            &base(),
+            &new_layer(),
+            &opts(),
+            &rfc3339_of(0).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(convert::image_id(&a.config), convert::image_id(&b.config));
+        assert_eq!(a.manifest, b.manifest);
+        let c = build_image(
+            &state(),
+            &base(),
+            &new_layer(),
+            &opts(),
+            &rfc3339_of(1).unwrap(),
+        )
+        .unwrap();
+        assert_ne!(convert::image_id(&a.config), convert::image_id(&c.config));
+    }
+
+    #[test]
+    fn config_and_manifest_contents() {
+        let b = build_image(
+            &state(),
+            &base(),
+            &new_layer(),
+            &opts(),
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(
+            cfg.rootfs.diff_ids,
+            vec![Digest::of(b"base"), Digest::of(b"new")]
+        );
+        assert_eq!(cfg.created.as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(cfg.history.len(), 2);
+        assert_eq!(cfg.history[1].created_by.as_deref(), Some("/bin/sh"));
+        assert_eq!(
+            cfg.history[1].comment.as_deref(),
+            Some("FROM docker.io/library/busybox:latest")
+        );
+        assert_eq!(cfg.config.labels.unwrap()[IDENTITY_LABEL], IDENTITY_VERSION);
+        let Manifest::Oci(m) = parse_manifest(&b.manifest, Some(OCI_MANIFEST)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.layers.len(), 2);
+        assert!(m.layers.iter().all(|l| l.media_type == OCI_LAYER_TAR));
+        assert_eq!(m.config.digest, Digest::of(&b.config));
+        let ann = m.annotations.unwrap();
+        assert_eq!(
+            ann[ANNOTATION_BASE_NAME],
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(ann[ANNOTATION_CREATED], "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn squash_omit_history_and_docker_format() {
+        let mut s = state();
+        s.config.config.healthcheck = Some(Default::default());
+        let o = CommitOptions {
+            squash: true,
+            ..opts()
+        };
+        let b = build_image(&s, &base(), &new_layer(), &o, "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(cfg.rootfs.diff_ids, vec![Digest::of(b"new")]);
+        assert_eq!(cfg.history.len(), 1);
+        assert_eq!(b.dropped.len(), 1, "healthcheck dropped for OCI");
+        let o = CommitOptions {
+            omit_history: true,
+            identity_label: false,
+            format: ImageFormat::Docker,
+            ..opts()
+        };
+        let b = build_image(&s, &base(), &new_layer(), &o, "t").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&b.config).unwrap();
+        assert!(v.get("history").is_none());
+        assert!(v["config"].get("Labels").is_none());
+        assert!(v["config"].get("Healthcheck").is_some());
+        assert!(
+            v.get("container").is_none(),
+            "timestamped commits name no container"
+        );
+        let Manifest::Docker(m) = parse_manifest(&b.manifest, None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.layers[1].media_type, DOCKER_LAYER_TAR);
+        assert!(m.annotations.is_none());
+        // shell as created_by when none is set; explicit created_by wins
+        let mut s2 = state();
+        s2.config.config.shell = Some(vec!["/bin/bash".into(), "-c".into()]);
+        let b = build_image(&s2, &base(), &new_layer(), &opts(), "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(
+            cfg.history.last().unwrap().created_by.as_deref(),
+            Some("/bin/bash -c")
+        );
+        let o = CommitOptions {
+            created_by: Some("RUN x".into()),
+            ..opts()
+        };
+        let cfg: ImageConfig = serde_json::from_slice(
+            &build_image(&s2, &base(), &new_layer(), &o, "t")
+                .unwrap()
+                .config,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.history.last().unwrap().created_by.as_deref(),
+            Some("RUN x")
+        );
+    }
+
+    #[test]
+    fn base_without_history_omits_history() {
+        let mut s = state();
+        s.config.history.clear();
+        let b = build_image(&s, &base(), &new_layer(), &opts(), "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert!(cfg.history.is_empty());
+    }
+
+    #[test]
+    #[ignore = "needs the store implementation"]
+    fn commit_to_store_is_reproducible_with_timestamp() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let commit_once = |name: &str| {
+            let rec = store
+                .create_container(&[name.to_string()], None, "")
+                .unwrap();
+            let layer_dir = store.root().join("vfs").join("dir").join(&rec.layer);
+            std::fs::create_dir_all(layer_dir.join("etc")).unwrap();
+            std::fs::write(layer_dir.join("etc/motd"), "hi\n").unwrap();
+            let mut state = BuilderState {
+                config: ImageConfig::scratch(),
+                ..Default::default()
+            };
+            state.container = name.to_string();
+            state.container_id = rec.id.clone();
+            let dir = store.container_dir(&rec.id).unwrap();
+            let b = Builder {
+                state,
+                record: rec,
+                dir,
+            };
+            b.commit(
+                &store,
+                Some(&format!("{name}-img")),
+                &opts(),
+                &crate::report::Quiet,
+            )
+            .unwrap()
+        };
+        let a = commit_once("one");
+        let b = commit_once("two");
+        assert_eq!(a.image_id, b.image_id);
+        assert_eq!(a.manifest_digest, b.manifest_digest);
+        let rec = store.image(&a.image_id).unwrap();
+        assert!(
+            rec.names.contains(&"localhost/one-img:latest".to_string()),
+            "{:?}",
+            rec.names
+        );
+        assert!(
+            rec.names.contains(&"localhost/two-img:latest".to_string()),
+            "{:?}",
+            rec.names
+        );
+        let cfg: ImageConfig = serde_json::from_slice(
+            &store
+                .image_big_data(&a.image_id, &format!("sha256:{}", a.image_id))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cfg.created.as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(cfg.rootfs.diff_ids.len(), 1);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339_of(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_of(1700000000).unwrap(), "2023-11-14T22:13:20Z");
     }
 }

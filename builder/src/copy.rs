@@ -1,7 +1,11 @@
 //! `copy` / `add`: copy host files, other containers' or images' files, archives (add) and
 //! URLs (add) into the working container, every write resolved inside its rootfs.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use crate::builder::Builder;
-use crate::error::Result;
+use crate::copier::{self, ignore, passwd, PutOptions, PutSummary, SourceRoot};
+use crate::error::{Error, IoResultExt, Result, ResultExt};
 use crate::store::Store;
 
 /// COPY or ADD semantics.
@@ -15,7 +19,7 @@ pub enum CopyKind {
 }
 
 /// Options of `hod copy` / `hod add` (and of COPY/ADD in `bud`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CopyOptions {
     /// COPY or ADD.
@@ -34,11 +38,246 @@ pub struct CopyOptions {
     pub excludes: Vec<String>,
     /// `--checksum` for URL sources (ADD).
     pub checksum: Option<String>,
+    /// `--no-follow-symlinks` inverted: follow a symlink named directly as a source.
+    pub follow_links: bool,
+    /// `--allow-wildcard`.
+    pub allow_wildcard: bool,
+    /// `--allow-empty-wildcard`.
+    pub allow_empty_wildcard: bool,
+    /// `--timestamp` (Unix seconds) for everything copied.
+    pub timestamp: Option<i64>,
+    /// `--parents` (copy only): keep sources' leading directories.
+    pub parents: bool,
+    /// `--retry` for URL fetches.
+    pub retries: u32,
+    /// `--retry-delay`.
+    pub retry_delay: Duration,
+    /// Where relative host sources are looked up without a context directory (default:
+    /// the process's current directory).
+    pub cwd: Option<PathBuf>,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            kind: CopyKind::Copy,
+            chown: None,
+            chmod: None,
+            from: None,
+            context_dir: None,
+            ignore_file: None,
+            excludes: Vec::new(),
+            checksum: None,
+            follow_links: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: false,
+            timestamp: None,
+            parents: false,
+            retries: 3,
+            retry_delay: Duration::from_secs(2),
+            cwd: None,
+        }
+    }
+}
+
+/// What a copy did (buildah prints `digest`, and records `content_type:digest` in history).
+pub type CopySummary = PutSummary;
+
+/// A mounted source for `--from`, released on drop.
+enum FromRoot<'s> {
+    Container {
+        builder: Box<Builder>,
+        store: &'s Store,
+        unmount: bool,
+        path: PathBuf,
+    },
+    Layer {
+        store: &'s Store,
+        layer: String,
+        path: PathBuf,
+    },
+    Empty(tempfile::TempDir),
+}
+
+impl FromRoot<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            FromRoot::Container { path, .. } | FromRoot::Layer { path, .. } => path,
+            FromRoot::Empty(t) => t.path(),
+        }
+    }
+}
+
+impl Drop for FromRoot<'_> {
+    fn drop(&mut self) {
+        match self {
+            FromRoot::Container {
+                builder,
+                store,
+                unmount: true,
+                ..
+            } => {
+                if let Err(e) = builder.unmount(store) {
+                    tracing::debug!("unmounting {}: {e}", builder.name());
+                }
+            }
+            FromRoot::Layer { store, layer, .. } => {
+                if let Err(e) = store.unmount_layer(layer, false) {
+                    tracing::debug!("unmounting layer {layer}: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn open_from<'s>(store: &'s Store, name: &str) -> Result<FromRoot<'s>> {
+    match Builder::open(store, name) {
+        Ok(mut b) => {
+            let was_mounted = !b.state.mount_point.is_empty();
+            let path = b
+                .mount(store)
+                .context_with(|| format!("mounting {name:?} container {:?}", b.name()))?;
+            return Ok(FromRoot::Container {
+                builder: Box::new(b),
+                store,
+                unmount: !was_mounted,
+                path,
+            });
+        }
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e.context(format!("reading build container {name:?}"))),
+    }
+    let img = store.image(name).context_with(|| {
+        format!("no container named {name:?}, error copying content from image {name:?}")
+    })?;
+    if img.layer.is_empty() {
+        let t = tempfile::tempdir().at("creating", std::env::temp_dir())?;
+        return Ok(FromRoot::Empty(t));
+    }
+    let path = store
+        .mount_layer(&img.layer)
+        .context_with(|| format!("mounting image {name:?}"))?;
+    Ok(FromRoot::Layer {
+        store,
+        layer: img.layer,
+        path,
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().at("determining", "the current directory")?;
+    Ok(cwd.join(p))
 }
 
 impl Builder {
     /// Copy `sources` to `dest` inside the container.
-    pub fn copy(&mut self, _store: &Store, _sources: &[String], _dest: &str, _opts: &CopyOptions) -> Result<()> {
-        todo!("Builder::copy")
+    pub fn copy(
+        &mut self,
+        store: &Store,
+        sources: &[String],
+        dest: &str,
+        opts: &CopyOptions,
+    ) -> Result<CopySummary> {
+        if opts.ignore_file.is_some() && opts.context_dir.is_none() {
+            return Err(Error::invalid(
+                "--ignorefile option requires that you specify a context dir using --contextdir",
+            ));
+        }
+        let chmod = opts.chmod.as_deref().map(copier::parse_chmod).transpose()?;
+        let from = match &opts.from {
+            Some(f) => Some(open_from(store, f)?),
+            None => None,
+        };
+        let was_mounted = !self.state.mount_point.is_empty();
+        let mnt = self
+            .mount(store)
+            .context_with(|| format!("mounting container {:?}", self.name()))?;
+        let result = self.copy_into(
+            &mnt,
+            from.as_ref().map(|f| f.path()),
+            sources,
+            dest,
+            opts,
+            chmod,
+        );
+        drop(from);
+        if !was_mounted {
+            if let Err(e) = self.unmount(store) {
+                tracing::debug!("unmounting {}: {e}", self.name());
+            }
+        }
+        result.context_with(|| format!("adding content to container {:?}", self.name()))
+    }
+
+    fn copy_into(
+        &self,
+        mnt: &Path,
+        from: Option<&Path>,
+        sources: &[String],
+        dest: &str,
+        opts: &CopyOptions,
+        chmod: Option<u32>,
+    ) -> Result<CopySummary> {
+        let src = match (from, &opts.context_dir) {
+            (Some(root), ctx) => {
+                let dir = match ctx {
+                    Some(c) => root.join(c.strip_prefix("/").unwrap_or(c)),
+                    None => root.to_path_buf(),
+                };
+                SourceRoot::rootfs(&dir)
+            }
+            (None, Some(c)) => SourceRoot::context(&absolute(c)?),
+            (None, None) => {
+                let cwd = match &opts.cwd {
+                    Some(c) => absolute(c)?,
+                    None => std::env::current_dir().at("determining", "the current directory")?,
+                };
+                SourceRoot::host(&cwd)
+            }
+        };
+        let mut excludes = Vec::new();
+        let mut ignore_file = None;
+        if opts.context_dir.is_some() {
+            let (pats, file) = ignore::context_patterns(&src.dir, opts.ignore_file.as_deref())?;
+            excludes = pats;
+            ignore_file = file;
+        }
+        excludes.extend(opts.excludes.iter().cloned());
+        let owner = match &opts.chown {
+            Some(spec) => Some(
+                passwd::resolve_chown(mnt, spec)
+                    .context_with(|| format!("looking up UID/GID for {spec:?}"))?,
+            ),
+            None if from.is_some() => None,
+            None => Some((0, 0)),
+        };
+        let popts = PutOptions {
+            owner,
+            dir_owner: owner.unwrap_or((0, 0)),
+            chmod,
+            extract_archives: opts.kind == CopyKind::Add,
+            excludes,
+            ignore_file,
+            follow_links: opts.follow_links,
+            allow_wildcard: opts.allow_wildcard,
+            allow_empty_wildcard: opts.allow_empty_wildcard,
+            timestamp: opts.timestamp,
+            workdir: self
+                .state
+                .config
+                .config
+                .working_dir
+                .clone()
+                .unwrap_or_default(),
+            checksum: opts.checksum.clone(),
+            parents: opts.parents,
+            retries: opts.retries,
+            retry_delay: opts.retry_delay,
+        };
+        copier::put(mnt, &src, sources, dest, &popts)
     }
 }

@@ -1,1 +1,595 @@
-//! The `from` module.
+//! `from`: create a working container from an image (or from `scratch`).
+//!
+//! ```text
+//! image arg ──(transport prefix?)──> pull::pull ──> image ID
+//!     │ (plain name / ID / short ID / @digest)
+//!     ▼
+//! store.image() ──> big data "manifest" ──(list? pick platform: "manifest-<digest>")
+//!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
+//! store.create_container(name, image) ──> hod.json in the container's userdata dir
+//! ```
+use serde_json::Value;
+
+use crate::builder::{Builder, BuilderState, BUILDER_TYPE};
+use crate::error::{Error, Result, ResultExt};
+use crate::image::{Digest, ImageConfig};
+use crate::options::{FromOptions, Platform};
+use crate::pull::{PullOptions, PullPolicy};
+use crate::report::Reporter;
+use crate::store::{ImageRecord, Store};
+
+/// The image name meaning "no image".
+pub const SCRATCH: &str = "scratch";
+/// OCI annotation: the base image's manifest digest.
+pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// OCI annotation: the base image's fully-qualified name.
+pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+
+/// Whether `name` is a transport reference to pull (`oci:/dir:tag`, `docker-archive:f.tar`, …)
+/// rather than a name in the local store.
+pub fn is_transport_ref(name: &str) -> bool {
+    crate::reference::ImageReference::parse(name).is_ok_and(|r| !r.is_local_storage())
+}
+
+/// The local-store name inside `containers-storage:NAME`, or `name` itself.
+fn local_name(name: &str) -> &str {
+    name.strip_prefix("containers-storage:").unwrap_or(name)
+}
+
+/// The image a container was made from, as `from` resolved it.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// The store's record.
+    pub record: ImageRecord,
+    /// The config (for the chosen platform).
+    pub config: ImageConfig,
+    /// The top-level manifest's digest.
+    pub manifest_digest: Option<Digest>,
+    /// Whether the manifest is Docker v2s2.
+    pub docker: bool,
+}
+
+impl Builder {
+    /// Create a working container from `image` (`scratch`, a name, an ID, a short ID,
+    /// `@digest`, or a transport reference) and save its state.
+    pub fn new_from(
+        store: &Store,
+        image: &str,
+        opts: &FromOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<Builder> {
+        let base = if image == SCRATCH {
+            None
+        } else {
+            Some(resolve_image(store, image, opts, reporter)?)
+        };
+        let (from_image, prefix_source) = match &base {
+            None => (String::new(), None),
+            Some(b) => {
+                let spec = image_name_for(
+                    image.strip_prefix("containers-storage:").unwrap_or(image),
+                    &b.record,
+                );
+                (spec.clone(), Some(spec))
+            }
+        };
+        let name = match &opts.name {
+            Some(n) => n.clone(),
+            None => {
+                let base_name = match &prefix_source {
+                    Some(spec) => format!("{}-working-container", image_name_prefix(spec)),
+                    None => "working-container".to_string(),
+                };
+                let taken: Vec<String> = store
+                    .containers()?
+                    .into_iter()
+                    .flat_map(|c| c.names)
+                    .collect();
+                unused_name(&base_name, &taken)
+            }
+        };
+        let image_id = base.as_ref().map(|b| b.record.id.clone());
+        let record = store
+            .create_container(std::slice::from_ref(&name), image_id.as_deref(), "")
+            .context_with(|| "creating container".to_string())?;
+        let result = (|| {
+            let dir = store.container_dir(&record.id)?;
+            let mut state = BuilderState {
+                kind: BUILDER_TYPE.to_string(),
+                from_image: from_image.clone(),
+                from_image_id: image_id.clone().unwrap_or_default(),
+                container: name.clone(),
+                container_id: record.id.clone(),
+                format: opts.format,
+                isolation: opts.isolation.clone(),
+                run_defaults: opts.run_defaults.clone(),
+                ..Default::default()
+            };
+            match &base {
+                None => {
+                    state.config = ImageConfig::scratch();
+                    if !opts.platform.architecture.is_empty() {
+                        state.config.architecture = opts.platform.architecture.clone();
+                    }
+                    if !opts.platform.os.is_empty() {
+                        state.config.os = opts.platform.os.clone();
+                    }
+                    if !opts.platform.variant.is_empty() {
+                        state.config.variant = Some(opts.platform.variant.clone());
+                    }
+                    state
+                        .annotations
+                        .insert(ANNOTATION_BASE_DIGEST.to_string(), String::new());
+                }
+                Some(b) => {
+                    state.config = b.config.clone();
+                    state.from_docker = b.docker;
+                    let digest = b
+                        .manifest_digest
+                        .as_ref()
+                        .map(|d| d.to_string())
+                        .unwrap_or_default();
+                    state.from_image_digest = digest.clone();
+                    state
+                        .annotations
+                        .insert(ANNOTATION_BASE_DIGEST.to_string(), digest);
+                    if !is_short_name(&from_image) {
+                        state
+                            .annotations
+                            .insert(ANNOTATION_BASE_NAME.to_string(), from_image.clone());
+                    }
+                }
+            }
+            let mut b = Builder {
+                state,
+                record: record.clone(),
+                dir,
+            };
+            b.save()?;
+            b.run_onbuild(store, reporter)?;
+            Ok(b)
+        })();
+        if result.is_err() {
+            if let Err(e) = store.delete_container(&record.id) {
+                tracing::debug!("deleting container {} after a failed from: {e}", record.id);
+            }
+        }
+        result
+    }
+}
+
+impl Builder {
+    /// Run the base image's ONBUILD triggers, as `buildah from` does, then clear them.
+    /// Config triggers (ENV, LABEL, CMD, …) are applied directly; COPY/ADD copy from the
+    /// current directory and RUN runs in the container. Each trigger is reported as
+    /// `STEP n: TRIGGER`.
+    pub fn run_onbuild(&mut self, store: &Store, reporter: &dyn Reporter) -> Result<()> {
+        let triggers = self
+            .state
+            .config
+            .config
+            .on_build
+            .clone()
+            .unwrap_or_default();
+        for (i, spec) in triggers.iter().enumerate() {
+            reporter.progress(&format!("STEP {}: {spec}", i + 1));
+            let mut words = spec.split(' ').map(str::to_string);
+            let command = words.next().unwrap_or_default().to_ascii_uppercase();
+            let args: Vec<String> = words.collect();
+            let joined = args.join(" ");
+            let first = args.first().cloned().unwrap_or_default();
+            let c = &mut self.state.config;
+            match command.as_str() {
+                "ADD" | "COPY" => {
+                    let (srcs, dest) = match args.split_last() {
+                        Some((d, s)) if !s.is_empty() => (s.to_vec(), d.clone()),
+                        _ => (args.clone(), String::new()),
+                    };
+                    let opts = crate::copy::CopyOptions {
+                        kind: if command == "ADD" {
+                            crate::copy::CopyKind::Add
+                        } else {
+                            crate::copy::CopyKind::Copy
+                        },
+                        ..Default::default()
+                    };
+                    self.copy(store, &srcs, &dest, &opts)?;
+                }
+                "ANNOTATION" => match first.split_once('=') {
+                    Some((k, v)) => {
+                        self.state.annotations.insert(k.to_string(), v.to_string());
+                    }
+                    None => {
+                        self.state.annotations.remove(&first);
+                    }
+                },
+                "CMD" => c.set_cmd(Some(args.clone())),
+                "ENV" => match first.split_once('=') {
+                    Some((k, v)) => c.set_env(k, v),
+                    None => c.unset_env(&first),
+                },
+                "ENTRYPOINT" => c.set_entrypoint(Some(args.clone())),
+                "EXPOSE" => c.set_port(&joined),
+                "HOSTNAME" => c.config.hostname = Some(joined),
+                "LABEL" => match first.split_once('=') {
+                    Some((k, v)) => c.set_label(k, v),
+                    None => c.unset_label(&first),
+                },
+                "MAINTAINER" => c.author = Some(joined),
+                "ONBUILD" => c.add_onbuild(&joined),
+                "RUN" => {
+                    let status = self.run(store, &args, &crate::run::RunOptions::default())?;
+                    if status != 0 {
+                        return Err(crate::run::RunError::ExitStatus(status).into());
+                    }
+                }
+                "SHELL" => c.config.shell = Some(args.clone()),
+                "STOPSIGNAL" => c.config.stop_signal = Some(joined),
+                "USER" => c.config.user = Some(joined),
+                "VOLUME" => c.add_volume(&joined),
+                "WORKINGDIR" | "WORKDIR" => c.config.working_dir = Some(joined),
+                _ => reporter.warn(&format!("unknown OnBuild command {spec:?}; ignored")),
+            }
+        }
+        if !triggers.is_empty() {
+            // Only the triggers added by the steps above remain.
+            let on_build = self.state.config.config.on_build.take().unwrap_or_default();
+            let added: Vec<String> = on_build.into_iter().skip(triggers.len()).collect();
+            self.state.config.config.on_build = if added.is_empty() { None } else { Some(added) };
+            self.save()?;
+        }
+        Ok(())
+    }
+}
+
+/// Find (pulling when the policy and reference say so) the image and read its config.
+pub fn resolve_image(
+    store: &Store,
+    image: &str,
+    opts: &FromOptions,
+    reporter: &dyn Reporter,
+) -> Result<BaseImage> {
+    crate::reference::ImageReference::parse(image)?;
+    let record = if is_transport_ref(image) {
+        let popts = PullOptions {
+            policy: opts.pull_policy,
+            ..Default::default()
+        };
+        let id = crate::pull::pull(store, image, &popts, reporter)?;
+        store.image(&id)?
+    } else {
+        let local = local_name(image);
+        match store.image(local) {
+            Ok(r) if opts.pull_policy != PullPolicy::Always => r,
+            Ok(r) => {
+                tracing::debug!(
+                    "pull policy always: no remote transport for {local:?}, using the local image"
+                );
+                r
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    read_image(store, record, &opts.platform)
+}
+
+/// Read an image's config through its manifest (OCI or Docker, picking the platform's
+/// instance from a list), falling back to the `sha256:<id>` big data.
+pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Result<BaseImage> {
+    let manifest = match store.image_big_data(&record.id, "manifest") {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::debug!("image {} has no manifest: {e}", record.id);
+            None
+        }
+    };
+    let mut manifest_digest = record
+        .digest
+        .clone()
+        .or_else(|| manifest.as_deref().map(Digest::of));
+    let mut docker = false;
+    let mut config_key = format!("sha256:{}", record.id);
+    if let Some(m) = &manifest {
+        let v: Value = serde_json::from_slice(m).map_err(|source| Error::Json {
+            op: "parsing manifest of image".into(),
+            path: record.id.clone().into(),
+            source,
+        })?;
+        let mut v = v;
+        if is_list(&v) {
+            let instance = choose_instance(&v, platform).ok_or_else(|| Error::invalid(format!("finding an appropriate image in manifest list of image {}: no image for the platform", record.id)))?;
+            let data = store.image_big_data(&record.id, &format!("manifest-{instance}"))?;
+            v = serde_json::from_slice(&data).map_err(|source| Error::Json {
+                op: "parsing manifest of image".into(),
+                path: record.id.clone().into(),
+                source,
+            })?;
+            if manifest_digest.is_none() {
+                manifest_digest = Some(Digest::of(m));
+            }
+        }
+        docker = manifest_media_type(&v) == "application/vnd.docker.distribution.manifest.v2+json";
+        if let Some(d) = v.pointer("/config/digest").and_then(Value::as_str) {
+            let d = Digest::parse(d)?;
+            config_key = d.to_string();
+        }
+    }
+    let data = store
+        .image_big_data(&record.id, &config_key)
+        .context_with(|| format!("reading config of image {}", record.id))?;
+    let config: ImageConfig = serde_json::from_slice(&data).map_err(|source| Error::Json {
+        op: "parsing config of image".into(),
+        path: record.id.clone().into(),
+        source,
+    })?;
+    Ok(BaseImage {
+        record,
+        config,
+        manifest_digest,
+        docker,
+    })
+}
+
+fn manifest_media_type(v: &Value) -> &str {
+    v.get("mediaType").and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_list(v: &Value) -> bool {
+    let mt = manifest_media_type(v);
+    mt == "application/vnd.oci.image.index.v1+json"
+        || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
+        || (mt.is_empty() && v.get("manifests").is_some_and(Value::is_array))
+}
+
+/// The digest of the list entry matching `platform` (host defaults for empty fields).
+pub fn choose_instance(list: &Value, platform: &Platform) -> Option<String> {
+    let want_os = if platform.os.is_empty() {
+        "linux"
+    } else {
+        platform.os.as_str()
+    };
+    let want_arch = if platform.architecture.is_empty() {
+        crate::image::config::host_arch()
+    } else {
+        platform.architecture.as_str()
+    };
+    let entries = list.get("manifests")?.as_array()?;
+    let matches = |e: &&Value, check_variant: bool| {
+        let p = e.get("platform");
+        let os = p
+            .and_then(|p| p.get("os"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let arch = p
+            .and_then(|p| p.get("architecture"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let variant = p
+            .and_then(|p| p.get("variant"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        os == want_os
+            && arch == want_arch
+            && (!check_variant || platform.variant.is_empty() || variant == platform.variant)
+    };
+    entries
+        .iter()
+        .find(|e| matches(e, true))
+        .or_else(|| entries.iter().find(|e| matches(e, false)))
+        .and_then(|e| e.get("digest")?.as_str().map(str::to_string))
+}
+
+/// buildah's `getImageName`: the image's first name, or the one containing what the user typed.
+pub fn image_name_for(typed: &str, record: &ImageRecord) -> String {
+    let prefix = image_name_prefix(typed);
+    match record.names.first() {
+        None => typed.to_string(),
+        Some(first) => record
+            .names
+            .iter()
+            .find(|n| n.contains(&prefix))
+            .unwrap_or(first)
+            .clone(),
+    }
+}
+
+/// buildah's `imageNamePrefix`: what a default container name starts with
+/// (`docker.io/library/busybox:latest` → `busybox`, an ID → its first 12 characters).
+pub fn image_name_prefix(name: &str) -> String {
+    let mut prefix = name.to_string();
+    if let Ok(d) = Digest::parse(name) {
+        prefix = d.hex().chars().take(12).collect();
+    }
+    if prefix.len() == 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        prefix.truncate(12);
+    }
+    if let Some(p) = prefix.split(':').next() {
+        prefix = p.to_string();
+    }
+    if let Some(p) = prefix.split('/').next_back() {
+        prefix = p.to_string();
+    }
+    if let Some(p) = prefix.split('@').next() {
+        prefix = p.to_string();
+    }
+    prefix
+}
+
+/// `name`, or `name-1`, `name-2`, … whichever is not in `taken`.
+pub fn unused_name(name: &str, taken: &[String]) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 1;
+    while taken.contains(&candidate) {
+        candidate = format!("{name}-{n}");
+        n += 1;
+    }
+    candidate
+}
+
+/// Whether a reference has no registry part (`busybox`, `library/busybox:1`).
+pub fn is_short_name(name: &str) -> bool {
+    match name.split_once('/') {
+        None => true,
+        Some((first, _)) => !(first.contains('.') || first.contains(':') || first == "localhost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Lines(std::sync::Mutex<Vec<String>>);
+    impl Reporter for Lines {
+        fn progress(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+        fn warn(&self, line: &str) {
+            self.0.lock().unwrap().push(format!("WARN {line}"));
+        }
+    }
+
+    #[test]
+    fn onbuild_config_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = BuilderState {
+            config: ImageConfig::scratch(),
+            ..Default::default()
+        };
+        state.config.config.on_build = Some(vec![
+            "ENV A=1".into(),
+            "LABEL x=y".into(),
+            "ONBUILD USER nobody".into(),
+            "BOGUS z".into(),
+            "WORKDIR /w".into(),
+        ]);
+        let mut b = Builder {
+            state,
+            record: Default::default(),
+            dir: dir.path().to_path_buf(),
+        };
+        let opts = crate::store::StoreOptions {
+            root: dir.path().join("root"),
+            run_root: dir.path().join("run"),
+            driver: crate::store::DriverKind::Vfs,
+            driver_options: Vec::new(),
+        };
+        let store = Store::open(&opts).unwrap();
+        let lines = Lines::default();
+        b.run_onbuild(&store, &lines).unwrap();
+        let c = &b.state.config;
+        assert_eq!(c.env_value("A"), Some("1"));
+        assert_eq!(c.config.labels.as_ref().unwrap()["x"], "y");
+        assert_eq!(c.config.working_dir.as_deref(), Some("/w"));
+        assert_eq!(c.config.on_build.as_deref().unwrap(), &["USER nobody"]);
+        let got = lines.0.lock().unwrap().clone();
+        assert_eq!(got[0], "STEP 1: ENV A=1");
+        assert!(got
+            .iter()
+            .any(|l| l.starts_with("WARN unknown OnBuild command")));
+        assert!(dir.path().join(crate::builder::STATE_FILE).exists());
+    }
+
+    #[test]
+    fn prefixes() {
+        let id = "a".repeat(64);
+        let cases = [
+            ("docker.io/library/busybox:latest", "busybox".to_string()),
+            ("busybox", "busybox".to_string()),
+            ("quay.io/libpod/alpine@sha256:abc", "alpine".to_string()),
+            ("localhost/app:1", "app".to_string()),
+            (id.as_str(), "a".repeat(12)),
+            (&format!("sha256:{id}"), "a".repeat(12)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(image_name_prefix(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn unused_names() {
+        let taken = vec![
+            "x-working-container".to_string(),
+            "x-working-container-1".to_string(),
+        ];
+        assert_eq!(
+            unused_name("x-working-container", &taken),
+            "x-working-container-2"
+        );
+        assert_eq!(
+            unused_name("y-working-container", &taken),
+            "y-working-container"
+        );
+        assert_eq!(unused_name("working-container", &[]), "working-container");
+    }
+
+    #[test]
+    fn names_for_image() {
+        let rec = ImageRecord {
+            names: vec![
+                "localhost/other:1".into(),
+                "docker.io/library/busybox:latest".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            image_name_for("busybox", &rec),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(image_name_for("abc123", &rec), "localhost/other:1");
+        let unnamed = ImageRecord::default();
+        assert_eq!(image_name_for("abc123", &unnamed), "abc123");
+    }
+
+    #[test]
+    fn short_names() {
+        for (n, short) in [
+            ("busybox", true),
+            ("library/busybox", true),
+            ("docker.io/library/busybox", false),
+            ("localhost/x", false),
+            ("reg:5000/x", false),
+        ] {
+            assert_eq!(is_short_name(n), short, "{n}");
+        }
+    }
+
+    #[test]
+    fn transports() {
+        assert!(is_transport_ref("oci:/tmp/x:latest"));
+        assert!(is_transport_ref("docker-archive:/tmp/x.tar"));
+        assert!(!is_transport_ref("busybox:latest"));
+        assert!(!is_transport_ref("containers-storage:busybox"));
+    }
+
+    #[test]
+    fn instance_choice() {
+        let list = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+                {"digest": "sha256:win", "platform": {"os": "windows", "architecture": "amd64"}}
+            ]
+        });
+        let p = |os: &str, arch: &str, v: &str| Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: v.into(),
+        };
+        assert_eq!(
+            choose_instance(&list, &p("linux", "arm64", "")).as_deref(),
+            Some("sha256:arm")
+        );
+        assert_eq!(
+            choose_instance(&list, &p("linux", "arm64", "v7")).as_deref(),
+            Some("sha256:arm")
+        );
+        assert_eq!(
+            choose_instance(&list, &p("windows", "amd64", "")).as_deref(),
+            Some("sha256:win")
+        );
+        assert_eq!(choose_instance(&list, &p("linux", "s390x", "")), None);
+        assert!(is_list(&list));
+    }
+}

@@ -1,4 +1,64 @@
 //! One file per verb: clap `Args` and `run(args, &Ctx) -> anyhow::Result<i32>` (the exit code).
+pub mod commit;
+pub mod config;
+pub mod containers;
 pub mod copy;
+pub mod from;
+pub mod images;
+pub mod info;
+pub mod inspect;
+pub mod mount;
+pub mod pull;
+pub mod push;
+pub mod rename;
+pub mod rm;
+pub mod rmi;
 pub mod run;
+pub mod tag;
+pub mod umount;
 pub mod unshare;
+pub mod version;
+
+use anyhow::Context as _;
+use builder::builder::ImageFormat;
+use builder::{Builder, Store};
+
+/// Open a working container, with buildah's error context.
+pub fn open_builder(store: &Store, name: &str) -> anyhow::Result<Builder> {
+    Builder::open(store, name).with_context(|| format!("reading build container {name:?}"))
+}
+
+/// Parse `--format oci|docker` (also `oci-archive`-style aliases buildah accepts).
+pub fn parse_format(s: &str) -> anyhow::Result<ImageFormat> {
+    match s.to_ascii_lowercase().as_str() {
+        "oci" | "ociv1" | "oci-v1" => Ok(ImageFormat::Oci),
+        "docker" | "dockerv2" | "v2s2" | "docker-v2s2" => Ok(ImageFormat::Docker),
+        _ => anyhow::bail!("unrecognized image type {s:?}"),
+    }
+}
+
+/// The default image format: `$BUILDAH_FORMAT`, else oci.
+pub fn default_format() -> String {
+    std::env::var("BUILDAH_FORMAT")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "oci".to_string())
+}
+
+/// Write `data` to a file the user named (`--cidfile`, `--iidfile`, `--digestfile`).
+pub fn write_user_file(path: &std::path::Path, data: &str) -> anyhow::Result<()> {
+    std::fs::write(path, data).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats() {
+        assert_eq!(super::parse_format("OCI").unwrap(), super::ImageFormat::Oci);
+        assert_eq!(
+            super::parse_format("docker").unwrap(),
+            super::ImageFormat::Docker
+        );
+        assert!(super::parse_format("tar").is_err());
+    }
+}

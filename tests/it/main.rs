@@ -14,4 +14,4 @@ mod errors;
 mod push;
 mod run;
 mod store;
-// mod docs; (added by the CLI work: man pages vs clap subcommands)
+mod docs;

@@ -1,7 +1,7 @@
 //! Compression: detection by magic, compressors and decompressors.
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 
-use crate::error::Result;
+use crate::error::{IoResultExt, Result};
 
 /// A layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,10 +19,23 @@ pub enum Compression {
     Xz,
 }
 
+/// How many leading bytes [`Compression::detect`] needs at most.
+pub const MAGIC_LEN: usize = 6;
+
 impl Compression {
     /// Detect from the first bytes of a stream.
-    pub fn detect(_head: &[u8]) -> Compression {
-        todo!("archive::compress::detect")
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b, 0x08]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else if head.starts_with(&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) {
+            Compression::Xz
+        } else {
+            Compression::None
+        }
     }
     /// containers/storage's numeric code (0 none, 1 bzip2, 2 gzip, 3 xz, 4 zstd).
     pub fn storage_code(self) -> i32 {
@@ -36,9 +49,47 @@ impl Compression {
     }
 }
 
+/// Read up to `buf.len()` bytes, stopping early only at EOF.
+fn read_head(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Peek at the magic of `r`, returning the detected compression and a reader that still
+/// yields every byte of `r` (the peeked bytes first).
+pub fn detect_reader(mut r: Box<dyn Read + Send>) -> Result<(Compression, Box<dyn Read + Send>)> {
+    let mut head = [0u8; MAGIC_LEN];
+    let n = read_head(&mut r, &mut head).at("reading", "compressed stream header")?;
+    let c = Compression::detect(&head[..n]);
+    let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[..n].to_vec()).chain(r));
+    Ok((c, chained))
+}
+
 /// A reader that decompresses `r` according to its magic bytes.
-pub fn decompress(_r: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>> {
-    todo!("archive::compress::decompress")
+pub fn decompress(r: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>> {
+    let (c, r) = detect_reader(r)?;
+    decompress_as(r, c)
+}
+
+/// A reader that decompresses `r` as `c`.
+pub fn decompress_as(r: Box<dyn Read + Send>, c: Compression) -> Result<Box<dyn Read + Send>> {
+    Ok(match c {
+        Compression::None => r,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(r).at("starting", "zstd decoder")?)
+        }
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(r)),
+    })
 }
 
 /// A compressing writer; call [`Finish::finish`] to flush the trailer and get `w` back.
@@ -47,7 +98,147 @@ pub trait Finish<W>: Write {
     fn finish(self: Box<Self>) -> std::io::Result<W>;
 }
 
+struct Plain<W>(W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> Finish<W> for Plain<W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        let mut w = self.0;
+        w.flush()?;
+        Ok(w)
+    }
+}
+
+impl<W: Write> Finish<W> for flate2::write::GzEncoder<W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        flate2::write::GzEncoder::finish(*self)
+    }
+}
+
+impl<W: Write> Finish<W> for zstd::stream::write::Encoder<'static, W> {
+    fn finish(self: Box<Self>) -> io::Result<W> {
+        zstd::stream::write::Encoder::finish(*self)
+    }
+}
+
+/// gzip level used for layers (Go's `gzip.DefaultCompression`, as containers/image uses).
+pub const GZIP_LEVEL: u32 = 6;
+/// zstd level used for layers (containers/image's default).
+pub const ZSTD_LEVEL: i32 = 3;
+
 /// A writer that compresses into `w` (`None` passes through).
-pub fn compressor<W: Write + Send + 'static>(_w: W, _c: Compression) -> Result<Box<dyn Finish<W> + Send>> {
-    todo!("archive::compress::compressor")
+pub fn compressor<W: Write + Send + 'static>(
+    w: W,
+    c: Compression,
+) -> Result<Box<dyn Finish<W> + Send>> {
+    Ok(match c {
+        Compression::None => Box::new(Plain(w)),
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+            w,
+            flate2::Compression::new(GZIP_LEVEL),
+        )),
+        Compression::Zstd => Box::new(
+            zstd::stream::write::Encoder::new(w, ZSTD_LEVEL).at("starting", "zstd encoder")?,
+        ),
+        Compression::Bzip2 | Compression::Xz => {
+            return Err(crate::error::Error::invalid(format!(
+                "compressing with {c:?} is not supported"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_table() {
+        let cases: &[(&[u8], Compression)] = &[
+            (&[0x1f, 0x8b, 0x08, 0], Compression::Gzip),
+            (&[0x28, 0xb5, 0x2f, 0xfd, 1], Compression::Zstd),
+            (b"BZh91AY", Compression::Bzip2),
+            (&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], Compression::Xz),
+            (&[0xfd, 0x37, 0x7a, 0x58, 0x5a], Compression::None),
+            (b"ustar", Compression::None),
+            (b"", Compression::None),
+            (&[0x1f], Compression::None),
+        ];
+        for (head, want) in cases {
+            assert_eq!(Compression::detect(head), *want, "{head:?}");
+        }
+    }
+
+    fn roundtrip(c: Compression, data: &[u8]) {
+        let mut w = compressor(Vec::new(), c).unwrap();
+        w.write_all(data).unwrap();
+        let out = w.finish().unwrap();
+        if c != Compression::None {
+            assert_ne!(out, data);
+        }
+        assert_eq!(Compression::detect(&out), c);
+        let mut r = decompress(Box::new(io::Cursor::new(out))).unwrap();
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn roundtrips_keep_peeked_bytes() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            roundtrip(c, &data);
+            roundtrip(c, b"abc");
+            roundtrip(c, b"");
+        }
+    }
+
+    #[test]
+    fn bzip2_and_xz_decompress() {
+        let data = b"hello layer".repeat(100);
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        bz.write_all(&data).unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(&data).unwrap();
+        for (blob, c) in [
+            (bz.finish().unwrap(), Compression::Bzip2),
+            (xz.finish().unwrap(), Compression::Xz),
+        ] {
+            assert_eq!(Compression::detect(&blob), c);
+            let mut back = Vec::new();
+            decompress(Box::new(io::Cursor::new(blob)))
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data);
+        }
+        assert!(compressor(Vec::new(), Compression::Xz).is_err());
+    }
+
+    #[test]
+    fn multistream_gzip() {
+        let mut all = Vec::new();
+        for part in [&b"one"[..], b"two"] {
+            let mut w = compressor(Vec::new(), Compression::Gzip).unwrap();
+            w.write_all(part).unwrap();
+            all.extend(w.finish().unwrap());
+        }
+        let mut back = Vec::new();
+        decompress(Box::new(io::Cursor::new(all)))
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, b"onetwo");
+    }
 }

@@ -8,9 +8,14 @@
 //! - [`diff`]: the change set of a layer (overlay upper dir, or vfs dir against its parent)
 //!   written as a tar stream, in deterministic order.
 //! - [`compress`]: compression detection, compressors and decompressors.
+//! - [`pipeline`]: [`pipeline::LayerWriter`], one pass over a layer for commit: diff ID and
+//!   size of the tar, digest and size of the compressed blob.
+//! - [`fsat`]: fd-relative helpers confined to a root (`openat2(RESOLVE_IN_ROOT)`).
 pub mod apply;
 pub mod compress;
 pub mod diff;
+pub mod fsat;
+pub mod pipeline;
 pub mod tarsplit;
 
 pub use compress::Compression;
@@ -27,3 +32,6 @@ pub enum ArchiveError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests;

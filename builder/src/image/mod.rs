@@ -5,6 +5,7 @@
 //! happens at commit/push time (`to_oci`, `to_docker` in `convert.rs`). Maps are `BTreeMap` so
 //! that serialised JSON, and therefore image IDs, are deterministic.
 pub mod config;
+pub mod convert;
 pub mod digest;
 pub mod manifest;
 

@@ -1,8 +1,26 @@
 //! `run`: an OCI runtime spec from the working container and options, executed by the
 //! embedded runtime, `chroot` isolation, or an external runtime.
+//!
+//! ```text
+//! Builder::run ─ mount ─ user::resolve ─ mounts::{parse,materialize} ─ etc files
+//!      └─> spec::generate (pure) ─> execute ─┬─ embedded::run ─> re-exec'd helper (sys::container)
+//!                                             └─ oci::run ─> runc run --bundle
+//! ```
+use std::path::{Path, PathBuf};
+
 use crate::builder::Builder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Store;
+
+pub mod embedded;
+pub mod mounts;
+pub mod oci;
+pub mod spec;
+pub mod unshare;
+pub mod user;
+
+pub use spec::{generate, EtcFiles, IdMap, Rlimit, SpecInputs};
+pub use user::ResolvedUser;
 
 /// Run errors.
 #[derive(Debug, thiserror::Error)]
@@ -10,16 +28,586 @@ pub enum RunError {
     /// The command ran and exited with this status (passed through as hod's own).
     #[error("command exited with status {0}")]
     ExitStatus(i32),
+    /// Bad options: user, mounts, capabilities, ulimits.
+    #[error("{0}")]
+    Invalid(String),
+    /// A host filesystem operation failed.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What was being done.
+        op: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runtime could not set up the container.
+    #[error("setting up the container: {0}")]
+    Setup(String),
 }
 
-/// Options of `hod run` (and RUN in `bud`); grouped sub-structs are added by the runtime work.
+/// `--isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// The embedded OCI runtime (or `--runtime`).
+    #[default]
+    Oci,
+    /// chroot plus the mounts that are allowed, for hosts without CAP_SYS_ADMIN.
+    Chroot,
+    /// OCI with a user namespace, host network and UTS namespaces.
+    Rootless,
+}
+
+impl Isolation {
+    /// Parse `oci`, `chroot`, `rootless` (also `BUILDAH_ISOLATION`'s values; `runc`, `crun`
+    /// and `default` mean `oci`).
+    pub fn parse(s: &str) -> std::result::Result<Isolation, RunError> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "default" | "oci" | "runc" | "crun" => Ok(Isolation::Oci),
+            "chroot" => Ok(Isolation::Chroot),
+            "rootless" => Ok(Isolation::Rootless),
+            other => Err(RunError::Invalid(format!(
+                "unrecognized isolation type {other:?}"
+            ))),
+        }
+    }
+}
+
+/// `--network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// A new network namespace with loopback only.
+    #[default]
+    Private,
+    /// Same as private (no interfaces besides loopback).
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl NetworkMode {
+    /// Parse `private`, `none`, `host` (`""`/`default` = private).
+    pub fn parse(s: &str) -> std::result::Result<NetworkMode, RunError> {
+        match s {
+            "" | "default" | "private" | "bridge" => Ok(NetworkMode::Private),
+            "none" => Ok(NetworkMode::None),
+            "host" => Ok(NetworkMode::Host),
+            other => Err(RunError::Invalid(format!(
+                "unable to find network with name or ID {other}: network not found"
+            ))),
+        }
+    }
+}
+
+/// `--pid`, `--ipc`, `--uts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NamespaceMode {
+    /// A new namespace.
+    #[default]
+    Private,
+    /// The host's.
+    Host,
+}
+
+impl NamespaceMode {
+    /// Parse `""`, `private`, `host`.
+    pub fn parse(s: &str) -> std::result::Result<NamespaceMode, RunError> {
+        match s {
+            "" | "private" | "container" => Ok(NamespaceMode::Private),
+            "host" => Ok(NamespaceMode::Host),
+            other => Err(RunError::Invalid(format!(
+                "namespace mode {other:?} is not supported (use private or host)"
+            ))),
+        }
+    }
+}
+
+/// Options of `hod run` (and RUN in `bud`).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct RunOptions {}
+pub struct RunOptions {
+    /// Isolation.
+    pub isolation: Isolation,
+    /// An external OCI runtime to use instead of the embedded one.
+    pub runtime: Option<PathBuf>,
+    /// Global flags for the external runtime (`log-format=json`).
+    pub runtime_flags: Vec<String>,
+    /// `user[:group]`; default: the image config's user, else root.
+    pub user: Option<String>,
+    /// Working directory; default: the image config's, else `/`.
+    pub workdir: Option<String>,
+    /// Extra `KEY=value` (or `KEY`, taken from hod's environment).
+    pub env: Vec<String>,
+    /// Hostname; default: the container ID's first 12 characters.
+    pub hostname: Option<String>,
+    /// Keep the image's `/etc/hosts`.
+    pub no_hosts: bool,
+    /// Keep the image's `/etc/hostname`.
+    pub no_hostname: bool,
+    /// Capabilities to add.
+    pub cap_add: Vec<String>,
+    /// Capabilities to drop.
+    pub cap_drop: Vec<String>,
+    /// `--device host[:container][:perms]`.
+    pub devices: Vec<String>,
+    /// `-v SRC:DEST[:OPTS]`.
+    pub volumes: Vec<String>,
+    /// `--mount type=…`.
+    pub mounts: Vec<String>,
+    /// Directory relative `--mount type=bind` sources are taken from.
+    pub context_dir: Option<PathBuf>,
+    /// Network namespace (chroot isolation always uses the host's).
+    pub network: NetworkMode,
+    /// Whether `network` was given explicitly (chroot and rootless default to host).
+    pub network_set: bool,
+    /// PID namespace.
+    pub pid: NamespaceMode,
+    /// IPC namespace.
+    pub ipc: NamespaceMode,
+    /// UTS namespace.
+    pub uts: NamespaceMode,
+    /// Allocate a pty; `None` = when stdin is a terminal.
+    pub terminal: Option<bool>,
+    /// `--ulimit type=soft[:hard]`.
+    pub ulimits: Vec<String>,
+    /// chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Set no_new_privs.
+    pub no_new_privileges: bool,
+    /// Run without the default seccomp filter.
+    pub seccomp_unconfined: bool,
+    /// User-namespace UID maps (`--userns-uid-map`); non-empty = a user namespace.
+    pub uid_map: Vec<IdMap>,
+    /// User-namespace GID maps.
+    pub gid_map: Vec<IdMap>,
+}
+
+/// How [`execute`] runs a spec.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ExecOptions {
+    /// Isolation mode.
+    pub isolation: Isolation,
+    /// chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Relay a pty.
+    pub terminal: bool,
+    /// Where the payload / `config.json` are written (exists, private to this run).
+    pub bundle_dir: PathBuf,
+    /// An external runtime.
+    pub runtime: Option<PathBuf>,
+    /// Its global flags.
+    pub runtime_flags: Vec<String>,
+    /// Container ID (names the external runtime's container).
+    pub container_id: String,
+    /// Send the command's stdout to this file instead of hod's (tests, captured RUNs).
+    pub stdout: Option<PathBuf>,
+    /// Send the command's stderr to this file instead of hod's.
+    pub stderr: Option<PathBuf>,
+}
+
+/// Run `spec` over `rootfs`. `Ok` is the command's exit status; a command that could not be
+/// executed is an error carrying status 1 (what runc and buildah give), runtime failures are
+/// plain errors (hod exits 125).
+pub fn execute(spec: &oci_spec::runtime::Spec, rootfs: &Path, opts: &ExecOptions) -> Result<i32> {
+    if let Some(rt) = &opts.runtime {
+        return Ok(oci::run(rt, spec, rootfs, opts)?);
+    }
+    let (code, reports) = embedded::run(spec, rootfs, opts)?;
+    if let Some(msg) = reports.setup.first() {
+        return Err(RunError::Setup(msg.clone()).into());
+    }
+    if let Some(msg) = reports.exec.first() {
+        return Err(Error::from(RunError::ExitStatus(code)).context(format!("running {msg}")));
+    }
+    Ok(code)
+}
+
+/// `--device /dev/x[:/dev/y][:rwm]` → an OCI device (the host node is stat'ed).
+pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevice, RunError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let parts: Vec<&str> = d.split(':').collect();
+    let (host, ctr, _perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if c.starts_with('/') => (*h, *c, "rwm"),
+        [h, p] => (*h, *h, *p),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(RunError::Invalid(format!("invalid device {d:?}"))),
+    };
+    if !ctr.starts_with('/') {
+        return Err(RunError::Invalid(format!(
+            "invalid device {d:?}: {ctr:?} is not an absolute path"
+        )));
+    }
+    let md = std::fs::metadata(host).map_err(|e| RunError::Io {
+        op: "checking device".into(),
+        path: host.into(),
+        source: e,
+    })?;
+    let ft = md.file_type();
+    let typ = if ft.is_char_device() {
+        "c"
+    } else if ft.is_block_device() {
+        "b"
+    } else {
+        return Err(RunError::Invalid(format!("{host} is not a device node")));
+    };
+    let rdev = md.rdev();
+    let doc = serde_json::json!({
+        "path": crate::sys::resolve::clean_container_path(ctr),
+        "type": typ,
+        "major": nix::sys::stat::major(rdev),
+        "minor": nix::sys::stat::minor(rdev),
+        "fileMode": md.mode() & 0o7777,
+        "uid": md.uid(),
+        "gid": md.gid(),
+    });
+    serde_json::from_value(doc).map_err(|e| RunError::Invalid(format!("device {d:?}: {e}")))
+}
+
+fn hosts_content(hostname: &str, name: &str, host_network: bool) -> String {
+    let mut s = std::fs::read_to_string("/etc/hosts")
+        .unwrap_or_else(|_| "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into());
+    if !s.ends_with('\n') && !s.is_empty() {
+        s.push('\n');
+    }
+    if !host_network {
+        let names = if name.is_empty() || name == hostname {
+            hostname.to_string()
+        } else {
+            format!("{hostname} {name}")
+        };
+        s.push_str(&format!("127.0.0.1\t{names}\n::1\t{names}\n"));
+    }
+    s
+}
+
+fn resolv_content(host_network: bool) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_network {
+        return host;
+    }
+    // Local resolvers are unreachable from a private network namespace.
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            !(f.next() == Some("nameserver")
+                && f.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .collect();
+    let mut s = kept.join("\n");
+    if !s.is_empty() {
+        s.push('\n');
+    }
+    s
+}
+
+/// The limits the container gets when `--ulimit` does not say (the current ones: hod cannot
+/// raise hard limits without CAP_SYS_RESOURCE, so buildah's 1048576 is not attempted).
+pub fn current_rlimits() -> Vec<Rlimit> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let mut out = Vec::new();
+    for (name, r) in [
+        ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE),
+        ("RLIMIT_NPROC", Resource::RLIMIT_NPROC),
+    ] {
+        if let Ok((soft, hard)) = getrlimit(r) {
+            out.push(Rlimit {
+                name: name.into(),
+                soft,
+                hard,
+            });
+        }
+    }
+    out
+}
+
+/// Prepare the rootfs side (placeholders, working directory, mount checks) and generate the
+/// spec; `bundle` is this run's private directory.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    rootfs: &Path,
+    config: &crate::image::ContainerConfig,
+    command: &[String],
+    opts: &RunOptions,
+    container_id: &str,
+    container_name: &str,
+    bundle: &Path,
+    cache_dir: &Path,
+) -> Result<(oci_spec::runtime::Spec, bool)> {
+    use crate::sys::resolve::{is_dir, is_symlink, resolve_in_root, Create};
+    let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
+        RunError::Io {
+            op: op.into(),
+            path: p.to_path_buf(),
+            source: e,
+        }
+        .into()
+    };
+    if command.is_empty() {
+        return Err(RunError::Invalid("command must be specified".into()).into());
+    }
+    let chroot = opts.isolation == Isolation::Chroot;
+    let network = if chroot {
+        if opts.network_set && opts.network != NetworkMode::Host {
+            return Err(RunError::Invalid(
+                "cannot set --network other than host with --isolation chroot".into(),
+            )
+            .into());
+        }
+        NetworkMode::Host
+    } else if opts.isolation == Isolation::Rootless && !opts.network_set {
+        NetworkMode::Host
+    } else {
+        opts.network
+    };
+    let root = std::fs::File::open(rootfs).map_err(|e| io("opening", rootfs, e))?;
+    let user_spec = opts
+        .user
+        .clone()
+        .or_else(|| config.user.clone())
+        .unwrap_or_default();
+    let user = user::resolve(rootfs, &user_spec)?;
+
+    // Working directory, created inside the rootfs.
+    let wd = opts
+        .workdir
+        .clone()
+        .or_else(|| config.working_dir.clone().filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".into());
+    if wd.starts_with("/proc/self/fd") || wd.starts_with("/proc/thread-self/fd") {
+        return Err(RunError::Invalid(format!("working directory {wd:?} is not allowed")).into());
+    }
+    let wfd = resolve_in_root(&root, Path::new(&wd), Create::Dir, true)
+        .map_err(|e| io("creating working directory", Path::new(&wd), e))?;
+    if !is_dir(&wfd).map_err(|e| io("checking", Path::new(&wd), e))? {
+        return Err(
+            RunError::Invalid(format!("working directory {wd:?} is not a directory")).into(),
+        );
+    }
+
+    // Mounts.
+    let dirs = mounts::MountDirs {
+        run_dir: bundle.to_path_buf(),
+        cache_dir: cache_dir.to_path_buf(),
+    };
+    let mut parsed = Vec::new();
+    for v in &opts.volumes {
+        parsed.push(mounts::parse_volume(v)?);
+    }
+    for m in &opts.mounts {
+        parsed.push(mounts::parse_mount(m, opts.context_dir.as_deref())?);
+    }
+    let root_owner = opts
+        .uid_map
+        .iter()
+        .find(|m| m.container_id == 0)
+        .map(|m| m.host_id)
+        .zip(
+            opts.gid_map
+                .iter()
+                .find(|m| m.container_id == 0)
+                .map(|m| m.host_id),
+        )
+        .unwrap_or((0, 0));
+    let mut extra = Vec::new();
+    for (i, p) in parsed.iter().enumerate() {
+        // A destination that is a symlink in the rootfs is refused before anything runs.
+        match resolve_in_root(&root, &p.destination, Create::No, false) {
+            Ok(fd) if is_symlink(&fd).unwrap_or(false) => {
+                return Err(RunError::Invalid(format!(
+                    "mount destination {} is a symbolic link in the container",
+                    p.destination.display()
+                ))
+                .into())
+            }
+            _ => {}
+        }
+        extra.push(mounts::materialize(p, &dirs, i, root_owner)?);
+    }
+    let mut devices = Vec::new();
+    for d in &opts.devices {
+        devices.push(parse_device(d)?);
+    }
+
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| container_id.chars().take(12).collect());
+    let host_net = network == NetworkMode::Host;
+    let mut etc = EtcFiles::default();
+    let placeholder = |dest: &str| -> Result<()> {
+        resolve_in_root(&root, Path::new(dest), Create::File, true)
+            .map(drop)
+            .map_err(|e| io("creating placeholder", Path::new(dest), e))
+    };
+    if !opts.no_hosts {
+        placeholder("/etc/hosts")?;
+        let p = bundle.join("hosts");
+        std::fs::write(&p, hosts_content(&hostname, container_name, host_net))
+            .map_err(|e| io("writing", &p, e))?;
+        etc.hosts = Some(p);
+    }
+    placeholder("/etc/resolv.conf")?;
+    let p = bundle.join("resolv.conf");
+    std::fs::write(&p, resolv_content(host_net)).map_err(|e| io("writing", &p, e))?;
+    etc.resolv_conf = Some(p);
+    if !opts.no_hostname {
+        placeholder("/etc/hostname")?;
+        let p = bundle.join("hostname");
+        std::fs::write(&p, format!("{hostname}\n")).map_err(|e| io("writing", &p, e))?;
+        etc.hostname = Some(p);
+    }
+
+    let id_maps = if !opts.uid_map.is_empty() {
+        let g = if opts.gid_map.is_empty() {
+            opts.uid_map.clone()
+        } else {
+            opts.gid_map.clone()
+        };
+        Some((opts.uid_map.clone(), g))
+    } else if opts.isolation == Isolation::Rootless {
+        Some(default_rootless_maps())
+    } else {
+        None
+    };
+    let terminal = opts
+        .terminal
+        .unwrap_or_else(|| nix::unistd::isatty(0).unwrap_or(false));
+    let mut eff = opts.clone();
+    eff.network = network;
+    if opts.isolation == Isolation::Rootless {
+        eff.uts = NamespaceMode::Host;
+        if opts.hostname.is_none() {
+            eff.hostname = None;
+        }
+    }
+    if chroot {
+        eff.pid = NamespaceMode::Host;
+        eff.ipc = NamespaceMode::Host;
+    }
+    let inputs = SpecInputs {
+        rootfs,
+        config,
+        opts: &eff,
+        command,
+        hostname,
+        user,
+        etc,
+        extra_mounts: extra,
+        devices,
+        default_rlimits: current_rlimits(),
+        id_maps,
+        terminal,
+    };
+    Ok((generate(&inputs)?, terminal))
+}
+
+/// The maps `--isolation rootless` uses: root → the caller's IDs, plus its /etc/subuid range.
+pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    if uid == 0 {
+        let id = vec![IdMap {
+            container_id: 0,
+            host_id: 0,
+            size: u32::MAX,
+        }];
+        return (id.clone(), id);
+    }
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let sub = |file: &str, own: u32| -> Vec<IdMap> {
+        let mut v = vec![IdMap {
+            container_id: 0,
+            host_id: own,
+            size: 1,
+        }];
+        if let Ok(s) = std::fs::read_to_string(file) {
+            for l in s.lines() {
+                let f: Vec<&str> = l.split(':').collect();
+                if f.len() == 3 && (f[0] == name || f[0] == own.to_string()) {
+                    if let (Ok(start), Ok(n)) = (f[1].parse::<u32>(), f[2].parse::<u32>()) {
+                        v.push(IdMap {
+                            container_id: 1,
+                            host_id: start,
+                            size: n,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        v
+    };
+    (sub("/etc/subuid", uid), sub("/etc/subgid", gid))
+}
 
 impl Builder {
     /// Run `command` in the container; returns the command's exit status.
-    pub fn run(&mut self, _store: &Store, _command: &[String], _opts: &RunOptions) -> Result<i32> {
-        todo!("Builder::run")
+    pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
+        let was_mounted = !self.state.mount_point.is_empty();
+        let rootfs = self.mount(store)?;
+        let result = self.run_mounted(store, &rootfs, command, opts);
+        if !was_mounted {
+            if let Err(e) = self.unmount(store) {
+                tracing::debug!("unmounting after run: {e:#}");
+            }
+        }
+        result
+    }
+
+    fn run_mounted(
+        &mut self,
+        store: &Store,
+        rootfs: &Path,
+        command: &[String],
+        opts: &RunOptions,
+    ) -> Result<i32> {
+        let run_dir = store.container_run_dir(self.id())?;
+        std::fs::create_dir_all(&run_dir).map_err(|e| RunError::Io {
+            op: "creating".into(),
+            path: run_dir.clone(),
+            source: e,
+        })?;
+        let bundle = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(&run_dir)
+            .map_err(|e| RunError::Io {
+                op: "creating run directory in".into(),
+                path: run_dir.clone(),
+                source: e,
+            })?;
+        let cache_dir = store.root().join("hod-cache");
+        let (spec, terminal) = prepare(
+            rootfs,
+            &self.state.config.config,
+            command,
+            opts,
+            self.id(),
+            self.name(),
+            bundle.path(),
+            &cache_dir,
+        )?;
+        let eo = ExecOptions {
+            isolation: opts.isolation,
+            no_pivot: opts.no_pivot,
+            terminal,
+            bundle_dir: bundle.path().to_path_buf(),
+            runtime: opts.runtime.clone(),
+            runtime_flags: opts.runtime_flags.clone(),
+            container_id: self.id().to_string(),
+            ..Default::default()
+        };
+        execute(&spec, rootfs, &eo)
     }
 }
+
+#[cfg(test)]
+mod tests;

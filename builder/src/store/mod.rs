@@ -26,6 +26,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::image::Digest;
 
+mod containers;
+pub mod driver;
+mod images;
+pub mod json;
+mod layers;
+pub mod lock;
+pub mod paths;
+
 /// Store-level errors (the object is always named).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +59,22 @@ pub enum StoreError {
     /// Unsupported driver or option.
     #[error("{0}")]
     Unsupported(String),
+    /// An object with this ID already exists.
+    #[error("{kind} {id} already exists")]
+    Duplicate {
+        /// "layer", "image" or "container".
+        kind: &'static str,
+        /// The ID.
+        id: String,
+    },
+    /// The layer's uncompressed content is not what the caller expected.
+    #[error("layer content digest {actual} does not match the expected {expected}")]
+    DigestMismatch {
+        /// The digest the caller expected.
+        expected: Digest,
+        /// What the stream hashed to.
+        actual: Digest,
+    },
 }
 
 /// Which graph driver lays out layer contents.
@@ -76,7 +100,10 @@ impl DriverKind {
         match s {
             "overlay" | "overlay2" => Ok(DriverKind::Overlay),
             "vfs" => Ok(DriverKind::Vfs),
-            other => Err(StoreError::Unsupported(format!("storage driver {other:?} is not supported (use overlay or vfs)")).into()),
+            other => Err(StoreError::Unsupported(format!(
+                "storage driver {other:?} is not supported (use overlay or vfs)"
+            ))
+            .into()),
         }
     }
 }
@@ -95,13 +122,17 @@ pub struct StoreOptions {
     pub driver_options: Vec<String>,
 }
 
-/// One entry of `layers.json` (field names as containers/storage writes them).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// One entry of `layers.json` (field names and order as containers/storage writes them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Layer {
     /// 64-hex ID.
     pub id: String,
     /// Names (rarely used for layers).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
     /// Parent layer ID.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -109,101 +140,295 @@ pub struct Layer {
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metadata: String,
+    /// SELinux mount label.
+    #[serde(
+        default,
+        rename = "mountlabel",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub mount_label: String,
     /// Creation time, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     /// Digest of the blob the layer came from (possibly compressed).
-    #[serde(default, rename = "compressed-diff-digest", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "compressed-diff-digest",
+        deserialize_with = "nullable_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compressed_diff_digest: Option<Digest>,
     /// Size of that blob.
-    #[serde(default, rename = "compressed-size", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "compressed-size",
+        skip_serializing_if = "none_or_zero"
+    )]
     pub compressed_size: Option<i64>,
     /// Digest of the uncompressed tar (the image's diff_id).
-    #[serde(default, rename = "diff-digest", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "diff-digest",
+        deserialize_with = "nullable_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub diff_digest: Option<Digest>,
+    /// Digest of the table of contents (partial pulls; newer containers/storage).
+    #[serde(
+        default,
+        rename = "toc-digest",
+        deserialize_with = "nullable_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub toc_digest: Option<Digest>,
     /// Size of the uncompressed tar.
-    #[serde(default, rename = "diff-size", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "diff-size", skip_serializing_if = "none_or_zero")]
     pub diff_size: Option<i64>,
     /// Compression of the original blob (containers/storage `archive.Compression`: 0 none,
     /// 1 bzip2, 2 gzip, 3 xz, 4 zstd).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "none_or_zero_i32")]
     pub compression: Option<i32>,
+    /// UIDs used by the layer's files.
+    #[serde(
+        default,
+        rename = "uidset",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub uid_set: Vec<u32>,
+    /// GIDs used by the layer's files.
+    #[serde(
+        default,
+        rename = "gidset",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub gid_set: Vec<u32>,
     /// Flags, e.g. `incomplete`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub flags: BTreeMap<String, serde_json::Value>,
-    /// Every other field containers/storage writes (uidset, gidset, big-data, …), kept.
+    /// UID map the layer's contents were shifted with (kept as written).
+    #[serde(
+        default,
+        rename = "uidmap",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub uid_map: Vec<serde_json::Value>,
+    /// GID map.
+    #[serde(
+        default,
+        rename = "gidmap",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub gid_map: Vec<serde_json::Value>,
+    /// Layer big-data keys.
+    #[serde(
+        default,
+        rename = "big-data-names",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub big_data_names: Vec<String>,
+    /// Every other field containers/storage may write, kept.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-/// One entry of `images.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl Layer {
+    /// Whether the layer carries containers/storage's `incomplete` flag.
+    pub fn is_incomplete(&self) -> bool {
+        self.flags
+            .get(layers::INCOMPLETE_FLAG)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    }
+}
+
+/// One entry of `images.json` (field order as containers/storage writes them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// 64-hex ID (the config digest's hex).
     pub id: String,
     /// Digest of the main manifest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub digest: Option<Digest>,
-    /// Digests of every stored manifest.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Digests of every stored manifest (`digest` first). Not stored: containers/storage
+    /// computes it from `digest` and the `manifest*` big-data digests on load, and so do we.
+    #[serde(skip)]
     pub digests: Vec<Digest>,
     /// Names (`docker.io/library/busybox:latest`, `localhost/app:1`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
-    /// `repo@digest` names.
-    #[serde(default, rename = "names-history", skip_serializing_if = "Vec::is_empty")]
+    /// Names the image had, newest first.
+    #[serde(
+        default,
+        rename = "names-history",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names_history: Vec<String>,
     /// The top layer's ID (empty for an image with no layers).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub layer: String,
+    /// Alternate top layers with other ID mappings.
+    #[serde(
+        default,
+        rename = "mapped-layers",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub mapped_layers: Vec<String>,
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metadata: String,
     /// Keys of the big-data items (`manifest`, `manifest-sha256:…`, `sha256:<config>`).
-    #[serde(default, rename = "big-data-names", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "big-data-names",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub big_data_names: Vec<String>,
     /// Sizes of the big-data items.
-    #[serde(default, rename = "big-data-sizes", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        rename = "big-data-sizes",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub big_data_sizes: BTreeMap<String, i64>,
     /// Digests of the big-data items.
-    #[serde(default, rename = "big-data-digests", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        rename = "big-data-digests",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub big_data_digests: BTreeMap<String, Digest>,
     /// Creation time, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     /// Flags.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub flags: BTreeMap<String, serde_json::Value>,
     /// Every other field, kept.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-/// One entry of `containers.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// One entry of `containers.json` (field order as containers/storage writes them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// 64-hex ID.
     pub id: String,
     /// Names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
-    /// The image ID (empty for `scratch`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// The image ID (empty for `scratch`; always written, as containers/storage does).
+    #[serde(default)]
     pub image: String,
     /// The container's read-write layer.
+    #[serde(default)]
     pub layer: String,
     /// Free-form metadata (buildah and podman store JSON here).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metadata: String,
+    /// Keys of the container's big-data items.
+    #[serde(
+        default,
+        rename = "big-data-names",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub big_data_names: Vec<String>,
+    /// Their sizes.
+    #[serde(
+        default,
+        rename = "big-data-sizes",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub big_data_sizes: BTreeMap<String, i64>,
+    /// Their digests.
+    #[serde(
+        default,
+        rename = "big-data-digests",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub big_data_digests: BTreeMap<String, Digest>,
     /// Creation time, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// UID map (kept as written).
+    #[serde(
+        default,
+        rename = "uidmap",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub uid_map: Vec<serde_json::Value>,
+    /// GID map.
+    #[serde(
+        default,
+        rename = "gidmap",
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub gid_map: Vec<serde_json::Value>,
     /// Flags.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "json::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub flags: BTreeMap<String, serde_json::Value>,
     /// Every other field, kept.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+fn none_or_zero(v: &Option<i64>) -> bool {
+    matches!(v, None | Some(0))
+}
+
+fn none_or_zero_i32(v: &Option<i32>) -> bool {
+    matches!(v, None | Some(0))
+}
+
+/// Go writes an unset digest as nothing (omitempty), but accept `""` and `null` too.
+fn nullable_digest<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Digest>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => Digest::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// How a layer's tar stream is put into the store.
@@ -229,15 +454,34 @@ pub struct BigData {
 
 /// An opened store. Each method takes the locks it needs and re-reads the metadata it
 /// depends on, so several hod and podman processes can share one root.
+///
+/// Lock order (as containers/storage's): `storage.lock` → `layers.lock` (→ `mountpoints.lock`)
+/// → `images.lock` → `containers.lock`.
 #[derive(Debug)]
 pub struct Store {
     opts: StoreOptions,
+    paths: paths::Paths,
+    driver: driver::Driver,
 }
 
 impl Store {
     /// Open (creating if needed) the store and clean up incomplete layers.
     pub fn open(opts: &StoreOptions) -> Result<Store> {
-        Ok(Store { opts: opts.clone() })
+        let dopts = driver::DriverOptions::parse(opts.driver, &opts.driver_options)?;
+        let paths = paths::Paths {
+            root: opts.root.clone(),
+            run_root: opts.run_root.clone(),
+            driver: opts.driver,
+        };
+        let driver = driver::Driver::new(&paths, dopts);
+        let store = Store {
+            opts: opts.clone(),
+            paths,
+            driver,
+        };
+        store.init_dirs()?;
+        store.cleanup_incomplete()?;
+        Ok(store)
     }
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
@@ -251,100 +495,197 @@ impl Store {
     pub fn root(&self) -> &Path {
         &self.opts.root
     }
+    /// The run root.
+    pub fn run_root(&self) -> &Path {
+        &self.opts.run_root
+    }
+    /// Where a layer's own files are: overlay `<root>/overlay/<id>/diff`, vfs
+    /// `<root>/vfs/dir/<id>`.
+    pub fn layer_diff_dir(&self, id: &str) -> Result<PathBuf> {
+        let l = self.layer(id)?;
+        Ok(self.driver.diff_dir(&l.id))
+    }
 
     // ---- layers ----
-    /// All layers.
+    /// All layers (incomplete ones are hidden).
     pub fn layers(&self) -> Result<Vec<Layer>> {
-        todo!("store::layers")
+        self.layers_impl()
     }
-    /// One layer by ID.
-    pub fn layer(&self, _id: &str) -> Result<Layer> {
-        todo!("store::layer")
+    /// One layer by ID, name or unique ID prefix.
+    pub fn layer(&self, id: &str) -> Result<Layer> {
+        self.layer_impl(id)
+    }
+    /// Layers whose uncompressed digest (diff_id) is `d`.
+    pub fn layers_by_diff_digest(&self, d: &Digest) -> Result<Vec<Layer>> {
+        Ok(self
+            .layers()?
+            .into_iter()
+            .filter(|l| l.diff_digest.as_ref() == Some(d))
+            .collect())
+    }
+    /// Layers whose compressed (as received) digest is `d`.
+    pub fn layers_by_compressed_digest(&self, d: &Digest) -> Result<Vec<Layer>> {
+        Ok(self
+            .layers()?
+            .into_iter()
+            .filter(|l| l.compressed_diff_digest.as_ref() == Some(d))
+            .collect())
     }
     /// Apply an uncompressed layer tar on top of `parent` as a new read-only layer, recording
     /// its tar-split, diff digest and size in one streaming pass.
-    pub fn put_layer(&self, _parent: Option<&str>, _tar: &mut dyn Read, _opts: &PutLayerOptions) -> Result<Layer> {
-        todo!("store::put_layer")
+    pub fn put_layer(
+        &self,
+        parent: Option<&str>,
+        tar: &mut dyn Read,
+        opts: &PutLayerOptions,
+    ) -> Result<Layer> {
+        let ignore_chown = self.driver.opts.ignore_chown_errors;
+        let mut apply =
+            |dir: &Path, whiteouts: crate::archive::apply::WhiteoutFormat, ts: &mut dyn Write| {
+                let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
+                o.tar_split = Some(ts);
+                o.ignore_chown_errors = ignore_chown;
+                crate::archive::apply::apply_layer(dir, tar, o)
+            };
+        self.put_layer_with(parent, opts, &mut apply)
     }
     /// Create an empty read-write layer on top of `parent` (a container's layer).
-    pub fn create_rw_layer(&self, _parent: Option<&str>) -> Result<Layer> {
-        todo!("store::create_rw_layer")
+    pub fn create_rw_layer(&self, parent: Option<&str>) -> Result<Layer> {
+        self.create_rw_layer_impl(parent)
+    }
+    /// Delete a layer no image, container or other layer uses.
+    pub fn delete_layer(&self, id: &str) -> Result<()> {
+        self.delete_layer_impl(id)
     }
     /// Write the layer's uncompressed tar (from tar-split when the layer has one, else by
     /// computing its change set against the parent) to `w`.
-    pub fn layer_diff(&self, _id: &str, _w: &mut dyn Write) -> Result<()> {
-        todo!("store::layer_diff")
+    pub fn layer_diff(&self, id: &str, w: &mut dyn Write) -> Result<()> {
+        self.layer_diff_impl(id, w)
     }
     /// Mount a layer (with its parents) and return the mount point; counted in
     /// `mountpoints.json`.
-    pub fn mount_layer(&self, _id: &str) -> Result<PathBuf> {
-        todo!("store::mount_layer")
+    pub fn mount_layer(&self, id: &str) -> Result<PathBuf> {
+        self.mount_layer_impl(id)
     }
     /// Drop one mount reference (all with `force`); unmount at zero. Returns whether it is
     /// still mounted.
-    pub fn unmount_layer(&self, _id: &str, _force: bool) -> Result<bool> {
-        todo!("store::unmount_layer")
+    pub fn unmount_layer(&self, id: &str, force: bool) -> Result<bool> {
+        self.unmount_layer_impl(id, force)
     }
     /// Where a layer is mounted, if it is.
-    pub fn layer_mount_point(&self, _id: &str) -> Result<Option<PathBuf>> {
-        todo!("store::layer_mount_point")
+    pub fn layer_mount_point(&self, id: &str) -> Result<Option<PathBuf>> {
+        self.layer_mount_point_impl(id)
+    }
+    /// How many times a layer is mounted (per `mountpoints.json`).
+    pub fn layer_mount_count(&self, id: &str) -> Result<u32> {
+        self.layer_mount_count_impl(id)
     }
 
     // ---- images ----
     /// All images.
     pub fn images(&self) -> Result<Vec<ImageRecord>> {
-        todo!("store::images")
+        self.images_impl()
     }
     /// Find an image by full ID, unique ID prefix, name (normalised: `busybox` matches
     /// `docker.io/library/busybox:latest` and `localhost/busybox:latest`), or `@digest`.
-    pub fn image(&self, _name_or_id: &str) -> Result<ImageRecord> {
-        todo!("store::image")
+    pub fn image(&self, name_or_id: &str) -> Result<ImageRecord> {
+        self.image_impl(name_or_id)
+    }
+    /// Images having `d` as the digest of one of their manifests.
+    pub fn images_by_digest(&self, d: &Digest) -> Result<Vec<ImageRecord>> {
+        Ok(self
+            .images()?
+            .into_iter()
+            .filter(|i| i.digests.contains(d))
+            .collect())
     }
     /// Record an image with its big data. Names already held by other images move to it.
-    pub fn create_image(&self, _id: &str, _names: &[String], _top_layer: Option<&str>, _big_data: &[BigData], _created: Option<String>) -> Result<ImageRecord> {
-        todo!("store::create_image")
+    /// If an image with this ID exists, the names are added to it and the big data replaced.
+    pub fn create_image(
+        &self,
+        id: &str,
+        names: &[String],
+        top_layer: Option<&str>,
+        big_data: &[BigData],
+        created: Option<String>,
+    ) -> Result<ImageRecord> {
+        self.create_image_impl(id, names, top_layer, big_data, created)
     }
     /// Read one big-data item of an image.
-    pub fn image_big_data(&self, _id: &str, _key: &str) -> Result<Vec<u8>> {
-        todo!("store::image_big_data")
+    pub fn image_big_data(&self, id: &str, key: &str) -> Result<Vec<u8>> {
+        self.image_big_data_impl(id, key)
+    }
+    /// Store (or replace) one big-data item of an image.
+    pub fn set_image_big_data(&self, id: &str, key: &str, data: &[u8]) -> Result<()> {
+        self.set_image_big_data_impl(id, key, data)
+    }
+    /// Replace an image's free-form metadata string.
+    pub fn set_image_metadata(&self, id: &str, metadata: &str) -> Result<()> {
+        self.set_image_metadata_impl(id, metadata)
     }
     /// Replace an image's names (names other images hold are taken from them).
-    pub fn set_image_names(&self, _id: &str, _names: &[String]) -> Result<()> {
-        todo!("store::set_image_names")
+    pub fn set_image_names(&self, id: &str, names: &[String]) -> Result<()> {
+        self.update_image_names(id, names, images::NameOp::Set)
     }
-    /// Delete an image and those of its layers no other image or container uses.
+    /// Add names to an image (taken from other images that hold them).
+    pub fn add_image_names(&self, id: &str, names: &[String]) -> Result<()> {
+        self.update_image_names(id, names, images::NameOp::Add)
+    }
+    /// Remove names from an image.
+    pub fn remove_image_names(&self, id: &str, names: &[String]) -> Result<()> {
+        self.update_image_names(id, names, images::NameOp::Remove)
+    }
+    /// Delete an image and those of its layers no other image or container uses (returned).
     /// Refuses (naming them) when containers use it.
-    pub fn delete_image(&self, _id: &str) -> Result<Vec<String>> {
-        todo!("store::delete_image")
+    pub fn delete_image(&self, id: &str) -> Result<Vec<String>> {
+        self.delete_image_impl(id)
     }
 
     // ---- containers ----
     /// All containers.
     pub fn containers(&self) -> Result<Vec<ContainerRecord>> {
-        todo!("store::containers")
+        self.containers_impl()
     }
-    /// A container by ID, unique prefix or name.
-    pub fn container(&self, _name_or_id: &str) -> Result<ContainerRecord> {
-        todo!("store::container")
+    /// A container by ID, name, layer ID or unique ID prefix.
+    pub fn container(&self, name_or_id: &str) -> Result<ContainerRecord> {
+        self.container_impl(name_or_id)
     }
     /// Create a container (with a new read-write layer over the image's top layer).
-    pub fn create_container(&self, _names: &[String], _image_id: Option<&str>, _metadata: &str) -> Result<ContainerRecord> {
-        todo!("store::create_container")
+    pub fn create_container(
+        &self,
+        names: &[String],
+        image_id: Option<&str>,
+        metadata: &str,
+    ) -> Result<ContainerRecord> {
+        self.create_container_impl(names, image_id, metadata)
     }
     /// `<root>/<driver>-containers/<id>/userdata`, created.
-    pub fn container_dir(&self, _id: &str) -> Result<PathBuf> {
-        todo!("store::container_dir")
+    pub fn container_dir(&self, id: &str) -> Result<PathBuf> {
+        let c = self.container(id)?;
+        let d = self.paths.containers_dir().join(&c.id).join("userdata");
+        paths::mkdir_all(&d, 0o700)?;
+        Ok(d)
     }
     /// `<runroot>/<driver>-containers/<id>/userdata`, created.
-    pub fn container_run_dir(&self, _id: &str) -> Result<PathBuf> {
-        todo!("store::container_run_dir")
+    pub fn container_run_dir(&self, id: &str) -> Result<PathBuf> {
+        let c = self.container(id)?;
+        let d = self.paths.run_containers_dir().join(&c.id).join("userdata");
+        paths::mkdir_all(&d, 0o700)?;
+        Ok(d)
     }
-    /// Replace a container's names.
-    pub fn set_container_names(&self, _id: &str, _names: &[String]) -> Result<()> {
-        todo!("store::set_container_names")
+    /// Replace a container's names (refused if another container holds one).
+    pub fn set_container_names(&self, id: &str, names: &[String]) -> Result<()> {
+        self.set_container_names_impl(id, names)
+    }
+    /// Replace a container's metadata string.
+    pub fn set_container_metadata(&self, id: &str, metadata: &str) -> Result<()> {
+        self.set_container_metadata_impl(id, metadata)
     }
     /// Unmount and delete a container, its layer and its directories.
-    pub fn delete_container(&self, _id: &str) -> Result<()> {
-        todo!("store::delete_container")
+    pub fn delete_container(&self, id: &str) -> Result<()> {
+        self.delete_container_impl(id)
     }
 }
+
+#[cfg(test)]
+mod tests;

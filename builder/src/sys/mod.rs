@@ -2,4 +2,10 @@
 //! and the registry of re-exec'd helpers. Every block carries a `// SAFETY:` line.
 #![allow(unsafe_code)]
 
+pub mod caps;
+pub mod container;
+pub mod process;
 pub mod reexec;
+pub mod resolve;
+pub mod seccomp;
+pub mod unshare;

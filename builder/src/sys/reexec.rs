@@ -1,6 +1,49 @@
-//! Re-exec'd helpers: hod runs itself (`/proc/self/exe`) with `argv[0]` set to a helper name
+//! Re-exec'd helpers: hod runs itself (`/proc/self/exe`) with [`HELPER_ENV`] naming a helper
 //! to do namespace work in a fresh, single-threaded process. `main` calls [`dispatch`] first.
+//!
+//! | helper    | what it does                                             | input                         |
+//! |-----------|----------------------------------------------------------|-------------------------------|
+//! | `run`     | the embedded runtime ([`super::container::helper_main`]) | [`PAYLOAD_ENV`] file, fds 3/4 |
+//! | `unshare` | user + mount namespace for `hod unshare`                 | argv, fds 3/4                 |
+use std::process::Command;
+
+/// Environment variable naming the helper to run.
+pub const HELPER_ENV: &str = "_HOD_REEXEC_HELPER";
+/// Environment variable with the path of the helper's JSON payload.
+pub const PAYLOAD_ENV: &str = "_HOD_REEXEC_PAYLOAD";
+
+/// A command that runs helper `name` (the caller adds arguments, environment and fds).
+pub fn command(name: &str) -> Command {
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.env(HELPER_ENV, name);
+    cmd
+}
 
 /// If this process was started as one of hod's helpers, run it and exit; otherwise return.
 /// Must be called before any thread or async runtime exists.
-pub fn dispatch() {}
+pub fn dispatch() {
+    let Some(name) = std::env::var_os(HELPER_ENV) else {
+        return;
+    };
+    // The marker must not leak into the command the helper eventually runs.
+    // SAFETY-free: single-threaded at this point (called first thing in main).
+    let name = name.to_string_lossy().into_owned();
+    let code = match name.as_str() {
+        "run" => super::container::helper_main(),
+        "unshare" => super::unshare::helper_main(),
+        _ => 125,
+    };
+    std::process::exit(code);
+}
+
+/// In test binaries there is no hod `main`: run [`dispatch`] from the ELF initialisers, before
+/// the test harness starts any thread, so the builder's own tests can spawn the helpers.
+#[cfg(test)]
+#[used]
+#[link_section = ".init_array"]
+static TEST_DISPATCH: extern "C" fn() = {
+    extern "C" fn init() {
+        dispatch();
+    }
+    init
+};

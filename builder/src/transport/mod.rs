@@ -1,5 +1,36 @@
-//! Image transports: `ImageSource` → `ImageDestination` with one `copy_image` pipeline shared
-//! by commit, push and pull.
+//! Image transports: `ImageSource` → `ImageDestination` with one [`copy_image`] pipeline shared
+//! by commit, push and pull (and later the registry transport).
+//!
+//! ```text
+//!  source blob ─▶ sha256+size check ─▶ [decompress ─▶ sha256 (diff_id) ─▶ compress] ─▶ sha256 ─▶ staged temp file
+//!                                                                                      │ (verified)
+//!                                                               ImageDestination::put_blob (rename / apply)
+//! ```
+//! Every blob is verified (digest and size) while it is staged, before the destination makes
+//! it visible (D36). Manifests and configs are read with a 4 MiB bound (D37).
+//! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
+//! and so the image ID, are kept, as containers/image does.
+pub mod codec;
+pub mod dir;
+pub mod docker_archive;
+pub mod oci;
+pub mod storage;
+
+use std::io::{self, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::archive::Compression;
+use crate::builder::ImageFormat;
+use crate::error::{Error, IoResultExt, Result};
+use crate::image::config::host_arch;
+use crate::image::manifest::{self, *};
+use crate::image::{Digest, ImageConfig, Sha256Writer};
+use crate::reference::ImageReference;
+use crate::report::Reporter;
+use crate::store::Store;
+
+use crate::archive::pipeline::LayerWriter;
+use codec::{compression_of_media_type, Decoder, LimitedVec};
 
 /// Transport errors.
 #[derive(Debug, thiserror::Error)]
@@ -7,4 +38,960 @@ pub enum TransportError {
     /// An unknown transport prefix.
     #[error("unknown transport {0:?}")]
     UnknownTransport(String),
+    /// A transport that is recognised but not implemented.
+    #[error("{0} transport not implemented yet")]
+    NotImplemented(&'static str),
+    /// A blob's content does not match its descriptor.
+    #[error(
+        "blob {expected} has digest {actual} and size {actual_size}, expected size {expected_size}"
+    )]
+    DigestMismatch {
+        /// The descriptor's digest.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+        /// The descriptor's size.
+        expected_size: i64,
+        /// The bytes' length.
+        actual_size: u64,
+    },
+    /// A layer's uncompressed content does not match the config's diff_id.
+    #[error("layer {blob}: uncompressed digest {actual} does not match diff_id {expected}")]
+    DiffIdMismatch {
+        /// The layer blob.
+        blob: Digest,
+        /// The config's diff_id.
+        expected: Digest,
+        /// What the uncompressed bytes hash to.
+        actual: Digest,
+    },
+    /// The image is malformed (layer/diff_id count, unsupported media type, …).
+    #[error("{0}")]
+    BadImage(String),
+    /// The named image is not in the source.
+    #[error("{0}: image not known")]
+    NoSuchImage(String),
+}
+
+/// A blob the destination already holds or just stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobInfo {
+    /// Digest of the bytes as stored.
+    pub digest: Digest,
+    /// Size.
+    pub size: i64,
+}
+
+/// What the copy pipeline knows about a layer when handing it to a destination.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    /// Position, bottom first.
+    pub index: usize,
+    /// The uncompressed digest (config `rootfs.diff_ids[index]`).
+    pub diff_id: Option<Digest>,
+    /// The blob's compression.
+    pub compression: Compression,
+}
+
+/// A readable image.
+pub trait ImageSource {
+    /// The manifest (bytes exactly as stored) and its media type. `instance` selects a
+    /// manifest listed in the source's index.
+    fn manifest(&mut self, instance: Option<&Digest>) -> Result<(Vec<u8>, String)>;
+    /// Write the bytes of the blob `desc` names (config or layer) to `out`. The caller
+    /// verifies digest and size.
+    fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()>;
+    /// The source's description, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A writable image. Nothing becomes visible before [`ImageDestination::commit`], except
+/// content-addressed blobs (visible only once verified).
+pub trait ImageDestination {
+    /// A directory on the destination's filesystem where blobs are staged (renamed into
+    /// place by `put_blob`).
+    fn staging_dir(&self) -> &Path;
+    /// The layer compression the destination needs, if it needs one.
+    fn required_compression(&self) -> Option<Compression> {
+        None
+    }
+    /// The compression the destination wants for layers that arrive uncompressed, when the
+    /// caller asks for none (a registry: gzip, as containers/image's `DesiredLayerCompression`).
+    fn desired_compression(&self) -> Option<Compression> {
+        None
+    }
+    /// The manifest types accepted, preferred first.
+    fn supported_manifest_types(&self) -> &'static [&'static str] {
+        &[OCI_MANIFEST, DOCKER_MANIFEST]
+    }
+    /// Whether the destination already has this layer (`desc` as the source lists it);
+    /// `Some` = skip the copy and use this blob in the manifest.
+    fn try_reuse_layer(
+        &mut self,
+        _desc: &Descriptor,
+        _layer: &LayerInfo,
+    ) -> Result<Option<BlobInfo>> {
+        Ok(None)
+    }
+    /// Store a verified blob staged in `file` (its digest and size are `desc`'s). `layer` is
+    /// `None` for the config.
+    fn put_blob(
+        &mut self,
+        file: tempfile::NamedTempFile,
+        desc: &Descriptor,
+        layer: Option<&LayerInfo>,
+    ) -> Result<()>;
+    /// Store the manifest.
+    fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()>;
+    /// Make the image visible, atomically.
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Options of [`copy_image`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CopyImageOptions {
+    /// Convert the manifest to this format; `None` keeps the source's when the destination
+    /// accepts it.
+    pub format: Option<ImageFormat>,
+    /// Recompress layers to this; `None` keeps the source's compression (unless the
+    /// destination requires one).
+    pub compression: Option<Compression>,
+    /// Don't copy signatures (there are none yet; kept for the CLI contract).
+    pub remove_signatures: bool,
+}
+
+/// What a copy produced.
+#[derive(Debug, Clone)]
+pub struct CopyOutput {
+    /// The manifest written.
+    pub manifest: Vec<u8>,
+    /// Its media type.
+    pub manifest_type: String,
+    /// Its digest.
+    pub manifest_digest: Digest,
+    /// The config digest (its hex is the image ID).
+    pub config_digest: Digest,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    TransportError::BadImage(msg.into()).into()
+}
+
+/// A [`TransportError::BadImage`].
+pub(crate) fn bad_image(msg: impl Into<String>) -> Error {
+    bad(msg)
+}
+
+/// Read a blob into memory with the 4 MiB bound and verify it.
+pub fn read_small_blob(src: &mut dyn ImageSource, desc: &Descriptor) -> Result<Vec<u8>> {
+    if desc.size > MAX_MANIFEST_SIZE as i64 {
+        return Err(bad(format!(
+            "blob {} is {} bytes, more than the limit of {MAX_MANIFEST_SIZE}",
+            desc.digest, desc.size
+        )));
+    }
+    let mut w = Sha256Writer::new(LimitedVec {
+        buf: Vec::new(),
+        limit: MAX_MANIFEST_SIZE,
+    });
+    src.write_blob(desc, &mut w)
+        .map_err(|e| e.context(format!("reading blob {}", desc.digest)))?;
+    let (digest, size, v) = w.finish();
+    verify(desc, &digest, size)?;
+    Ok(v.buf)
+}
+
+fn verify(desc: &Descriptor, digest: &Digest, size: u64) -> Result<()> {
+    if desc.digest.algorithm() != "sha256" {
+        return Err(bad(format!(
+            "blob {}: only sha256 digests are supported",
+            desc.digest
+        )));
+    }
+    if *digest != desc.digest || (desc.size >= 0 && desc.size as u64 != size) {
+        return Err(TransportError::DigestMismatch {
+            expected: desc.digest.clone(),
+            actual: digest.clone(),
+            expected_size: desc.size,
+            actual_size: size,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The layer media type for a manifest type and compression.
+pub fn layer_media_type(manifest_type: &str, c: Compression) -> Result<&'static str> {
+    let docker = manifest_type == DOCKER_MANIFEST;
+    Ok(match (docker, c) {
+        (false, Compression::None) => OCI_LAYER_TAR,
+        (false, Compression::Gzip) => OCI_LAYER_GZIP,
+        (false, Compression::Zstd) => OCI_LAYER_ZSTD,
+        (true, Compression::None) => DOCKER_LAYER_TAR,
+        (true, Compression::Gzip) => DOCKER_LAYER_GZIP,
+        (true, Compression::Zstd) => {
+            return Err(bad(
+                "zstd-compressed layers are not supported by the docker image format",
+            ))
+        }
+        (_, other) => {
+            return Err(bad(format!(
+                "media type for {other:?}-compressed layers is not defined"
+            )))
+        }
+    })
+}
+
+fn config_media_type(manifest_type: &str) -> &'static str {
+    if manifest_type == DOCKER_MANIFEST {
+        DOCKER_CONFIG
+    } else {
+        OCI_CONFIG
+    }
+}
+
+/// Load the single-image manifest of a source, choosing this host's platform from an index.
+pub fn load_image_manifest(src: &mut dyn ImageSource) -> Result<(Vec<u8>, String, ImageManifest)> {
+    let (bytes, mt) = src.manifest(None)?;
+    match manifest::parse_manifest(&bytes, Some(&mt))? {
+        Manifest::Oci(m) | Manifest::Docker(m) => {
+            let mt = m.media_type.clone().unwrap_or_else(|| {
+                if mt.is_empty() {
+                    OCI_MANIFEST.to_string()
+                } else {
+                    mt
+                }
+            });
+            Ok((bytes, mt, m))
+        }
+        Manifest::OciIndex(i) | Manifest::DockerList(i) => {
+            let arch = host_arch();
+            let pick = i
+                .manifests
+                .iter()
+                .find(|d| {
+                    d.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+                })
+                .or_else(|| {
+                    if i.manifests.len() == 1 {
+                        i.manifests.first()
+                    } else {
+                        None
+                    }
+                })
+                .ok_or_else(|| bad(format!("no image for linux/{arch} in the manifest list")))?
+                .clone();
+            let (bytes, mt) = src.manifest(Some(&pick.digest))?;
+            let got = Digest::of(&bytes);
+            verify(&pick, &got, bytes.len() as u64)?;
+            match manifest::parse_manifest(&bytes, Some(&pick.media_type))? {
+                Manifest::Oci(m) | Manifest::Docker(m) => {
+                    let mt = m.media_type.clone().unwrap_or(if mt.is_empty() {
+                        pick.media_type
+                    } else {
+                        mt
+                    });
+                    Ok((bytes, mt, m))
+                }
+                _ => Err(bad("nested manifest lists are not supported")),
+            }
+        }
+    }
+}
+
+fn stage(dst: &dyn ImageDestination) -> Result<tempfile::NamedTempFile> {
+    let dir = dst.staging_dir();
+    tempfile::Builder::new()
+        .prefix(".tmp-blob-")
+        .tempfile_in(dir)
+        .at("creating temporary file in", dir)
+}
+
+/// Copy one image from `src` to `dst`: the one pipeline of commit, push and pull.
+pub fn copy_image(
+    src: &mut dyn ImageSource,
+    mut dst: Box<dyn ImageDestination + '_>,
+    opts: &CopyImageOptions,
+    reporter: &dyn Reporter,
+) -> Result<CopyOutput> {
+    reporter.progress("Getting image source signatures");
+    let (src_bytes, src_mt, src_manifest) = load_image_manifest(src)?;
+    let supported = dst.supported_manifest_types();
+    let want_mt = match opts.format {
+        Some(ImageFormat::Oci) => OCI_MANIFEST,
+        Some(ImageFormat::Docker) => DOCKER_MANIFEST,
+        None => supported
+            .iter()
+            .copied()
+            .find(|t| *t == src_mt)
+            .unwrap_or(src_mt.as_str()),
+    };
+    let out_mt: &'static str = if supported.contains(&want_mt) {
+        if want_mt == OCI_MANIFEST {
+            OCI_MANIFEST
+        } else {
+            DOCKER_MANIFEST
+        }
+    } else {
+        supported[0]
+    };
+
+    // The config first: its diff_ids describe the layers.
+    let config_bytes = read_small_blob(src, &src_manifest.config)?;
+    let config: ImageConfig = {
+        manifest::check_no_duplicate_keys(&config_bytes).map_err(|source| Error::Json {
+            op: "parsing".into(),
+            path: "image config".into(),
+            source,
+        })?;
+        serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
+            op: "parsing".into(),
+            path: "image config".into(),
+            source,
+        })?
+    };
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != src_manifest.layers.len() {
+        return Err(bad(format!(
+            "image has {} layers but its config lists {} diff_ids",
+            src_manifest.layers.len(),
+            diff_ids.len()
+        )));
+    }
+
+    let mut out_layers = Vec::with_capacity(src_manifest.layers.len());
+    for (index, desc) in src_manifest.layers.iter().enumerate() {
+        let src_c = compression_of_media_type(&desc.media_type).ok_or_else(|| {
+            bad(format!(
+                "layer {}: unsupported media type {:?}",
+                desc.digest, desc.media_type
+            ))
+        })?;
+        let target = dst
+            .required_compression()
+            .or(opts.compression)
+            .or(if src_c == Compression::None {
+                dst.desired_compression()
+            } else {
+                None
+            })
+            .unwrap_or(src_c);
+        let info = LayerInfo {
+            index,
+            diff_id: Some(diff_ids[index].clone()),
+            compression: src_c,
+        };
+        let out_media = layer_media_type(out_mt, target)?;
+        if let Some(have) = dst.try_reuse_layer(desc, &info)? {
+            reporter.progress(&format!(
+                "Copying blob {} skipped: already exists",
+                desc.digest
+            ));
+            let reuse_media = if have.digest == desc.digest {
+                layer_media_type(out_mt, src_c)?
+            } else {
+                out_media
+            };
+            let mut d = desc.clone();
+            d.media_type = reuse_media.to_string();
+            d.digest = have.digest;
+            d.size = have.size;
+            out_layers.push(d);
+            continue;
+        }
+        reporter.progress(&format!("Copying blob {}", desc.digest));
+        let tmp = stage(dst.as_ref())?;
+        let (file, out_digest, out_size, out_c) = if target == src_c {
+            let mut w = Sha256Writer::new(tmp);
+            src.write_blob(desc, &mut w)
+                .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+            let (digest, size, tmp) = w.finish();
+            verify(desc, &digest, size)?;
+            if src_c == Compression::None && digest != diff_ids[index] {
+                return Err(TransportError::DiffIdMismatch {
+                    blob: desc.digest.clone(),
+                    expected: diff_ids[index].clone(),
+                    actual: digest,
+                }
+                .into());
+            }
+            (tmp, digest, size, src_c)
+        } else {
+            let path = tmp.path().to_path_buf();
+            let io_err = |e: io::Error| Error::Io {
+                op: "recompressing blob into".into(),
+                path: path.clone(),
+                source: e,
+            };
+            // source bytes → verify → decompress → (diff_id, compress, blob digest) → file
+            let enc = LayerWriter::new(tmp, target)?;
+            let dec = Decoder::new(enc, src_c).map_err(io_err)?;
+            let mut verifier = Sha256Writer::new(dec);
+            src.write_blob(desc, &mut verifier)
+                .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+            let (digest, size, dec) = verifier.finish();
+            verify(desc, &digest, size)?;
+            let enc = dec.finish().map_err(io_err)?;
+            let out = enc.finish().map_err(io_err)?;
+            if out.diff_id != diff_ids[index] {
+                return Err(TransportError::DiffIdMismatch {
+                    blob: desc.digest.clone(),
+                    expected: diff_ids[index].clone(),
+                    actual: out.diff_id,
+                }
+                .into());
+            }
+            (out.inner, out.blob_digest, out.blob_size, target)
+        };
+        let mut file = file;
+        file.as_file_mut().flush().at("writing", file.path())?;
+        file.as_file_mut().rewind().at("rewinding", file.path())?;
+        let mut out_desc = desc.clone();
+        out_desc.media_type = layer_media_type(out_mt, out_c)?.to_string();
+        out_desc.digest = out_digest;
+        out_desc.size = out_size as i64;
+        let info = LayerInfo {
+            compression: out_c,
+            ..info
+        };
+        dst.put_blob(file, &out_desc, Some(&info))
+            .map_err(|e| e.context(format!("storing blob {}", out_desc.digest)))?;
+        out_layers.push(out_desc);
+    }
+
+    reporter.progress(&format!("Copying config {}", src_manifest.config.digest));
+    let mut tmp = stage(dst.as_ref())?;
+    tmp.write_all(&config_bytes).at("writing", tmp.path())?;
+    tmp.as_file_mut().rewind().at("rewinding", tmp.path())?;
+    let mut config_desc = src_manifest.config.clone();
+    config_desc.media_type = config_media_type(out_mt).to_string();
+    dst.put_blob(tmp, &config_desc, None)
+        .map_err(|e| e.context(format!("storing config {}", config_desc.digest)))?;
+
+    // Keep the manifest byte-identical when nothing changed.
+    let unchanged =
+        out_mt == src_mt && out_layers == src_manifest.layers && config_desc == src_manifest.config;
+    let manifest_bytes = if unchanged {
+        src_bytes
+    } else {
+        let mut m = src_manifest.clone();
+        m.schema_version = 2;
+        m.media_type = Some(out_mt.to_string());
+        m.config = config_desc.clone();
+        m.layers = out_layers;
+        if out_mt == DOCKER_MANIFEST {
+            // Docker v2s2 has no annotations, artifact types or subjects.
+            m.annotations = None;
+            m.artifact_type = None;
+            m.subject = None;
+            for l in &mut m.layers {
+                l.annotations = None;
+            }
+            m.config.annotations = None;
+        }
+        manifest::to_json(&m)
+    };
+    reporter.progress("Writing manifest to image destination");
+    dst.put_manifest(&manifest_bytes, out_mt)?;
+    if !opts.remove_signatures {
+        reporter.progress("Storing signatures");
+    }
+    dst.commit()?;
+    Ok(CopyOutput {
+        manifest_digest: Digest::of(&manifest_bytes),
+        manifest: manifest_bytes,
+        manifest_type: out_mt.to_string(),
+        config_digest: config_desc.digest,
+    })
+}
+
+/// Open a source for a parsed reference (local names resolve in `store`).
+pub fn open_source<'s>(
+    r: &ImageReference,
+    store: Option<&'s Store>,
+) -> Result<Box<dyn ImageSource + 's>> {
+    Ok(match r {
+        ImageReference::Oci { path, reference } => {
+            Box::new(oci::OciLayoutSource::open(path, reference.as_deref())?)
+        }
+        ImageReference::OciArchive { path, reference } => {
+            Box::new(oci::OciArchiveSource::open(path, reference.as_deref())?)
+        }
+        ImageReference::DockerArchive { path, selector } => Box::new(
+            docker_archive::DockerArchiveSource::open(path, selector.as_ref())?,
+        ),
+        ImageReference::Dir { path } => Box::new(dir::DirSource::open(path)?),
+        ImageReference::Storage { store: Some(_), .. } => {
+            return Err(bad(
+                "containers-storage references to another store are not supported yet",
+            ))
+        }
+        ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
+            let store = store.ok_or_else(|| bad("no local store"))?;
+            Box::new(storage::StorageSource::open(store, image)?)
+        }
+        ImageReference::Docker(_) => {
+            return Err(TransportError::NotImplemented("registry (docker://)").into())
+        }
+    })
+}
+
+/// Open a destination for a parsed reference. Local names are normalised
+/// (`myapp` → `localhost/myapp:latest`); `names` adds names for local-store destinations.
+pub fn open_destination<'s>(
+    r: &ImageReference,
+    store: Option<&'s Store>,
+) -> Result<Box<dyn ImageDestination + 's>> {
+    Ok(match r {
+        ImageReference::Oci { path, reference } => {
+            Box::new(oci::OciLayoutDest::new(path, reference.as_deref())?)
+        }
+        ImageReference::OciArchive { path, reference } => {
+            Box::new(oci::OciArchiveDest::new(path, reference.as_deref())?)
+        }
+        ImageReference::DockerArchive { path, selector } => {
+            let tag = match selector {
+                None => None,
+                Some(crate::reference::ArchiveSelector::Named(n)) => Some(n.clone()),
+                Some(crate::reference::ArchiveSelector::Index(_)) => {
+                    return Err(bad(
+                        "docker-archive: a source index (@N) cannot be used for writing",
+                    ))
+                }
+            };
+            Box::new(docker_archive::DockerArchiveDest::new(path, tag)?)
+        }
+        ImageReference::Dir { path } => Box::new(dir::DirDest::new(path)?),
+        ImageReference::Storage { store: Some(_), .. } => {
+            return Err(bad(
+                "containers-storage references to another store are not supported yet",
+            ))
+        }
+        ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
+            let store = store.ok_or_else(|| bad("no local store"))?;
+            Box::new(storage::StorageDest::new(store, destination_names(r)?)?)
+        }
+        ImageReference::Docker(_) => {
+            return Err(TransportError::NotImplemented("registry (docker://)").into())
+        }
+    })
+}
+
+/// The names a local-store destination gives the image: a bare name is a local one
+/// (`app` → `localhost/app:latest`, libimage's `NormalizeName`, as buildah commit resolves
+/// it); a `containers-storage:` name is normalised as that transport does
+/// (`containers-storage:app` → `docker.io/library/app:latest`).
+pub fn destination_names(r: &ImageReference) -> Result<Vec<String>> {
+    Ok(match r {
+        ImageReference::Local(n) if n.is_empty() => Vec::new(),
+        ImageReference::Local(n) => vec![crate::reference::normalize_local_name(n)?.to_string()],
+        ImageReference::Storage { image, .. } => {
+            // `name@digest` and `@id` forms carry no name to give.
+            let name = image.split('@').next().unwrap_or_default();
+            if name.is_empty() {
+                Vec::new()
+            } else {
+                vec![crate::reference::parse_named(name)?
+                    .with_default_tag()
+                    .to_string()]
+            }
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Where large temporary files go (layer spools, extracted archives): `$TMPDIR`, else
+/// `/var/tmp` as containers/image uses (not `/tmp`, often a small tmpfs).
+pub fn big_temp_dir() -> PathBuf {
+    match std::env::var_os("TMPDIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
+        _ => std::env::temp_dir(),
+    }
+}
+
+/// Read a file with a size bound (index.json, manifest.json, …).
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).at("opening", path)?;
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .at("reading", path)?;
+    if buf.len() as u64 > limit {
+        return Err(bad(format!(
+            "{} is larger than the limit of {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Open a file refusing a symlink as its last component.
+pub(crate) fn open_nofollow(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .at("opening", path)
+}
+
+/// Persist a staged temp file to `target` (no-op when `target` exists: blobs are
+/// content-addressed and verified).
+pub(crate) fn persist_blob(file: tempfile::NamedTempFile, target: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if target.exists() {
+        return Ok(());
+    }
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .at("setting mode of", file.path())?;
+    file.as_file().sync_all().at("syncing", file.path())?;
+    file.persist(target)
+        .map_err(|e| e.error)
+        .at("renaming into", target)?;
+    Ok(())
+}
+
+/// A path naming a destination's parent directory, for staging next to a file.
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn local_destination_names() {
+        let cases = [
+            ("app", vec!["localhost/app:latest"]),
+            ("app:1", vec!["localhost/app:1"]),
+            ("quay.io/a/b", vec!["quay.io/a/b:latest"]),
+            (
+                "containers-storage:new-image",
+                vec!["docker.io/library/new-image:latest"],
+            ),
+            ("containers-storage:localhost/x:2", vec!["localhost/x:2"]),
+            ("oci:/x:y", vec![]),
+        ];
+        for (input, want) in cases {
+            let r = ImageReference::parse(input).unwrap();
+            assert_eq!(destination_names(&r).unwrap(), want, "{input}");
+        }
+        assert!(destination_names(&ImageReference::Local(String::new()))
+            .unwrap()
+            .is_empty());
+        assert!(destination_names(&ImageReference::parse("Bad/Name").unwrap()).is_err());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! An in-memory image source for the pipeline tests.
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A source holding blobs in memory.
+    pub struct MemSource {
+        pub manifest: Vec<u8>,
+        pub media_type: String,
+        pub blobs: BTreeMap<Digest, Vec<u8>>,
+    }
+
+    impl ImageSource for MemSource {
+        fn manifest(&mut self, instance: Option<&Digest>) -> Result<(Vec<u8>, String)> {
+            match instance {
+                None => Ok((self.manifest.clone(), self.media_type.clone())),
+                Some(d) => Ok((
+                    self.blobs
+                        .get(d)
+                        .cloned()
+                        .ok_or_else(|| bad("no such manifest"))?,
+                    String::new(),
+                )),
+            }
+        }
+        fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+            let b = self
+                .blobs
+                .get(&desc.digest)
+                .ok_or_else(|| bad(format!("no blob {}", desc.digest)))?;
+            out.write_all(b).at("writing", "blob")
+        }
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    /// A small layer tar with one file.
+    pub fn layer_tar(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, content).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    /// An image with the given layer tars, compressed with `c`, as an OCI manifest.
+    pub fn image(layers: &[Vec<u8>], c: Compression) -> MemSource {
+        let mut blobs = BTreeMap::new();
+        let mut cfg = ImageConfig::scratch();
+        cfg.architecture = "amd64".into();
+        cfg.config.cmd = Some(vec!["/bin/sh".into()]);
+        let mut descs = Vec::new();
+        for l in layers {
+            cfg.rootfs.diff_ids.push(Digest::of(l));
+            let mut e = crate::archive::compress::compressor(Vec::new(), c).unwrap();
+            e.write_all(l).unwrap();
+            let z = e.finish().unwrap();
+            descs.push(Descriptor::new(
+                layer_media_type(OCI_MANIFEST, c).unwrap(),
+                Digest::of(&z),
+                z.len() as i64,
+            ));
+            blobs.insert(Digest::of(&z), z);
+        }
+        let (cfg_bytes, _) = crate::image::convert::to_oci(&cfg);
+        let cfg_desc = Descriptor::new(OCI_CONFIG, Digest::of(&cfg_bytes), cfg_bytes.len() as i64);
+        blobs.insert(cfg_desc.digest.clone(), cfg_bytes);
+        let m = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            artifact_type: None,
+            config: cfg_desc,
+            layers: descs,
+            subject: None,
+            annotations: None,
+            other: BTreeMap::new(),
+        };
+        MemSource {
+            manifest: manifest::to_json(&m),
+            media_type: OCI_MANIFEST.into(),
+            blobs,
+        }
+    }
+
+    /// A reporter collecting lines.
+    #[derive(Default)]
+    pub struct Collect(pub std::sync::Mutex<Vec<String>>);
+    impl Reporter for Collect {
+        fn progress(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+        fn warn(&self, line: &str) {
+            self.0.lock().unwrap().push(format!("WARN {line}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod external_tools {
+    //! The outputs checked by the tools podman/umoci/oci-image-tool users have. A tool that
+    //! is not installed skips its check.
+    use super::testutil::*;
+    use super::*;
+    use std::process::Command;
+
+    fn have(tool: &str) -> bool {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn run(cmd: &mut Command) {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn rootfs_layers() -> Vec<Vec<u8>> {
+        vec![
+            layer_tar("etc/hostname", b"hod\n"),
+            layer_tar("hello.txt", b"hello\n"),
+        ]
+    }
+
+    #[test]
+    fn oci_layout_passes_oci_image_tool_and_umoci() {
+        let t = tempfile::tempdir().unwrap();
+        let lay = t.path().join("lay");
+        for c in [Compression::Gzip, Compression::None] {
+            let mut src = image(&rootfs_layers(), c);
+            copy_image(
+                &mut src,
+                Box::new(oci::OciLayoutDest::new(&lay, Some("v1")).unwrap()),
+                &CopyImageOptions::default(),
+                &crate::report::Quiet,
+            )
+            .unwrap();
+            if have("oci-image-tool") {
+                // (Debian's oci-image-tool implements only `--type image`; `imageLayout` is "unimplemented".)
+                run(Command::new("oci-image-tool")
+                    .args(["validate", "--type", "image", "--ref", "name=v1"])
+                    .arg(&lay));
+            }
+            if have("umoci") {
+                let bundle = t.path().join(format!("bundle-{c:?}"));
+                run(Command::new("umoci")
+                    .arg("unpack")
+                    .arg("--image")
+                    .arg(format!("{}:v1", lay.display()))
+                    .arg(&bundle));
+                assert_eq!(
+                    std::fs::read(bundle.join("rootfs/hello.txt")).unwrap(),
+                    b"hello\n"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn skopeo_reads_every_local_transport() {
+        if !have("skopeo") {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let o = CopyImageOptions::default();
+        let q = &crate::report::Quiet;
+        let refs = [
+            format!("oci:{}:v1", t.path().join("lay").display()),
+            format!("oci-archive:{}:v1", t.path().join("lay.tar").display()),
+            format!("dir:{}", t.path().join("dir").display()),
+            format!("docker-archive:{}:app:1", t.path().join("d.tar").display()),
+        ];
+        for r in &refs {
+            let mut src = image(&rootfs_layers(), Compression::Gzip);
+            let parsed = ImageReference::parse(r).unwrap();
+            let out =
+                copy_image(&mut src, open_destination(&parsed, None).unwrap(), &o, q).unwrap();
+            let res = Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(r)
+                .output()
+                .unwrap();
+            assert!(
+                res.status.success(),
+                "{r}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            if !r.starts_with("docker-archive:") {
+                assert_eq!(res.stdout, out.manifest, "{r}");
+            }
+            // skopeo copies it (verifying every blob) to a fresh layout
+            let dest = format!(
+                "oci:{}:x",
+                t.path()
+                    .join(format!("copy-{}", parsed.transport()))
+                    .display()
+            );
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(r)
+                .arg(&dest));
+        }
+        // and what skopeo writes, we read
+        let theirs = [
+            format!(
+                "docker-archive:{}:app:2",
+                t.path().join("s-d.tar").display()
+            ),
+            format!("oci-archive:{}:v2", t.path().join("s-o.tar").display()),
+            format!("dir:{}", t.path().join("s-dir").display()),
+            format!("oci:{}:v2", t.path().join("s-lay").display()),
+        ];
+        let src_ref = &refs[0];
+        let mut want = None;
+        for r in &theirs {
+            run(Command::new("skopeo")
+                .args(["copy", "--insecure-policy", "-q"])
+                .arg(src_ref)
+                .arg(r));
+            let parsed = ImageReference::parse(r).unwrap();
+            let mut src = open_source(&parsed, None).unwrap();
+            let dest = t.path().join(format!("ours-{}", parsed.transport()));
+            let out = copy_image(
+                src.as_mut(),
+                Box::new(oci::OciLayoutDest::new(&dest, None).unwrap()),
+                &o,
+                q,
+            )
+            .unwrap();
+            // the config (image ID) survives every hop
+            let w = want.get_or_insert(out.config_digest.clone());
+            assert_eq!(&out.config_digest, w, "{r}");
+        }
+    }
+
+    #[test]
+    fn docker_archive_loads_in_podman() {
+        if !have("podman") || !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let ar = t.path().join("img.tar");
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        let tag = crate::reference::parse_named("localhost/hodtest:1").unwrap();
+        let out = copy_image(
+            &mut src,
+            Box::new(docker_archive::DockerArchiveDest::new(&ar, Some(tag)).unwrap()),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        let root = t.path().join("root");
+        let runroot = t.path().join("runroot");
+        let podman = |args: &[&str]| {
+            let mut c = Command::new("podman");
+            c.arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .args(["--storage-driver", "vfs"])
+                .args(args);
+            c
+        };
+        run(&mut podman(&["load", "-i", ar.to_str().unwrap()]));
+        let o = podman(&[
+            "images",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+            "--no-trunc",
+        ])
+        .output()
+        .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            s.contains(&format!("{} localhost/hodtest:1", out.config_digest)),
+            "{s}"
+        );
+        // podman can read the oci-archive we write too
+        let oa = t.path().join("img-oci.tar");
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        copy_image(
+            &mut src,
+            Box::new(oci::OciArchiveDest::new(&oa, Some("localhost/hodoci:2")).unwrap()),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        run(&mut podman(&["load", "-i", oa.to_str().unwrap()]));
+        let _ = Command::new("umount").arg("-R").arg(&root).output();
+    }
 }

@@ -1,0 +1,111 @@
+//! One-pass layer writing for commit: the tar goes through a sha256 of the uncompressed
+//! stream (the diff ID), then the compressor, then a sha256 of the compressed blob.
+use std::io::{self, Write};
+
+use super::compress::{compressor, Compression, Finish};
+use crate::error::Result;
+use crate::image::{Digest, Sha256Writer};
+
+/// What [`LayerWriter::finish`] reports.
+#[derive(Debug)]
+pub struct LayerDigests<W> {
+    /// sha256 of the uncompressed tar (the layer's diff ID).
+    pub diff_id: Digest,
+    /// Length of the uncompressed tar.
+    pub diff_size: u64,
+    /// sha256 of the compressed blob (equal to `diff_id` when uncompressed).
+    pub blob_digest: Digest,
+    /// Length of the compressed blob.
+    pub blob_size: u64,
+    /// The compression used.
+    pub compression: Compression,
+    /// The inner writer, flushed.
+    pub inner: W,
+}
+
+/// A writer that digests the uncompressed stream, compresses it and digests the result.
+pub struct LayerWriter<W: Write + Send + 'static> {
+    outer: Sha256Writer<Box<dyn Finish<Sha256Writer<W>> + Send>>,
+    compression: Compression,
+}
+
+impl<W: Write + Send + 'static> std::fmt::Debug for LayerWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerWriter")
+            .field("compression", &self.compression)
+            .field("written", &self.outer.written())
+            .finish()
+    }
+}
+
+impl<W: Write + Send + 'static> LayerWriter<W> {
+    /// Write the blob into `w`, compressed with `c` (`None`, `Gzip` or `Zstd`).
+    pub fn new(w: W, c: Compression) -> Result<LayerWriter<W>> {
+        let comp = compressor(Sha256Writer::new(w), c)?;
+        Ok(LayerWriter {
+            outer: Sha256Writer::new(comp),
+            compression: c,
+        })
+    }
+
+    /// Uncompressed bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.outer.written()
+    }
+
+    /// Flush the compressor's trailer and return both digests.
+    pub fn finish(self) -> io::Result<LayerDigests<W>> {
+        let (diff_id, diff_size, comp) = self.outer.finish();
+        let blob = comp.finish()?;
+        let (blob_digest, blob_size, mut inner) = blob.finish();
+        inner.flush()?;
+        Ok(LayerDigests {
+            diff_id,
+            diff_size,
+            blob_digest,
+            blob_size,
+            compression: self.compression,
+            inner,
+        })
+    }
+}
+
+impl<W: Write + Send + 'static> Write for LayerWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.outer.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.outer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn digests_both_streams() {
+        let data = b"layer bytes ".repeat(1000);
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut w = LayerWriter::new(Vec::new(), c).unwrap();
+            w.write_all(&data).unwrap();
+            let d = w.finish().unwrap();
+            assert_eq!(d.diff_id, Digest::of(&data));
+            assert_eq!(d.diff_size, data.len() as u64);
+            assert_eq!(d.blob_digest, Digest::of(&d.inner));
+            assert_eq!(d.blob_size, d.inner.len() as u64);
+            if c == Compression::None {
+                assert_eq!(d.blob_digest, d.diff_id);
+            } else {
+                assert_ne!(d.blob_digest, d.diff_id);
+            }
+            let mut back = Vec::new();
+            super::super::compress::decompress(Box::new(io::Cursor::new(d.inner)))
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, data);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! ADD's local archives: detect (plain tar, gzip, bzip2, xz, zstd) and extract entry by
+//! entry through a [`Sink`] (never `tar::Archive::unpack`), refusing names that leave the
+//! destination.
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::FileType;
+
+use super::sink::{Meta, Sink};
+use crate::error::{Error, IoResultExt, Result, ResultExt};
+
+/// Whether the file at `path` is a (possibly compressed) tar archive with at least one
+/// entry, as buildah decides it for ADD.
+pub fn is_archive(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let Ok(r) = crate::archive::compress::decompress(Box::new(f)) else {
+        return false;
+    };
+    let mut ar = tar::Archive::new(r);
+    let Ok(mut entries) = ar.entries() else {
+        return false;
+    };
+    matches!(entries.next(), Some(Ok(_)))
+}
+
+/// A tar entry name made relative and checked: `None` for the archive's root (`.`, `/`),
+/// an error when it leaves the destination (`..`).
+pub(crate) fn clean_entry_name(name: &Path) -> std::result::Result<Option<PathBuf>, String> {
+    let mut out = PathBuf::new();
+    for c in name.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!("archive entry {:?} leaves the destination", name))
+            }
+            Component::Prefix(_) => {
+                return Err(format!("archive entry {:?} is not a relative path", name))
+            }
+        }
+    }
+    Ok(if out.as_os_str().is_empty() {
+        None
+    } else {
+        Some(out)
+    })
+}
+
+/// How archive entries' metadata is rewritten.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rewrite {
+    /// Owner for every entry (`None` keeps the archive's).
+    pub owner: Option<(u32, u32)>,
+    /// Mode for every entry but links.
+    pub chmod: Option<u32>,
+    /// Timestamp for every entry.
+    pub timestamp: Option<i64>,
+}
+
+/// Extract the (possibly compressed) archive in `r` into the sink's directory.
+pub(crate) fn extract(
+    r: Box<dyn Read + Send>,
+    sink: &mut Sink<'_>,
+    rw: Rewrite,
+    shown: &Path,
+) -> Result<()> {
+    let mut ar = tar::Archive::new(r);
+    let bad = |e: io::Error| Error::Io {
+        op: "reading archive".into(),
+        path: shown.to_path_buf(),
+        source: e,
+    };
+    for entry in ar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let raw = entry.path().map_err(bad)?.into_owned();
+        let Some(rel) = clean_entry_name(&raw)
+            .map_err(|m| Error::invalid(format!("extracting {}: {m}", shown.display())))?
+        else {
+            continue;
+        };
+        let h = entry.header();
+        let kind = h.entry_type();
+        let mut xattrs = Vec::new();
+        if let Ok(Some(exts)) = entry.pax_extensions() {
+            for ext in exts.flatten() {
+                if let Ok(k) = ext.key() {
+                    if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                        xattrs.push((name.into(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+        }
+        let h = entry.header();
+        let (uid, gid) = match rw.owner {
+            Some(o) => o,
+            None => (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32),
+        };
+        let mtime = rw
+            .timestamp
+            .unwrap_or_else(|| h.mtime().unwrap_or(0) as i64);
+        let mode = rw.chmod.unwrap_or_else(|| h.mode().unwrap_or(0o644));
+        let meta = Meta {
+            mode,
+            uid,
+            gid,
+            mtime: (mtime, 0),
+            xattrs,
+        };
+        match kind {
+            tar::EntryType::Directory => sink.dir(&rel, &meta)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                sink.file(&rel, &meta, &mut entry)?
+            }
+            tar::EntryType::Symlink => {
+                let target = entry.link_name().map_err(bad)?.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "extracting {}: symlink {} has no target",
+                        shown.display(),
+                        rel.display()
+                    ))
+                })?;
+                sink.symlink(&rel, &target, &meta)?;
+            }
+            tar::EntryType::Link => {
+                let target = entry.link_name().map_err(bad)?.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "extracting {}: hard link {} has no target",
+                        shown.display(),
+                        rel.display()
+                    ))
+                })?;
+                let target = clean_entry_name(&target)
+                    .map_err(|m| Error::invalid(format!("extracting {}: {m}", shown.display())))?
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "extracting {}: hard link {} to the root",
+                            shown.display(),
+                            rel.display()
+                        ))
+                    })?;
+                sink.hardlink(&rel, &target)?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let ft = match kind {
+                    tar::EntryType::Char => FileType::CharacterDevice,
+                    tar::EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let major = h.device_major().ok().flatten().unwrap_or(0);
+                let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                let dev = rustix::fs::makedev(major, minor);
+                if let Err(e) = sink.special(&rel, ft, dev, &meta) {
+                    if ft == FileType::Fifo {
+                        return Err(e);
+                    }
+                    tracing::debug!("skipping device node {}: {e}", rel.display());
+                }
+            }
+            other => tracing::debug!("skipping archive entry {} of type {other:?}", rel.display()),
+        }
+    }
+    Ok(())
+}
+
+/// Open `path` for extraction (decompressed).
+pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let f = File::open(path).at("opening", path)?;
+    crate::archive::compress::decompress(Box::new(f))
+        .context_with(|| format!("reading {}", path.display()))
+}

@@ -1,0 +1,95 @@
+//! `--runtime PATH`: hand the same spec to an external OCI runtime (runc) through a bundle.
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{ExecOptions, RunError};
+
+/// `--runtime-flag log-format=json` → `--log-format=json`; `debug` → `--debug`.
+pub fn runtime_flag(f: &str) -> String {
+    if f.starts_with('-') {
+        f.to_string()
+    } else {
+        format!("--{f}")
+    }
+}
+
+/// Write `config.json` into the bundle directory and run `RUNTIME [flags] run --bundle DIR ID`.
+pub fn run(
+    runtime: &Path,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Path,
+    opts: &ExecOptions,
+) -> Result<i32, RunError> {
+    let mut spec = spec.clone();
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(rootfs.to_path_buf());
+    spec.set_root(Some(root));
+    // The terminal, if any, is hod's own (passed as stdio), so runc needs no console socket.
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(false));
+    }
+    let config = opts.bundle_dir.join("config.json");
+    let data = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| RunError::Setup(format!("encoding config.json: {e}")))?;
+    crate::fsutil::atomic_write(&config, &data, 0o600)
+        .map_err(|e| RunError::Setup(format!("{e:#}")))?;
+    let state = opts.bundle_dir.join("runtime-state");
+    let mut cmd = Command::new(runtime);
+    cmd.arg("--root").arg(&state);
+    for f in &opts.runtime_flags {
+        cmd.arg(runtime_flag(f));
+    }
+    let id = format!(
+        "hod-{}-{}",
+        &opts.container_id.chars().take(12).collect::<String>(),
+        &crate::fsutil::random_id()[..8]
+    );
+    cmd.arg("run")
+        .arg("--bundle")
+        .arg(&opts.bundle_dir)
+        .arg(&id);
+    cmd.stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
+        if let Some(path) = target {
+            let f = std::fs::File::create(path).map_err(|e| RunError::Io {
+                op: "creating".into(),
+                path: path.clone(),
+                source: e,
+            })?;
+            if is_out {
+                cmd.stdout(Stdio::from(f));
+            } else {
+                cmd.stderr(Stdio::from(f));
+            }
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| RunError::Io {
+        op: "running the OCI runtime".into(),
+        path: runtime.to_path_buf(),
+        source: e,
+    })?;
+    let fwd =
+        crate::sys::process::Forwarder::to(nix::unistd::Pid::from_raw(child.id() as i32)).ok();
+    let status = child.wait().map_err(|e| RunError::Io {
+        op: "waiting for".into(),
+        path: runtime.to_path_buf(),
+        source: e,
+    })?;
+    drop(fwd);
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flags() {
+        assert_eq!(super::runtime_flag("log-format=json"), "--log-format=json");
+        assert_eq!(super::runtime_flag("debug"), "--debug");
+        assert_eq!(super::runtime_flag("--systemd-cgroup"), "--systemd-cgroup");
+    }
+}

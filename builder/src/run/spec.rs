@@ -1,0 +1,695 @@
+//! The OCI runtime spec of one `run`, generated from the working container's image config and
+//! the run options (pure: everything that needs I/O is resolved by the caller first and
+//! passed in [`SpecInputs`]).
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+
+use super::user::ResolvedUser;
+use super::{NamespaceMode, NetworkMode, RunError, RunOptions};
+use crate::image::ContainerConfig;
+use crate::sys::caps;
+
+/// buildah's default capability set (containers.conf `default_capabilities`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// `PATH` when the image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Paths hidden from the container (as buildah's runc spec, plus powercap/thermal).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev",
+    "/sys/devices/virtual/powercap",
+    "/sys/class/thermal",
+];
+
+/// Paths made read-only.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// One resource limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `RLIMIT_NOFILE`.
+    pub name: String,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Files generated in the container's run directory and bind-mounted over the rootfs's.
+#[derive(Debug, Clone, Default)]
+pub struct EtcFiles {
+    /// `/etc/hosts`.
+    pub hosts: Option<PathBuf>,
+    /// `/etc/resolv.conf`.
+    pub resolv_conf: Option<PathBuf>,
+    /// `/etc/hostname`.
+    pub hostname: Option<PathBuf>,
+    /// `/run/.containerenv`.
+    pub containerenv: Option<PathBuf>,
+}
+
+/// One user-namespace ID mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdMap {
+    /// First ID inside the namespace.
+    pub container_id: u32,
+    /// First ID outside.
+    pub host_id: u32,
+    /// Number of IDs.
+    pub size: u32,
+}
+
+/// Everything [`generate`] needs.
+#[derive(Debug, Clone)]
+pub struct SpecInputs<'a> {
+    /// Host path of the rootfs.
+    pub rootfs: &'a Path,
+    /// The image's run-time config (env, working dir, user).
+    pub config: &'a ContainerConfig,
+    /// The run options.
+    pub opts: &'a RunOptions,
+    /// The command (argv).
+    pub command: &'a [String],
+    /// The hostname (`--hostname`, else the container ID's first 12 characters).
+    pub hostname: String,
+    /// The resolved user.
+    pub user: ResolvedUser,
+    /// Generated `/etc` files.
+    pub etc: EtcFiles,
+    /// `-v` and `--mount` mounts, already parsed and checked.
+    pub extra_mounts: Vec<oci_spec::runtime::Mount>,
+    /// `--device` devices, already resolved.
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// Limits for rlimits the options do not set (the current process's, by default).
+    pub default_rlimits: Vec<Rlimit>,
+    /// User-namespace maps (uid, gid), when the run gets a user namespace.
+    pub id_maps: Option<(Vec<IdMap>, Vec<IdMap>)>,
+    /// Whether a terminal is attached.
+    pub terminal: bool,
+}
+
+fn set_env(env: &mut Vec<String>, kv: &str) {
+    let key = kv.split('=').next().unwrap_or(kv);
+    env.retain(|e| e.split('=').next() != Some(key));
+    env.push(kv.to_string());
+}
+
+fn has_env(env: &[String], key: &str) -> bool {
+    env.iter().any(|e| e.split('=').next() == Some(key))
+}
+
+/// The final capability set: defaults (or the container's), `--cap-add`, then `--cap-drop`
+/// (a capability in both is dropped, as buildah documents). `ALL` is accepted in both.
+pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static str>, RunError> {
+    let mut set: Vec<&'static str> = DEFAULT_CAPABILITIES.to_vec();
+    let expand = |names: &[String]| -> Result<Vec<&'static str>, RunError> {
+        let mut out = Vec::new();
+        for n in names {
+            if n.eq_ignore_ascii_case("all") {
+                out.extend(caps::ALL.iter().copied());
+            } else {
+                out.push(
+                    caps::canonical(n)
+                        .ok_or_else(|| RunError::Invalid(format!("unknown capability {n:?}")))?,
+                );
+            }
+        }
+        Ok(out)
+    };
+    for c in expand(add)? {
+        if !set.contains(&c) {
+            set.push(c);
+        }
+    }
+    let dropped = expand(drop)?;
+    set.retain(|c| !dropped.contains(c));
+    set.sort_by_key(|c| caps::number(c));
+    Ok(set)
+}
+
+/// Parse `--ulimit type=soft[:hard]` (`nofile=1024:2048`, `core=-1`).
+pub fn parse_ulimit(s: &str) -> Result<Rlimit, RunError> {
+    let bad = || RunError::Invalid(format!("invalid ulimit {s:?}: want type=soft[:hard]"));
+    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+    let known = [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    if !known.contains(&name.as_str()) {
+        return Err(RunError::Invalid(format!("invalid ulimit type {name:?}")));
+    }
+    let num = |v: &str| -> Result<u64, RunError> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse::<u64>().map_err(|_| bad())
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    if soft > hard {
+        return Err(RunError::Invalid(format!(
+            "invalid ulimit {s:?}: soft limit {soft} exceeds hard limit {hard}"
+        )));
+    }
+    Ok(Rlimit {
+        name: format!("RLIMIT_{}", name.to_ascii_uppercase()),
+        soft,
+        hard,
+    })
+}
+
+/// The default seccomp profile: allow everything except what containers/common's default
+/// profile does not allow on x86_64 (kernel keyring, kexec, modules, swap, io_uring, …), and
+/// the capability-conditional groups when the capability is not granted.
+pub fn default_seccomp(capabilities: &[&str]) -> Value {
+    let has = |c: &str| capabilities.contains(&c);
+    let mut rules = vec![
+        json!({"names": ["io_pgetevents", "kexec_file_load", "kexec_load", "migrate_pages", "move_pages",
+                         "nfsservctl", "swapoff", "swapon", "sysfs", "uselib", "userfaultfd", "ustat", "vmsplice"],
+               "action": "SCMP_ACT_ERRNO", "errnoRet": 1}),
+        json!({"names": ["_sysctl", "add_key", "request_key", "afs_syscall", "getpmsg", "putpmsg", "security",
+                         "tuxcall", "vserver", "io_uring_setup", "io_uring_enter", "io_uring_register",
+                         "quotactl_fd", "set_mempolicy_home_node", "create_module", "get_kernel_syms", "query_module"],
+               "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
+    ];
+    let conditional: &[(&str, &[&str])] = &[
+        (
+            "CAP_SYS_ADMIN",
+            &[
+                "bpf",
+                "fanotify_init",
+                "lookup_dcookie",
+                "perf_event_open",
+                "quotactl",
+                "setdomainname",
+                "sethostname",
+                "setns",
+            ],
+        ),
+        ("CAP_SYS_CHROOT", &["chroot"]),
+        (
+            "CAP_SYS_MODULE",
+            &["delete_module", "finit_module", "init_module"],
+        ),
+        ("CAP_SYS_PACCT", &["acct"]),
+        ("CAP_SYS_PTRACE", &["kcmp", "process_madvise"]),
+        ("CAP_SYS_RAWIO", &["ioperm", "iopl"]),
+        ("CAP_SYS_TIME", &["clock_settime", "settimeofday"]),
+        ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
+        ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
+    ];
+    for (cap, names) in conditional {
+        if !has(cap) {
+            rules.push(json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}));
+        }
+    }
+    if !has("CAP_AUDIT_WRITE") {
+        rules.push(json!({"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+            "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]}));
+    }
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rules})
+}
+
+fn mount_json(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
+    json!({"destination": dest, "type": typ, "source": source, "options": options})
+}
+
+/// Build the spec.
+pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
+    let opts = inp.opts;
+    if inp.command.is_empty() {
+        return Err(RunError::Invalid("command must be specified".into()));
+    }
+    // Environment: image, then --env; PATH, HOSTNAME, HOME defaults.
+    let mut env: Vec<String> = Vec::new();
+    for e in inp.config.env.iter().flatten() {
+        if e.contains('=') {
+            set_env(&mut env, e);
+        }
+    }
+    for e in &opts.env {
+        if e.contains('=') {
+            set_env(&mut env, e);
+        } else if let Ok(v) = std::env::var(e) {
+            // `--env NAME` takes the value from hod's own environment, like buildah.
+            set_env(&mut env, &format!("{e}={v}"));
+        }
+    }
+    if !has_env(&env, "PATH") {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if inp.terminal && !has_env(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    if !has_env(&env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={}", inp.hostname));
+    }
+    if !has_env(&env, "HOME") {
+        env.push(format!("HOME={}", inp.user.home));
+    }
+
+    let cwd = opts
+        .workdir
+        .clone()
+        .or_else(|| inp.config.working_dir.clone().filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".to_string());
+    let cwd = crate::sys::resolve::clean_container_path(&cwd);
+
+    let capabilities = capability_set(&opts.cap_add, &opts.cap_drop)?;
+
+    let mut rlimits: Vec<Rlimit> = Vec::new();
+    for u in &opts.ulimits {
+        let r = parse_ulimit(u)?;
+        rlimits.retain(|x| x.name != r.name);
+        rlimits.push(r);
+    }
+    for d in &inp.default_rlimits {
+        if !rlimits.iter().any(|r| r.name == d.name) {
+            rlimits.push(d.clone());
+        }
+    }
+
+    // Namespaces.
+    let mut namespaces = vec![json!({"type": "mount"})];
+    if opts.pid != NamespaceMode::Host {
+        namespaces.push(json!({"type": "pid"}));
+    }
+    if opts.ipc != NamespaceMode::Host {
+        namespaces.push(json!({"type": "ipc"}));
+    }
+    if opts.uts != NamespaceMode::Host {
+        namespaces.push(json!({"type": "uts"}));
+    }
+    if opts.network != NetworkMode::Host {
+        namespaces.push(json!({"type": "network"}));
+    }
+    if inp.id_maps.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
+
+    let sys_opts: &[&str] = &["nosuid", "noexec", "nodev", "ro"];
+    let mut mounts = vec![
+        mount_json("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount_json(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount_json(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount_json(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount_json(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount_json("/sys", "sysfs", "sysfs", sys_opts),
+    ];
+    let mut user_dests: Vec<PathBuf> = Vec::new();
+    for m in &inp.extra_mounts {
+        user_dests.push(m.destination().clone());
+        mounts.push(
+            serde_json::to_value(m)
+                .map_err(|e| RunError::Invalid(format!("encoding mount: {e}")))?,
+        );
+    }
+    let etc = [
+        ("/etc/hosts", &inp.etc.hosts),
+        ("/etc/resolv.conf", &inp.etc.resolv_conf),
+        ("/etc/hostname", &inp.etc.hostname),
+        ("/run/.containerenv", &inp.etc.containerenv),
+    ];
+    for (dest, src) in etc {
+        if let Some(src) = src {
+            // A user mount on the same destination wins.
+            if user_dests.iter().any(|d| d == Path::new(dest)) {
+                continue;
+            }
+            mounts.push(mount_json(
+                dest,
+                "bind",
+                &src.to_string_lossy(),
+                &["bind", "rprivate"],
+            ));
+        }
+    }
+
+    let cap_names: Vec<&str> = capabilities.clone();
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "maskedPaths": MASKED_PATHS,
+        "readonlyPaths": READONLY_PATHS,
+        "rootfsPropagation": "rprivate",
+        "devices": serde_json::to_value(&inp.devices).map_err(|e| RunError::Invalid(format!("encoding devices: {e}")))?,
+    });
+    if !opts.seccomp_unconfined {
+        linux["seccomp"] = default_seccomp(&cap_names);
+    }
+    if let Some((u, g)) = &inp.id_maps {
+        let conv = |m: &Vec<IdMap>| -> Value {
+            m.iter()
+                .map(
+                    |x| json!({"containerID": x.container_id, "hostID": x.host_id, "size": x.size}),
+                )
+                .collect()
+        };
+        linux["uidMappings"] = conv(u);
+        linux["gidMappings"] = conv(g);
+    }
+
+    let mut doc = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": inp.rootfs.to_string_lossy(), "readonly": false},
+        "process": {
+            "terminal": inp.terminal,
+            "user": {
+                "uid": inp.user.uid,
+                "gid": inp.user.gid,
+                "additionalGids": inp.user.additional_gids,
+            },
+            "args": inp.command,
+            "env": env,
+            "cwd": cwd.to_string_lossy(),
+            "capabilities": {
+                "bounding": cap_names,
+                "effective": cap_names,
+                "permitted": cap_names,
+                "inheritable": [],
+                "ambient": [],
+            },
+            "rlimits": rlimits.iter().map(|r| json!({"type": r.name, "soft": r.soft, "hard": r.hard})).collect::<Vec<_>>(),
+            "noNewPrivileges": opts.no_new_privileges,
+        },
+        "mounts": mounts,
+        "linux": linux,
+    });
+    // A hostname needs a private UTS namespace (runc refuses it otherwise).
+    if opts.uts != NamespaceMode::Host {
+        doc["hostname"] = json!(inp.hostname);
+    }
+    serde_json::from_value(doc)
+        .map_err(|e| RunError::Invalid(format!("building the runtime spec: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(
+        cfg: &'a ContainerConfig,
+        opts: &'a RunOptions,
+        cmd: &'a [String],
+    ) -> SpecInputs<'a> {
+        SpecInputs {
+            rootfs: Path::new("/tmp/rootfs"),
+            config: cfg,
+            opts,
+            command: cmd,
+            hostname: "abcdef012345".into(),
+            user: ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![],
+                home: "/root".into(),
+            },
+            etc: EtcFiles {
+                hosts: Some("/run/x/hosts".into()),
+                ..Default::default()
+            },
+            extra_mounts: vec![],
+            devices: vec![],
+            default_rlimits: vec![Rlimit {
+                name: "RLIMIT_NOFILE".into(),
+                soft: 1024,
+                hard: 4096,
+            }],
+            id_maps: None,
+            terminal: false,
+        }
+    }
+
+    fn caps_of(spec: &Spec) -> u64 {
+        let c = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        let v = serde_json::to_value(c.effective()).unwrap();
+        caps::mask(v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()))
+    }
+
+    #[test]
+    fn defaults_match_buildah() {
+        let cfg = ContainerConfig::default();
+        let opts = RunOptions::default();
+        let cmd = vec!["id".to_string()];
+        let spec = generate(&inputs(&cfg, &opts, &cmd)).unwrap();
+        assert_eq!(caps_of(&spec), 0x800405fb);
+        let p = spec.process().as_ref().unwrap();
+        let env = p.env().clone().unwrap();
+        assert!(env.contains(&format!("PATH={DEFAULT_PATH}")));
+        assert!(env.contains(&"HOME=/root".to_string()));
+        assert!(env.contains(&"HOSTNAME=abcdef012345".to_string()));
+        assert_eq!(p.cwd(), Path::new("/"));
+        assert_eq!(p.no_new_privileges(), Some(false));
+        let c = p.capabilities().as_ref().unwrap();
+        assert!(c.inheritable().as_ref().unwrap().is_empty());
+        assert!(c.ambient().as_ref().unwrap().is_empty());
+        let dests: Vec<String> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/etc/hosts"
+            ]
+        );
+        let ns: Vec<String> = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ().to_string())
+            .collect();
+        assert_eq!(ns, ["mnt", "pid", "ipc", "uts", "net"]);
+        assert!(spec.linux().as_ref().unwrap().seccomp().is_some());
+        assert_eq!(spec.hostname().as_deref(), Some("abcdef012345"));
+        let rl = p.rlimits().as_ref().unwrap();
+        assert_eq!(rl.len(), 1);
+        assert_eq!((rl[0].soft(), rl[0].hard()), (1024, 4096));
+    }
+
+    #[test]
+    fn env_workdir_and_options() {
+        let cfg = ContainerConfig {
+            env: Some(vec![
+                "PATH=/bin".into(),
+                "A=1".into(),
+                "HOME=/home/img".into(),
+            ]),
+            working_dir: Some("/srv/../app".into()),
+            ..Default::default()
+        };
+        let opts = RunOptions {
+            env: vec!["A=2".into(), "B=3".into()],
+            cap_add: vec!["sys_admin".into(), "NET_RAW".into()],
+            cap_drop: vec!["CAP_NET_RAW".into(), "chown".into()],
+            ulimits: vec!["nofile=10:20".into()],
+            network: NetworkMode::Host,
+            pid: NamespaceMode::Host,
+            ..Default::default()
+        };
+        let cmd = vec!["sh".to_string()];
+        let spec = generate(&inputs(&cfg, &opts, &cmd)).unwrap();
+        let p = spec.process().as_ref().unwrap();
+        let env = p.env().clone().unwrap();
+        assert_eq!(
+            env.iter()
+                .filter(|e| e.starts_with("A="))
+                .collect::<Vec<_>>(),
+            ["A=2"]
+        );
+        assert!(env.contains(&"PATH=/bin".to_string()));
+        assert!(env.contains(&"HOME=/home/img".to_string()));
+        assert!(env.contains(&"B=3".to_string()));
+        assert_eq!(p.cwd(), Path::new("/app"));
+        let m = caps_of(&spec);
+        assert_ne!(m & (1 << 21), 0, "sys_admin added");
+        assert_eq!(m & (1 << 13), 0, "net_raw added and dropped: dropped");
+        assert_eq!(m & 1, 0, "chown dropped");
+        let rl = p.rlimits().as_ref().unwrap();
+        assert_eq!((rl[0].soft(), rl[0].hard()), (10, 20));
+        let ns: Vec<String> = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ().to_string())
+            .collect();
+        assert_eq!(ns, ["mnt", "ipc", "uts"]);
+    }
+
+    #[test]
+    fn errors() {
+        let cfg = ContainerConfig::default();
+        let empty: Vec<String> = vec![];
+        let opts = RunOptions::default();
+        assert!(generate(&inputs(&cfg, &opts, &empty))
+            .unwrap_err()
+            .to_string()
+            .contains("command must be specified"));
+        let bad = RunOptions {
+            cap_add: vec!["CAP_BOGUS".into()],
+            ..Default::default()
+        };
+        let cmd = vec!["id".to_string()];
+        assert!(generate(&inputs(&cfg, &bad, &cmd)).is_err());
+        let bad = RunOptions {
+            ulimits: vec!["nofile=20:10".into()],
+            ..Default::default()
+        };
+        assert!(generate(&inputs(&cfg, &bad, &cmd)).is_err());
+    }
+
+    #[test]
+    fn ulimits_table() {
+        let ok: &[(&str, &str, u64, u64)] = &[
+            ("nofile=1024", "RLIMIT_NOFILE", 1024, 1024),
+            ("nofile=1024:2048", "RLIMIT_NOFILE", 1024, 2048),
+            ("core=-1", "RLIMIT_CORE", u64::MAX, u64::MAX),
+            ("NPROC=5:unlimited", "RLIMIT_NPROC", 5, u64::MAX),
+        ];
+        for (s, n, soft, hard) in ok {
+            assert_eq!(
+                parse_ulimit(s).unwrap(),
+                Rlimit {
+                    name: n.to_string(),
+                    soft: *soft,
+                    hard: *hard
+                },
+                "{s}"
+            );
+        }
+        for s in ["nofile", "bogus=1", "nofile=a", "nofile=2:1", "=1"] {
+            assert!(parse_ulimit(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn seccomp_profile_depends_on_caps() {
+        let p = default_seccomp(DEFAULT_CAPABILITIES);
+        let names = |p: &Value| -> Vec<String> {
+            p["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| {
+                    r["names"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n.as_str().unwrap().to_string())
+                })
+                .collect()
+        };
+        let n = names(&p);
+        assert!(n.contains(&"add_key".to_string()));
+        assert!(n.contains(&"setns".to_string()));
+        assert!(
+            !n.contains(&"chroot".to_string()),
+            "CAP_SYS_CHROOT is a default"
+        );
+        let mut with_admin = DEFAULT_CAPABILITIES.to_vec();
+        with_admin.push("CAP_SYS_ADMIN");
+        assert!(!names(&default_seccomp(&with_admin)).contains(&"setns".to_string()));
+        // It compiles with the embedded runtime's compiler.
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(p).unwrap();
+        crate::sys::seccomp::compile(&s).unwrap();
+    }
+}

@@ -1,0 +1,196 @@
+//! Graph drivers: how layer contents are laid out and mounted.
+//!
+//! - `overlay`: `<root>/overlay/<id>/{diff,work,merged,link,lower|empty}` and
+//!   `<root>/overlay/l/<short> -> ../<id>/diff`; a layer is mounted as overlayfs.
+//! - `vfs`: `<root>/vfs/dir/<id>/` holds the full tree; "mounting" returns the directory.
+pub mod mountinfo;
+pub mod overlay;
+pub mod vfs;
+
+use std::path::{Path, PathBuf};
+
+use crate::archive::apply::WhiteoutFormat;
+use crate::archive::diff::ChangeSource;
+use crate::error::Result;
+use crate::store::paths::Paths;
+use crate::store::{DriverKind, StoreError};
+
+/// Parsed driver options (`overlay.mountopt=…`, `overlay.mount_program=…`,
+/// `overlay.skip_mount_home=…`, `*.ignore_chown_errors=…`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverOptions {
+    /// Extra overlay mount options.
+    pub mount_options: Vec<String>,
+    /// A FUSE mount program (fuse-overlayfs).
+    pub mount_program: Option<String>,
+    /// Do not make the driver home a private bind mount.
+    pub skip_mount_home: bool,
+    /// Ignore chown failures while applying layers.
+    pub ignore_chown_errors: bool,
+}
+
+impl DriverOptions {
+    /// Parse `driver.key=value` pairs for `kind`; unknown keys are an error, like c/storage.
+    pub fn parse(kind: DriverKind, opts: &[String]) -> Result<DriverOptions> {
+        let mut o = DriverOptions::default();
+        for opt in opts {
+            let (key, val) = opt.split_once('=').ok_or_else(|| {
+                StoreError::Unsupported(format!(
+                    "unable to parse storage option {opt:?}: expected key=value"
+                ))
+            })?;
+            let key = key.trim().to_ascii_lowercase();
+            let val = val.trim();
+            let bare = key
+                .strip_prefix(kind.name())
+                .or_else(|| key.strip_prefix("overlay2"))
+                .unwrap_or(&key)
+                .trim_start_matches('.');
+            let truthy = || matches!(val, "1" | "t" | "T" | "true" | "TRUE" | "True");
+            match (kind, bare) {
+                (_, "ignore_chown_errors") => o.ignore_chown_errors = truthy(),
+                (DriverKind::Overlay, "mountopt") => o
+                    .mount_options
+                    .extend(val.split(',').filter(|s| !s.is_empty()).map(String::from)),
+                (DriverKind::Overlay, "mount_program") => {
+                    o.mount_program = (!val.is_empty()).then(|| val.to_string())
+                }
+                (DriverKind::Overlay, "skip_mount_home") => o.skip_mount_home = truthy(),
+                // Accepted and ignored: they change nothing for what hod does.
+                (
+                    DriverKind::Overlay,
+                    "size"
+                    | "inodes"
+                    | "force_mask"
+                    | "use_composefs"
+                    | "imagestore"
+                    | "additionalimagestore",
+                ) => {}
+                (DriverKind::Vfs, "imagestore") => {}
+                _ => {
+                    return Err(StoreError::Unsupported(format!(
+                        "{} driver does not support {key} options",
+                        kind.name()
+                    ))
+                    .into())
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// The graph driver of an opened store.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    /// Which driver.
+    pub kind: DriverKind,
+    /// `<root>/<driver>`.
+    pub home: PathBuf,
+    /// Options.
+    pub opts: DriverOptions,
+}
+
+impl Driver {
+    /// The driver for `paths`.
+    pub fn new(paths: &Paths, opts: DriverOptions) -> Driver {
+        Driver {
+            kind: paths.driver,
+            home: paths.driver_home(),
+            opts,
+        }
+    }
+
+    /// Create the driver's home directories.
+    pub fn init(&self) -> Result<()> {
+        match self.kind {
+            DriverKind::Overlay => overlay::init(self),
+            DriverKind::Vfs => vfs::init(self),
+        }
+    }
+
+    /// Create the directories of a new layer on top of `parent`.
+    pub fn create(&self, id: &str, parent: Option<&str>) -> Result<()> {
+        match self.kind {
+            DriverKind::Overlay => overlay::create(self, id, parent),
+            DriverKind::Vfs => vfs::create(self, id, parent),
+        }
+    }
+
+    /// Remove a layer's directories (and, for overlay, its `l/` link).
+    pub fn remove(&self, id: &str) -> Result<()> {
+        match self.kind {
+            DriverKind::Overlay => overlay::remove(self, id),
+            DriverKind::Vfs => vfs::remove(self, id),
+        }
+    }
+
+    /// Whether the layer's directory exists.
+    pub fn exists(&self, id: &str) -> bool {
+        self.layer_dir(id).is_dir()
+    }
+
+    /// `<root>/overlay/<id>` or `<root>/vfs/dir/<id>`.
+    pub fn layer_dir(&self, id: &str) -> PathBuf {
+        match self.kind {
+            DriverKind::Overlay => self.home.join(id),
+            DriverKind::Vfs => self.home.join("dir").join(id),
+        }
+    }
+
+    /// Where a layer's own files are (the tar is applied there; tar-split reassembles from
+    /// there): overlay `diff/`, vfs the layer dir.
+    pub fn diff_dir(&self, id: &str) -> PathBuf {
+        match self.kind {
+            DriverKind::Overlay => self.home.join(id).join("diff"),
+            DriverKind::Vfs => self.layer_dir(id),
+        }
+    }
+
+    /// The whiteout format layer tars are applied with.
+    pub fn whiteouts(&self) -> WhiteoutFormat {
+        match self.kind {
+            DriverKind::Overlay => WhiteoutFormat::Overlay,
+            DriverKind::Vfs => WhiteoutFormat::Delete,
+        }
+    }
+
+    /// How to compute a layer's change set (for layers without tar-split).
+    pub fn change_source<'a>(
+        &self,
+        diff: &'a Path,
+        parent_dir: Option<&'a Path>,
+    ) -> ChangeSource<'a> {
+        match self.kind {
+            DriverKind::Overlay => ChangeSource::OverlayUpper(diff),
+            DriverKind::Vfs => ChangeSource::Compare {
+                layer: diff,
+                parent: parent_dir,
+            },
+        }
+    }
+
+    /// Make the layer's tree available; returns where.
+    pub fn get(&self, id: &str) -> Result<PathBuf> {
+        match self.kind {
+            DriverKind::Overlay => overlay::get(self, id),
+            DriverKind::Vfs => vfs::get(self, id),
+        }
+    }
+
+    /// Undo [`Driver::get`].
+    pub fn put(&self, id: &str) -> Result<()> {
+        match self.kind {
+            DriverKind::Overlay => overlay::put(self, id),
+            DriverKind::Vfs => Ok(()),
+        }
+    }
+
+    /// Whether `path` is currently a mount of this driver's kind (vfs: never).
+    pub fn is_mounted(&self, path: &Path) -> bool {
+        match self.kind {
+            DriverKind::Overlay => mountinfo::is_mount_point(path),
+            DriverKind::Vfs => false,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Process plumbing: fork in the single-threaded helper, spawning a helper with inherited
+//! descriptors at fixed numbers, signal forwarding, controlling terminals, loopback.
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// Fork. Only for the re-exec'd helpers, which are single-threaded.
+pub fn fork() -> io::Result<ForkResult> {
+    // SAFETY: the helpers that call this run single-threaded (dispatch() runs before `main`
+    // creates any thread), so the child's copy of the address space holds no lock owned by
+    // another thread; the child only makes syscalls and then execs or exits.
+    unsafe { nix::unistd::fork() }.map_err(io::Error::from)
+}
+
+/// Arrange for `fds[i].0` to be descriptor `fds[i].1` in the spawned process (not close-on-exec).
+pub fn inherit_fds(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
+    let pairs: Vec<(RawFd, RawFd)> = fds.iter().map(|(fd, to)| (fd.as_raw_fd(), *to)).collect();
+    // Keep the descriptors open until the command is spawned; the closure owns them.
+    let keep = fds;
+    // SAFETY: the closure runs between fork and exec in the child; it only calls dup2/fcntl,
+    // which are async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = &keep;
+            for (from, to) in &pairs {
+                if from == to {
+                    let flags = libc::fcntl(*from, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(*from, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
+                    {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(*from, *to) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; it touches no memory of ours.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// The signals hod forwards to the container.
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGCONT,
+    Signal::SIGWINCH,
+    Signal::SIGPWR,
+    Signal::SIGPIPE,
+];
+
+/// Signal forwarding to one process, undone on drop.
+pub struct Forwarder {
+    old: Vec<(Signal, signal::SigAction)>,
+}
+
+impl Forwarder {
+    /// Forward [`FORWARDED`] to `pid` until dropped.
+    pub fn to(pid: Pid) -> io::Result<Forwarder> {
+        FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
+        let action = signal::SigAction::new(
+            SigHandler::Handler(forward),
+            signal::SaFlags::SA_RESTART,
+            signal::SigSet::empty(),
+        );
+        let mut old = Vec::new();
+        for s in FORWARDED {
+            // SAFETY: the handler only reads an atomic and calls kill(2), both
+            // async-signal-safe.
+            let prev = unsafe { signal::sigaction(*s, &action) }.map_err(io::Error::from)?;
+            old.push((*s, prev));
+        }
+        Ok(Forwarder { old })
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        for (s, prev) in self.old.drain(..) {
+            // SAFETY: restores the disposition that was installed before.
+            let _ = unsafe { signal::sigaction(s, &prev) };
+        }
+        FORWARD_TO.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Reset every catchable signal to its default disposition and unblock all signals
+/// (before exec in the container).
+pub fn reset_signals() {
+    for s in Signal::iterator() {
+        if s == Signal::SIGKILL || s == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always sound.
+        let _ = unsafe { signal::signal(s, SigHandler::SigDfl) };
+    }
+    let _ = signal::sigprocmask(
+        signal::SigmaskHow::SIG_SETMASK,
+        Some(&signal::SigSet::empty()),
+        None,
+    );
+}
+
+/// Make the terminal on `fd` this session's controlling terminal.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument by value; no memory is passed.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The window size of the terminal on `fd`.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<libc::winsize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointed-to, properly sized struct.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ws)
+}
+
+/// Set the window size of the terminal on `fd`.
+pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointed-to struct.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws as *const libc::winsize) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bring the loopback interface up (in a fresh network namespace it starts down).
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the returned descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is a valid value of this plain C struct.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into `req`.
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut libc::ifreq,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the flags member of the union is the one SIOCGIFFLAGS filled in.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads `req`.
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &req as *const libc::ifreq,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Close every descriptor from `first` up, except those in `keep`.
+pub fn close_fds_from(first: RawFd, keep: &[RawFd]) {
+    let mut fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => (first..1024).collect(),
+    };
+    fds.sort();
+    for fd in fds {
+        if fd >= first && !keep.contains(&fd) {
+            // SAFETY: we close descriptors this single-threaded helper does not use any more;
+            // nothing else owns them (the read_dir handle is closed already).
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Mark a descriptor close-on-exec.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an integer descriptor; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Take ownership of an inherited descriptor by number.
+pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only checks that the descriptor is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open and was handed to this process for its exclusive use
+    // (by `inherit_fds` in the parent); nothing else in this process refers to it.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Exit immediately (no destructors, no atexit handlers): for forked children.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always sound; it never returns.
+    unsafe { libc::_exit(code) }
+}

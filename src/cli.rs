@@ -1,0 +1,167 @@
+//! The clap root: global options (buildah's) and the subcommands.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{self, copy::Verb};
+use crate::ctx::Ctx;
+
+/// hod: a daemonless, scriptable OCI container image builder (buildah-compatible).
+#[derive(Debug, Parser)]
+#[command(
+    name = "hod",
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), " (image-spec 1.1.0, runtime-spec 1.2.0)"),
+    about,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts (before or after the subcommand name).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GlobalArgs {
+    /// Storage root dir (default from storage.conf, else /var/lib/containers/storage).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
+    pub root: Option<PathBuf>,
+    /// Storage state dir (default from storage.conf, else /run/containers/storage).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
+    pub runroot: Option<PathBuf>,
+    /// Storage driver: overlay or vfs (env STORAGE_DRIVER; default from storage.conf).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DRIVER"
+    )]
+    pub storage_driver: Option<String>,
+    /// Storage driver option, e.g. overlay.mount_program=/usr/bin/fuse-overlayfs (repeatable, comma-separated; env STORAGE_OPTS).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "OPTION",
+        value_delimiter = ','
+    )]
+    pub storage_opt: Vec<String>,
+    /// The log level: trace, debug, info, warn, error, fatal or panic.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "LEVEL",
+        default_value = "warn"
+    )]
+    pub log_level: String,
+    /// Print debugging information (same as --log-level=debug).
+    #[arg(long, global = true, help_heading = "Global Options", hide = true)]
+    pub debug: bool,
+    /// Path to registries.conf (not usually used).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "FILE"
+    )]
+    pub registries_conf: Option<PathBuf>,
+    /// Path to a registries.conf.d directory (not usually used).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "DIR"
+    )]
+    pub registries_conf_dir: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add the contents of files, URLs or directories to a container.
+    Add(commands::copy::CopyArgs),
+    /// Create an image from a working container.
+    Commit(commands::commit::CommitArgs),
+    /// Update image configuration settings in a working container.
+    Config(commands::config::ConfigArgs),
+    /// List working containers and their base images.
+    #[command(visible_aliases = ["list", "ls", "ps"])]
+    Containers(commands::containers::ContainersArgs),
+    /// Copy the contents of files or directories into a container.
+    Copy(commands::copy::CopyArgs),
+    /// Create a working container based on an image.
+    From(commands::from::FromArgs),
+    /// List images in local storage.
+    Images(commands::images::ImagesArgs),
+    /// Display information about the host and the store.
+    Info(commands::info::InfoArgs),
+    /// Inspect the configuration of a container or image.
+    Inspect(commands::inspect::InspectArgs),
+    /// Mount a working container's root filesystem.
+    Mount(commands::mount::MountArgs),
+    /// Pull an image from a transport reference into local storage.
+    Pull(commands::pull::PullArgs),
+    /// Push an image from local storage to a transport reference.
+    Push(commands::push::PushArgs),
+    /// Rename a working container.
+    Rename(commands::rename::RenameArgs),
+    /// Remove one or more working containers.
+    #[command(visible_alias = "delete")]
+    Rm(commands::rm::RmArgs),
+    /// Remove one or more images from local storage.
+    Rmi(commands::rmi::RmiArgs),
+    /// Run a command inside of the container.
+    Run(commands::run::RunArgs),
+    /// Add an additional name to a local image.
+    Tag(commands::tag::TagArgs),
+    /// Unmount the root file system of working containers.
+    #[command(visible_alias = "unmount")]
+    Umount(commands::umount::UmountArgs),
+    /// Run a command in a modified user namespace.
+    Unshare(commands::unshare::UnshareArgs),
+    /// Display the hod version information.
+    Version(commands::version::VersionArgs),
+}
+
+impl Command {
+    /// Run the subcommand; the result is the exit code.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
+        match self {
+            Command::Add(a) => commands::copy::run(Verb::Add, a, ctx),
+            Command::Commit(a) => commands::commit::run(a, ctx),
+            Command::Config(a) => commands::config::run(a, ctx),
+            Command::Containers(a) => commands::containers::run(a, ctx),
+            Command::Copy(a) => commands::copy::run(Verb::Copy, a, ctx),
+            Command::From(a) => commands::from::run(a, ctx),
+            Command::Images(a) => commands::images::run(a, ctx),
+            Command::Info(a) => commands::info::run(a, ctx),
+            Command::Inspect(a) => commands::inspect::run(a, ctx),
+            Command::Mount(a) => commands::mount::run(a, ctx),
+            Command::Pull(a) => commands::pull::run(a, ctx),
+            Command::Push(a) => commands::push::run(a, ctx),
+            Command::Rename(a) => commands::rename::run(a, ctx),
+            Command::Rm(a) => commands::rm::run(a, ctx),
+            Command::Rmi(a) => commands::rmi::run(a, ctx),
+            Command::Run(a) => commands::run::run(a, ctx),
+            Command::Tag(a) => commands::tag::run(a, ctx),
+            Command::Umount(a) => commands::umount::run(a, ctx),
+            Command::Unshare(a) => commands::unshare::run(a, ctx),
+            Command::Version(a) => commands::version::run(a, ctx),
+        }
+    }
+}

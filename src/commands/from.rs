@@ -1,0 +1,233 @@
+//! `hod from`: create a working container from an image or `scratch`; prints its name.
+use std::path::PathBuf;
+
+use builder::options::{FromOptions, Platform};
+use builder::pull::PullPolicy;
+use builder::Builder;
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::output::{self, StderrReporter};
+
+/// `hod from [options] IMAGE`
+#[derive(Debug, clap::Args)]
+pub struct FromArgs {
+    /// The image: `scratch`, a name, an ID, or a transport reference (`oci:DIR[:TAG]`, …).
+    pub image: String,
+    /// Name for the working container (default `<image>-working-container`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Write the container ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+    /// Pull policy: always, missing, never, newer (bare --pull means always).
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub pull: Option<String>,
+    /// Same as --pull=always.
+    #[arg(long, hide = true)]
+    pub pull_always: bool,
+    /// Same as --pull=never.
+    #[arg(long, hide = true)]
+    pub pull_never: bool,
+    /// Don't print progress information when pulling.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Default format of images committed from the container: oci or docker (env BUILDAH_FORMAT).
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Isolation for `run`: oci, chroot or rootless (env BUILDAH_ISOLATION).
+    #[arg(long, value_name = "TYPE")]
+    pub isolation: Option<String>,
+    /// Architecture of the image to select from a manifest list.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// OS of the image to select from a manifest list.
+    #[arg(long, value_name = "OS")]
+    pub os: Option<String>,
+    /// Architecture variant of the image to select.
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// OS/ARCH[/VARIANT] of the image to select.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Add a capability for later `run`s.
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability for later `run`s.
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Bind mount a volume into later `run`s.
+    #[arg(short, long, value_name = "HOST-DIR:CONTAINER-DIR[:OPTIONS]")]
+    pub volume: Vec<String>,
+    /// Ulimit for later `run`s (type=soft[:hard]).
+    #[arg(long, value_name = "TYPE=LIMIT")]
+    pub ulimit: Vec<String>,
+    /// Device to add to later `run`s.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Vec<String>,
+    /// Security option for later `run`s.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Network mode for later `run`s.
+    #[arg(long, alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+    /// DNS server for later `run`s.
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain for later `run`s.
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS option for later `run`s.
+    #[arg(long, value_name = "OPT")]
+    pub dns_option: Vec<String>,
+    /// Add a host:ip entry to /etc/hosts in later `run`s.
+    #[arg(long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// User namespace for later `run`s.
+    #[arg(long, value_name = "HOW")]
+    pub userns: Option<String>,
+    /// UTS namespace for later `run`s.
+    #[arg(long, value_name = "HOW")]
+    pub uts: Option<String>,
+    /// PID namespace for later `run`s.
+    #[arg(long, value_name = "HOW")]
+    pub pid: Option<String>,
+    /// IPC namespace for later `run`s.
+    #[arg(long, value_name = "HOW")]
+    pub ipc: Option<String>,
+    /// Cgroup namespace for later `run`s.
+    #[arg(long, value_name = "HOW")]
+    pub cgroupns: Option<String>,
+    /// Supplementary group for later `run`s.
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Size of /dev/shm for later `run`s.
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Memory limit for later `run`s.
+    #[arg(short, long, value_name = "LIMIT")]
+    pub memory: Option<String>,
+    /// Registry TLS verification (accepted; local transports only).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: Option<bool>,
+    /// Registry auth file (accepted; local transports only).
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+    /// Registry credentials (accepted; local transports only).
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<String>,
+    /// Registry certificates dir (accepted; local transports only).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Pull retries (accepted; local transports only).
+    #[arg(long, value_name = "N")]
+    pub retry: Option<u32>,
+    /// Delay between pull retries (accepted).
+    #[arg(long, value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+    /// Signature policy file (not usually used).
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub signature_policy: Option<PathBuf>,
+}
+
+/// Parse `--pull` values as buildah does (`true` = always, `false` = missing).
+pub fn parse_pull_policy(s: &str) -> anyhow::Result<PullPolicy> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "always" | "true" => PullPolicy::Always,
+        "missing" | "ifmissing" | "false" => PullPolicy::Missing,
+        "never" => PullPolicy::Never,
+        "newer" | "ifnewer" => PullPolicy::Newer,
+        _ => anyhow::bail!("unsupported pull policy {s:?}"),
+    })
+}
+
+/// The pull policy from `--pull`, `--pull-always`, `--pull-never`.
+pub fn pull_policy(pull: Option<&str>, always: bool, never: bool) -> anyhow::Result<PullPolicy> {
+    if [pull.is_some(), always, never]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        anyhow::bail!("can only set one of 'pull' or 'pull-always' or 'pull-never'");
+    }
+    if always {
+        return Ok(PullPolicy::Always);
+    }
+    if never {
+        return Ok(PullPolicy::Never);
+    }
+    pull.map(parse_pull_policy)
+        .unwrap_or(Ok(PullPolicy::Missing))
+}
+
+/// Create the container.
+pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    let mut opts = FromOptions::default();
+    opts.name = a.name.clone();
+    opts.pull_policy = pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;
+    opts.format = super::parse_format(&a.format.clone().unwrap_or_else(super::default_format))?;
+    opts.isolation = a
+        .isolation
+        .clone()
+        .or_else(|| std::env::var("BUILDAH_ISOLATION").ok())
+        .unwrap_or_default();
+    if let Some(iso) = Some(opts.isolation.as_str()).filter(|s| !s.is_empty()) {
+        if !matches!(iso, "oci" | "chroot" | "rootless" | "default") {
+            anyhow::bail!("unrecognized isolation type {iso:?}");
+        }
+    }
+    let mut platform = match &a.platform {
+        Some(p) => Platform::parse(p)?,
+        None => Platform::default(),
+    };
+    if let Some(x) = &a.arch {
+        platform.architecture = x.clone();
+    }
+    if let Some(x) = &a.os {
+        platform.os = x.clone();
+    }
+    if let Some(x) = &a.variant {
+        platform.variant = x.clone();
+    }
+    opts.platform = platform;
+    opts.run_defaults = json!({
+        "cap_add": a.cap_add, "cap_drop": a.cap_drop, "volumes": a.volume, "ulimits": a.ulimit,
+        "devices": a.device, "security_opts": a.security_opt, "network": a.network,
+        "dns": a.dns, "dns_search": a.dns_search, "dns_options": a.dns_option, "add_hosts": a.add_host,
+        "userns": a.userns, "uts": a.uts, "pid": a.pid, "ipc": a.ipc, "cgroupns": a.cgroupns,
+        "group_add": a.group_add, "shm_size": a.shm_size, "memory": a.memory,
+    });
+    let store = ctx.store()?;
+    let reporter = StderrReporter { quiet: a.quiet };
+    let b = Builder::new_from(&store, &a.image, &opts, &reporter)?;
+    if let Some(path) = &a.cidfile {
+        super::write_user_file(path, b.id())?;
+    }
+    output::println(b.name())?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policies() {
+        let cases = [
+            (None, false, false, PullPolicy::Missing),
+            (Some("always"), false, false, PullPolicy::Always),
+            (Some("true"), false, false, PullPolicy::Always),
+            (Some("false"), false, false, PullPolicy::Missing),
+            (Some("Never"), false, false, PullPolicy::Never),
+            (Some("newer"), false, false, PullPolicy::Newer),
+            (None, true, false, PullPolicy::Always),
+            (None, false, true, PullPolicy::Never),
+        ];
+        for (p, a, n, want) in cases {
+            assert_eq!(pull_policy(p, a, n).unwrap(), want, "{p:?} {a} {n}");
+        }
+        assert!(pull_policy(Some("always"), true, false).is_err());
+        assert!(pull_policy(Some("sometimes"), false, false).is_err());
+    }
+}
