@@ -1,9 +1,8 @@
 //! The layer store: `layers.json` (+ `volatile-layers.json` if a newer containers/storage
 //! wrote one), `<id>.tar-split.gz`, and mount counts in the run root's `mountpoints.json`.
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -258,6 +257,21 @@ impl Store {
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut set = LayerSet::load(&self.paths)?;
         let parent = self.resolve_parent(&set, parent)?;
+        if let Some(p) = &parent {
+            // c/storage's ErrParentIsContainer: a container's layer is not a parent.
+            let _cg = self.lock(self.paths.containers_lock(), LockKind::Shared)?;
+            let cs = super::containers::ContainerSet::load(&self.paths)?;
+            if let Some(c) = cs.containers.iter().find(|c| c.layer == *p) {
+                return Err(StoreError::LayerInUse {
+                    layer: p.clone(),
+                    by: format!(
+                        "container {} (a container's layer cannot be a parent)",
+                        c.id
+                    ),
+                }
+                .into());
+            }
+        }
         self.create_layer_locked(
             &g,
             &mut set,
@@ -400,9 +414,8 @@ impl Store {
                 layer.compressed_size = Some(summary.diff_size as i64);
             }
         }
-        let (uids, gids) = id_sets(&dir);
-        layer.uid_set = uids;
-        layer.gid_set = gids;
+        layer.uid_set = summary.uids;
+        layer.gid_set = summary.gids;
         Ok(())
     }
 
@@ -666,23 +679,4 @@ fn install_tar_split(mut ts: tempfile::NamedTempFile, dest: &Path) -> Result<()>
         .map_err(|e| e.error)
         .at("renaming into", dest)?;
     Ok(())
-}
-
-/// The sorted UIDs and GIDs owning the files of a layer directory (c/storage's `uidset`,
-/// `gidset`).
-fn id_sets(dir: &Path) -> (Vec<u32>, Vec<u32>) {
-    let mut uids = BTreeSet::new();
-    let mut gids = BTreeSet::new();
-    for e in walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-    {
-        if let Ok(m) = e.metadata() {
-            uids.insert(m.uid());
-            gids.insert(m.gid());
-        }
-    }
-    (uids.into_iter().collect(), gids.into_iter().collect())
 }

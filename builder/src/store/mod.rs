@@ -10,10 +10,20 @@
 //! <runroot>/<driver>-layers/mountpoints.json, <runroot>/<driver>-containers/<id>/userdata/
 //! ```
 //!
-//! Locks are POSIX record locks (fcntl), the kind containers/storage takes, so hod and podman
-//! exclude each other. Every JSON write is temp file + fsync + rename. A layer being written is
-//! flagged `incomplete` in layers.json first; `Store::open` deletes incomplete layers left by a
-//! killed process.
+//! Locks are fcntl record locks on the whole lock file, taken as open-file-description locks
+//! (`F_OFD_SETLKW`), which conflict with the classic POSIX locks containers/storage takes, so
+//! hod and podman exclude each other (and so do threads of one hod). Lock order is
+//! containers/storage's: `storage.lock` → `layers.lock` (→ `mountpoints.lock`) → `images.lock`
+//! → `containers.lock`; `userns.lock` is created but not used. Every read-modify-write re-reads
+//! the JSON under the exclusive lock, records a fresh last-write token in the lock file
+//! (`pkg/lockfile`), then writes temp file + fsync + rename (0600). A layer being written (or
+//! deleted) is flagged `incomplete` in layers.json first; `Store::open` deletes incomplete
+//! layers left by a killed process.
+//!
+//! JSON is written as Go's `encoding/json` writes c/storage's structs (field order, omitted
+//! empty fields, `\u003c`-style escapes, RFC 3339 times without trailing zeros), so the files
+//! match what podman 4.3 / buildah 1.28 write. `volatile-layers.json` and
+//! `volatile-containers.json` (newer containers/storage) are read and kept if present.
 //!
 //! The facade is deliberately small: records, lookups, layer put/diff/mount, images,
 //! containers. Everything else (commit, push, pull) is built on it.

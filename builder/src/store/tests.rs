@@ -1,5 +1,7 @@
 //! Store tests with temporary roots. The real tar applier (archive helper) is replaced by a
 //! small test applier, so these do not depend on it.
+#![allow(clippy::field_reassign_with_default, clippy::print_stdout)]
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -47,12 +49,19 @@ fn test_apply(
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();
             let p = dir.join(e.path().unwrap());
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            fs::write(&p, data).unwrap();
+            let m = e.header().mode().unwrap();
+            if e.header().entry_type().is_dir() {
+                fs::create_dir_all(&p).unwrap();
+            } else {
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                fs::write(&p, data).unwrap();
+            }
+            fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
         }
-        let line = b"{\"type\":2,\"payload\":\"\",\"position\":0}\n";
+        let meta = tar_split_of(&tar);
+        let line = &meta[..];
         if gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             enc.write_all(line).unwrap();
@@ -63,8 +72,66 @@ fn test_apply(
         Ok(ApplySummary {
             diff_digest,
             diff_size,
+            uids: vec![0],
+            gids: vec![0],
         })
     }
+}
+
+/// Go's `hash/crc64` with the ISO table (tar-split's file checksums).
+fn crc64_iso(data: &[u8]) -> [u8; 8] {
+    let mut table = [0u64; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        let mut c = i as u64;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xD800_0000_0000_0000
+            } else {
+                c >> 1
+            };
+        }
+        *t = c;
+    }
+    let mut crc = !0u64;
+    for b in data {
+        crc = table[((crc as u8) ^ b) as usize] ^ (crc >> 8);
+    }
+    (!crc).to_be_bytes()
+}
+
+/// Real tar-split JSON lines for a tar stream (what vbatts/tar-split's disassembler writes).
+fn tar_split_of(tar: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let mut out = String::new();
+    let mut pos = 0usize;
+    let mut off = 0usize;
+    let mut a = tar::Archive::new(tar);
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let start = e.raw_file_position() as usize;
+        let size = e.size() as usize;
+        out += &format!(
+            "{{\"type\":2,\"payload\":\"{}\",\"position\":{pos}}}\n",
+            b64(&tar[off..start])
+        );
+        pos += 1;
+        let name =
+            serde_json::to_string(&String::from_utf8(e.path_bytes().to_vec()).unwrap()).unwrap();
+        if size > 0 {
+            let crc = b64(&crc64_iso(&tar[start..start + size]));
+            out += &format!("{{\"type\":1,\"name\":{name},\"size\":{size},\"payload\":\"{crc}\",\"position\":{pos}}}\n");
+        } else {
+            out += &format!("{{\"type\":1,\"name\":{name},\"payload\":null,\"position\":{pos}}}\n");
+        }
+        pos += 1;
+        off = start + size;
+    }
+    out += &format!(
+        "{{\"type\":2,\"payload\":\"{}\",\"position\":{pos}}}\n",
+        b64(&tar[off..])
+    );
+    out.into_bytes()
 }
 
 fn put(
@@ -139,7 +206,7 @@ fn put_layer_records_everything() {
         .path()
         .join(format!("root/vfs-layers/{}.tar-split.gz", l.id));
     assert_eq!(mode(&ts), 0o600);
-    assert!(gunzip(&ts).starts_with(b"{\"type\":2"));
+    assert_eq!(gunzip(&ts), tar_split_of(&tar));
     // The JSON as containers/storage writes it: field order, omitted empties, Go time.
     let raw = fs::read_to_string(d.path().join("root/vfs-layers/layers.json")).unwrap();
     let created = l.created.clone().unwrap();
@@ -714,4 +781,246 @@ fn overlay_long_lower_chain_uses_relative_mount() {
     assert_eq!(fs::read(m.join("f69")).unwrap(), b"z");
     assert!(!s.unmount_layer(&rw.id, false).unwrap());
     driver::overlay::cleanup_home(&s.driver).unwrap();
+}
+
+/// Interop check, run by hand: writes a busybox image `localhost/hodbox:latest` and a
+/// container `hod-working` into the store at `$HOD_INTEROP_ROOT` (`root/`, `run/` below it)
+/// with driver `$HOD_INTEROP_DRIVER`, for podman/buildah to read.
+#[test]
+#[ignore]
+fn interop_write() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let bb = fs::read("/bin/busybox").unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/", &[][..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(bb.len() as u64);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut f = test_apply(tar, true);
+    let l = s
+        .put_layer_with(None, &PutLayerOptions::default(), &mut f)
+        .unwrap();
+    let dd = l.diff_digest.clone().unwrap();
+    let config = format!(
+        r#"{{"created":"2026-12-01T00:00:00Z","architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/busybox","sh"]}},"rootfs":{{"type":"layers","diff_ids":["{dd}"]}},"history":[{{"created":"2026-12-01T00:00:00Z","created_by":"hod interop"}}]}}"#
+    )
+    .into_bytes();
+    let cd = Digest::of(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{dd}","size":{}}}]}}"#,
+        config.len(),
+        l.diff_size.unwrap()
+    )
+    .into_bytes();
+    let md = Digest::of(&manifest);
+    let bd = vec![
+        BigData {
+            key: cd.to_string(),
+            data: config,
+        },
+        BigData {
+            key: format!("manifest-{md}"),
+            data: manifest.clone(),
+        },
+        BigData {
+            key: "manifest".into(),
+            data: manifest,
+        },
+    ];
+    let img = s
+        .create_image(
+            cd.hex(),
+            &["localhost/hodbox:latest".into()],
+            Some(&l.id),
+            &bd,
+            Some("2026-12-01T00:00:00Z".into()),
+        )
+        .unwrap();
+    let c = s
+        .create_container(&["hod-working".into()], Some("hodbox"), "")
+        .unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    fs::write(m.join("hod-was-here"), "yes\n").unwrap();
+    s.unmount_layer(&c.layer, false).unwrap();
+    println!(
+        "image {} layer {} container {} container-layer {}",
+        img.id, l.id, c.id, c.layer
+    );
+}
+
+/// Interop check, run by hand: reads a store podman/buildah wrote at `$HOD_INTEROP_ROOT`,
+/// finds `$HOD_INTEROP_IMAGE`, mounts a new container of it and reads `$HOD_INTEROP_FILE`.
+#[test]
+#[ignore]
+fn interop_read() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let img = s
+        .image(&std::env::var("HOD_INTEROP_IMAGE").unwrap())
+        .unwrap();
+    println!(
+        "image {} names {:?} digests {:?}",
+        img.id, img.names, img.digests
+    );
+    for c in s.containers().unwrap() {
+        println!(
+            "container {} {:?} image {} layer {}",
+            c.id, c.names, c.image, c.layer
+        );
+    }
+    let c = s.create_container(&[], Some(&img.id), "").unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    let file = std::env::var("HOD_INTEROP_FILE").unwrap();
+    println!(
+        "{file}: {} bytes",
+        fs::metadata(m.join(&file)).unwrap().len()
+    );
+    s.unmount_layer(&c.layer, false).unwrap();
+    s.delete_container(&c.id).unwrap();
+}
+
+#[test]
+fn crc64_matches_go() {
+    assert_eq!(
+        u64::from_be_bytes(crc64_iso(b"123456789")),
+        0xb909_56c7_75a4_1001
+    );
+}
+
+/// Interop check, run by hand: `$HOD_INTEROP_OP` = `mount` or `unmount` the layer of
+/// container `$HOD_INTEROP_CONTAINER` in the store at `$HOD_INTEROP_ROOT`; prints the result.
+#[test]
+#[ignore]
+fn interop_mount() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let c = s
+        .container(&std::env::var("HOD_INTEROP_CONTAINER").unwrap())
+        .unwrap();
+    match std::env::var("HOD_INTEROP_OP").unwrap().as_str() {
+        "mount" => println!("mounted at {}", s.mount_layer(&c.layer).unwrap().display()),
+        _ => println!(
+            "still mounted: {}",
+            s.unmount_layer(&c.layer, false).unwrap()
+        ),
+    }
+    println!("count {}", s.layer_mount_count(&c.layer).unwrap());
+}
+
+fn tar_names(tar: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+/// With the real applier: the layer diff of a pulled layer is byte-identical (tar-split), and
+/// a container layer's diff holds what was written into it.
+fn real_put_and_diff(driver: DriverKind) {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(&opts(d.path(), driver)).unwrap();
+    let tar = tar_of(&[("etc/hostname", b"box\n"), ("a.txt", b"hello")]);
+    let mut o = PutLayerOptions::default();
+    o.expected_diff_digest = Some(Digest::of(&tar));
+    let l = s.put_layer(None, &mut &tar[..], &o).unwrap();
+    assert_eq!(l.diff_size, Some(tar.len() as i64));
+    assert_eq!(l.uid_set, vec![0]);
+    let ts = s.paths.tar_split(&l.id);
+    assert!(
+        gunzip(&ts).starts_with(b"{"),
+        "tar-split is gzip of JSON lines"
+    );
+    let mut out = Vec::new();
+    s.layer_diff(&l.id, &mut out).unwrap();
+    assert!(out == tar, "reassembled layer differs from the tar put");
+
+    let c = s.create_container(&["w".into()], None, "").unwrap();
+    assert!(matches!(
+        s.put_layer(Some(&c.layer), &mut &tar[..], &PutLayerOptions::default()),
+        Err(Error::Store(StoreError::LayerInUse { .. }))
+    ));
+    s.delete_container(&c.id).unwrap();
+    let img = "ab".repeat(32);
+    s.create_image(&img, &["localhost/x:latest".into()], Some(&l.id), &[], None)
+        .unwrap();
+    let c = s.create_container(&["w".into()], Some("x"), "").unwrap();
+    let m = s.mount_layer(&c.layer).unwrap();
+    fs::write(m.join("new.txt"), "n").unwrap();
+    fs::remove_file(m.join("a.txt")).unwrap();
+    let mut out = Vec::new();
+    s.layer_diff(&c.layer, &mut out).unwrap();
+    let names = tar_names(&out);
+    assert!(names.iter().any(|n| n == "new.txt"), "{names:?}");
+    assert!(names.iter().any(|n| n == ".wh.a.txt"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("hostname")), "{names:?}");
+    // A bad digest fails and leaves nothing behind.
+    let mut bad = PutLayerOptions::default();
+    bad.expected_diff_digest = Some(Digest::of(b"x"));
+    assert!(s.put_layer(Some(&l.id), &mut &tar[..], &bad).is_err());
+    assert_eq!(s.layers().unwrap().len(), 2);
+    s.unmount_layer(&c.layer, true).unwrap();
+    s.delete_container(&c.id).unwrap();
+    assert_eq!(s.delete_image(&img).unwrap(), vec![l.id.clone()]);
+    if driver == DriverKind::Overlay {
+        driver::overlay::cleanup_home(&s.driver).unwrap();
+    }
+}
+
+#[test]
+fn real_put_and_diff_vfs() {
+    real_put_and_diff(DriverKind::Vfs);
+}
+
+#[test]
+fn real_put_and_diff_overlay() {
+    if overlay_usable() {
+        real_put_and_diff(DriverKind::Overlay);
+    }
+}
+
+/// Interop check, run by hand, several at once next to podman: creates, mounts, unmounts and
+/// deletes containers of `localhost/hodbox` in the store at `$HOD_INTEROP_ROOT`, keeping
+/// every other one (named `hod-<pid>-<i>`).
+#[test]
+#[ignore]
+fn interop_churn() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let pid = std::process::id();
+    for i in 0..10 {
+        let c = s
+            .create_container(&[format!("hod-{pid}-{i}")], Some("localhost/hodbox"), "")
+            .unwrap();
+        let m = s.mount_layer(&c.layer).unwrap();
+        fs::write(m.join("x"), "y").unwrap();
+        s.unmount_layer(&c.layer, false).unwrap();
+        if i % 2 == 1 {
+            s.delete_container(&c.id).unwrap();
+        }
+    }
+    println!("churn {pid} done");
 }

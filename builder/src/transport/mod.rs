@@ -738,6 +738,8 @@ pub(crate) mod testutil {
         h.set_size(content.len() as u64);
         h.set_mode(0o644);
         h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, content).unwrap();
         b.into_inner().unwrap()
@@ -937,6 +939,80 @@ mod external_tools {
             let w = want.get_or_insert(out.config_digest.clone());
             assert_eq!(&out.config_digest, w, "{r}");
         }
+    }
+
+    #[test]
+    fn podman_and_skopeo_share_our_store() {
+        if !have("podman") || !have("skopeo") || !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let store = storage::tests::vfs_store(t.path());
+        let root = store.options().root.clone();
+        let runroot = store.options().run_root.clone();
+        let q = &crate::report::Quiet;
+        // ours → theirs
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/ours:1".into()]).unwrap());
+        let out = copy_image(&mut src, dst, &CopyImageOptions::default(), q).unwrap();
+        let podman = |args: &[&str]| {
+            let mut c = Command::new("podman");
+            c.arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .args(["--storage-driver", "vfs"])
+                .args(args);
+            c
+        };
+        let o = podman(&[
+            "images",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+            "--no-trunc",
+        ])
+        .output()
+        .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            s.contains(&format!("{} localhost/ours:1", out.config_digest)),
+            "{s} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let csref = format!(
+            "containers-storage:[vfs@{}+{}]localhost/ours:1",
+            root.display(),
+            runroot.display()
+        );
+        let exported = t.path().join("exported");
+        run(Command::new("skopeo")
+            .args(["copy", "--insecure-policy", "-q"])
+            .arg(&csref)
+            .arg(format!("oci:{}:x", exported.display())));
+        // theirs → ours
+        let ar = t.path().join("theirs.tar");
+        let mut src = image(&[layer_tar("theirs", b"podman\n")], Compression::Gzip);
+        let tag = crate::reference::parse_named("localhost/theirs:2").unwrap();
+        let theirs = copy_image(
+            &mut src,
+            Box::new(docker_archive::DockerArchiveDest::new(&ar, Some(tag)).unwrap()),
+            &CopyImageOptions::default(),
+            q,
+        )
+        .unwrap();
+        run(&mut podman(&["load", "-q", "-i", ar.to_str().unwrap()]));
+        let mut s = storage::StorageSource::open(&store, "localhost/theirs:2").unwrap();
+        let lay = t.path().join("lay");
+        let back = copy_image(
+            &mut s,
+            Box::new(oci::OciLayoutDest::new(&lay, Some("t")).unwrap()),
+            &CopyImageOptions::default(),
+            q,
+        )
+        .unwrap();
+        assert_eq!(back.config_digest, theirs.config_digest);
+        let _ = Command::new("umount").arg("-R").arg(&root).output();
     }
 
     #[test]
