@@ -954,6 +954,22 @@ fn real_put_and_diff(driver: DriverKind) {
     let mut out = Vec::new();
     s.layer_diff(&l.id, &mut out).unwrap();
     assert!(out == tar, "reassembled layer differs from the tar put");
+    // Streaming one layer's diff into put_layer of the same store does not deadlock.
+    let (mut rd, mut wr) = std::io::pipe().unwrap();
+    let copy = std::thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let r = s.layer_diff(&l.id, &mut wr);
+            drop(wr);
+            r
+        });
+        let c = s
+            .put_layer(None, &mut rd, &PutLayerOptions::default())
+            .unwrap();
+        h.join().unwrap().unwrap();
+        c
+    });
+    assert_eq!(copy.diff_digest, l.diff_digest);
+    s.delete_layer(&copy.id).unwrap();
 
     let c = s.create_container(&["w".into()], None, "").unwrap();
     assert!(matches!(
