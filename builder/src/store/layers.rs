@@ -225,6 +225,18 @@ impl Store {
         if incomplete.is_empty() {
             return Ok(());
         }
+        // Tar-split temp files only exist while their writer holds this lock: any left now
+        // belong to a killed writer (which always leaves an incomplete layer too).
+        if let Ok(rd) = fs::read_dir(self.paths.layers_dir()) {
+            for e in rd.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".tmp-tar-split-")
+                {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         let mut first_err = None;
         for id in &incomplete {
             tracing::debug!("found incomplete layer {id}, deleting it");

@@ -317,6 +317,8 @@ fn open_deletes_incomplete_layers() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
     let ts = d.path().join(format!("root/vfs-layers/{id}.tar-split.gz"));
     fs::write(&ts, "x").unwrap();
+    let stale = d.path().join("root/vfs-layers/.tmp-tar-split-XYZ");
+    fs::write(&stale, "x").unwrap();
     let lj = d.path().join("root/vfs-layers/layers.json");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&lj).unwrap()).unwrap();
     v.as_array_mut().unwrap().push(serde_json::json!({"id": id, "created": "2026-01-01T00:00:00Z", "flags": {"incomplete": true}}));
@@ -329,6 +331,7 @@ fn open_deletes_incomplete_layers() {
     assert_eq!(ids, vec![keep.id]);
     assert!(!dir.exists());
     assert!(!ts.exists());
+    assert!(!stale.exists());
     assert!(!fs::read_to_string(&lj).unwrap().contains(&id));
     // The writer recorded a new last-write token in layers.lock.
     assert_ne!(
