@@ -204,17 +204,36 @@ impl Store {
     /// Delete layers a killed writer left flagged `incomplete` (under the exclusive lock;
     /// a shared look first so that the common case does not serialise openers).
     pub(super) fn cleanup_incomplete(&self) -> Result<()> {
+        let stale_temps = || -> Vec<PathBuf> {
+            fs::read_dir(self.paths.layers_dir())
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .starts_with(".tmp-tar-split-")
+                        })
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         {
             let _g = self.lock(self.paths.layers_lock(), LockKind::Shared)?;
-            if !LayerSet::load(&self.paths)?
+            let any_incomplete = LayerSet::load(&self.paths)?
                 .layers
                 .iter()
-                .any(Layer::is_incomplete)
-            {
+                .any(Layer::is_incomplete);
+            if !any_incomplete && stale_temps().is_empty() {
                 return Ok(());
             }
         }
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
+        // Tar-split temp files only exist while their writer holds this lock: any left now
+        // belong to a killed writer.
+        for p in stale_temps() {
+            let _ = fs::remove_file(p);
+        }
         let mut set = LayerSet::load(&self.paths)?;
         let incomplete: Vec<String> = set
             .layers
@@ -224,18 +243,6 @@ impl Store {
             .collect();
         if incomplete.is_empty() {
             return Ok(());
-        }
-        // Tar-split temp files only exist while their writer holds this lock: any left now
-        // belong to a killed writer (which always leaves an incomplete layer too).
-        if let Ok(rd) = fs::read_dir(self.paths.layers_dir()) {
-            for e in rd.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".tmp-tar-split-")
-                {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
         }
         let mut first_err = None;
         for id in &incomplete {

@@ -1064,3 +1064,19 @@ fn interop_delete() {
         }
     }
 }
+
+/// Interop check, run by hand: `put_layer` reading a tar from stdin into the store at
+/// `$HOD_INTEROP_ROOT` (kill it mid-stream to leave an incomplete layer behind).
+#[test]
+#[ignore]
+fn interop_put_stdin() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let l = s
+        .put_layer(None, &mut std::io::stdin(), &PutLayerOptions::default())
+        .unwrap();
+    println!("layer {}", l.id);
+}
