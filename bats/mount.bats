@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# hod mount/umount: one, several, listing, --all, errors.
+# hod mount: one, several, listing, errors (umount: umount.bats).
 
 load helpers
 
@@ -54,31 +54,4 @@ load helpers
   run_hod mount
   expect_line_count 1
   assert "$output" =~ "^$c1 $TEST_SCRATCH_DIR/"
-}
-
-@test "umount one image" {
-  _prefetch busybox
-  run_hod from --quiet busybox
-  cid=$output
-  run_hod mount $cid
-  run_hod umount $cid
-  run_hod mount
-  expect_output ""
-}
-
-@test "umount bad image" {
-  run_hod 125 umount badcontainer
-  expect_output --substring "badcontainer"
-}
-
-@test "umount --all" {
-  _prefetch busybox
-  run_hod from --quiet busybox
-  c1=$output
-  run_hod from --quiet busybox
-  c2=$output
-  run_hod mount $c1 $c2
-  run_hod umount --all
-  run_hod mount
-  expect_output ""
 }

@@ -165,3 +165,151 @@ impl Command {
         }
     }
 }
+
+/// Subcommands that, as in buildah (`SetInterspersed(false)` + `VerifyFlagsArgsOrder`),
+/// refuse options after the first image or container name.
+const STRICT_ORDER: &[&str] = &[
+    "add", "commit", "config", "copy", "from", "images", "inspect", "mount", "pull", "push", "rm",
+    "rmi", "umount",
+];
+
+/// Whether `arg` (an option as typed) consumes the next argv element as its value.
+fn takes_separate_value(cmd: &clap::Command, arg: &str) -> bool {
+    let find = |a: &clap::Arg| -> bool {
+        let wants = a.get_action().takes_values();
+        let optional = a.get_num_args().is_some_and(|n| n.min_values() == 0);
+        wants && !optional
+    };
+    if let Some(long) = arg.strip_prefix("--") {
+        if long.contains('=') {
+            return false;
+        }
+        return cmd
+            .get_arguments()
+            .find(|a| {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+            })
+            .is_some_and(find);
+    }
+    // `-x` takes the next element; `-xVALUE` / `-abc` (flags only) do not.
+    let shorts: Vec<char> = arg.chars().skip(1).collect();
+    match shorts.as_slice() {
+        [c] => cmd
+            .get_arguments()
+            .find(|a| a.get_short() == Some(*c))
+            .is_some_and(find),
+        _ => {
+            let last = shorts.last().copied();
+            let all_flags = shorts.iter().take(shorts.len().saturating_sub(1)).all(|c| {
+                cmd.get_arguments()
+                    .find(|a| a.get_short() == Some(*c))
+                    .is_some_and(|a| !a.get_action().takes_values())
+            });
+            all_flags
+                && last.is_some_and(|c| {
+                    cmd.get_arguments()
+                        .find(|a| a.get_short() == Some(c))
+                        .is_some_and(find)
+                })
+        }
+    }
+}
+
+/// buildah's `VerifyFlagsArgsOrder`: `Some(message)` when an option follows the first
+/// positional argument of a strict subcommand.
+pub fn check_order(argv: &[String]) -> Option<String> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut i = 1;
+    // Global options before the subcommand.
+    while i < argv.len() && argv[i].starts_with('-') {
+        i += if takes_separate_value(&root, &argv[i]) {
+            2
+        } else {
+            1
+        };
+    }
+    let name = argv.get(i)?;
+    let sub = root.find_subcommand(name)?;
+    if !STRICT_ORDER.contains(&sub.get_name()) {
+        return None;
+    }
+    let mut seen_positional = false;
+    let mut j = i + 1;
+    while j < argv.len() {
+        let a = &argv[j];
+        if a == "--" {
+            return None;
+        }
+        if seen_positional {
+            if a.starts_with('-') {
+                return Some(format!(
+                    "no options ({a}) can be specified after the image or container name"
+                ));
+            }
+        } else if a.starts_with('-') && a.len() > 1 {
+            let global = root.get_arguments().any(|g| {
+                a.strip_prefix("--")
+                    .is_some_and(|l| Some(l.split('=').next().unwrap_or(l)) == g.get_long())
+            });
+            let cmd = if global { &root } else { sub };
+            if takes_separate_value(cmd, a) {
+                j += 1;
+            }
+        } else {
+            seen_positional = true;
+        }
+        j += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_order;
+
+    fn argv(s: &str) -> Vec<String> {
+        std::iter::once("hod")
+            .chain(s.split_whitespace())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn flags_after_names_are_refused() {
+        let bad = [
+            ("images img1 -n", "-n"),
+            (
+                "images img1 --filter=service=redis img2",
+                "--filter=service=redis",
+            ),
+            ("--root /x rm c1 -a", "-a"),
+            ("config c1 --env a=b", "--env"),
+            ("from busybox --name x", "--name"),
+        ];
+        for (cmd, flag) in bad {
+            assert_eq!(
+                check_order(&argv(cmd)),
+                Some(format!(
+                    "no options ({flag}) can be specified after the image or container name"
+                )),
+                "{cmd}"
+            );
+        }
+        let good = [
+            "images -n img1",
+            "--root /x --storage-driver vfs from --name x busybox",
+            "config --env a=b --cmd -x c1",
+            "from --pull=never -q busybox",
+            "commit -f docker c1 img",
+            "run c1 ls -l",
+            "images",
+            "tag img a -x",
+            "from -qf docker busybox",
+        ];
+        for cmd in good {
+            assert_eq!(check_order(&argv(cmd)), None, "{cmd}");
+        }
+    }
+}

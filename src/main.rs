@@ -16,6 +16,12 @@ fn main() {
         Ok(c) => c,
         Err(e) => output::clap_exit(e),
     };
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(msg) = cli::check_order(&argv) {
+        output::exit(Err(anyhow::anyhow!(msg)));
+    }
     let result = logging::init(&cli.global.log_level, cli.global.debug)
         .and_then(|()| settings::resolve(&cli.global))
         .and_then(|ctx| cli.command.run(&ctx));

@@ -713,16 +713,20 @@ fn call(name: &str, args: Vec<Val>) -> Result<Val, TemplateError> {
             let mut cur = args[0].clone();
             for k in &args[1..] {
                 cur = match (cur, k) {
-                    (Val::V(Value::Object(m)), key) => {
-                        m.get(&s(key)).cloned().map(Val::V).unwrap_or(Val::Missing)
-                    }
+                    // Go's `index` yields the element type's zero value for a missing
+                    // key; the maps inspected are string maps (labels, annotations).
+                    (Val::V(Value::Object(m)), key) => Val::V(
+                        m.get(&s(key))
+                            .cloned()
+                            .unwrap_or(Value::String(String::new())),
+                    ),
                     (Val::V(Value::Array(a)), Val::V(Value::Number(n))) => {
                         match n.as_u64().and_then(|i| a.get(i as usize)) {
                             Some(x) => Val::V(x.clone()),
                             None => return err(format!("template: index out of range: {n}")),
                         }
                     }
-                    (Val::V(Value::Null) | Val::Missing, _) => Val::Missing,
+                    (Val::V(Value::Null) | Val::Missing, _) => Val::V(Value::String(String::new())),
                     (other, _) => {
                         return err(format!(
                             "template: can't index item of type {}",
@@ -981,7 +985,9 @@ mod tests {
             ("{{.OCIv1.Config.Env | json}}", r#"["A=1","B=2"]"#),
             (r#"{{index .OCIv1.Config.Labels "x"}}"#, "1"),
             (r#"{{index .ImageAnnotations "org.opencontainers.image.base.digest"}}"#, "sha256:x"),
-            (r#"{{index .OCIv1.Config.Labels "zz"}}"#, "<no value>"),
+            (r#"{{index .OCIv1.Config.Labels "zz"}}"#, ""),
+            (r#"{{index .Nope "zz"}}"#, ""),
+            ("{{.OCIv1.Config.Labels.zz}}", "<no value>"),
             ("{{index .OCIv1.Config.Env 1}}", "B=2"),
             ("{{range .OCIv1.Config.Env}}{{.}};{{end}}", "A=1;B=2;"),
             ("{{range .OCIv1.History}}{{.CreatedBy}} {{.EmptyLayer}},{{end}}", "one <no value>,two true,"),

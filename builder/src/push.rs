@@ -65,6 +65,79 @@ mod tests {
     use super::*;
 
     #[test]
+    fn push_within_the_store_adds_a_name_and_to_oci_compresses() {
+        use crate::transport::testutil::*;
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let mut src = image(&[layer_tar("a", b"1")], Compression::None);
+        let dst = Box::new(
+            crate::transport::storage::StorageDest::new(&store, vec!["localhost/x:1".into()])
+                .unwrap(),
+        );
+        let out = transport::copy_image(
+            &mut src,
+            dst,
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        push(
+            &store,
+            "localhost/x:1",
+            "containers-storage:localhost/y:2",
+            &PushOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        let rec = store.image("localhost/y:2").unwrap();
+        assert_eq!(rec.id, out.config_digest.hex());
+        assert!(rec.names.contains(&"localhost/x:1".to_string()));
+        assert_eq!(store.layers().unwrap().len(), 1);
+        // to an OCI layout: gzip by default, uncompressed with -D
+        for (c, want) in [
+            (None, crate::image::manifest::OCI_LAYER_GZIP),
+            (
+                Some(Compression::None),
+                crate::image::manifest::OCI_LAYER_TAR,
+            ),
+        ] {
+            let lay = t.path().join(format!("lay-{want}"));
+            let opts = PushOptions {
+                compression: c,
+                ..Default::default()
+            };
+            let d = push(
+                &store,
+                "localhost/x:1",
+                &format!("oci:{}:t", lay.display()),
+                &opts,
+                &crate::report::Quiet,
+            )
+            .unwrap();
+            let mut s = crate::transport::oci::OciLayoutSource::open(&lay, Some("t")).unwrap();
+            let (bytes, _, m) = transport::load_image_manifest(&mut s).unwrap();
+            assert_eq!(crate::image::Digest::of(&bytes), d);
+            assert_eq!(m.layers[0].media_type, want);
+            assert_eq!(m.config.digest, out.config_digest);
+        }
+        let err = push(
+            &store,
+            "localhost/x:1",
+            "quay.io/a/b",
+            &PushOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap_err();
+        let chain = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        );
+        assert!(chain.contains("not implemented yet"), "{chain}");
+    }
+
+    #[test]
     fn bare_destinations_are_registries() {
         assert!(
             matches!(push_destination("quay.io/a/b").unwrap(), ImageReference::Docker(n) if n.to_string() == "quay.io/a/b:latest")

@@ -34,6 +34,16 @@ pub struct ContainersArgs {
     pub quiet: bool,
 }
 
+/// One `--json` entry, fields in buildah's order.
+#[derive(Debug, serde::Serialize)]
+struct JsonContainer {
+    id: String,
+    builder: bool,
+    imageid: String,
+    imagename: String,
+    containername: String,
+}
+
 /// The `--filter` conditions.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -150,7 +160,13 @@ pub fn run(a: ContainersArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         {
             return;
         }
-        json_rows.push(json!({"id": id, "builder": ours, "imageid": image_id, "imagename": image_name, "containername": name}));
+        json_rows.push(JsonContainer {
+            id: id.to_string(),
+            builder: ours,
+            imageid: image_id.to_string(),
+            imagename: image_name.clone(),
+            containername: name.to_string(),
+        });
         rows.push(row(id, ours, image_id, &image_name, name));
     };
     if a.all {

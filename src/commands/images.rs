@@ -41,6 +41,20 @@ pub struct ImagesArgs {
     pub history: bool,
 }
 
+/// One `--json` entry, fields in buildah's order.
+#[derive(Debug, serde::Serialize)]
+struct JsonImage {
+    id: String,
+    names: Vec<String>,
+    digest: String,
+    createdat: String,
+    size: String,
+    created: i64,
+    createdatraw: String,
+    readonly: bool,
+    history: Vec<String>,
+}
+
 /// Go `units.HumanDuration`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
@@ -332,14 +346,23 @@ pub fn run(a: ImagesArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
     };
     if a.json {
-        let rows: Vec<Value> = images
+        let rows: Vec<JsonImage> = images
             .iter()
-            .map(|i| {
-                json!({
-                    "id": id_of(&i.record.id), "names": i.record.names, "digest": i.record.digest.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-                    "createdat": format!("{} ago", human_duration(now - i.created)), "size": formatted_size(i.size),
-                    "created": i.created, "createdatraw": i.created_raw, "readonly": false, "history": i.record.names_history,
-                })
+            .map(|i| JsonImage {
+                id: id_of(&i.record.id),
+                names: i.record.names.clone(),
+                digest: i
+                    .record
+                    .digest
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                createdat: format!("{} ago", human_duration(now - i.created)),
+                size: formatted_size(i.size),
+                created: i.created,
+                createdatraw: i.created_raw.clone(),
+                readonly: false,
+                history: i.record.names_history.clone(),
             })
             .collect();
         output::println(&output::json_pretty(&rows)?)?;

@@ -65,9 +65,13 @@ pub fn run(a: RmiArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             images.retain(|i| i.names.is_empty());
         }
         for img in images {
-            if let Err(e) = remove(img, &mut removed) {
-                if let Some(prev) = last_err.replace(e) {
-                    output::eprint_error(&prev);
+            let names = img.names.clone();
+            match remove(img, &mut removed) {
+                Ok(()) => untagged.extend(names),
+                Err(e) => {
+                    if let Some(prev) = last_err.replace(e) {
+                        output::eprint_error(&prev);
+                    }
                 }
             }
         }

@@ -67,7 +67,7 @@ pub struct RunArgs {
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Allocate a pseudo-terminal (default: when stdin is a terminal).
-    #[arg(short = 't', long = "tty", visible_alias = "terminal", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(short = 't', long = "tty", visible_alias = "terminal", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tty: Option<bool>,
     /// Resource limit: type=soft[:hard].
     #[arg(long)]
@@ -211,6 +211,8 @@ mod tests {
         let o = options(&a).unwrap();
         assert_eq!(o.network, NetworkMode::Host);
         assert!(o.network_set);
+        let a = parse(&["-t", "ctr", "sh"]);
+        assert_eq!((a.tty, a.container.as_str()), (Some(true), "ctr"));
         let a = parse(&["--tty=false", "--isolation", "chroot", "ctr", "ls", "-l"]);
         assert_eq!(a.tty, Some(false));
         assert_eq!(a.command, ["ls", "-l"]);

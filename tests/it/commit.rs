@@ -2,6 +2,7 @@
 
 use crate::both_drivers;
 use crate::common::{self, TestContext};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -51,24 +52,31 @@ fn timestamp_zero_gives_same_image_id(driver: &str) {
     assert_ne!(other, ids[0]);
 }
 
-fn layer_dir(ctx: &TestContext) -> PathBuf {
-    if ctx.driver == "vfs" {
-        ctx.root.join("vfs/dir")
-    } else {
-        ctx.root.join(&ctx.driver)
+/// Size of every regular file below `dir`, not looking into overlay `merged`
+/// mount points (the container's own files are included; they do not change
+/// during a commit).
+fn file_sizes(dir: &Path) -> HashMap<PathBuf, u64> {
+    let mut out = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                // an overlay mount's merged view shows the container's own files
+                if e.file_name() != "merged" {
+                    stack.push(e.path());
+                }
+            } else if ft.is_file() {
+                if let Ok(m) = e.metadata() {
+                    out.insert(e.path(), m.len());
+                }
+            }
+        }
     }
-}
-
-fn dir_entries(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(p)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    out
 }
 
 /// A `commit` killed with SIGKILL leaves no visible image, and the next
@@ -95,25 +103,27 @@ fn killed_commit_leaves_no_visible_image(driver: &str) {
     }
     ctx.ok(["umount", &ctr]);
 
-    let before = dir_entries(&layer_dir(&ctx));
-    let layers_json = ctx.root.join(format!("{driver}-layers/layers.json"));
-    let layers_before = std::fs::read(&layers_json).unwrap_or_default();
+    let before = file_sizes(&ctx.root);
     let mut child = ctx
         .cmd(["commit", "-q", &ctr, "localhost/killed:1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawning commit");
-    // Kill it once it has started writing: a new layer directory or a
-    // changed layers.json. No timing: we wait for the store to change.
+    // Kill it while it is writing layer data: once 1 MiB of new file data
+    // exists anywhere under the root (a staging file, the new layer, ...).
+    // No timing: we wait for the store to change.
     let mut killed_midway = false;
     loop {
-        if let Some(_status) = child.try_wait().unwrap() {
+        if child.try_wait().unwrap().is_some() {
             break;
         }
-        let changed = dir_entries(&layer_dir(&ctx)) != before
-            || std::fs::read(&layers_json).unwrap_or_default() != layers_before;
-        if changed {
+        let now = file_sizes(&ctx.root);
+        let new_bytes: u64 = now
+            .iter()
+            .map(|(p, sz)| sz.saturating_sub(*before.get(p).unwrap_or(&0)))
+            .sum();
+        if new_bytes > 1 << 20 {
             child.kill().expect("SIGKILL");
             let st = child.wait().unwrap();
             use std::os::unix::process::ExitStatusExt;
@@ -124,7 +134,7 @@ fn killed_commit_leaves_no_visible_image(driver: &str) {
     }
     assert!(
         killed_midway,
-        "commit finished before the store changed; cannot test the kill"
+        "commit finished before it had written 1 MiB under the root; cannot test the kill"
     );
 
     // Nothing half-done is visible.

@@ -273,6 +273,7 @@ pub fn run(
                 Some(p) => Some(File::create(p).map_err(|e| io_err("creating", p, e))?),
                 None => None,
             };
+            process::resize_on_winch(Some(t.master.as_fd()));
             Some(t.relay(out)?)
         }
         None => None,
@@ -304,6 +305,7 @@ pub fn run(
         .wait()
         .map_err(|e| io_err("waiting for", Path::new("the runtime helper"), e))?;
     drop(fwd);
+    process::resize_on_winch(None);
     if let Some(h) = relay {
         let _ = h.join();
     }

@@ -183,6 +183,80 @@ pub struct RunOptions {
     pub gid_map: Vec<IdMap>,
 }
 
+/// Settings `hod from` accepts for every later `run` of the container, stored in the builder
+/// state's `run_defaults` (JSON, camelCase). A run's own flags come after them (so a run's
+/// `--cap-drop` wins over a default `--cap-add`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RunDefaults {
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--device`.
+    pub devices: Vec<String>,
+    /// `--ulimit`.
+    pub ulimits: Vec<String>,
+    /// `-v`.
+    pub volumes: Vec<String>,
+    /// `--security-opt seccomp=unconfined`.
+    pub seccomp_unconfined: bool,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--no-hosts`.
+    pub no_hosts: bool,
+    /// `--no-hostname`.
+    pub no_hostname: bool,
+}
+
+impl RunOptions {
+    /// These options with the container's defaults applied underneath.
+    pub fn with_defaults(&self, d: &RunDefaults) -> RunOptions {
+        let cat = |a: &[String], b: &[String]| a.iter().chain(b).cloned().collect::<Vec<_>>();
+        let mut o = self.clone();
+        o.cap_add = cat(&d.cap_add, &self.cap_add);
+        o.cap_drop = cat(&d.cap_drop, &self.cap_drop);
+        // A run's --cap-add of something the defaults dropped re-adds it.
+        o.cap_drop.retain(|c| {
+            !self.cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)) || self.cap_drop.contains(c)
+        });
+        o.devices = cat(&d.devices, &self.devices);
+        o.ulimits = cat(&d.ulimits, &self.ulimits);
+        o.volumes = cat(&d.volumes, &self.volumes);
+        o.seccomp_unconfined |= d.seccomp_unconfined;
+        o.no_new_privileges |= d.no_new_privileges;
+        o.no_hosts |= d.no_hosts;
+        o.no_hostname |= d.no_hostname;
+        o
+    }
+}
+
+impl IdMap {
+    /// Parse `container:host:size[,container:host:size…]` (`--userns-uid-map`).
+    pub fn parse_list(s: &str) -> std::result::Result<Vec<IdMap>, RunError> {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let f: Vec<&str> = p.split(':').collect();
+                let n = |x: &str| {
+                    x.parse::<u32>()
+                        .map_err(|_| RunError::Invalid(format!("invalid ID map {p:?}")))
+                };
+                match f.as_slice() {
+                    [c, h, z] => Ok(IdMap {
+                        container_id: n(c)?,
+                        host_id: n(h)?,
+                        size: n(z)?,
+                    }),
+                    _ => Err(RunError::Invalid(format!(
+                        "invalid ID map {p:?}: want container:host:size"
+                    ))),
+                }
+            })
+            .collect()
+    }
+}
+
 /// How [`execute`] runs a spec.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -455,6 +529,10 @@ pub fn prepare(
     let p = bundle.join("resolv.conf");
     std::fs::write(&p, resolv_content(host_net)).map_err(|e| io("writing", &p, e))?;
     etc.resolv_conf = Some(p);
+    // buildah (through runc's /run/.containerenv mount point) leaves an empty /run behind.
+    resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
+        .map(drop)
+        .map_err(|e| io("creating", Path::new("/run"), e))?;
     if !opts.no_hostname {
         placeholder("/etc/hostname")?;
         let p = bundle.join("hostname");
@@ -552,6 +630,10 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
 impl Builder {
     /// Run `command` in the container; returns the command's exit status.
     pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
+        let opts = &match serde_json::from_value::<RunDefaults>(self.state.run_defaults.clone()) {
+            Ok(d) => opts.with_defaults(&d),
+            Err(_) => opts.clone(),
+        };
         let was_mounted = !self.state.mount_point.is_empty();
         let rootfs = self.mount(store)?;
         let result = self.run_mounted(store, &rootfs, command, opts);
@@ -611,3 +693,61 @@ impl Builder {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod option_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_go_underneath() {
+        let d = RunDefaults {
+            cap_add: vec!["NET_RAW".into()],
+            cap_drop: vec!["CHOWN".into()],
+            no_hosts: true,
+            ..Default::default()
+        };
+        let o = RunOptions {
+            cap_add: vec!["CHOWN".into()],
+            cap_drop: vec!["NET_RAW".into()],
+            ..Default::default()
+        };
+        let m = o.with_defaults(&d);
+        let caps = spec::capability_set(&m.cap_add, &m.cap_drop).unwrap();
+        assert!(
+            caps.contains(&"CAP_CHOWN"),
+            "a run's cap-add beats a default cap-drop"
+        );
+        assert!(
+            !caps.contains(&"CAP_NET_RAW"),
+            "a run's cap-drop beats a default cap-add"
+        );
+        assert!(m.no_hosts);
+        // JSON as `from` stores it; null (no defaults) is fine too.
+        let j: RunDefaults =
+            serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
+        assert_eq!(j.cap_add, ["SYS_ADMIN"]);
+        assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn id_maps() {
+        assert_eq!(
+            IdMap::parse_list("0:100000:65536,65536:1:1").unwrap(),
+            [
+                IdMap {
+                    container_id: 0,
+                    host_id: 100000,
+                    size: 65536
+                },
+                IdMap {
+                    container_id: 65536,
+                    host_id: 1,
+                    size: 1
+                }
+            ]
+        );
+        for bad in ["0:1", "a:b:c", "0:1:2:3", "-1:0:1"] {
+            assert!(IdMap::parse_list(bad).is_err(), "{bad}");
+        }
+    }
+}

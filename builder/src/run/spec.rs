@@ -569,6 +569,8 @@ mod tests {
                 "PATH=/bin".into(),
                 "A=1".into(),
                 "HOME=/home/img".into(),
+                // S40: a bare name in the image never picks up hod's environment.
+                "CARGO".into(),
             ]),
             working_dir: Some("/srv/../app".into()),
             ..Default::default()
@@ -595,6 +597,8 @@ mod tests {
         assert!(env.contains(&"PATH=/bin".to_string()));
         assert!(env.contains(&"HOME=/home/img".to_string()));
         assert!(env.contains(&"B=3".to_string()));
+        assert!(std::env::var("CARGO").is_ok(), "cargo sets CARGO for tests");
+        assert!(!env.iter().any(|e| e.starts_with("CARGO")), "{env:?}");
         assert_eq!(p.cwd(), Path::new("/app"));
         let m = caps_of(&spec);
         assert_ne!(m & (1 << 21), 0, "sys_admin added");

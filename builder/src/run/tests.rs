@@ -169,6 +169,20 @@ fn user_env_workdir_hostname() {
         0
     );
     assert_eq!(std::fs::read(f.rootfs.join("etc/hosts")).unwrap().len(), 0);
+    // Same placeholder modes as buildah + runc leave in the layer.
+    use std::os::unix::fs::PermissionsExt;
+    for p in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        assert_eq!(
+            std::fs::metadata(f.rootfs.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755,
+            "{p}"
+        );
+    }
+    assert!(f.rootfs.join("run").is_dir());
     // Default hostname is the container ID's first 12 characters.
     let o = run(&f, &["hostname"], &RunOptions::default());
     assert_eq!(ok(&o).trim(), "0123456789ab");
@@ -927,4 +941,195 @@ fn rootless_isolation_and_runc_host_network() {
         );
         assert_eq!(ok(&o).trim(), "sys-ok");
     }
+}
+
+const PROBE: &str = r#"echo "== id"; id
+echo "== status"; grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):" /proc/self/status
+echo "== uid_map"; cat /proc/self/uid_map
+echo "== mounts"; awk '{print $5, $(NF-2), $6}' /proc/self/mountinfo | grep -E "^/(proc|dev|sys)" | grep -v -E "^/sys/fs/cgroup|^/sys/class/thermal" | sort
+echo "== env"; env | grep -v -E "^(HOSTNAME|SHLVL|PWD)=" | sort
+echo "== pwd"; pwd
+echo "== dev"; ls /dev | tr '\n' ' '; echo
+echo "== exit"; (exit 7); echo $?
+"#;
+
+fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut cur = String::new();
+    for l in out.lines() {
+        if let Some(name) = l.strip_prefix("== ") {
+            cur = name.to_string();
+            m.insert(cur.clone(), String::new());
+        } else if let Some(v) = m.get_mut(&cur) {
+            v.push_str(l);
+            v.push('\n');
+        }
+    }
+    m
+}
+
+/// The same probes under the embedded runtime, runc, and (when installed) buildah with runc
+/// give the same answers, except for the differences docs/design/runtime.md lists (which the
+/// probe filters out: cgroup mounts, the thermal mask, the hostname).
+#[test]
+fn same_answers_as_runc_and_buildah() {
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    std::fs::write(f.rootfs.join("probe.sh"), PROBE).unwrap();
+    let embedded = run(&f, &["sh", "/probe.sh"], &RunOptions::default());
+    let embedded = sections(ok(&embedded));
+    assert_eq!(embedded.len(), 8, "{embedded:?}");
+    assert_eq!(embedded["exit"], "7\n");
+    if let Some(runc) = which("runc") {
+        let o = run(
+            &f,
+            &["sh", "/probe.sh"],
+            &RunOptions {
+                runtime: Some(runc),
+                ..Default::default()
+            },
+        );
+        assert_eq!(sections(ok(&o)), embedded, "embedded vs runc");
+    }
+    let Some(buildah) = which("buildah") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let b = |args: &[&str]| -> String {
+        let out = std::process::Command::new(&buildah)
+            .arg("--root")
+            .arg(t.path().join("root"))
+            .arg("--runroot")
+            .arg(t.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ctr = b(&["from", "--quiet", "scratch"]).trim().to_string();
+    let mnt = PathBuf::from(b(&["mount", &ctr]).trim());
+    // A fresh copy for buildah, so that both start from the same tree.
+    let pristine = fixture();
+    std::fs::write(pristine.rootfs.join("probe.sh"), PROBE).unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", pristine.rootfs.display()))
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let theirs = sections(&b(&["run", &ctr, "sh", "/probe.sh"]));
+    assert_eq!(theirs, embedded, "buildah vs hod");
+    // What a run leaves in the rootfs (the future layer): same paths, types and modes.
+    let tree = |root: &Path| -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut v: Vec<String> = walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+            .filter(|e| !e.path().starts_with(root.join("bin")))
+            .map(|e| {
+                let m = e.path().symlink_metadata().unwrap();
+                format!(
+                    "{} {:o} {}",
+                    e.path().strip_prefix(root).unwrap().display(),
+                    m.mode(),
+                    m.len()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let theirs_tree = tree(&mnt);
+    let _ = b(&["rm", &ctr]);
+    assert_eq!(
+        tree(&f.rootfs),
+        theirs_tree,
+        "rootfs after a run: hod vs buildah"
+    );
+}
+
+#[test]
+fn etc_links_resolve_inside_the_rootfs() {
+    if !can_run() {
+        return;
+    }
+    // M23: /etc/hosts and /etc/resolv.conf planted as links climbing out of the rootfs.
+    let f = fixture();
+    let victim = tempfile::tempdir().unwrap();
+    let vfile = victim.path().join("victim");
+    std::fs::write(&vfile, "original").unwrap();
+    let rel = format!("../../../../../../../..{}", vfile.display());
+    std::os::unix::fs::symlink(&rel, f.rootfs.join("etc/hosts")).unwrap();
+    std::os::unix::fs::symlink(&vfile, f.rootfs.join("etc/resolv.conf")).unwrap();
+    let o = run(
+        &f,
+        &[
+            "sh",
+            "-c",
+            "grep -c localhost /etc/hosts; echo changed > /etc/hosts",
+        ],
+        &RunOptions::default(),
+    );
+    ok(&o);
+    assert_eq!(std::fs::read_to_string(&vfile).unwrap(), "original");
+    // The links were followed inside the rootfs, where the placeholder now is.
+    assert!(f.rootfs.join(vfile.strip_prefix("/").unwrap()).is_file());
+}
+
+#[test]
+fn mount_target_swaps_stay_inside() {
+    if !can_run() {
+        return;
+    }
+    // R28: a racer swaps a directory and a link to the outside while runs set up mounts.
+    let f = fixture();
+    let outside = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir(f.rootfs.join("a")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), f.rootfs.join("b")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let stop = stop.clone();
+        let root = f.rootfs.clone();
+        std::thread::spawn(move || {
+            let dir = std::fs::File::open(&root).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = rustix::fs::renameat_with(
+                    &dir,
+                    "a",
+                    &dir,
+                    "b",
+                    rustix::fs::RenameFlags::EXCHANGE,
+                );
+            }
+        })
+    };
+    let opts = RunOptions {
+        volumes: vec![format!("{}:/a/x", host.path().display())],
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        let _ = run(
+            &f,
+            &["sh", "-c", "touch /a/x/from-container 2>/dev/null; true"],
+            &opts,
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().unwrap();
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "something was created outside the rootfs"
+    );
 }

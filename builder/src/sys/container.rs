@@ -142,6 +142,8 @@ fn ns_flags(spec: &Spec) -> R<CloneFlags> {
 }
 
 fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
+    // If hod dies, so does the container (the init below gets the same treatment).
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let mut flags = match p.mode {
         Mode::Oci => ns_flags(&p.spec)?,
         Mode::Chroot => CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
@@ -225,6 +227,7 @@ fn init(p: &Payload, pid_ns: bool, flags: CloneFlags, err: &OwnedFd) -> R<i32> {
     // The init is hod's own binary with full capabilities: not dumpable, so a container
     // process cannot open /proc/1/exe or /proc/1/fd/* (CVE-2019-5736, security.md R24).
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     if !pid_ns {
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }

@@ -43,14 +43,49 @@ pub fn inherit_fds(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
     }
 }
 
-static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+/// Processes signals are forwarded to (0 = free slot): several runs may be in flight at once
+/// (parallel RUN steps in threads), each registers its helper here.
+static FORWARD_TO: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
+/// The dispositions in place before the first forwarder, restored after the last.
+static SAVED: std::sync::Mutex<(usize, Vec<(Signal, signal::SigAction)>)> =
+    std::sync::Mutex::new((0, Vec::new()));
+/// The pty master hod relays, or -1: SIGWINCH then resizes it instead of being forwarded.
+static RESIZE_MASTER: AtomicI32 = AtomicI32::new(-1);
+
+/// While a terminal is relayed, hod's window-size changes are copied to `master` (the kernel
+/// then signals the container's foreground process group itself). `None` stops it.
+pub fn resize_on_winch(master: Option<BorrowedFd<'_>>) {
+    RESIZE_MASTER.store(
+        master.map(|m| m.as_raw_fd()).unwrap_or(-1),
+        Ordering::SeqCst,
+    );
+}
 
 extern "C" fn forward(sig: libc::c_int) {
-    let pid = FORWARD_TO.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe; it touches no memory of ours.
+    let master = RESIZE_MASTER.load(Ordering::Relaxed);
+    if sig == libc::SIGWINCH && master >= 0 {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: ioctl is async-signal-safe; TIOCGWINSZ writes one winsize into `ws` and
+        // TIOCSWINSZ reads it; `master` stays open while it is registered.
         unsafe {
-            libc::kill(pid, sig);
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) == 0 {
+                libc::ioctl(master, libc::TIOCSWINSZ, &ws as *const libc::winsize);
+            }
+        }
+        return;
+    }
+    for slot in &FORWARD_TO {
+        let pid = slot.load(Ordering::Relaxed);
+        if pid > 0 {
+            // SAFETY: kill is async-signal-safe; it touches no memory of ours.
+            unsafe {
+                libc::kill(pid, sig);
+            }
         }
     }
 }
@@ -72,36 +107,56 @@ pub const FORWARDED: &[Signal] = &[
 
 /// Signal forwarding to one process, undone on drop.
 pub struct Forwarder {
-    old: Vec<(Signal, signal::SigAction)>,
+    slot: Option<usize>,
 }
 
 impl Forwarder {
     /// Forward [`FORWARDED`] to `pid` until dropped.
     pub fn to(pid: Pid) -> io::Result<Forwarder> {
-        FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
-        let action = signal::SigAction::new(
-            SigHandler::Handler(forward),
-            signal::SaFlags::SA_RESTART,
-            signal::SigSet::empty(),
-        );
-        let mut old = Vec::new();
-        for s in FORWARDED {
-            // SAFETY: the handler only reads an atomic and calls kill(2), both
-            // async-signal-safe.
-            let prev = unsafe { signal::sigaction(*s, &action) }.map_err(io::Error::from)?;
-            old.push((*s, prev));
+        let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
+        if saved.0 == 0 {
+            let action = signal::SigAction::new(
+                SigHandler::Handler(forward),
+                signal::SaFlags::SA_RESTART,
+                signal::SigSet::empty(),
+            );
+            let mut old = Vec::new();
+            for s in FORWARDED {
+                // SAFETY: the handler only reads atomics and calls kill(2)/ioctl(2), all
+                // async-signal-safe.
+                let prev = unsafe { signal::sigaction(*s, &action) }.map_err(io::Error::from)?;
+                old.push((*s, prev));
+            }
+            saved.1 = old;
         }
-        Ok(Forwarder { old })
+        saved.0 += 1;
+        let slot = FORWARD_TO.iter().position(|s| {
+            s.compare_exchange(0, pid.as_raw(), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        if slot.is_none() {
+            tracing::debug!(
+                "more than {} concurrent runs: signals are not forwarded to {pid}",
+                FORWARD_TO.len()
+            );
+        }
+        Ok(Forwarder { slot })
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        for (s, prev) in self.old.drain(..) {
-            // SAFETY: restores the disposition that was installed before.
-            let _ = unsafe { signal::sigaction(s, &prev) };
+        if let Some(i) = self.slot {
+            FORWARD_TO[i].store(0, Ordering::SeqCst);
         }
-        FORWARD_TO.store(0, Ordering::SeqCst);
+        let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
+        saved.0 -= 1;
+        if saved.0 == 0 {
+            for (s, prev) in saved.1.drain(..) {
+                // SAFETY: restores the disposition that was installed before.
+                let _ = unsafe { signal::sigaction(s, &prev) };
+            }
+        }
     }
 }
 

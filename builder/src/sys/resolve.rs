@@ -18,7 +18,8 @@ pub enum Create {
     No,
     /// Missing components, the last one included, become directories (mode 0755).
     Dir,
-    /// Missing parents become directories, the last component an empty file (mode 0644).
+    /// Missing parents become directories, the last component an empty file (mode 0755, the
+    /// mode runc gives the mount-point files it creates, so layers match buildah's).
     File,
 }
 
@@ -78,7 +79,7 @@ pub fn resolve_in_root(
                             | OFlags::WRONLY
                             | OFlags::NOFOLLOW
                             | OFlags::CLOEXEC,
-                        Mode::from_raw_mode(0o644),
+                        Mode::from_raw_mode(0o755),
                     );
                     match f {
                         Ok(_) | Err(rustix::io::Errno::EXIST) => {}

@@ -103,6 +103,12 @@ pub trait ImageSource {
     fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()>;
     /// The source's description, for messages.
     fn describe(&self) -> String;
+    /// Hand over a temporary file that already holds exactly the blob's bytes (a layer the
+    /// source spooled itself, e.g. commit's new layer), saving the pipeline one copy. The
+    /// pipeline still verifies it.
+    fn take_blob_file(&mut self, _desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+        None
+    }
 }
 
 /// A writable image. Nothing becomes visible before [`ImageDestination::commit`], except
@@ -403,8 +409,20 @@ pub fn copy_image(
             continue;
         }
         reporter.progress(&format!("Copying blob {}", desc.digest));
-        let tmp = stage(dst.as_ref())?;
-        let (file, out_digest, out_size, out_c) = if target == src_c {
+        let spooled = if target == src_c {
+            src.take_blob_file(desc)
+        } else {
+            None
+        };
+        let (file, out_digest, out_size, out_c) = if let Some(mut f) = spooled {
+            let mut w = Sha256Writer::new(io::sink());
+            f.as_file_mut().rewind().at("rewinding", f.path())?;
+            io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
+            let (digest, size, _) = w.finish();
+            verify(desc, &digest, size)?;
+            (f, digest, size, src_c)
+        } else if target == src_c {
+            let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
             src.write_blob(desc, &mut w)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
@@ -420,6 +438,7 @@ pub fn copy_image(
             }
             (tmp, digest, size, src_c)
         } else {
+            let tmp = stage(dst.as_ref())?;
             let path = tmp.path().to_path_buf();
             let io_err = |e: io::Error| Error::Io {
                 op: "recompressing blob into".into(),
@@ -524,10 +543,15 @@ pub fn open_source<'s>(
             docker_archive::DockerArchiveSource::open(path, selector.as_ref())?,
         ),
         ImageReference::Dir { path } => Box::new(dir::DirSource::open(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec),
+            image,
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageSource::open_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                image,
+            )?)
         }
         ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
@@ -565,10 +589,14 @@ pub fn open_destination<'s>(
             Box::new(docker_archive::DockerArchiveDest::new(path, tag)?)
         }
         ImageReference::Dir { path } => Box::new(dir::DirDest::new(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec), ..
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageDest::with_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                destination_names(r)?,
+            )?)
         }
         ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
@@ -651,10 +679,29 @@ pub(crate) fn persist_blob(file: tempfile::NamedTempFile, target: &Path) -> Resu
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .at("setting mode of", file.path())?;
     file.as_file().sync_all().at("syncing", file.path())?;
-    file.persist(target)
-        .map_err(|e| e.error)
-        .at("renaming into", target)?;
-    Ok(())
+    match file.persist(target) {
+        Ok(_) => Ok(()),
+        // A file spooled on another filesystem (a source's own temporary file): copy it.
+        Err(e) if e.error.raw_os_error() == Some(libc::EXDEV) => {
+            let mut from = e.file;
+            from.as_file_mut().rewind().at("rewinding", from.path())?;
+            let dir = parent_dir(target);
+            let mut to = tempfile::Builder::new()
+                .prefix(".tmp-blob-")
+                .tempfile_in(&dir)
+                .at("creating temporary file in", &dir)?;
+            io::copy(from.as_file_mut(), to.as_file_mut()).at("copying into", to.path())?;
+            to.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .at("setting mode of", to.path())?;
+            to.as_file().sync_all().at("syncing", to.path())?;
+            to.persist(target)
+                .map_err(|e| e.error)
+                .at("renaming into", target)?;
+            Ok(())
+        }
+        Err(e) => Err(e.error).at("renaming into", target),
+    }
 }
 
 /// A path naming a destination's parent directory, for staging next to a file.
@@ -662,6 +709,33 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod persist_tests {
+    use super::*;
+
+    #[test]
+    fn persist_across_filesystems_copies() {
+        let shm = Path::new("/dev/shm");
+        let t = tempfile::tempdir_in(big_temp_dir()).unwrap();
+        let same_fs = |a: &Path, b: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(a).unwrap().dev() == std::fs::metadata(b).unwrap().dev()
+        };
+        if !shm.is_dir() || same_fs(shm, t.path()) {
+            return;
+        }
+        let mut f = tempfile::NamedTempFile::new_in(shm).unwrap();
+        f.write_all(b"blob").unwrap();
+        let src_path = f.path().to_path_buf();
+        let target = t.path().join("blob");
+        persist_blob(f, &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"blob");
+        assert!(!src_path.exists(), "the spooled source is removed");
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left next to the blob");
     }
 }
 
@@ -738,6 +812,8 @@ pub(crate) mod testutil {
         h.set_size(content.len() as u64);
         h.set_mode(0o644);
         h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, content).unwrap();
         b.into_inner().unwrap()
@@ -937,6 +1013,80 @@ mod external_tools {
             let w = want.get_or_insert(out.config_digest.clone());
             assert_eq!(&out.config_digest, w, "{r}");
         }
+    }
+
+    #[test]
+    fn podman_and_skopeo_share_our_store() {
+        if !have("podman") || !have("skopeo") || !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let store = storage::tests::vfs_store(t.path());
+        let root = store.options().root.clone();
+        let runroot = store.options().run_root.clone();
+        let q = &crate::report::Quiet;
+        // ours → theirs
+        let mut src = image(&rootfs_layers(), Compression::Gzip);
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/ours:1".into()]).unwrap());
+        let out = copy_image(&mut src, dst, &CopyImageOptions::default(), q).unwrap();
+        let podman = |args: &[&str]| {
+            let mut c = Command::new("podman");
+            c.arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .args(["--storage-driver", "vfs"])
+                .args(args);
+            c
+        };
+        let o = podman(&[
+            "images",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+            "--no-trunc",
+        ])
+        .output()
+        .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            s.contains(&format!("{} localhost/ours:1", out.config_digest)),
+            "{s} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let csref = format!(
+            "containers-storage:[vfs@{}+{}]localhost/ours:1",
+            root.display(),
+            runroot.display()
+        );
+        let exported = t.path().join("exported");
+        run(Command::new("skopeo")
+            .args(["copy", "--insecure-policy", "-q"])
+            .arg(&csref)
+            .arg(format!("oci:{}:x", exported.display())));
+        // theirs → ours
+        let ar = t.path().join("theirs.tar");
+        let mut src = image(&[layer_tar("theirs", b"podman\n")], Compression::Gzip);
+        let tag = crate::reference::parse_named("localhost/theirs:2").unwrap();
+        let theirs = copy_image(
+            &mut src,
+            Box::new(docker_archive::DockerArchiveDest::new(&ar, Some(tag)).unwrap()),
+            &CopyImageOptions::default(),
+            q,
+        )
+        .unwrap();
+        run(&mut podman(&["load", "-q", "-i", ar.to_str().unwrap()]));
+        let mut s = storage::StorageSource::open(&store, "localhost/theirs:2").unwrap();
+        let lay = t.path().join("lay");
+        let back = copy_image(
+            &mut s,
+            Box::new(oci::OciLayoutDest::new(&lay, Some("t")).unwrap()),
+            &CopyImageOptions::default(),
+            q,
+        )
+        .unwrap();
+        assert_eq!(back.config_digest, theirs.config_digest);
+        let _ = Command::new("umount").arg("-R").arg(&root).output();
     }
 
     #[test]
