@@ -223,6 +223,9 @@ function setup_ctr() {
 }
 
 @test "run --isolation chroot under a pod's capability set" {
+  # Without CAP_SYS_ADMIN nothing can mount an overlay: pods like this use vfs.
+  # (buildah 1.28.2 with overlay here prints nothing and exits 0.)
+  [[ $STORAGE_DRIVER == vfs ]] || skip "overlay cannot be mounted without CAP_SYS_ADMIN; pods use vfs"
   setup_ctr
   command -v setpriv >/dev/null || skip "setpriv not installed"
   # Kubernetes' default (containerd) capability set: no CAP_SYS_ADMIN.

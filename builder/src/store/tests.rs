@@ -1024,3 +1024,24 @@ fn interop_churn() {
     }
     println!("churn {pid} done");
 }
+
+/// Interop check, run by hand: delete container `$HOD_INTEROP_CONTAINER` (if set) and then
+/// image `$HOD_INTEROP_IMAGE` (if set) from the store at `$HOD_INTEROP_ROOT`.
+#[test]
+#[ignore]
+fn interop_delete() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    if let Ok(c) = std::env::var("HOD_INTEROP_CONTAINER") {
+        s.delete_container(&c).unwrap();
+    }
+    if let Ok(i) = std::env::var("HOD_INTEROP_IMAGE") {
+        match s.delete_image(&i) {
+            Ok(layers) => println!("deleted image, layers {layers:?}"),
+            Err(e) => println!("delete image: {e}"),
+        }
+    }
+}
