@@ -117,7 +117,7 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     m.insert(
         "Capabilities".into(),
         s.run_defaults
-            .get("cap_add")
+            .get("capAdd")
             .cloned()
             .unwrap_or(Value::Null),
     );
