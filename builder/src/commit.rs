@@ -221,7 +221,8 @@ struct ContainerSource<'s> {
     built: BuiltImage,
     base: Vec<Layer>,
     new_digest: Digest,
-    layer_file: std::fs::File,
+    /// The new layer's spool (`None` once handed to the pipeline).
+    layer_file: Option<std::fs::File>,
     layer_path: PathBuf,
     _tmp: tempfile::TempDir,
 }
@@ -241,9 +242,11 @@ impl ImageSource for ContainerSource<'_> {
             return out.write_all(&self.built.config).at("writing", "config");
         }
         if desc.digest == self.new_digest {
-            self.layer_file.rewind().at("rewinding", &self.layer_path)?;
-            io::copy(&mut self.layer_file, out).at("reading", &self.layer_path)?;
-            return Ok(());
+            if let Some(f) = self.layer_file.as_mut() {
+                f.rewind().at("rewinding", &self.layer_path)?;
+                io::copy(f, out).at("reading", &self.layer_path)?;
+                return Ok(());
+            }
         }
         let l = self
             .base
@@ -258,6 +261,16 @@ impl ImageSource for ContainerSource<'_> {
     }
     fn describe(&self) -> String {
         format!("container {}", self.name)
+    }
+    fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+        if desc.digest != self.new_digest {
+            return None;
+        }
+        // The spool path is absolute (under the big temp dir); on the unlikely failure keep
+        // the file here and let the pipeline copy it.
+        let path = tempfile::TempPath::try_from_path(&self.layer_path).ok()?;
+        let f = self.layer_file.take()?;
+        Some(tempfile::NamedTempFile::from_parts(f, path))
     }
 }
 
@@ -362,7 +375,7 @@ impl Builder {
             built,
             base,
             new_digest,
-            layer_file: file,
+            layer_file: Some(file),
             layer_path,
             _tmp: tmp,
         };

@@ -73,25 +73,22 @@ impl Builder {
                 (spec.clone(), Some(spec))
             }
         };
-        let name = match &opts.name {
-            Some(n) => n.clone(),
+        let image_id = base.as_ref().map(|b| b.record.id.clone());
+        let (name, record) = match &opts.name {
+            Some(n) => {
+                let record = store
+                    .create_container(std::slice::from_ref(n), image_id.as_deref(), "")
+                    .context_with(|| "creating container".to_string())?;
+                (n.clone(), record)
+            }
             None => {
                 let base_name = match &prefix_source {
                     Some(spec) => format!("{}-working-container", image_name_prefix(spec)),
                     None => "working-container".to_string(),
                 };
-                let taken: Vec<String> = store
-                    .containers()?
-                    .into_iter()
-                    .flat_map(|c| c.names)
-                    .collect();
-                unused_name(&base_name, &taken)
+                create_with_unused_name(store, &base_name, image_id.as_deref())?
             }
         };
-        let image_id = base.as_ref().map(|b| b.record.id.clone());
-        let record = store
-            .create_container(std::slice::from_ref(&name), image_id.as_deref(), "")
-            .context_with(|| "creating container".to_string())?;
         let result = (|| {
             let dir = store.container_dir(&record.id)?;
             let mut state = BuilderState {
@@ -413,6 +410,42 @@ pub fn image_name_prefix(name: &str) -> String {
         prefix = p.to_string();
     }
     prefix
+}
+
+/// Create a container named `base` or the first free `base-N`. Another process may take the
+/// name between the listing and the creation; then list again, and after a few rounds fall
+/// back to random suffixes as buildah does.
+fn create_with_unused_name(
+    store: &Store,
+    base: &str,
+    image_id: Option<&str>,
+) -> Result<(String, crate::store::ContainerRecord)> {
+    let mut modulo: u64 = 100;
+    for attempt in 0..64 {
+        let name = if attempt < 8 {
+            let taken: Vec<String> = store
+                .containers()?
+                .into_iter()
+                .flat_map(|c| c.names)
+                .collect();
+            unused_name(base, &taken)
+        } else {
+            let n = rand::random::<u64>() % modulo;
+            modulo = modulo.saturating_mul(10).min(1_000_000_000);
+            format!("{base}-{n}")
+        };
+        match store.create_container(std::slice::from_ref(&name), image_id, "") {
+            Ok(record) => return Ok((name, record)),
+            Err(Error::NameInUse { .. }) => {
+                tracing::debug!("container name {name:?} was taken meanwhile; trying another");
+                continue;
+            }
+            Err(e) => return Err(e.context("creating container")),
+        }
+    }
+    Err(Error::invalid(format!(
+        "creating container: no free name like {base:?}"
+    )))
 }
 
 /// `name`, or `name-1`, `name-2`, … whichever is not in `taken`.

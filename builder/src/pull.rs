@@ -40,7 +40,10 @@ pub struct PullOptions {
 }
 
 /// The source of a pull and the names the pulled image gets.
-fn open_pull_source(r: &ImageReference) -> Result<(Box<dyn ImageSource>, Vec<String>)> {
+fn open_pull_source(
+    r: &ImageReference,
+    default_store: Option<&Store>,
+) -> Result<(Box<dyn ImageSource>, Vec<String>)> {
     Ok(match r {
         ImageReference::Oci { path, reference } => {
             let s = OciLayoutSource::open(path, reference.as_deref())?;
@@ -77,7 +80,18 @@ fn open_pull_source(r: &ImageReference) -> Result<(Box<dyn ImageSource>, Vec<Str
         ImageReference::Docker(_) | ImageReference::Local(_) => {
             return Err(TransportError::NotImplemented("registry (docker://)").into())
         }
-        ImageReference::Storage { .. } => {
+        ImageReference::Storage {
+            store: Some(spec),
+            image,
+        } => {
+            let other = transport::storage::open_store_spec(spec, default_store)?;
+            let s = transport::storage::StorageSource::open_handle(
+                transport::storage::StoreHandle::Owned(Box::new(other)),
+                image,
+            )?;
+            (Box::new(s), transport::destination_names(r)?)
+        }
+        ImageReference::Storage { store: None, .. } => {
             return Err(transport::bad_image(
                 "containers-storage sources are already local",
             ))
@@ -89,7 +103,7 @@ fn open_pull_source(r: &ImageReference) -> Result<(Box<dyn ImageSource>, Vec<Str
 /// needed): exposed for the CLI's messages and for tests.
 pub fn pulled_names(src: &str) -> Result<Vec<String>> {
     let r = ImageReference::parse(src)?;
-    Ok(open_pull_source(&r)?.1)
+    Ok(open_pull_source(&r, None)?.1)
 }
 
 /// Pull `src` into the store; returns the image ID.
@@ -139,7 +153,7 @@ pub fn pull(
             }
             _ => {}
         }
-        let (mut source, names) = open_pull_source(&r)?;
+        let (mut source, names) = open_pull_source(&r, Some(store))?;
         let dst = Box::new(StorageDest::new(store, names)?);
         let out =
             transport::copy_image(source.as_mut(), dst, &CopyImageOptions::default(), reporter)?;

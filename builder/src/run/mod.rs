@@ -329,7 +329,7 @@ pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevi
     };
     let rdev = md.rdev();
     let doc = serde_json::json!({
-        "path": crate::sys::resolve::clean_container_path(ctr),
+        "path": crate::rootfs::clean_container_path(ctr),
         "type": typ,
         "major": nix::sys::stat::major(rdev),
         "minor": nix::sys::stat::minor(rdev),
@@ -412,7 +412,7 @@ pub fn prepare(
     bundle: &Path,
     cache_dir: &Path,
 ) -> Result<(oci_spec::runtime::Spec, bool)> {
-    use crate::sys::resolve::{is_dir, is_symlink, resolve_in_root, Create};
+    use crate::rootfs::{is_dir, is_symlink, resolve_in_root, Create};
     let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
         RunError::Io {
             op: op.into(),

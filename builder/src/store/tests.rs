@@ -317,6 +317,8 @@ fn open_deletes_incomplete_layers() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
     let ts = d.path().join(format!("root/vfs-layers/{id}.tar-split.gz"));
     fs::write(&ts, "x").unwrap();
+    let stale = d.path().join("root/vfs-layers/.tmp-tar-split-XYZ");
+    fs::write(&stale, "x").unwrap();
     let lj = d.path().join("root/vfs-layers/layers.json");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&lj).unwrap()).unwrap();
     v.as_array_mut().unwrap().push(serde_json::json!({"id": id, "created": "2026-01-01T00:00:00Z", "flags": {"incomplete": true}}));
@@ -329,6 +331,7 @@ fn open_deletes_incomplete_layers() {
     assert_eq!(ids, vec![keep.id]);
     assert!(!dir.exists());
     assert!(!ts.exists());
+    assert!(!stale.exists());
     assert!(!fs::read_to_string(&lj).unwrap().contains(&id));
     // The writer recorded a new last-write token in layers.lock.
     assert_ne!(
@@ -954,6 +957,22 @@ fn real_put_and_diff(driver: DriverKind) {
     let mut out = Vec::new();
     s.layer_diff(&l.id, &mut out).unwrap();
     assert!(out == tar, "reassembled layer differs from the tar put");
+    // Streaming one layer's diff into put_layer of the same store does not deadlock.
+    let (mut rd, mut wr) = std::io::pipe().unwrap();
+    let copy = std::thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let r = s.layer_diff(&l.id, &mut wr);
+            drop(wr);
+            r
+        });
+        let c = s
+            .put_layer(None, &mut rd, &PutLayerOptions::default())
+            .unwrap();
+        h.join().unwrap().unwrap();
+        c
+    });
+    assert_eq!(copy.diff_digest, l.diff_digest);
+    s.delete_layer(&copy.id).unwrap();
 
     let c = s.create_container(&["w".into()], None, "").unwrap();
     assert!(matches!(
@@ -1023,4 +1042,41 @@ fn interop_churn() {
         }
     }
     println!("churn {pid} done");
+}
+
+/// Interop check, run by hand: delete container `$HOD_INTEROP_CONTAINER` (if set) and then
+/// image `$HOD_INTEROP_IMAGE` (if set) from the store at `$HOD_INTEROP_ROOT`.
+#[test]
+#[ignore]
+fn interop_delete() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    if let Ok(c) = std::env::var("HOD_INTEROP_CONTAINER") {
+        s.delete_container(&c).unwrap();
+    }
+    if let Ok(i) = std::env::var("HOD_INTEROP_IMAGE") {
+        match s.delete_image(&i) {
+            Ok(layers) => println!("deleted image, layers {layers:?}"),
+            Err(e) => println!("delete image: {e}"),
+        }
+    }
+}
+
+/// Interop check, run by hand: `put_layer` reading a tar from stdin into the store at
+/// `$HOD_INTEROP_ROOT` (kill it mid-stream to leave an incomplete layer behind).
+#[test]
+#[ignore]
+fn interop_put_stdin() {
+    let base = std::path::PathBuf::from(std::env::var("HOD_INTEROP_ROOT").unwrap());
+    let driver =
+        DriverKind::parse(&std::env::var("HOD_INTEROP_DRIVER").unwrap_or_else(|_| "vfs".into()))
+            .unwrap();
+    let s = Store::open(&opts(&base, driver)).unwrap();
+    let l = s
+        .put_layer(None, &mut std::io::stdin(), &PutLayerOptions::default())
+        .unwrap();
+    println!("layer {}", l.id);
 }

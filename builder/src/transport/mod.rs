@@ -103,6 +103,12 @@ pub trait ImageSource {
     fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()>;
     /// The source's description, for messages.
     fn describe(&self) -> String;
+    /// Hand over a temporary file that already holds exactly the blob's bytes (a layer the
+    /// source spooled itself, e.g. commit's new layer), saving the pipeline one copy. The
+    /// pipeline still verifies it.
+    fn take_blob_file(&mut self, _desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+        None
+    }
 }
 
 /// A writable image. Nothing becomes visible before [`ImageDestination::commit`], except
@@ -403,8 +409,20 @@ pub fn copy_image(
             continue;
         }
         reporter.progress(&format!("Copying blob {}", desc.digest));
-        let tmp = stage(dst.as_ref())?;
-        let (file, out_digest, out_size, out_c) = if target == src_c {
+        let spooled = if target == src_c {
+            src.take_blob_file(desc)
+        } else {
+            None
+        };
+        let (file, out_digest, out_size, out_c) = if let Some(mut f) = spooled {
+            let mut w = Sha256Writer::new(io::sink());
+            f.as_file_mut().rewind().at("rewinding", f.path())?;
+            io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
+            let (digest, size, _) = w.finish();
+            verify(desc, &digest, size)?;
+            (f, digest, size, src_c)
+        } else if target == src_c {
+            let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
             src.write_blob(desc, &mut w)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
@@ -420,6 +438,7 @@ pub fn copy_image(
             }
             (tmp, digest, size, src_c)
         } else {
+            let tmp = stage(dst.as_ref())?;
             let path = tmp.path().to_path_buf();
             let io_err = |e: io::Error| Error::Io {
                 op: "recompressing blob into".into(),
@@ -524,10 +543,15 @@ pub fn open_source<'s>(
             docker_archive::DockerArchiveSource::open(path, selector.as_ref())?,
         ),
         ImageReference::Dir { path } => Box::new(dir::DirSource::open(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec),
+            image,
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageSource::open_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                image,
+            )?)
         }
         ImageReference::Storage { store: None, image } | ImageReference::Local(image) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
@@ -565,10 +589,14 @@ pub fn open_destination<'s>(
             Box::new(docker_archive::DockerArchiveDest::new(path, tag)?)
         }
         ImageReference::Dir { path } => Box::new(dir::DirDest::new(path)?),
-        ImageReference::Storage { store: Some(_), .. } => {
-            return Err(bad(
-                "containers-storage references to another store are not supported yet",
-            ))
+        ImageReference::Storage {
+            store: Some(spec), ..
+        } => {
+            let other = storage::open_store_spec(spec, store)?;
+            Box::new(storage::StorageDest::with_handle(
+                storage::StoreHandle::Owned(Box::new(other)),
+                destination_names(r)?,
+            )?)
         }
         ImageReference::Storage { store: None, .. } | ImageReference::Local(_) => {
             let store = store.ok_or_else(|| bad("no local store"))?;
@@ -651,10 +679,29 @@ pub(crate) fn persist_blob(file: tempfile::NamedTempFile, target: &Path) -> Resu
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .at("setting mode of", file.path())?;
     file.as_file().sync_all().at("syncing", file.path())?;
-    file.persist(target)
-        .map_err(|e| e.error)
-        .at("renaming into", target)?;
-    Ok(())
+    match file.persist(target) {
+        Ok(_) => Ok(()),
+        // A file spooled on another filesystem (a source's own temporary file): copy it.
+        Err(e) if e.error.raw_os_error() == Some(libc::EXDEV) => {
+            let mut from = e.file;
+            from.as_file_mut().rewind().at("rewinding", from.path())?;
+            let dir = parent_dir(target);
+            let mut to = tempfile::Builder::new()
+                .prefix(".tmp-blob-")
+                .tempfile_in(&dir)
+                .at("creating temporary file in", &dir)?;
+            io::copy(from.as_file_mut(), to.as_file_mut()).at("copying into", to.path())?;
+            to.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .at("setting mode of", to.path())?;
+            to.as_file().sync_all().at("syncing", to.path())?;
+            to.persist(target)
+                .map_err(|e| e.error)
+                .at("renaming into", target)?;
+            Ok(())
+        }
+        Err(e) => Err(e.error).at("renaming into", target),
+    }
 }
 
 /// A path naming a destination's parent directory, for staging next to a file.
@@ -662,6 +709,33 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod persist_tests {
+    use super::*;
+
+    #[test]
+    fn persist_across_filesystems_copies() {
+        let shm = Path::new("/dev/shm");
+        let t = tempfile::tempdir_in(big_temp_dir()).unwrap();
+        let same_fs = |a: &Path, b: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(a).unwrap().dev() == std::fs::metadata(b).unwrap().dev()
+        };
+        if !shm.is_dir() || same_fs(shm, t.path()) {
+            return;
+        }
+        let mut f = tempfile::NamedTempFile::new_in(shm).unwrap();
+        f.write_all(b"blob").unwrap();
+        let src_path = f.path().to_path_buf();
+        let target = t.path().join("blob");
+        persist_blob(f, &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"blob");
+        assert!(!src_path.exists(), "the spooled source is removed");
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left next to the blob");
     }
 }
 

@@ -11,7 +11,59 @@ use crate::archive::Compression;
 use crate::error::{IoResultExt, Result};
 use crate::image::manifest::{self, *};
 use crate::image::{Digest, ImageConfig};
-use crate::store::{BigData, Layer, PutLayerOptions, Store};
+use crate::reference::StoreSpec;
+use crate::store::{BigData, DriverKind, Layer, PutLayerOptions, Store, StoreOptions};
+
+/// The store a storage reference uses: the caller's, or one opened for a
+/// `containers-storage:[DRIVER@ROOT+RUNROOT:OPTS]` reference.
+#[derive(Debug)]
+pub enum StoreHandle<'s> {
+    /// The caller's store.
+    Borrowed(&'s Store),
+    /// A store opened for the reference.
+    Owned(Box<Store>),
+}
+
+impl std::ops::Deref for StoreHandle<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        match self {
+            StoreHandle::Borrowed(s) => s,
+            StoreHandle::Owned(s) => s,
+        }
+    }
+}
+
+/// Open the store a `[DRIVER@ROOT+RUNROOT:OPTS]` specification names; what it leaves out
+/// comes from `default` (the store hod was started with).
+pub fn open_store_spec(spec: &StoreSpec, default: Option<&Store>) -> Result<Store> {
+    let d = default.map(|s| s.options().clone());
+    let root = spec
+        .root
+        .clone()
+        .or_else(|| d.as_ref().map(|o| o.root.clone()))
+        .ok_or_else(|| bad_image("containers-storage reference names no store root"))?;
+    let run_root = spec
+        .run_root
+        .clone()
+        .or_else(|| d.as_ref().map(|o| o.run_root.clone()))
+        .ok_or_else(|| bad_image("containers-storage reference names no store run root"))?;
+    let driver = match &spec.driver {
+        Some(name) => DriverKind::parse(name)?,
+        None => d.as_ref().map(|o| o.driver).unwrap_or_default(),
+    };
+    let driver_options = if spec.options.is_empty() {
+        d.map(|o| o.driver_options).unwrap_or_default()
+    } else {
+        spec.options.clone()
+    };
+    Store::open(&StoreOptions {
+        root,
+        run_root,
+        driver,
+        driver_options,
+    })
+}
 
 /// The big-data key of a manifest with this digest.
 pub fn manifest_key(d: &Digest) -> String {
@@ -30,7 +82,7 @@ pub fn chain_layer_id(parent: Option<&str>, diff_id: &Digest) -> String {
 
 /// A destination in the local store.
 pub struct StorageDest<'s> {
-    store: &'s Store,
+    store: StoreHandle<'s>,
     names: Vec<String>,
     staging: tempfile::TempDir,
     top: Option<String>,
@@ -50,6 +102,11 @@ impl std::fmt::Debug for StorageDest<'_> {
 impl<'s> StorageDest<'s> {
     /// Write an image named `names` (already normalised) into `store`.
     pub fn new(store: &'s Store, names: Vec<String>) -> Result<StorageDest<'s>> {
+        StorageDest::with_handle(StoreHandle::Borrowed(store), names)
+    }
+
+    /// Write into the store `store` refers to.
+    pub fn with_handle(store: StoreHandle<'s>, names: Vec<String>) -> Result<StorageDest<'s>> {
         let dir = super::big_temp_dir();
         let staging = tempfile::Builder::new()
             .prefix("hod-storage-dest-")
@@ -190,7 +247,7 @@ impl ImageDestination for StorageDest<'_> {
 /// store's diffs), so the manifest is rewritten with the layers' diff digests and sizes
 /// when the stored one lists other blobs (as containers/image's `LayerInfosForCopy` does).
 pub struct StorageSource<'s> {
-    store: &'s Store,
+    store: StoreHandle<'s>,
     id: String,
     manifest: Vec<u8>,
     media_type: String,
@@ -224,8 +281,13 @@ pub fn layer_chain(store: &Store, top: &str) -> Result<Vec<Layer>> {
 impl<'s> StorageSource<'s> {
     /// Open the image `name` (name, ID or prefix) of `store`.
     pub fn open(store: &'s Store, name: &str) -> Result<StorageSource<'s>> {
+        StorageSource::open_handle(StoreHandle::Borrowed(store), name)
+    }
+
+    /// Open the image `name` of the store `store` refers to.
+    pub fn open_handle(store: StoreHandle<'s>, name: &str) -> Result<StorageSource<'s>> {
         let rec = store.image(name)?;
-        let layers = layer_chain(store, &rec.layer)?;
+        let layers = layer_chain(&store, &rec.layer)?;
         let stored = store.image_big_data(&rec.id, "manifest")?;
         let parsed = manifest::parse_manifest(&stored, None)?;
         let (mt, mut m) = match parsed {
@@ -397,6 +459,55 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(back.config_digest, out.config_digest);
         OciLayoutSource::open(&lay, Some("v")).unwrap();
+    }
+
+    #[test]
+    fn copy_between_stores_through_a_store_spec() {
+        let t = tempfile::tempdir().unwrap();
+        let store = vfs_store(t.path());
+        let mut src = image(&[layer_tar("a", b"1")], Compression::Gzip);
+        let dst = Box::new(StorageDest::new(&store, vec!["localhost/x:1".into()]).unwrap());
+        let out = copy_image(&mut src, dst, &CopyImageOptions::default(), &Quiet).unwrap();
+        let other_root = t.path().join("other");
+        let r = crate::reference::ImageReference::parse(&format!(
+            "containers-storage:[vfs@{}+{}]localhost/copied:1",
+            other_root.display(),
+            t.path().join("other-run").display()
+        ))
+        .unwrap();
+        let mut s = StorageSource::open(&store, "localhost/x:1").unwrap();
+        let dst = crate::transport::open_destination(&r, Some(&store)).unwrap();
+        copy_image(&mut s, dst, &CopyImageOptions::default(), &Quiet).unwrap();
+        let other = open_store_spec(
+            &StoreSpec {
+                root: Some(other_root.clone()),
+                run_root: Some(t.path().join("other-run")),
+                ..Default::default()
+            },
+            Some(&store),
+        )
+        .unwrap();
+        assert_eq!(
+            other.driver(),
+            DriverKind::Vfs,
+            "driver taken from the spec's default"
+        );
+        assert_eq!(
+            other.image("localhost/copied:1").unwrap().id,
+            out.config_digest.hex()
+        );
+        // and read back from it as a source
+        let mut back = crate::transport::open_source(&r, Some(&store)).unwrap();
+        let lay = t.path().join("lay");
+        let o = copy_image(
+            back.as_mut(),
+            Box::new(OciLayoutDest::new(&lay, None).unwrap()),
+            &CopyImageOptions::default(),
+            &Quiet,
+        )
+        .unwrap();
+        assert_eq!(o.config_digest, out.config_digest);
+        assert!(open_store_spec(&StoreSpec::default(), None).is_err());
     }
 
     #[test]
