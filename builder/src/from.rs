@@ -74,21 +74,20 @@ impl Builder {
             }
         };
         let image_id = base.as_ref().map(|b| b.record.id.clone());
-        let (name, record) = match &opts.name {
-            Some(n) => {
-                let record = store
-                    .create_container(std::slice::from_ref(n), image_id.as_deref(), "")
-                    .context_with(|| "creating container".to_string())?;
-                (n.clone(), record)
-            }
+        // A generated name is picked by the store under its lock (parallel `from`s of one
+        // image would otherwise race for the same `-N` suffix).
+        let record = match &opts.name {
+            Some(n) => store.create_container(std::slice::from_ref(n), image_id.as_deref(), ""),
             None => {
                 let base_name = match &prefix_source {
                     Some(spec) => format!("{}-working-container", image_name_prefix(spec)),
                     None => "working-container".to_string(),
                 };
-                create_with_unused_name(store, &base_name, image_id.as_deref())?
+                store.create_container_auto_name(&base_name, image_id.as_deref(), "")
             }
-        };
+        }
+        .context_with(|| "creating container".to_string())?;
+        let name = record.names.first().cloned().unwrap_or_default();
         let result = (|| {
             let dir = store.container_dir(&record.id)?;
             let mut state = BuilderState {
@@ -410,42 +409,6 @@ pub fn image_name_prefix(name: &str) -> String {
         prefix = p.to_string();
     }
     prefix
-}
-
-/// Create a container named `base` or the first free `base-N`. Another process may take the
-/// name between the listing and the creation; then list again, and after a few rounds fall
-/// back to random suffixes as buildah does.
-fn create_with_unused_name(
-    store: &Store,
-    base: &str,
-    image_id: Option<&str>,
-) -> Result<(String, crate::store::ContainerRecord)> {
-    let mut modulo: u64 = 100;
-    for attempt in 0..64 {
-        let name = if attempt < 8 {
-            let taken: Vec<String> = store
-                .containers()?
-                .into_iter()
-                .flat_map(|c| c.names)
-                .collect();
-            unused_name(base, &taken)
-        } else {
-            let n = rand::random::<u64>() % modulo;
-            modulo = modulo.saturating_mul(10).min(1_000_000_000);
-            format!("{base}-{n}")
-        };
-        match store.create_container(std::slice::from_ref(&name), image_id, "") {
-            Ok(record) => return Ok((name, record)),
-            Err(Error::NameInUse { .. }) => {
-                tracing::debug!("container name {name:?} was taken meanwhile; trying another");
-                continue;
-            }
-            Err(e) => return Err(e.context("creating container")),
-        }
-    }
-    Err(Error::invalid(format!(
-        "creating container: no free name like {base:?}"
-    )))
 }
 
 /// `name`, or `name-1`, `name-2`, … whichever is not in `taken`.

@@ -646,6 +646,8 @@ fn concurrent_writers_do_not_lose_updates() {
                 for i in 0..5 {
                     s.create_container(&[format!("c-{t}-{i}")], None, "")
                         .unwrap();
+                    s.create_container_auto_name("auto-working-container", None, "")
+                        .unwrap();
                     s.create_image(
                         &format!("{t}{i}").repeat(32),
                         &[format!("localhost/i{t}:{i}")],
@@ -659,8 +661,21 @@ fn concurrent_writers_do_not_lose_updates() {
         }
     });
     let s = Store::open(&o).unwrap();
-    assert_eq!(s.containers().unwrap().len(), 20);
-    assert_eq!(s.layers().unwrap().len(), 20);
+    let cs = s.containers().unwrap();
+    assert_eq!(cs.len(), 40);
+    let mut autos: Vec<String> = cs
+        .iter()
+        .flat_map(|c| c.names.clone())
+        .filter(|n| n.starts_with("auto-"))
+        .collect();
+    autos.sort();
+    let mut want: Vec<String> = (1..20)
+        .map(|n| format!("auto-working-container-{n}"))
+        .collect();
+    want.push("auto-working-container".into());
+    want.sort();
+    assert_eq!(autos, want);
+    assert_eq!(s.layers().unwrap().len(), 40);
     assert_eq!(s.images().unwrap().len(), 20);
 }
 
