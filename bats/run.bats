@@ -193,9 +193,11 @@ function setup_ctr() {
   command -v script >/dev/null || skip "script(1) not installed"
   run script -qec "$HOD $HOD_REGISTRY_OPTS $ROOTDIR_OPTS run -t $cid tty" /dev/null
   # stdin is a terminal: a devpts node, or /dev/console bound to the pty (as
-  # runc does). script(1) echoes a NUL as "^@" first with buildah+runc too.
-  output=${output%$'\r'}
-  output=${output#^@}
+  # runc does). script(1) echoes a NUL as "^@" with buildah+runc too
+  # (before or after the output, varying), so drop those and the CRs.
+  output=${output//^@/}
+  output=${output//$'\r'/}
+  output=$(printf '%s\n' "$output" | grep -v '^$')
   assert "$output" =~ '^(/dev/pts/[0-9]+|/dev/console)$' "tty inside run -t"
 }
 
