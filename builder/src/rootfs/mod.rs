@@ -450,6 +450,58 @@ pub fn components(p: &Path) -> Vec<OsString> {
         .collect()
 }
 
+/// Whether resolving `path` inside `root` would climb above the root through a symbolic
+/// link (a link whose target has more `..` than it has parents, e.g.
+/// `escape -> /../../../host-dir`). Resolution inside the root clamps such climbs, so they
+/// never reach the host; callers that must refuse the attempt outright (run's mount
+/// destinations) ask here first. Returns the offending link's path in the container.
+/// Components that do not exist end the check (what is created later is created inside).
+pub fn symlink_escape(root: &impl AsFd, path: &Path) -> io::Result<Option<PathBuf>> {
+    let root = root.as_fd();
+    // (component, came from a link's target)
+    let mut pending: VecDeque<(OsString, bool)> =
+        components(path).into_iter().map(|c| (c, false)).collect();
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut hops = 0;
+    let mut last_link = PathBuf::from("/");
+    while let Some((c, from_link)) = pending.pop_front() {
+        if c == ".." {
+            if resolved.pop().is_none() && from_link {
+                return Ok(Some(last_link));
+            }
+            continue;
+        }
+        let mut rel = PathBuf::new();
+        for r in &resolved {
+            rel.push(r);
+        }
+        rel.push(&c);
+        let st = match rfs::statat(root, &rel, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            resolved.push(c);
+            continue;
+        }
+        hops += 1;
+        if hops > 40 {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let target = rfs::readlinkat(root, &rel, Vec::new())?;
+        let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+        last_link = Path::new("/").join(&rel);
+        if target.is_absolute() {
+            resolved.clear();
+        }
+        for t in components(target).into_iter().rev() {
+            pending.push_front((t, true));
+        }
+    }
+    Ok(None)
+}
+
 fn strip_root(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in components(p) {

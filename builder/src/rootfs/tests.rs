@@ -229,3 +229,25 @@ fn clean_paths() {
         assert_eq!(clean_container_path(i), PathBuf::from(o));
     }
 }
+
+#[test]
+fn symlink_escape_finds_climbs_above_the_root() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    std::fs::create_dir_all(r.join("d/e")).unwrap();
+    std::os::unix::fs::symlink("/../../../../host", r.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../../..", r.join("d/up")).unwrap();
+    std::os::unix::fs::symlink("/d/e", r.join("abs")).unwrap();
+    std::os::unix::fs::symlink("e/../..", r.join("d/toroot")).unwrap();
+    let root = std::fs::File::open(r).unwrap();
+    let check = |p: &str| symlink_escape(&root, Path::new(p)).unwrap();
+    assert_eq!(check("/escape/x"), Some(PathBuf::from("/escape")));
+    assert_eq!(check("/d/up/x"), Some(PathBuf::from("/d/up")));
+    // absolute links restart at the root; climbing to the root itself is no escape
+    assert_eq!(check("/abs/x"), None);
+    assert_eq!(check("/d/toroot/d"), None);
+    // `..` written by the caller is clamped, not an escape through a link
+    assert_eq!(check("/../../d/e"), None);
+    // missing components end the check
+    assert_eq!(check("/missing/escape"), None);
+}

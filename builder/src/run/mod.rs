@@ -526,7 +526,18 @@ pub fn prepare(
         .unwrap_or((0, 0));
     let mut extra = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
-        // A destination that is a symlink in the rootfs is refused before anything runs.
+        // A destination that is a symlink in the rootfs, or that climbs out of it through
+        // one, is refused before anything runs.
+        if let Some(link) = crate::rootfs::symlink_escape(&root, &p.destination)
+            .map_err(|e| io("checking mount destination", &p.destination, e))?
+        {
+            return Err(RunError::Invalid(format!(
+                "mount destination {} escapes the container's rootfs through symbolic link {}",
+                p.destination.display(),
+                link.display()
+            ))
+            .into());
+        }
         match resolve_in_root(&root, &p.destination, Create::No, false) {
             Ok(fd) if is_symlink(&fd).unwrap_or(false) => {
                 return Err(RunError::Invalid(format!(
