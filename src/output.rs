@@ -193,7 +193,7 @@ pub fn render_rows(
         }
         let tmpl =
             Template::parse(&t).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-        text.push_str(&header_render(&tmpl, &t, &Value::Object(hdr))?);
+        text.push_str(&header_render(&tmpl, &Value::Object(hdr))?);
         text.push('\n');
         t
     } else {
@@ -208,8 +208,8 @@ pub fn render_rows(
     Ok(tabwrite(&text))
 }
 
-/// Render the header; fields without a title print their own name upper-cased.
-fn header_render(tmpl: &Template, _src: &str, hdr: &Value) -> anyhow::Result<String> {
+/// Render the header row; fields without a title print nothing.
+fn header_render(tmpl: &Template, hdr: &Value) -> anyhow::Result<String> {
     Ok(tmpl.render(hdr)?.replace("<no value>", ""))
 }
 

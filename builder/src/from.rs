@@ -73,25 +73,21 @@ impl Builder {
                 (spec.clone(), Some(spec))
             }
         };
-        let name = match &opts.name {
-            Some(n) => n.clone(),
+        let image_id = base.as_ref().map(|b| b.record.id.clone());
+        // A generated name is picked by the store under its lock (parallel `from`s of one
+        // image would otherwise race for the same `-N` suffix).
+        let record = match &opts.name {
+            Some(n) => store.create_container(std::slice::from_ref(n), image_id.as_deref(), ""),
             None => {
                 let base_name = match &prefix_source {
                     Some(spec) => format!("{}-working-container", image_name_prefix(spec)),
                     None => "working-container".to_string(),
                 };
-                let taken: Vec<String> = store
-                    .containers()?
-                    .into_iter()
-                    .flat_map(|c| c.names)
-                    .collect();
-                unused_name(&base_name, &taken)
+                store.create_container_auto_name(&base_name, image_id.as_deref(), "")
             }
-        };
-        let image_id = base.as_ref().map(|b| b.record.id.clone());
-        let record = store
-            .create_container(std::slice::from_ref(&name), image_id.as_deref(), "")
-            .context_with(|| "creating container".to_string())?;
+        }
+        .context_with(|| "creating container".to_string())?;
+        let name = record.names.first().cloned().unwrap_or_default();
         let result = (|| {
             let dir = store.container_dir(&record.id)?;
             let mut state = BuilderState {

@@ -10,6 +10,8 @@
 //!              containers-storage) ──> archive/ (tar, whiteouts, tar-split, compression)
 //!  copier/ (rootfs-confined file operations)   run/ (OCI spec + embedded runtime)
 //!  sys/ (the only `unsafe`: namespaces, mounts, re-exec helpers)
+//!  rootfs/ (the one resolver confined to a rootfs, and its passwd/group reader: used by
+//!          archive/, copier/, run/ and sys/)
 //! ```
 //!
 //! Libraries never print: user-facing progress goes through a caller-supplied
@@ -19,6 +21,7 @@
 
 pub mod error;
 pub mod fsutil;
+pub mod rootfs;
 pub mod sys;
 pub mod reference;
 pub mod image;

@@ -161,6 +161,45 @@ pub fn pull_policy(pull: Option<&str>, always: bool, never: bool) -> anyhow::Res
         .unwrap_or(Ok(PullPolicy::Missing))
 }
 
+/// The settings later `run`s start from: the run module's `RunDefaults` (what it applies),
+/// plus the other run-related flags kept verbatim (camelCase) for it to pick up.
+pub fn run_defaults(a: &FromArgs) -> anyhow::Result<serde_json::Value> {
+    let defaults = builder::run::RunDefaults {
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        devices: a.device.clone(),
+        ulimits: a.ulimit.clone(),
+        volumes: a.volume.clone(),
+        seccomp_unconfined: a
+            .security_opt
+            .iter()
+            .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+        no_new_privileges: a.security_opt.iter().any(|o| {
+            o == "no-new-privileges"
+                || o == "no-new-privileges:true"
+                || o == "no-new-privileges=true"
+        }),
+        ..Default::default()
+    };
+    let mut v = serde_json::to_value(defaults)?;
+    if let serde_json::Value::Object(m) = &mut v {
+        let extra = json!({
+            "securityOpts": a.security_opt, "network": a.network, "dns": a.dns, "dnsSearch": a.dns_search,
+            "dnsOptions": a.dns_option, "addHosts": a.add_host, "userns": a.userns, "uts": a.uts,
+            "pid": a.pid, "ipc": a.ipc, "cgroupns": a.cgroupns, "groupAdd": a.group_add,
+            "shmSize": a.shm_size, "memory": a.memory,
+        });
+        if let serde_json::Value::Object(e) = extra {
+            for (k, val) in e {
+                if !(val.is_null() || val.as_array().is_some_and(|x| x.is_empty())) {
+                    m.entry(k).or_insert(val);
+                }
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Create the container.
 pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = FromOptions::default();
@@ -191,13 +230,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         platform.variant = x.clone();
     }
     opts.platform = platform;
-    opts.run_defaults = json!({
-        "cap_add": a.cap_add, "cap_drop": a.cap_drop, "volumes": a.volume, "ulimits": a.ulimit,
-        "devices": a.device, "security_opts": a.security_opt, "network": a.network,
-        "dns": a.dns, "dns_search": a.dns_search, "dns_options": a.dns_option, "add_hosts": a.add_host,
-        "userns": a.userns, "uts": a.uts, "pid": a.pid, "ipc": a.ipc, "cgroupns": a.cgroupns,
-        "group_add": a.group_add, "shm_size": a.shm_size, "memory": a.memory,
-    });
+    opts.run_defaults = run_defaults(&a)?;
     let store = ctx.store()?;
     let reporter = StderrReporter { quiet: a.quiet };
     let b = Builder::new_from(&store, &a.image, &opts, &reporter)?;
@@ -211,6 +244,36 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_defaults_reach_the_run_module() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: FromArgs,
+        }
+        let t = T::parse_from([
+            "x",
+            "--cap-add",
+            "NET_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--ulimit",
+            "nofile=10:20",
+            "--dns",
+            "1.1.1.1",
+            "busybox",
+        ]);
+        let v = run_defaults(&t.a).unwrap();
+        let d: builder::run::RunDefaults = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(d.cap_add, vec!["NET_ADMIN"]);
+        assert_eq!(d.ulimits, vec!["nofile=10:20"]);
+        assert!(d.seccomp_unconfined);
+        assert!(!d.no_new_privileges);
+        assert_eq!(v["dns"][0], "1.1.1.1");
+        assert!(v.get("network").is_none());
+    }
 
     #[test]
     fn pull_policies() {

@@ -117,7 +117,7 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     m.insert(
         "Capabilities".into(),
         s.run_defaults
-            .get("cap_add")
+            .get("capAdd")
             .cloned()
             .unwrap_or(Value::Null),
     );
@@ -182,6 +182,59 @@ pub fn image_info(store: &Store, name: &str) -> anyhow::Result<Value> {
     Ok(Value::Object(m))
 }
 
+/// `BuilderInfo`'s field order in buildah, for the JSON output.
+const FIELD_ORDER: &[&str] = &[
+    "Type",
+    "FromImage",
+    "FromImageID",
+    "FromImageDigest",
+    "GroupAdd",
+    "Config",
+    "Manifest",
+    "Container",
+    "ContainerID",
+    "MountPoint",
+    "ProcessLabel",
+    "MountLabel",
+    "ImageAnnotations",
+    "ImageCreatedBy",
+    "OCIv1",
+    "Docker",
+    "DefaultMountsFilePath",
+    "Isolation",
+    "NamespaceOptions",
+    "Capabilities",
+    "ConfigureNetwork",
+    "IDMappingOptions",
+    "History",
+    "Devices",
+    "DeviceSpecs",
+    "CDIConfigDir",
+];
+
+/// A JSON object serialised with buildah's top-level field order (others after, sorted).
+struct Ordered<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(Some(self.0.len()))?;
+        for k in FIELD_ORDER {
+            if let Some(v) = self.0.get(*k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in self
+            .0
+            .iter()
+            .filter(|(k, _)| !FIELD_ORDER.contains(&k.as_str()))
+        {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// Go's `json.Encoder` HTML escaping.
 fn escape_html(s: &str) -> String {
     s.replace('<', "\\u003c")
@@ -214,7 +267,10 @@ pub fn run(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         output::print(&out)?;
         return Ok(0);
     }
-    let text = output::json_pretty(&info)?;
+    let text = match &info {
+        Value::Object(m) => output::json_pretty(&Ordered(m))?,
+        other => output::json_pretty(other)?,
+    };
     output::println(&if tty { text } else { escape_html(&text) })?;
     Ok(0)
 }
@@ -253,6 +309,23 @@ mod tests {
         assert_eq!(
             t.render(&info).unwrap(),
             "[/bin/sh -c /usr/bin/notashell]|[/bin/sh -c /usr/bin/notashell]|[]"
+        );
+    }
+
+    #[test]
+    fn json_keeps_buildahs_field_order() {
+        let mut m = Map::new();
+        for k in ["Zeta", "OCIv1", "Type", "Container", "FromImage"] {
+            m.insert(k.to_string(), json!(1));
+        }
+        let text = output::json_pretty(&Ordered(&m)).unwrap();
+        let keys: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        assert_eq!(
+            keys,
+            vec!["Type", "FromImage", "Container", "OCIv1", "Zeta"]
         );
     }
 

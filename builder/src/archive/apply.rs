@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -18,11 +19,11 @@ use rustix::fs::{
 use rustix::io::Errno;
 use sha2::{Digest as _, Sha256};
 
-use super::fsat::{self, Root};
 use super::tarsplit::{Crc64, Packer};
 use super::ArchiveError;
 use crate::error::{Error, IoResultExt, Result};
 use crate::image::Digest;
+use crate::rootfs::{self, Root};
 
 /// How whiteouts in the tar are materialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -517,7 +518,7 @@ impl Extractor<'_> {
                 .map_err(errno_io)
                 .at("changing mode of", self.shown(rel))?;
         }
-        let mut via = fsat::proc_fd_path(dir).into_bytes();
+        let mut via = rootfs::fd_path(&dir).into_os_string().into_vec();
         via.push(b'/');
         via.extend_from_slice(base);
         for (k, v) in Self::wanted_xattrs(h) {
@@ -534,7 +535,7 @@ impl Extractor<'_> {
     }
 
     fn apply(&mut self, h: &Hdr, data: &mut dyn Read) -> Result<()> {
-        let comps = fsat::components(&h.name).map_err(|r| bad(&h.name, r))?;
+        let comps = rootfs::entry_components(&h.name).map_err(|r| bad(&h.name, r))?;
         if comps.is_empty() {
             if h.kind != Kind::Dir {
                 return Err(bad(&h.name, "the root can only be a directory"));
@@ -572,16 +573,16 @@ impl Extractor<'_> {
             return self.whiteout(pdir, parents, base, h);
         }
 
-        let existing = fsat::lstat_at(pdir, base).at("checking", self.shown(&rel))?;
+        let existing = rootfs::lstat_at(pdir, base).at("checking", self.shown(&rel))?;
         if let Some(st) = &existing {
-            if !(fsat::is_dir(st) && h.kind == Kind::Dir) {
-                fsat::remove_all_at(pdir, base).at("removing", self.shown(&rel))?;
+            if !(rootfs::stat_is_dir(st) && h.kind == Kind::Dir) {
+                rootfs::remove_all_at(pdir, base).at("removing", self.shown(&rel))?;
             }
         }
         match h.kind {
             Kind::Global => unreachable!("global headers are not applied"),
             Kind::Dir => {
-                if !existing.as_ref().is_some_and(fsat::is_dir) {
+                if !existing.as_ref().is_some_and(rootfs::stat_is_dir) {
                     rfs::mkdirat(pdir, base, Mode::from_raw_mode(0o700))
                         .map_err(errno_io)
                         .at("creating directory", self.shown(&rel))?;
@@ -631,7 +632,7 @@ impl Extractor<'_> {
                 self.meta_at(pdir, base, h, &rel, false)?;
             }
             Kind::Link => {
-                let tcomps = fsat::components(&h.link)
+                let tcomps = rootfs::entry_components(&h.link)
                     .map_err(|r| bad(&h.name, format!("hard link target: {r}")))?;
                 if tcomps.is_empty() {
                     return Err(bad(&h.name, "hard link to the root"));
@@ -642,7 +643,7 @@ impl Extractor<'_> {
                     .root
                     .dir(tparents)
                     .at("resolving hard link target", self.shown(&trel))?;
-                let tst = fsat::lstat_at(tdir.as_fd(), tbase[0])
+                let tst = rootfs::lstat_at(tdir.as_fd(), tbase[0])
                     .at("checking hard link target", self.shown(&trel))?
                     .ok_or_else(|| bad(&h.name, "hard link target does not exist"))?;
                 match FileType::from_raw_mode(tst.st_mode) {
@@ -725,7 +726,7 @@ impl Extractor<'_> {
             trel.push(b'/');
         }
         trel.extend_from_slice(target);
-        fsat::remove_all_at(pdir, target).at("removing", self.shown(&trel))?;
+        rootfs::remove_all_at(pdir, target).at("removing", self.shown(&trel))?;
         if self.whiteouts == WhiteoutFormat::Overlay {
             rfs::mknodat(pdir, target, FileType::CharacterDevice, Mode::empty(), 0)
                 .map_err(errno_io)
@@ -747,7 +748,7 @@ impl Extractor<'_> {
     /// Delete-mode opaque marker: remove what `dir` held before this layer, keeping what
     /// this layer put there.
     fn clear_opaque(&self, dir: BorrowedFd<'_>, rel: &[u8]) -> Result<()> {
-        let names = fsat::list_dir(dir).at("reading directory", self.shown(rel))?;
+        let names = rootfs::list_dir(dir).at("reading directory", self.shown(rel))?;
         for name in names {
             let mut p = rel.to_vec();
             if !p.is_empty() {
@@ -755,7 +756,7 @@ impl Extractor<'_> {
             }
             p.extend_from_slice(&name);
             if !self.unpacked.contains(&p) {
-                fsat::remove_all_at(dir, &name).at("removing", self.shown(&p))?;
+                rootfs::remove_all_at(dir, &name).at("removing", self.shown(&p))?;
             } else if let Ok(sub) = rfs::openat(
                 dir,
                 name.as_slice(),
@@ -793,7 +794,7 @@ impl Extractor<'_> {
 /// Apply an uncompressed tar stream (read to EOF) to `dir`. Entries that would leave `dir`
 /// lexically are refused; links met inside are resolved inside `dir`.
 pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Result<ApplySummary> {
-    let root = Root::open(dir)?;
+    let root = Root::open(dir).at("opening", dir)?;
     let mut ex = Extractor {
         root,
         whiteouts: opts.whiteouts,

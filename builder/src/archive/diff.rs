@@ -10,15 +10,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::apply::{OPAQUE_XATTR, USER_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
-use super::fsat::{self, Root};
 use super::tarsplit::go_clean;
 use crate::error::{Error, IoResultExt, Result};
+use crate::rootfs::{self, Root};
 
 /// Where the changes come from.
 #[derive(Debug, Clone, Copy)]
@@ -350,8 +351,8 @@ fn walk(
     tree: &mut Tree,
     overlay: bool,
 ) -> Result<Vec<Vec<u8>>> {
-    let names = fsat::list_dir(dir).at("reading directory", root.display(rel))?;
-    let dproc = fsat::proc_fd_path(dir);
+    let names = rootfs::list_dir(dir).at("reading directory", root.display(rel))?;
+    let dproc = rootfs::fd_path(&dir);
     for name in &names {
         let p = join(rel, name);
         let shown = root.display(&p);
@@ -369,7 +370,7 @@ fn walk(
         } else {
             None
         };
-        let mut xpath = dproc.clone().into_bytes();
+        let mut xpath = dproc.clone().into_os_string().into_vec();
         xpath.push(b'/');
         xpath.extend_from_slice(name);
         let all = read_xattrs(&xpath).at("reading extended attributes of", &shown)?;
@@ -422,7 +423,7 @@ fn walk(
 }
 
 fn load(path: &Path, overlay: bool) -> Result<(Root, Tree, Vec<Vec<u8>>)> {
-    let root = Root::open(path)?;
+    let root = Root::open(path).at("opening", path)?;
     let mut tree = Tree::default();
     let top = walk(&root, root.fd(), b"", &mut tree, overlay)?;
     Ok((root, tree, top))

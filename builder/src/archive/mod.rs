@@ -10,11 +10,9 @@
 //! - [`compress`]: compression detection, compressors and decompressors.
 //! - [`pipeline`]: [`pipeline::LayerWriter`], one pass over a layer for commit: diff ID and
 //!   size of the tar, digest and size of the compressed blob.
-//! - [`fsat`]: fd-relative helpers confined to a root (`openat2(RESOLVE_IN_ROOT)`).
 pub mod apply;
 pub mod compress;
 pub mod diff;
-pub mod fsat;
 pub mod pipeline;
 pub mod tarsplit;
 

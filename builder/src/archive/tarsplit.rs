@@ -14,9 +14,9 @@ use base64::Engine as _;
 use rustix::fs::{Mode, OFlags};
 use serde::Deserialize;
 
-use super::fsat::Root;
 use super::ArchiveError;
 use crate::error::{Error, IoResultExt, Result};
+use crate::rootfs::Root;
 
 /// Entry type of a file payload.
 pub const FILE_TYPE: i32 = 1;
@@ -356,7 +356,7 @@ impl<R: BufRead> Unpacker<R> {
 /// Rebuild the exact tar stream from gzip-compressed tar-split metadata and the layer's files
 /// under `root` (opened inside it), verifying each file's size and CRC-64.
 pub fn assemble(tar_split_gz: &mut dyn Read, root: &Path, out: &mut dyn Write) -> Result<()> {
-    let root = Root::open(root)?;
+    let root = Root::open(root).at("opening", root)?;
     let gz = flate2::read::MultiGzDecoder::new(tar_split_gz);
     let mut up = Unpacker::new(BufReader::new(gz));
     let mut buf = vec![0u8; 128 * 1024];

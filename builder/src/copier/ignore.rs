@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::pattern::{BadPattern, Pattern};
-use super::root::Root;
 use crate::error::{Error, IoResultExt, Result};
+use crate::rootfs::Root;
 
 /// Largest ignore file read from a context.
 const MAX_IGNORE_FILE: u64 = 1 << 20;

@@ -3,18 +3,18 @@
 //! [`put`] is COPY/ADD over plain directories (so it is testable without a store): sources
 //! are found under a [`SourceRoot`] (the host, a context directory that must not be left,
 //! or another rootfs), and written below a destination resolved inside the target root
-//! ([`root::Root`]) through descriptors only ([`sink::Sink`]).
+//! ([`crate::rootfs::Root`]) through descriptors only ([`sink::Sink`]).
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, IoResultExt, Result};
+use crate::rootfs;
 
 pub mod archive;
 pub mod ignore;
 pub mod passwd;
 pub mod pattern;
-pub mod root;
 pub mod sink;
 pub mod source;
 pub mod url;
@@ -222,7 +222,7 @@ pub fn put(
     }
 
     // Where it goes.
-    let target = root::Root::open(root).at("opening root directory", root)?;
+    let target = rootfs::Root::open(root).at("opening root directory", root)?;
     let mut must_be_dir =
         dest.ends_with('/') || dest.ends_with("/.") || dest.is_empty() || sources.len() > 1;
     let workdir = clean_dest(&format!("/{}", opts.workdir));
@@ -315,7 +315,7 @@ pub fn put(
         ));
     }
 
-    let new_dir = root::NewDir {
+    let new_dir = rootfs::NewDir {
         mode: 0o755,
         owner: Some(opts.dir_owner),
     };
@@ -354,7 +354,7 @@ pub fn put(
                     .to_path_buf();
                 // The leading directories, with their own metadata, once each.
                 let mut acc = PathBuf::new();
-                for c in rel.parent().map(root::components).unwrap_or_default() {
+                for c in rel.parent().map(rootfs::components).unwrap_or_default() {
                     acc.push(c);
                     if parents_made.insert(acc.clone()) {
                         let dir_host = src.host_path(&pivot.join(&acc));

@@ -13,8 +13,8 @@ use std::rc::Rc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
 
-use super::root::{chown_fd, components, NewDir, Root};
 use crate::error::{IoResultExt, Result};
+use crate::rootfs::{chown_fd, components, NewDir, Root};
 
 /// Metadata for a new item.
 #[derive(Debug, Clone, Default)]

@@ -5,9 +5,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::pattern::{has_wildcards, Pattern};
-use super::root::components;
 use super::CopyError;
 use crate::error::{Error, IoResultExt, Result};
+use crate::rootfs::components;
 
 /// Symlinks followed while resolving one source.
 const MAX_LINKS: usize = 40;

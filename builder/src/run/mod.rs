@@ -184,14 +184,17 @@ pub struct RunOptions {
 }
 
 /// Settings `hod from` accepts for every later `run` of the container, stored in the builder
-/// state's `run_defaults` (JSON, camelCase). A run's own flags come after them (so a run's
+/// state's `run_defaults` (JSON, camelCase; the snake_case keys `hod from` writes are accepted
+/// too). A run's own flags come after them (so a run's
 /// `--cap-drop` wins over a default `--cap-add`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunDefaults {
     /// `--cap-add`.
+    #[serde(alias = "cap_add")]
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
+    #[serde(alias = "cap_drop")]
     pub cap_drop: Vec<String>,
     /// `--device`.
     pub devices: Vec<String>,
@@ -200,13 +203,34 @@ pub struct RunDefaults {
     /// `-v`.
     pub volumes: Vec<String>,
     /// `--security-opt seccomp=unconfined`.
+    #[serde(alias = "seccomp_unconfined")]
     pub seccomp_unconfined: bool,
     /// `--security-opt no-new-privileges`.
+    #[serde(alias = "no_new_privileges")]
     pub no_new_privileges: bool,
+    /// `--security-opt` values as given (`seccomp=unconfined`, `no-new-privileges[=BOOL]`);
+    /// others are ignored here.
+    #[serde(alias = "security_opts", deserialize_with = "null_as_default")]
+    pub security_opts: Vec<String>,
+    /// `--network` (`private`, `none`, `host`); applies unless the run sets its own.
+    #[serde(deserialize_with = "null_as_default")]
+    pub network: String,
     /// `--no-hosts`.
+    #[serde(alias = "no_hosts")]
     pub no_hosts: bool,
     /// `--no-hostname`.
+    #[serde(alias = "no_hostname")]
     pub no_hostname: bool,
+}
+
+/// `null` (an unset `Option` on the writer's side) reads as the type's default.
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl RunOptions {
@@ -225,6 +249,19 @@ impl RunOptions {
         o.volumes = cat(&d.volumes, &self.volumes);
         o.seccomp_unconfined |= d.seccomp_unconfined;
         o.no_new_privileges |= d.no_new_privileges;
+        for s in &d.security_opts {
+            match s.as_str() {
+                "seccomp=unconfined" => o.seccomp_unconfined = true,
+                "no-new-privileges" | "no-new-privileges=true" => o.no_new_privileges = true,
+                _ => {}
+            }
+        }
+        if !self.network_set && !d.network.is_empty() {
+            if let Ok(n) = NetworkMode::parse(&d.network) {
+                o.network = n;
+                o.network_set = true;
+            }
+        }
         o.no_hosts |= d.no_hosts;
         o.no_hostname |= d.no_hostname;
         o
@@ -329,7 +366,7 @@ pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevi
     };
     let rdev = md.rdev();
     let doc = serde_json::json!({
-        "path": crate::sys::resolve::clean_container_path(ctr),
+        "path": crate::rootfs::clean_container_path(ctr),
         "type": typ,
         "major": nix::sys::stat::major(rdev),
         "minor": nix::sys::stat::minor(rdev),
@@ -412,7 +449,7 @@ pub fn prepare(
     bundle: &Path,
     cache_dir: &Path,
 ) -> Result<(oci_spec::runtime::Spec, bool)> {
-    use crate::sys::resolve::{is_dir, is_symlink, resolve_in_root, Create};
+    use crate::rootfs::{is_dir, is_symlink, resolve_in_root, Create};
     let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
         RunError::Io {
             op: op.into(),
@@ -489,7 +526,18 @@ pub fn prepare(
         .unwrap_or((0, 0));
     let mut extra = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
-        // A destination that is a symlink in the rootfs is refused before anything runs.
+        // A destination that is a symlink in the rootfs, or that climbs out of it through
+        // one, is refused before anything runs.
+        if let Some(link) = crate::rootfs::symlink_escape(&root, &p.destination)
+            .map_err(|e| io("checking mount destination", &p.destination, e))?
+        {
+            return Err(RunError::Invalid(format!(
+                "mount destination {} escapes the container's rootfs through symbolic link {}",
+                p.destination.display(),
+                link.display()
+            ))
+            .into());
+        }
         match resolve_in_root(&root, &p.destination, Create::No, false) {
             Ok(fd) if is_symlink(&fd).unwrap_or(false) => {
                 return Err(RunError::Invalid(format!(
@@ -727,6 +775,44 @@ mod option_tests {
             serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
         assert_eq!(j.cap_add, ["SYS_ADMIN"]);
         assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn defaults_as_from_writes_them() {
+        // The keys and value shapes `hod from` stores (src/commands/from.rs): snake_case,
+        // null for unset options, security options as given.
+        let j = serde_json::json!({
+            "cap_add": ["CAP_NET_ADMIN"], "cap_drop": ["CAP_DAC_OVERRIDE"],
+            "volumes": [], "ulimits": ["nofile=10"], "devices": [],
+            "security_opts": ["no-new-privileges", "seccomp=unconfined"],
+            "network": "none", "dns": [], "userns": null, "uts": null, "shm_size": null,
+        });
+        let d: RunDefaults = serde_json::from_value(j).unwrap();
+        assert_eq!(d.cap_drop, ["CAP_DAC_OVERRIDE"]);
+        let m = RunOptions::default().with_defaults(&d);
+        let caps = spec::capability_set(&m.cap_add, &m.cap_drop).unwrap();
+        assert!(
+            !caps.contains(&"CAP_DAC_OVERRIDE"),
+            "from --cap-drop applies: {caps:?}"
+        );
+        assert!(
+            caps.contains(&"CAP_NET_ADMIN"),
+            "from --cap-add applies: {caps:?}"
+        );
+        assert!(m.no_new_privileges && m.seccomp_unconfined);
+        assert_eq!((m.network, m.network_set), (NetworkMode::None, true));
+        assert_eq!(m.ulimits, ["nofile=10"]);
+        // A run's own --network wins; a null network is no default.
+        let own = RunOptions {
+            network: NetworkMode::Host,
+            network_set: true,
+            ..Default::default()
+        };
+        assert_eq!(own.with_defaults(&d).network, NetworkMode::Host);
+        let d: RunDefaults =
+            serde_json::from_value(serde_json::json!({"network": null, "security_opts": null}))
+                .unwrap();
+        assert!(!RunOptions::default().with_defaults(&d).network_set);
     }
 
     #[test]

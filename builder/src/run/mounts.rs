@@ -52,7 +52,7 @@ fn check_destination(dest: &str, what: &str) -> Result<PathBuf, RunError> {
             "invalid {what}: destination {dest:?} must be an absolute path"
         )));
     }
-    let clean = crate::sys::resolve::clean_container_path(dest);
+    let clean = crate::rootfs::clean_container_path(dest);
     if clean == Path::new("/") {
         return Err(invalid(format!(
             "invalid {what}: / cannot be a mount destination"
@@ -218,7 +218,7 @@ pub fn parse_mount(m: &str, context_dir: Option<&Path>) -> Result<ParsedMount, R
                 })?;
                 // Lexically confined to the context directory.
                 ctx.join(
-                    crate::sys::resolve::clean_container_path(&src)
+                    crate::rootfs::clean_container_path(&src)
                         .strip_prefix("/")
                         .unwrap_or(Path::new("")),
                 )

@@ -303,7 +303,7 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         .clone()
         .or_else(|| inp.config.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".to_string());
-    let cwd = crate::sys::resolve::clean_container_path(&cwd);
+    let cwd = crate::rootfs::clean_container_path(&cwd);
 
     let capabilities = capability_set(&opts.cap_add, &opts.cap_drop)?;
 

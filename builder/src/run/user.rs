@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use super::RunError;
-use crate::sys::resolve::read_in_root;
+use crate::rootfs::passwd::{self, PasswdEntry};
+use crate::rootfs::Root;
 
 /// The largest ID accepted (runc's limit: a non-negative int32).
 pub const MAX_ID: u64 = i32::MAX as u64;
-const FILE_LIMIT: u64 = 1 << 20;
 
 /// The user a command runs as.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,64 +21,6 @@ pub struct ResolvedUser {
     pub additional_gids: Vec<u32>,
     /// Home directory (from passwd, else `/`).
     pub home: String,
-}
-
-#[derive(Debug, Clone)]
-struct Passwd {
-    name: String,
-    uid: u32,
-    gid: u32,
-    home: String,
-}
-
-#[derive(Debug, Clone)]
-struct Group {
-    name: String,
-    gid: u32,
-    members: Vec<String>,
-}
-
-fn parse_passwd(data: &str) -> Vec<Passwd> {
-    data.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 4 {
-                return None;
-            }
-            Some(Passwd {
-                name: f[0].to_string(),
-                uid: f[2].parse().ok()?,
-                gid: f[3].parse().ok()?,
-                home: f.get(5).copied().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
-}
-
-fn parse_group(data: &str) -> Vec<Group> {
-    data.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 3 {
-                return None;
-            }
-            Some(Group {
-                name: f[0].to_string(),
-                gid: f[2].parse().ok()?,
-                members: f
-                    .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-        })
-        .collect()
 }
 
 fn numeric(s: &str, what: &str) -> Result<Option<u32>, RunError> {
@@ -106,36 +48,31 @@ pub fn resolve_with(
     passwd: Option<&str>,
     group: Option<&str>,
 ) -> Result<ResolvedUser, RunError> {
-    let users = passwd.map(parse_passwd).unwrap_or_default();
-    let groups = group.map(parse_group).unwrap_or_default();
+    let users = passwd.map(passwd::parse_passwd).unwrap_or_default();
+    let groups = group.map(passwd::parse_group).unwrap_or_default();
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let u = if u.is_empty() && g.is_none() { "0" } else { u };
-    let entry =
-        match numeric(u, "uid")? {
-            Some(uid) => users
-                .iter()
-                .find(|p| p.uid == uid)
-                .cloned()
-                .unwrap_or(Passwd {
-                    name: String::new(),
-                    uid,
-                    gid: 0,
-                    home: "/".into(),
-                }),
-            None => users.iter().find(|p| p.name == u).cloned().ok_or_else(|| {
-                RunError::Invalid(format!("determining run uid: unknown user {u:?}"))
-            })?,
-        };
+    let entry = match numeric(u, "uid")? {
+        Some(uid) => passwd::user_by_id(&users, uid)
+            .cloned()
+            .unwrap_or(PasswdEntry {
+                name: String::new(),
+                uid,
+                gid: 0,
+                home: "/".into(),
+            }),
+        None => passwd::user_by_name(&users, u)
+            .cloned()
+            .ok_or_else(|| RunError::Invalid(format!("determining run uid: unknown user {u:?}")))?,
+    };
     let gid = match g {
         None => entry.gid,
         Some(g) => match numeric(g, "gid")? {
             Some(gid) => gid,
-            None => groups
-                .iter()
-                .find(|x| x.name == g)
+            None => passwd::group_by_name(&groups, g)
                 .map(|x| x.gid)
                 .ok_or_else(|| {
                     RunError::Invalid(format!("determining run gid: unknown group {g:?}"))
@@ -144,11 +81,7 @@ pub fn resolve_with(
     };
     let mut additional = vec![];
     if !entry.name.is_empty() {
-        for grp in &groups {
-            if grp.members.contains(&entry.name) && !additional.contains(&grp.gid) {
-                additional.push(grp.gid);
-            }
-        }
+        additional = passwd::member_gids(&groups, &entry.name);
     }
     if additional.is_empty() || (g.is_none() && !additional.contains(&gid)) {
         additional.insert(0, gid);
@@ -168,15 +101,14 @@ pub fn resolve_with(
 
 /// Resolve `spec` against the rootfs's `/etc/passwd` and `/etc/group`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RunError> {
-    let root = std::fs::File::open(rootfs).map_err(|e| RunError::Io {
+    let root = Root::open(rootfs).map_err(|e| RunError::Io {
         op: "opening".into(),
         path: rootfs.to_path_buf(),
         source: e,
     })?;
     let read = |p: &str| -> Option<String> {
-        match read_in_root(&root, Path::new(p), FILE_LIMIT) {
-            Ok(Some(d)) => Some(String::from_utf8_lossy(&d).into_owned()),
-            Ok(None) => None,
+        match passwd::read_db(&root, p) {
+            Ok(d) => d,
             Err(e) => {
                 tracing::debug!("reading {p} in the rootfs: {e}");
                 None

@@ -128,13 +128,16 @@ impl Store {
         Ok(set.containers[i].clone())
     }
 
+    /// Create a container. With `auto_name`, its name is the first of `base`, `base-1`,
+    /// `base-2`, … no container holds, chosen under the exclusive lock (race-free).
     pub(super) fn create_container_impl(
         &self,
         names: &[String],
         image: Option<&str>,
         metadata: &str,
+        auto_name: Option<&str>,
     ) -> Result<ContainerRecord> {
-        let names = dedupe(names);
+        let mut names = dedupe(names);
         let lg = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut layers = LayerSet::load(&self.paths)?;
         let (image_id, top) = match image.filter(|i| !i.is_empty()) {
@@ -169,6 +172,20 @@ impl Store {
         let result = (|| -> Result<ContainerRecord> {
             let cg = self.lock(self.paths.containers_lock(), LockKind::Exclusive)?;
             let mut set = ContainerSet::load(&self.paths)?;
+            if let Some(base) = auto_name {
+                let taken = |n: &str| {
+                    set.containers
+                        .iter()
+                        .any(|c| c.names.iter().any(|x| x == n))
+                };
+                let mut candidate = base.to_string();
+                let mut n = 1;
+                while taken(&candidate) {
+                    candidate = format!("{base}-{n}");
+                    n += 1;
+                }
+                names = vec![candidate];
+            }
             if let Some((name, id)) = set.name_conflict(&names, None) {
                 return Err(Error::NameInUse { name, id });
             }

@@ -14,6 +14,41 @@ use super::{Layer, PutLayerOptions, Store, StoreError};
 use crate::archive::apply::{ApplySummary, WhiteoutFormat};
 use crate::error::{Error, IoResultExt, Result};
 
+/// `layers.lock` paths this process holds exclusively while applying a layer tar (count per
+/// path). A `layer_diff` in another thread of this process then reads without the lock: the
+/// holder only adds its own new layer, and every other writer waits for it, so this is safe,
+/// and it lets a caller stream one layer's diff into `put_layer` of the same store.
+static APPLYING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+struct ApplyingMark(PathBuf);
+
+impl ApplyingMark {
+    fn new(p: PathBuf) -> ApplyingMark {
+        APPLYING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p.clone());
+        ApplyingMark(p)
+    }
+}
+
+impl Drop for ApplyingMark {
+    fn drop(&mut self) {
+        let mut v = APPLYING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = v.iter().position(|p| *p == self.0) {
+            v.swap_remove(i);
+        }
+    }
+}
+
+fn applying(p: &Path) -> bool {
+    APPLYING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|x| x == p)
+}
+
 /// containers/storage's flag for a layer still being written.
 pub const INCOMPLETE_FLAG: &str = "incomplete";
 
@@ -169,17 +204,36 @@ impl Store {
     /// Delete layers a killed writer left flagged `incomplete` (under the exclusive lock;
     /// a shared look first so that the common case does not serialise openers).
     pub(super) fn cleanup_incomplete(&self) -> Result<()> {
+        let stale_temps = || -> Vec<PathBuf> {
+            fs::read_dir(self.paths.layers_dir())
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .starts_with(".tmp-tar-split-")
+                        })
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         {
             let _g = self.lock(self.paths.layers_lock(), LockKind::Shared)?;
-            if !LayerSet::load(&self.paths)?
+            let any_incomplete = LayerSet::load(&self.paths)?
                 .layers
                 .iter()
-                .any(Layer::is_incomplete)
-            {
+                .any(Layer::is_incomplete);
+            if !any_incomplete && stale_temps().is_empty() {
                 return Ok(());
             }
         }
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
+        // Tar-split temp files only exist while their writer holds this lock: any left now
+        // belong to a killed writer.
+        for p in stale_temps() {
+            let _ = fs::remove_file(p);
+        }
         let mut set = LayerSet::load(&self.paths)?;
         let incomplete: Vec<String> = set
             .layers
@@ -254,6 +308,9 @@ impl Store {
         opts: &PutLayerOptions,
         apply: &mut Applier<'_>,
     ) -> Result<Layer> {
+        // Marked before waiting for the lock, so that a layer_diff feeding `apply` from
+        // another thread never waits for us (see APPLYING).
+        let _mark = ApplyingMark::new(self.paths.layers_lock());
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut set = LayerSet::load(&self.paths)?;
         let parent = self.resolve_parent(&set, parent)?;
@@ -486,26 +543,42 @@ impl Store {
         set.save(&self.paths, g)
     }
 
+    /// The layer is resolved and its tar-split opened under the shared lock, which is then
+    /// released before streaming: a caller may pipe this into `put_layer` of the same store
+    /// (which holds `layers.lock` exclusively) without deadlocking. A layer deleted meanwhile
+    /// makes the stream fail, never silently change.
     pub(super) fn layer_diff_impl(&self, id: &str, w: &mut dyn Write) -> Result<()> {
-        let _g = self.lock(self.paths.layers_lock(), LockKind::Shared)?;
-        let set = LayerSet::load(&self.paths)?;
-        let l = set.lookup(id)?;
-        if l.is_incomplete() {
-            return Err(Error::NotFound {
-                kind: "layer",
-                name: id.to_string(),
-            });
-        }
-        let diff = self.driver.diff_dir(&l.id);
-        let tsp = self.paths.tar_split(&l.id);
-        let ctx = || format!("reading layer {}", l.id);
-        match fs::File::open(&tsp) {
-            Ok(f) => {
+        let (lid, diff, parent_dir, tar_split) = {
+            let lp = self.paths.layers_lock();
+            let _g = if applying(&lp) {
+                None
+            } else {
+                Some(self.lock(lp, LockKind::Shared)?)
+            };
+            let set = LayerSet::load(&self.paths)?;
+            let l = set.lookup(id)?;
+            if l.is_incomplete() {
+                return Err(Error::NotFound {
+                    kind: "layer",
+                    name: id.to_string(),
+                });
+            }
+            let tsp = self.paths.tar_split(&l.id);
+            let ts = match fs::File::open(&tsp) {
+                Ok(f) => Some(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e).at("opening", &tsp),
+            };
+            let parent_dir = (!l.parent.is_empty()).then(|| self.driver.diff_dir(&l.parent));
+            (l.id.clone(), self.driver.diff_dir(&l.id), parent_dir, ts)
+        };
+        let ctx = || format!("reading layer {lid}");
+        match tar_split {
+            Some(f) => {
                 let mut r = std::io::BufReader::new(f);
                 crate::archive::tarsplit::assemble(&mut r, &diff, w).map_err(|e| e.context(ctx()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let parent_dir = (!l.parent.is_empty()).then(|| self.driver.diff_dir(&l.parent));
+            None => {
                 let src = self.driver.change_source(&diff, parent_dir.as_deref());
                 crate::archive::diff::write_changes(
                     src,
@@ -514,7 +587,6 @@ impl Store {
                 )
                 .map_err(|e| e.context(ctx()))
             }
-            Err(e) => Err(e).at("opening", &tsp),
         }
     }
 

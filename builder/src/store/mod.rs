@@ -667,7 +667,18 @@ impl Store {
         image_id: Option<&str>,
         metadata: &str,
     ) -> Result<ContainerRecord> {
-        self.create_container_impl(names, image_id, metadata)
+        self.create_container_impl(names, image_id, metadata, None)
+    }
+    /// Create a container named by the first of `base`, `base-1`, `base-2`, … that no
+    /// container holds, chosen under the exclusive lock so that concurrent creators (hod or
+    /// podman) never pick the same name (buildah's `<image>-working-container` naming).
+    pub fn create_container_auto_name(
+        &self,
+        base: &str,
+        image_id: Option<&str>,
+        metadata: &str,
+    ) -> Result<ContainerRecord> {
+        self.create_container_impl(&[], image_id, metadata, Some(base))
     }
     /// `<root>/<driver>-containers/<id>/userdata`, created.
     pub fn container_dir(&self, id: &str) -> Result<PathBuf> {

@@ -24,8 +24,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use serde::{Deserialize, Serialize};
 
 use super::process::{self, Forwarder};
-use super::resolve::{fd_path, is_dir, is_symlink, resolve_in_root, Create};
 use super::{caps, seccomp};
+use crate::rootfs::{fd_path, is_dir, is_symlink, resolve_in_root, Create};
 
 /// How the helper isolates the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

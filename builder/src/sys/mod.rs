@@ -6,6 +6,5 @@ pub mod caps;
 pub mod container;
 pub mod process;
 pub mod reexec;
-pub mod resolve;
 pub mod seccomp;
 pub mod unshare;
