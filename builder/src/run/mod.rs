@@ -500,6 +500,17 @@ pub fn prepare(
         );
     }
 
+    // The image's volumes: buildah creates each missing mountpoint in the rootfs before a
+    // run (run.bats "run-builtin-volume-omitted"), so the directory is there afterwards too.
+    for vol in config.volumes.iter().flat_map(|v| v.keys()) {
+        let vp = Path::new(vol);
+        if !vp.is_absolute() {
+            continue;
+        }
+        resolve_in_root(&root, vp, Create::Dir, true)
+            .map_err(|e| io("creating volume mountpoint", vp, e))?;
+    }
+
     // Mounts.
     let dirs = mounts::MountDirs {
         run_dir: bundle.to_path_buf(),

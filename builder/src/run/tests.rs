@@ -1133,3 +1133,32 @@ fn mount_target_swaps_stay_inside() {
         "something was created outside the rootfs"
     );
 }
+
+#[test]
+fn image_volume_mountpoints_are_created() {
+    // buildah's run.bats "run-builtin-volume-omitted": an image that declares a volume
+    // but lacks its directory gets the mountpoint created by `run`.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut config = ContainerConfig::default();
+    let mut vols = crate::image::config::EmptyObject::new();
+    vols.insert("/var/lib/registry".into(), serde_json::json!({}));
+    vols.insert("relative/ignored".into(), serde_json::json!({}));
+    config.volumes = Some(vols);
+    prepare(
+        &rootfs,
+        &config,
+        &["true".to_string()],
+        &RunOptions::default(),
+        "0123456789abcdef",
+        "ctr",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    assert!(rootfs.join("var/lib/registry").is_dir());
+    assert!(!rootfs.join("relative").exists());
+}
