@@ -181,6 +181,10 @@ pub struct RunOptions {
     pub uid_map: Vec<IdMap>,
     /// User-namespace GID maps.
     pub gid_map: Vec<IdMap>,
+    /// The base image's name, for `/run/.containerenv` (`image=`).
+    pub image_name: String,
+    /// The base image's ID, for `/run/.containerenv` (`imageid=`).
+    pub image_id: String,
 }
 
 /// Settings `hod from` accepts for every later `run` of the container, stored in the builder
@@ -394,6 +398,15 @@ fn hosts_content(hostname: &str, name: &str, host_network: bool) -> String {
     s
 }
 
+/// The `/run/.containerenv` buildah provides (shell-sourceable `key="value"` lines).
+fn containerenv_content(name: &str, id: &str, image: &str, image_id: &str) -> String {
+    let rootless = u8::from(!nix::unistd::geteuid().is_root());
+    format!(
+        "engine=\"buildah-hod-{}\"\nname={name:?}\nid={id:?}\nimage={image:?}\nimageid={image_id:?}\nrootless={rootless}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn resolv_content(host_network: bool) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     if host_network {
@@ -581,6 +594,21 @@ pub fn prepare(
     resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
         .map(drop)
         .map_err(|e| io("creating", Path::new("/run"), e))?;
+    // /run/.containerenv, as buildah writes it (the caller removes the placeholder after
+    // the run when the image did not have one).
+    placeholder("/run/.containerenv")?;
+    let p = bundle.join("containerenv");
+    std::fs::write(
+        &p,
+        containerenv_content(
+            container_name,
+            container_id,
+            &opts.image_name,
+            &opts.image_id,
+        ),
+    )
+    .map_err(|e| io("writing", &p, e))?;
+    etc.containerenv = Some(p);
     if !opts.no_hostname {
         placeholder("/etc/hostname")?;
         let p = bundle.join("hostname");
@@ -715,7 +743,12 @@ impl Builder {
                 source: e,
             })?;
         let cache_dir = store.root().join("hod-cache");
-        let (spec, terminal) = prepare(
+        let mut opts = opts.clone();
+        opts.image_name = self.state.from_image.clone();
+        opts.image_id = self.state.from_image_id.clone();
+        let opts = &opts;
+        let had_containerenv = containerenv_present(rootfs);
+        let prepared = prepare(
             rootfs,
             &self.state.config.config,
             command,
@@ -724,18 +757,53 @@ impl Builder {
             self.name(),
             bundle.path(),
             &cache_dir,
-        )?;
-        let eo = ExecOptions {
-            isolation: opts.isolation,
-            no_pivot: opts.no_pivot,
-            terminal,
-            bundle_dir: bundle.path().to_path_buf(),
-            runtime: opts.runtime.clone(),
-            runtime_flags: opts.runtime_flags.clone(),
-            container_id: self.id().to_string(),
-            ..Default::default()
-        };
-        execute(&spec, rootfs, &eo)
+        );
+        let result = prepared.and_then(|(spec, terminal)| {
+            let eo = ExecOptions {
+                isolation: opts.isolation,
+                no_pivot: opts.no_pivot,
+                terminal,
+                bundle_dir: bundle.path().to_path_buf(),
+                runtime: opts.runtime.clone(),
+                runtime_flags: opts.runtime_flags.clone(),
+                container_id: self.id().to_string(),
+                ..Default::default()
+            };
+            execute(&spec, rootfs, &eo)
+        });
+        if !had_containerenv {
+            remove_containerenv_placeholder(rootfs);
+        }
+        result
+    }
+}
+
+/// Whether the rootfs has a `/run/.containerenv` of its own.
+fn containerenv_present(rootfs: &Path) -> bool {
+    use crate::sys::resolve::{resolve_in_root, Create};
+    std::fs::File::open(rootfs)
+        .and_then(|root| resolve_in_root(&root, Path::new("/run/.containerenv"), Create::No, false))
+        .is_ok()
+}
+
+/// Remove the empty `/run/.containerenv` mount point a run made (buildah leaves none behind).
+fn remove_containerenv_placeholder(rootfs: &Path) {
+    use crate::sys::resolve::{resolve_in_root, Create};
+    let run = std::fs::File::open(rootfs)
+        .and_then(|root| resolve_in_root(&root, Path::new("/run"), Create::No, true));
+    let Ok(run) = run else { return };
+    let name = ".containerenv";
+    match rustix::fs::statat(&run, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                == rustix::fs::FileType::RegularFile
+                && st.st_size == 0 =>
+        {
+            if let Err(e) = rustix::fs::unlinkat(&run, name, rustix::fs::AtFlags::empty()) {
+                tracing::debug!("removing /run/.containerenv placeholder: {e}");
+            }
+        }
+        _ => {}
     }
 }
 

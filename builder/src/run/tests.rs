@@ -71,6 +71,8 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
     let command: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
     let out_path = f.bundle.join("stdout");
     let err_path = f.bundle.join("stderr");
+    // As Builder::run_mounted does: the /run/.containerenv mount point a run makes goes.
+    let had_containerenv = containerenv_present(&f.rootfs);
     let status = (|| {
         let (spec, terminal) = prepare(
             &f.rootfs,
@@ -95,6 +97,9 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
         };
         execute(&spec, &f.rootfs, &eo)
     })();
+    if !had_containerenv {
+        remove_containerenv_placeholder(&f.rootfs);
+    }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let o = Out {
         status,
@@ -1161,4 +1166,51 @@ fn image_volume_mountpoints_are_created() {
     .unwrap();
     assert!(rootfs.join("var/lib/registry").is_dir());
     assert!(!rootfs.join("relative").exists());
+}
+
+#[test]
+fn containerenv_is_provided_and_its_placeholder_removed() {
+    // run.bats "Verify /run/.containerenv exist": buildah binds a sourceable file there.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let opts = RunOptions {
+        image_name: "docker.io/library/alpine:latest".into(),
+        image_id: "abc123".into(),
+        ..Default::default()
+    };
+    let (spec, _) = prepare(
+        &rootfs,
+        &ContainerConfig::default(),
+        &["true".to_string()],
+        &opts,
+        "0123456789abcdef",
+        "alpine-working-container",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    let env = std::fs::read_to_string(bundle.join("containerenv")).unwrap();
+    assert!(env.contains("engine=\"buildah-"), "{env}");
+    assert!(env.contains("name=\"alpine-working-container\"\n"), "{env}");
+    assert!(
+        env.contains("image=\"docker.io/library/alpine:latest\"\n"),
+        "{env}"
+    );
+    assert!(env.contains("imageid=\"abc123\"\n"), "{env}");
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    assert!(mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/run/.containerenv")));
+    // The empty mount point made for it goes away after the run; a real file stays.
+    assert!(rootfs.join("run/.containerenv").is_file());
+    remove_containerenv_placeholder(&rootfs);
+    assert!(!rootfs.join("run/.containerenv").exists());
+    assert!(rootfs.join("run").is_dir());
+    std::fs::write(rootfs.join("run/.containerenv"), "x=1\n").unwrap();
+    remove_containerenv_placeholder(&rootfs);
+    assert!(rootfs.join("run/.containerenv").exists());
+    assert!(containerenv_present(&rootfs));
 }
