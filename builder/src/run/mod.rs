@@ -90,7 +90,8 @@ impl NetworkMode {
     /// Parse `private`, `none`, `host` (`""`/`default` = private).
     pub fn parse(s: &str) -> std::result::Result<NetworkMode, RunError> {
         match s {
-            "" | "default" | "private" | "bridge" => Ok(NetworkMode::Private),
+            // buildah takes "container" (its NetworkDefault spelling) as private too.
+            "" | "default" | "private" | "bridge" | "container" => Ok(NetworkMode::Private),
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
             other => Err(RunError::Invalid(format!(
@@ -181,6 +182,8 @@ pub struct RunOptions {
     pub uid_map: Vec<IdMap>,
     /// User-namespace GID maps.
     pub gid_map: Vec<IdMap>,
+    /// Size of `/dev/shm` (`80m`, `1g`, bytes); default 64 MiB.
+    pub shm_size: Option<String>,
     /// The base image's name, for `/run/.containerenv` (`image=`).
     pub image_name: String,
     /// The base image's ID, for `/run/.containerenv` (`imageid=`).
@@ -219,6 +222,9 @@ pub struct RunDefaults {
     /// `--network` (`private`, `none`, `host`); applies unless the run sets its own.
     #[serde(deserialize_with = "null_as_default")]
     pub network: String,
+    /// `--shm-size`.
+    #[serde(alias = "shm_size", deserialize_with = "null_as_default")]
+    pub shm_size: String,
     /// `--no-hosts`.
     #[serde(alias = "no_hosts")]
     pub no_hosts: bool,
@@ -259,6 +265,9 @@ impl RunOptions {
                 "no-new-privileges" | "no-new-privileges=true" => o.no_new_privileges = true,
                 _ => {}
             }
+        }
+        if self.shm_size.is_none() && !d.shm_size.is_empty() {
+            o.shm_size = Some(d.shm_size.clone());
         }
         if !self.network_set && !d.network.is_empty() {
             if let Ok(n) = NetworkMode::parse(&d.network) {
@@ -843,6 +852,40 @@ mod option_tests {
             serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
         assert_eq!(j.cap_add, ["SYS_ADMIN"]);
         assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn shm_size_and_container_network() {
+        for (v, want) in [
+            ("80m", Some(80u64 << 20)),
+            ("1G", Some(1 << 30)),
+            ("512k", Some(512 << 10)),
+            ("4096", Some(4096)),
+            ("100b", Some(100)),
+            ("", None),
+            ("m", None),
+            ("0", None),
+            ("-1m", None),
+            ("10x", None),
+        ] {
+            assert_eq!(spec::parse_shm_size(v).ok(), want, "{v:?}");
+        }
+        let d: RunDefaults =
+            serde_json::from_value(serde_json::json!({"shm_size": "80m"})).unwrap();
+        assert_eq!(
+            RunOptions::default().with_defaults(&d).shm_size.as_deref(),
+            Some("80m")
+        );
+        let own = RunOptions {
+            shm_size: Some("1g".into()),
+            ..Default::default()
+        };
+        assert_eq!(own.with_defaults(&d).shm_size.as_deref(), Some("1g"));
+        // from.bats "from add-host test" runs with --net=container.
+        assert_eq!(
+            NetworkMode::parse("container").unwrap(),
+            NetworkMode::Private
+        );
     }
 
     #[test]

@@ -1192,6 +1192,32 @@ fn containerenv_is_provided_and_its_placeholder_removed() {
         &dir.path().join("cache"),
     )
     .unwrap();
+    let shm = |spec: &oci_spec::runtime::Spec| {
+        spec.mounts()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.destination() == Path::new("/dev/shm"))
+            .and_then(|m| m.options().clone())
+            .unwrap_or_default()
+    };
+    assert!(shm(&spec).contains(&"size=65536k".to_string()));
+    let sized = RunOptions {
+        shm_size: Some("80m".into()),
+        ..opts.clone()
+    };
+    let (spec80, _) = prepare(
+        &rootfs,
+        &ContainerConfig::default(),
+        &["true".to_string()],
+        &sized,
+        "0123456789abcdef",
+        "alpine-working-container",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    assert!(shm(&spec80).contains(&"size=83886080".to_string()));
     let env = std::fs::read_to_string(bundle.join("containerenv")).unwrap();
     assert!(env.contains("engine=\"buildah-"), "{env}");
     assert!(env.contains("name=\"alpine-working-container\"\n"), "{env}");
