@@ -855,6 +855,22 @@ mod option_tests {
     }
 
     #[test]
+    fn proxy_variables_pass_through() {
+        // from.bats "from proxy test": FTP_PROXY=x hod run … printenv FTP_PROXY.
+        let host = |k: &str| match k {
+            "FTP_PROXY" => Some("123".to_string()),
+            "https_proxy" => Some("http://p:3128".to_string()),
+            "PATH" => Some("/host/bin".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            spec::proxy_env(host),
+            ["https_proxy=http://p:3128", "FTP_PROXY=123"]
+        );
+        assert!(spec::proxy_env(|_| None).is_empty());
+    }
+
+    #[test]
     fn shm_size_and_container_network() {
         for (v, want) in [
             ("80m", Some(80u64 << 20)),

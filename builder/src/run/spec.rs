@@ -130,6 +130,27 @@ fn has_env(env: &[String], key: &str) -> bool {
     env.iter().any(|e| e.split('=').next() == Some(key))
 }
 
+/// The proxy variables buildah passes from its own environment into every run (before the
+/// image's environment and `--env`, which override them).
+pub const PROXY_ENV: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+];
+
+/// `KEY=value` for each [`PROXY_ENV`] variable `lookup` finds.
+pub fn proxy_env(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    PROXY_ENV
+        .iter()
+        .filter_map(|k| lookup(k).map(|v| format!("{k}={v}")))
+        .collect()
+}
+
 /// Parse a `--shm-size` value (`64m`, `1g`, `512k`, `1048576`, `100b`) into bytes.
 pub fn parse_shm_size(s: &str) -> Result<u64, RunError> {
     let t = s.trim().to_ascii_lowercase();
@@ -290,7 +311,7 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         return Err(RunError::Invalid("command must be specified".into()));
     }
     // Environment: image, then --env; PATH, HOSTNAME, HOME defaults.
-    let mut env: Vec<String> = Vec::new();
+    let mut env: Vec<String> = proxy_env(|k| std::env::var(k).ok());
     for e in inp.config.env.iter().flatten() {
         if e.contains('=') {
             set_env(&mut env, e);
