@@ -407,6 +407,15 @@ fn hosts_content(hostname: &str, name: &str, host_network: bool) -> String {
     s
 }
 
+/// The host ID a container ID maps to through `maps` (identity when there are none; the ID
+/// itself when no map covers it).
+fn host_id(maps: &[IdMap], id: u32) -> u32 {
+    maps.iter()
+        .find(|m| id >= m.container_id && id - m.container_id < m.size)
+        .map(|m| m.host_id + (id - m.container_id))
+        .unwrap_or(id)
+}
+
 /// The `/run/.containerenv` buildah provides (shell-sourceable `key="value"` lines).
 fn containerenv_content(name: &str, id: &str, image: &str, image_id: &str) -> String {
     let rootless = u8::from(!nix::unistd::geteuid().is_root());
@@ -545,18 +554,11 @@ pub fn prepare(
     for m in &opts.mounts {
         parsed.push(mounts::parse_mount(m, opts.context_dir.as_deref())?);
     }
-    let root_owner = opts
-        .uid_map
-        .iter()
-        .find(|m| m.container_id == 0)
-        .map(|m| m.host_id)
-        .zip(
-            opts.gid_map
-                .iter()
-                .find(|m| m.container_id == 0)
-                .map(|m| m.host_id),
-        )
-        .unwrap_or((0, 0));
+    // `:U` gives the source to the run's user (buildah's process UID/GID), as host IDs.
+    let owner = (
+        host_id(&opts.uid_map, user.uid),
+        host_id(&opts.gid_map, user.gid),
+    );
     let mut extra = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         // A destination that is a symlink in the rootfs is refused before anything runs.
@@ -570,7 +572,7 @@ pub fn prepare(
             }
             _ => {}
         }
-        extra.push(mounts::materialize(p, &dirs, i, root_owner)?);
+        extra.push(mounts::materialize(p, &dirs, i, owner)?);
     }
     let mut devices = Vec::new();
     for d in &opts.devices {
@@ -852,6 +854,32 @@ mod option_tests {
             serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
         assert_eq!(j.cap_add, ["SYS_ADMIN"]);
         assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn host_ids_through_maps() {
+        let maps = [
+            IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 1000,
+            },
+            IdMap {
+                container_id: 1000,
+                host_id: 5000,
+                size: 1,
+            },
+        ];
+        for (id, want) in [
+            (0, 100000),
+            (888, 100888),
+            (999, 100999),
+            (1000, 5000),
+            (1001, 1001),
+        ] {
+            assert_eq!(host_id(&maps, id), want, "{id}");
+        }
+        assert_eq!(host_id(&[], 888), 888);
     }
 
     #[test]

@@ -1240,3 +1240,38 @@ fn containerenv_is_provided_and_its_placeholder_removed() {
     assert!(rootfs.join("run/.containerenv").exists());
     assert!(containerenv_present(&rootfs));
 }
+
+#[test]
+fn volume_u_flag_gives_the_source_to_the_run_user() {
+    // run.bats "run --volume with U flag": --user 888:888 -v SRC:/mnt:z,U, then the user
+    // can create files there and they are owned 888:888.
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        host.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let opts = RunOptions {
+        user: Some("888:888".into()),
+        volumes: vec![format!("{}:/mnt:z,U", host.path().display())],
+        ..Default::default()
+    };
+    let o = run(
+        &f,
+        &["sh", "-c", "touch /mnt/f && stat -c %u:%g /mnt/f"],
+        &opts,
+    );
+    assert_eq!(ok(&o).trim(), "888:888");
+    let md = std::fs::metadata(host.path()).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&md),
+            std::os::unix::fs::MetadataExt::gid(&md)
+        ),
+        (888, 888)
+    );
+}
