@@ -7,6 +7,12 @@
 #
 # usage: hack/bench-primitives.sh [HOD_BIN] [BUILDAH_BIN]
 #   RUNS=3 DRIVERS="overlay vfs" RUN_ITERS=50 W3_CTX=/var/tmp/hod-bench/w3-files
+#   STORE_BASE=/var/tmp (where the fresh stores go)
+# The stores are removed at the end, not between runs: on an ext4 without a journal, every
+# file created soon after a big `rm -rf` pays for the kernel's scan of the recently freed
+# inodes (ext4's find_inode_bit/recently_deleted), so deleting one builder's store right
+# before the other's timed step charged the deletion to whoever ran next (the w3 container
+# is likewise left in place until then).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 HOD_BIN=${1:-$here/target/release/hod}
@@ -16,6 +22,7 @@ DRIVERS=${DRIVERS:-overlay vfs}
 RUN_ITERS=${RUN_ITERS:-50}
 W3_CTX=${W3_CTX:-/var/tmp/hod-bench/w3-files}
 OUT=${BENCH_OUT:-/tmp/hod-bench-primitives}
+STORE_BASE=${STORE_BASE:-/var/tmp}
 mkdir -p "$OUT"
 if [ ! -d "$W3_CTX" ]; then
   mkdir -p "$(dirname "$W3_CTX")"
@@ -27,16 +34,27 @@ busybox=$(command -v busybox)
 now() { date +%s.%N; }
 tsv=$OUT/results.tsv
 : >"$tsv"
+stores=()
+cleanup() {
+  local s bin driver
+  for e in "${stores[@]}"; do
+    IFS='|' read -r bin driver s <<<"$e"
+    "$bin" --root "$s/root" --runroot "$s/run" --storage-driver "$driver" rm -a >/dev/null 2>&1 || true
+    mountpoint -q "$s/root/overlay" 2>/dev/null && umount "$s/root/overlay" || true
+    rm -rf "$s"
+  done
+}
+trap cleanup EXIT
 
 one_run() { # builder-name bin driver
   local name=$1 bin=$2 driver=$3 store t0 t1 t2 ctr
-  store=$(mktemp -d /var/tmp/hod-bench-store.XXXXXX)
+  store=$(mktemp -d "$STORE_BASE/hod-bench-store.XXXXXX")
+  stores+=("$bin|$driver|$store")
   local B=("$bin" --root "$store/root" --runroot "$store/run" --storage-driver "$driver")
   ctr=$("${B[@]}" from scratch)
   t0=$(now); "${B[@]}" copy "$ctr" "$W3_CTX" /data >/dev/null
   t1=$(now); "${B[@]}" commit -q "$ctr" localhost/bench/w3-prim >/dev/null
   t2=$(now)
-  "${B[@]}" rm "$ctr" >/dev/null
   printf '%s\t%s\tcopy\t%s\n' "$name" "$driver" "$(echo "$t1 - $t0" | bc)" >>"$tsv"
   printf '%s\t%s\tcommit\t%s\n' "$name" "$driver" "$(echo "$t2 - $t1" | bc)" >>"$tsv"
   ctr=$("${B[@]}" from scratch)
@@ -46,8 +64,6 @@ one_run() { # builder-name bin driver
   t1=$(now)
   "${B[@]}" rm "$ctr" >/dev/null
   printf '%s\t%s\trun\t%s\n' "$name" "$driver" "$(echo "($t1 - $t0) / $RUN_ITERS" | bc -l)" >>"$tsv"
-  mountpoint -q "$store/root/overlay" 2>/dev/null && umount "$store/root/overlay" || true
-  rm -rf "$store"
 }
 
 for driver in $DRIVERS; do

@@ -368,11 +368,18 @@ enum CopyErr {
 }
 
 /// Copy with a large buffer (the default 8 KiB makes big layers slow).
-fn copy_content(r: &mut dyn Read, w: &mut dyn Write) -> std::result::Result<u64, CopyErr> {
-    let mut buf = vec![0u8; 256 * 1024];
+fn copy_content(
+    r: &mut dyn Read,
+    w: &mut dyn Write,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<u64, CopyErr> {
+    if buf.is_empty() {
+        // Once per layer, not per file: zeroing 256 KiB for every small file shows up.
+        *buf = vec![0u8; 256 * 1024];
+    }
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf) {
+        let n = match r.read(&mut buf[..]) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -395,6 +402,8 @@ struct Extractor<'o> {
     unpacked: HashSet<Vec<u8>>,
     /// Directories whose times are set at the end.
     dirs: Vec<(Vec<u8>, Timestamps)>,
+    /// The content copy buffer.
+    buf: Vec<u8>,
 }
 
 fn errno_io(e: Errno) -> io::Error {
@@ -603,7 +612,7 @@ impl Extractor<'_> {
                 .map_err(errno_io)
                 .at("creating", self.shown(&rel))?;
                 let mut f = std::fs::File::from(fd);
-                let n = copy_content(data, &mut f).map_err(|e| match e {
+                let n = copy_content(data, &mut f, &mut self.buf).map_err(|e| match e {
                     CopyErr::Read(e) => tar_err(e),
                     CopyErr::Write(e) => Error::Io {
                         op: "writing".into(),
@@ -793,6 +802,7 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
         opaque_xattr: opts.opaque_xattr,
         unpacked: HashSet::new(),
         dirs: Vec::new(),
+        buf: Vec::new(),
     };
     let want_split = opts.tar_split.is_some();
     let mut packer = opts.tar_split.map(|w| {

@@ -6,8 +6,9 @@
 //! through, and metadata is set through the new item's own descriptor.
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
@@ -38,10 +39,12 @@ pub struct Sink<'r> {
     base_fd: OwnedFd,
     new_dir: NewDir,
     dir_times: Vec<(PathBuf, (i64, u32))>,
-    cache: Option<(PathBuf, OwnedFd)>,
+    cache: Option<(PathBuf, Rc<OwnedFd>)>,
     is_root: bool,
     hasher: Sha256,
     items: usize,
+    /// The copy buffer, allocated once for all files.
+    buf: Vec<u8>,
 }
 
 fn ts(t: (i64, u32)) -> Timestamps {
@@ -82,6 +85,7 @@ impl<'r> Sink<'r> {
             is_root: rustix::process::geteuid().is_root(),
             hasher: Sha256::new(),
             items: 0,
+            buf: Vec::new(),
         })
     }
 
@@ -108,10 +112,10 @@ impl<'r> Sink<'r> {
     }
 
     /// The descriptor of the directory `rel` below the base, creating missing ones.
-    fn dir_fd(&mut self, rel: &Path) -> io::Result<OwnedFd> {
+    fn dir_fd(&mut self, rel: &Path) -> io::Result<Rc<OwnedFd>> {
         if let Some((p, fd)) = &self.cache {
             if p == rel {
-                return fd.try_clone();
+                return Ok(fd.clone());
             }
         }
         let mut cur = self.base_fd.try_clone()?;
@@ -159,7 +163,8 @@ impl<'r> Sink<'r> {
             };
             cur = next;
         }
-        self.cache = Some((rel.to_path_buf(), cur.try_clone()?));
+        let cur = Rc::new(cur);
+        self.cache = Some((rel.to_path_buf(), cur.clone()));
         Ok(cur)
     }
 
@@ -179,7 +184,11 @@ impl<'r> Sink<'r> {
 
     fn own(&self, fd: &OwnedFd, owner: Option<(u32, u32)>) -> io::Result<()> {
         let Some((u, g)) = owner else { return Ok(()) };
-        match chown_fd(fd, u, g) {
+        self.chown_result(chown_fd(fd, u, g), u, g)
+    }
+
+    fn chown_result(&self, r: io::Result<()>, u: u32, g: u32) -> io::Result<()> {
+        match r {
             Err(e) if !self.is_root && errno(&e) == Some(libc::EPERM) => {
                 tracing::debug!("not changing owner to {u}:{g}: {e}");
                 Ok(())
@@ -189,8 +198,13 @@ impl<'r> Sink<'r> {
     }
 
     fn set_meta(&self, f: &std::fs::File, meta: &Meta) -> io::Result<()> {
-        let fd: &OwnedFd = &f.try_clone()?.into();
-        self.own(fd, Some((meta.uid, meta.gid)))?;
+        let fd: BorrowedFd<'_> = f.as_fd();
+        let r = rustix::fs::fchown(
+            fd,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+        );
+        self.chown_result(r.map_err(io::Error::from), meta.uid, meta.gid)?;
         // chmod after chown: chown clears set-id bits.
         rustix::fs::fchmod(f, Mode::from_raw_mode(meta.mode & 0o7777))?;
         for (k, v) in &meta.xattrs {
@@ -262,6 +276,10 @@ impl<'r> Sink<'r> {
         let shown = self.shown(rel);
         self.note("file", rel);
         let mut hasher = std::mem::take(&mut self.hasher);
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.is_empty() {
+            buf = vec![0u8; 128 * 1024];
+        }
         let r: io::Result<()> = (|| {
             let (parent, name) = Self::split(rel)?;
             let pfd = self.dir_fd(&parent)?;
@@ -274,7 +292,6 @@ impl<'r> Sink<'r> {
             )?;
             let mut f = std::fs::File::from(fd);
             let res = (|| {
-                let mut buf = vec![0u8; 128 * 1024];
                 loop {
                     let n = match data.read(&mut buf) {
                         Ok(0) => break,
@@ -297,6 +314,7 @@ impl<'r> Sink<'r> {
             Self::place(&pfd, &tmp, &name)
         })();
         self.hasher = hasher;
+        self.buf = buf;
         r.at("writing", &shown)
     }
 

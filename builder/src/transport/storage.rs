@@ -193,8 +193,10 @@ impl ImageDestination for StorageDest<'_> {
             layer.compression
         };
         let f = std::fs::File::open(&path).at("opening", &path)?;
-        let mut r =
-            crate::archive::compress::decompress_as(Box::new(std::io::BufReader::new(f)), c)?;
+        let mut r = crate::archive::compress::decompress_as(
+            Box::new(std::io::BufReader::with_capacity(1 << 20, f)),
+            c,
+        )?;
         let opts = PutLayerOptions {
             id: Some(id),
             compressed: Some((desc.digest.clone(), desc.size, c.storage_code())),
