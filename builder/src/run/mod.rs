@@ -802,7 +802,7 @@ impl Builder {
 
 /// Whether the rootfs has a `/run/.containerenv` of its own.
 fn containerenv_present(rootfs: &Path) -> bool {
-    use crate::sys::resolve::{resolve_in_root, Create};
+    use crate::rootfs::{resolve_in_root, Create};
     std::fs::File::open(rootfs)
         .and_then(|root| resolve_in_root(&root, Path::new("/run/.containerenv"), Create::No, false))
         .is_ok()
@@ -810,7 +810,7 @@ fn containerenv_present(rootfs: &Path) -> bool {
 
 /// Remove the empty `/run/.containerenv` mount point a run made (buildah leaves none behind).
 fn remove_containerenv_placeholder(rootfs: &Path) {
-    use crate::sys::resolve::{resolve_in_root, Create};
+    use crate::rootfs::{resolve_in_root, Create};
     let run = std::fs::File::open(rootfs)
         .and_then(|root| resolve_in_root(&root, Path::new("/run"), Create::No, true));
     let Ok(run) = run else { return };
