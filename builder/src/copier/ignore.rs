@@ -120,12 +120,15 @@ impl Matcher {
 
     /// Whether an excluded directory `rel` must still be descended into because an
     /// exception could re-include something under it.
+    ///
+    /// buildah's copier descends only when an exception's text (plus `/`) starts with the
+    /// directory's path, taken literally: `!dir/keep` keeps `dir` open, but `!*/keep` does
+    /// not, so an excluded directory is dropped whole unless an exception names it.
     pub fn may_include_under(&self, rel: &str) -> bool {
-        let prefix = format!("{}/", clean(rel.trim_start_matches('/')));
+        let path = clean(rel.trim_matches('/'));
         self.rules.iter().filter(|r| r.exception).any(|r| {
-            let spec = r.pat.as_str();
-            // Conservative: a wildcard exception might match below any directory.
-            spec.starts_with(&prefix) || super::pattern::has_wildcards(spec)
+            let spec = format!("{}/", r.pat.as_str().trim_matches('/'));
+            spec.starts_with(&path)
         })
     }
 }
@@ -216,6 +219,15 @@ mod tests {
         assert!(m.may_include_under("dir"));
         assert!(!m.may_include_under("other"));
         assert!(!Matcher::new(&["dir"]).unwrap().may_include_under("dir"));
+        // buildah's tests/bud/dockerignore: a wildcard exception does not reopen an
+        // excluded directory; only one that spells the directory out does.
+        let m = Matcher::new(&["*", "test*", "!test2*", "subdir", "!*/sub1*"]).unwrap();
+        assert!(m.excluded("subdir"));
+        assert!(!m.may_include_under("subdir"));
+        assert!(!m.excluded("test2.txt"));
+        let m = Matcher::new(&["a", "!a/b/c"]).unwrap();
+        assert!(m.may_include_under("a") && m.may_include_under("a/b"));
+        assert!(!m.may_include_under("a/x"));
     }
 
     #[test]

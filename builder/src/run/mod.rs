@@ -90,7 +90,8 @@ impl NetworkMode {
     /// Parse `private`, `none`, `host` (`""`/`default` = private).
     pub fn parse(s: &str) -> std::result::Result<NetworkMode, RunError> {
         match s {
-            "" | "default" | "private" | "bridge" => Ok(NetworkMode::Private),
+            // buildah takes "container" (its NetworkDefault spelling) as private too.
+            "" | "default" | "private" | "bridge" | "container" => Ok(NetworkMode::Private),
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
             other => Err(RunError::Invalid(format!(
@@ -181,6 +182,12 @@ pub struct RunOptions {
     pub uid_map: Vec<IdMap>,
     /// User-namespace GID maps.
     pub gid_map: Vec<IdMap>,
+    /// Size of `/dev/shm` (`80m`, `1g`, bytes); default 64 MiB.
+    pub shm_size: Option<String>,
+    /// The base image's name, for `/run/.containerenv` (`image=`).
+    pub image_name: String,
+    /// The base image's ID, for `/run/.containerenv` (`imageid=`).
+    pub image_id: String,
 }
 
 /// Settings `hod from` accepts for every later `run` of the container, stored in the builder
@@ -215,6 +222,9 @@ pub struct RunDefaults {
     /// `--network` (`private`, `none`, `host`); applies unless the run sets its own.
     #[serde(deserialize_with = "null_as_default")]
     pub network: String,
+    /// `--shm-size`.
+    #[serde(alias = "shm_size", deserialize_with = "null_as_default")]
+    pub shm_size: String,
     /// `--no-hosts`.
     #[serde(alias = "no_hosts")]
     pub no_hosts: bool,
@@ -255,6 +265,9 @@ impl RunOptions {
                 "no-new-privileges" | "no-new-privileges=true" => o.no_new_privileges = true,
                 _ => {}
             }
+        }
+        if self.shm_size.is_none() && !d.shm_size.is_empty() {
+            o.shm_size = Some(d.shm_size.clone());
         }
         if !self.network_set && !d.network.is_empty() {
             if let Ok(n) = NetworkMode::parse(&d.network) {
@@ -394,6 +407,24 @@ fn hosts_content(hostname: &str, name: &str, host_network: bool) -> String {
     s
 }
 
+/// The host ID a container ID maps to through `maps` (identity when there are none; the ID
+/// itself when no map covers it).
+fn host_id(maps: &[IdMap], id: u32) -> u32 {
+    maps.iter()
+        .find(|m| id >= m.container_id && id - m.container_id < m.size)
+        .map(|m| m.host_id + (id - m.container_id))
+        .unwrap_or(id)
+}
+
+/// The `/run/.containerenv` buildah provides (shell-sourceable `key="value"` lines).
+fn containerenv_content(name: &str, id: &str, image: &str, image_id: &str) -> String {
+    let rootless = u8::from(!nix::unistd::geteuid().is_root());
+    format!(
+        "engine=\"buildah-hod-{}\"\nname={name:?}\nid={id:?}\nimage={image:?}\nimageid={image_id:?}\nrootless={rootless}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn resolv_content(host_network: bool) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     if host_network {
@@ -500,6 +531,17 @@ pub fn prepare(
         );
     }
 
+    // The image's volumes: buildah creates each missing mountpoint in the rootfs before a
+    // run (run.bats "run-builtin-volume-omitted"), so the directory is there afterwards too.
+    for vol in config.volumes.iter().flat_map(|v| v.keys()) {
+        let vp = Path::new(vol);
+        if !vp.is_absolute() {
+            continue;
+        }
+        resolve_in_root(&root, vp, Create::Dir, true)
+            .map_err(|e| io("creating volume mountpoint", vp, e))?;
+    }
+
     // Mounts.
     let dirs = mounts::MountDirs {
         run_dir: bundle.to_path_buf(),
@@ -512,18 +554,11 @@ pub fn prepare(
     for m in &opts.mounts {
         parsed.push(mounts::parse_mount(m, opts.context_dir.as_deref())?);
     }
-    let root_owner = opts
-        .uid_map
-        .iter()
-        .find(|m| m.container_id == 0)
-        .map(|m| m.host_id)
-        .zip(
-            opts.gid_map
-                .iter()
-                .find(|m| m.container_id == 0)
-                .map(|m| m.host_id),
-        )
-        .unwrap_or((0, 0));
+    // `:U` gives the source to the run's user (buildah's process UID/GID), as host IDs.
+    let owner = (
+        host_id(&opts.uid_map, user.uid),
+        host_id(&opts.gid_map, user.gid),
+    );
     let mut extra = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         // A destination that is a symlink in the rootfs, or that climbs out of it through
@@ -548,7 +583,7 @@ pub fn prepare(
             }
             _ => {}
         }
-        extra.push(mounts::materialize(p, &dirs, i, root_owner)?);
+        extra.push(mounts::materialize(p, &dirs, i, owner)?);
     }
     let mut devices = Vec::new();
     for d in &opts.devices {
@@ -581,6 +616,21 @@ pub fn prepare(
     resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
         .map(drop)
         .map_err(|e| io("creating", Path::new("/run"), e))?;
+    // /run/.containerenv, as buildah writes it (the caller removes the placeholder after
+    // the run when the image did not have one).
+    placeholder("/run/.containerenv")?;
+    let p = bundle.join("containerenv");
+    std::fs::write(
+        &p,
+        containerenv_content(
+            container_name,
+            container_id,
+            &opts.image_name,
+            &opts.image_id,
+        ),
+    )
+    .map_err(|e| io("writing", &p, e))?;
+    etc.containerenv = Some(p);
     if !opts.no_hostname {
         placeholder("/etc/hostname")?;
         let p = bundle.join("hostname");
@@ -715,7 +765,12 @@ impl Builder {
                 source: e,
             })?;
         let cache_dir = store.root().join("hod-cache");
-        let (spec, terminal) = prepare(
+        let mut opts = opts.clone();
+        opts.image_name = self.state.from_image.clone();
+        opts.image_id = self.state.from_image_id.clone();
+        let opts = &opts;
+        let had_containerenv = containerenv_present(rootfs);
+        let prepared = prepare(
             rootfs,
             &self.state.config.config,
             command,
@@ -724,18 +779,53 @@ impl Builder {
             self.name(),
             bundle.path(),
             &cache_dir,
-        )?;
-        let eo = ExecOptions {
-            isolation: opts.isolation,
-            no_pivot: opts.no_pivot,
-            terminal,
-            bundle_dir: bundle.path().to_path_buf(),
-            runtime: opts.runtime.clone(),
-            runtime_flags: opts.runtime_flags.clone(),
-            container_id: self.id().to_string(),
-            ..Default::default()
-        };
-        execute(&spec, rootfs, &eo)
+        );
+        let result = prepared.and_then(|(spec, terminal)| {
+            let eo = ExecOptions {
+                isolation: opts.isolation,
+                no_pivot: opts.no_pivot,
+                terminal,
+                bundle_dir: bundle.path().to_path_buf(),
+                runtime: opts.runtime.clone(),
+                runtime_flags: opts.runtime_flags.clone(),
+                container_id: self.id().to_string(),
+                ..Default::default()
+            };
+            execute(&spec, rootfs, &eo)
+        });
+        if !had_containerenv {
+            remove_containerenv_placeholder(rootfs);
+        }
+        result
+    }
+}
+
+/// Whether the rootfs has a `/run/.containerenv` of its own.
+fn containerenv_present(rootfs: &Path) -> bool {
+    use crate::rootfs::{resolve_in_root, Create};
+    std::fs::File::open(rootfs)
+        .and_then(|root| resolve_in_root(&root, Path::new("/run/.containerenv"), Create::No, false))
+        .is_ok()
+}
+
+/// Remove the empty `/run/.containerenv` mount point a run made (buildah leaves none behind).
+fn remove_containerenv_placeholder(rootfs: &Path) {
+    use crate::rootfs::{resolve_in_root, Create};
+    let run = std::fs::File::open(rootfs)
+        .and_then(|root| resolve_in_root(&root, Path::new("/run"), Create::No, true));
+    let Ok(run) = run else { return };
+    let name = ".containerenv";
+    match rustix::fs::statat(&run, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                == rustix::fs::FileType::RegularFile
+                && st.st_size == 0 =>
+        {
+            if let Err(e) = rustix::fs::unlinkat(&run, name, rustix::fs::AtFlags::empty()) {
+                tracing::debug!("removing /run/.containerenv placeholder: {e}");
+            }
+        }
+        _ => {}
     }
 }
 
@@ -775,6 +865,82 @@ mod option_tests {
             serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
         assert_eq!(j.cap_add, ["SYS_ADMIN"]);
         assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+    }
+
+    #[test]
+    fn host_ids_through_maps() {
+        let maps = [
+            IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 1000,
+            },
+            IdMap {
+                container_id: 1000,
+                host_id: 5000,
+                size: 1,
+            },
+        ];
+        for (id, want) in [
+            (0, 100000),
+            (888, 100888),
+            (999, 100999),
+            (1000, 5000),
+            (1001, 1001),
+        ] {
+            assert_eq!(host_id(&maps, id), want, "{id}");
+        }
+        assert_eq!(host_id(&[], 888), 888);
+    }
+
+    #[test]
+    fn proxy_variables_pass_through() {
+        // from.bats "from proxy test": FTP_PROXY=x hod run … printenv FTP_PROXY.
+        let host = |k: &str| match k {
+            "FTP_PROXY" => Some("123".to_string()),
+            "https_proxy" => Some("http://p:3128".to_string()),
+            "PATH" => Some("/host/bin".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            spec::proxy_env(host),
+            ["https_proxy=http://p:3128", "FTP_PROXY=123"]
+        );
+        assert!(spec::proxy_env(|_| None).is_empty());
+    }
+
+    #[test]
+    fn shm_size_and_container_network() {
+        for (v, want) in [
+            ("80m", Some(80u64 << 20)),
+            ("1G", Some(1 << 30)),
+            ("512k", Some(512 << 10)),
+            ("4096", Some(4096)),
+            ("100b", Some(100)),
+            ("", None),
+            ("m", None),
+            ("0", None),
+            ("-1m", None),
+            ("10x", None),
+        ] {
+            assert_eq!(spec::parse_shm_size(v).ok(), want, "{v:?}");
+        }
+        let d: RunDefaults =
+            serde_json::from_value(serde_json::json!({"shm_size": "80m"})).unwrap();
+        assert_eq!(
+            RunOptions::default().with_defaults(&d).shm_size.as_deref(),
+            Some("80m")
+        );
+        let own = RunOptions {
+            shm_size: Some("1g".into()),
+            ..Default::default()
+        };
+        assert_eq!(own.with_defaults(&d).shm_size.as_deref(), Some("1g"));
+        // from.bats "from add-host test" runs with --net=container.
+        assert_eq!(
+            NetworkMode::parse("container").unwrap(),
+            NetworkMode::Private
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct ParsedMount {
     pub destination: PathBuf,
     /// OCI mount options (`ro`, `nosuid`, `rprivate`, `size=…`, …).
     pub options: Vec<String>,
-    /// `:U`: chown the source to the container's root.
+    /// `:U`: chown the source to the run's user (as host IDs).
     pub chown: bool,
 }
 
@@ -283,7 +283,7 @@ pub fn materialize(
     p: &ParsedMount,
     dirs: &MountDirs,
     index: usize,
-    root_owner: (u32, u32),
+    owner: (u32, u32),
 ) -> Result<Mount, RunError> {
     let io = |op: &str, path: &Path, e: std::io::Error| RunError::Io {
         op: op.into(),
@@ -333,7 +333,7 @@ pub fn materialize(
         }
     };
     if p.chown {
-        chown_tree(&source, root_owner).map_err(|e| io("changing ownership of", &source, e))?;
+        chown_tree(&source, owner).map_err(|e| io("changing ownership of", &source, e))?;
     }
     options.dedup();
     let doc = serde_json::json!({

@@ -130,6 +130,46 @@ fn has_env(env: &[String], key: &str) -> bool {
     env.iter().any(|e| e.split('=').next() == Some(key))
 }
 
+/// The proxy variables buildah passes from its own environment into every run (before the
+/// image's environment and `--env`, which override them).
+pub const PROXY_ENV: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+];
+
+/// `KEY=value` for each [`PROXY_ENV`] variable `lookup` finds.
+pub fn proxy_env(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    PROXY_ENV
+        .iter()
+        .filter_map(|k| lookup(k).map(|v| format!("{k}={v}")))
+        .collect()
+}
+
+/// Parse a `--shm-size` value (`64m`, `1g`, `512k`, `1048576`, `100b`) into bytes.
+pub fn parse_shm_size(s: &str) -> Result<u64, RunError> {
+    let t = s.trim().to_ascii_lowercase();
+    let bad = || RunError::Invalid(format!("invalid --shm-size {s:?}"));
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'b')) => (&t[..i], 1),
+        Some((i, 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'g')) => (&t[..i], 1 << 30),
+        Some(_) => (t.as_str(), 1),
+        None => return Err(bad()),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(bad()),
+    }
+}
+
 /// The final capability set: defaults (or the container's), `--cap-add`, then `--cap-drop`
 /// (a capability in both is dropped, as buildah documents). `ALL` is accepted in both.
 pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static str>, RunError> {
@@ -271,7 +311,7 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         return Err(RunError::Invalid("command must be specified".into()));
     }
     // Environment: image, then --env; PATH, HOSTNAME, HOME defaults.
-    let mut env: Vec<String> = Vec::new();
+    let mut env: Vec<String> = proxy_env(|k| std::env::var(k).ok());
     for e in inp.config.env.iter().flatten() {
         if e.contains('=') {
             set_env(&mut env, e);
@@ -338,6 +378,10 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
     }
 
     let sys_opts: &[&str] = &["nosuid", "noexec", "nodev", "ro"];
+    let shm_size_opt = match &inp.opts.shm_size {
+        Some(v) => format!("size={}", parse_shm_size(v)?),
+        None => "size=65536k".to_string(),
+    };
     let mut mounts = vec![
         mount_json("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount_json(
@@ -363,7 +407,7 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size_opt],
         ),
         mount_json(
             "/dev/mqueue",

@@ -71,6 +71,8 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
     let command: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
     let out_path = f.bundle.join("stdout");
     let err_path = f.bundle.join("stderr");
+    // As Builder::run_mounted does: the /run/.containerenv mount point a run makes goes.
+    let had_containerenv = containerenv_present(&f.rootfs);
     let status = (|| {
         let (spec, terminal) = prepare(
             &f.rootfs,
@@ -95,6 +97,9 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
         };
         execute(&spec, &f.rootfs, &eo)
     })();
+    if !had_containerenv {
+        remove_containerenv_placeholder(&f.rootfs);
+    }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let o = Out {
         status,
@@ -1131,5 +1136,142 @@ fn mount_target_swaps_stay_inside() {
         std::fs::read_dir(outside.path()).unwrap().count(),
         0,
         "something was created outside the rootfs"
+    );
+}
+
+#[test]
+fn image_volume_mountpoints_are_created() {
+    // buildah's run.bats "run-builtin-volume-omitted": an image that declares a volume
+    // but lacks its directory gets the mountpoint created by `run`.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut config = ContainerConfig::default();
+    let mut vols = crate::image::config::EmptyObject::new();
+    vols.insert("/var/lib/registry".into(), serde_json::json!({}));
+    vols.insert("relative/ignored".into(), serde_json::json!({}));
+    config.volumes = Some(vols);
+    prepare(
+        &rootfs,
+        &config,
+        &["true".to_string()],
+        &RunOptions::default(),
+        "0123456789abcdef",
+        "ctr",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    assert!(rootfs.join("var/lib/registry").is_dir());
+    assert!(!rootfs.join("relative").exists());
+}
+
+#[test]
+fn containerenv_is_provided_and_its_placeholder_removed() {
+    // run.bats "Verify /run/.containerenv exist": buildah binds a sourceable file there.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let opts = RunOptions {
+        image_name: "docker.io/library/alpine:latest".into(),
+        image_id: "abc123".into(),
+        ..Default::default()
+    };
+    let (spec, _) = prepare(
+        &rootfs,
+        &ContainerConfig::default(),
+        &["true".to_string()],
+        &opts,
+        "0123456789abcdef",
+        "alpine-working-container",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    let shm = |spec: &oci_spec::runtime::Spec| {
+        spec.mounts()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.destination() == Path::new("/dev/shm"))
+            .and_then(|m| m.options().clone())
+            .unwrap_or_default()
+    };
+    assert!(shm(&spec).contains(&"size=65536k".to_string()));
+    let sized = RunOptions {
+        shm_size: Some("80m".into()),
+        ..opts.clone()
+    };
+    let (spec80, _) = prepare(
+        &rootfs,
+        &ContainerConfig::default(),
+        &["true".to_string()],
+        &sized,
+        "0123456789abcdef",
+        "alpine-working-container",
+        &bundle,
+        &dir.path().join("cache"),
+    )
+    .unwrap();
+    assert!(shm(&spec80).contains(&"size=83886080".to_string()));
+    let env = std::fs::read_to_string(bundle.join("containerenv")).unwrap();
+    assert!(env.contains("engine=\"buildah-"), "{env}");
+    assert!(env.contains("name=\"alpine-working-container\"\n"), "{env}");
+    assert!(
+        env.contains("image=\"docker.io/library/alpine:latest\"\n"),
+        "{env}"
+    );
+    assert!(env.contains("imageid=\"abc123\"\n"), "{env}");
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    assert!(mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/run/.containerenv")));
+    // The empty mount point made for it goes away after the run; a real file stays.
+    assert!(rootfs.join("run/.containerenv").is_file());
+    remove_containerenv_placeholder(&rootfs);
+    assert!(!rootfs.join("run/.containerenv").exists());
+    assert!(rootfs.join("run").is_dir());
+    std::fs::write(rootfs.join("run/.containerenv"), "x=1\n").unwrap();
+    remove_containerenv_placeholder(&rootfs);
+    assert!(rootfs.join("run/.containerenv").exists());
+    assert!(containerenv_present(&rootfs));
+}
+
+#[test]
+fn volume_u_flag_gives_the_source_to_the_run_user() {
+    // run.bats "run --volume with U flag": --user 888:888 -v SRC:/mnt:z,U, then the user
+    // can create files there and they are owned 888:888.
+    if !can_run() {
+        return;
+    }
+    let f = fixture();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        host.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let opts = RunOptions {
+        user: Some("888:888".into()),
+        volumes: vec![format!("{}:/mnt:z,U", host.path().display())],
+        ..Default::default()
+    };
+    let o = run(
+        &f,
+        &["sh", "-c", "touch /mnt/f && stat -c %u:%g /mnt/f"],
+        &opts,
+    );
+    assert_eq!(ok(&o).trim(), "888:888");
+    let md = std::fs::metadata(host.path()).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&md),
+            std::os::unix::fs::MetadataExt::gid(&md)
+        ),
+        (888, 888)
     );
 }
