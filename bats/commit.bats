@@ -54,6 +54,15 @@ load helpers
   expect_output "$iid"
 }
 
+@test "commit -q --iidfile prints nothing on stdout" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  run_hod commit -q --iidfile $TEST_SCRATCH_DIR/iid $output iid-quiet-img
+  expect_output ""
+  iid=$(< $TEST_SCRATCH_DIR/iid)
+  assert "$iid" =~ '^sha256:[0-9a-f]{64}$'
+}
+
 @test "commit rm test" {
   _prefetch busybox
   run_hod from --quiet --name rm-me busybox

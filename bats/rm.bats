@@ -43,6 +43,8 @@ load helpers
   run_hod 125 rm nosuchcontainer
   expect_line_count 1
   assert "$output" =~ "^Error: .*nosuchcontainer"
+  # buildah's wording: the context names the container once.
+  expect_output 'Error: removing container "nosuchcontainer": container not known'
 }
 
 @test "use conflicting commands to remove containers" {

@@ -20,6 +20,15 @@ load helpers
   expect_output ""
 }
 
+@test "remove an image named with the containers-storage: transport" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  run_hod commit -q --rm $output cs-img
+  run_hod rmi containers-storage:cs-img
+  expect_output --substring "untagged: localhost/cs-img:latest"
+  run_hod 125 inspect --type image cs-img
+}
+
 @test "remove multiple non-existent images errors" {
   run_hod 125 rmi image1 image2 image3
   expect_output --substring "image1"

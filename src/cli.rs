@@ -88,6 +88,14 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub registries_conf_dir: Option<PathBuf>,
+    /// Path to the short-name alias cache file (not usually used).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "FILE"
+    )]
+    pub short_name_alias_conf: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -310,6 +318,22 @@ mod tests {
         ];
         for cmd in good {
             assert_eq!(check_order(&argv(cmd)), None, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn short_name_alias_conf_is_a_global_flag() {
+        use clap::Parser;
+        for cmd in [
+            "--short-name-alias-conf /tmp/aliases.conf images",
+            "images --short-name-alias-conf /tmp/aliases.conf",
+        ] {
+            let cli = super::Cli::try_parse_from(argv(cmd)).expect(cmd);
+            assert_eq!(
+                cli.global.short_name_alias_conf,
+                Some(std::path::PathBuf::from("/tmp/aliases.conf")),
+                "{cmd}"
+            );
         }
     }
 }

@@ -11,6 +11,9 @@ pub struct Ctx {
     /// `--registries-conf`, if given (for registry transports; none read it yet).
     #[allow(dead_code)]
     pub registries_conf: Option<PathBuf>,
+    /// `--short-name-alias-conf`, if given (accepted for buildah compatibility; unused yet).
+    #[allow(dead_code)]
+    pub short_name_alias_conf: Option<PathBuf>,
     /// `--log-level` (the subscriber is set up in `main`; kept for helpers that re-exec hod).
     #[allow(dead_code)]
     pub log_level: String,

@@ -47,10 +47,20 @@ fn exit_code(e: &anyhow::Error) -> Option<i32> {
 pub fn clap_exit(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
+            std::process::exit(0)
+        }
+        // Like buildah's root command: no subcommand (even after global
+        // options) prints the usage on stdout and succeeds.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = write!(io::stdout(), "{}", e.render());
+            std::process::exit(0)
+        }
+        ErrorKind::MissingSubcommand => {
+            use clap::CommandFactory;
+            let help = crate::cli::Cli::command().render_help();
+            let _ = write!(io::stdout(), "{help}");
             std::process::exit(0)
         }
         kind => {

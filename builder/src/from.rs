@@ -32,7 +32,7 @@ pub fn is_transport_ref(name: &str) -> bool {
 }
 
 /// The local-store name inside `containers-storage:NAME`, or `name` itself.
-fn local_name(name: &str) -> &str {
+pub fn local_name(name: &str) -> &str {
     name.strip_prefix("containers-storage:").unwrap_or(name)
 }
 

@@ -104,6 +104,9 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if a.rm {
         b.delete(&store)?;
     }
-    output::println(&out.image_id)?;
+    // buildah prints the ID only when it is not written to --iidfile.
+    if a.iidfile.is_none() {
+        output::println(&out.image_id)?;
+    }
     Ok(0)
 }

@@ -44,6 +44,14 @@ pub fn meminfo(text: &str, key: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// The OCI runtime `run --runtime` would use by default, as buildah reports it:
+/// `BUILDAH_RUNTIME` when set and non-empty, else `runc`.
+fn oci_runtime(env: Option<std::ffi::OsString>) -> String {
+    env.map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "runc".to_string())
+}
+
 fn host_info() -> Value {
     let mem = read_trim("/proc/meminfo").unwrap_or_default();
     let (dist, ver) = os_release(&read_trim("/etc/os-release").unwrap_or_default());
@@ -65,7 +73,7 @@ fn host_info() -> Value {
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "rootless": rootless,
         "CgroupVersion": if cgroup2 { "v2" } else { "v1" },
-        "OCIRuntime": "hod",
+        "OCIRuntime": oci_runtime(std::env::var_os("BUILDAH_RUNTIME")),
         "MemTotal": meminfo(&mem, "MemTotal"),
         "MemFree": meminfo(&mem, "MemFree"),
         "SwapTotal": meminfo(&mem, "SwapTotal"),
@@ -134,5 +142,18 @@ mod tests {
             super::meminfo("MemTotal:       1000 kB\nMemFree: 5 kB\n", "MemFree"),
             5120
         );
+    }
+
+    #[test]
+    fn oci_runtime_follows_buildah_runtime() {
+        let cases: [(Option<&str>, &str); 4] = [
+            (None, "runc"),
+            (Some(""), "runc"),
+            (Some("crun"), "crun"),
+            (Some("/usr/local/bin/runc"), "/usr/local/bin/runc"),
+        ];
+        for (env, want) in cases {
+            assert_eq!(super::oci_runtime(env.map(Into::into)), want, "{env:?}");
+        }
     }
 }

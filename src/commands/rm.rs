@@ -15,6 +15,17 @@ pub struct RmArgs {
     pub all: bool,
 }
 
+/// `NAME: container not known` becomes `container not known` when the
+/// caller's context ("removing container \"NAME\"") already names it, as buildah prints.
+fn without_repeated_name(e: anyhow::Error, name: &str) -> anyhow::Error {
+    match e.downcast_ref::<builder::Error>() {
+        Some(builder::Error::NotFound { kind, name: n }) if n == name => {
+            anyhow::anyhow!("{kind} not known")
+        }
+        _ => e,
+    }
+}
+
 /// Remove.
 pub fn run(a: RmArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if a.containers.is_empty() && !a.all {
@@ -49,7 +60,7 @@ pub fn run(a: RmArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             output::println(&id)
         });
         if let Err(e) = r {
-            let e = e.context(format!("removing container {name:?}"));
+            let e = without_repeated_name(e, &name).context(format!("removing container {name:?}"));
             if let Some(prev) = last_err.replace(e) {
                 output::eprint_error(&prev);
             }
@@ -58,5 +69,31 @@ pub fn run(a: RmArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     match last_err {
         Some(e) => Err(e),
         None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn not_found_loses_only_the_repeated_name() {
+        let nf = |n: &str| {
+            anyhow::Error::new(builder::Error::NotFound {
+                kind: "container",
+                name: n.to_string(),
+            })
+        };
+        let cases = [
+            (nf("x"), "x", "container not known"),
+            (nf("y"), "x", "y: container not known"),
+            (anyhow::anyhow!("other failure"), "x", "other failure"),
+        ];
+        for (e, name, want) in cases {
+            let got = super::without_repeated_name(e, name)
+                .context(format!("removing container {name:?}"));
+            assert_eq!(
+                format!("{got:#}"),
+                format!("removing container {name:?}: {want}")
+            );
+        }
     }
 }

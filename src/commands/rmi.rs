@@ -77,6 +77,7 @@ pub fn run(a: RmiArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         }
     } else {
         for name in &a.images {
+            let name = builder::from::local_name(name);
             let r = (|| -> anyhow::Result<()> {
                 let img = store.image(name)?;
                 // A name (not an ID) with other names left: untag only.

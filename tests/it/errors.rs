@@ -174,3 +174,14 @@ fn unknown_flag_is_an_error() {
     assert_eq!(r.code, Some(125), "{}", r.dump());
     assert!(r.stderr.contains("no-such-flag"), "{}", r.dump());
 }
+
+/// `hod` with no subcommand prints the usage on stdout and exits 0, as buildah does.
+#[test]
+fn no_subcommand_prints_usage_and_succeeds() {
+    let ctx = TestContext::new("vfs");
+    let r = ctx.hod(std::iter::empty::<&str>());
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(r.stdout.contains("Usage:"), "{}", r.dump());
+    assert!(r.stdout.contains("Commands:"), "{}", r.dump());
+}

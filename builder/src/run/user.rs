@@ -64,9 +64,11 @@ pub fn resolve_with(
                 gid: 0,
                 home: "/".into(),
             }),
-        None => passwd::user_by_name(&users, u)
-            .cloned()
-            .ok_or_else(|| RunError::Invalid(format!("determining run uid: unknown user {u:?}")))?,
+        None => passwd::user_by_name(&users, u).cloned().ok_or_else(|| {
+            RunError::Invalid(format!(
+                "determining run uid: unknown user error looking up user {u:?}"
+            ))
+        })?,
     };
     let gid = match g {
         None => entry.gid,
@@ -75,7 +77,9 @@ pub fn resolve_with(
             None => passwd::group_by_name(&groups, g)
                 .map(|x| x.gid)
                 .ok_or_else(|| {
-                    RunError::Invalid(format!("determining run gid: unknown group {g:?}"))
+                    RunError::Invalid(format!(
+                        "determining run gid: unknown group error looking up group {g:?}"
+                    ))
                 })?,
         },
     };
@@ -170,10 +174,15 @@ mod tests {
         ] {
             assert!(r(spec).is_err(), "{spec} should be rejected");
         }
-        assert!(r("noexist")
-            .unwrap_err()
-            .to_string()
-            .contains("unknown user"));
+        // buildah's wording (its bats checks "unknown user error").
+        assert_eq!(
+            r("noexist").unwrap_err().to_string(),
+            "determining run uid: unknown user error looking up user \"noexist\""
+        );
+        assert_eq!(
+            r("0:nosuchgroup").unwrap_err().to_string(),
+            "determining run gid: unknown group error looking up group \"nosuchgroup\""
+        );
     }
 
     #[test]
