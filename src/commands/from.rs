@@ -272,7 +272,8 @@ mod tests {
         assert!(d.seccomp_unconfined);
         assert!(!d.no_new_privileges);
         assert_eq!(v["dns"][0], "1.1.1.1");
-        assert!(v.get("network").is_none());
+        // no --network given: no network default (RunDefaults serialises it as null)
+        assert!(v.get("network").is_none_or(|n| n.is_null()));
     }
 
     #[test]
