@@ -272,8 +272,9 @@ mod tests {
         assert!(d.seccomp_unconfined);
         assert!(!d.no_new_privileges);
         assert_eq!(v["dns"][0], "1.1.1.1");
-        // no --network given: no network default (RunDefaults serialises it as null)
-        assert!(v.get("network").is_none_or(|n| n.is_null()));
+        // no --network given: no network default (RunDefaults writes an empty one)
+        assert!(d.network.is_empty());
+        assert!(v.get("network").is_none_or(|n| n.is_null() || n == ""));
     }
 
     #[test]
