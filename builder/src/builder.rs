@@ -91,7 +91,10 @@ impl Builder {
     /// Open a working container by name, ID or unique ID prefix.
     pub fn open(store: &Store, name_or_id: &str) -> Result<Builder> {
         let record = store.container(name_or_id)?;
-        Builder::from_record(store, record)?.ok_or_else(|| Error::NotFound { kind: "container", name: name_or_id.to_string() })
+        Builder::from_record(store, record)?.ok_or_else(|| Error::NotFound {
+            kind: "container",
+            name: name_or_id.to_string(),
+        })
     }
 
     /// Every working container of ours in the store (others' containers are skipped).
@@ -114,8 +117,11 @@ impl Builder {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).at("reading", &path),
         };
-        let state: BuilderState =
-            serde_json::from_slice(&data).map_err(|source| Error::Json { op: "parsing".into(), path: path.clone(), source })?;
+        let state: BuilderState = serde_json::from_slice(&data).map_err(|source| Error::Json {
+            op: "parsing".into(),
+            path: path.clone(),
+            source,
+        })?;
         if state.kind != BUILDER_TYPE {
             return Ok(None);
         }
@@ -125,9 +131,13 @@ impl Builder {
     /// Persist the state atomically.
     pub fn save(&self) -> Result<()> {
         let path = self.dir.join(STATE_FILE);
-        let data = serde_json::to_vec_pretty(&self.state)
-            .map_err(|source| Error::Json { op: "encoding builder state for".into(), path: path.clone(), source })?;
-        atomic_write(&path, &data, 0o600).map_err(|e| e.context(format!("saving builder state to {}", path.display())))
+        let data = serde_json::to_vec_pretty(&self.state).map_err(|source| Error::Json {
+            op: "encoding builder state for".into(),
+            path: path.clone(),
+            source,
+        })?;
+        atomic_write(&path, &data, 0o600)
+            .map_err(|e| e.context(format!("saving builder state to {}", path.display())))
     }
 
     /// The container's name.

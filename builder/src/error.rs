@@ -87,7 +87,10 @@ pub enum Error {
 impl Error {
     /// Wrap with an operation/object context: `err.context(format!("committing {name}"))`.
     pub fn context(self, context: impl Into<String>) -> Error {
-        Error::Context { context: context.into(), source: Box::new(self) }
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
     }
 
     /// Build an [`Error::Invalid`].
@@ -113,7 +116,11 @@ pub trait IoResultExt<T> {
 
 impl<T> IoResultExt<T> for io::Result<T> {
     fn at(self, op: &str, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|source| Error::Io { op: op.to_string(), path: path.as_ref().to_path_buf(), source })
+        self.map_err(|source| Error::Io {
+            op: op.to_string(),
+            path: path.as_ref().to_path_buf(),
+            source,
+        })
     }
 }
 

@@ -15,9 +15,13 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .tempfile_in(dir)
         .at("creating temporary file in", dir)?;
     tmp.write_all(data).at("writing", tmp.path())?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at("setting mode of", tmp.path())?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .at("setting mode of", tmp.path())?;
     tmp.as_file().sync_all().at("syncing", tmp.path())?;
-    tmp.persist(path).map_err(|e| e.error).at("renaming into", path)?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .at("renaming into", path)?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -19,28 +19,28 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod error;
-pub mod fsutil;
-pub mod rootfs;
-pub mod sys;
-pub mod reference;
-pub mod image;
-pub mod options;
-pub mod report;
 pub mod archive;
-pub mod store;
-pub mod transport;
-pub mod copier;
-pub mod run;
 pub mod builder;
-pub mod from;
-pub mod mount;
-pub mod config;
-pub mod copy;
 pub mod commit;
-pub mod push;
+pub mod config;
+pub mod copier;
+pub mod copy;
+pub mod error;
+pub mod from;
+pub mod fsutil;
+pub mod image;
+pub mod mount;
+pub mod options;
 pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod report;
 pub mod rm;
+pub mod rootfs;
+pub mod run;
+pub mod store;
+pub mod sys;
+pub mod transport;
 
 pub use crate::builder::Builder;
 pub use crate::error::{Error, IoResultExt, Result};

@@ -116,10 +116,7 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     m.insert("Isolation".into(), json!(s.isolation));
     m.insert(
         "Capabilities".into(),
-        s.run_defaults
-            .get("capAdd")
-            .cloned()
-            .unwrap_or(Value::Null),
+        s.run_defaults.get("capAdd").cloned().unwrap_or(Value::Null),
     );
     m.insert(
         "Format".into(),

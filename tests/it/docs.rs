@@ -4,8 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn hod_help(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hod")).args(args).arg("--help").output().expect("running hod --help");
-    assert!(out.status.success(), "hod {args:?} --help failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_hod"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("running hod --help");
+    assert!(
+        out.status.success(),
+        "hod {args:?} --help failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 help")
 }
 
@@ -22,11 +30,16 @@ fn long_flags(lines: &[&str]) -> Vec<String> {
     for l in lines {
         let t = l.trim_start();
         let t = match t.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') => rest.split_once(", ").map(|(_, r)| r).unwrap_or(""),
+            Some(rest) if !rest.starts_with('-') => {
+                rest.split_once(", ").map(|(_, r)| r).unwrap_or("")
+            }
             _ => t,
         };
         if let Some(rest) = t.strip_prefix("--") {
-            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
             if !name.is_empty() && name != "help" && name != "version" {
                 out.push(name);
             }
@@ -37,7 +50,11 @@ fn long_flags(lines: &[&str]) -> Vec<String> {
 
 fn subcommands() -> Vec<String> {
     let help = hod_help(&[]);
-    section(&help, "Commands:").iter().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect()
+    section(&help, "Commands:")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 fn docs_dir() -> PathBuf {
@@ -50,19 +67,28 @@ fn page(name: &str) -> String {
 }
 
 fn documents(page: &str, flag: &str) -> bool {
-    page.contains(&format!("**--{flag}**")) || page.contains(&format!("**--{flag}=")) || page.contains(&format!("**--{flag} "))
+    page.contains(&format!("**--{flag}**"))
+        || page.contains(&format!("**--{flag}="))
+        || page.contains(&format!("**--{flag} "))
 }
 
 #[test]
 fn parser_finds_flags() {
-    let lines = ["  -a, --all   Remove every working container", "      --root <DIR>  Storage root (see --help)", "  -h, --help  Print help"];
+    let lines = [
+        "  -a, --all   Remove every working container",
+        "      --root <DIR>  Storage root (see --help)",
+        "  -h, --help  Print help",
+    ];
     assert_eq!(long_flags(&lines), vec!["all", "root"]);
 }
 
 #[test]
 fn every_subcommand_has_a_page_listing_its_flags() {
     let verbs = subcommands();
-    assert!(verbs.len() >= 20, "expected the full command set, got {verbs:?}");
+    assert!(
+        verbs.len() >= 20,
+        "expected the full command set, got {verbs:?}"
+    );
     let mut missing = Vec::new();
     for verb in &verbs {
         let path = docs_dir().join(format!("hod-{verb}.1.md"));
@@ -88,6 +114,9 @@ fn global_flags_and_commands_are_on_the_main_page() {
         assert!(documents(&text, &flag), "hod.1.md lacks --{flag}");
     }
     for verb in subcommands() {
-        assert!(text.contains(&format!("hod-{verb}(1)")), "hod.1.md does not list hod-{verb}(1)");
+        assert!(
+            text.contains(&format!("hod-{verb}(1)")),
+            "hod.1.md does not list hod-{verb}(1)"
+        );
     }
 }

@@ -10,8 +10,8 @@ mod common;
 
 mod commit;
 mod concurrency;
+mod docs;
 mod errors;
 mod push;
 mod run;
 mod store;
-mod docs;

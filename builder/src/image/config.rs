@@ -27,10 +27,18 @@ pub struct ImageConfig {
     #[serde(default)]
     pub os: String,
     /// OS version (Windows only).
-    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     /// OS features.
-    #[serde(default, rename = "os.features", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.features",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     /// Architecture variant (`v8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +149,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".to_string(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -197,7 +208,16 @@ mod tests {
     fn roundtrip_keeps_unknown_and_docker_fields() {
         let json = r#"{"architecture":"amd64","os":"linux","config":{"Env":["A=b"],"Healthcheck":{"Test":["NONE"]},"Tty":false},"rootfs":{"type":"layers","diff_ids":[]},"docker_version":"20"}"#;
         let c: ImageConfig = serde_json::from_str(json).unwrap();
-        assert_eq!(c.config.healthcheck.as_ref().unwrap().test.as_ref().unwrap()[0], "NONE");
+        assert_eq!(
+            c.config
+                .healthcheck
+                .as_ref()
+                .unwrap()
+                .test
+                .as_ref()
+                .unwrap()[0],
+            "NONE"
+        );
         let back = serde_json::to_value(&c).unwrap();
         assert_eq!(back["docker_version"], "20");
         assert_eq!(back["config"]["Tty"], false);

@@ -23,12 +23,25 @@ impl Digest {
         let (algo, len): (&'static str, usize) = match algo {
             "sha256" => ("sha256", 64),
             "sha512" => ("sha512", 128),
-            _ => return Err(Error::invalid(format!("invalid digest {s:?}: unsupported algorithm"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid digest {s:?}: unsupported algorithm"
+                )))
+            }
         };
-        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::invalid(format!("invalid digest {s:?}: malformed hex")));
+        if hex.len() != len
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::invalid(format!(
+                "invalid digest {s:?}: malformed hex"
+            )));
         }
-        Ok(Digest { algo, hex: hex.to_string() })
+        Ok(Digest {
+            algo,
+            hex: hex.to_string(),
+        })
     }
 
     /// A sha256 digest from a 64-char lower-case hex string.
@@ -38,7 +51,10 @@ impl Digest {
 
     /// The sha256 digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
-        Digest { algo: "sha256", hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            algo: "sha256",
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
 
     /// The algorithm name.
@@ -95,7 +111,11 @@ pub struct Sha256Writer<W> {
 impl<W: Write> Sha256Writer<W> {
     /// Wrap `inner`.
     pub fn new(inner: W) -> Self {
-        Sha256Writer { inner, hasher: Sha256::new(), written: 0 }
+        Sha256Writer {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
@@ -104,7 +124,14 @@ impl<W: Write> Sha256Writer<W> {
     /// Finish: the digest, the byte count and the inner writer.
     pub fn finish(self) -> (Digest, u64, W) {
         let hex = hex::encode(self.hasher.finalize());
-        (Digest { algo: "sha256", hex }, self.written, self.inner)
+        (
+            Digest {
+                algo: "sha256",
+                hex,
+            },
+            self.written,
+            self.inner,
+        )
     }
     /// The inner writer.
     pub fn get_mut(&mut self) -> &mut W {
