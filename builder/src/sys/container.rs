@@ -456,28 +456,23 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
         || "opening /".into(),
     )?;
     let linux = p.spec.linux().as_ref();
-    for path in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let r = mask_path(&newroot, Path::new(path));
-        if p.mode == Mode::Oci {
-            r?;
-        } else if let Err(e) = r {
-            tracing::debug!("chroot isolation: {e}");
-        }
-    }
-    for path in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let r = readonly_path(&newroot, Path::new(path));
-        if p.mode == Mode::Oci {
-            r?;
-        } else if let Err(e) = r {
-            tracing::debug!("chroot isolation: {e}");
+    // Masked paths first, then read-only ones; chroot isolation tolerates failures.
+    type PathOp = fn(&OwnedFd, &Path) -> R<()>;
+    let ops: [(Option<&Vec<String>>, PathOp); 2] = [
+        (linux.and_then(|l| l.masked_paths().as_ref()), mask_path),
+        (
+            linux.and_then(|l| l.readonly_paths().as_ref()),
+            readonly_path,
+        ),
+    ];
+    for (paths, op) in ops {
+        for path in paths.into_iter().flatten() {
+            let r = op(&newroot, Path::new(path));
+            if p.mode == Mode::Oci {
+                r?;
+            } else if let Err(e) = r {
+                tracing::debug!("chroot isolation: {e}");
+            }
         }
     }
     if p.spec
