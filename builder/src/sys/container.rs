@@ -580,18 +580,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                     Err(e) => return Err(format!("remounting {}: {e}", dest.display())),
                 }
             }
-            if !prop.is_empty() {
-                ctx(
-                    mount(
-                        None::<&str>,
-                        &fd_path(&tfd),
-                        None::<&str>,
-                        prop,
-                        None::<&str>,
-                    ),
-                    || format!("setting propagation of {}", dest.display()),
-                )?;
-            }
+            set_propagation(&tfd, prop, dest)?;
         }
         return Ok(());
     }
@@ -663,23 +652,30 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
         }
     }
     if !prop.is_empty() {
-        let tfd = target(root, dest, Create::No, false)?;
-        ctx(
-            mount(
-                None::<&str>,
-                &fd_path(&tfd),
-                None::<&str>,
-                prop,
-                None::<&str>,
-            ),
-            || format!("setting propagation of {}", dest.display()),
-        )?;
+        set_propagation(&target(root, dest, Create::No, false)?, prop, dest)?;
     }
     Ok(())
 }
 
 /// Remount a bind mount with `flags`; when the kernel refuses because some flags are locked
 /// (a user namespace), retry keeping the flags the mount already has.
+/// Apply mount propagation flags (`prop`, possibly empty) to the mount at `tfd`.
+fn set_propagation(tfd: &OwnedFd, prop: MsFlags, dest: &Path) -> R<()> {
+    if prop.is_empty() {
+        return Ok(());
+    }
+    ctx(
+        mount(
+            None::<&str>,
+            &fd_path(tfd),
+            None::<&str>,
+            prop,
+            None::<&str>,
+        ),
+        || format!("setting propagation of {}", dest.display()),
+    )
+}
+
 fn remount_bind(path: &Path, flags: MsFlags) -> nix::Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
     match mount(None::<&str>, path, None::<&str>, base | flags, None::<&str>) {
