@@ -34,6 +34,7 @@ pub mod options;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod registries;
 pub mod report;
 pub mod rm;
 pub mod rootfs;

@@ -58,3 +58,85 @@ impl Platform {
         }
     }
 }
+
+/// `--creds USER[:PASS]`: registry credentials. `Debug` never shows the password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name (or `<token>` for an identity token).
+    pub username: String,
+    /// The password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// registries.conf's `short-name-mode` (and `--short-name-mode`-style overrides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShortNameMode {
+    /// Use the first unqualified-search registry that has the image; prompt on a TTY.
+    #[default]
+    Enforcing,
+    /// Try every unqualified-search registry in order, never prompt.
+    Permissive,
+    /// Like permissive, but with no alias lookup.
+    Disabled,
+}
+
+/// How often and how patiently registry operations are retried (`--retry`, `--retry-delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (buildah's default is 3).
+    pub max_retries: u32,
+    /// Fixed delay between attempts; `None` = exponential backoff from 2 s, as containers/common.
+    pub delay: Option<std::time::Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            delay: None,
+        }
+    }
+}
+
+/// The one typed registry context (containers/image's `SystemContext`): everything a
+/// transport needs to reach registries, filled from the CLI's registry flag group, the
+/// environment and the config files, and carried by `FromOptions`, `PullOptions`,
+/// `PushOptions`, `CommitOptions`, `CopyOptions` and `bud`. Empty fields mean "the
+/// system's default" (registries.conf, auth.json, certs.d).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RegistryContext {
+    /// `--authfile` (else `REGISTRY_AUTH_FILE`, else `${XDG_RUNTIME_DIR}/containers/auth.json`,
+    /// then `~/.docker/config.json` for reading).
+    pub auth_file: Option<std::path::PathBuf>,
+    /// `--creds`: overrides the auth file for every registry of this operation.
+    pub credentials: Option<Credentials>,
+    /// `--cert-dir`: CA (`*.crt`) and client (`*.cert` + `*.key`) files, instead of `certs.d`.
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// `--tls-verify`: `Some(false)` allows plain HTTP and unverified TLS; `None` = per
+    /// registries.conf (`insecure = true`), else verify.
+    pub tls_verify: Option<bool>,
+    /// `--registries-conf` (else `CONTAINERS_REGISTRIES_CONF`, else `/etc/containers/registries.conf`).
+    pub registries_conf: Option<std::path::PathBuf>,
+    /// The drop-in directory (`/etc/containers/registries.conf.d` by default).
+    pub registries_conf_dir: Option<std::path::PathBuf>,
+    /// `--short-name-alias-conf`: where short-name aliases are recorded.
+    pub short_name_alias_conf: Option<std::path::PathBuf>,
+    /// Overrides registries.conf's `short-name-mode`.
+    pub short_name_mode: Option<ShortNameMode>,
+    /// `--signature-policy` (else `/etc/containers/policy.json`).
+    pub signature_policy: Option<std::path::PathBuf>,
+    /// `--retry`, `--retry-delay`.
+    pub retry: RetryPolicy,
+    /// `--platform`, `--arch`, `--os`, `--variant`: the instance to pick from a list.
+    pub platform: Platform,
+}
