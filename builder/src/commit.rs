@@ -111,6 +111,14 @@ pub fn build_image(
         cfg.history.clear();
     }
     if !omit_history {
+        for h in &state.appended_history {
+            let mut h = h.clone();
+            if opts.timestamp.is_some() {
+                h.created = Some(created.to_string());
+            }
+            h.empty_layer = true;
+            cfg.history.push(h);
+        }
         let created_by = opts
             .created_by
             .clone()
@@ -614,6 +622,37 @@ mod tests {
             cfg.history.last().unwrap().created_by.as_deref(),
             Some("RUN x")
         );
+    }
+
+    #[test]
+    fn appended_history_comes_before_the_commit_entry() {
+        let mut s = state();
+        s.appended_history = vec![History {
+            created: Some("x".into()),
+            created_by: Some("/bin/sh -c #(nop) ENV A=1".into()),
+            ..Default::default()
+        }];
+        s.created_by = "/bin/sh -c #(nop) CMD [\"sh\"]".into();
+        let b = build_image(&s, &base(), &new_layer(), &opts(), &rfc3339_of(0).unwrap()).unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(cfg.history.len(), 3);
+        assert!(cfg.history[1].empty_layer);
+        assert_eq!(
+            cfg.history[1].created.as_deref(),
+            Some("1970-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            cfg.history[1].created_by.as_deref(),
+            Some("/bin/sh -c #(nop) ENV A=1")
+        );
+        assert!(!cfg.history[2].empty_layer);
+        let with_omit = CommitOptions {
+            omit_history: true,
+            ..opts()
+        };
+        let b = build_image(&s, &base(), &new_layer(), &with_omit, "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert!(cfg.history.is_empty());
     }
 
     #[test]
