@@ -1,0 +1,2 @@
+//! Table tests of the word expander.
+use super::*;
