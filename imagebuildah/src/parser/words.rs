@@ -198,7 +198,7 @@ mod tests {
         let cases: &[(&str, &str, &[&str])] = &[
             ("--from=a /x /y", "/x /y", &["--from=a"]),
             ("  --a --b=\"c d\" rest", "rest", &["--a", "--b=c d"]),
-            ("-- --x y", "--x y", &[]),
+            ("-- --x y", " --x y", &[]),
             ("--only", "", &["--only"]),
             ("plain --x", "plain --x", &[]),
             ("--x=a\\ b c", "c", &["--x=a b"]),
