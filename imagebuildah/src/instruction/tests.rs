@@ -1,0 +1,2 @@
+//! Table tests of typing and expansion.
+use super::*;
