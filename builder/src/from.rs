@@ -58,6 +58,15 @@ impl Builder {
         opts: &FromOptions,
         reporter: &dyn Reporter,
     ) -> Result<Builder> {
+        // The environment's defaults, decided here so every caller gets the CLI's.
+        let format = match opts.format {
+            Some(f) => f,
+            None => crate::builder::ImageFormat::default_from_env()?,
+        };
+        let isolation = match opts.isolation {
+            Some(i) => i,
+            None => crate::run::Isolation::default_from_env()?,
+        };
         let base = if image == SCRATCH {
             None
         } else {
@@ -96,9 +105,10 @@ impl Builder {
                 from_image_id: image_id.clone().unwrap_or_default(),
                 container: name.clone(),
                 container_id: record.id.clone(),
-                format: opts.format,
-                isolation: opts.isolation.clone(),
+                format,
+                isolation,
                 run_defaults: opts.run_defaults.clone(),
+                version: crate::builder::STATE_VERSION,
                 ..Default::default()
             };
             match &base {
