@@ -169,3 +169,29 @@ load helpers
   run_hod 125 from --quiet --isolation vm busybox
   expect_output --substring "unrecognized isolation type"
 }
+
+@test "from runs the base image's ONBUILD triggers and clears them" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod config --onbuild "RUN touch /onbuilt" --onbuild "ENV A=1" $cid
+  run_hod commit --quiet --format docker $cid onbuild-base
+  run_hod from onbuild-base
+  expect_output --substring "STEP 1: RUN touch /onbuilt"
+  expect_output --substring "STEP 2: ENV A=1"
+  cid2=${lines[-1]}
+  run_hod run $cid2 ls /onbuilt
+  expect_output "/onbuilt"
+  run_hod inspect --format '{{.Docker.Config.OnBuild}}' $cid2
+  expect_output "[]"
+  run_hod inspect --format '{{.OCIv1.Config.Env}}' $cid2
+  expect_output --substring "A=1"
+
+  # A failing trigger fails the from with the RUN's status; hod removes the half-made
+  # container (a documented difference: buildah leaves it behind).
+  run_hod config --onbuild "RUN false" $cid
+  run_hod commit --quiet --format docker $cid onbuild-bad
+  run_hod 1 from --quiet onbuild-bad
+  run_hod containers --quiet
+  if [[ -n $HOD_IS_BUILDAH ]]; then expect_line_count 3; else expect_line_count 2; fi
+}

@@ -2,3 +2,5 @@
 //!
 //! The engine arrives with the `bud` issue; this crate exists now so that the dependency
 //! direction `src -> imagebuildah -> builder` holds from the first commit.
+
+pub mod onbuild;

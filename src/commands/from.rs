@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use builder::options::{FromOptions, Platform};
 use builder::pull::PullPolicy;
 use builder::run::Isolation;
-use builder::Builder;
 
 use crate::ctx::Ctx;
 use crate::output::{self, StderrReporter};
@@ -133,7 +132,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.run_defaults = a.run.defaults()?;
     let store = ctx.store()?;
     let reporter = StderrReporter { quiet: a.quiet };
-    let b = Builder::new_from(&store, &a.image, &opts, &reporter)?;
+    let b = imagebuildah::onbuild::from(&store, &a.image, &opts, &reporter)?;
     if let Some(path) = &a.cidfile {
         super::write_user_file(path, b.id())?;
     }
