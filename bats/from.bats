@@ -135,3 +135,63 @@ load helpers
   expect_line_count 1
   expect_output "busybox-working-container"
 }
+
+@test "from --add-host and --dns* reach run's /etc/hosts and /etc/resolv.conf" {
+  _prefetch busybox
+  run_hod from --quiet --add-host myhost:10.0.0.1 --add-host six:2001:db8::2 \
+      --dns 1.1.1.1 --dns-search example.com --dns-option ndots:2 busybox
+  cid=$output
+  run_hod run $cid cat /etc/hosts
+  assert "${lines[0]}" == $'10.0.0.1\tmyhost' "first --add-host entry leads /etc/hosts"
+  assert "${lines[1]}" == $'2001:db8::2\tsix' "second --add-host entry"
+  run_hod run $cid cat /etc/resolv.conf
+  expect_output $'search example.com\nnameserver 1.1.1.1\noptions ndots:2'
+  # A run's own settings do not drop the container's.
+  run_hod run --network host $cid cat /etc/resolv.conf
+  expect_output $'search example.com\nnameserver 1.1.1.1\noptions ndots:2'
+  run_hod rm $cid
+
+  # --dns=none: the image's resolv.conf is left alone.
+  run_hod from --quiet --dns none busybox
+  cid=$output
+  run_hod run $cid sh -c 'test -s /etc/resolv.conf && echo generated || echo none'
+  expect_output "none"
+}
+
+@test "from --isolation and bad run defaults" {
+  _prefetch busybox
+  run_hod from --quiet --isolation chroot busybox
+  run_hod inspect --format '{{.Isolation}}' $output
+  expect_output "chroot"
+  run_hod 125 from --quiet --security-opt bogus=1 busybox
+  expect_output --substring "invalid --security-opt"
+  run_hod 125 from --quiet --add-host nocolon busybox
+  run_hod 125 from --quiet --isolation vm busybox
+  expect_output --substring "unrecognized isolation type"
+}
+
+@test "from runs the base image's ONBUILD triggers and clears them" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod config --onbuild "RUN touch /onbuilt" --onbuild "ENV A=1" $cid
+  run_hod commit --quiet --format docker $cid onbuild-base
+  run_hod from onbuild-base
+  expect_output --substring "STEP 1: RUN touch /onbuilt"
+  expect_output --substring "STEP 2: ENV A=1"
+  cid2=${lines[-1]}
+  run_hod run $cid2 ls /onbuilt
+  expect_output "/onbuilt"
+  run_hod inspect --format '{{.Docker.Config.OnBuild}}' $cid2
+  expect_output "[]"
+  run_hod inspect --format '{{.OCIv1.Config.Env}}' $cid2
+  expect_output --substring "A=1"
+
+  # A failing trigger fails the from with the RUN's status; hod removes the half-made
+  # container (a documented difference: buildah leaves it behind).
+  run_hod config --onbuild "RUN false" $cid
+  run_hod commit --quiet --format docker $cid onbuild-bad
+  run_hod 1 from --quiet onbuild-bad
+  run_hod containers --quiet
+  if [[ -n $HOD_IS_BUILDAH ]]; then expect_line_count 3; else expect_line_count 2; fi
+}

@@ -8,12 +8,24 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::atomic_write;
 use crate::image::ImageConfig;
+use crate::run::{Isolation, RunDefaults};
 use crate::store::{ContainerRecord, Store};
 
 /// The type tag of hod's state file; containers with other tags are not ours.
 pub const BUILDER_TYPE: &str = "hod 0.0.1";
 /// The state file's name inside the container's userdata directory.
 pub const STATE_FILE: &str = "hod.json";
+
+/// The builder state layout version this hod writes: 1 = typed run defaults and isolation.
+pub const STATE_VERSION: u32 = 1;
+
+fn run_defaults_from_state<'de, D>(d: D) -> std::result::Result<RunDefaults, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(RunDefaults::from_state_value(&v))
+}
 
 /// Image format to write at commit time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -24,6 +36,30 @@ pub enum ImageFormat {
     Oci,
     /// Docker v2 schema 2.
     Docker,
+}
+
+impl ImageFormat {
+    /// Parse `oci` or `docker` (and buildah's other spellings: `ociv1`, `v2s2`, …).
+    pub fn parse(s: &str) -> Result<ImageFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "oci" | "ociv1" | "oci-v1" => Ok(ImageFormat::Oci),
+            "docker" | "dockerv2" | "v2s2" | "docker-v2s2" => Ok(ImageFormat::Docker),
+            _ => Err(Error::invalid(format!("unrecognized image type {s:?}"))),
+        }
+    }
+
+    /// `BUILDAH_FORMAT`, when it is set and not empty.
+    pub fn from_env() -> Result<Option<ImageFormat>> {
+        match std::env::var("BUILDAH_FORMAT") {
+            Ok(v) if !v.is_empty() => ImageFormat::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The format when none is given: `BUILDAH_FORMAT`, else OCI.
+    pub fn default_from_env() -> Result<ImageFormat> {
+        Ok(ImageFormat::from_env()?.unwrap_or_default())
+    }
 }
 
 /// Everything hod remembers about a working container.
@@ -69,13 +105,16 @@ pub struct BuilderState {
     /// Whether the base image had a manifest of Docker type.
     #[serde(default)]
     pub from_docker: bool,
-    /// Isolation chosen at `from` time (`oci`, `chroot`, `rootless`).
+    /// Isolation chosen at `from` time (`--isolation`, else `BUILDAH_ISOLATION`).
+    #[serde(default, deserialize_with = "crate::run::isolation_from_state")]
+    pub isolation: Isolation,
+    /// Settings `from` accepted for later `run`s (namespaces, security, resources, DNS,
+    /// devices, volumes, groups); states written before they were typed still load.
+    #[serde(default, deserialize_with = "run_defaults_from_state")]
+    pub run_defaults: RunDefaults,
+    /// The state's layout version ([`STATE_VERSION`]; 0 = before it was versioned).
     #[serde(default)]
-    pub isolation: String,
-    /// Settings `from` accepted for later `run`s (capabilities, devices, ulimits, …),
-    /// as the run module defines them.
-    #[serde(default)]
-    pub run_defaults: serde_json::Value,
+    pub version: u32,
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -130,6 +169,9 @@ impl Builder {
         if state.kind != BUILDER_TYPE {
             return Ok(None);
         }
+        // Read in this version's layout: saved in it from now on.
+        let mut state = state;
+        state.version = STATE_VERSION;
         Ok(Some(Builder { state, record, dir }))
     }
 

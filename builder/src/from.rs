@@ -8,12 +8,12 @@
 //!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
 //! store.create_container(name, image) ──> hod.json in the container's userdata dir
 //! ```
-use serde_json::Value;
-
 use crate::builder::{Builder, BuilderState, BUILDER_TYPE};
 use crate::error::{Error, Result, ResultExt};
-use crate::image::{Digest, ImageConfig};
-use crate::options::{FromOptions, Platform};
+use crate::image::manifest::{self, Manifest};
+use crate::image::platform::choose_instance;
+use crate::image::{Digest, ImageConfig, Platform};
+use crate::options::FromOptions;
 use crate::pull::{PullOptions, PullPolicy};
 use crate::report::Reporter;
 use crate::store::{ImageRecord, Store};
@@ -58,6 +58,15 @@ impl Builder {
         opts: &FromOptions,
         reporter: &dyn Reporter,
     ) -> Result<Builder> {
+        // The environment's defaults, decided here so every caller gets the CLI's.
+        let format = match opts.format {
+            Some(f) => f,
+            None => crate::builder::ImageFormat::default_from_env()?,
+        };
+        let isolation = match opts.isolation {
+            Some(i) => i,
+            None => crate::run::Isolation::default_from_env()?,
+        };
         let base = if image == SCRATCH {
             None
         } else {
@@ -96,22 +105,24 @@ impl Builder {
                 from_image_id: image_id.clone().unwrap_or_default(),
                 container: name.clone(),
                 container_id: record.id.clone(),
-                format: opts.format,
-                isolation: opts.isolation.clone(),
+                format,
+                isolation,
                 run_defaults: opts.run_defaults.clone(),
+                version: crate::builder::STATE_VERSION,
                 ..Default::default()
             };
             match &base {
                 None => {
                     state.config = ImageConfig::scratch();
-                    if !opts.platform.architecture.is_empty() {
-                        state.config.architecture = opts.platform.architecture.clone();
+                    let platform = &opts.registry.platform;
+                    if !platform.architecture.is_empty() {
+                        state.config.architecture = platform.architecture.clone();
                     }
-                    if !opts.platform.os.is_empty() {
-                        state.config.os = opts.platform.os.clone();
+                    if !platform.os.is_empty() {
+                        state.config.os = platform.os.clone();
                     }
-                    if !opts.platform.variant.is_empty() {
-                        state.config.variant = Some(opts.platform.variant.clone());
+                    if !platform.variant.is_empty() {
+                        state.config.variant = Some(platform.variant.clone());
                     }
                     state
                         .annotations
@@ -136,13 +147,12 @@ impl Builder {
                     }
                 }
             }
-            let mut b = Builder {
+            let b = Builder {
                 state,
                 record: record.clone(),
                 dir,
             };
             b.save()?;
-            b.run_onbuild(store, reporter)?;
             Ok(b)
         })();
         if result.is_err() {
@@ -155,86 +165,28 @@ impl Builder {
 }
 
 impl Builder {
-    /// Run the base image's ONBUILD triggers, as `buildah from` does, then clear them.
-    /// Config triggers (ENV, LABEL, CMD, …) are applied directly; COPY/ADD copy from the
-    /// current directory and RUN runs in the container. Each trigger is reported as
-    /// `STEP n: TRIGGER`.
-    pub fn run_onbuild(&mut self, store: &Store, reporter: &dyn Reporter) -> Result<()> {
-        let triggers = self
-            .state
+    /// The ONBUILD triggers the container's config carries (the base image's, plus any
+    /// `config --onbuild` added), as written (`RUN make`, `COPY . /src`, …). `from` keeps
+    /// them; who interprets them is the caller's choice: the Containerfile engine parses
+    /// them as instructions, `hod from` runs them as `buildah from` does
+    /// (`imagebuildah::onbuild`).
+    pub fn onbuild_triggers(&self) -> Vec<String> {
+        self.state
             .config
             .config
             .on_build
             .clone()
-            .unwrap_or_default();
-        for (i, spec) in triggers.iter().enumerate() {
-            reporter.progress(&format!("STEP {}: {spec}", i + 1));
-            let mut words = spec.split(' ').map(str::to_string);
-            let command = words.next().unwrap_or_default().to_ascii_uppercase();
-            let args: Vec<String> = words.collect();
-            let joined = args.join(" ");
-            let first = args.first().cloned().unwrap_or_default();
-            let c = &mut self.state.config;
-            match command.as_str() {
-                "ADD" | "COPY" => {
-                    let (srcs, dest) = match args.split_last() {
-                        Some((d, s)) if !s.is_empty() => (s.to_vec(), d.clone()),
-                        _ => (args.clone(), String::new()),
-                    };
-                    let opts = crate::copy::CopyOptions {
-                        kind: if command == "ADD" {
-                            crate::copy::CopyKind::Add
-                        } else {
-                            crate::copy::CopyKind::Copy
-                        },
-                        ..Default::default()
-                    };
-                    self.copy(store, &srcs, &dest, &opts)?;
-                }
-                "ANNOTATION" => match first.split_once('=') {
-                    Some((k, v)) => {
-                        self.state.annotations.insert(k.to_string(), v.to_string());
-                    }
-                    None => {
-                        self.state.annotations.remove(&first);
-                    }
-                },
-                "CMD" => c.set_cmd(Some(args.clone())),
-                "ENV" => match first.split_once('=') {
-                    Some((k, v)) => c.set_env(k, v),
-                    None => c.unset_env(&first),
-                },
-                "ENTRYPOINT" => c.set_entrypoint(Some(args.clone())),
-                "EXPOSE" => c.set_port(&joined),
-                "HOSTNAME" => c.config.hostname = Some(joined),
-                "LABEL" => match first.split_once('=') {
-                    Some((k, v)) => c.set_label(k, v),
-                    None => c.unset_label(&first),
-                },
-                "MAINTAINER" => c.author = Some(joined),
-                "ONBUILD" => c.add_onbuild(&joined),
-                "RUN" => {
-                    let status = self.run(store, &args, &crate::run::RunOptions::default())?;
-                    if status != 0 {
-                        return Err(crate::run::RunError::ExitStatus(status).into());
-                    }
-                }
-                "SHELL" => c.config.shell = Some(args.clone()),
-                "STOPSIGNAL" => c.config.stop_signal = Some(joined),
-                "USER" => c.config.user = Some(joined),
-                "VOLUME" => c.add_volume(&joined),
-                "WORKINGDIR" | "WORKDIR" => c.config.working_dir = Some(joined),
-                _ => reporter.warn(&format!("unknown OnBuild command {spec:?}; ignored")),
-            }
-        }
+            .unwrap_or_default()
+    }
+
+    /// Remove the triggers from the config (before running them; triggers the run adds
+    /// stay for the image being built) and save the state; returns them.
+    pub fn take_onbuild_triggers(&mut self) -> Result<Vec<String>> {
+        let triggers = self.state.config.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
-            // Only the triggers added by the steps above remain.
-            let on_build = self.state.config.config.on_build.take().unwrap_or_default();
-            let added: Vec<String> = on_build.into_iter().skip(triggers.len()).collect();
-            self.state.config.config.on_build = if added.is_empty() { None } else { Some(added) };
             self.save()?;
         }
-        Ok(())
+        Ok(triggers)
     }
 }
 
@@ -249,6 +201,7 @@ pub fn resolve_image(
     let record = if is_transport_ref(image) {
         let popts = PullOptions {
             policy: opts.pull_policy,
+            registry: opts.registry.clone(),
             ..Default::default()
         };
         let id = crate::pull::pull(store, image, &popts, reporter)?;
@@ -266,11 +219,11 @@ pub fn resolve_image(
             Err(e) => return Err(e),
         }
     };
-    read_image(store, record, &opts.platform)
+    read_image(store, record, &opts.registry.platform)
 }
 
 /// Read an image's config through its manifest (OCI or Docker, picking the platform's
-/// instance from a list), falling back to the `sha256:<id>` big data.
+/// instance from a list with [`choose_instance`]), falling back to the `sha256:<id>` big data.
 pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Result<BaseImage> {
     let manifest = match store.image_big_data(&record.id, "manifest") {
         Ok(m) => Some(m),
@@ -286,32 +239,59 @@ pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Re
     let mut docker = false;
     let mut config_key = format!("sha256:{}", record.id);
     if let Some(m) = &manifest {
-        let v: Value = serde_json::from_slice(m).map_err(|source| Error::Json {
-            op: "parsing manifest of image".into(),
-            path: record.id.clone().into(),
-            source,
-        })?;
-        let mut v = v;
-        if is_list(&v) {
-            let instance = choose_instance(&v, platform).ok_or_else(|| Error::invalid(format!("finding an appropriate image in manifest list of image {}: no image for the platform", record.id)))?;
-            let data = store.image_big_data(&record.id, &format!("manifest-{instance}"))?;
-            v = serde_json::from_slice(&data).map_err(|source| Error::Json {
-                op: "parsing manifest of image".into(),
-                path: record.id.clone().into(),
-                source,
+        let parse = |data: &[u8]| {
+            manifest::parse_manifest(data, None)
+                .map_err(|e| e.context(format!("parsing manifest of image {}", record.id)))
+        };
+        // A manifest hod cannot read (Docker schema 1, from another tool) leaves the config
+        // under its `sha256:<id>` key.
+        let mut parsed = match parse(m) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!("{e}; reading the config by image ID");
+                return read_config(store, record, &config_key, manifest_digest, false);
+            }
+        };
+        if let Manifest::OciIndex(list) | Manifest::DockerList(list) = &parsed {
+            let instance = choose_instance(list, platform).map_err(|e| {
+                e.context(format!(
+                    "finding an appropriate image in manifest list of image {}",
+                    record.id
+                ))
             })?;
+            let data =
+                store.image_big_data(&record.id, &format!("manifest-{}", instance.digest))?;
+            parsed = parse(&data)?;
             if manifest_digest.is_none() {
                 manifest_digest = Some(Digest::of(m));
             }
         }
-        docker = manifest_media_type(&v) == "application/vnd.docker.distribution.manifest.v2+json";
-        if let Some(d) = v.pointer("/config/digest").and_then(Value::as_str) {
-            let d = Digest::parse(d)?;
-            config_key = d.to_string();
+        match parsed {
+            Manifest::Docker(im) => {
+                docker = true;
+                config_key = im.config.digest.to_string();
+            }
+            Manifest::Oci(im) => config_key = im.config.digest.to_string(),
+            Manifest::OciIndex(_) | Manifest::DockerList(_) => {
+                return Err(Error::invalid(format!(
+                    "image {}: nested manifest lists are not supported",
+                    record.id
+                )))
+            }
         }
     }
+    read_config(store, record, &config_key, manifest_digest, docker)
+}
+
+fn read_config(
+    store: &Store,
+    record: ImageRecord,
+    config_key: &str,
+    manifest_digest: Option<Digest>,
+    docker: bool,
+) -> Result<BaseImage> {
     let data = store
-        .image_big_data(&record.id, &config_key)
+        .image_big_data(&record.id, config_key)
         .context_with(|| format!("reading config of image {}", record.id))?;
     let config: ImageConfig = serde_json::from_slice(&data).map_err(|source| Error::Json {
         op: "parsing config of image".into(),
@@ -324,55 +304,6 @@ pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Re
         manifest_digest,
         docker,
     })
-}
-
-fn manifest_media_type(v: &Value) -> &str {
-    v.get("mediaType").and_then(Value::as_str).unwrap_or("")
-}
-
-fn is_list(v: &Value) -> bool {
-    let mt = manifest_media_type(v);
-    mt == "application/vnd.oci.image.index.v1+json"
-        || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
-        || (mt.is_empty() && v.get("manifests").is_some_and(Value::is_array))
-}
-
-/// The digest of the list entry matching `platform` (host defaults for empty fields).
-pub fn choose_instance(list: &Value, platform: &Platform) -> Option<String> {
-    let want_os = if platform.os.is_empty() {
-        "linux"
-    } else {
-        platform.os.as_str()
-    };
-    let want_arch = if platform.architecture.is_empty() {
-        crate::image::config::host_arch()
-    } else {
-        platform.architecture.as_str()
-    };
-    let entries = list.get("manifests")?.as_array()?;
-    let matches = |e: &&Value, check_variant: bool| {
-        let p = e.get("platform");
-        let os = p
-            .and_then(|p| p.get("os"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let arch = p
-            .and_then(|p| p.get("architecture"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let variant = p
-            .and_then(|p| p.get("variant"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        os == want_os
-            && arch == want_arch
-            && (!check_variant || platform.variant.is_empty() || variant == platform.variant)
-    };
-    entries
-        .iter()
-        .find(|e| matches(e, true))
-        .or_else(|| entries.iter().find(|e| matches(e, false)))
-        .and_then(|e| e.get("digest")?.as_str().map(str::to_string))
 }
 
 /// buildah's `getImageName`: the image's first name, or the one containing what the user typed.
@@ -434,56 +365,25 @@ pub fn is_short_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct Lines(std::sync::Mutex<Vec<String>>);
-    impl Reporter for Lines {
-        fn progress(&self, line: &str) {
-            self.0.lock().unwrap().push(line.to_string());
-        }
-        fn warn(&self, line: &str) {
-            self.0.lock().unwrap().push(format!("WARN {line}"));
-        }
-    }
-
     #[test]
-    fn onbuild_config_triggers() {
+    fn onbuild_triggers_are_kept_then_taken() {
         let dir = tempfile::tempdir().unwrap();
         let mut state = BuilderState {
             config: ImageConfig::scratch(),
             ..Default::default()
         };
-        state.config.config.on_build = Some(vec![
-            "ENV A=1".into(),
-            "LABEL x=y".into(),
-            "ONBUILD USER nobody".into(),
-            "BOGUS z".into(),
-            "WORKDIR /w".into(),
-        ]);
+        state.config.config.on_build = Some(vec!["ENV A=1".into(), "RUN make".into()]);
         let mut b = Builder {
             state,
             record: Default::default(),
             dir: dir.path().to_path_buf(),
         };
-        let opts = crate::store::StoreOptions {
-            root: dir.path().join("root"),
-            run_root: dir.path().join("run"),
-            driver: crate::store::DriverKind::Vfs,
-            driver_options: Vec::new(),
-        };
-        let store = Store::open(&opts).unwrap();
-        let lines = Lines::default();
-        b.run_onbuild(&store, &lines).unwrap();
-        let c = &b.state.config;
-        assert_eq!(c.env_value("A"), Some("1"));
-        assert_eq!(c.config.labels.as_ref().unwrap()["x"], "y");
-        assert_eq!(c.config.working_dir.as_deref(), Some("/w"));
-        assert_eq!(c.config.on_build.as_deref().unwrap(), &["USER nobody"]);
-        let got = lines.0.lock().unwrap().clone();
-        assert_eq!(got[0], "STEP 1: ENV A=1");
-        assert!(got
-            .iter()
-            .any(|l| l.starts_with("WARN unknown OnBuild command")));
+        assert_eq!(b.onbuild_triggers(), ["ENV A=1", "RUN make"]);
+        assert_eq!(b.take_onbuild_triggers().unwrap(), ["ENV A=1", "RUN make"]);
+        assert!(b.onbuild_triggers().is_empty());
+        assert!(b.state.config.config.on_build.is_none());
         assert!(dir.path().join(crate::builder::STATE_FILE).exists());
+        assert!(b.take_onbuild_triggers().unwrap().is_empty());
     }
 
     #[test]
@@ -556,36 +456,5 @@ mod tests {
         assert!(is_transport_ref("docker-archive:/tmp/x.tar"));
         assert!(!is_transport_ref("busybox:latest"));
         assert!(!is_transport_ref("containers-storage:busybox"));
-    }
-
-    #[test]
-    fn instance_choice() {
-        let list = serde_json::json!({
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [
-                {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
-                {"digest": "sha256:win", "platform": {"os": "windows", "architecture": "amd64"}}
-            ]
-        });
-        let p = |os: &str, arch: &str, v: &str| Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: v.into(),
-        };
-        assert_eq!(
-            choose_instance(&list, &p("linux", "arm64", "")).as_deref(),
-            Some("sha256:arm")
-        );
-        assert_eq!(
-            choose_instance(&list, &p("linux", "arm64", "v7")).as_deref(),
-            Some("sha256:arm")
-        );
-        assert_eq!(
-            choose_instance(&list, &p("windows", "amd64", "")).as_deref(),
-            Some("sha256:win")
-        );
-        assert_eq!(choose_instance(&list, &p("linux", "s390x", "")), None);
-        assert!(is_list(&list));
     }
 }

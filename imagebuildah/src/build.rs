@@ -122,7 +122,7 @@ pub fn build(
     let context = context
         .canonicalize()
         .map_err(io_at("resolving context directory", &context))?;
-    let (plan, ignore_file) = load_plan(opts, &context, reporter)?;
+    let (mut plan, ignore_file) = load_plan(opts, &context, reporter)?;
 
     // Global ARGs: defaults, overridden by --build-arg.
     let mut global: BTreeMap<String, String> = BTreeMap::new();
@@ -146,6 +146,12 @@ pub fn build(
         }
     }
     let target = plan.target(opts.target.as_deref())?;
+    // --label becomes LABEL instructions at the end of the target stage, as in buildah.
+    for (k, v) in &opts.labels {
+        let line = format!("LABEL {k:?}={v:?}");
+        let steps = crate::instruction::steps("--label", &line)?;
+        plan.stages[target].steps.extend(steps);
+    }
     let needed = plan.needed(target, &global);
     // Stages a later FROM builds on get committed.
     let mut from_used = vec![false; plan.stages.len()];
@@ -307,9 +313,6 @@ fn commit_final(
     prefix: &str,
 ) -> Result<BuildOutput> {
     let c = &mut b.state.config;
-    for (k, v) in &opts.labels {
-        c.set_label(k, v);
-    }
     for e in &opts.env {
         match e.split_once('=') {
             Some((k, v)) => c.set_env(k, v),
@@ -342,7 +345,6 @@ fn commit_final(
     // A stage that is only a FROM of an image is that image, as in buildah.
     let reuse = no_steps
         && !b.state.from_image_id.is_empty()
-        && opts.labels.is_empty()
         && opts.env.is_empty()
         && opts.unset_env.is_empty()
         && opts.annotations.is_empty()

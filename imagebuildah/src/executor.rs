@@ -14,7 +14,7 @@ use builder::commit::CommitOptions;
 use builder::copy::{CopyKind, CopyOptions};
 use builder::image::{HealthConfig, History};
 use builder::options::{FromOptions, Platform};
-use builder::run::{Isolation, NetworkMode, RunOptions};
+use builder::run::{NetworkMode, RunOptions};
 use builder::{Builder, Store};
 
 use crate::error::{io_at, BuildError, Result};
@@ -115,6 +115,8 @@ pub struct StageExecutor<'a, 'c> {
     pub builder: Builder,
     /// ARG values in scope.
     args: BTreeMap<String, String>,
+    /// ARG names declared in this stage (sorted).
+    declared: BTreeSet<String>,
     /// CMD set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
     /// The last step's history `created_by` (names the commit).
@@ -148,29 +150,38 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let mut fo = FromOptions::default();
         fo.pull_policy = cx.opts.pull_policy;
         fo.format = cx.opts.format;
-        fo.isolation = match cx.opts.run.isolation {
-            Isolation::Oci => String::new(),
-            Isolation::Chroot => "chroot".into(),
-            Isolation::Rootless => "rootless".into(),
-        };
-        fo.platform = match &stage.platform {
+        fo.isolation = cx.opts.run.isolation;
+        fo.run_defaults = cx.opts.run_defaults.clone();
+        fo.registry = cx.opts.registry.clone();
+        fo.registry.platform = match &stage.platform {
             Some(p) => {
                 let p = crate::shell::process_word(p, stage.from.escape, cx.global_args)
                     .map_err(|e| BuildError::Parse(stage.from.error(e.into())))?;
                 Platform::parse(&p)?
             }
-            None => cx.opts.platform.clone(),
+            None => cx.opts.registry.platform.clone(),
         };
         let builder = Builder::new_from(cx.store, base, &fo, cx.reporter)
             .map_err(|e| step_error(&from_line, e.into()))?;
-        Ok(StageExecutor {
+        let mut ex = StageExecutor {
             cx,
             stage,
             builder,
             args: BTreeMap::new(),
+            declared: BTreeSet::new(),
             cmd_set: false,
             last_created_by: String::new(),
-        })
+        };
+        // The base image's ONBUILD triggers run first, parsed as Containerfile lines.
+        let triggers = ex.builder.take_onbuild_triggers()?;
+        for (i, t) in triggers.iter().enumerate() {
+            let steps = crate::instruction::steps(&format!("ONBUILD trigger {}", i + 1), t)
+                .map_err(|e| step_error(&from_line, e.into()))?;
+            for step in &steps {
+                ex.execute(step).map_err(|e| step_error(&from_line, e))?;
+            }
+        }
+        Ok(ex)
     }
 
     /// Run every step, numbering them from 2 (FROM was 1).
@@ -248,7 +259,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 for d in list {
                     self.declare_arg(&d.name, d.default.as_deref());
                 }
-                Ok(Self::nop(step))
+                // buildah records the names declared so far.
+                let names: Vec<&str> = self.declared.iter().map(String::as_str).collect();
+                Ok(format!("/bin/sh -c #(nop) ARG {}", names.join(" ")))
             }
             Instruction::Env(pairs) => {
                 for kv in pairs {
@@ -342,6 +355,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     fn declare_arg(&mut self, name: &str, default: Option<&str>) {
+        self.declared.insert(name.to_string());
         let given = self.cx.opts.build_args.get(name).cloned();
         if given.is_some() {
             if let Ok(mut u) = self.cx.used_args.lock() {
@@ -351,7 +365,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let value = given
             .or_else(|| default.map(str::to_string))
             .or_else(|| self.cx.global_args.get(name).cloned())
-            .or_else(|| platform_args(&self.cx.opts.platform).get(name).cloned());
+            .or_else(|| {
+                platform_args(&self.cx.opts.registry.platform)
+                    .get(name)
+                    .cloned()
+            });
         match value {
             Some(v) => {
                 self.args.insert(name.to_string(), v);
@@ -380,15 +398,12 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         Ok(())
     }
 
-    /// The build args a RUN records in history (`|N k=v … /bin/sh -c …`): the declared ARGs
-    /// the user gave values to.
+    /// The build args a RUN records in history (`|N k=v … /bin/sh -c …`): the declared
+    /// ARGs with a value that ENV does not override, sorted.
     fn run_args_key(&self) -> Vec<String> {
         let env = self.builder.state.config.env().to_vec();
         self.args
             .iter()
-            .filter(|(k, _)| {
-                self.cx.opts.build_args.contains_key(*k) || PROXY_ARGS.contains(&k.as_str())
-            })
             .filter(|(k, _)| {
                 !env.iter()
                     .any(|e| e.split_once('=').map(|p| p.0) == Some(k.as_str()))
@@ -437,14 +452,8 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         }
         ro.context_dir = Some(self.cx.context_dir.to_path_buf());
         match r.network {
-            Some(RunNetwork::None) => {
-                ro.network = NetworkMode::None;
-                ro.network_set = true;
-            }
-            Some(RunNetwork::Host) => {
-                ro.network = NetworkMode::Host;
-                ro.network_set = true;
-            }
+            Some(RunNetwork::None) => ro.namespaces.network = Some(NetworkMode::None),
+            Some(RunNetwork::Host) => ro.namespaces.network = Some(NetworkMode::Host),
             Some(RunNetwork::Default) | None => {}
         }
         if ro.terminal.is_none() {
@@ -461,6 +470,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             let spec = self.mount_spec(m, &mut cleanup, &mut mounted_stages)?;
             if let Some(spec) = spec {
+                if m.kind != MountKind::Secret {
+                    if let Some(t) = &m.target {
+                        mount_point_chain(Path::new(t), &mut cleanup);
+                    }
+                }
                 ro.mounts.push(spec);
             }
         }
@@ -567,17 +581,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     let _ = std::os::unix::fs::chown(&file, m.uid, m.gid);
                 }
                 // The mount point (and the directories made for it) leave nothing behind.
-                let mut p = PathBuf::from(&target);
-                let mut chain = vec![p.clone()];
-                while let Some(parent) = p.parent() {
-                    if parent == Path::new("/") || parent.as_os_str().is_empty() {
-                        break;
-                    }
-                    chain.push(parent.to_path_buf());
-                    p = parent.to_path_buf();
-                }
-                chain.reverse();
-                cleanup.extend(chain);
+                mount_point_chain(Path::new(&target), cleanup);
                 Ok(Some(format!(
                     "type=bind,src={},target={target},ro",
                     file.display()
@@ -679,7 +683,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 // An image: make sure it is here (pulled as the policy says).
                 let mut fo = FromOptions::default();
                 fo.pull_policy = self.cx.opts.pull_policy;
-                fo.platform = self.cx.opts.platform.clone();
+                fo.registry = self.cx.opts.registry.clone();
                 let img = builder::from::resolve_image(self.cx.store, f, &fo, self.cx.reporter)?;
                 opts.from = Some(img.record.id);
             }
@@ -748,6 +752,23 @@ pub fn step_error(step: &str, e: BuildError) -> BuildError {
     }
 }
 
+/// `target` and its parents (outermost first), for removing the mount points a run made.
+fn mount_point_chain(target: &Path, out: &mut Vec<PathBuf>) {
+    let mut chain = vec![target.to_path_buf()];
+    let mut p = target.to_path_buf();
+    while let Some(parent) = p.parent() {
+        // The run itself keeps /run (as buildah's runtime does).
+        if parent == Path::new("/") || parent == Path::new("/run") || parent.as_os_str().is_empty()
+        {
+            break;
+        }
+        chain.push(parent.to_path_buf());
+        p = parent.to_path_buf();
+    }
+    chain.reverse();
+    out.extend(chain);
+}
+
 fn write_private(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -791,6 +812,7 @@ pub fn commit_options(opts: &BuildOptions, created_by: &str, last: bool) -> Comm
     co.format = opts.format;
     co.compression = opts.compression;
     co.timestamp = opts.timestamp;
+    co.registry = opts.registry.clone();
     co.identity_label = opts.identity_label;
     co.created_by = Some(created_by.to_string()).filter(|s| !s.is_empty());
     if last {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod executor;
 pub mod include;
 pub mod instruction;
+pub mod onbuild;
 pub mod options;
 pub mod parser;
 pub mod shell;

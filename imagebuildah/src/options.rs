@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use builder::archive::Compression;
 use builder::builder::ImageFormat;
-use builder::options::Platform;
+use builder::options::RegistryContext;
 use builder::pull::PullPolicy;
-use builder::run::RunOptions;
+use builder::run::{RunDefaults, RunOptions};
 
 /// One Containerfile to build from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +141,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--pull`.
     pub pull_policy: PullPolicy,
-    /// `--format`.
-    pub format: ImageFormat,
+    /// `--format`; `None` = `BUILDAH_FORMAT`, else OCI.
+    pub format: Option<ImageFormat>,
     /// `--squash`.
     pub squash: bool,
     /// `--timestamp`.
@@ -157,17 +157,20 @@ pub struct BuildOptions {
     pub unset_env: Vec<String>,
     /// `--secret`.
     pub secrets: Vec<Secret>,
-    /// Settings for every RUN (isolation, runtime, network, capabilities, ulimits, `-v`,
-    /// devices, security options).
+    /// How every RUN runs (isolation, runtime and its flags); `RUN --network` and the
+    /// mounts are added per step.
     pub run: RunOptions,
+    /// Settings every stage's container starts from (namespaces, capabilities, security,
+    /// resources, DNS, `-v`, devices), as `hod from` takes them.
+    pub run_defaults: RunDefaults,
+    /// Registry access, and the platform of base images and of the result (`--platform`).
+    pub registry: RegistryContext,
     /// `-q`: no step lines.
     pub quiet: bool,
     /// `--rm` (default true): remove the working containers after a successful build.
     pub remove_containers: bool,
     /// `--force-rm`: remove them after a failed one too.
     pub force_remove: bool,
-    /// `--platform` etc.: the platform of base images and of the result.
-    pub platform: Platform,
     /// `--output`.
     pub output: Option<BuildOutputSpec>,
     /// `--jobs` (stages are built one after another; accepted for compatibility).

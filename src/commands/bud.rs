@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use builder::archive::Compression;
-use builder::options::Platform;
-use builder::run::{Isolation, NetworkMode};
+use builder::run::Isolation;
 use imagebuildah::options::{BuildOptions, BuildOutputSpec, ContainerfileSource, Secret};
 use imagebuildah::BuildReporter;
 
+use super::run_flags::RunDefaultsArgs;
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
 
 /// `hod bud [options] [CONTEXT]`
 #[derive(Debug, clap::Args)]
@@ -77,9 +78,6 @@ pub struct BudArgs {
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "id=ID,src=PATH")]
     pub secret: Vec<String>,
-    /// Bind mount for every RUN: SRC:DEST[:OPTIONS].
-    #[arg(short = 'v', long, value_name = "SRC:DEST[:OPTIONS]")]
-    pub volume: Vec<String>,
     /// Isolation: oci, chroot or rootless (env BUILDAH_ISOLATION).
     #[arg(long, value_name = "TYPE", env = "BUILDAH_ISOLATION")]
     pub isolation: Option<String>,
@@ -89,30 +87,9 @@ pub struct BudArgs {
     /// Global flag for the external runtime.
     #[arg(long, value_name = "FLAG")]
     pub runtime_flag: Vec<String>,
-    /// Network for RUN: private, none or host.
-    #[arg(long, alias = "net", value_name = "MODE")]
-    pub network: Option<String>,
-    /// Capability to add for RUN.
-    #[arg(long, value_name = "CAP", value_delimiter = ',')]
-    pub cap_add: Vec<String>,
-    /// Capability to drop for RUN.
-    #[arg(long, value_name = "CAP", value_delimiter = ',')]
-    pub cap_drop: Vec<String>,
-    /// Resource limit for RUN: TYPE=SOFT[:HARD].
-    #[arg(long, value_name = "TYPE=LIMIT")]
-    pub ulimit: Vec<String>,
-    /// Device for RUN.
-    #[arg(long, value_name = "DEVICE")]
-    pub device: Vec<String>,
-    /// Security option for RUN (seccomp=unconfined, no-new-privileges).
-    #[arg(long, value_name = "OPT")]
-    pub security_opt: Vec<String>,
     /// Do not create /etc/hosts for RUN.
     #[arg(long)]
     pub no_hosts: bool,
-    /// Size of /dev/shm for RUN.
-    #[arg(long, value_name = "SIZE")]
-    pub shm_size: Option<String>,
     /// Print only the image ID.
     #[arg(short, long)]
     pub quiet: bool,
@@ -125,18 +102,6 @@ pub struct BudArgs {
     /// Write hod's output to this file instead of stdout and stderr.
     #[arg(long, value_name = "FILE")]
     pub logfile: Option<PathBuf>,
-    /// Platform OS/ARCH[/VARIANT] of base images and of the result.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Architecture of base images and of the result.
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
-    /// OS of base images and of the result.
-    #[arg(long, value_name = "OS")]
-    pub os: Option<String>,
-    /// Variant of base images and of the result.
-    #[arg(long, value_name = "VARIANT")]
-    pub variant: Option<String>,
     /// Write the result's files: type=local,dest=DIR or type=tar,dest=FILE.
     #[arg(short = 'o', long, value_name = "type=local,dest=DIR")]
     pub output: Option<String>,
@@ -161,18 +126,15 @@ pub struct BudArgs {
     /// Extra flag for cpp when preprocessing *.in Containerfiles.
     #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
     pub cpp_flag: Vec<String>,
-    /// Verify TLS certificates of registries (accepted).
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub tls_verify: Option<bool>,
-    /// Registry credentials file (accepted).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
-    /// Registry credentials USER[:PASS] (accepted).
-    #[arg(long, value_name = "USER[:PASS]")]
-    pub creds: Option<String>,
-    /// Signature policy (accepted).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
+    /// Settings of every RUN (namespaces, capabilities, security, resources, DNS, -v).
+    #[command(flatten)]
+    pub run_defaults: RunDefaultsArgs,
+    /// Registry access for base images.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// Platform of base images and of the result.
+    #[command(flatten)]
+    pub platform: PlatformFlags,
 }
 
 /// The step lines go to stdout (or --logfile), progress and warnings to stderr.
@@ -241,7 +203,7 @@ fn build_arg(s: &str) -> Option<(String, String)> {
 }
 
 /// Flags → options.
-pub fn options(a: &BudArgs) -> anyhow::Result<BuildOptions> {
+pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut o = BuildOptions::new(context);
     for f in &a.file {
@@ -288,7 +250,7 @@ pub fn options(a: &BudArgs) -> anyhow::Result<BuildOptions> {
     };
     o.no_cache = a.no_cache;
     o.pull_policy = super::from::pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;
-    o.format = super::parse_format(&a.format.clone().unwrap_or_else(super::default_format))?;
+    o.format = a.format.as_deref().map(super::parse_format).transpose()?;
     o.squash = a.squash;
     o.timestamp = a.timestamp;
     for l in &a.label {
@@ -307,49 +269,16 @@ pub fn options(a: &BudArgs) -> anyhow::Result<BuildOptions> {
             .push(Secret::parse(s).map_err(anyhow::Error::msg)?);
     }
     let r = &mut o.run;
-    if let Some(i) = &a.isolation {
-        r.isolation = Isolation::parse(i)?;
-    }
+    r.isolation = a.isolation.as_deref().map(Isolation::parse).transpose()?;
     r.runtime = a.runtime.clone().filter(|p| !p.as_os_str().is_empty());
     r.runtime_flags = a.runtime_flag.clone();
-    if let Some(n) = &a.network {
-        r.network = NetworkMode::parse(n)?;
-        r.network_set = true;
-    }
-    r.cap_add = a.cap_add.clone();
-    r.cap_drop = a.cap_drop.clone();
-    r.ulimits = a.ulimit.clone();
-    r.volumes = a.volume.clone();
-    r.devices = a.device.clone();
-    r.no_hosts = a.no_hosts;
-    r.shm_size = a.shm_size.clone();
     r.terminal = Some(false);
-    for s in &a.security_opt {
-        match s.as_str() {
-            "seccomp=unconfined" | "seccomp:unconfined" => r.seccomp_unconfined = true,
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
-                r.no_new_privileges = true
-            }
-            other => anyhow::bail!("unsupported --security-opt {other:?}"),
-        }
-    }
+    o.run_defaults = a.run_defaults.defaults()?;
+    o.run_defaults.no_hosts = a.no_hosts;
+    o.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     o.quiet = a.quiet;
     o.remove_containers = a.rm || a.force_rm;
     o.force_remove = a.force_rm;
-    let mut platform = match &a.platform {
-        Some(p) => Platform::parse(p)?,
-        None => Platform::default(),
-    };
-    if let Some(x) = &a.arch {
-        platform.architecture = x.clone();
-    }
-    if let Some(x) = &a.os {
-        platform.os = x.clone();
-    }
-    if let Some(x) = &a.variant {
-        platform.variant = x.clone();
-    }
-    o.platform = platform;
     o.output = a
         .output
         .as_deref()
@@ -378,7 +307,7 @@ pub fn options(a: &BudArgs) -> anyhow::Result<BuildOptions> {
 
 /// `hod bud`.
 pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let opts = options(&a)?;
+    let opts = options(&a, ctx)?;
     let log = match &a.logfile {
         Some(p) => Some(std::sync::Mutex::new(
             std::fs::File::create(p)
@@ -434,15 +363,19 @@ mod tests {
             "--rm=false",
             "ctx",
         ]);
-        let o = options(&a).unwrap();
+        let ctx = Ctx::default();
+        let o = options(&a, &ctx).unwrap();
         assert_eq!(o.tags, ["a", "b"]);
         assert_eq!(o.build_args["X"], "1");
         assert!(o.layers);
         assert!(!o.remove_containers);
-        assert_eq!(o.run.network, NetworkMode::Host);
+        assert_eq!(
+            o.run_defaults.namespaces.network,
+            Some(builder::run::NetworkMode::Host)
+        );
         assert_eq!(o.secrets[0].id, "s");
         assert_eq!(o.context_dir, PathBuf::from("ctx"));
-        assert!(options(&parse(&["--jobs", "0"])).is_err());
-        assert!(options(&parse(&["--output", "type=bogus,dest=x"])).is_err());
+        assert!(options(&parse(&["--jobs", "0"]), &ctx).is_err());
+        assert!(options(&parse(&["--output", "type=bogus,dest=x"]), &ctx).is_err());
     }
 }

@@ -5,6 +5,7 @@ use builder::archive::Compression;
 use builder::commit::CommitOptions;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, RegistryFlags};
 use crate::output::{self, StderrReporter};
 
 /// `hod commit [options] CONTAINER [IMAGE]`
@@ -14,7 +15,7 @@ pub struct CommitArgs {
     pub container: String,
     /// The image name or transport reference (`oci:DIR:TAG`, `docker-archive:FILE`, …).
     pub image: Option<String>,
-    /// Image format: oci or docker (env BUILDAH_FORMAT).
+    /// Image format: oci or docker (default: BUILDAH_FORMAT, else the container's).
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Don't compress layers (the default for local storage).
@@ -47,15 +48,10 @@ pub struct CommitArgs {
     /// Add a manifest annotation (k=v) to the image.
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
-    /// Signature policy file (not usually used).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
-    /// Registry TLS verification (accepted; local transports only).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub tls_verify: Option<bool>,
-    /// Registry auth file (accepted; local transports only).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
+    /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`
+    /// (for a `docker://` destination).
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 /// Parse `--compression-format`.
@@ -73,16 +69,7 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let b = super::open_builder(&store, &a.container)?;
     let mut opts = CommitOptions::default();
-    opts.format = match &a.format {
-        Some(f) => super::parse_format(f)?,
-        None => match std::env::var("BUILDAH_FORMAT")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
-            Some(f) => super::parse_format(&f)?,
-            None => b.state.format,
-        },
-    };
+    opts.format = a.format.as_deref().map(super::parse_format).transpose()?;
     opts.compression = match (&a.compression_format, a.disable_compression) {
         (Some(c), _) => parse_compression(c)?,
         (None, Some(false)) => Compression::Gzip,
@@ -91,11 +78,14 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.squash = a.squash;
     opts.timestamp = a.timestamp;
     opts.omit_history = a.omit_history;
-    opts.identity_label = a.identity_label.unwrap_or(true);
+    if let Some(l) = a.identity_label {
+        opts.identity_label = l;
+    }
     for ann in &a.annotation {
         let (k, v) = ann.split_once('=').unwrap_or((ann.as_str(), ""));
         opts.annotations.push((k.to_string(), v.to_string()));
     }
+    opts.registry = registry_context(&a.registry, None, ctx)?;
     let reporter = StderrReporter { quiet: a.quiet };
     let out = b.commit(&store, a.image.as_deref(), &opts, &reporter)?;
     if let Some(path) = &a.iidfile {
