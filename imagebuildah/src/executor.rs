@@ -450,6 +450,14 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 ro.env.push(format!("{k}={v}"));
             }
         }
+        // Proxy build args reach RUN without an ARG (and never the history).
+        for k in PROXY_ARGS {
+            if let Some(v) = self.cx.opts.build_args.get(*k) {
+                if !self.args.contains_key(*k) && !env_names.contains(*k) {
+                    ro.env.push(format!("{k}={v}"));
+                }
+            }
+        }
         ro.context_dir = Some(self.cx.context_dir.to_path_buf());
         match r.network {
             Some(RunNetwork::None) => ro.namespaces.network = Some(NetworkMode::None),
