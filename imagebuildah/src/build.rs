@@ -155,10 +155,12 @@ pub fn build(
     let needed = plan.needed(target, &global);
     // Stages a later FROM builds on get committed.
     let mut from_used = vec![false; plan.stages.len()];
-    for i in 0..=target {
-        if !needed[i] {
-            continue;
-        }
+    for (i, _) in needed
+        .iter()
+        .enumerate()
+        .take(target + 1)
+        .filter(|(_, n)| **n)
+    {
         if let Ok(base) = plan.base_of(i, &global) {
             if let Some(d) = plan.stage_ref(&base, i) {
                 from_used[d] = true;
@@ -337,11 +339,7 @@ fn commit_final(
         })
         .collect::<Result<_>>()?;
     let first = opts.tags.first().map(String::as_str);
-    reporter.step(
-        &format!("{prefix}COMMIT {}", first.unwrap_or(""))
-            .trim_end()
-            .to_string(),
-    );
+    reporter.step(format!("{prefix}COMMIT {}", first.unwrap_or("")).trim_end());
     // A stage that is only a FROM of an image is that image, as in buildah.
     let reuse = no_steps
         && !b.state.from_image_id.is_empty()

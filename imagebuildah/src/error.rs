@@ -25,7 +25,7 @@ pub enum BuildError {
     Invalid(String),
     /// A Containerfile could not be parsed (the message names file and line).
     #[error(transparent)]
-    Parse(#[from] crate::parser::ParseError),
+    Parse(Box<crate::parser::ParseError>),
     /// A primitive failed.
     #[error(transparent)]
     Builder(#[from] builder::Error),
@@ -41,6 +41,12 @@ pub enum BuildError {
         #[source]
         source: Box<BuildError>,
     },
+}
+
+impl From<crate::parser::ParseError> for BuildError {
+    fn from(e: crate::parser::ParseError) -> BuildError {
+        BuildError::Parse(Box::new(e))
+    }
 }
 
 impl BuildError {

@@ -156,7 +156,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         fo.registry.platform = match &stage.platform {
             Some(p) => {
                 let p = crate::shell::process_word(p, stage.from.escape, cx.global_args)
-                    .map_err(|e| BuildError::Parse(stage.from.error(e.into())))?;
+                    .map_err(|e| BuildError::from(stage.from.error(e.into())))?;
                 Platform::parse(&p)?
             }
             None => cx.opts.registry.platform.clone(),
@@ -597,7 +597,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             MountKind::Bind => {
                 let root = match &m.from {
-                    Some(f) => self.from_root(f, mounted)?,
+                    Some(f) => self.stage_root(f, mounted)?,
                     None => self.cx.context_dir.to_path_buf(),
                 };
                 let src = m.source.clone().unwrap_or_default();
@@ -646,7 +646,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     /// The root of `--from` (a stage's container, mounted; or an image, via a container).
-    fn from_root(&mut self, f: &str, mounted: &mut Vec<Builder>) -> Result<PathBuf> {
+    fn stage_root(&mut self, f: &str, mounted: &mut Vec<Builder>) -> Result<PathBuf> {
         if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
             let Some(Some(o)) = self.cx.done.get(i) else {
                 return Err(BuildError::invalid(format!("stage {f:?} was not built")));

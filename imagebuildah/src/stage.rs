@@ -197,7 +197,7 @@ pub fn from_files(files: &[(String, String)]) -> Result<Plan> {
     let mut all = Vec::new();
     for (name, text) in files {
         let steps =
-            crate::instruction::steps(name, text).map_err(|e: ParseError| BuildError::Parse(e))?;
+            crate::instruction::steps(name, text).map_err(|e: ParseError| BuildError::from(e))?;
         all.extend(steps);
     }
     from_steps(all)
