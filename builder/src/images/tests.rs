@@ -4,6 +4,8 @@
 //! busybox (L1) ─┬─ U1 (L2, no name) ── child (L3)
 //!               └─ U2 (L1, config only, no name, label k=v)
 //! ```
+#![allow(clippy::field_reassign_with_default)]
+
 use super::*;
 use crate::image::Digest;
 use crate::store::{BigData, DriverKind, PutLayerOptions, StoreOptions};
