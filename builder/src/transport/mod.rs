@@ -287,7 +287,12 @@ pub fn load_image_manifest(
         }
         Manifest::OciIndex(i) | Manifest::DockerList(i) => {
             let pick = choose_instance(&i, platform)
-                .map_err(|e| e.context(format!("reading manifest of {}", src.describe())))?
+                .map_err(|e| {
+                    e.context(format!(
+                        "choosing an image from manifest list {}",
+                        src.describe()
+                    ))
+                })?
                 .clone();
             let (bytes, mt) = src.manifest(Some(&pick.digest))?;
             let got = Digest::of(&bytes);
