@@ -17,6 +17,18 @@ conf=$repo/../shared/conformance
 baseline=$conf/baselines/buildah-1.28.2.txt
 [[ -x $conf/run.sh ]] || { echo "conformance: $conf/run.sh not found" >&2; exit 2; }
 [[ -n ${BUILDAH_SRC:-} ]] || { echo "conformance: set BUILDAH_SRC to a containers/buildah snapshot (see $conf/README.md)" >&2; exit 2; }
+# The harness's prerequisites (its README), installed when missing (Debian, as root).
+declare -A need=([parallel]=parallel [bats]=bats [skopeo]=skopeo [jq]=jq [curl]=curl [python3]=python3
+    [runc]=runc [docker-registry]=docker-registry [buildah]=buildah [debootstrap]=debootstrap
+    [openssl]=openssl [git]=git [podman]=podman [getfattr]=attr [uuidgen]=uuid-runtime)
+missing=()
+for c in "${!need[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}"); done
+[[ -x /bin/busybox ]] || missing+=(busybox-static)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "conformance: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
 export BUILDAH_SRC_REV=${BUILDAH_SRC_REV:-5b1b18eebdc2}
 if [[ -z ${HOD:-} ]]; then
     cargo build --release --bins >&2
