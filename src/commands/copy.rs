@@ -46,7 +46,8 @@ pub struct CopyArgs {
     /// Exclude content matching this pattern (repeatable).
     #[arg(long = "exclude", value_name = "PATTERN")]
     pub excludes: Vec<String>,
-    /// Copy from this working container's or image's root instead of the host.
+    /// Copy from this working container's or image's root instead of the host (a transport
+    /// reference such as oci:DIR:TAG is pulled first).
     #[arg(long)]
     pub from: Option<String>,
     /// Alternative ignore file (needs --contextdir).

@@ -53,33 +53,12 @@ pub struct FromArgs {
 
 /// Parse `--pull` values as buildah does (`true` = always, `false` = missing).
 pub fn parse_pull_policy(s: &str) -> anyhow::Result<PullPolicy> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "always" | "true" => PullPolicy::Always,
-        "missing" | "ifmissing" | "false" => PullPolicy::Missing,
-        "never" => PullPolicy::Never,
-        "newer" | "ifnewer" => PullPolicy::Newer,
-        _ => anyhow::bail!("unsupported pull policy {s:?}"),
-    })
+    Ok(PullPolicy::parse(s)?)
 }
 
 /// The pull policy from `--pull`, `--pull-always`, `--pull-never`.
 pub fn pull_policy(pull: Option<&str>, always: bool, never: bool) -> anyhow::Result<PullPolicy> {
-    if [pull.is_some(), always, never]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        anyhow::bail!("can only set one of 'pull' or 'pull-always' or 'pull-never'");
-    }
-    if always {
-        return Ok(PullPolicy::Always);
-    }
-    if never {
-        return Ok(PullPolicy::Never);
-    }
-    pull.map(parse_pull_policy)
-        .unwrap_or(Ok(PullPolicy::Missing))
+    Ok(PullPolicy::from_flags(pull, always, never)?)
 }
 
 /// Create the container.

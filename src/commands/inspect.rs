@@ -142,7 +142,8 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
 
 /// buildah's `BuilderInfo` for an image (no container).
 pub fn image_info(store: &Store, name: &str) -> anyhow::Result<Value> {
-    let record = store.image(name)?;
+    // The one lookup of the query layer (the same rules as images and rmi).
+    let record = builder::images::ImageIndex::load(store)?.get(name)?.clone();
     let platform = builder::options::Platform::default();
     let base = builder::from::read_image(store, record.clone(), &platform)?;
     let manifest = store
