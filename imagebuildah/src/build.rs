@@ -218,7 +218,12 @@ pub fn build(
                 used_args: &used_args,
             };
             let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
-            let run = ex.run_steps(total);
+            let mut cached = None;
+            let run = if opts.layers {
+                ex.run_steps_cached(total).map(|last| cached = last)
+            } else {
+                ex.run_steps(total)
+            };
             let created_by = ex.last_created_by.clone();
             let mut b = ex.builder;
             if let Err(e) = run {
@@ -236,11 +241,14 @@ pub fn build(
                     reporter,
                     &mut b,
                     stage.steps.is_empty(),
+                    cached.as_deref(),
                     &created_by,
                     &prefix,
                 )?;
                 image_id = Some(out.image_id.clone());
                 output = Some(out);
+            } else if let Some(id) = cached {
+                image_id = Some(id);
             } else if from_used[i] {
                 let co = commit_options(opts, &created_by, false);
                 let out = b.commit(store, None, &co, &builder::report::Quiet)?;
@@ -311,6 +319,7 @@ fn commit_final(
     reporter: &dyn BuildReporter,
     b: &mut Builder,
     no_steps: bool,
+    cached: Option<&str>,
     created_by: &str,
     prefix: &str,
 ) -> Result<BuildOutput> {
@@ -347,8 +356,16 @@ fn commit_final(
         && opts.unset_env.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash;
+    let plain = opts.env.is_empty()
+        && opts.unset_env.is_empty()
+        && opts.annotations.is_empty()
+        && !opts.squash
+        && !opts.omit_history;
     let image_id = if reuse {
         b.state.from_image_id.clone()
+    } else if let Some(id) = cached.filter(|_| plain) {
+        // --layers: the last step's image is the result.
+        id.to_string()
     } else {
         let co = commit_options(opts, created_by, true);
         let dest = names.first().map(String::as_str);

@@ -121,6 +121,8 @@ pub struct StageExecutor<'a, 'c> {
     cmd_set: bool,
     /// The last step's history `created_by` (names the commit).
     pub last_created_by: String,
+    /// How the stage's containers are made (again, after each cached step).
+    from_opts: FromOptions,
 }
 
 fn now() -> String {
@@ -164,6 +166,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let builder = Builder::new_from(cx.store, base, &fo, cx.reporter)
             .map_err(|e| step_error(&from_line, e.into()))?;
         let mut ex = StageExecutor {
+            from_opts: fo,
             cx,
             stage,
             builder,
@@ -209,6 +212,163 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         self.builder.save()?;
+        Ok(())
+    }
+
+    /// Replace the working container by one made from `image` (after a cached or a
+    /// committed step in `--layers` mode).
+    fn switch_to(&mut self, image: &str) -> Result<()> {
+        let b = Builder::new_from(self.cx.store, image, &self.from_opts, self.cx.reporter)?;
+        let old = std::mem::replace(&mut self.builder, b);
+        old.delete(self.cx.store)?;
+        Ok(())
+    }
+
+    /// `--layers`: run the steps, ending each filesystem step (and the last one) in an
+    /// intermediate image, reusing cached ones. Returns the stage's last image.
+    pub fn run_steps_cached(&mut self, total_steps: usize) -> Result<Option<String>> {
+        use crate::cache::{self, CacheEntry};
+        let n = self.stage.steps.len();
+        let base = self.builder.state.from_image_id.clone();
+        let mut pending = CacheEntry {
+            parent: if base.is_empty() {
+                "scratch".into()
+            } else {
+                base
+            },
+            ..Default::default()
+        };
+        let mut last = None;
+        for (k, step) in self.stage.steps.iter().enumerate() {
+            self.cx.reporter.step(&format!(
+                "{}STEP {}/{total_steps}: {}",
+                self.cx.prefix,
+                k + 2,
+                step.original
+            ));
+            let fs_step = matches!(
+                step.instruction,
+                Instruction::Run(_)
+                    | Instruction::Copy(_)
+                    | Instruction::Add(_)
+                    | Instruction::Workdir(_)
+            ) || k + 1 == n;
+            self.key_parts(step, &mut pending)
+                .map_err(|e| step_error(&step.original, e))?;
+            if !fs_step {
+                let created_by = self
+                    .execute(step)
+                    .map_err(|e| step_error(&step.original, e))?;
+                self.builder.state.appended_history.push(History {
+                    created: Some(now()),
+                    created_by: Some(created_by),
+                    empty_layer: true,
+                    ..Default::default()
+                });
+                continue;
+            }
+            if !self.cx.opts.no_cache {
+                if let Some(id) = cache::lookup(self.cx.store, &pending)? {
+                    self.cx.reporter.step(&format!("--> Using cache {id}"));
+                    self.switch_to(&id)?;
+                    pending = CacheEntry {
+                        parent: id.clone(),
+                        ..Default::default()
+                    };
+                    last = Some(id);
+                    continue;
+                }
+                if self.cx.opts.explain_cache {
+                    let cands = cache::candidates(self.cx.store, &pending.parent)?;
+                    let best = cands.iter().max_by_key(|c| {
+                        c.steps
+                            .iter()
+                            .zip(&pending.steps)
+                            .take_while(|(a, b)| a == b)
+                            .count()
+                    });
+                    match best {
+                        None => self
+                            .cx
+                            .reporter
+                            .step("--> Cache miss: no cached step on this parent"),
+                        Some(c) => {
+                            for why in pending.explain(c) {
+                                self.cx.reporter.step(&format!("--> Cache miss: {why}"));
+                            }
+                        }
+                    }
+                }
+            }
+            let created_by = self
+                .execute(step)
+                .map_err(|e| step_error(&step.original, e))?;
+            self.builder.save()?;
+            let co = commit_options(self.cx.opts, &created_by, false);
+            let out = self
+                .builder
+                .commit(self.cx.store, None, &co, &builder::report::Quiet)
+                .map_err(|e| step_error(&step.original, e.into()))?;
+            self.cx
+                .store
+                .set_image_metadata(&out.image_id, &pending.to_metadata())?;
+            self.cx
+                .reporter
+                .step(&format!("--> {}", crate::build::short(&out.image_id)));
+            self.switch_to(&out.image_id)?;
+            pending = CacheEntry {
+                parent: out.image_id.clone(),
+                ..Default::default()
+            };
+            last = Some(out.image_id);
+        }
+        Ok(last)
+    }
+
+    /// Add what `step` contributes to a cache key: its text, the build args it uses and
+    /// its sources' content.
+    fn key_parts(&self, step: &Step, e: &mut crate::cache::CacheEntry) -> Result<()> {
+        e.steps.push(step.original.clone());
+        let vars = self.vars();
+        let (inst, names) = step.expand_with_matches(&vars)?;
+        for n in names {
+            if let Some(v) = self.args.get(&n) {
+                e.args.insert(n, v.clone());
+            }
+        }
+        match inst {
+            Instruction::Run(_) => {
+                for (k, v) in &self.args {
+                    e.args.insert(k.clone(), v.clone());
+                }
+            }
+            Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
+                Some(f) => {
+                    let id = match self.cx.plan.stage_ref(f, self.stage.index) {
+                        Some(i) => self.cx.done.get(i).and_then(|o| o.as_ref()).map(|o| {
+                            o.image_id
+                                .clone()
+                                .unwrap_or_else(|| o.builder.id().to_string())
+                        }),
+                        None => self.cx.store.image(f).ok().map(|r| r.id),
+                    };
+                    e.sources
+                        .insert(format!("--from={f}"), id.unwrap_or_default());
+                }
+                None => {
+                    for s in &c.sources {
+                        if s.contains("://") {
+                            e.sources
+                                .insert(s.clone(), c.checksum.clone().unwrap_or_default());
+                        } else {
+                            e.sources
+                                .extend(crate::cache::source_digests(self.cx.context_dir, s)?);
+                        }
+                    }
+                }
+            },
+            _ => {}
+        }
         Ok(())
     }
 

@@ -15,6 +15,7 @@
 
 pub mod args;
 pub mod build;
+pub mod cache;
 pub mod error;
 pub mod executor;
 pub mod include;

@@ -36,12 +36,16 @@ pub struct BudArgs {
     /// Replace the first FROM's image.
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
-    /// Cache intermediate images (env BUILDAH_LAYERS; accepted, no cache yet).
+    /// Cache intermediate images (env BUILDAH_LAYERS).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub layers: Option<bool>,
     /// Do not use cached intermediate images.
     #[arg(long)]
     pub no_cache: bool,
+    /// With --layers: say, for each step that missed the cache, what differed from the
+    /// closest cached step (parent, instruction, a build arg, a source path).
+    #[arg(long)]
+    pub explain_cache: bool,
     /// Pull policy for base images: always, missing, never, newer.
     #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
     pub pull: Option<String>,
@@ -249,6 +253,7 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
     };
     o.no_cache = a.no_cache;
+    o.explain_cache = a.explain_cache;
     o.pull_policy = super::from::pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;
     o.format = a.format.as_deref().map(super::parse_format).transpose()?;
     o.squash = a.squash;

@@ -1307,3 +1307,63 @@ fn killed_during_run_leaves_no_tagged_image_and_next_build_works() {
     e.ctx.ok(["bud", "-t", "killed", &c2.display().to_string()]);
     e.ctx.ok(["inspect", "-t", "image", "killed"]);
 }
+
+// ---------------------------------------------------------------- --layers
+
+#[test]
+fn layers_cache_hits_misses_and_explains() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[
+            (
+                CF,
+                "FROM busybox\nARG V=1\nENV E=1\nCOPY a.txt /a.txt\nRUN echo $V > /v\nCOPY b.txt /b.txt\nCMD [\"sh\"]\n",
+            ),
+            ("a.txt", "one"),
+            ("b.txt", "b"),
+        ],
+    );
+    let cs = c.display().to_string();
+    let first = e.ctx.ok(["bud", "--layers", "-t", "lay", &cs]);
+    assert!(!first.contains("Using cache"), "{first}");
+    // Nothing changed: every step is a hit, same image.
+    let second = e.ctx.ok(["bud", "--layers", "-t", "lay", &cs]);
+    assert_eq!(second.matches("--> Using cache").count(), 4, "{second}");
+    assert_eq!(first.lines().last(), second.lines().last());
+    // One source changed: misses from that COPY on, and --explain-cache names the file.
+    fs::write(c.join("a.txt"), "two").unwrap();
+    let third = e
+        .ctx
+        .ok(["bud", "--layers", "--explain-cache", "-t", "lay", &cs]);
+    assert_eq!(third.matches("--> Using cache").count(), 0, "{third}");
+    assert!(
+        third.contains("Cache miss: source a.txt changed"),
+        "{third}"
+    );
+    // A build arg the RUN uses: the COPY before it hits, the RUN misses and says why.
+    fs::write(c.join("a.txt"), "one").unwrap();
+    let fourth = e.ctx.ok([
+        "bud",
+        "--layers",
+        "--explain-cache",
+        "--build-arg",
+        "V=2",
+        "-t",
+        "lay",
+        &cs,
+    ]);
+    assert_eq!(fourth.matches("--> Using cache").count(), 1, "{fourth}");
+    assert!(fourth.contains("build arg V changed"), "{fourth}");
+    // --no-cache builds everything again.
+    let fifth = e
+        .ctx
+        .ok(["bud", "--layers", "--no-cache", "-t", "lay", &cs]);
+    assert!(!fifth.contains("Using cache"), "{fifth}");
+    let b = examine(&e.ctx, common::run_cmd(Command::new("true")), "lay");
+    assert!(b.has("/a.txt") && b.has("/v") && b.has("/b.txt"));
+    assert_eq!(e.ctx.ok(["containers", "-q"]), "");
+}
