@@ -313,6 +313,7 @@ pub fn short(id: &str) -> &str {
     &id[..id.len().min(11)]
 }
 
+#[allow(clippy::too_many_arguments)]
 fn commit_final(
     store: &Store,
     opts: &BuildOptions,
