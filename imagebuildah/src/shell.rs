@@ -131,6 +131,14 @@ pub enum ExpandError {
     /// An opening quote without its closing one; the payload names it ("single-quote").
     #[error("unexpected end of statement while looking for matching {0}")]
     Unterminated(&'static str),
+    /// An expanded value is not valid where it is used (`--mount=mode=$M` with M=abc).
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// What holds the value: "--mount=type=cache,mode=$M".
+        what: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 /// The word expander. `Lexer::new(escape)` is what instructions use; the flags reproduce

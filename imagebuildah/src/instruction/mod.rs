@@ -168,6 +168,10 @@ pub struct OnBuild {
 }
 
 /// A typed Containerfile instruction.
+///
+/// Values are as written: ENV/LABEL/ARG values and COPY paths still hold their quotes and
+/// `$VAR`s until [`Instruction::expand`] (or [`Step::expand`]) is applied, which the
+/// engine always does before using an instruction, whether it contains `$` or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
     /// FROM.
@@ -675,7 +679,7 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             if expr.is_empty() {
                 return Err(args_err("ONBUILD requires at least one argument"));
             }
-            let inner = parser::parse_line(expr, node.location.clone()).map_err(|e| e.kind)?;
+            let inner = parser::parse_line(expr, node.location.clone()).map_err(|e| *e.kind)?;
             match inner.keyword.as_str() {
                 "ONBUILD" => {
                     return Err(args_err(

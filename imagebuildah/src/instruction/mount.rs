@@ -172,7 +172,7 @@ pub(crate) fn ram_in_bytes(v: &str) -> Option<u64> {
         _ => return None,
     };
     let b = n * mult;
-    (b.is_finite() && b >= 0.0 && b < 1.8e19).then_some(b as u64)
+    (b.is_finite() && (0.0..1.8e19).contains(&b)).then_some(b as u64)
 }
 
 /// A parse failure that may be an expansion failure.
@@ -203,9 +203,9 @@ impl RunMount {
     ) -> Result<RunMount, ExpandError> {
         Self::parse_with(spec, expand, false).map_err(|e| match e {
             // The spec already parsed once; only an expanded value can be wrong now.
-            MountError::Invalid(reason) => ExpandError::Required {
-                name: format!("--mount={spec}"),
-                message: reason,
+            MountError::Invalid(reason) => ExpandError::Invalid {
+                what: format!("--mount={spec}"),
+                reason,
             },
             MountError::Expand(e) => e,
         })

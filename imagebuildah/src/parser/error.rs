@@ -14,8 +14,8 @@ pub struct ParseError {
     /// The instruction's original text, as written (continuations joined); empty when the
     /// error is not about one instruction (e.g. a directive).
     pub instruction: String,
-    /// What is wrong.
-    pub kind: ParseErrorKind,
+    /// What is wrong (boxed: errors travel through `Result`s on every path).
+    pub kind: Box<ParseErrorKind>,
 }
 
 impl ParseError {
@@ -24,7 +24,7 @@ impl ParseError {
         ParseError {
             location,
             instruction: instruction.into(),
-            kind,
+            kind: Box::new(kind),
         }
     }
 }
