@@ -11,6 +11,9 @@
 //! `${VAR/p/r}`, `${VAR//p/r}` (patterns are shell globs: `*`, `?`, `[…]`), single quotes
 //! (literal), double quotes (`$` expands, the escape character escapes `"`, `$` and
 //! itself), and the escape character of the Containerfile (`\` or `` ` ``) outside quotes.
+//! buildah 1.28.2 (imagebuilder) knows only `:-` and `:+`; the others are BuildKit's and a
+//! superset. Shell special parameters (`$$`, `$@`, `$?`) are not variables and stay as
+//! written, as in buildah (BuildKit expands them to nothing).
 //! Nothing here does I/O: variables come from a [`Lookup`].
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -564,10 +567,6 @@ impl ShellWord<'_> {
                     name.push(d);
                 }
                 return name;
-            }
-            if name.is_empty() && matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
-                self.next();
-                return ch.to_string();
             }
             if !(ch.is_alphanumeric() || ch == '_') {
                 break;

@@ -251,6 +251,70 @@ fn matches_are_reported() {
     );
 }
 
+/// The config buildah 1.28.2 produced for this file (`buildah bud` + `inspect`, recorded
+/// on the development machine), reproduced by typing and expanding with ENV in scope.
+#[test]
+fn buildah_parity() {
+    let src = r#"FROM scratch
+ENV A=1 PORTS="80 443/tcp"
+ENV B=$@ C=$1x D=${UNSET:-"b c"} E=\$A F='$A' G="q\"$A" H=${A:-}
+ENV LEGACY value with "quotes" $A
+LABEL "com.example.vendor"="ACME Inc" x=$A 'y z'=1
+EXPOSE $PORTS 53/udp
+WORKDIR /w/$A
+USER ${A}:${GID:-0}
+STOPSIGNAL $A
+VOLUME $PORTS "/xy"
+"#;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut labels = Vec::new();
+    let mut rest = Vec::new();
+    for step in steps("Containerfile", src).unwrap() {
+        match step.expand(&env).unwrap() {
+            Instruction::Env(kvs) => env.extend(kvs.into_iter().map(|kv| (kv.key, kv.value))),
+            Instruction::Label(kvs) => labels.extend(kvs.into_iter().map(|kv| (kv.key, kv.value))),
+            Instruction::From(_) => {}
+            other => rest.push(other),
+        }
+    }
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(
+        env,
+        [
+            "A=1", "PORTS=80 443/tcp", "B=$@", "C=x", "D=b c", "E=$A", "F=$A", "G=q\"1", "H=1",
+            "LEGACY=value with quotes 1",
+        ]
+    );
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(labels, ["com.example.vendor=ACME Inc", "x=1", "y z=1"]);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        rest,
+        [
+            Instruction::Expose(s(&["80", "443/tcp", "53/udp"])),
+            Instruction::Workdir("/w/1".into()),
+            Instruction::User("1:0".into()),
+            Instruction::StopSignal("1".into()),
+            Instruction::Volume(s(&["80 443/tcp", "/xy"])),
+        ]
+    );
+}
+
+/// Continuations (empty and comment lines inside, CRLF, at EOF) under `# escape=\``:
+/// buildah 1.28.2 gives the same labels except `b` and `h`, because imagebuilder expands
+/// words with `\\` whatever the directive says (`b=c:d`, `h=a\``); hod follows BuildKit.
+#[test]
+fn continuations_with_backtick() {
+    let src = "# escape=`\r\nFROM scratch\r\nLABEL a=\"x `\r\n  y\" b=c:\\d\r\nLABEL c=1 `\r\n\r\n  d=2\r\nLABEL e=3 `\r\n# comment\r\n   # indented comment\r\n  f=4\r\nLABEL   g=\"tab\there\"   h=${X:-a`$b}\r\nLABEL i=last `";
+    let mut labels = Vec::new();
+    for step in steps("Containerfile", src).unwrap() {
+        if let Instruction::Label(kvs) = step.expand(&NoEnv).unwrap() {
+            labels.extend(kvs.into_iter().map(|kv| format!("{}={}", kv.key, kv.value)));
+        }
+    }
+    assert_eq!(labels, ["a=x   y", "b=c:\\d", "c=1", "d=2", "e=3", "f=4", "g=tab\there", "h=a$b", "i=last"]);
+}
+
 #[test]
 fn go_durations() {
     let cases: &[(&str, Option<u64>)] = &[
