@@ -120,9 +120,12 @@ pub enum ExpandError {
     /// `${}`, `${:x}`, `${{x}`.
     #[error("syntax error: bad substitution")]
     BadSubstitution,
-    /// `${VAR!x}` and the like.
+    /// `${VAR!x}`, `${VAR:=x}` and the like (the payload is the modifier as written).
     #[error("unsupported modifier ({0}) in substitution")]
-    UnsupportedModifier(char),
+    UnsupportedModifier(String),
+    /// `${VAR/pattern}` without the `/replacement` part.
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
     /// `${VAR?msg}` / `${VAR:?msg}` with VAR unset (or empty for `:?`).
     #[error("{name}: {message}")]
     Required {
@@ -308,6 +311,21 @@ impl ShellWord<'_> {
                     result.push_str(&s);
                     words.add_string(&s);
                 }
+                '<' => {
+                    // `<<  EOF` stays one word (BuildKit's processPossibleHeredoc).
+                    self.next();
+                    let mut s = String::from("<");
+                    if self.peek() == Some('<') {
+                        self.next();
+                        s.push('<');
+                        while let Some(c) = self.peek().filter(|c| matches!(c, ' ' | '\t' | '\r')) {
+                            self.next();
+                            s.push(c);
+                        }
+                    }
+                    result.push_str(&s);
+                    words.add_raw_string(&s);
+                }
                 _ => {
                     let mut ch = ch;
                     self.next();
@@ -430,123 +448,99 @@ impl ShellWord<'_> {
             _ => {}
         }
         let name = self.process_name();
-        let Some(ch) = self.next() else {
+        let Some(mut ch) = self.next() else {
             return Err(ExpandError::MissingBrace);
         };
         let skip = self.lx.skip_unset;
-        match ch {
-            '}' => Ok(match self.get(&name) {
+        let mut chs = ch.to_string();
+        let mut null_is_unset = false;
+        if ch == '}' {
+            return Ok(match self.get(&name) {
                 Some(v) => v,
                 None if skip => format!("${{{name}}}"),
                 None => String::new(),
-            }),
-            ':' => {
-                let Some(modifier) = self.next() else {
-                    return Err(ExpandError::MissingBrace);
-                };
-                let word = self.until_brace(false)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}:{modifier}{word}}}"));
+            });
+        }
+        if ch == ':' {
+            null_is_unset = true;
+            let Some(m) = self.next() else {
+                return Err(ExpandError::MissingBrace);
+            };
+            ch = m;
+            chs.push(m);
+        }
+        match ch {
+            '+' | '-' | '?' | '#' | '%' => {
+                let trim = ch == '#' || ch == '%';
+                if null_is_unset && trim {
+                    return Err(ExpandError::UnsupportedModifier(chs));
                 }
-                let v = value.clone().unwrap_or_default();
-                match modifier {
-                    '+' => Ok(if v.is_empty() { v } else { word }),
-                    '-' => Ok(if v.is_empty() { word } else { v }),
-                    '?' => {
-                        if value.is_none() || v.is_empty() {
-                            let what = if value.is_none() { "unset" } else { "empty" };
-                            let message = if word.is_empty() {
-                                format!("is not allowed to be {what}")
+                let mut word = self.until_brace(trim)?;
+                let value = self.get(&name);
+                let Some(value) = value else {
+                    if skip {
+                        return Ok(format!("${{{name}{chs}{word}}}"));
+                    }
+                    return match ch {
+                        '-' => Ok(word),
+                        '?' => Err(ExpandError::Required {
+                            name,
+                            message: if word.is_empty() {
+                                "is not allowed to be unset".into()
                             } else {
                                 word
-                            };
-                            return Err(ExpandError::Required { name, message });
-                        }
-                        Ok(v)
-                    }
-                    m => Err(ExpandError::UnsupportedModifier(m)),
-                }
-            }
-            '+' | '-' | '?' => {
-                let word = self.until_brace(false)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}{ch}{word}}}"));
-                }
-                match (ch, value) {
-                    ('-', Some(v)) | ('?', Some(v)) => Ok(v),
-                    ('-', None) => Ok(word),
-                    ('+', Some(_)) => Ok(word),
-                    ('+', None) => Ok(String::new()),
-                    (_, None) => Err(ExpandError::Required {
+                            },
+                        }),
+                        '#' | '%' => Ok(String::new()),
+                        _ => Ok(String::new()),
+                    };
+                };
+                let null = null_is_unset && value.is_empty();
+                match ch {
+                    '-' => Ok(if null { word } else { value }),
+                    '+' => Ok(if null { String::new() } else { word }),
+                    '?' if null => Err(ExpandError::Required {
                         name,
                         message: if word.is_empty() {
-                            "is not allowed to be unset".into()
+                            "is not allowed to be empty".into()
                         } else {
                             word
                         },
                     }),
-                    _ => unreachable!("ch is one of + - ?"),
+                    '?' => Ok(value),
+                    _ => {
+                        let longest = word.starts_with(ch);
+                        if longest {
+                            word.remove(0);
+                        }
+                        Ok(trim_match(
+                            &value,
+                            &Pattern::new(&word, self.lx.escape),
+                            ch == '#',
+                            longest,
+                        ))
+                    }
                 }
             }
-            '#' | '%' => {
-                let mut word = self.until_brace(true)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}{ch}{word}}}"));
-                }
-                let longest = word.starts_with(ch);
-                if longest {
-                    word.remove(0);
-                }
-                let pat = Pattern::new(&word, self.lx.escape);
-                let v: Vec<char> = value.unwrap_or_default().chars().collect();
-                let n = v.len();
-                let s = |a: usize, b: usize| v[a..b].iter().collect::<String>();
-                if ch == '#' {
-                    let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
-                        Box::new((0..=n).rev())
-                    } else {
-                        Box::new(0..=n)
-                    };
-                    Ok(match cuts.find(|&i| pat.matches(&v[..i])) {
-                        Some(i) => s(i, n),
-                        None => s(0, n),
-                    })
-                } else {
-                    let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
-                        Box::new(0..=n)
-                    } else {
-                        Box::new((0..=n).rev())
-                    };
-                    Ok(match cuts.find(|&i| pat.matches(&v[i..])) {
-                        Some(i) => s(0, i),
-                        None => s(0, n),
-                    })
-                }
-            }
-            '/' => {
+            '/' if !null_is_unset => {
                 let all = self.peek() == Some('/');
                 if all {
                     self.next();
                 }
-                let (pattern, _, stop) = match self.process_stop_on_any(&['/', '}'], true) {
-                    Ok(r) => r,
-                    Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+                let pattern = match self.process_stop_on_any(&['/'], true) {
+                    Ok((p, _, _)) => p,
+                    Err(_) if self.peek().is_none() => return Err(ExpandError::MissingSlash),
                     Err(e) => return Err(e),
                 };
-                let replacement = if stop == Some('}') {
-                    String::new()
-                } else {
-                    self.until_brace(false)?
+                let replacement = self.until_brace(false)?;
+                let Some(value) = self.get(&name) else {
+                    if skip {
+                        let sep = if all { "//" } else { "/" };
+                        return Ok(format!("${{{name}{sep}{pattern}/{replacement}}}"));
+                    }
+                    return Ok(String::new());
                 };
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    let sep = if all { "//" } else { "/" };
-                    return Ok(format!("${{{name}{sep}{pattern}/{replacement}}}"));
-                }
-                let v: Vec<char> = value.unwrap_or_default().chars().collect();
+                let v: Vec<char> = value.chars().collect();
                 Ok(replace(
                     &v,
                     &Pattern::new(&pattern, self.lx.escape),
@@ -554,7 +548,7 @@ impl ShellWord<'_> {
                     all,
                 ))
             }
-            c => Err(ExpandError::UnsupportedModifier(c)),
+            _ => Err(ExpandError::UnsupportedModifier(chs)),
         }
     }
 
@@ -576,6 +570,30 @@ impl ShellWord<'_> {
         }
         name
     }
+}
+
+/// `${VAR#p}` (`prefix`) or `${VAR%p}`: the shortest (or `longest`) match removed.
+fn trim_match(value: &str, pat: &Pattern, prefix: bool, longest: bool) -> String {
+    let v: Vec<char> = value.chars().collect();
+    let n = v.len();
+    let cut = if prefix {
+        let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
+            Box::new((0..=n).rev())
+        } else {
+            Box::new(0..=n)
+        };
+        cuts.find(|&i| pat.matches(&v[..i]))
+            .map(|i| v[i..].iter().collect())
+    } else {
+        let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
+            Box::new(0..=n)
+        } else {
+            Box::new((0..=n).rev())
+        };
+        cuts.find(|&i| pat.matches(&v[i..]))
+            .map(|i| v[..i].iter().collect())
+    };
+    cut.unwrap_or_else(|| value.to_string())
 }
 
 /// `${VAR/p/r}`: the leftmost, longest match of `p` (all of them with `//`) replaced.

@@ -458,7 +458,7 @@ fn command_of(args: &NodeArgs) -> Command {
 fn list_of(args: &NodeArgs) -> Vec<String> {
     match args {
         NodeArgs::Json(v) => v.clone(),
-        NodeArgs::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+        NodeArgs::Shell(s) => parser::split_list(s),
     }
 }
 
@@ -503,9 +503,12 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
     };
     if !first.contains('=') {
         // Legacy `KEY name value…`: the value is the rest of the line.
-        let mut parts = rest.splitn(2, char::is_whitespace);
+        let mut parts = rest.splitn(2, parser::is_list_blank);
         let key = parts.next().unwrap_or_default();
-        let value = parts.next().map(str::trim_start).unwrap_or_default();
+        let value = parts
+            .next()
+            .map(|v| v.trim_start_matches(parser::is_list_blank))
+            .unwrap_or_default();
         if value.is_empty() {
             return Err(args_err(format!(
                 "{} must have two arguments",
@@ -539,7 +542,7 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
     let mut flags = Flags::parse(kw, &node.flags)?;
     let ins = match kw {
         "FROM" => {
-            let words: Vec<&str> = shell_text(node).split_whitespace().collect();
+            let words = parser::split_list(shell_text(node));
             let alias = match words.as_slice() {
                 [_] => None,
                 [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
@@ -679,7 +682,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             if expr.is_empty() {
                 return Err(args_err("ONBUILD requires at least one argument"));
             }
-            let inner = parser::parse_line(expr, node.location.clone()).map_err(|e| *e.kind)?;
+            let mut inner =
+                parser::parse_line(expr, node.location.clone(), escape).map_err(|e| *e.kind)?;
+            inner.heredocs = node.heredocs.clone();
             match inner.keyword.as_str() {
                 "ONBUILD" => {
                     return Err(args_err(

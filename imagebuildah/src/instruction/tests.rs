@@ -281,7 +281,15 @@ VOLUME $PORTS "/xy"
     assert_eq!(
         env,
         [
-            "A=1", "PORTS=80 443/tcp", "B=$@", "C=x", "D=b c", "E=$A", "F=$A", "G=q\"1", "H=1",
+            "A=1",
+            "PORTS=80 443/tcp",
+            "B=$@",
+            "C=x",
+            "D=b c",
+            "E=$A",
+            "F=$A",
+            "G=q\"1",
+            "H=1",
             "LEGACY=value with quotes 1",
         ]
     );
@@ -312,7 +320,20 @@ fn continuations_with_backtick() {
             labels.extend(kvs.into_iter().map(|kv| format!("{}={}", kv.key, kv.value)));
         }
     }
-    assert_eq!(labels, ["a=x   y", "b=c:\\d", "c=1", "d=2", "e=3", "f=4", "g=tab\there", "h=a$b", "i=last"]);
+    assert_eq!(
+        labels,
+        [
+            "a=x   y",
+            "b=c:\\d",
+            "c=1",
+            "d=2",
+            "e=3",
+            "f=4",
+            "g=tab\there",
+            "h=a$b",
+            "i=last"
+        ]
+    );
 }
 
 #[test]
