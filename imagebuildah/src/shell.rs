@@ -431,7 +431,7 @@ impl ShellWord<'_> {
     fn dollar(&mut self) -> Result<String, ExpandError> {
         self.next(); // '$'
         if self.peek() != Some('{') {
-            let name = self.process_name();
+            let name = self.process_name(false);
             if name.is_empty() {
                 return Ok("$".into());
             }
@@ -447,7 +447,7 @@ impl ShellWord<'_> {
             Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
             _ => {}
         }
-        let name = self.process_name();
+        let name = self.process_name(true);
         let Some(mut ch) = self.next() else {
             return Err(ExpandError::MissingBrace);
         };
@@ -552,7 +552,10 @@ impl ShellWord<'_> {
         }
     }
 
-    fn process_name(&mut self) -> String {
+    /// A variable name (letters, digits, `_`; or all digits). Inside `${…}` a shell special
+    /// parameter (`@ * # ? - $ ! 0`) is a name too, which is never set (BuildKit); a bare
+    /// `$@` stays as written (buildah).
+    fn process_name(&mut self, special: bool) -> String {
         let mut name = String::new();
         while let Some(ch) = self.peek() {
             if name.is_empty() && ch.is_ascii_digit() {
@@ -561,6 +564,10 @@ impl ShellWord<'_> {
                     name.push(d);
                 }
                 return name;
+            }
+            if special && name.is_empty() && matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!') {
+                self.next();
+                return ch.to_string();
             }
             if !(ch.is_alphanumeric() || ch == '_') {
                 break;
