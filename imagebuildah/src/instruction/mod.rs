@@ -537,7 +537,13 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
 fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
     let kw = node.keyword.as_str();
     if !KEYWORDS.contains(&kw) {
-        return Err(ParseErrorKind::UnknownInstruction(kw.to_string()));
+        // Named as written (`foo`, not `FOO`), as BuildKit does.
+        let written = node
+            .original
+            .split(parser::is_list_blank)
+            .next()
+            .unwrap_or(kw);
+        return Err(ParseErrorKind::UnknownInstruction(written.to_string()));
     }
     let mut flags = Flags::parse(kw, &node.flags)?;
     let ins = match kw {

@@ -193,7 +193,7 @@ fn copy_heredoc_body_expansion() {
 #[test]
 fn run_mount_expansion() {
     let ins = expand_last(
-        "RUN --mount=type=cache,target=$DIR/cache,id=${STAGE}-c,mode=$MODE --mount=type=bind,from=$STAGE,target=/s make",
+        "RUN --mount=type=cache,target=$DIR/cache,id=${STAGE}-c,mode=$MODE --mount=type=bind,from=build,target=/$STAGE make",
         '\\',
     )
     .unwrap();
@@ -201,7 +201,7 @@ fn run_mount_expansion() {
     assert_eq!(r.mounts[0].target.as_deref(), Some("/app/cache"));
     assert_eq!(r.mounts[0].id.as_deref(), Some("build-c"));
     assert_eq!(r.mounts[0].mode, Some(0o700));
-    assert_eq!(r.mounts[1].from.as_deref(), Some("build"));
+    assert_eq!(r.mounts[1].target.as_deref(), Some("/build"));
     assert_eq!(r.command, Command::Shell("make".into()));
 
     // `$MODE` cannot be typed before expansion; a bad value is refused after it.
