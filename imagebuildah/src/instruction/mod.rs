@@ -102,6 +102,49 @@ pub struct Run {
     pub heredocs: Vec<Heredoc>,
 }
 
+/// How a RUN with heredocs runs (BuildKit's `dispatchRun`), from [`Run::heredoc_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeredocRun {
+    /// `RUN <<EOF` whose body starts with `#!`: write `content` to an executable file
+    /// (mode 0755) named `name` outside the rootfs, mount it in, and run it, no shell.
+    Executable {
+        /// The heredoc's name (the file name).
+        name: String,
+        /// The script.
+        content: String,
+    },
+    /// Run this text with the stage's SHELL (`/bin/sh -c <text>`): the body alone for
+    /// `RUN <<EOF`, else the command line followed by each body and its terminator, so the
+    /// shell reads the heredocs itself.
+    Shell(String),
+}
+
+impl Run {
+    /// How to run this RUN's heredocs; `None` without heredocs or in exec form.
+    pub fn heredoc_run(&self) -> Option<HeredocRun> {
+        let Command::Shell(cmd) = &self.command else {
+            return None;
+        };
+        let first = self.heredocs.first()?;
+        if parser::parse_heredoc(cmd.trim()).is_some() {
+            if first.content.starts_with("#!") {
+                return Some(HeredocRun::Executable {
+                    name: first.name.clone(),
+                    content: first.content.clone(),
+                });
+            }
+            return Some(HeredocRun::Shell(first.content.clone()));
+        }
+        let mut full = cmd.clone();
+        for h in &self.heredocs {
+            full.push('\n');
+            full.push_str(&h.content);
+            full.push_str(&h.name);
+        }
+        Some(HeredocRun::Shell(full))
+    }
+}
+
 /// COPY and ADD (the fields an instruction does not take stay empty; the parser refuses
 /// their flags on the other instruction).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -337,6 +337,36 @@ fn continuations_with_backtick() {
 }
 
 #[test]
+fn heredoc_runs() {
+    let src = "FROM x\nRUN <<EOF\necho a\nEOF\nRUN <<'S'\n#!/usr/bin/env python3\nprint(1)\nS\n\
+RUN <<A cat - && <<-B cat\none\nA\n\ttwo\n\tB\nRUN echo no heredoc\nRUN [\"echo\"]\nRUN <<EOF sh -x\ntrue\nEOF\n";
+    let runs: Vec<Option<HeredocRun>> = steps("Containerfile", src)
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| match s.instruction {
+            Instruction::Run(r) => Some(r.heredoc_run()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            Some(HeredocRun::Shell("echo a\n".into())),
+            Some(HeredocRun::Executable {
+                name: "S".into(),
+                content: "#!/usr/bin/env python3\nprint(1)\n".into()
+            }),
+            Some(HeredocRun::Shell(
+                "<<A cat - && <<-B cat\none\nA\ntwo\nB".into()
+            )),
+            None,
+            None,
+            Some(HeredocRun::Shell("<<EOF sh -x\ntrue\nEOF".into())),
+        ]
+    );
+}
+
+#[test]
 fn go_durations() {
     let cases: &[(&str, Option<u64>)] = &[
         ("30s", Some(30_000)),
