@@ -159,6 +159,9 @@ pub struct Lexer {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written (`$X`, `${X:-y}`).
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters (BuildKit's `SkipProcessQuotes`, used for the
+    /// bodies of COPY/ADD heredocs: `'$X'` expands there).
+    pub skip_quotes: bool,
 }
 
 impl Lexer {
@@ -169,6 +172,7 @@ impl Lexer {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 
@@ -296,12 +300,12 @@ impl ShellWord<'_> {
                 return Ok((result, words.finish(), Some(ch)));
             }
             match ch {
-                '\'' => {
+                '\'' if !self.lx.skip_quotes => {
                     let s = self.single_quote()?;
                     result.push_str(&s);
                     words.add_raw_string(&s);
                 }
-                '"' => {
+                '"' if !self.lx.skip_quotes => {
                     let s = self.double_quote()?;
                     result.push_str(&s);
                     words.add_raw_string(&s);

@@ -450,11 +450,11 @@ fn expand_copy(c: &CopySpec, escape: char, env: &dyn Lookup) -> Result<CopySpec,
     let lx = Lexer::new(escape);
     let w = |s: &str| lx.process_word(s, env);
     let opt = |s: &Option<String>| s.as_deref().map(w).transpose();
-    // Heredoc bodies keep their quotes and escapes; only variables are replaced.
+    // Heredoc bodies: quotes are ordinary characters, `\` escapes whatever the file's
+    // escape character (BuildKit's SkipProcessQuotes lexer).
     let body = Lexer {
-        raw_quotes: true,
-        raw_escapes: true,
-        ..lx
+        skip_quotes: true,
+        ..Lexer::new('\\')
     };
     Ok(CopySpec {
         sources: c.sources.iter().map(|s| w(s)).collect::<Result<_, _>>()?,

@@ -196,6 +196,19 @@ fn raw_and_skip_unset() {
 }
 
 #[test]
+fn skip_quotes() {
+    let e = env();
+    let lx = Lexer {
+        skip_quotes: true,
+        ..Lexer::new('\\')
+    };
+    assert_eq!(
+        lx.process_word("'$X' \"$X\" \\$X", &e).unwrap(),
+        "'x' \"x\" $X"
+    );
+}
+
+#[test]
 fn matches_are_recorded() {
     let e = env();
     let (out, names) = Lexer::new('\\')
@@ -269,6 +282,7 @@ fn nasty_inputs() {
                 raw_quotes: true,
                 raw_escapes: true,
                 skip_unset: true,
+                skip_quotes: true,
                 escape: '\\',
             },
         ] {
