@@ -34,6 +34,7 @@ fn spec(keyword: &str) -> &'static [(&'static str, FlagKind)] {
             ("exclude", List),
             ("checksum", String),
             ("keep-git-dir", Bool),
+            ("unpack", Bool),
         ],
         "HEALTHCHECK" => &[
             ("interval", String),
@@ -103,6 +104,17 @@ impl Flags {
             .get(name)
             .map(|v| v.iter().flatten().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// A boolean flag that may be absent: `None` when not given.
+    pub(crate) fn opt_bool(&mut self, name: &str) -> Option<bool> {
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(|v| match v {
+                None => true,
+                Some(v) => v.eq_ignore_ascii_case("true"),
+            })
     }
 
     /// A boolean flag: present without value or `=true` (last one wins).

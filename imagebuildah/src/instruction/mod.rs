@@ -169,6 +169,9 @@ pub struct CopySpec {
     pub checksum: Option<String>,
     /// `--keep-git-dir` (ADD only).
     pub keep_git_dir: bool,
+    /// `--unpack[=bool]` (ADD only): `None` when not given (archives from the context are
+    /// unpacked, remote ones are not).
+    pub unpack: Option<bool>,
     /// Heredoc sources (`COPY <<a.txt /dest/`): each body becomes a file named `name`.
     pub heredocs: Vec<Heredoc>,
     /// True when the paths were written in JSON form.
@@ -566,11 +569,12 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
     words
         .iter()
         .map(|w| match w.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok(KeyValue {
+            Some(("", _)) => Err(args_err(format!("{} names can not be blank", node.keyword))),
+            Some((k, v)) => Ok(KeyValue {
                 key: k.to_string(),
                 value: v.to_string(),
             }),
-            _ => Err(args_err(format!(
+            None => Err(args_err(format!(
                 "syntax error - can't find = in {w:?}. Must be of the form: name=value"
             ))),
         })
@@ -594,7 +598,16 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             let words = parser::split_list(shell_text(node));
             let alias = match words.as_slice() {
                 [_] => None,
-                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+                [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
+                    let lower = name.to_ascii_lowercase();
+                    if !valid_stage_name(&lower) {
+                        return Err(args_err(format!(
+                            "invalid name for build stage: {name:?}, name can't start with a \
+                             number or contain symbols"
+                        )));
+                    }
+                    Some(lower)
+                }
                 _ => return Err(args_err("FROM requires either one or three arguments")),
             };
             Instruction::From(From {
@@ -646,22 +659,29 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
         "COPY" | "ADD" => {
             let mut words = list_of(&node.args);
             if words.len() < 2 {
-                return Err(args_err(format!("{kw} requires at least two arguments")));
+                return Err(args_err(format!(
+                    "{kw} requires at least two arguments, but only one was provided. \
+                     Destination could not be determined"
+                )));
             }
             let dest = words.pop().unwrap_or_default();
-            let mut heredocs = node.heredocs.iter();
+            if parser::parse_heredoc(&dest).is_some() {
+                return Err(args_err(format!(
+                    "{kw} cannot accept a heredoc as a destination"
+                )));
+            }
             let mut spec = CopySpec {
                 dest,
                 json: node.args.is_json(),
                 ..CopySpec::default()
             };
             for w in words {
-                match (node.args.is_json(), parser::parse_heredoc(&w)) {
-                    (false, Some(_)) => match heredocs.next() {
-                        Some(h) => spec.heredocs.push(h.clone()),
-                        None => spec.sources.push(w),
-                    },
-                    _ => spec.sources.push(w),
+                // A `<<name` source is the heredoc of that name (BuildKit looks it up by name).
+                let doc = parser::parse_heredoc(&w)
+                    .and_then(|h| node.heredocs.iter().find(|d| d.name == h.name));
+                match doc {
+                    Some(d) => spec.heredocs.push(d.clone()),
+                    None => spec.sources.push(w),
                 }
             }
             spec.chown = flags.string("chown");
@@ -675,6 +695,7 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             } else {
                 spec.checksum = flags.string("checksum");
                 spec.keep_git_dir = flags.bool("keep-git-dir")?;
+                spec.unpack = flags.opt_bool("unpack");
                 Instruction::Add(spec)
             }
         }
@@ -684,6 +705,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             let words = parse_words(shell_text(node), escape);
             if words.is_empty() {
                 return Err(args_err("ARG requires at least one argument"));
+            }
+            if words.iter().any(|w| w.starts_with('=')) {
+                return Err(args_err("ARG names can not be blank"));
             }
             Instruction::Arg(
                 words
@@ -751,6 +775,13 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
         _ => return Err(ParseErrorKind::UnknownInstruction(kw.to_string())),
     };
     Ok(ins)
+}
+
+/// BuildKit's `^[a-z][a-z0-9-_.]*$` (on the lower-cased name).
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
 fn healthcheck(node: &Node, flags: &mut Flags) -> Result<Healthcheck, ParseErrorKind> {

@@ -53,10 +53,10 @@ fn expansion_table() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let cases: Vec<(&str, Instruction)> = vec![
         (
-            "FROM --platform=$PLAT ${BASE}:$VER AS $NOTEXPANDED",
+            "FROM --platform=$PLAT ${BASE}:$VER AS Final",
             Instruction::From(From {
                 image: "alpine:3.19".into(),
-                alias: Some("$notexpanded".into()),
+                alias: Some("final".into()),
                 platform: Some("linux/arm64".into()),
             }),
         ),
