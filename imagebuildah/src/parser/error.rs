@@ -89,9 +89,6 @@ pub enum ParseErrorKind {
     /// A heredoc whose terminator never came.
     #[error("unterminated heredoc {0}")]
     UnterminatedHeredoc(String),
-    /// A heredoc on an instruction other than RUN, COPY and ADD.
-    #[error("heredocs are only supported for RUN, COPY and ADD")]
-    HeredocNotAllowed,
     /// A parser directive (`# escape=`, `# syntax=`, `# check=`) is wrong.
     #[error("{0}")]
     Directive(String),

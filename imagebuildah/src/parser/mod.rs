@@ -241,11 +241,11 @@ impl<'a> Parser<'a> {
             }
             let first = if is_comment(raw) { "" } else { trimmed };
             let start_line = line_no;
-            let (mut line, mut end_of_line) = trim_continuation(first, self.directives.escape);
-            if end_of_line && line.trim_matches(is_space).is_empty() {
+            let (head, mut end_of_line) = trim_continuation(first, self.directives.escape);
+            if end_of_line && head.trim_matches(is_space).is_empty() {
                 continue;
             }
-            let mut line = std::mem::take(&mut line).to_string();
+            let mut line = head.to_string();
             while !end_of_line {
                 let Some(raw) = self.next_line() else { break };
                 if is_comment(raw) {
