@@ -79,7 +79,10 @@ impl Flags {
                 }
                 FlagKind::String | FlagKind::List => {
                     if f.value.is_none() {
-                        return Err(ParseErrorKind::MissingFlagValue(name.into()));
+                        return Err(ParseErrorKind::MissingFlagValue {
+                            instruction: keyword.to_string(),
+                            flag: name.into(),
+                        });
                     }
                     if kind == FlagKind::String && !slot.is_empty() {
                         return Err(ParseErrorKind::DuplicateFlag(name.into()));

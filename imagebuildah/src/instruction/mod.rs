@@ -60,7 +60,8 @@ pub struct ArgDecl {
 pub struct From {
     /// The base: an image reference, an earlier stage's name, or `scratch`.
     pub image: String,
-    /// The stage name after `AS` (lower-cased, as BuildKit does).
+    /// The stage name after `AS`, lower-cased as BuildKit does (a name with `$` in it is
+    /// kept as written until [`Instruction::expand`]).
     pub alias: Option<String>,
     /// `--platform`.
     pub platform: Option<String>,
@@ -90,7 +91,8 @@ pub enum RunSecurity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     /// The command. With heredocs in shell form it is the line as written (`cat <<EOF`);
-    /// the bodies are in `heredocs`.
+    /// the bodies are in `heredocs`. A bare `RUN` is `Shell("")`, which buildah runs as the
+    /// SHELL with no command argument (`/bin/sh -c` → "-c requires an argument", status 2).
     pub command: Command,
     /// `--mount` specifications, parsed.
     pub mounts: Vec<RunMount>,
@@ -400,7 +402,12 @@ impl Instruction {
         Ok(match self {
             Instruction::From(f) => Instruction::From(From {
                 image: w(&f.image)?,
-                alias: f.alias.clone(),
+                // `AS ${NAME}` (newer buildah expands it; a plain name is unchanged).
+                alias: f
+                    .alias
+                    .as_deref()
+                    .map(|a| w(a).map(|a| a.to_ascii_lowercase()))
+                    .transpose()?,
                 platform: opt(&f.platform)?,
             }),
             Instruction::Run(r) => {
@@ -512,20 +519,6 @@ fn args_err(msg: impl Into<String>) -> ParseErrorKind {
     ParseErrorKind::Arguments(msg.into())
 }
 
-fn require_args(node: &Node) -> Result<(), ParseErrorKind> {
-    let empty = match &node.args {
-        NodeArgs::Json(v) => v.is_empty(),
-        NodeArgs::Shell(s) => s.is_empty(),
-    };
-    if empty && node.heredocs.is_empty() {
-        return Err(args_err(format!(
-            "{} requires at least one argument",
-            node.keyword
-        )));
-    }
-    Ok(())
-}
-
 fn exactly_one(node: &Node) -> Result<String, ParseErrorKind> {
     let s = shell_text(node);
     if s.is_empty() {
@@ -598,16 +591,13 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             let words = parser::split_list(shell_text(node));
             let alias = match words.as_slice() {
                 [_] => None,
-                [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
-                    let lower = name.to_ascii_lowercase();
-                    if !valid_stage_name(&lower) {
-                        return Err(args_err(format!(
-                            "invalid name for build stage: {name:?}, name can't start with a \
-                             number or contain symbols"
-                        )));
-                    }
-                    Some(lower)
-                }
+                // Any name buildah accepts (`platform-arm/v7`, `1st`, `${STAGE}`), lower-cased.
+                // (a name holding `$` is lower-cased after expansion instead).
+                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(if name.contains('$') {
+                    name.clone()
+                } else {
+                    name.to_ascii_lowercase()
+                }),
                 _ => return Err(args_err("FROM requires either one or three arguments")),
             };
             Instruction::From(From {
@@ -617,7 +607,6 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             })
         }
         "RUN" => {
-            require_args(node)?;
             let mounts = flags
                 .list("mount")
                 .iter()
@@ -775,13 +764,6 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
         _ => return Err(ParseErrorKind::UnknownInstruction(kw.to_string())),
     };
     Ok(ins)
-}
-
-/// BuildKit's `^[a-z][a-z0-9-_.]*$` (on the lower-cased name).
-fn valid_stage_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
 fn healthcheck(node: &Node, flags: &mut Flags) -> Result<Healthcheck, ParseErrorKind> {

@@ -94,6 +94,14 @@ fn expansion_table() {
                 },
             ]),
         ),
+        (
+            "FROM x AS ${STAGE}-Two",
+            Instruction::From(From {
+                image: "x".into(),
+                alias: Some("build-two".into()),
+                platform: None,
+            }),
+        ),
         ("WORKDIR $DIR/src", Instruction::Workdir("/app/src".into())),
         ("USER ${USER}:${GID:-0}", Instruction::User("app:0".into())),
         (

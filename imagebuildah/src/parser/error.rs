@@ -18,6 +18,23 @@ pub struct ParseError {
     pub kind: Box<ParseErrorKind>,
 }
 
+/// buildah's list of COPY/ADD flags (its bats tests match on it), plus the ones hod
+/// also takes; empty for other instructions.
+fn supported_note(instruction: &str) -> &'static str {
+    match instruction {
+        "COPY" => {
+            " (COPY only supports the --chmod=<permissions> --chown=<uid:gid> \
+             --from=<image|stage> and the --exclude=<pattern> flags, plus --link and --parents)"
+        }
+        "ADD" => {
+            " (ADD only supports the --chmod=<permissions>, --chown=<uid:gid>, and \
+             --checksum=<checksum> --exclude=<pattern> flags, plus --link, --keep-git-dir and \
+             --unpack)"
+        }
+        _ => "",
+    }
+}
+
 impl ParseError {
     /// An error at `location` about the instruction `instruction`.
     pub fn new(location: Location, instruction: impl Into<String>, kind: ParseErrorKind) -> Self {
@@ -48,8 +65,9 @@ pub enum ParseErrorKind {
     /// The keyword is not a Containerfile instruction.
     #[error("unknown instruction: {0}")]
     UnknownInstruction(String),
-    /// A `--flag` the instruction does not take.
-    #[error("unknown flag: --{flag} for {instruction}")]
+    /// A `--flag` the instruction does not take. For COPY and ADD the message also
+    /// carries buildah's wording ("COPY only supports the …"), which its tests look for.
+    #[error("unknown flag: --{flag}{}", supported_note(instruction))]
     UnknownFlag {
         /// The instruction keyword (upper case).
         instruction: String,
@@ -57,13 +75,18 @@ pub enum ParseErrorKind {
         flag: String,
     },
     /// A flag that takes a value was given none (`--chown`).
-    #[error("missing a value on flag: --{0}")]
-    MissingFlagValue(String),
+    #[error("missing a value on flag: --{flag}{}", supported_note(instruction))]
+    MissingFlagValue {
+        /// The instruction keyword (upper case).
+        instruction: String,
+        /// The flag name without `--`.
+        flag: String,
+    },
     /// A single-valued flag was given twice.
     #[error("duplicate flag specified: --{0}")]
     DuplicateFlag(String),
     /// A flag's value is not valid.
-    #[error("invalid value {value:?} for --{flag}: {reason}")]
+    #[error("unsupported value {value:?} for --{flag}: {reason}")]
     InvalidFlagValue {
         /// The flag name without `--`.
         flag: String,
