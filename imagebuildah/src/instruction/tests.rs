@@ -376,6 +376,52 @@ RUN <<A cat - && <<-B cat\none\nA\n\ttwo\n\tB\nRUN echo no heredoc\nRUN [\"echo\
     );
 }
 
+/// The metadata part of buildah's `tests/conformance/testdata/Dockerfile.edgecases`: buildah
+/// 1.28.2 (`bud --format docker` + `inspect`) gave Env `SCUBA=1 DUBA 3`, Cmd
+/// `/bin/sh -c "echo 'test' | wc -"`, OnBuild as written after ONBUILD, author as written.
+#[test]
+fn buildah_parity_edgecases() {
+    let src = "FROM scratch\nMAINTAINER docker <docker@docker.io>\n\
+ONBUILD RUN [\"echo\", \"test\"]\nONBUILD RUN echo test\nONBUILD COPY . /\n\
+# ENV \\\nENV SCUBA 1 DUBA 3\nENV SCUBA \"1 DUBA 3\"\n\
+CMD [\"echo\", \"test\"]\nCMD echo 'test' | wc -\n#EXPOSE\\\nEXPOSE 3000\nEXPOSE 9000 5000 6000\n\
+USER docker:root\nVOLUME [\"/test\", \"/test2\"]\nVOLUME /test3\nWORKDIR /test\n";
+    let got: Vec<Instruction> = steps("Containerfile", src)
+        .unwrap()
+        .iter()
+        .map(|s| s.expand(&NoEnv).unwrap())
+        .collect();
+    let onbuild: Vec<&str> = got
+        .iter()
+        .filter_map(|i| match i {
+            Instruction::OnBuild(o) => Some(o.expression.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        onbuild,
+        ["RUN [\"echo\", \"test\"]", "RUN echo test", "COPY . /"]
+    );
+    assert!(got.contains(&Instruction::Maintainer("docker <docker@docker.io>".into())));
+    assert!(got.contains(&Instruction::Env(kv(&[("SCUBA", "1 DUBA 3")]))));
+    assert_eq!(
+        got.iter()
+            .filter(|i| matches!(i, Instruction::Env(e) if e == &kv(&[("SCUBA", "1 DUBA 3")])))
+            .count(),
+        2
+    );
+    assert!(got.contains(&Instruction::Cmd(Command::Shell(
+        "echo 'test' | wc -".into()
+    ))));
+    assert!(got.contains(&Instruction::Expose(vec![
+        "9000".into(),
+        "5000".into(),
+        "6000".into()
+    ])));
+    assert!(got.contains(&Instruction::Volume(vec!["/test".into(), "/test2".into()])));
+    assert!(got.contains(&Instruction::User("docker:root".into())));
+}
+
 #[test]
 fn go_durations() {
     let cases: &[(&str, Option<u64>)] = &[
