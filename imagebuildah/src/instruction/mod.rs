@@ -768,6 +768,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
 
 fn healthcheck(node: &Node, flags: &mut Flags) -> Result<Healthcheck, ParseErrorKind> {
     let rest = shell_text(node);
+    if rest.is_empty() {
+        return Err(args_err("HEALTHCHECK requires at least one argument"));
+    }
     let (kind, cmd) = match rest.split_once(char::is_whitespace) {
         Some((k, c)) => (k, c.trim_start()),
         None => (rest, ""),
