@@ -600,4 +600,22 @@ fn nasty_inputs_never_panic() {
         }
         check(&src);
     }
+    // Random characters from a hostile alphabet, whole files at a time.
+    let alphabet: Vec<char> = "RUNCOPYADDFROMENV $${}:-#%/\\`'\"[]<>=,\n\r\t\u{0}é\u{feff}"
+        .chars()
+        .collect();
+    for _ in 0..3000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 120) as usize;
+        let mut src = String::from("FROM x\n");
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            src.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        check(&src);
+    }
 }
