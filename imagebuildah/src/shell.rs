@@ -11,6 +11,9 @@
 //! `${VAR/p/r}`, `${VAR//p/r}` (patterns are shell globs: `*`, `?`, `[…]`), single quotes
 //! (literal), double quotes (`$` expands, the escape character escapes `"`, `$` and
 //! itself), and the escape character of the Containerfile (`\` or `` ` ``) outside quotes.
+//! buildah 1.28.2 (imagebuilder) knows only `:-` and `:+`; the others are BuildKit's and a
+//! superset. Shell special parameters (`$$`, `$@`, `$?`) are not variables and stay as
+//! written, as in buildah (BuildKit expands them to nothing).
 //! Nothing here does I/O: variables come from a [`Lookup`].
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -117,9 +120,12 @@ pub enum ExpandError {
     /// `${}`, `${:x}`, `${{x}`.
     #[error("syntax error: bad substitution")]
     BadSubstitution,
-    /// `${VAR!x}` and the like.
+    /// `${VAR!x}`, `${VAR:=x}` and the like (the payload is the modifier as written).
     #[error("unsupported modifier ({0}) in substitution")]
-    UnsupportedModifier(char),
+    UnsupportedModifier(String),
+    /// `${VAR/pattern}` without the `/replacement` part.
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
     /// `${VAR?msg}` / `${VAR:?msg}` with VAR unset (or empty for `:?`).
     #[error("{name}: {message}")]
     Required {
@@ -131,6 +137,14 @@ pub enum ExpandError {
     /// An opening quote without its closing one; the payload names it ("single-quote").
     #[error("unexpected end of statement while looking for matching {0}")]
     Unterminated(&'static str),
+    /// An expanded value is not valid where it is used (`--mount=mode=$M` with M=abc).
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// What holds the value: "--mount=type=cache,mode=$M".
+        what: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 /// The word expander. `Lexer::new(escape)` is what instructions use; the flags reproduce
@@ -145,6 +159,9 @@ pub struct Lexer {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written (`$X`, `${X:-y}`).
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters (BuildKit's `SkipProcessQuotes`, used for the
+    /// bodies of COPY/ADD heredocs: `'$X'` expands there).
+    pub skip_quotes: bool,
 }
 
 impl Lexer {
@@ -155,6 +172,7 @@ impl Lexer {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 
@@ -282,12 +300,12 @@ impl ShellWord<'_> {
                 return Ok((result, words.finish(), Some(ch)));
             }
             match ch {
-                '\'' => {
+                '\'' if !self.lx.skip_quotes => {
                     let s = self.single_quote()?;
                     result.push_str(&s);
                     words.add_raw_string(&s);
                 }
-                '"' => {
+                '"' if !self.lx.skip_quotes => {
                     let s = self.double_quote()?;
                     result.push_str(&s);
                     words.add_raw_string(&s);
@@ -296,6 +314,21 @@ impl ShellWord<'_> {
                     let s = self.dollar()?;
                     result.push_str(&s);
                     words.add_string(&s);
+                }
+                '<' => {
+                    // `<<  EOF` stays one word (BuildKit's processPossibleHeredoc).
+                    self.next();
+                    let mut s = String::from("<");
+                    if self.peek() == Some('<') {
+                        self.next();
+                        s.push('<');
+                        while let Some(c) = self.peek().filter(|c| matches!(c, ' ' | '\t' | '\r')) {
+                            self.next();
+                            s.push(c);
+                        }
+                    }
+                    result.push_str(&s);
+                    words.add_raw_string(&s);
                 }
                 _ => {
                     let mut ch = ch;
@@ -402,7 +435,7 @@ impl ShellWord<'_> {
     fn dollar(&mut self) -> Result<String, ExpandError> {
         self.next(); // '$'
         if self.peek() != Some('{') {
-            let name = self.process_name();
+            let name = self.process_name(false);
             if name.is_empty() {
                 return Ok("$".into());
             }
@@ -418,124 +451,100 @@ impl ShellWord<'_> {
             Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
             _ => {}
         }
-        let name = self.process_name();
-        let Some(ch) = self.next() else {
+        let name = self.process_name(true);
+        let Some(mut ch) = self.next() else {
             return Err(ExpandError::MissingBrace);
         };
         let skip = self.lx.skip_unset;
-        match ch {
-            '}' => Ok(match self.get(&name) {
+        let mut chs = ch.to_string();
+        let mut null_is_unset = false;
+        if ch == '}' {
+            return Ok(match self.get(&name) {
                 Some(v) => v,
                 None if skip => format!("${{{name}}}"),
                 None => String::new(),
-            }),
-            ':' => {
-                let Some(modifier) = self.next() else {
-                    return Err(ExpandError::MissingBrace);
-                };
-                let word = self.until_brace(false)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}:{modifier}{word}}}"));
+            });
+        }
+        if ch == ':' {
+            null_is_unset = true;
+            let Some(m) = self.next() else {
+                return Err(ExpandError::MissingBrace);
+            };
+            ch = m;
+            chs.push(m);
+        }
+        match ch {
+            '+' | '-' | '?' | '#' | '%' => {
+                let trim = ch == '#' || ch == '%';
+                if null_is_unset && trim {
+                    return Err(ExpandError::UnsupportedModifier(chs));
                 }
-                let v = value.clone().unwrap_or_default();
-                match modifier {
-                    '+' => Ok(if v.is_empty() { v } else { word }),
-                    '-' => Ok(if v.is_empty() { word } else { v }),
-                    '?' => {
-                        if value.is_none() || v.is_empty() {
-                            let what = if value.is_none() { "unset" } else { "empty" };
-                            let message = if word.is_empty() {
-                                format!("is not allowed to be {what}")
+                let mut word = self.until_brace(trim)?;
+                let value = self.get(&name);
+                let Some(value) = value else {
+                    if skip {
+                        return Ok(format!("${{{name}{chs}{word}}}"));
+                    }
+                    return match ch {
+                        '-' => Ok(word),
+                        '?' => Err(ExpandError::Required {
+                            name,
+                            message: if word.is_empty() {
+                                "is not allowed to be unset".into()
                             } else {
                                 word
-                            };
-                            return Err(ExpandError::Required { name, message });
-                        }
-                        Ok(v)
-                    }
-                    m => Err(ExpandError::UnsupportedModifier(m)),
-                }
-            }
-            '+' | '-' | '?' => {
-                let word = self.until_brace(false)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}{ch}{word}}}"));
-                }
-                match (ch, value) {
-                    ('-', Some(v)) | ('?', Some(v)) => Ok(v),
-                    ('-', None) => Ok(word),
-                    ('+', Some(_)) => Ok(word),
-                    ('+', None) => Ok(String::new()),
-                    (_, None) => Err(ExpandError::Required {
+                            },
+                        }),
+                        '#' | '%' => Ok(String::new()),
+                        _ => Ok(String::new()),
+                    };
+                };
+                let null = null_is_unset && value.is_empty();
+                match ch {
+                    '-' => Ok(if null { word } else { value }),
+                    '+' => Ok(if null { String::new() } else { word }),
+                    '?' if null => Err(ExpandError::Required {
                         name,
                         message: if word.is_empty() {
-                            "is not allowed to be unset".into()
+                            "is not allowed to be empty".into()
                         } else {
                             word
                         },
                     }),
-                    _ => unreachable!("ch is one of + - ?"),
+                    '?' => Ok(value),
+                    _ => {
+                        let longest = word.starts_with(ch);
+                        if longest {
+                            word.remove(0);
+                        }
+                        Ok(trim_match(
+                            &value,
+                            &Pattern::new(&word, self.lx.escape),
+                            ch == '#',
+                            longest,
+                        ))
+                    }
                 }
             }
-            '#' | '%' => {
-                let mut word = self.until_brace(true)?;
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    return Ok(format!("${{{name}{ch}{word}}}"));
-                }
-                let longest = word.starts_with(ch);
-                if longest {
-                    word.remove(0);
-                }
-                let pat = Pattern::new(&word, self.lx.escape);
-                let v: Vec<char> = value.unwrap_or_default().chars().collect();
-                let n = v.len();
-                let s = |a: usize, b: usize| v[a..b].iter().collect::<String>();
-                if ch == '#' {
-                    let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
-                        Box::new((0..=n).rev())
-                    } else {
-                        Box::new(0..=n)
-                    };
-                    Ok(match cuts.find(|&i| pat.matches(&v[..i])) {
-                        Some(i) => s(i, n),
-                        None => s(0, n),
-                    })
-                } else {
-                    let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
-                        Box::new(0..=n)
-                    } else {
-                        Box::new((0..=n).rev())
-                    };
-                    Ok(match cuts.find(|&i| pat.matches(&v[i..])) {
-                        Some(i) => s(0, i),
-                        None => s(0, n),
-                    })
-                }
-            }
-            '/' => {
+            '/' if !null_is_unset => {
                 let all = self.peek() == Some('/');
                 if all {
                     self.next();
                 }
-                let (pattern, _, stop) = match self.process_stop_on_any(&['/', '}'], true) {
-                    Ok(r) => r,
-                    Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+                let pattern = match self.process_stop_on_any(&['/'], true) {
+                    Ok((p, _, _)) => p,
+                    Err(_) if self.peek().is_none() => return Err(ExpandError::MissingSlash),
                     Err(e) => return Err(e),
                 };
-                let replacement = if stop == Some('}') {
-                    String::new()
-                } else {
-                    self.until_brace(false)?
+                let replacement = self.until_brace(false)?;
+                let Some(value) = self.get(&name) else {
+                    if skip {
+                        let sep = if all { "//" } else { "/" };
+                        return Ok(format!("${{{name}{sep}{pattern}/{replacement}}}"));
+                    }
+                    return Ok(String::new());
                 };
-                let value = self.get(&name);
-                if value.is_none() && skip {
-                    let sep = if all { "//" } else { "/" };
-                    return Ok(format!("${{{name}{sep}{pattern}/{replacement}}}"));
-                }
-                let v: Vec<char> = value.unwrap_or_default().chars().collect();
+                let v: Vec<char> = value.chars().collect();
                 Ok(replace(
                     &v,
                     &Pattern::new(&pattern, self.lx.escape),
@@ -543,11 +552,14 @@ impl ShellWord<'_> {
                     all,
                 ))
             }
-            c => Err(ExpandError::UnsupportedModifier(c)),
+            _ => Err(ExpandError::UnsupportedModifier(chs)),
         }
     }
 
-    fn process_name(&mut self) -> String {
+    /// A variable name (letters, digits, `_`; or all digits). Inside `${…}` a shell special
+    /// parameter (`@ * # ? - $ ! 0`) is a name too, which is never set (BuildKit); a bare
+    /// `$@` stays as written (buildah).
+    fn process_name(&mut self, special: bool) -> String {
         let mut name = String::new();
         while let Some(ch) = self.peek() {
             if name.is_empty() && ch.is_ascii_digit() {
@@ -557,7 +569,7 @@ impl ShellWord<'_> {
                 }
                 return name;
             }
-            if name.is_empty() && matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+            if special && name.is_empty() && matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!') {
                 self.next();
                 return ch.to_string();
             }
@@ -569,6 +581,30 @@ impl ShellWord<'_> {
         }
         name
     }
+}
+
+/// `${VAR#p}` (`prefix`) or `${VAR%p}`: the shortest (or `longest`) match removed.
+fn trim_match(value: &str, pat: &Pattern, prefix: bool, longest: bool) -> String {
+    let v: Vec<char> = value.chars().collect();
+    let n = v.len();
+    let cut = if prefix {
+        let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
+            Box::new((0..=n).rev())
+        } else {
+            Box::new(0..=n)
+        };
+        cuts.find(|&i| pat.matches(&v[..i]))
+            .map(|i| v[i..].iter().collect())
+    } else {
+        let mut cuts: Box<dyn Iterator<Item = usize>> = if longest {
+            Box::new(0..=n)
+        } else {
+            Box::new((0..=n).rev())
+        };
+        cuts.find(|&i| pat.matches(&v[i..]))
+            .map(|i| v[..i].iter().collect())
+    };
+    cut.unwrap_or_else(|| value.to_string())
 }
 
 /// `${VAR/p/r}`: the leftmost, longest match of `p` (all of them with `//`) replaced.

@@ -65,6 +65,7 @@ fn golden() {
         let src = fs::read_to_string(dir.join("Containerfile")).expect("reading Containerfile");
         let got = render(&name, &src);
         let expected_path = dir.join("expected");
+        assert!(!got.starts_with("UNEXPECTED"), "{name}: {got}");
         if update {
             fs::write(&expected_path, &got).expect("writing expected");
             continue;
@@ -73,7 +74,6 @@ fn golden() {
         if got != want {
             failures.push(format!("--- {name}: expected\n{want}--- got\n{got}"));
         }
-        assert!(!got.starts_with("UNEXPECTED"), "{name}: {got}");
     }
     assert!(
         failures.is_empty(),

@@ -34,6 +34,7 @@ fn spec(keyword: &str) -> &'static [(&'static str, FlagKind)] {
             ("exclude", List),
             ("checksum", String),
             ("keep-git-dir", Bool),
+            ("unpack", Bool),
         ],
         "HEALTHCHECK" => &[
             ("interval", String),
@@ -78,7 +79,10 @@ impl Flags {
                 }
                 FlagKind::String | FlagKind::List => {
                     if f.value.is_none() {
-                        return Err(ParseErrorKind::MissingFlagValue(name.into()));
+                        return Err(ParseErrorKind::MissingFlagValue {
+                            instruction: keyword.to_string(),
+                            flag: name.into(),
+                        });
                     }
                     if kind == FlagKind::String && !slot.is_empty() {
                         return Err(ParseErrorKind::DuplicateFlag(name.into()));
@@ -103,6 +107,17 @@ impl Flags {
             .get(name)
             .map(|v| v.iter().flatten().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// A boolean flag that may be absent: `None` when not given.
+    pub(crate) fn opt_bool(&mut self, name: &str) -> Option<bool> {
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(|v| match v {
+                None => true,
+                Some(v) => v.eq_ignore_ascii_case("true"),
+            })
     }
 
     /// A boolean flag: present without value or `=true` (last one wins).

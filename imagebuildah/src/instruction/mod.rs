@@ -60,7 +60,8 @@ pub struct ArgDecl {
 pub struct From {
     /// The base: an image reference, an earlier stage's name, or `scratch`.
     pub image: String,
-    /// The stage name after `AS` (lower-cased, as BuildKit does).
+    /// The stage name after `AS`, lower-cased as BuildKit does (a name with `$` in it is
+    /// kept as written until [`Instruction::expand`]).
     pub alias: Option<String>,
     /// `--platform`.
     pub platform: Option<String>,
@@ -90,7 +91,8 @@ pub enum RunSecurity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     /// The command. With heredocs in shell form it is the line as written (`cat <<EOF`);
-    /// the bodies are in `heredocs`.
+    /// the bodies are in `heredocs`. A bare `RUN` is `Shell("")`, which buildah runs as the
+    /// SHELL with no command argument (`/bin/sh -c` → "-c requires an argument", status 2).
     pub command: Command,
     /// `--mount` specifications, parsed.
     pub mounts: Vec<RunMount>,
@@ -100,6 +102,49 @@ pub struct Run {
     pub security: Option<RunSecurity>,
     /// Here-documents of the command line, in order.
     pub heredocs: Vec<Heredoc>,
+}
+
+/// How a RUN with heredocs runs (BuildKit's `dispatchRun`), from [`Run::heredoc_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeredocRun {
+    /// `RUN <<EOF` whose body starts with `#!`: write `content` to an executable file
+    /// (mode 0755) named `name` outside the rootfs, mount it in, and run it, no shell.
+    Executable {
+        /// The heredoc's name (the file name).
+        name: String,
+        /// The script.
+        content: String,
+    },
+    /// Run this text with the stage's SHELL (`/bin/sh -c <text>`): the body alone for
+    /// `RUN <<EOF`, else the command line followed by each body and its terminator, so the
+    /// shell reads the heredocs itself.
+    Shell(String),
+}
+
+impl Run {
+    /// How to run this RUN's heredocs; `None` without heredocs or in exec form.
+    pub fn heredoc_run(&self) -> Option<HeredocRun> {
+        let Command::Shell(cmd) = &self.command else {
+            return None;
+        };
+        let first = self.heredocs.first()?;
+        if parser::parse_heredoc(cmd.trim()).is_some() {
+            if first.content.starts_with("#!") {
+                return Some(HeredocRun::Executable {
+                    name: first.name.clone(),
+                    content: first.content.clone(),
+                });
+            }
+            return Some(HeredocRun::Shell(first.content.clone()));
+        }
+        let mut full = cmd.clone();
+        for h in &self.heredocs {
+            full.push('\n');
+            full.push_str(&h.content);
+            full.push_str(&h.name);
+        }
+        Some(HeredocRun::Shell(full))
+    }
 }
 
 /// COPY and ADD (the fields an instruction does not take stay empty; the parser refuses
@@ -126,6 +171,9 @@ pub struct CopySpec {
     pub checksum: Option<String>,
     /// `--keep-git-dir` (ADD only).
     pub keep_git_dir: bool,
+    /// `--unpack[=bool]` (ADD only): `None` when not given (archives from the context are
+    /// unpacked, remote ones are not).
+    pub unpack: Option<bool>,
     /// Heredoc sources (`COPY <<a.txt /dest/`): each body becomes a file named `name`.
     pub heredocs: Vec<Heredoc>,
     /// True when the paths were written in JSON form.
@@ -168,6 +216,10 @@ pub struct OnBuild {
 }
 
 /// A typed Containerfile instruction.
+///
+/// Values are as written: ENV/LABEL/ARG values and COPY paths still hold their quotes and
+/// `$VAR`s until [`Instruction::expand`] (or [`Step::expand`]) is applied, which the
+/// engine always does before using an instruction, whether it contains `$` or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
     /// FROM.
@@ -350,7 +402,12 @@ impl Instruction {
         Ok(match self {
             Instruction::From(f) => Instruction::From(From {
                 image: w(&f.image)?,
-                alias: f.alias.clone(),
+                // `AS ${NAME}` (newer buildah expands it; a plain name is unchanged).
+                alias: f
+                    .alias
+                    .as_deref()
+                    .map(|a| w(a).map(|a| a.to_ascii_lowercase()))
+                    .transpose()?,
                 platform: opt(&f.platform)?,
             }),
             Instruction::Run(r) => {
@@ -403,11 +460,11 @@ fn expand_copy(c: &CopySpec, escape: char, env: &dyn Lookup) -> Result<CopySpec,
     let lx = Lexer::new(escape);
     let w = |s: &str| lx.process_word(s, env);
     let opt = |s: &Option<String>| s.as_deref().map(w).transpose();
-    // Heredoc bodies keep their quotes and escapes; only variables are replaced.
+    // Heredoc bodies: quotes are ordinary characters, `\` escapes whatever the file's
+    // escape character (BuildKit's SkipProcessQuotes lexer).
     let body = Lexer {
-        raw_quotes: true,
-        raw_escapes: true,
-        ..lx
+        skip_quotes: true,
+        ..Lexer::new('\\')
     };
     Ok(CopySpec {
         sources: c.sources.iter().map(|s| w(s)).collect::<Result<_, _>>()?,
@@ -454,26 +511,12 @@ fn command_of(args: &NodeArgs) -> Command {
 fn list_of(args: &NodeArgs) -> Vec<String> {
     match args {
         NodeArgs::Json(v) => v.clone(),
-        NodeArgs::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+        NodeArgs::Shell(s) => parser::split_list(s),
     }
 }
 
 fn args_err(msg: impl Into<String>) -> ParseErrorKind {
     ParseErrorKind::Arguments(msg.into())
-}
-
-fn require_args(node: &Node) -> Result<(), ParseErrorKind> {
-    let empty = match &node.args {
-        NodeArgs::Json(v) => v.is_empty(),
-        NodeArgs::Shell(s) => s.is_empty(),
-    };
-    if empty && node.heredocs.is_empty() {
-        return Err(args_err(format!(
-            "{} requires at least one argument",
-            node.keyword
-        )));
-    }
-    Ok(())
 }
 
 fn exactly_one(node: &Node) -> Result<String, ParseErrorKind> {
@@ -499,9 +542,12 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
     };
     if !first.contains('=') {
         // Legacy `KEY name value…`: the value is the rest of the line.
-        let mut parts = rest.splitn(2, char::is_whitespace);
+        let mut parts = rest.splitn(2, parser::is_list_blank);
         let key = parts.next().unwrap_or_default();
-        let value = parts.next().map(str::trim_start).unwrap_or_default();
+        let value = parts
+            .next()
+            .map(|v| v.trim_start_matches(parser::is_list_blank))
+            .unwrap_or_default();
         if value.is_empty() {
             return Err(args_err(format!(
                 "{} must have two arguments",
@@ -516,11 +562,12 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
     words
         .iter()
         .map(|w| match w.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok(KeyValue {
+            Some(("", _)) => Err(args_err(format!("{} names can not be blank", node.keyword))),
+            Some((k, v)) => Ok(KeyValue {
                 key: k.to_string(),
                 value: v.to_string(),
             }),
-            _ => Err(args_err(format!(
+            None => Err(args_err(format!(
                 "syntax error - can't find = in {w:?}. Must be of the form: name=value"
             ))),
         })
@@ -530,15 +577,27 @@ fn name_vals(node: &Node, escape: char) -> Result<Vec<KeyValue>, ParseErrorKind>
 fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
     let kw = node.keyword.as_str();
     if !KEYWORDS.contains(&kw) {
-        return Err(ParseErrorKind::UnknownInstruction(kw.to_string()));
+        // Named as written (`foo`, not `FOO`), as BuildKit does.
+        let written = node
+            .original
+            .split(parser::is_list_blank)
+            .next()
+            .unwrap_or(kw);
+        return Err(ParseErrorKind::UnknownInstruction(written.to_string()));
     }
     let mut flags = Flags::parse(kw, &node.flags)?;
     let ins = match kw {
         "FROM" => {
-            let words: Vec<&str> = shell_text(node).split_whitespace().collect();
+            let words = parser::split_list(shell_text(node));
             let alias = match words.as_slice() {
                 [_] => None,
-                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+                // Any name buildah accepts (`platform-arm/v7`, `1st`, `${STAGE}`), lower-cased.
+                // (a name holding `$` is lower-cased after expansion instead).
+                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(if name.contains('$') {
+                    name.clone()
+                } else {
+                    name.to_ascii_lowercase()
+                }),
                 _ => return Err(args_err("FROM requires either one or three arguments")),
             };
             Instruction::From(From {
@@ -548,7 +607,6 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             })
         }
         "RUN" => {
-            require_args(node)?;
             let mounts = flags
                 .list("mount")
                 .iter()
@@ -590,22 +648,29 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
         "COPY" | "ADD" => {
             let mut words = list_of(&node.args);
             if words.len() < 2 {
-                return Err(args_err(format!("{kw} requires at least two arguments")));
+                return Err(args_err(format!(
+                    "{kw} requires at least two arguments, but only one was provided. \
+                     Destination could not be determined"
+                )));
             }
             let dest = words.pop().unwrap_or_default();
-            let mut heredocs = node.heredocs.iter();
+            if parser::parse_heredoc(&dest).is_some() {
+                return Err(args_err(format!(
+                    "{kw} cannot accept a heredoc as a destination"
+                )));
+            }
             let mut spec = CopySpec {
                 dest,
                 json: node.args.is_json(),
                 ..CopySpec::default()
             };
             for w in words {
-                match (node.args.is_json(), parser::parse_heredoc(&w)) {
-                    (false, Some(_)) => match heredocs.next() {
-                        Some(h) => spec.heredocs.push(h.clone()),
-                        None => spec.sources.push(w),
-                    },
-                    _ => spec.sources.push(w),
+                // A `<<name` source is the heredoc of that name (BuildKit looks it up by name).
+                let doc = parser::parse_heredoc(&w)
+                    .and_then(|h| node.heredocs.iter().find(|d| d.name == h.name));
+                match doc {
+                    Some(d) => spec.heredocs.push(d.clone()),
+                    None => spec.sources.push(w),
                 }
             }
             spec.chown = flags.string("chown");
@@ -619,6 +684,7 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             } else {
                 spec.checksum = flags.string("checksum");
                 spec.keep_git_dir = flags.bool("keep-git-dir")?;
+                spec.unpack = flags.opt_bool("unpack");
                 Instruction::Add(spec)
             }
         }
@@ -628,6 +694,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             let words = parse_words(shell_text(node), escape);
             if words.is_empty() {
                 return Err(args_err("ARG requires at least one argument"));
+            }
+            if words.iter().any(|w| w.starts_with('=')) {
+                return Err(args_err("ARG names can not be blank"));
             }
             Instruction::Arg(
                 words
@@ -675,7 +744,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
             if expr.is_empty() {
                 return Err(args_err("ONBUILD requires at least one argument"));
             }
-            let inner = parser::parse_line(expr, node.location.clone()).map_err(|e| e.kind)?;
+            let mut inner =
+                parser::parse_line(expr, node.location.clone(), escape).map_err(|e| *e.kind)?;
+            inner.heredocs = node.heredocs.clone();
             match inner.keyword.as_str() {
                 "ONBUILD" => {
                     return Err(args_err(
@@ -697,6 +768,9 @@ fn typed(node: &Node, escape: char) -> Result<Instruction, ParseErrorKind> {
 
 fn healthcheck(node: &Node, flags: &mut Flags) -> Result<Healthcheck, ParseErrorKind> {
     let rest = shell_text(node);
+    if rest.is_empty() {
+        return Err(args_err("HEALTHCHECK requires at least one argument"));
+    }
     let (kind, cmd) = match rest.split_once(char::is_whitespace) {
         Some((k, c)) => (k, c.trim_start()),
         None => (rest, ""),

@@ -172,7 +172,7 @@ pub(crate) fn ram_in_bytes(v: &str) -> Option<u64> {
         _ => return None,
     };
     let b = n * mult;
-    (b.is_finite() && b >= 0.0 && b < 1.8e19).then_some(b as u64)
+    (b.is_finite() && (0.0..1.8e19).contains(&b)).then_some(b as u64)
 }
 
 /// A parse failure that may be an expansion failure.
@@ -203,9 +203,9 @@ impl RunMount {
     ) -> Result<RunMount, ExpandError> {
         Self::parse_with(spec, expand, false).map_err(|e| match e {
             // The spec already parsed once; only an expanded value can be wrong now.
-            MountError::Invalid(reason) => ExpandError::Required {
-                name: format!("--mount={spec}"),
-                message: reason,
+            MountError::Invalid(reason) => ExpandError::Invalid {
+                what: format!("--mount={spec}"),
+                reason,
             },
             MountError::Expand(e) => e,
         })
@@ -299,6 +299,11 @@ impl RunMount {
             if key == "type" {
                 continue;
             }
+            if lenient && key == "from" && raw.find('$').is_some_and(|i| i + 1 != raw.len()) {
+                return Err(inv(format!(
+                    "'{key}' doesn't support variable expansion, define alias stage instead"
+                )));
+            }
             let v = expand(raw).map_err(MountError::Expand)?;
             let boolean =
                 |v: &str| parse_bool(v).ok_or_else(|| inv(format!("invalid value for {key}: {v}")));
@@ -348,11 +353,19 @@ impl RunMount {
             m.kind,
             MountKind::Cache | MountKind::Secret | MountKind::Ssh
         );
-        if !file_info && (m.mode.is_some() || m.uid.is_some() || m.gid.is_some()) {
-            return Err(inv(format!(
-                "mode/uid/gid not allowed for {:?} type mounts",
-                m.kind.as_str()
-            )));
+        if !file_info {
+            for (what, set) in [
+                ("mode", m.mode.is_some()),
+                ("uid", m.uid.is_some()),
+                ("gid", m.gid.is_some()),
+            ] {
+                if set {
+                    return Err(inv(format!(
+                        "{what} not allowed for {:?} type mounts",
+                        m.kind.as_str()
+                    )));
+                }
+            }
         }
         if ro_auto {
             m.readonly = !matches!(m.kind, MountKind::Cache | MountKind::Tmpfs);
@@ -365,13 +378,13 @@ impl RunMount {
         }
         if m.size.is_some() && m.kind != MountKind::Tmpfs {
             return Err(inv(format!(
-                "size not allowed for {} mount",
+                "unexpected key 'size' for mount type '{}'",
                 m.kind.as_str()
             )));
         }
         if m.env.is_some() && m.kind != MountKind::Secret {
             return Err(inv(format!(
-                "env not allowed for {} mount",
+                "unexpected key 'env' for mount type '{}'",
                 m.kind.as_str()
             )));
         }
@@ -379,6 +392,14 @@ impl RunMount {
             MountKind::Secret => {
                 if m.from.is_some() {
                     return Err(inv("secret mount should not have a from".into()));
+                }
+                if m.sharing.is_some() {
+                    return Err(inv("secret mount should not define sharing".into()));
+                }
+                if m.source.is_none() && m.target.is_none() && m.id.is_none() {
+                    return Err(inv(
+                        "invalid secret mount. one of source, target required".into()
+                    ));
                 }
                 if m.source.is_some() && m.id.is_some() {
                     return Err(inv("both source and id can't be set".into()));

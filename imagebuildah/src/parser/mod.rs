@@ -176,8 +176,8 @@ pub fn parse(file: &str, src: &str) -> Result<Containerfile, ParseError> {
 }
 
 /// Parses one logical line (no heredoc bodies) into a node: used for ONBUILD triggers.
-pub fn parse_line(line: &str, location: Location) -> Result<Node, ParseError> {
-    node_from_line(line, location)
+pub fn parse_line(line: &str, location: Location, escape: char) -> Result<Node, ParseError> {
+    node_from_line(line, location, escape)
 }
 
 struct Parser<'a> {
@@ -196,15 +196,9 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(file: &'a str, src: &'a str) -> Self {
         let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-        let mut lines: Vec<&str> = src.split('\n').collect();
-        // A final newline ends the last line; it does not start another one.
-        if lines.last() == Some(&"") {
-            lines.pop();
-        }
-        let lines = lines
-            .into_iter()
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .collect();
+        // Lines keep their endings (heredoc bodies are copied as written); a final
+        // newline ends the last line, it does not start another one.
+        let lines = src.split_inclusive('\n').collect();
         Parser {
             file,
             lines,
@@ -222,7 +216,14 @@ impl<'a> Parser<'a> {
         Location::new(self.file, start, end)
     }
 
+    /// The next line without its ending (all trailing `\r`/`\n`, as BuildKit trims).
     fn next_line(&mut self) -> Option<&'a str> {
+        self.next_raw_line()
+            .map(|l| l.trim_end_matches(['\r', '\n']))
+    }
+
+    /// The next line as written, ending included.
+    fn next_raw_line(&mut self) -> Option<&'a str> {
         let l = self.lines.get(self.pos).copied();
         if l.is_some() {
             self.pos += 1;
@@ -240,11 +241,11 @@ impl<'a> Parser<'a> {
             }
             let first = if is_comment(raw) { "" } else { trimmed };
             let start_line = line_no;
-            let (mut line, mut end_of_line) = trim_continuation(first, self.directives.escape);
-            if end_of_line && line.trim_matches(is_space).is_empty() {
+            let (head, mut end_of_line) = trim_continuation(first, self.directives.escape);
+            if end_of_line && head.trim_matches(is_space).is_empty() {
                 continue;
             }
-            let mut line = std::mem::take(&mut line).to_string();
+            let mut line = head.to_string();
             while !end_of_line {
                 let Some(raw) = self.next_line() else { break };
                 if is_comment(raw) {
@@ -266,23 +267,27 @@ impl<'a> Parser<'a> {
             if line.trim_matches(is_space).is_empty() {
                 continue;
             }
-            let mut node = node_from_line(&line, self.loc(start_line, self.pos))?;
-            if HEREDOC_KEYWORDS.contains(&node.keyword.as_str()) {
+            let mut node = node_from_line(
+                &line,
+                self.loc(start_line, self.pos),
+                self.directives.escape,
+            )?;
+            if can_contain_heredoc(&node) && line.contains("<<") {
                 for mut doc in heredocs_from_line(&line) {
                     let mut terminated = false;
                     let mut body = String::new();
-                    while let Some(raw) = self.next_line() {
+                    while let Some(raw) = self.next_raw_line() {
+                        let trimmed = raw.trim_end_matches(['\r', '\n']);
                         let candidate = if doc.strip_tabs {
-                            raw.trim_start_matches('\t')
+                            trimmed.trim_start_matches('\t')
                         } else {
-                            raw
+                            trimmed
                         };
                         if candidate == doc.name {
                             terminated = true;
                             break;
                         }
-                        body.push_str(candidate);
-                        body.push('\n');
+                        body.push_str(raw);
                     }
                     if !terminated {
                         return Err(ParseError::new(
@@ -291,12 +296,20 @@ impl<'a> Parser<'a> {
                             ParseErrorKind::UnterminatedHeredoc(doc.name),
                         ));
                     }
-                    doc.content = body;
+                    doc.content = if doc.strip_tabs { chomp(&body) } else { body };
                     node.heredocs.push(doc);
                 }
                 node.location.end_line = self.pos;
             }
             nodes.push(node);
+        }
+        if nodes.is_empty() {
+            let line = self.lines.len().max(1);
+            return Err(ParseError::new(
+                self.loc(line, line),
+                "",
+                ParseErrorKind::Arguments("file with no instructions".into()),
+            ));
         }
         Ok(Containerfile {
             file: self.file.to_string(),
@@ -382,23 +395,61 @@ fn directive_of(line: &str) -> Option<(String, String)> {
 
 /// Removes a trailing escape character (and blanks after it): returns the line and
 /// whether the logical line ends here.
+///
+/// An escape preceded by another escape is not a continuation (BuildKit's
+/// `([^\\])\\[ \t]*$|^\\[ \t]*$`).
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
-        Some(rest) => (rest, false),
-        None => (line, true),
+        Some(rest) if !rest.ends_with(escape) => (rest, false),
+        _ => (line, true),
     }
 }
 
+/// Blanks that separate list arguments (Go's `[\t\v\f\r ]+` in BuildKit).
+pub(crate) fn is_list_blank(c: char) -> bool {
+    matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ')
+}
+
+/// Splits on runs of [`is_list_blank`], dropping empty words.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split(is_list_blank)
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `<<-`: leading tabs removed from every line of the body.
+fn chomp(body: &str) -> String {
+    body.split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
+}
+
+/// RUN, COPY and ADD in shell form, also as an ONBUILD trigger, take heredocs.
+fn can_contain_heredoc(node: &Node) -> bool {
+    let (keyword, json) = match (node.keyword.as_str(), &node.args) {
+        ("ONBUILD", NodeArgs::Shell(rest)) => {
+            let end = rest.find(is_list_blank).unwrap_or(rest.len());
+            let kw = rest[..end].to_ascii_uppercase();
+            let (args, _) = extract_flags(&rest[end..], DEFAULT_ESCAPE);
+            let json = matches!(parse_json_array(args.trim()), Some(Ok(_)));
+            (kw, json)
+        }
+        (kw, args) => (kw.to_string(), args.is_json()),
+    };
+    HEREDOC_KEYWORDS.contains(&keyword.as_str()) && !json
+}
+
 /// Splits a logical line into a node (keyword, flags, arguments).
-fn node_from_line(line: &str, location: Location) -> Result<Node, ParseError> {
+fn node_from_line(line: &str, location: Location, escape: char) -> Result<Node, ParseError> {
     let trimmed = line.trim_matches(is_space);
-    let (keyword, rest) = match trimmed.find(is_space) {
-        Some(i) => (&trimmed[..i], trimmed[i..].trim_start_matches(is_space)),
+    let (keyword, rest) = match trimmed.find(is_list_blank) {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
         None => (trimmed, ""),
     };
     let keyword = keyword.to_ascii_uppercase();
-    let (rest, flags) = extract_flags(rest);
+    let (rest, flags) = extract_flags(rest, escape);
     let rest = rest.trim_matches(is_space);
     let flags = flags
         .into_iter()
@@ -463,6 +514,7 @@ fn heredocs_from_line(line: &str) -> Vec<Heredoc> {
     let lexer = Lexer {
         raw_quotes: true,
         raw_escapes: true,
+        skip_unset: true,
         ..Lexer::new(DEFAULT_ESCAPE)
     };
     let Ok(words) = lexer.process_words(line, &NoEnv) else {
@@ -591,4 +643,96 @@ impl Node {
 /// Rust-escaped double-quoted string: one line whatever the content.
 fn quote(s: &str) -> String {
     format!("{s:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Heredoc headers and bodies, one instruction per row (cases after BuildKit's
+    /// `TestParseExtractsHeredoc`): (name, body, expand, strip_tabs, fd) per heredoc.
+    #[test]
+    fn heredoc_extraction() {
+        type Doc = (&'static str, &'static str, bool, bool, Option<u32>);
+        let src = "FROM alpine\nUSER <<INVALID\nRUN <<EMPTY\nEMPTY\nRUN 3<<EMPTY2\nEMPTY2\n\
+RUN \"<<NOHEREDOC\"\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\nRUN <<-UNINDENT\n\tbaz\n\tquux\n\tUNINDENT\n\
+RUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\nRUN <<COMMENT\n# internal comment\necho x # trailing\nCOMMENT\n\
+RUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\
+RUN <<eo'f'\necho foo\neof\nRUN <<eo\\'f\necho foo\neo'f\nRUN <<'e'o\\'f\necho foo\neo'f\n\
+RUN <<'one two'\necho bar\none two\nRUN <<$EOF\n$EOF\nRUN <<  EOF\nEOF\nRUN <<  EOF  > foo\nEOF\n";
+        let want: Vec<Vec<Doc>> = vec![
+            vec![],
+            vec![],
+            vec![("EMPTY", "", true, false, None)],
+            vec![("EMPTY2", "", true, false, Some(3))],
+            vec![],
+            vec![("INDENT", "\tfoo\n\tbar\n", true, false, None)],
+            vec![("UNINDENT", "baz\nquux\n", true, true, None)],
+            vec![("NOEXPAND", "don't expand $NAME\n", false, true, None)],
+            vec![(
+                "COMMENT",
+                "# internal comment\necho x # trailing\n",
+                true,
+                false,
+                None,
+            )],
+            vec![("MOUNT", "echo hello\n", true, false, None)],
+            vec![
+                ("X", "Y\n", true, false, None),
+                ("Y", "X\n", true, false, None),
+            ],
+            vec![("eof", "echo foo\n", false, false, None)],
+            vec![("eo'f", "echo foo\n", true, false, None)],
+            vec![("eo'f", "echo foo\n", false, false, None)],
+            vec![("one two", "echo bar\n", false, false, None)],
+            vec![("$EOF", "", true, false, None)],
+            vec![("EOF", "", true, false, None)],
+            vec![("EOF", "", true, false, None)],
+        ];
+        let file = parse("Containerfile", src).unwrap();
+        assert_eq!(file.nodes.len(), want.len());
+        for (node, want) in file.nodes.iter().zip(want) {
+            let got: Vec<Doc> = node
+                .heredocs
+                .iter()
+                .map(|h| {
+                    let name: &'static str = Box::leak(h.name.clone().into_boxed_str());
+                    let body: &'static str = Box::leak(h.content.clone().into_boxed_str());
+                    (name, body, h.expand, h.strip_tabs, h.fd)
+                })
+                .collect();
+            assert_eq!(got, want, "{}", node.original);
+        }
+    }
+
+    #[test]
+    fn continuation_rule() {
+        for (line, want) in [
+            ("a \\", ("a ", false)),
+            ("a \\  \t", ("a ", false)),
+            ("\\", ("", false)),
+            ("a \\\\", ("a \\\\", true)),
+            ("a", ("a", true)),
+            ("a \\ b", ("a \\ b", true)),
+        ] {
+            assert_eq!(trim_continuation(line, '\\'), want, "{line:?}");
+        }
+        assert_eq!(trim_continuation("a `", '`'), ("a ", false));
+        assert_eq!(trim_continuation("a \\", '`'), ("a \\", true));
+    }
+
+    #[test]
+    fn directives() {
+        assert_eq!(
+            directive_of("# escape=`"),
+            Some(("escape".into(), "`".into()))
+        );
+        assert_eq!(
+            directive_of("#SYNTAX = docker/dockerfile:1 "),
+            Some(("syntax".into(), "docker/dockerfile:1".into()))
+        );
+        assert_eq!(directive_of("# escape="), None);
+        assert_eq!(directive_of("# 1escape=x"), None);
+        assert_eq!(directive_of("# just a comment"), None);
+    }
 }

@@ -2,8 +2,8 @@
 
 /// Splits the leading `--flag[=value]` words off an instruction's arguments.
 /// Returns the rest of the line and the flag words (quotes and backslashes resolved).
-/// A lone `--` ends the flags.
-pub(crate) fn extract_flags(line: &str) -> (&str, Vec<String>) {
+/// A lone `--` ends the flags; `escape` escapes the next character.
+pub(crate) fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
@@ -63,7 +63,7 @@ pub(crate) fn extract_flags(line: &str) -> (&str, Vec<String>) {
                     continue;
                 }
                 let mut c = ch;
-                if ch == '\\' {
+                if ch == escape {
                     if i + 1 >= chars.len() {
                         i += 1;
                         continue;
@@ -81,7 +81,7 @@ pub(crate) fn extract_flags(line: &str) -> (&str, Vec<String>) {
                     continue;
                 }
                 let mut c = ch;
-                if ch == '\\' {
+                if ch == escape {
                     if i + 1 >= chars.len() {
                         phase = Phase::Word;
                         i += 1;
@@ -207,7 +207,7 @@ mod tests {
             ("--q='", "", &["--q="]),
         ];
         for (input, rest, flags) in cases {
-            let (r, f) = extract_flags(input);
+            let (r, f) = extract_flags(input, '\\');
             assert_eq!(
                 (r, f.as_slice()),
                 (

@@ -61,7 +61,12 @@ fn process_word_table() {
         ("${:x}", "ERR syntax error: bad substitution"),
         ("${{x}", "ERR syntax error: bad substitution"),
         ("${PWD!x}", "ERR unsupported modifier (!) in substitution"),
-        ("${PWD:=x}", "ERR unsupported modifier (=) in substitution"),
+        ("${PWD:#x}", "ERR unsupported modifier (:#) in substitution"),
+        (
+            "${PWD:/x/y}",
+            "ERR unsupported modifier (:/) in substitution",
+        ),
+        ("${PWD:=x}", "ERR unsupported modifier (:=) in substitution"),
         ("$KOREAN", "한국어"),
         ("한국어$SHELL", "한국어bash"),
         ("${UNSET:-def}", "def"),
@@ -97,11 +102,16 @@ fn process_word_table() {
         ("${PATH//:/ }", "/usr/local/bin /usr/bin /bin"),
         ("${PATH/\\/usr*:/}", "/bin"),
         ("${PATH/nomatch/x}", "/usr/local/bin:/usr/bin:/bin"),
-        ("${X/x}", ""),
+        ("${X/x}", "ERR syntax error: missing '/' in ${}"),
+        ("${UNSET/x/y}", ""),
+        ("a <<  EOF", "a <<  EOF"),
         ("${SPACED}", "a  b c"),
         ("\"$SPACED\"", "a  b c"),
         ("$1", ""),
-        ("$$", ""),
+        ("$$", "$$"),
+        ("$@ $? $! $*", "$@ $? $! $*"),
+        ("${@}${#:-d}${-:+x}${$}", "d"),
+        ("$1x", "x"),
         ("a  b", "a  b"),
         ("$X$X", "xx"),
         ("${X}${X:-y}", "xx"),
@@ -146,6 +156,8 @@ fn process_words_table() {
         ("\"$SPACED\"", &["a  b c"]),
         ("x$SPACED", &["xa", "b", "c"]),
         ("''", &[]),
+        ("cat <<  EOF > x", &["cat", "<<  EOF", ">", "x"]),
+        ("a<b", &["a<b"]),
         ("a '' b", &["a", "b"]),
         ("$EMPTY", &[]),
         ("", &[]),
@@ -180,6 +192,19 @@ fn raw_and_skip_unset() {
         skip.process_word("$UNSET ${UNSET} ${UNSET:-d} $X", &e)
             .unwrap(),
         "$UNSET ${UNSET} ${UNSET:-d} x"
+    );
+}
+
+#[test]
+fn skip_quotes() {
+    let e = env();
+    let lx = Lexer {
+        skip_quotes: true,
+        ..Lexer::new('\\')
+    };
+    assert_eq!(
+        lx.process_word("'$X' \"$X\" \\$X", &e).unwrap(),
+        "'x' \"x\" $X"
     );
 }
 
@@ -257,6 +282,7 @@ fn nasty_inputs() {
                 raw_quotes: true,
                 raw_escapes: true,
                 skip_unset: true,
+                skip_quotes: true,
                 escape: '\\',
             },
         ] {
