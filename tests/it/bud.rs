@@ -1367,3 +1367,90 @@ fn layers_cache_hits_misses_and_explains() {
     assert!(b.has("/a.txt") && b.has("/v") && b.has("/b.txt"));
     assert_eq!(e.ctx.ok(["containers", "-q"]), "");
 }
+
+/// Serve `body` over HTTP on 127.0.0.1 (a free port) to each connection, until dropped.
+fn serve(body: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(false).unwrap();
+    let h = std::thread::spawn(move || {
+        // Serve a few requests (retries, HEAD), then stop.
+        for conn in l.incoming().take(4) {
+            let Ok(mut c) = conn else { break };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(head.as_bytes());
+            if !String::from_utf8_lossy(&buf).starts_with("HEAD") {
+                let _ = c.write_all(body);
+            }
+        }
+    });
+    (format!("http://{addr}/file.txt"), h)
+}
+
+#[test]
+fn add_url_with_checksum() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    const BODY: &[u8] = b"served over http\n";
+    let digest = {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "printf 'served over http\\n' | sha256sum | cut -d' ' -f1",
+        ]);
+        common::run_cmd(c).out().to_string()
+    };
+    let e = env_with(common::hod_bin());
+    let (url, _server) = serve(BODY);
+    let c = context(e.dir.path(), &[("x", "")]);
+    fs::write(
+        c.join(CF),
+        format!("FROM busybox\nADD --checksum=sha256:{digest} {url} /got.txt\n"),
+    )
+    .unwrap();
+    e.ctx.ok(["bud", "-t", "url", &c.display().to_string()]);
+    let ctr = e.ctx.ok(["from", "url"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/got.txt"), "served over http\n");
+    e.ctx.ok(["umount", &ctr]);
+    // A wrong checksum fails the step.
+    let (url, _server) = serve(BODY);
+    fs::write(
+        c.join(CF),
+        format!(
+            "FROM busybox\nADD --checksum=sha256:{} {url} /got.txt\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let r = e.ctx.hod(["bud", "-t", "url2", &c.display().to_string()]);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr.contains("error building at STEP \"ADD"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn oci_format_and_relative_workdir_match_buildah() {
+    let Some(b) = compare(
+        &[(
+            CF,
+            "FROM busybox\nWORKDIR /a\nWORKDIR b/c\nHEALTHCHECK --interval=10s CMD true\nSTOPSIGNAL SIGKILL\nRUN pwd > /pwd\n",
+        )],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(b.cfg("WorkingDir"), "/a/b/c");
+    assert!(b.file("/a/b/c").starts_with("d 755"));
+    assert!(b.file("/pwd").ends_with(" 7"));
+}
