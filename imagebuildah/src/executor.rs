@@ -643,7 +643,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                         mount_point_chain(Path::new(t), &mut cleanup);
                     }
                 }
-                ro.mounts.push(spec);
+                match spec.strip_prefix(VOLUME_PREFIX) {
+                    Some(v) => ro.volumes.push(v.to_string()),
+                    None => ro.mounts.push(spec),
+                }
             }
         }
         let mnt = self.builder.mount(self.cx.store)?;
@@ -766,11 +769,14 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let target = target.ok_or_else(|| {
                     BuildError::invalid(format!("invalid mount {:?}: no target", m.spec))
                 })?;
+                if !m.readonly {
+                    // Writable: writes go to an overlay that is discarded after the run,
+                    // never to the context or the other stage.
+                    return Ok(Some(format!("{VOLUME_PREFIX}{}:{target}:O", abs.display())));
+                }
                 let mut out = format!("type=bind,src={},target={target}", abs.display());
                 extra(&mut out);
-                if m.readonly {
-                    out.push_str(",ro");
-                }
+                out.push_str(",ro");
                 Ok(Some(out))
             }
             MountKind::Cache => {
@@ -919,6 +925,9 @@ pub fn step_error(step: &str, e: BuildError) -> BuildError {
         source: Box::new(e),
     }
 }
+
+/// Marks a `mount_spec` result that is a `-v` volume (an overlay) rather than a `--mount`.
+const VOLUME_PREFIX: &str = "volume:";
 
 /// `target` and its parents (outermost first), for removing the mount points a run made.
 fn mount_point_chain(target: &Path, out: &mut Vec<PathBuf>) {

@@ -1454,3 +1454,28 @@ fn oci_format_and_relative_workdir_match_buildah() {
     assert!(b.file("/a/b/c").starts_with("d 755"));
     assert!(b.file("/pwd").ends_with(" 7"));
 }
+
+#[test]
+fn writable_bind_mount_never_changes_the_context() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[
+            (CF, "FROM busybox\nRUN --mount=type=bind,target=/src,rw sh -c 'echo changed > /src/a.txt; cat /src/a.txt > /seen'\n"),
+            ("a.txt", "original\n"),
+        ],
+    );
+    e.ctx.ok(["bud", "-t", "rw", &c.display().to_string()]);
+    assert_eq!(fs::read_to_string(c.join("a.txt")).unwrap(), "original\n");
+    let ctr = e.ctx.ok(["from", "rw"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/seen"), "changed\n");
+    assert!(
+        !mnt.join("src").exists(),
+        "the mount point is not left in the image"
+    );
+    e.ctx.ok(["umount", &ctr]);
+}
