@@ -145,7 +145,16 @@ pub fn build(
             global.insert(name.clone(), v);
         }
     }
+    // Predefined platform args are usable in FROM lines without an ARG.
+    for (k, v) in crate::executor::platform_args(&opts.registry.platform) {
+        global.entry(k).or_insert(v);
+    }
     let target = plan.target(opts.target.as_deref())?;
+    // Bad tags fail before anything is built.
+    for t in &opts.tags {
+        builder::reference::normalize_local_name(t)
+            .map_err(|e| BuildError::from(e).context_tag(t))?;
+    }
     // --label becomes LABEL instructions at the end of the target stage, as in buildah.
     for (k, v) in &opts.labels {
         let line = format!("LABEL {k:?}={v:?}");

@@ -55,6 +55,11 @@ impl BuildError {
         BuildError::Invalid(msg.into())
     }
 
+    /// `tag NAME: cause` (a `-t` value that is not a valid image name).
+    pub fn context_tag(self, tag: &str) -> BuildError {
+        BuildError::invalid(format!("tag {tag}: {self}"))
+    }
+
     /// The exit status of a failing RUN inside this error, if there is one.
     pub fn exit_status(&self) -> Option<i32> {
         match self {
