@@ -278,6 +278,10 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     r.runtime = a.runtime.clone().filter(|p| !p.as_os_str().is_empty());
     r.runtime_flags = a.runtime_flag.clone();
     r.terminal = Some(false);
+    if a.quiet {
+        // buildah -q shows no RUN output either.
+        r.stdout = Some(PathBuf::from("/dev/null"));
+    }
     o.run_defaults = a.run_defaults.defaults()?;
     o.run_defaults.no_hosts = a.no_hosts;
     o.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;

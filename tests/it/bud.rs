@@ -1128,7 +1128,10 @@ fn quiet_prints_only_the_id_and_iidfile() {
         return;
     }
     let e = env_with(common::hod_bin());
-    let c = context(e.dir.path(), &[(CF, "FROM busybox\nENV A=1\n")]);
+    let c = context(
+        e.dir.path(),
+        &[(CF, "FROM busybox\nENV A=1\nRUN echo run-output\n")],
+    );
     let out = e.ctx.ok(["bud", "-q", "-t", "q", &c.display().to_string()]);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert_eq!(out, e.ctx.image_id("q"));

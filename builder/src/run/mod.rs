@@ -217,6 +217,8 @@ pub struct RunOptions {
     pub image_name: String,
     /// The base image's ID, for `/run/.containerenv` (`imageid=`).
     pub image_id: String,
+    /// Send the command's stdout to this file instead of hod's (`bud -q` discards it).
+    pub stdout: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -792,6 +794,7 @@ impl Builder {
                 runtime: opts.runtime.clone(),
                 runtime_flags: opts.runtime_flags.clone(),
                 container_id: self.id().to_string(),
+                stdout: opts.stdout.clone(),
                 ..Default::default()
             };
             execute(&spec, rootfs, &eo)
