@@ -17,7 +17,7 @@ use builder::{Builder, Store};
 use crate::error::{io_at, BuildError, Result};
 use crate::executor::{commit_options, StageContext, StageExecutor, StageOutcome};
 use crate::include;
-use crate::options::{BuildOptions, BuildOutputSpec, ContainerfileSource};
+use crate::options::{BuildContext, BuildOptions, BuildOutputSpec, ContainerfileSource};
 use crate::stage::Plan;
 use crate::BuildReporter;
 
@@ -161,7 +161,11 @@ pub fn build(
         let steps = crate::instruction::steps("--label", &line)?;
         plan.stages[target].steps.extend(steps);
     }
-    let needed = plan.needed(target, &global);
+    let needed = if opts.skip_unused_stages {
+        plan.needed(target, &global)
+    } else {
+        vec![true; plan.stages.len()]
+    };
     // Stages a later FROM builds on get committed.
     let mut from_used = vec![false; plan.stages.len()];
     for (i, _) in needed
@@ -198,7 +202,11 @@ pub fn build(
                 }
             }
             let mut shown = stage.base.clone();
-            if let Some(d) = plan.stage_ref(&base, i) {
+            if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
+                // --build-context NAME=docker-image://… wins over a stage called NAME.
+                base = img.clone();
+                shown = base.clone();
+            } else if let Some(d) = plan.stage_ref(&base, i) {
                 base = done[d]
                     .as_ref()
                     .and_then(|o| o.image_id.clone())

@@ -22,7 +22,7 @@ use crate::instruction::{
     Command as CommandForm, CopySpec, Healthcheck, Instruction, MountKind, Run as RunStep,
     RunMount, RunNetwork, Step,
 };
-use crate::options::{BuildOptions, SecretSource};
+use crate::options::{BuildContext, BuildOptions, SecretSource};
 use crate::stage::{Plan, Stage};
 use crate::BuildReporter;
 
@@ -663,6 +663,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         }
         for mut b in mounted_stages {
             let _ = Builder::unmount(&mut b, self.cx.store);
+            if b.state.other.contains_key(TEMPORARY) {
+                let _ = b.delete(self.cx.store);
+            }
         }
         let u = self.builder.unmount(self.cx.store);
         let status = result?;
@@ -813,6 +816,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
 
     /// The root of `--from` (a stage's container, mounted; or an image, via a container).
     fn stage_root(&mut self, f: &str, mounted: &mut Vec<Builder>) -> Result<PathBuf> {
+        if f.parse::<usize>().is_err() {
+            match self.cx.opts.build_contexts.get(f) {
+                Some(BuildContext::Dir(d)) => {
+                    return std::path::absolute(d).map_err(io_at("resolving", d));
+                }
+                Some(BuildContext::Image(img)) => return self.image_root(img, mounted),
+                None => {}
+            }
+        }
         if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
             let Some(Some(o)) = self.cx.done.get(i) else {
                 return Err(BuildError::invalid(format!("stage {f:?} was not built")));
@@ -822,9 +834,21 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             mounted.push(b);
             return Ok(p);
         }
-        Err(BuildError::invalid(format!(
-            "--mount from={f:?}: only earlier stages can be mounted"
-        )))
+        self.image_root(f, mounted)
+    }
+
+    /// An image's rootfs, through a working container removed after the run.
+    fn image_root(&mut self, image: &str, mounted: &mut Vec<Builder>) -> Result<PathBuf> {
+        let mut fo = FromOptions::default();
+        fo.pull_policy = self.cx.opts.pull_policy;
+        fo.registry = self.cx.opts.registry.clone();
+        let mut b = Builder::new_from(self.cx.store, image, &fo, self.cx.reporter)?;
+        b.state
+            .other
+            .insert(TEMPORARY.into(), serde_json::Value::Bool(true));
+        let p = b.mount(self.cx.store)?;
+        mounted.push(b);
+        Ok(p)
     }
 
     fn copy(&mut self, c: &CopySpec, add: bool) -> Result<String> {
@@ -848,7 +872,27 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             opts.context_dir = Some(heredoc_dir.path().to_path_buf());
         } else if let Some(f) = &c.from {
-            if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
+            let numeric = f.parse::<usize>().is_ok();
+            if let (Some(bc), false) = (self.cx.opts.build_contexts.get(f), numeric) {
+                match bc {
+                    BuildContext::Dir(d) => {
+                        let d = std::path::absolute(d).map_err(io_at("resolving", d))?;
+                        opts.context_dir = Some(d);
+                    }
+                    BuildContext::Image(img) => {
+                        let mut fo = FromOptions::default();
+                        fo.pull_policy = self.cx.opts.pull_policy;
+                        fo.registry = self.cx.opts.registry.clone();
+                        let r = builder::from::resolve_image(
+                            self.cx.store,
+                            img,
+                            &fo,
+                            self.cx.reporter,
+                        )?;
+                        opts.from = Some(r.record.id);
+                    }
+                }
+            } else if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
                 let Some(Some(o)) = self.cx.done.get(i) else {
                     return Err(BuildError::invalid(format!("stage {f:?} was not built")));
                 };
@@ -925,6 +969,9 @@ pub fn step_error(step: &str, e: BuildError) -> BuildError {
         source: Box::new(e),
     }
 }
+
+/// Marks (in memory only) a container made just to mount an image for one RUN.
+const TEMPORARY: &str = "hodTemporaryMount";
 
 /// Marks a `mount_spec` result that is a `-v` volume (an overlay) rather than a `--mount`.
 const VOLUME_PREFIX: &str = "volume:";

@@ -84,6 +84,37 @@ impl Secret {
     }
 }
 
+/// `--build-context NAME=VALUE`: what `FROM NAME`, `COPY --from=NAME` and
+/// `RUN --mount=from=NAME` use instead of a stage or image called NAME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildContext {
+    /// A host directory (`NAME=path`).
+    Dir(PathBuf),
+    /// An image (`NAME=docker-image://ref`, `docker://ref`, `container-image://ref`).
+    Image(String),
+}
+
+impl BuildContext {
+    /// Parse `NAME=VALUE` into the name and the context.
+    pub fn parse(s: &str) -> Result<(String, BuildContext), String> {
+        let (name, value) = s
+            .split_once('=')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("invalid build context {s:?}: want NAME=VALUE"))?;
+        for prefix in ["docker-image://", "container-image://", "docker://"] {
+            if let Some(img) = value.strip_prefix(prefix) {
+                return Ok((name.to_string(), BuildContext::Image(img.to_string())));
+            }
+        }
+        if value.starts_with("http://") || value.starts_with("https://") {
+            return Err(format!(
+                "invalid build context {s:?}: URL contexts are not supported"
+            ));
+        }
+        Ok((name.to_string(), BuildContext::Dir(PathBuf::from(value))))
+    }
+}
+
 /// `--output type=local,dest=DIR` / `type=tar,dest=FILE` (or a bare path = local).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildOutputSpec {
@@ -133,6 +164,10 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--target`.
     pub target: Option<String>,
+    /// `--skip-unused-stages` (default true): build only the stages the target needs.
+    pub skip_unused_stages: bool,
+    /// `--build-context NAME=VALUE`.
+    pub build_contexts: BTreeMap<String, BuildContext>,
     /// `--from`: replaces the first stage's base image.
     pub from: Option<String>,
     /// `--layers`: commit each step and reuse earlier results.
@@ -200,6 +235,7 @@ impl BuildOptions {
             context_dir: context_dir.into(),
             remove_containers: true,
             identity_label: true,
+            skip_unused_stages: true,
             jobs: 1,
             ..Default::default()
         }
@@ -220,6 +256,20 @@ mod tests {
         assert_eq!(s.source, SecretSource::Env("a".into()));
         assert!(Secret::parse("src=/x").is_err());
         assert!(Secret::parse("id=a,bogus=1").is_err());
+    }
+
+    #[test]
+    fn build_contexts() {
+        assert_eq!(
+            BuildContext::parse("a=docker://source").unwrap(),
+            ("a".into(), BuildContext::Image("source".into()))
+        );
+        assert_eq!(
+            BuildContext::parse("b=../dir").unwrap(),
+            ("b".into(), BuildContext::Dir("../dir".into()))
+        );
+        assert!(BuildContext::parse("c=https://x/y.tar").is_err());
+        assert!(BuildContext::parse("=x").is_err());
     }
 
     #[test]

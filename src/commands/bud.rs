@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use builder::archive::Compression;
 use builder::run::Isolation;
-use imagebuildah::options::{BuildOptions, BuildOutputSpec, ContainerfileSource, Secret};
+use imagebuildah::options::{
+    BuildContext, BuildOptions, BuildOutputSpec, ContainerfileSource, Secret,
+};
 use imagebuildah::BuildReporter;
 
 use super::run_flags::RunDefaultsArgs;
@@ -33,6 +35,13 @@ pub struct BudArgs {
     /// The stage to build (and stop after).
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
+    /// Build only the stages the target needs (default true).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
+    pub skip_unused_stages: bool,
+    /// Additional build context NAME=DIR or NAME=docker-image://IMAGE (used before a stage
+    /// of that name).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
     /// Replace the first FROM's image.
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
@@ -127,6 +136,9 @@ pub struct BudArgs {
     /// Alternative ignore file instead of .containerignore/.dockerignore.
     #[arg(long, value_name = "FILE")]
     pub ignorefile: Option<PathBuf>,
+    /// Mount for every RUN: type=bind|tmpfs|cache,… (as hod run --mount).
+    #[arg(long, value_name = "type=TYPE,...")]
+    pub mount: Vec<String>,
     /// Extra flag for cpp when preprocessing *.in Containerfiles.
     #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
     pub cpp_flag: Vec<String>,
@@ -245,6 +257,11 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         }
     }
     o.target = a.target.clone();
+    o.skip_unused_stages = a.skip_unused_stages;
+    for c in &a.build_context {
+        let (name, bc) = BuildContext::parse(c).map_err(anyhow::Error::msg)?;
+        o.build_contexts.insert(name, bc);
+    }
     o.from = a.from.clone();
     o.layers = match a.layers {
         Some(l) => l,
@@ -277,6 +294,7 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     r.isolation = a.isolation.as_deref().map(Isolation::parse).transpose()?;
     r.runtime = a.runtime.clone().filter(|p| !p.as_os_str().is_empty());
     r.runtime_flags = a.runtime_flag.clone();
+    r.mounts = a.mount.clone();
     r.terminal = Some(false);
     if a.quiet {
         // buildah -q shows no RUN output either.

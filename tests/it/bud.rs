@@ -1482,3 +1482,60 @@ fn writable_bind_mount_never_changes_the_context() {
     );
     e.ctx.ok(["umount", &ctr]);
 }
+
+#[test]
+fn build_contexts_and_skip_unused_stages() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c1 = context(
+        &e.dir.path().join("1"),
+        &[(CF, "FROM busybox\nRUN echo from-image > /hello\n")],
+    );
+    e.ctx.ok(["bud", "-t", "source", &c1.display().to_string()]);
+    let extra = e.dir.path().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    fs::write(extra.join("e.txt"), "from dir\n").unwrap();
+    let c2 = context(
+        &e.dir.path().join("2"),
+        &[(
+            CF,
+            "FROM busybox AS some-stage\nRUN echo from-stage > /hello\nFROM busybox AS unused\nRUN touch /unused-ran\nFROM busybox\nCOPY --from=some-stage /hello /hello\nCOPY --from=dir e.txt /e.txt\nRUN --mount=type=bind,from=some-stage,source=/hello,target=/m cat /m > /mounted\nCOPY --from=0 /hello /by-index\n",
+        )],
+    );
+    let out = e.ctx.ok([
+        "bud",
+        "--build-context",
+        "some-stage=docker-image://source",
+        "--build-context",
+        &format!("dir={}", extra.display()),
+        "-t",
+        "ctxs",
+        &c2.display().to_string(),
+    ]);
+    assert!(
+        !out.contains("touch /unused-ran"),
+        "unused stage skipped: {out}"
+    );
+    let ctr = e.ctx.ok(["from", "ctxs"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/hello"), "from-image\n");
+    assert_eq!(content(&mnt, "/mounted"), "from-image\n");
+    assert_eq!(content(&mnt, "/by-index"), "from-stage\n");
+    assert_eq!(content(&mnt, "/e.txt"), "from dir\n");
+    e.ctx.ok(["umount", &ctr]);
+    e.ctx.ok(["rm", &ctr]);
+    let out = e.ctx.ok([
+        "bud",
+        "--skip-unused-stages=false",
+        "--build-context",
+        &format!("dir={}", extra.display()),
+        &c2.display().to_string(),
+    ]);
+    assert!(
+        out.contains("touch /unused-ran"),
+        "every stage built: {out}"
+    );
+    assert_eq!(e.ctx.ok(["containers", "-q"]), "");
+}
