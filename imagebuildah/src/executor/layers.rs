@@ -1,0 +1,263 @@
+//! `--layers`: every step ends in an intermediate image, reused by a later build whose
+//! step has the same key (see `crate::cache`).
+//!
+//! ```text
+//! per step:  key = parent image + the step as written + build args it uses + source digests
+//!   hit  ─> "--> Using cache <id>"; the config comes from the cached image; the working
+//!           container is left as it is (stale) until a step misses or the stage ends
+//!   miss ─> (--explain-cache: what differed from the closest cached step)
+//!           container made from the parent if stale ─> execute ─> commit (unnamed) with
+//!           the key in the image's metadata ─> the next step starts from that image
+//!   last step: committed the same way; the build names it (commit_final reuses it)
+//! ```
+use std::collections::BTreeSet;
+
+use builder::image::History;
+
+use super::{commit_options, step_error, StageExecutor};
+use crate::cache::{self, CacheEntry, SourceDigester};
+use crate::digests::DigestCache;
+use crate::error::Result;
+use crate::instruction::{Instruction, Step};
+
+/// The cached images the store holds: `(image ID, what it was made from)`.
+fn cached_entries(store: &builder::Store) -> Result<Vec<(String, CacheEntry)>> {
+    Ok(store
+        .images()?
+        .into_iter()
+        .filter_map(|i| CacheEntry::from_metadata(&i.metadata).map(|e| (i.id, e)))
+        .collect())
+}
+
+impl StageExecutor<'_, '_> {
+    /// `--layers`: run the steps, each ending in an intermediate image, reusing cached
+    /// ones. Returns the stage's last image.
+    pub fn run_steps_cached(&mut self, total_steps: usize) -> Result<Option<String>> {
+        let n = self.stage.steps.len();
+        let base = self.builder.state.from_image_id.clone();
+        let mut parent = if base.is_empty() {
+            "scratch".to_string()
+        } else {
+            base
+        };
+        let store = self.cx.store;
+        let mut entries = cached_entries(store)?;
+        let mut digests = DigestCache::load(store.root());
+        let (patterns, _) =
+            builder::copier::ignore::context_patterns(self.cx.context_dir, self.cx.ignore_file)?;
+        let ignore = builder::copier::ignore::Matcher::new(&patterns)?;
+        let mut sd = SourceDigester {
+            ignore,
+            digests: &mut digests,
+        };
+        // Images this build made (a step whose parent is one of them cannot hit).
+        let mut made_here: BTreeSet<String> = BTreeSet::new();
+        // The working container is not `parent` (the steps since it were cache hits).
+        let mut stale = false;
+        let mut last = None;
+        for (k, step) in self.stage.steps.iter().enumerate() {
+            let is_last = k + 1 == n;
+            self.cx.reporter.step(&format!(
+                "{}STEP {}/{total_steps}: {}",
+                self.cx.prefix,
+                k + 2,
+                step.original
+            ));
+            let mut want = CacheEntry {
+                parent: parent.clone(),
+                ..Default::default()
+            };
+            self.key_parts(step, &mut want, &mut sd)
+                .map_err(|e| step_error(&step.original, e))?;
+            let key = want.key();
+            if !self.cx.opts.no_cache {
+                let hit = entries
+                    .iter()
+                    .find(|(_, e)| e.parent == want.parent && e.key() == key)
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = hit {
+                    self.cx.reporter.step(&format!("--> Using cache {id}"));
+                    if !is_last {
+                        self.cx
+                            .reporter
+                            .step(&format!("--> {}", crate::build::short(&id)));
+                    }
+                    self.take_hit(step, &id)
+                        .map_err(|e| step_error(&step.original, e))?;
+                    stale = true;
+                    parent = id.clone();
+                    last = Some(id);
+                    continue;
+                }
+                if self.cx.opts.explain_cache {
+                    for why in explain(&want, &entries, &made_here) {
+                        self.cx.reporter.step(&format!("--> Cache miss: {why}"));
+                    }
+                }
+            }
+            if stale {
+                self.switch_to(&parent)?;
+                stale = false;
+            }
+            let created_by = self
+                .execute(step)
+                .map_err(|e| step_error(&step.original, e))?;
+            self.builder.save()?;
+            let co = commit_options(self.cx.opts, &created_by, false);
+            let out = self
+                .builder
+                .commit(store, None, &co, &builder::report::Quiet)
+                .map_err(|e| step_error(&step.original, e.into()))?;
+            store.set_image_metadata(&out.image_id, &want.to_metadata())?;
+            entries.push((out.image_id.clone(), want));
+            made_here.insert(out.image_id.clone());
+            if is_last {
+                // The container stays as it is: committing it again (with --env,
+                // --squash, …) gives the final image on the same parent.
+                self.last_created_by = created_by;
+            } else {
+                self.cx
+                    .reporter
+                    .step(&format!("--> {}", crate::build::short(&out.image_id)));
+                self.switch_to(&out.image_id)?;
+            }
+            parent = out.image_id.clone();
+            last = Some(out.image_id);
+        }
+        if stale {
+            // Later stages (COPY --from, --output) and the final commit use the container.
+            self.switch_to(&parent)?;
+            if let Some(h) = self.last_history(&parent) {
+                self.last_created_by = h;
+            }
+        }
+        if let Err(e) = sd.digests.save() {
+            tracing::debug!("saving the context digest cache: {e}");
+        }
+        Ok(last)
+    }
+
+    /// The `created_by` of an image's last history entry.
+    fn last_history(&self, image: &str) -> Option<String> {
+        let rec = self.cx.store.image(image).ok()?;
+        let base = builder::from::read_image(self.cx.store, rec, &self.from_opts.registry.platform)
+            .ok()?;
+        base.config
+            .history
+            .last()
+            .and_then(|h| h.created_by.clone())
+    }
+
+    /// A cache hit: what the step does to the executor's own state (ARG scope, CMD seen)
+    /// happens; the config becomes the cached image's.
+    fn take_hit(&mut self, step: &Step, id: &str) -> Result<()> {
+        if !matches!(
+            step.instruction,
+            Instruction::Run(_)
+                | Instruction::Copy(_)
+                | Instruction::Add(_)
+                | Instruction::Workdir(_)
+        ) {
+            self.execute(step)?;
+        }
+        let rec = self.cx.store.image(id)?;
+        let base =
+            builder::from::read_image(self.cx.store, rec, &self.from_opts.registry.platform)?;
+        self.builder.state.config = base.config;
+        // Nothing of the stale container's own history is kept.
+        self.builder.state.appended_history = Vec::<History>::new();
+        Ok(())
+    }
+
+    /// Add what `step` contributes to a cache key: its text, the build args it uses and
+    /// its sources' content.
+    fn key_parts(
+        &self,
+        step: &Step,
+        e: &mut CacheEntry,
+        sd: &mut SourceDigester<'_>,
+    ) -> Result<()> {
+        e.steps.push(step.original.clone());
+        let vars = self.vars();
+        let (inst, names) = step.expand_with_matches(&vars)?;
+        for n in names {
+            if let Some(v) = self.args.get(&n) {
+                e.args.insert(n, v.clone());
+            }
+        }
+        match inst {
+            Instruction::Run(_) => {
+                // A RUN sees every ARG in scope (buildah records them: `|N k=v … cmd`).
+                for (k, v) in &self.args {
+                    e.args.insert(k.clone(), v.clone());
+                }
+            }
+            Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
+                Some(f) => {
+                    let id = match self.cx.plan.stage_ref(f, self.stage.index) {
+                        Some(i) => self.cx.done.get(i).and_then(|o| o.as_ref()).map(|o| {
+                            o.image_id
+                                .clone()
+                                .unwrap_or_else(|| o.builder.id().to_string())
+                        }),
+                        None => self.cx.store.image(f).ok().map(|r| r.id),
+                    };
+                    e.sources
+                        .insert(format!("--from={f}"), id.unwrap_or_default());
+                }
+                None => {
+                    for s in &c.sources {
+                        if s.contains("://") {
+                            e.sources
+                                .insert(s.clone(), c.checksum.clone().unwrap_or_default());
+                        } else {
+                            e.sources
+                                .extend(cache::source_digests(self.cx.context_dir, s, sd)?);
+                        }
+                    }
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Why `want` missed, from the closest cached step: one on the same parent (what differs
+/// in the instruction, build args or sources), else the same instruction on another parent.
+fn explain(
+    want: &CacheEntry,
+    entries: &[(String, CacheEntry)],
+    made_here: &BTreeSet<String>,
+) -> Vec<String> {
+    let same_parent = entries
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.parent == want.parent);
+    // The closest: the same instruction first, then the fewest differences.
+    let best = same_parent
+        .map(|e| {
+            let why = want.explain(e);
+            ((e.steps != want.steps, why.len()), why)
+        })
+        .min_by(|a, b| a.0.cmp(&b.0));
+    if let Some((_, why)) = best {
+        return why;
+    }
+    if made_here.contains(&want.parent) {
+        return vec!["parent image changed (an earlier step was rebuilt)".into()];
+    }
+    let same_step = entries
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.steps == want.steps)
+        .last();
+    match same_step {
+        Some(e) => vec![format!(
+            "parent image changed (cached on {}, now {})",
+            crate::build::short(&e.parent),
+            crate::build::short(&want.parent)
+        )],
+        None => vec!["no cached image of this step".into()],
+    }
+}
