@@ -60,7 +60,10 @@ pub fn load_plan(
                 } else {
                     context.join(p)
                 };
-                let data = std::fs::read(&path).map_err(io_at("reading", &path))?;
+                // Go's wording, as buildah's messages have it: "PATH: not a directory".
+                let data = std::fs::read(&path).map_err(|e| {
+                    BuildError::invalid(format!("{}: {}", path.display(), go_error(&e)))
+                })?;
                 (path.display().to_string(), Some(path), data)
             }
             ContainerfileSource::Contents { name, data } => (name.clone(), None, data.clone()),
@@ -94,15 +97,28 @@ pub fn load_plan(
     // context's own ignore files; --ignorefile wins over both.
     let ignore = match (&opts.ignore_file, &first_path) {
         (Some(f), _) => Some(f.clone()),
-        (None, Some(p)) => {
-            let mut name = p.as_os_str().to_owned();
-            name.push(".containerignore");
-            let c = PathBuf::from(name);
-            c.is_file().then_some(c)
-        }
+        (None, Some(p)) => [".containerignore", ".dockerignore"]
+            .iter()
+            .find_map(|ext| {
+                let mut name = p.as_os_str().to_owned();
+                name.push(ext);
+                let c = PathBuf::from(name);
+                c.is_file().then_some(c)
+            }),
         _ => None,
     };
     Ok((plan, ignore))
+}
+
+/// An I/O error as Go prints it (`not a directory`, `no such file or directory`).
+fn go_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => s,
+    }
 }
 
 /// Build.

@@ -162,9 +162,14 @@ pub fn source_digests(
             crate::error::BuildError::invalid(format!("walking {}: {e}", start.display()))
         })?;
         let p = entry.path();
-        let md = entry.metadata().map_err(|e| {
-            crate::error::BuildError::invalid(format!("reading {}: {e}", p.display()))
-        })?;
+        // A source named directly is followed, as COPY follows it.
+        let md = if entry.depth() == 0 {
+            std::fs::metadata(p).map_err(io_at("reading", p))?
+        } else {
+            entry.metadata().map_err(|e| {
+                crate::error::BuildError::invalid(format!("reading {}: {e}", p.display()))
+            })?
+        };
         let name = p
             .strip_prefix(context)
             .unwrap_or(p)
@@ -237,5 +242,11 @@ mod tests {
         assert!(source_digests(d.path(), "../x", &mut sd)
             .unwrap()
             .is_empty());
+        // A symlink named as a source is followed (COPY copies its target's content).
+        std::os::unix::fs::symlink("dir/f", d.path().join("link")).unwrap();
+        let l1 = source_digests(d.path(), "link", &mut sd).unwrap();
+        std::fs::write(d.path().join("dir/f"), "three").unwrap();
+        let l2 = source_digests(d.path(), "link", &mut sd).unwrap();
+        assert_ne!(l1["link"], l2["link"]);
     }
 }

@@ -157,6 +157,8 @@ pub struct BudArgs {
 struct CliReporter {
     quiet: bool,
     log: Option<std::sync::Mutex<std::fs::File>>,
+    /// stdout carries the `--output -` tar: the build's lines go to stderr.
+    stdout_taken: bool,
 }
 
 impl CliReporter {
@@ -166,6 +168,9 @@ impl CliReporter {
                 if let Ok(mut f) = f.lock() {
                     let _ = writeln!(f, "{line}");
                 }
+            }
+            None if self.stdout_taken => {
+                let _ = writeln!(std::io::stderr(), "{line}");
             }
             None => {
                 let _ = writeln!(std::io::stdout(), "{line}");
@@ -334,7 +339,24 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
 
 /// `hod bud`.
 pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let opts = options(&a, ctx)?;
+    let mut opts = options(&a, ctx)?;
+    // `-o -` / `type=tar,dest=-`: the tar goes to stdout once the build is done.
+    let to_stdout = matches!(
+        &opts.output,
+        Some(BuildOutputSpec::Tar(p)) | Some(BuildOutputSpec::Local(p)) if p.as_os_str() == "-"
+    );
+    let spool = if to_stdout {
+        let t =
+            tempfile::NamedTempFile::new().context("creating a temporary file for --output -")?;
+        opts.output = Some(BuildOutputSpec::Tar(t.path().to_path_buf()));
+        if opts.run.stdout.is_none() {
+            // RUN output must not mix with the tar.
+            opts.run.stdout = Some(PathBuf::from("/dev/stderr"));
+        }
+        Some(t)
+    } else {
+        None
+    };
     let log = match &a.logfile {
         Some(p) => Some(std::sync::Mutex::new(
             std::fs::File::create(p)
@@ -345,6 +367,7 @@ pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let reporter = CliReporter {
         quiet: a.quiet,
         log,
+        stdout_taken: to_stdout,
     };
     let store = ctx.store()?;
     let out = imagebuildah::build(&store, &opts, &reporter)?;
@@ -353,6 +376,11 @@ pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     if a.iidfile.is_none() {
         reporter.out(&out.image_id);
+    }
+    if let Some(t) = spool {
+        let mut f = std::fs::File::open(t.path()).context("reading the --output tar")?;
+        std::io::copy(&mut f, &mut std::io::stdout().lock())
+            .context("writing the tar to stdout")?;
     }
     Ok(0)
 }

@@ -1233,6 +1233,28 @@ fn output_to_local_dir_and_tar() {
         "{}",
         r.stdout
     );
+    // `-o -`: the tar on stdout, the build's lines and RUN output on stderr.
+    let r = e
+        .ctx
+        .cmd(["bud", "-o", "-", &c.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let piped = e.dir.path().join("piped.tar");
+    fs::write(&piped, &r.stdout).unwrap();
+    let t = common::run_cmd({
+        let mut c = Command::new("tar");
+        c.arg("-tf").arg(&piped);
+        c
+    });
+    assert!(
+        t.stdout
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "out.txt"),
+        "{}",
+        t.dump()
+    );
+    assert!(String::from_utf8_lossy(&r.stderr).contains("STEP 2/2"));
 }
 
 #[test]

@@ -313,6 +313,15 @@ pub fn execute(spec: &oci_spec::runtime::Spec, rootfs: &Path, opts: &ExecOptions
     Ok(code)
 }
 
+/// Open a file the command's output goes to: created when missing, appended to (so
+/// `/dev/stderr` redirected to a file is not truncated).
+pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
 /// `--device /dev/x[:/dev/y][:rwm]` → an OCI device (the host node is stat'ed).
 pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevice, RunError> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
