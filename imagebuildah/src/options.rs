@@ -226,6 +226,9 @@ pub struct BuildOptions {
     pub builtin_preprocessor: bool,
     /// `--explain-cache`: with `--layers`, say why each step missed.
     pub explain_cache: bool,
+    /// `--cache-ttl`: only cached images created less than this long ago are used
+    /// (`Some(0)` is `--no-cache`).
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 impl BuildOptions {

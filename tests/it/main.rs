@@ -9,6 +9,7 @@
 mod common;
 
 mod bud;
+mod bud_cache;
 mod commit;
 mod concurrency;
 mod docs;

@@ -20,12 +20,22 @@ use crate::digests::DigestCache;
 use crate::error::Result;
 use crate::instruction::{Instruction, Step};
 
-/// The cached images the store holds: `(image ID, what it was made from)`.
-fn cached_entries(store: &builder::Store) -> Result<Vec<(String, CacheEntry)>> {
-    Ok(store
-        .images()?
-        .into_iter()
-        .filter_map(|i| CacheEntry::from_metadata(&i.metadata).map(|e| (i.id, e)))
+/// The cached images the store holds: `(image ID, what it was made from)`; with a `ttl`,
+/// only those created less than that long ago.
+fn cached_entries(
+    store: &builder::Store,
+    ttl: Option<std::time::Duration>,
+) -> Result<Vec<(String, CacheEntry)>> {
+    let index = builder::images::ImageIndex::load(store)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Ok(index
+        .images()
+        .iter()
+        .filter(|i| ttl.is_none_or(|t| now - index.created(&i.id) < t.as_secs() as i64))
+        .filter_map(|i| CacheEntry::from_metadata(&i.metadata).map(|e| (i.id.clone(), e)))
         .collect())
 }
 
@@ -41,7 +51,9 @@ impl StageExecutor<'_, '_> {
             base
         };
         let store = self.cx.store;
-        let mut entries = cached_entries(store)?;
+        let mut entries = cached_entries(store, self.cx.opts.cache_ttl)?;
+        let use_cache =
+            !self.cx.opts.no_cache && self.cx.opts.cache_ttl != Some(Default::default());
         let mut digests = DigestCache::load(store.root());
         let (patterns, _) =
             builder::copier::ignore::context_patterns(self.cx.context_dir, self.cx.ignore_file)?;
@@ -70,7 +82,7 @@ impl StageExecutor<'_, '_> {
             self.key_parts(step, &mut want, &mut sd)
                 .map_err(|e| step_error(&step.original, e))?;
             let key = want.key();
-            if !self.cx.opts.no_cache {
+            if use_cache {
                 let hit = entries
                     .iter()
                     .find(|(_, e)| e.parent == want.parent && e.key() == key)
