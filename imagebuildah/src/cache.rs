@@ -132,6 +132,9 @@ pub struct SourceDigester<'a> {
     pub ignore: builder::copier::ignore::Matcher,
     /// File content digests, reused while a file's stat data is unchanged.
     pub digests: &'a mut crate::digests::DigestCache,
+    /// Follow a symlink named as the source (a context: COPY follows it); not in another
+    /// stage's rootfs, where an absolute link would resolve on the host.
+    pub follow_named: bool,
 }
 
 /// Content digests of the files under `context/source` (names, modes, owners, link
@@ -163,7 +166,7 @@ pub fn source_digests(
         })?;
         let p = entry.path();
         // A source named directly is followed, as COPY follows it.
-        let md = if entry.depth() == 0 {
+        let md = if entry.depth() == 0 && d.follow_named {
             std::fs::metadata(p).map_err(io_at("reading", p))?
         } else {
             entry.metadata().map_err(|e| {
@@ -229,6 +232,7 @@ mod tests {
         let mut sd = SourceDigester {
             ignore: builder::copier::ignore::Matcher::new(&["dir/ignored"]).unwrap(),
             digests: &mut dc,
+            follow_named: true,
         };
         std::fs::write(d.path().join("dir/ignored"), "x").unwrap();
         let one = source_digests(d.path(), "dir", &mut sd).unwrap();

@@ -293,3 +293,46 @@ fn unchanged_context_is_not_read_again() {
     fs::write(e.dir.join("app/README"), "readme 2\n").unwrap();
     assert_eq!(bud(&e), [(2, 1)]);
 }
+
+const MULTI: &str = "FROM busybox AS b\nRUN echo built > /out\nCOPY a.txt /a\nFROM busybox\nCOPY --from=b /out /out\nRUN cat /out\n";
+
+/// Build, rebuild, then change a file only the first stage copies: the second stage's
+/// `COPY --from=b /out` still hits (the copied file is the same), as in buildah.
+fn multi_sequence(bin: PathBuf) -> Vec<String> {
+    let e = env(bin);
+    fs::write(e.dir.join("Containerfile"), MULTI).unwrap();
+    let first = e.bud(&[]);
+    let second = e.bud(&[]);
+    fs::write(e.dir.join("a.txt"), "changed\n").unwrap();
+    let third = e.bud(&[]);
+    vec![first, second, third]
+}
+
+#[test]
+fn multi_stage_copy_from_is_keyed_by_the_files_copied() {
+    if !common::require("bud_cache", &["skopeo"]) {
+        return;
+    }
+    let ours = multi_sequence(common::hod_bin());
+    assert_eq!(hits(&ours[0]), 0, "{}", ours[0]);
+    assert_eq!(hits(&ours[1]), 4, "{}", ours[1]);
+    // Stage 1: RUN hits, COPY a.txt misses; stage 2: both steps hit.
+    assert_eq!(hits(&ours[2]), 3, "{}", ours[2]);
+    assert_eq!(
+        ours[1].lines().last(),
+        ours[2].lines().last(),
+        "same final image"
+    );
+    let reference = buildah_ref();
+    if reference.exists() && !common::is_buildah() {
+        let theirs = multi_sequence(reference);
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(
+                mask_ids(o),
+                mask_ids(t),
+                "build {} differs from buildah's:\n--- hod\n{o}\n--- buildah\n{t}",
+                i + 1
+            );
+        }
+    }
+}

@@ -17,8 +17,9 @@ use builder::image::History;
 use super::{commit_options, step_error, StageExecutor};
 use crate::cache::{self, CacheEntry, SourceDigester};
 use crate::digests::DigestCache;
-use crate::error::Result;
+use crate::error::{io_at, Result};
 use crate::instruction::{Instruction, Step};
+use crate::options::BuildContext;
 
 /// The cached images the store holds: `(image ID, what it was made from)`; with a `ttl`,
 /// only those created less than that long ago.
@@ -61,14 +62,20 @@ impl StageExecutor<'_, '_> {
         let mut sd = SourceDigester {
             ignore,
             digests: &mut digests,
+            follow_named: true,
         };
         // Images this build made (a step whose parent is one of them cannot hit).
         let mut made_here: BTreeSet<String> = BTreeSet::new();
         // The working container is not `parent` (the steps since it were cache hits).
         let mut stale = false;
         let mut last = None;
+        // The target's last step is named by the build's COMMIT line; other stages print
+        // `--> id` after every step.
+        let is_target =
+            self.cx.plan.target(self.cx.opts.target.as_deref()).ok() == Some(self.stage.index);
         for (k, step) in self.stage.steps.iter().enumerate() {
             let is_last = k + 1 == n;
+            let print_id = !is_last || !is_target;
             self.cx.reporter.step(&format!(
                 "{}STEP {}/{total_steps}: {}",
                 self.cx.prefix,
@@ -89,7 +96,7 @@ impl StageExecutor<'_, '_> {
                     .map(|(id, _)| id.clone());
                 if let Some(id) = hit {
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
-                    if !is_last {
+                    if print_id {
                         self.cx
                             .reporter
                             .step(&format!("--> {}", crate::build::short(&id)));
@@ -123,14 +130,16 @@ impl StageExecutor<'_, '_> {
             store.set_image_metadata(&out.image_id, &want.to_metadata())?;
             entries.push((out.image_id.clone(), want));
             made_here.insert(out.image_id.clone());
+            if print_id {
+                self.cx
+                    .reporter
+                    .step(&format!("--> {}", crate::build::short(&out.image_id)));
+            }
             if is_last {
                 // The container stays as it is: committing it again (with --env,
                 // --squash, …) gives the final image on the same parent.
                 self.last_created_by = created_by;
             } else {
-                self.cx
-                    .reporter
-                    .step(&format!("--> {}", crate::build::short(&out.image_id)));
                 self.switch_to(&out.image_id)?;
             }
             parent = out.image_id.clone();
@@ -205,18 +214,7 @@ impl StageExecutor<'_, '_> {
                 }
             }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
-                Some(f) => {
-                    let id = match self.cx.plan.stage_ref(f, self.stage.index) {
-                        Some(i) => self.cx.done.get(i).and_then(|o| o.as_ref()).map(|o| {
-                            o.image_id
-                                .clone()
-                                .unwrap_or_else(|| o.builder.id().to_string())
-                        }),
-                        None => self.cx.store.image(f).ok().map(|r| r.id),
-                    };
-                    e.sources
-                        .insert(format!("--from={f}"), id.unwrap_or_default());
-                }
+                Some(f) => self.from_sources(f, &c.sources, e)?,
                 None => {
                     for s in &c.sources {
                         if s.contains("://") {
@@ -231,6 +229,56 @@ impl StageExecutor<'_, '_> {
             },
             _ => {}
         }
+        Ok(())
+    }
+}
+
+impl StageExecutor<'_, '_> {
+    /// The key part of `COPY --from=f`: a build-context directory's or an earlier stage's
+    /// files are digested (as buildah does: a stage rebuilt with the same files still
+    /// hits); an image is its ID.
+    fn from_sources(&self, f: &str, sources: &[String], e: &mut CacheEntry) -> Result<()> {
+        let numeric = f.parse::<usize>().is_ok();
+        let mut put = |root: &std::path::Path, follow: bool| -> Result<()> {
+            let mut mem = DigestCache::in_memory();
+            let mut sd = SourceDigester {
+                ignore: builder::copier::ignore::Matcher::new::<&str>(&[])?,
+                digests: &mut mem,
+                follow_named: follow,
+            };
+            for s in sources {
+                for (p, d) in cache::source_digests(root, s, &mut sd)? {
+                    e.sources.insert(format!("--from={f} {p}"), d);
+                }
+            }
+            Ok(())
+        };
+        match (self.cx.opts.build_contexts.get(f), numeric) {
+            (Some(BuildContext::Dir(d)), false) => {
+                let d = std::path::absolute(d).map_err(io_at("resolving", d))?;
+                return put(&d, true);
+            }
+            (Some(BuildContext::Image(img)), false) => {
+                let id = self.cx.store.image(img).map(|r| r.id).unwrap_or_default();
+                e.sources.insert(format!("--from={f}"), id);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
+            let Some(Some(o)) = self.cx.done.get(i) else {
+                return Ok(());
+            };
+            let mut b = o.builder.clone();
+            let mnt = b.mount(self.cx.store)?;
+            let r = put(&mnt, false);
+            let u = b.unmount(self.cx.store);
+            r?;
+            u?;
+            return Ok(());
+        }
+        let id = self.cx.store.image(f).map(|r| r.id).unwrap_or_default();
+        e.sources.insert(format!("--from={f}"), id);
         Ok(())
     }
 }
