@@ -220,7 +220,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     fn switch_to(&mut self, image: &str) -> Result<()> {
         let b = Builder::new_from(self.cx.store, image, &self.from_opts, self.cx.reporter)?;
         let old = std::mem::replace(&mut self.builder, b);
-        old.delete(self.cx.store)?;
+        // --rm=false keeps every step's container, as buildah does.
+        if self.cx.opts.remove_containers {
+            old.delete(self.cx.store)?;
+        }
         Ok(())
     }
 
@@ -228,7 +231,6 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     /// intermediate image, reusing cached ones. Returns the stage's last image.
     pub fn run_steps_cached(&mut self, total_steps: usize) -> Result<Option<String>> {
         use crate::cache::{self, CacheEntry};
-        let n = self.stage.steps.len();
         let base = self.builder.state.from_image_id.clone();
         let mut pending = CacheEntry {
             parent: if base.is_empty() {
@@ -246,30 +248,33 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 k + 2,
                 step.original
             ));
-            let fs_step = matches!(
+            // As buildah: every step is an image; those that change only the config add
+            // no layer.
+            let layer_step = matches!(
                 step.instruction,
                 Instruction::Run(_)
                     | Instruction::Copy(_)
                     | Instruction::Add(_)
                     | Instruction::Workdir(_)
-            ) || k + 1 == n;
+            );
             self.key_parts(step, &mut pending)
                 .map_err(|e| step_error(&step.original, e))?;
-            if !fs_step {
-                let created_by = self
-                    .execute(step)
-                    .map_err(|e| step_error(&step.original, e))?;
-                self.builder.state.appended_history.push(History {
-                    created: Some(now()),
-                    created_by: Some(created_by),
-                    empty_layer: true,
-                    ..Default::default()
-                });
-                continue;
-            }
+
             if !self.cx.opts.no_cache {
                 if let Some(id) = cache::lookup(self.cx.store, &pending)? {
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
+                    // The image has the step's effect; the build's own state needs it too.
+                    match &step.instruction {
+                        Instruction::Arg(_) => {
+                            if let Ok(Instruction::Arg(list)) = step.expand(&self.vars()) {
+                                for d in list {
+                                    self.declare_arg(&d.name, d.default.as_deref());
+                                }
+                            }
+                        }
+                        Instruction::Cmd(_) => self.cmd_set = true,
+                        _ => {}
+                    }
                     self.switch_to(&id)?;
                     pending = CacheEntry {
                         parent: id.clone(),
@@ -304,7 +309,8 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 .execute(step)
                 .map_err(|e| step_error(&step.original, e))?;
             self.builder.save()?;
-            let co = commit_options(self.cx.opts, &created_by, false);
+            let mut co = commit_options(self.cx.opts, &created_by, false);
+            co.empty_layer = !layer_step;
             let out = self
                 .builder
                 .commit(self.cx.store, None, &co, &builder::report::Quiet)

@@ -104,7 +104,7 @@ pub struct BudArgs {
     #[arg(long)]
     pub no_hosts: bool,
     /// Print only the image ID.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub quiet: bool,
     /// Remove the working containers after a successful build (default true).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
