@@ -23,6 +23,7 @@ pub mod instruction;
 pub mod onbuild;
 pub mod options;
 pub mod parser;
+pub mod remote;
 pub mod shell;
 pub mod stage;
 

@@ -1615,3 +1615,38 @@ fn layers_keep_args_on_hits_and_containers_with_rm_false() {
         "one per step and FROM"
     );
 }
+
+#[test]
+fn remote_contexts_over_http() {
+    if !common::require("bud", &["skopeo", "tar"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    // A tar of a context with its Containerfile.
+    let c = context(
+        e.dir.path(),
+        &[
+            (CF, "FROM busybox\nCOPY f.txt /f.txt\n"),
+            ("f.txt", "in the tar\n"),
+        ],
+    );
+    let tarball = e.dir.path().join("context.tar");
+    let r = common::run_cmd({
+        let mut t = Command::new("tar");
+        t.arg("-C").arg(&c).arg("-cf").arg(&tarball).arg(".");
+        t
+    });
+    assert_eq!(r.code, Some(0));
+    let body: &'static [u8] = Box::leak(fs::read(&tarball).unwrap().into_boxed_slice());
+    let (url, _server) = serve(body);
+    e.ctx.ok(["bud", "-t", "fromtar", &url]);
+    let ctr = e.ctx.ok(["from", "fromtar"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/f.txt"), "in the tar\n");
+    e.ctx.ok(["umount", &ctr]);
+    // A URL of a Containerfile: built with an empty context.
+    let (url, _server) = serve(b"FROM busybox\nLABEL from=url\n");
+    e.ctx.ok(["bud", "-t", "fromurl", &url]);
+    let v: Value = serde_json::from_str(&e.ctx.ok(["inspect", "-t", "image", "fromurl"])).unwrap();
+    assert_eq!(v["OCIv1"]["config"]["Labels"]["from"], "url");
+}
