@@ -405,7 +405,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             CommandForm::Exec(v) => v.clone(),
             CommandForm::Shell(s) => {
                 let mut v = self.shell();
-                v.push(s.clone());
+                // A bare RUN runs the shell without a command (`/bin/sh -c` fails with
+                // status 2), as in buildah.
+                if !s.is_empty() {
+                    v.push(s.clone());
+                }
                 v
             }
         }

@@ -136,6 +136,12 @@ pub struct BudArgs {
     /// Alternative ignore file instead of .containerignore/.dockerignore.
     #[arg(long, value_name = "FILE")]
     pub ignorefile: Option<PathBuf>,
+    /// Legacy option without effect (buildah's too).
+    #[arg(long)]
+    pub compress: bool,
+    /// Docker-specific option without effect (buildah's too).
+    #[arg(long)]
+    pub disable_content_trust: bool,
     /// Mount for every RUN: type=bind|tmpfs|cache,… (as hod run --mount).
     #[arg(long, value_name = "type=TYPE,...")]
     pub mount: Vec<String>,

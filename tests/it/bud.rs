@@ -1650,3 +1650,11 @@ fn remote_contexts_over_http() {
     let v: Value = serde_json::from_str(&e.ctx.ok(["inspect", "-t", "image", "fromurl"])).unwrap();
     assert_eq!(v["OCIv1"]["config"]["Labels"]["from"], "url");
 }
+
+#[test]
+fn bare_run_fails_as_the_shell_does() {
+    let Some(r) = hod_fails(&[(CF, "FROM busybox\nENTRYPOINT [\"echo\"]\nRUN\n")], &[]) else {
+        return;
+    };
+    assert_eq!(r.code, Some(2), "{}", r.dump());
+}
