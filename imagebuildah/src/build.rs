@@ -60,6 +60,12 @@ pub fn load_plan(
                 } else {
                     context.join(p)
                 };
+                if path.is_dir() {
+                    return Err(BuildError::invalid(format!(
+                        "containerfile: {} cannot be path to a directory",
+                        path.display()
+                    )));
+                }
                 // Go's wording, as buildah's messages have it: "PATH: not a directory".
                 let data = std::fs::read(&path).map_err(|e| {
                     BuildError::invalid(format!("{}: {}", path.display(), go_error(&e)))

@@ -908,11 +908,22 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 };
                 opts.from = Some(o.builder.id().to_string());
             } else {
-                // An image: make sure it is here (pulled as the policy says).
+                // An image: make sure it is here (pulled as the policy says). The stage's own
+                // name is not one (buildah's message).
+                let own = self.stage.name.as_deref() == Some(f.to_ascii_lowercase().as_str());
                 let mut fo = FromOptions::default();
                 fo.pull_policy = self.cx.opts.pull_policy;
                 fo.registry = self.cx.opts.registry.clone();
-                let img = builder::from::resolve_image(self.cx.store, f, &fo, self.cx.reporter)?;
+                let img = if own {
+                    None
+                } else {
+                    builder::from::resolve_image(self.cx.store, f, &fo, self.cx.reporter).ok()
+                };
+                let img = img.ok_or_else(|| {
+                    BuildError::invalid(format!(
+                        "COPY --from={f}: no stage or image found with that name"
+                    ))
+                })?;
                 opts.from = Some(img.record.id);
             }
         } else {
