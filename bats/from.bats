@@ -277,3 +277,25 @@ function _two_platform_layout() {
   [[ -n $HOD_IS_BUILDAH ]] || expect_output --substring "stdin is not a terminal"
   assert "$output" !~ "someone:"
 }
+
+@test "from --group-add, --pid and --security-opt reach later runs" {
+  # buildah 1.28's from has no --group-add (its bud has); the rest is checked on hod only
+  # because it reads the run's own /proc.
+  [[ -z $HOD_IS_BUILDAH ]] || skip "buildah from has no --group-add"
+  _prefetch busybox
+  run_hod from --quiet --group-add wheel --group-add 4242 --pid host \
+      --security-opt no-new-privileges --memory 64m busybox
+  cid=$output
+  run_hod run $cid id -G
+  expect_output "0 10 4242"
+  run_hod run $cid sh -c 'grep NoNewPrivs /proc/self/status'
+  expect_output --substring "1"
+  # --pid host: hod's own processes are visible.
+  run_hod run $cid sh -c "test -d /proc/$$ && echo host-pid"
+  expect_output "host-pid"
+  # A run's own setting goes on top of the container's.
+  run_hod run --pid private $cid sh -c "test -d /proc/$$ && echo host-pid || echo private"
+  expect_output "private"
+  run_hod 125 run --security-opt bogus=1 $cid true
+  expect_output --substring "invalid --security-opt"
+}

@@ -197,3 +197,44 @@ impl Builder {
         &self.record.id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_before_the_typed_run_defaults_still_load() {
+        // What hod 0.0.1 wrote: isolation as a string (empty = default), the run defaults as
+        // an untyped bag, no version.
+        let old = serde_json::json!({
+            "Type": BUILDER_TYPE, "FromImage": "busybox", "FromImageID": "", "FromImageDigest": "",
+            "Container": "c", "ContainerID": "id", "MountPoint": "", "Config": {},
+            "Isolation": "",
+            "RunDefaults": {"capAdd": ["NET_ADMIN"], "dns": ["1.1.1.1"], "addHosts": ["h:10.0.0.1"], "network": "host"},
+        });
+        let s: BuilderState = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.version, 0);
+        assert_eq!(s.isolation, Isolation::Oci);
+        assert_eq!(s.run_defaults.security.cap_add, ["NET_ADMIN"]);
+        assert_eq!(s.run_defaults.dns.hosts[0].name, "h");
+        assert_eq!(
+            s.run_defaults.namespaces.network,
+            Some(crate::run::NetworkMode::Host)
+        );
+        let mut no_defaults = old.clone();
+        no_defaults["Isolation"] = "chroot".into();
+        no_defaults.as_object_mut().unwrap().remove("RunDefaults");
+        let s: BuilderState = serde_json::from_value(no_defaults).unwrap();
+        assert_eq!(s.isolation, Isolation::Chroot);
+        assert_eq!(s.run_defaults, RunDefaults::default());
+        // The typed state round-trips.
+        let mut s2 = s.clone();
+        s2.version = STATE_VERSION;
+        s2.run_defaults.group_add = vec!["wheel".into()];
+        let v = serde_json::to_value(&s2).unwrap();
+        assert_eq!(v["Isolation"], "chroot");
+        assert_eq!(v["Version"], 1);
+        let back: BuilderState = serde_json::from_value(v).unwrap();
+        assert_eq!(back.run_defaults, s2.run_defaults);
+    }
+}

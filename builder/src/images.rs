@@ -84,7 +84,8 @@ impl<'a> ImageIndex<'a> {
         Ok(&self.images[i])
     }
 
-    fn by_id(&self, id: &str) -> Option<&ImageRecord> {
+    /// The image with this full ID.
+    pub fn by_id(&self, id: &str) -> Option<&ImageRecord> {
         self.images.iter().find(|i| i.id == id)
     }
 
@@ -227,6 +228,18 @@ impl<'a> ImageIndex<'a> {
         candidates
             .into_iter()
             .filter(|c| self.is_parent_of(parent, c))
+            .collect()
+    }
+
+    /// The images a build's first step from `scratch` may have made: one history entry and
+    /// at most one layer (the layer cache's candidates when there is no base image).
+    pub fn children_of_scratch(&self) -> Vec<&ImageRecord> {
+        self.images
+            .iter()
+            .filter(|i| {
+                self.config(&i.id)
+                    .is_some_and(|c| c.history.len() == 1 && c.rootfs.diff_ids.len() <= 1)
+            })
             .collect()
     }
 

@@ -60,6 +60,12 @@ pub fn load_plan(
                 } else {
                     context.join(p)
                 };
+                if path.is_dir() {
+                    return Err(BuildError::invalid(format!(
+                        "containerfile: {} cannot be path to a directory",
+                        path.display()
+                    )));
+                }
                 // Go's wording, as buildah's messages have it: "PATH: not a directory".
                 let data = std::fs::read(&path).map_err(|e| {
                     BuildError::invalid(format!("{}: {}", path.display(), go_error(&e)))
@@ -127,6 +133,37 @@ pub fn build(
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,
 ) -> Result<BuildOutput> {
+    // A URL or git repository is fetched to a temporary context first.
+    let remote;
+    let owned;
+    let opts = match opts
+        .context_dir
+        .to_str()
+        .filter(|s| crate::remote::is_remote(s))
+    {
+        Some(url) => {
+            remote = crate::remote::fetch(url)?;
+            let mut o = opts.clone();
+            o.context_dir = remote.dir.clone();
+            if o.containerfiles.is_empty() {
+                if let Some(cf) = &remote.containerfile {
+                    o.containerfiles.push(ContainerfileSource::Path(cf.clone()));
+                }
+            } else {
+                // -f paths are inside the fetched context.
+                for c in o.containerfiles.iter_mut() {
+                    if let ContainerfileSource::Path(p) = c {
+                        if p.is_relative() {
+                            *p = remote.dir.join(&*p);
+                        }
+                    }
+                }
+            }
+            owned = o;
+            &owned
+        }
+        None => opts,
+    };
     let context = std::path::absolute(&opts.context_dir)
         .map_err(io_at("resolving context directory", &opts.context_dir))?;
     if !context.is_dir() {

@@ -222,7 +222,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     fn switch_to(&mut self, image: &str) -> Result<()> {
         let b = Builder::new_from(self.cx.store, image, &self.from_opts, self.cx.reporter)?;
         let old = std::mem::replace(&mut self.builder, b);
-        old.delete(self.cx.store)?;
+        // --rm=false keeps every step's container, as buildah does.
+        if self.cx.opts.remove_containers {
+            old.delete(self.cx.store)?;
+        }
         Ok(())
     }
 
@@ -253,7 +256,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             CommandForm::Exec(v) => v.clone(),
             CommandForm::Shell(s) => {
                 let mut v = self.shell();
-                v.push(s.clone());
+                // A bare RUN runs the shell without a command (`/bin/sh -c` fails with
+                // status 2), as in buildah.
+                if !s.is_empty() {
+                    v.push(s.clone());
+                }
                 v
             }
         }
@@ -752,11 +759,22 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 };
                 opts.from = Some(o.builder.id().to_string());
             } else {
-                // An image: make sure it is here (pulled as the policy says).
+                // An image: make sure it is here (pulled as the policy says). The stage's own
+                // name is not one (buildah's message).
+                let own = self.stage.name.as_deref() == Some(f.to_ascii_lowercase().as_str());
                 let mut fo = FromOptions::default();
                 fo.pull_policy = self.cx.opts.pull_policy;
                 fo.registry = self.cx.opts.registry.clone();
-                let img = builder::from::resolve_image(self.cx.store, f, &fo, self.cx.reporter)?;
+                let img = if own {
+                    None
+                } else {
+                    builder::from::resolve_image(self.cx.store, f, &fo, self.cx.reporter).ok()
+                };
+                let img = img.ok_or_else(|| {
+                    BuildError::invalid(format!(
+                        "COPY --from={f}: no stage or image found with that name"
+                    ))
+                })?;
                 opts.from = Some(img.record.id);
             }
         } else {

@@ -10,6 +10,9 @@
 //!     └─ executor (one stage = one working container; Builder::{new_from, run, copy,
 //!                  commit} and the config setters, the same calls the CLI makes)
 //! ```
+//!
+//! [`onbuild`] runs an image's ONBUILD triggers for `hod from` (buildah `from`'s handling); a
+//! build takes them with `Builder::take_onbuild_triggers` and parses them as instructions.
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -24,6 +27,7 @@ pub mod instruction;
 pub mod onbuild;
 pub mod options;
 pub mod parser;
+pub mod remote;
 pub mod shell;
 pub mod stage;
 

@@ -108,7 +108,7 @@ pub struct BudArgs {
     #[arg(long)]
     pub no_hosts: bool,
     /// Print only the image ID.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub quiet: bool,
     /// Remove the working containers after a successful build (default true).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
@@ -140,6 +140,12 @@ pub struct BudArgs {
     /// Alternative ignore file instead of .containerignore/.dockerignore.
     #[arg(long, value_name = "FILE")]
     pub ignorefile: Option<PathBuf>,
+    /// Legacy option without effect (buildah's too).
+    #[arg(long)]
+    pub compress: bool,
+    /// Docker-specific option without effect (buildah's too).
+    #[arg(long)]
+    pub disable_content_trust: bool,
     /// Mount for every RUN: type=bind|tmpfs|cache,… (as hod run --mount).
     #[arg(long, value_name = "type=TYPE,...")]
     pub mount: Vec<String>,

@@ -37,7 +37,7 @@ pub struct FromArgs {
     /// Default format of images committed from the container: oci or docker (env BUILDAH_FORMAT).
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Isolation for `run`: oci, chroot or rootless (env BUILDAH_ISOLATION).
+    /// Isolation for `run`: oci, chroot or rootless (default: BUILDAH_ISOLATION, else oci).
     #[arg(long, value_name = "TYPE")]
     pub isolation: Option<String>,
     /// `--platform`, `--arch`, `--os`, `--variant`.

@@ -51,14 +51,14 @@ pub struct RunArgs {
     /// Do not generate /etc/hosts.
     #[arg(long)]
     pub no_hosts: bool,
-    /// chroot instead of pivot_root.
-    #[arg(long, env = "BUILDAH_NOPIVOT")]
+    /// chroot instead of pivot_root (also when BUILDAH_NOPIVOT is set).
+    #[arg(long)]
     pub no_pivot: bool,
     /// PID namespace: private or host.
     #[arg(long)]
     pub pid: Option<String>,
-    /// An external OCI runtime (e.g. runc) instead of the embedded one.
-    #[arg(long, env = "BUILDAH_RUNTIME")]
+    /// An external OCI runtime (e.g. runc) instead of the embedded one (default: BUILDAH_RUNTIME).
+    #[arg(long)]
     pub runtime: Option<PathBuf>,
     /// Global flag for the external runtime (without the leading --).
     #[arg(long = "runtime-flag")]

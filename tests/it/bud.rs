@@ -1357,6 +1357,7 @@ fn layers_cache_hits_misses_and_explains() {
     assert!(!first.contains("Using cache"), "{first}");
     // Nothing changed: every step is a hit, same image.
     let second = e.ctx.ok(["bud", "--layers", "-t", "lay", &cs]);
+    // Every step is an image, as in buildah (config-only steps add no layer).
     assert_eq!(second.matches("--> Using cache").count(), 6, "{second}");
     assert_eq!(first.lines().last(), second.lines().last());
     // One source changed: misses from that COPY on, and --explain-cache names the file.
@@ -1364,7 +1365,11 @@ fn layers_cache_hits_misses_and_explains() {
     let third = e
         .ctx
         .ok(["bud", "--layers", "--explain-cache", "-t", "lay", &cs]);
-    assert_eq!(third.matches("--> Using cache").count(), 2, "{third}");
+    assert_eq!(
+        third.matches("--> Using cache").count(),
+        2,
+        "ARG, ENV: {third}"
+    );
     assert!(
         third.contains("Cache miss: COPY source a.txt changed"),
         "{third}"
@@ -1560,4 +1565,96 @@ fn build_contexts_and_skip_unused_stages() {
         "every stage built: {out}"
     );
     assert_eq!(e.ctx.ok(["containers", "-q"]), "");
+}
+
+#[test]
+fn layers_keep_args_on_hits_and_containers_with_rm_false() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(
+            CF,
+            "FROM busybox\nARG user\nRUN echo $user > /u\nRUN touch /tmp/hello\n",
+        )],
+    );
+    let cs = c.display().to_string();
+    e.ctx
+        .ok(["bud", "--layers", "--build-arg", "user=0", "-t", "a", &cs]);
+    // Base + 3 step images (ARG adds no layer but is an image), as buildah.
+    assert_eq!(e.ctx.ok(["images", "-a", "-q"]).lines().count(), 4);
+    // All cached: the ARG's value still reaches the build (history names it).
+    let out = e
+        .ctx
+        .ok(["bud", "--layers", "--build-arg", "user=0", "-t", "a", &cs]);
+    assert_eq!(out.matches("Using cache").count(), 3, "{out}");
+    let v: Value = serde_json::from_str(&e.ctx.ok(["inspect", "-t", "image", "a"])).unwrap();
+    let hist = v["OCIv1"]["history"].to_string();
+    assert!(
+        hist.contains("|1 user=0 /bin/sh -c echo $user > /u"),
+        "{hist}"
+    );
+    // A new value: the RUNs after the ARG run again.
+    e.ctx
+        .ok(["bud", "--layers", "--build-arg", "user=1", "-t", "b", &cs]);
+    assert_eq!(e.ctx.ok(["images", "-a", "-q"]).lines().count(), 6);
+    e.ctx.ok([
+        "bud",
+        "--layers",
+        "--rm=false",
+        "--no-cache",
+        "-t",
+        "c",
+        &cs,
+    ]);
+    assert_eq!(
+        e.ctx.ok(["containers", "-q"]).lines().count(),
+        4,
+        "one per step and FROM"
+    );
+}
+
+#[test]
+fn remote_contexts_over_http() {
+    if !common::require("bud", &["skopeo", "tar"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    // A tar of a context with its Containerfile.
+    let c = context(
+        e.dir.path(),
+        &[
+            (CF, "FROM busybox\nCOPY f.txt /f.txt\n"),
+            ("f.txt", "in the tar\n"),
+        ],
+    );
+    let tarball = e.dir.path().join("context.tar");
+    let r = common::run_cmd({
+        let mut t = Command::new("tar");
+        t.arg("-C").arg(&c).arg("-cf").arg(&tarball).arg(".");
+        t
+    });
+    assert_eq!(r.code, Some(0));
+    let body: &'static [u8] = Box::leak(fs::read(&tarball).unwrap().into_boxed_slice());
+    let (url, _server) = serve(body);
+    e.ctx.ok(["bud", "-t", "fromtar", &url]);
+    let ctr = e.ctx.ok(["from", "fromtar"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/f.txt"), "in the tar\n");
+    e.ctx.ok(["umount", &ctr]);
+    // A URL of a Containerfile: built with an empty context.
+    let (url, _server) = serve(b"FROM busybox\nLABEL from=url\n");
+    e.ctx.ok(["bud", "-t", "fromurl", &url]);
+    let v: Value = serde_json::from_str(&e.ctx.ok(["inspect", "-t", "image", "fromurl"])).unwrap();
+    assert_eq!(v["OCIv1"]["config"]["Labels"]["from"], "url");
+}
+
+#[test]
+fn bare_run_fails_as_the_shell_does() {
+    let Some(r) = hod_fails(&[(CF, "FROM busybox\nENTRYPOINT [\"echo\"]\nRUN\n")], &[]) else {
+        return;
+    };
+    assert_eq!(r.code, Some(2), "{}", r.dump());
 }

@@ -168,6 +168,8 @@ fn parents_children_and_kinds() {
     );
     assert_eq!(ids(ix.children(&f.u1)), vec![f.child.clone()]);
     assert!(ix.children(&f.child).is_empty());
+    assert_eq!(ids(ix.children_of_scratch()), vec![f.base.clone()]);
+    assert_eq!(ix.by_id(&f.u1).map(|i| i.names.len()), Some(0));
     assert!(ix.is_intermediate(&f.u1) && !ix.is_dangling(&f.u1));
     assert!(ix.is_dangling(&f.u2) && !ix.is_intermediate(&f.u2));
     assert!(!ix.is_dangling(&f.base) && !ix.is_intermediate(&f.child));

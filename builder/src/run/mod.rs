@@ -170,7 +170,8 @@ impl NamespaceMode {
 pub struct RunOptions {
     /// Isolation; `None` = `BUILDAH_ISOLATION`, else the container's (from `from`).
     pub isolation: Option<Isolation>,
-    /// An external OCI runtime to use instead of the embedded one.
+    /// An external OCI runtime to use instead of the embedded one; `None` =
+    /// `BUILDAH_RUNTIME` when set, else the embedded runtime.
     pub runtime: Option<PathBuf>,
     /// Global flags for the external runtime (`log-format=json`).
     pub runtime_flags: Vec<String>,
@@ -207,7 +208,7 @@ pub struct RunOptions {
     pub context_dir: Option<PathBuf>,
     /// Allocate a pty; `None` = when stdin is a terminal.
     pub terminal: Option<bool>,
-    /// chroot instead of pivot_root.
+    /// chroot instead of pivot_root (also when `BUILDAH_NOPIVOT` is set).
     pub no_pivot: bool,
     /// User-namespace UID maps (`--userns-uid-map`); non-empty = a user namespace.
     pub uid_map: Vec<IdMap>,
@@ -745,6 +746,14 @@ impl Builder {
         if opts.isolation.is_none() {
             opts.isolation = Some(Isolation::from_env()?.unwrap_or(self.state.isolation));
         }
+        // The environment's defaults, here so that bud's RUN gets them too.
+        if opts.runtime.is_none() {
+            opts.runtime = std::env::var_os("BUILDAH_RUNTIME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+        }
+        opts.no_pivot |= std::env::var("BUILDAH_NOPIVOT")
+            .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
         let opts = &opts;
         let was_mounted = !self.state.mount_point.is_empty();
         let rootfs = self.mount(store)?;

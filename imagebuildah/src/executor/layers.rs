@@ -122,7 +122,9 @@ impl StageExecutor<'_, '_> {
                 .execute(step)
                 .map_err(|e| step_error(&step.original, e))?;
             self.builder.save()?;
-            let co = commit_options(self.cx.opts, &created_by, false);
+            // As buildah: a step that changes only the config adds no layer.
+            let mut co = commit_options(self.cx.opts, &created_by, false);
+            co.empty_layer = !changes_files(step);
             let out = self
                 .builder
                 .commit(store, None, &co, &builder::report::Quiet)
@@ -135,12 +137,12 @@ impl StageExecutor<'_, '_> {
                     .reporter
                     .step(&format!("--> {}", crate::build::short(&out.image_id)));
             }
+            // The next step (or, after the last, the build: --output, COPY --from, the
+            // final commit) starts from the step's image; with --rm=false every step's
+            // container stays, as in buildah.
+            self.switch_to(&out.image_id)?;
             if is_last {
-                // The container stays as it is: committing it again (with --env,
-                // --squash, …) gives the final image on the same parent.
                 self.last_created_by = created_by;
-            } else {
-                self.switch_to(&out.image_id)?;
             }
             parent = out.image_id.clone();
             last = Some(out.image_id);
@@ -214,7 +216,7 @@ impl StageExecutor<'_, '_> {
                 }
             }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
-                Some(f) => self.from_sources(f, &c.sources, e)?,
+                Some(f) => self.copy_from_sources(f, &c.sources, e)?,
                 None => {
                     for s in &c.sources {
                         if s.contains("://") {
@@ -237,7 +239,7 @@ impl StageExecutor<'_, '_> {
     /// The key part of `COPY --from=f`: a build-context directory's or an earlier stage's
     /// files are digested (as buildah does: a stage rebuilt with the same files still
     /// hits); an image is its ID.
-    fn from_sources(&self, f: &str, sources: &[String], e: &mut CacheEntry) -> Result<()> {
+    fn copy_from_sources(&self, f: &str, sources: &[String], e: &mut CacheEntry) -> Result<()> {
         let numeric = f.parse::<usize>().is_ok();
         let mut put = |root: &std::path::Path, follow: bool| -> Result<()> {
             let mut mem = DigestCache::in_memory();
@@ -283,6 +285,14 @@ impl StageExecutor<'_, '_> {
     }
 }
 
+/// Whether a step changes the filesystem (its image gets a layer).
+fn changes_files(step: &Step) -> bool {
+    matches!(
+        step.instruction,
+        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
+    )
+}
+
 /// Why `want` missed, from the closest cached step: one on the same parent (what differs
 /// in the instruction, build args or sources), else the same instruction on another parent.
 fn explain(
@@ -310,8 +320,7 @@ fn explain(
     let same_step = entries
         .iter()
         .map(|(_, e)| e)
-        .filter(|e| e.steps == want.steps)
-        .last();
+        .rfind(|e| e.steps == want.steps);
     match same_step {
         Some(e) => vec![format!(
             "parent image changed (cached on {}, now {})",
