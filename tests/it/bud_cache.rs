@@ -336,3 +336,29 @@ fn multi_stage_copy_from_is_keyed_by_the_files_copied() {
         }
     }
 }
+
+/// A new base image under the same name: the first step misses and the explanation says
+/// the parent changed, naming both.
+#[test]
+fn a_new_base_image_is_explained_as_a_parent_change() {
+    if !common::require("bud_cache", &["skopeo"]) || common::is_buildah() {
+        return;
+    }
+    let e = env(common::hod_bin());
+    e.bud(&[]);
+    let old = e.ctx.image_id("busybox");
+    let ctr = e.ctx.ok(["from", "busybox"]);
+    e.ctx.ok(["config", "--label", "new=1", &ctr]);
+    e.ctx
+        .ok(["commit", "-q", &ctr, "docker.io/library/busybox:latest"]);
+    let new = e.ctx.image_id("busybox");
+    assert_ne!(old, new);
+    let out = e.bud(&["--explain-cache"]);
+    assert_eq!(hits(&out), 0, "{out}");
+    let want = format!(
+        "--> Cache miss: parent image changed (cached on {}, now {})",
+        &old[..11],
+        &new[..11]
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+}

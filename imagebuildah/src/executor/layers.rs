@@ -53,6 +53,11 @@ impl StageExecutor<'_, '_> {
         };
         let store = self.cx.store;
         let mut entries = cached_entries(store, self.cx.opts.cache_ttl)?;
+        // key → image (the parent is part of the key).
+        let mut by_key: std::collections::HashMap<String, String> = entries
+            .iter()
+            .map(|(id, e)| (e.key(), id.clone()))
+            .collect();
         let use_cache =
             !self.cx.opts.no_cache && self.cx.opts.cache_ttl != Some(Default::default());
         let mut digests = DigestCache::load(store.root());
@@ -90,10 +95,7 @@ impl StageExecutor<'_, '_> {
                 .map_err(|e| step_error(&step.original, e))?;
             let key = want.key();
             if use_cache {
-                let hit = entries
-                    .iter()
-                    .find(|(_, e)| e.parent == want.parent && e.key() == key)
-                    .map(|(id, _)| id.clone());
+                let hit = by_key.get(&key).cloned();
                 if let Some(id) = hit {
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
                     if print_id {
@@ -130,6 +132,7 @@ impl StageExecutor<'_, '_> {
                 .commit(store, None, &co, &builder::report::Quiet)
                 .map_err(|e| step_error(&step.original, e.into()))?;
             store.set_image_metadata(&out.image_id, &want.to_metadata())?;
+            by_key.insert(key, out.image_id.clone());
             entries.push((out.image_id.clone(), want));
             made_here.insert(out.image_id.clone());
             if print_id {
