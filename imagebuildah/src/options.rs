@@ -229,6 +229,12 @@ pub struct BuildOptions {
     /// `--cache-ttl`: only cached images created less than this long ago are used
     /// (`Some(0)` is `--no-cache`).
     pub cache_ttl: Option<std::time::Duration>,
+    /// `--cache-from REPO`: registry repositories to look a missed step up in
+    /// (`REPO:<cache key>`), with `--layers`.
+    pub cache_from: Vec<String>,
+    /// `--cache-to REPO`: registry repositories each step's image is pushed to, tagged with
+    /// its cache key, with `--layers`.
+    pub cache_to: Vec<String>,
 }
 
 impl BuildOptions {

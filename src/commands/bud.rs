@@ -59,6 +59,12 @@ pub struct BudArgs {
     /// --no-cache).
     #[arg(long, value_name = "DURATION")]
     pub cache_ttl: Option<String>,
+    /// Registry repository to look missed steps up in (REPO:<cache key>), with --layers.
+    #[arg(long, value_name = "REPO", value_delimiter = ',')]
+    pub cache_from: Vec<String>,
+    /// Registry repository to push each step's image to (REPO:<cache key>), with --layers.
+    #[arg(long, value_name = "REPO", value_delimiter = ',')]
+    pub cache_to: Vec<String>,
     /// Pull policy for base images: always, missing, never, newer.
     #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
     pub pull: Option<String>,
@@ -286,6 +292,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     };
     o.no_cache = a.no_cache;
     o.explain_cache = a.explain_cache;
+    o.cache_from = a.cache_from.clone();
+    o.cache_to = a.cache_to.clone();
     if let Some(t) = &a.cache_ttl {
         o.cache_ttl = Some(
             imagebuildah::instruction::parse_go_duration(t).ok_or_else(|| {

@@ -9,6 +9,8 @@
 //!           container made from the parent if stale ─> execute ─> commit (unnamed) with
 //!           the key in the image's metadata ─> the next step starts from that image
 //!   last step: committed the same way; the build names it (commit_final reuses it)
+//!   --cache-from REPO: a local miss pulls docker://REPO:<key> (absent = a miss)
+//!   --cache-to REPO:   a built or locally found step's image is pushed as REPO:<key>
 //! ```
 use std::collections::BTreeSet;
 
@@ -95,8 +97,20 @@ impl StageExecutor<'_, '_> {
                 .map_err(|e| step_error(&step.original, e))?;
             let key = want.key();
             if use_cache {
-                let hit = by_key.get(&key).cloned();
+                let mut hit = by_key.get(&key).cloned();
+                let local = hit.is_some();
+                if hit.is_none() && !self.cx.opts.cache_from.is_empty() {
+                    hit = self.pull_cache(&key, &want);
+                    if let Some(id) = &hit {
+                        by_key.insert(key.clone(), id.clone());
+                        entries.push((id.clone(), want.clone()));
+                    }
+                }
                 if let Some(id) = hit {
+                    if local {
+                        self.push_cache(&id, &key)
+                            .map_err(|e| step_error(&step.original, e))?;
+                    }
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
                     if print_id {
                         self.cx
@@ -132,6 +146,8 @@ impl StageExecutor<'_, '_> {
                 .commit(store, None, &co, &builder::report::Quiet)
                 .map_err(|e| step_error(&step.original, e.into()))?;
             store.set_image_metadata(&out.image_id, &want.to_metadata())?;
+            self.push_cache(&out.image_id, &key)
+                .map_err(|e| step_error(&step.original, e))?;
             by_key.insert(key, out.image_id.clone());
             entries.push((out.image_id.clone(), want));
             made_here.insert(out.image_id.clone());
@@ -161,6 +177,49 @@ impl StageExecutor<'_, '_> {
             tracing::debug!("saving the context digest cache: {e}");
         }
         Ok(last)
+    }
+
+    /// `--cache-from`: the first repository that has `REPO:<key>`, pulled; the image gets
+    /// the key in its record so later builds find it locally. Failures are not errors (a
+    /// miss), as in buildah.
+    fn pull_cache(&self, key: &str, want: &CacheEntry) -> Option<String> {
+        let store = self.cx.store;
+        for repo in &self.cx.opts.cache_from {
+            let src = cache_ref(repo, key);
+            let mut po = builder::pull::PullOptions::default();
+            po.policy = builder::pull::PullPolicy::Always;
+            po.registry = self.cx.opts.registry.clone();
+            match builder::pull::pull(store, &src, &po, &builder::report::Quiet) {
+                Ok(id) => {
+                    if let Err(e) = store.set_image_metadata(&id, &want.to_metadata()) {
+                        tracing::debug!("recording the cache key of {id}: {e}");
+                        continue;
+                    }
+                    tracing::debug!("pulled cache {src}: {id}");
+                    return Some(id);
+                }
+                Err(e) => tracing::debug!("pulling cache {src}: {e}"),
+            }
+        }
+        None
+    }
+
+    /// `--cache-to`: push a step's image to every repository as `REPO:<key>`.
+    fn push_cache(&self, id: &str, key: &str) -> Result<()> {
+        for repo in &self.cx.opts.cache_to {
+            let dest = cache_ref(repo, key);
+            let mut po = builder::push::PushOptions::default();
+            po.registry = self.cx.opts.registry.clone();
+            po.format = self.cx.opts.format;
+            builder::push::push(self.cx.store, id, &dest, &po, &builder::report::Quiet).map_err(
+                |e| {
+                    crate::error::BuildError::invalid(format!(
+                        "failed pushing cache to {dest:?}: {e}"
+                    ))
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// The `created_by` of an image's last history entry.
@@ -286,6 +345,11 @@ impl StageExecutor<'_, '_> {
         e.sources.insert(format!("--from={f}"), id);
         Ok(())
     }
+}
+
+/// `docker://REPO:<key>` (a `docker://` prefix on REPO is allowed).
+fn cache_ref(repo: &str, key: &str) -> String {
+    format!("docker://{}:{key}", repo.trim_start_matches("docker://"))
 }
 
 /// Whether a step changes the filesystem (its image gets a layer).
