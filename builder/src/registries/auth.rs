@@ -701,9 +701,11 @@ mod tests {
     fn store_lookup_erase_round_trip() {
         let t = tempfile::tempdir().unwrap();
         let e = env(t.path());
-        let mut ctx = RegistryContext::default();
         let authfile = t.path().join("new/dir/auth.json");
-        ctx.auth_file = Some(authfile.clone());
+        let ctx = RegistryContext {
+            auth_file: Some(authfile.clone()),
+            ..RegistryContext::default()
+        };
         let helpers = vec![AUTH_FILE_HELPER.to_string()];
         // Fallback: docker's config.json is read when auth.json has nothing.
         std::fs::create_dir_all(t.path().join("home/.docker")).unwrap();
@@ -808,8 +810,10 @@ esac
         helper_store(&e, "hodtest", "h.io", &c).unwrap();
         assert_eq!(helper_get(&e, "hodtest", "h.io").unwrap(), Some(c.clone()));
         // Through registries.conf's credential-helpers, and through an auth file's credHelpers.
-        let mut ctx = RegistryContext::default();
-        ctx.auth_file = Some(t.path().join("auth.json"));
+        let ctx = RegistryContext {
+            auth_file: Some(t.path().join("auth.json")),
+            ..RegistryContext::default()
+        };
         let helpers = vec!["hodtest".to_string()];
         assert_eq!(
             lookup(&ctx, &e, &helpers, "h.io/x/y").unwrap(),

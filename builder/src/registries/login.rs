@@ -309,8 +309,10 @@ mod tests {
             uid: 1000,
             ..SysEnv::default()
         };
-        let mut ctx = RegistryContext::default();
-        ctx.auth_file = Some(t.join("auth.json"));
+        let ctx = RegistryContext {
+            auth_file: Some(t.join("auth.json")),
+            ..RegistryContext::default()
+        };
         (ctx, env)
     }
 
@@ -329,9 +331,11 @@ mod tests {
         }
     }
 
+    type KeyCase<'a> = (&'a str, std::result::Result<(&'a str, &'a str), &'a str>);
+
     #[test]
     fn keys() {
-        let table: &[(&str, Result<(&str, &str), &str>)] = &[
+        let table: &[KeyCase] = &[
             ("quay.io", Ok(("quay.io", "quay.io"))),
             ("localhost:5000", Ok(("localhost:5000", "localhost:5000"))),
             ("https://quay.io/v2/", Ok(("quay.io", "quay.io"))),

@@ -357,10 +357,12 @@ mod tests {
             uid: 1000,
             ..SysEnv::default()
         };
-        let mut ctx = RegistryContext::default();
-        ctx.registries_conf = Some(t.join("registries.conf"));
-        ctx.registries_conf_dir = Some(t.join("registries.conf.d"));
-        ctx.auth_file = Some(t.join("auth.json"));
+        let ctx = RegistryContext {
+            registries_conf: Some(t.join("registries.conf")),
+            registries_conf_dir: Some(t.join("registries.conf.d")),
+            auth_file: Some(t.join("auth.json")),
+            ..RegistryContext::default()
+        };
         (ctx, env)
     }
 
@@ -427,7 +429,8 @@ location = "hub-mirror.local/library"
             v.iter().map(|(a, b, c)| (a.to_string(), *b, *c)).collect()
         };
         let by_digest = format!("example.com/foo/img@{DIGEST}");
-        let table: Vec<(&str, bool, Vec<(String, bool, bool)>)> = vec![
+        type Case<'a> = (&'a str, bool, Vec<(String, bool, bool)>);
+        let table: Vec<Case> = vec![
             (
                 "example.com/foo/img:1",
                 false,
