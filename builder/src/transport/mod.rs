@@ -14,6 +14,7 @@ pub mod codec;
 pub mod dir;
 pub mod docker_archive;
 pub mod oci;
+pub mod registry;
 pub mod storage;
 
 use std::io::{self, Seek, Write};
@@ -557,9 +558,10 @@ pub fn open_source<'s>(
             let store = store.ok_or_else(|| bad("no local store"))?;
             Box::new(storage::StorageSource::open(store, image)?)
         }
-        ImageReference::Docker(_) => {
-            return Err(TransportError::NotImplemented("registry (docker://)").into())
-        }
+        ImageReference::Docker(named) => Box::new(registry::RegistrySource::open(
+            named,
+            &crate::options::RegistryContext::default(),
+        )?),
     })
 }
 
@@ -602,9 +604,10 @@ pub fn open_destination<'s>(
             let store = store.ok_or_else(|| bad("no local store"))?;
             Box::new(storage::StorageDest::new(store, destination_names(r)?)?)
         }
-        ImageReference::Docker(_) => {
-            return Err(TransportError::NotImplemented("registry (docker://)").into())
-        }
+        ImageReference::Docker(named) => Box::new(registry::RegistryDest::open(
+            named,
+            &crate::options::RegistryContext::default(),
+        )?),
     })
 }
 
