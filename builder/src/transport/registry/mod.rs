@@ -486,6 +486,8 @@ pub struct RegistryDest {
     client: Arc<Client>,
     reference: String,
     staging: tempfile::TempDir,
+    /// Blobs larger than this go up in PATCH chunks of this size.
+    chunk_size: u64,
 }
 
 impl RegistryDest {
@@ -504,6 +506,7 @@ impl RegistryDest {
             client: Arc::new(Client::new(ep, ctx.retry)?),
             reference: reference_of(named),
             staging,
+            chunk_size: CHUNK_SIZE,
         })
     }
 
@@ -628,7 +631,7 @@ impl RegistryDest {
             let sep = if loc.contains('?') { '&' } else { '?' };
             format!("{loc}{sep}digest={}", desc.digest)
         };
-        if size <= CHUNK_SIZE {
+        if size <= self.chunk_size {
             let url = with_digest(&loc);
             let p = path.to_path_buf();
             let resp = self
@@ -644,7 +647,7 @@ impl RegistryDest {
         }
         let mut offset = 0u64;
         while offset < size {
-            let n = CHUNK_SIZE.min(size - offset);
+            let n = self.chunk_size.min(size - offset);
             let p = path.to_path_buf();
             let url = loc.clone();
             let resp = self
@@ -789,5 +792,332 @@ impl ImageDestination for RegistryDest {
     fn commit(self: Box<Self>) -> Result<()> {
         // The manifest PUT made the image visible; nothing is staged beyond the temp dir.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "../../../../tests/it/common/registry.rs"]
+mod test_registry;
+
+#[cfg(test)]
+mod tests {
+    //! Against a real `docker-registry` on 127.0.0.1 (skipped, loudly, without it).
+    use super::test_registry::{FaultyProxy, Mode, TestRegistry, PASSWORD, USER};
+    use super::*;
+    use crate::options::{Credentials, RetryPolicy};
+    use crate::transport::testutil::{image, layer_tar, Collect};
+    use crate::transport::{copy_image, oci::OciLayoutDest, CopyImageOptions, CopyOutput};
+    use std::time::Duration;
+
+    fn ctx(reg_host_mode: &Mode) -> RegistryContext {
+        let mut c = RegistryContext::default();
+        c.retry = RetryPolicy {
+            max_retries: 2,
+            delay: Some(Duration::from_millis(10)),
+        };
+        match reg_host_mode {
+            Mode::Tls => {}
+            _ => c.tls_verify = Some(false),
+        }
+        if matches!(reg_host_mode, Mode::Basic | Mode::Token { .. }) {
+            c.credentials = Some(Credentials {
+                username: USER.into(),
+                password: PASSWORD.into(),
+            });
+        }
+        c
+    }
+
+    trait Chain {
+        fn chain(&self) -> String;
+    }
+    impl Chain for Error {
+        /// The message as the CLI prints it: the source chain joined with ": ".
+        fn chain(&self) -> String {
+            let mut s = self.to_string();
+            let mut cur = std::error::Error::source(self);
+            while let Some(e) = cur {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                cur = e.source();
+            }
+            s
+        }
+    }
+
+    fn named(host: &str, repo: &str) -> NamedRef {
+        crate::reference::parse_named(&format!("{host}/{repo}")).unwrap()
+    }
+
+    fn layers() -> Vec<Vec<u8>> {
+        vec![
+            layer_tar("etc/hostname", b"hod\n"),
+            layer_tar("hello.txt", b"hello registry\n"),
+        ]
+    }
+
+    fn push(
+        host: &str,
+        repo: &str,
+        c: &RegistryContext,
+        comp: Compression,
+    ) -> (CopyOutput, Vec<String>) {
+        let mut src = image(&layers(), comp);
+        let dst = RegistryDest::open(&named(host, repo), c).unwrap();
+        let rep = Collect::default();
+        let out = copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).unwrap();
+        let lines = rep.0.lock().unwrap().clone();
+        (out, lines)
+    }
+
+    fn pull(host: &str, repo: &str, c: &RegistryContext) -> Result<CopyOutput> {
+        let t = tempfile::tempdir().unwrap();
+        let mut src = RegistrySource::open(&named(host, repo), c)?;
+        copy_image(
+            &mut src,
+            Box::new(OciLayoutDest::new(&t.path().join("lay"), Some("x")).unwrap()),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+    }
+
+    #[test]
+    fn plain_round_trip_skips_and_mounts() {
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let (out, lines) = push(&reg.host, "hod/a:1", &c, Compression::Gzip);
+        assert!(
+            lines.iter().any(|l| l.starts_with("Copying blob sha256:")),
+            "{lines:?}"
+        );
+        let back = pull(&reg.host, "hod/a:1", &c).unwrap();
+        assert_eq!(back.config_digest, out.config_digest);
+        assert_eq!(back.manifest_digest, out.manifest_digest);
+        // by digest too
+        let by_digest = pull(&reg.host, &format!("hod/a@{}", out.manifest_digest), &c).unwrap();
+        assert_eq!(by_digest.manifest_digest, out.manifest_digest);
+        // a second push finds every layer there (HEAD)
+        let (_, lines) = push(&reg.host, "hod/a:2", &c, Compression::Gzip);
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.ends_with("skipped: already exists"))
+                .count(),
+            2,
+            "{lines:?}"
+        );
+        // another repository of the same registry: mounted, not uploaded
+        let (_, lines) = push(&reg.host, "hod/b:1", &c, Compression::Gzip);
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.ends_with("skipped: already exists"))
+                .count(),
+            2,
+            "{lines:?}"
+        );
+        assert!(pull(&reg.host, "hod/b:1", &c).is_ok());
+        // uncompressed source → gzip (the registry's desired compression); zstd kept
+        let (out, _) = push(&reg.host, "hod/c:raw", &c, Compression::None);
+        let m: ImageManifest = serde_json::from_slice(&out.manifest).unwrap();
+        assert!(
+            m.layers.iter().all(|l| l.media_type == OCI_LAYER_GZIP),
+            "{m:?}"
+        );
+        let (out, _) = push(&reg.host, "hod/c:zstd", &c, Compression::Zstd);
+        let m: ImageManifest = serde_json::from_slice(&out.manifest).unwrap();
+        assert!(
+            m.layers.iter().all(|l| l.media_type == OCI_LAYER_ZSTD),
+            "{m:?}"
+        );
+        assert_eq!(
+            pull(&reg.host, "hod/c:zstd", &c).unwrap().config_digest,
+            out.config_digest
+        );
+        // a missing tag names the manifest and the registry
+        let e = pull(&reg.host, "hod/a:nope", &c).unwrap_err().chain();
+        assert!(
+            e.contains("reading manifest nope in") && e.contains(&reg.host),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn chunked_upload() {
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let big: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut src = image(&[layer_tar("big", &big)], Compression::None);
+        let mut dst = RegistryDest::open(&named(&reg.host, "hod/big:1"), &c).unwrap();
+        dst.chunk_size = 1 << 20;
+        let out = copy_image(
+            &mut src,
+            Box::new(dst),
+            &CopyImageOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap();
+        assert_eq!(
+            pull(&reg.host, "hod/big:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
+    }
+
+    #[test]
+    fn tls_with_ca_from_cert_dir() {
+        let Some(reg) = TestRegistry::start(Mode::Tls) else {
+            return;
+        };
+        let mut c = ctx(&Mode::Tls);
+        // not trusted: one clear error, not retried
+        let e = RegistrySource::open(&named(&reg.host, "hod/t:1"), &c)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains(&reg.host) && e.contains("certificate"), "{e}");
+        c.cert_dir = Some(reg.cert_dir.clone());
+        let (out, _) = push(&reg.host, "hod/t:1", &c, Compression::Gzip);
+        assert_eq!(
+            pull(&reg.host, "hod/t:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
+        // --tls-verify=false: no verification
+        let mut c = ctx(&Mode::Plain);
+        c.tls_verify = Some(false);
+        assert!(pull(&reg.host, "hod/t:1", &c).is_ok());
+    }
+
+    fn no_secret(e: &str) {
+        assert!(!e.contains(PASSWORD), "password leaked: {e}");
+        assert!(!e.contains("Basic "), "authorization leaked: {e}");
+    }
+
+    #[test]
+    fn basic_auth() {
+        let Some(reg) = TestRegistry::start(Mode::Basic) else {
+            return;
+        };
+        let c = ctx(&Mode::Basic);
+        let (out, _) = push(&reg.host, "hod/basic:1", &c, Compression::Gzip);
+        assert_eq!(
+            pull(&reg.host, "hod/basic:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
+        let ep = &endpoints(&c, &named(&reg.host, "hod/basic")).unwrap();
+        check_login(&ep[0]).unwrap();
+        let mut wrong = c.clone();
+        wrong.credentials = Some(Credentials {
+            username: USER.into(),
+            password: "wrong".into(),
+        });
+        let e = pull(&reg.host, "hod/basic:1", &wrong).unwrap_err().chain();
+        assert!(
+            e.contains(&format!("authenticating to registry {}", reg.host)),
+            "{e}"
+        );
+        assert!(e.contains("invalid username/password"), "{e}");
+        no_secret(&e);
+        let ep = &endpoints(&wrong, &named(&reg.host, "hod/basic")).unwrap();
+        assert!(check_login(&ep[0]).is_err());
+        let mut anon = c.clone();
+        anon.credentials = None;
+        let e = pull(&reg.host, "hod/basic:1", &anon).unwrap_err().chain();
+        assert!(e.contains("authentication required"), "{e}");
+    }
+
+    #[test]
+    fn bearer_token_flow() {
+        for access_token in [false, true] {
+            let Some(reg) = TestRegistry::start(Mode::Token { access_token }) else {
+                return;
+            };
+            let c = ctx(&Mode::Basic);
+            let (out, _) = push(&reg.host, "hod/tok:1", &c, Compression::Gzip);
+            // one token for the push scope, reused for every blob and the manifest
+            assert_eq!(reg.tokens_issued(), 1, "{}", reg.log());
+            assert_eq!(
+                pull(&reg.host, "hod/tok:1", &c).unwrap().config_digest,
+                out.config_digest
+            );
+            assert_eq!(reg.tokens_issued(), 2);
+            let ep = &endpoints(&c, &named(&reg.host, "hod/tok")).unwrap();
+            check_login(&ep[0]).unwrap();
+            let mut wrong = c.clone();
+            wrong.credentials = Some(Credentials {
+                username: USER.into(),
+                password: "nope".into(),
+            });
+            let e = pull(&reg.host, "hod/tok:1", &wrong).unwrap_err().chain();
+            assert!(
+                e.contains(&format!("authenticating to registry {}", reg.host)),
+                "{e}"
+            );
+            no_secret(&e);
+            let ep = &endpoints(&wrong, &named(&reg.host, "hod/tok")).unwrap();
+            assert!(check_login(&ep[0]).is_err());
+        }
+    }
+
+    #[test]
+    fn faults() {
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let (out, _) = push(&reg.host, "hod/f:1", &c, Compression::Gzip);
+        // a connection dropped mid-blob is resumed
+        let Some(p) = FaultyProxy::start(&reg.host, "drop-blob-once") else {
+            return;
+        };
+        assert_eq!(
+            pull(&p.host, "hod/f:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
+        assert!(
+            p.requests()
+                .iter()
+                .filter(|r| r.contains("/blobs/"))
+                .count()
+                >= 6
+        );
+        // … and after the retries, one clear error
+        let p = FaultyProxy::start(&reg.host, "drop-blob").unwrap();
+        let e = pull(&p.host, "hod/f:1", &c).unwrap_err().chain();
+        assert!(
+            e.contains("giving up after 3 attempts") && e.contains(&p.host),
+            "{e}"
+        );
+        let p = FaultyProxy::start(&reg.host, "500").unwrap();
+        let e = pull(&p.host, "hod/f:1", &c).unwrap_err().chain();
+        assert!(
+            e.contains("reading manifest 1 in")
+                && e.contains("giving up after 3 attempts")
+                && e.contains("500"),
+            "{e}"
+        );
+        assert_eq!(
+            p.requests()
+                .iter()
+                .filter(|r| r.contains("/manifests/"))
+                .count(),
+            3
+        );
+        let p = FaultyProxy::start(&reg.host, "corrupt-blob").unwrap();
+        let e = format!("{:?}", pull(&p.host, "hod/f:1", &c).unwrap_err());
+        assert!(e.contains("DigestMismatch"), "{e}");
+        let p = FaultyProxy::start(&reg.host, "big-manifest").unwrap();
+        let e = pull(&p.host, "hod/f:1", &c).unwrap_err().chain();
+        assert!(e.contains("larger than the limit of 4194304"), "{e}");
+        let p = FaultyProxy::start(&reg.host, "unknown-mt").unwrap();
+        let e = pull(&p.host, "hod/f:1", &c).unwrap_err().chain();
+        assert!(
+            e.contains("unsupported manifest media type \"application/vnd.hod.unknown+json\""),
+            "{e}"
+        );
     }
 }
