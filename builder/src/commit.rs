@@ -47,6 +47,8 @@ pub struct CommitOptions {
     pub created_by: Option<String>,
     /// Extra manifest annotations.
     pub annotations: Vec<(String, String)>,
+    /// Registry access when the destination is a registry (`docker://`).
+    pub registry: crate::options::RegistryContext,
 }
 
 /// What a commit produced.
@@ -301,7 +303,7 @@ impl Builder {
             Some(d) => ImageReference::parse(d)?,
         };
         // Open the destination first: a bad destination fails before any work.
-        let dst = transport::open_destination(&dest_ref, Some(store))?;
+        let dst = transport::open_destination(&dest_ref, Some(store), &opts.registry)?;
 
         let base = match self.state.from_image_id.as_str() {
             "" => Vec::new(),
@@ -383,6 +385,7 @@ impl Builder {
             format: None,
             compression: (opts.compression != Compression::None).then_some(opts.compression),
             remove_signatures: false,
+            ..Default::default()
         };
         let out = transport::copy_image(&mut src, dst, &copy_opts, reporter)?;
         Ok(CommitOutput {
@@ -806,7 +809,7 @@ mod tests {
             )
             .unwrap();
             let mut src = crate::transport::oci::OciLayoutSource::open(&lay, Some("sq")).unwrap();
-            let (_, _, m) = transport::load_image_manifest(&mut src).unwrap();
+            let (_, _, m) = transport::load_image_manifest(&mut src, &Default::default()).unwrap();
             assert_eq!(m.layers.len(), 1);
             assert_eq!(
                 m.layers[0].media_type, OCI_LAYER_TAR,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::builder::Builder;
 use crate::copier::{self, ignore, passwd, PutOptions, PutSummary, SourceRoot};
 use crate::error::{Error, IoResultExt, Result, ResultExt};
+use crate::options::RegistryContext;
 use crate::store::Store;
 
 /// COPY or ADD semantics.
@@ -55,6 +56,8 @@ pub struct CopyOptions {
     /// Where relative host sources are looked up without a context directory (default:
     /// the process's current directory).
     pub cwd: Option<PathBuf>,
+    /// Registry access (and platform) for a `--from` image that has to be pulled.
+    pub registry: RegistryContext,
 }
 
 impl Default for CopyOptions {
@@ -76,6 +79,7 @@ impl Default for CopyOptions {
             retries: 3,
             retry_delay: Duration::from_secs(2),
             cwd: None,
+            registry: RegistryContext::default(),
         }
     }
 }
@@ -131,7 +135,7 @@ impl Drop for FromRoot<'_> {
     }
 }
 
-fn open_from<'s>(store: &'s Store, name: &str) -> Result<FromRoot<'s>> {
+fn open_from<'s>(store: &'s Store, name: &str, ctx: &RegistryContext) -> Result<FromRoot<'s>> {
     match Builder::open(store, name) {
         Ok(mut b) => {
             let was_mounted = !b.state.mount_point.is_empty();
@@ -148,7 +152,19 @@ fn open_from<'s>(store: &'s Store, name: &str) -> Result<FromRoot<'s>> {
         Err(Error::NotFound { .. }) => {}
         Err(e) => return Err(e.context(format!("reading build container {name:?}"))),
     }
-    let img = store.image(name).context_with(|| {
+    // A transport reference (`oci:DIR:TAG`, `docker://…`) is pulled first, through the one
+    // `transport::open_source`, unless the store has it.
+    let local = if crate::from::is_transport_ref(name) {
+        let popts = crate::pull::PullOptions {
+            policy: crate::pull::PullPolicy::Missing,
+            registry: ctx.clone(),
+            ..Default::default()
+        };
+        crate::pull::pull(store, name, &popts, &crate::report::Quiet)?
+    } else {
+        name.to_string()
+    };
+    let img = store.image(&local).context_with(|| {
         format!("no container named {name:?}, error copying content from image {name:?}")
     })?;
     if img.layer.is_empty() {
@@ -189,7 +205,7 @@ impl Builder {
         }
         let chmod = opts.chmod.as_deref().map(copier::parse_chmod).transpose()?;
         let from = match &opts.from {
-            Some(f) => Some(open_from(store, f)?),
+            Some(f) => Some(open_from(store, f, &opts.registry)?),
             None => None,
         };
         let was_mounted = !self.state.mount_point.is_empty();

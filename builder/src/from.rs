@@ -8,12 +8,12 @@
 //!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
 //! store.create_container(name, image) ──> hod.json in the container's userdata dir
 //! ```
-use serde_json::Value;
-
 use crate::builder::{Builder, BuilderState, BUILDER_TYPE};
 use crate::error::{Error, Result, ResultExt};
-use crate::image::{Digest, ImageConfig};
-use crate::options::{FromOptions, Platform};
+use crate::image::manifest::{self, Manifest};
+use crate::image::platform::choose_instance;
+use crate::image::{Digest, ImageConfig, Platform};
+use crate::options::FromOptions;
 use crate::pull::{PullOptions, PullPolicy};
 use crate::report::Reporter;
 use crate::store::{ImageRecord, Store};
@@ -104,14 +104,15 @@ impl Builder {
             match &base {
                 None => {
                     state.config = ImageConfig::scratch();
-                    if !opts.platform.architecture.is_empty() {
-                        state.config.architecture = opts.platform.architecture.clone();
+                    let platform = &opts.registry.platform;
+                    if !platform.architecture.is_empty() {
+                        state.config.architecture = platform.architecture.clone();
                     }
-                    if !opts.platform.os.is_empty() {
-                        state.config.os = opts.platform.os.clone();
+                    if !platform.os.is_empty() {
+                        state.config.os = platform.os.clone();
                     }
-                    if !opts.platform.variant.is_empty() {
-                        state.config.variant = Some(opts.platform.variant.clone());
+                    if !platform.variant.is_empty() {
+                        state.config.variant = Some(platform.variant.clone());
                     }
                     state
                         .annotations
@@ -249,6 +250,7 @@ pub fn resolve_image(
     let record = if is_transport_ref(image) {
         let popts = PullOptions {
             policy: opts.pull_policy,
+            registry: opts.registry.clone(),
             ..Default::default()
         };
         let id = crate::pull::pull(store, image, &popts, reporter)?;
@@ -266,11 +268,11 @@ pub fn resolve_image(
             Err(e) => return Err(e),
         }
     };
-    read_image(store, record, &opts.platform)
+    read_image(store, record, &opts.registry.platform)
 }
 
 /// Read an image's config through its manifest (OCI or Docker, picking the platform's
-/// instance from a list), falling back to the `sha256:<id>` big data.
+/// instance from a list with [`choose_instance`]), falling back to the `sha256:<id>` big data.
 pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Result<BaseImage> {
     let manifest = match store.image_big_data(&record.id, "manifest") {
         Ok(m) => Some(m),
@@ -286,32 +288,59 @@ pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Re
     let mut docker = false;
     let mut config_key = format!("sha256:{}", record.id);
     if let Some(m) = &manifest {
-        let v: Value = serde_json::from_slice(m).map_err(|source| Error::Json {
-            op: "parsing manifest of image".into(),
-            path: record.id.clone().into(),
-            source,
-        })?;
-        let mut v = v;
-        if is_list(&v) {
-            let instance = choose_instance(&v, platform).ok_or_else(|| Error::invalid(format!("finding an appropriate image in manifest list of image {}: no image for the platform", record.id)))?;
-            let data = store.image_big_data(&record.id, &format!("manifest-{instance}"))?;
-            v = serde_json::from_slice(&data).map_err(|source| Error::Json {
-                op: "parsing manifest of image".into(),
-                path: record.id.clone().into(),
-                source,
+        let parse = |data: &[u8]| {
+            manifest::parse_manifest(data, None)
+                .map_err(|e| e.context(format!("parsing manifest of image {}", record.id)))
+        };
+        // A manifest hod cannot read (Docker schema 1, from another tool) leaves the config
+        // under its `sha256:<id>` key.
+        let mut parsed = match parse(m) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!("{e}; reading the config by image ID");
+                return read_config(store, record, &config_key, manifest_digest, false);
+            }
+        };
+        if let Manifest::OciIndex(list) | Manifest::DockerList(list) = &parsed {
+            let instance = choose_instance(list, platform).map_err(|e| {
+                e.context(format!(
+                    "finding an appropriate image in manifest list of image {}",
+                    record.id
+                ))
             })?;
+            let data =
+                store.image_big_data(&record.id, &format!("manifest-{}", instance.digest))?;
+            parsed = parse(&data)?;
             if manifest_digest.is_none() {
                 manifest_digest = Some(Digest::of(m));
             }
         }
-        docker = manifest_media_type(&v) == "application/vnd.docker.distribution.manifest.v2+json";
-        if let Some(d) = v.pointer("/config/digest").and_then(Value::as_str) {
-            let d = Digest::parse(d)?;
-            config_key = d.to_string();
+        match parsed {
+            Manifest::Docker(im) => {
+                docker = true;
+                config_key = im.config.digest.to_string();
+            }
+            Manifest::Oci(im) => config_key = im.config.digest.to_string(),
+            Manifest::OciIndex(_) | Manifest::DockerList(_) => {
+                return Err(Error::invalid(format!(
+                    "image {}: nested manifest lists are not supported",
+                    record.id
+                )))
+            }
         }
     }
+    read_config(store, record, &config_key, manifest_digest, docker)
+}
+
+fn read_config(
+    store: &Store,
+    record: ImageRecord,
+    config_key: &str,
+    manifest_digest: Option<Digest>,
+    docker: bool,
+) -> Result<BaseImage> {
     let data = store
-        .image_big_data(&record.id, &config_key)
+        .image_big_data(&record.id, config_key)
         .context_with(|| format!("reading config of image {}", record.id))?;
     let config: ImageConfig = serde_json::from_slice(&data).map_err(|source| Error::Json {
         op: "parsing config of image".into(),
@@ -324,55 +353,6 @@ pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Re
         manifest_digest,
         docker,
     })
-}
-
-fn manifest_media_type(v: &Value) -> &str {
-    v.get("mediaType").and_then(Value::as_str).unwrap_or("")
-}
-
-fn is_list(v: &Value) -> bool {
-    let mt = manifest_media_type(v);
-    mt == "application/vnd.oci.image.index.v1+json"
-        || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
-        || (mt.is_empty() && v.get("manifests").is_some_and(Value::is_array))
-}
-
-/// The digest of the list entry matching `platform` (host defaults for empty fields).
-pub fn choose_instance(list: &Value, platform: &Platform) -> Option<String> {
-    let want_os = if platform.os.is_empty() {
-        "linux"
-    } else {
-        platform.os.as_str()
-    };
-    let want_arch = if platform.architecture.is_empty() {
-        crate::image::config::host_arch()
-    } else {
-        platform.architecture.as_str()
-    };
-    let entries = list.get("manifests")?.as_array()?;
-    let matches = |e: &&Value, check_variant: bool| {
-        let p = e.get("platform");
-        let os = p
-            .and_then(|p| p.get("os"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let arch = p
-            .and_then(|p| p.get("architecture"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let variant = p
-            .and_then(|p| p.get("variant"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        os == want_os
-            && arch == want_arch
-            && (!check_variant || platform.variant.is_empty() || variant == platform.variant)
-    };
-    entries
-        .iter()
-        .find(|e| matches(e, true))
-        .or_else(|| entries.iter().find(|e| matches(e, false)))
-        .and_then(|e| e.get("digest")?.as_str().map(str::to_string))
 }
 
 /// buildah's `getImageName`: the image's first name, or the one containing what the user typed.
@@ -556,36 +536,5 @@ mod tests {
         assert!(is_transport_ref("docker-archive:/tmp/x.tar"));
         assert!(!is_transport_ref("busybox:latest"));
         assert!(!is_transport_ref("containers-storage:busybox"));
-    }
-
-    #[test]
-    fn instance_choice() {
-        let list = serde_json::json!({
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [
-                {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
-                {"digest": "sha256:win", "platform": {"os": "windows", "architecture": "amd64"}}
-            ]
-        });
-        let p = |os: &str, arch: &str, v: &str| Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: v.into(),
-        };
-        assert_eq!(
-            choose_instance(&list, &p("linux", "arm64", "")).as_deref(),
-            Some("sha256:arm")
-        );
-        assert_eq!(
-            choose_instance(&list, &p("linux", "arm64", "v7")).as_deref(),
-            Some("sha256:arm")
-        );
-        assert_eq!(
-            choose_instance(&list, &p("windows", "amd64", "")).as_deref(),
-            Some("sha256:win")
-        );
-        assert_eq!(choose_instance(&list, &p("linux", "s390x", "")), None);
-        assert!(is_list(&list));
     }
 }

@@ -3,6 +3,7 @@
 use crate::builder::ImageFormat;
 pub use crate::commit::CommitOptions;
 pub use crate::copy::{CopyKind, CopyOptions};
+pub use crate::image::platform::Platform;
 pub use crate::pull::{PullOptions, PullPolicy};
 pub use crate::push::PushOptions;
 pub use crate::run::RunOptions;
@@ -22,41 +23,10 @@ pub struct FromOptions {
     pub isolation: String,
     /// Settings for later `run`s (capabilities, devices, ulimits, …) as the run module reads them.
     pub run_defaults: serde_json::Value,
-    /// `--arch`, `--os`, `--variant`, `--platform`: the instance to pick from a manifest list.
-    pub platform: Platform,
-}
-
-/// The platform to select from a manifest list (empty fields = the host's).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// GOARCH spelling (`amd64`, `arm64`).
-    pub architecture: String,
-    /// `v8`, …
-    pub variant: String,
-}
-
-impl Platform {
-    /// Parse `os/arch[/variant]`.
-    pub fn parse(s: &str) -> crate::Result<Platform> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: String::new(),
-            }),
-            [os, arch, variant] => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: variant.to_string(),
-            }),
-            _ => Err(crate::Error::invalid(format!(
-                "invalid platform {s:?}: expected os/arch[/variant]"
-            ))),
-        }
-    }
+    /// Registry access and the platform to pick from a manifest list (`--platform`,
+    /// `--arch`, `--os`, `--variant` are `registry.platform`; on `scratch` they set the
+    /// new config's OS and architecture).
+    pub registry: RegistryContext,
 }
 
 /// `--creds USER[:PASS]`: registry credentials. `Debug` never shows the password.

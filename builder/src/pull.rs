@@ -5,15 +5,11 @@
 //! for a bare ref); without a ref the image is unnamed; `docker-archive:` → its `RepoTags`;
 //! `dir:` images are unnamed.
 use crate::error::{Error, Result, ResultExt};
-use crate::image::manifest::ANNOTATION_REF_NAME;
+use crate::options::RegistryContext;
 use crate::reference::{normalize_local_name, parse_named, ImageReference};
 use crate::report::Reporter;
 use crate::store::Store;
-use crate::transport::docker_archive::DockerArchiveSource;
-use crate::transport::oci::{OciArchiveSource, OciLayoutSource};
-use crate::transport::{
-    self, dir::DirSource, storage::StorageDest, CopyImageOptions, ImageSource, TransportError,
-};
+use crate::transport::{self, storage::StorageDest, CopyImageOptions, ImageSource};
 
 /// When `from`/`pull` fetch an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,7 +25,7 @@ pub enum PullPolicy {
     Newer,
 }
 
-/// Options of `hod pull`.
+/// Options of `hod pull` (and of the pull `from` does).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PullOptions {
@@ -37,73 +33,44 @@ pub struct PullOptions {
     pub all_tags: bool,
     /// `--policy`.
     pub policy: PullPolicy,
+    /// `--remove-signatures`.
+    pub remove_signatures: bool,
+    /// Registry access, and the platform to pick from a manifest list
+    /// (`--platform`, `--arch`, `--os`, `--variant`).
+    pub registry: RegistryContext,
 }
 
-/// The source of a pull and the names the pulled image gets.
-fn open_pull_source(
-    r: &ImageReference,
-    default_store: Option<&Store>,
-) -> Result<(Box<dyn ImageSource>, Vec<String>)> {
+/// The names a pull of `r` gives the image, from the reference and what the opened source
+/// records (libimage's rules): `oci:DIR:REF` → `NormalizeName(REF)`, `oci-archive:` → its
+/// ref-name annotation normalised, `docker-archive:` → its `RepoTags`, `docker://NAME` →
+/// `NAME`, `containers-storage:[store]NAME` → `NAME` normalised; `dir:` and an `oci:` without
+/// a ref give none.
+pub fn pulled_names(r: &ImageReference, src: &dyn ImageSource) -> Result<Vec<String>> {
     Ok(match r {
-        ImageReference::Oci { path, reference } => {
-            let s = OciLayoutSource::open(path, reference.as_deref())?;
-            let names = match reference {
-                Some(r) => vec![normalize_local_name(r)?.to_string()],
-                None => Vec::new(),
-            };
-            (Box::new(s), names)
-        }
-        ImageReference::OciArchive { path, reference } => {
-            let s = OciArchiveSource::open(path, reference.as_deref())?;
-            let names = match s.descriptor().annotation(ANNOTATION_REF_NAME) {
-                Some(r) => vec![normalize_local_name(r)?.to_string()],
-                None => Vec::new(),
-            };
-            (Box::new(s), names)
-        }
-        ImageReference::DockerArchive { path, selector } => {
-            let s = DockerArchiveSource::open(path, selector.as_ref())?;
-            let names = s
-                .repo_tags()
-                .iter()
-                .filter_map(|t| parse_named(t).ok())
-                .map(|n| n.with_default_tag().to_string())
-                .collect();
-            (Box::new(s), names)
-        }
-        ImageReference::Dir { path } => {
-            let s = DirSource::open(path)?;
-            // Images pulled from a directory are unnamed (buildah's pull-from-local-directory).
-            let _ = path;
-            (Box::new(s), Vec::new())
-        }
-        ImageReference::Docker(_) | ImageReference::Local(_) => {
-            return Err(TransportError::NotImplemented("registry (docker://)").into())
-        }
-        ImageReference::Storage {
-            store: Some(spec),
-            image,
-        } => {
-            let other = transport::storage::open_store_spec(spec, default_store)?;
-            let s = transport::storage::StorageSource::open_handle(
-                transport::storage::StoreHandle::Owned(Box::new(other)),
-                image,
-            )?;
-            (Box::new(s), transport::destination_names(r)?)
-        }
-        ImageReference::Storage { store: None, .. } => {
-            return Err(transport::bad_image(
-                "containers-storage sources are already local",
-            ))
+        ImageReference::Oci {
+            reference: Some(name),
+            ..
+        } => vec![normalize_local_name(name)?.to_string()],
+        ImageReference::Oci {
+            reference: None, ..
+        } => Vec::new(),
+        ImageReference::OciArchive { .. } => match src.recorded_names().first() {
+            Some(name) => vec![normalize_local_name(name)?.to_string()],
+            None => Vec::new(),
+        },
+        ImageReference::DockerArchive { .. } => src
+            .recorded_names()
+            .iter()
+            .filter_map(|t| parse_named(t).ok())
+            .map(|n| n.with_default_tag().to_string())
+            .collect(),
+        // Images pulled from a directory are unnamed (buildah's pull-from-local-directory).
+        ImageReference::Dir { .. } => Vec::new(),
+        ImageReference::Docker(n) => vec![n.clone().with_default_tag().to_string()],
+        ImageReference::Storage { .. } | ImageReference::Local(_) => {
+            transport::destination_names(r)?
         }
     })
-}
-
-/// The names a pull of `src` would give the image (without reading it when that is not
-/// needed): exposed for the CLI's messages and for tests.
-pub fn pulled_names(src: &str) -> Result<Vec<String>> {
-    let r = ImageReference::parse(src)?;
-    Ok(open_pull_source(&r, None)?.1)
 }
 
 /// Pull `src` into the store; returns the image ID.
@@ -153,10 +120,21 @@ pub fn pull(
             }
             _ => {}
         }
-        let (mut source, names) = open_pull_source(&r, Some(store))?;
+        // A name not in the store is a registry image (short-name resolution through
+        // registries.conf happens in the registry transport).
+        let r = match r {
+            ImageReference::Local(name) => ImageReference::Docker(parse_named(&name)?),
+            other => other,
+        };
+        let mut source = transport::open_source(&r, Some(store), &opts.registry)?;
+        let names = pulled_names(&r, source.as_ref())?;
         let dst = Box::new(StorageDest::new(store, names)?);
-        let out =
-            transport::copy_image(source.as_mut(), dst, &CopyImageOptions::default(), reporter)?;
+        let copy = CopyImageOptions {
+            remove_signatures: opts.remove_signatures,
+            platform: opts.registry.platform.clone(),
+            ..Default::default()
+        };
+        let out = transport::copy_image(source.as_mut(), dst, &copy, reporter)?;
         Ok(out.config_digest.hex().to_string())
     })()
     .context_with(|| format!("pulling image {src:?}"))
@@ -206,6 +184,12 @@ mod tests {
         }
     }
 
+    fn pulled_names_of(src: &str) -> Result<Vec<String>> {
+        let r = ImageReference::parse(src)?;
+        let s = transport::open_source(&r, None, &RegistryContext::default())?;
+        pulled_names(&r, s.as_ref())
+    }
+
     #[test]
     fn names_of_pulled_images() {
         let t = tempfile::tempdir().unwrap();
@@ -219,7 +203,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            pulled_names(&format!("oci:{}:app:2", lay.display())).unwrap(),
+            pulled_names_of(&format!("oci:{}:app:2", lay.display())).unwrap(),
             vec!["localhost/app:2"]
         );
         let ar = t.path().join("a.tar");
@@ -232,7 +216,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            pulled_names(&format!("oci-archive:{}", ar.display())).unwrap(),
+            pulled_names_of(&format!("oci-archive:{}", ar.display())).unwrap(),
             vec!["localhost/web:latest"]
         );
         let da = t.path().join("d.tar");
@@ -248,7 +232,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            pulled_names(&format!("docker-archive:{}", da.display())).unwrap(),
+            pulled_names_of(&format!("docker-archive:{}", da.display())).unwrap(),
             vec!["quay.io/x/y:3"]
         );
         let d = t.path().join("dd");
@@ -260,7 +244,7 @@ mod tests {
             &Quiet,
         )
         .unwrap();
-        assert!(pulled_names(&format!("dir:{}", d.display()))
+        assert!(pulled_names_of(&format!("dir:{}", d.display()))
             .unwrap()
             .is_empty());
     }

@@ -3,10 +3,11 @@ use crate::archive::Compression;
 use crate::builder::ImageFormat;
 use crate::error::{Result, ResultExt};
 use crate::image::Digest;
+use crate::options::RegistryContext;
 use crate::reference::{parse_named, ImageReference};
 use crate::report::Reporter;
 use crate::store::Store;
-use crate::transport::{self, storage::StorageSource, CopyImageOptions};
+use crate::transport::{self, CopyImageOptions};
 
 /// Options of `hod push`.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +19,8 @@ pub struct PushOptions {
     pub compression: Option<Compression>,
     /// `--remove-signatures`.
     pub remove_signatures: bool,
+    /// Registry access (`--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, …).
+    pub registry: RegistryContext,
 }
 
 /// The destination a push names: a transport reference, or a bare name meaning a registry
@@ -41,8 +44,12 @@ pub fn push(
 ) -> Result<Digest> {
     (|| -> Result<Digest> {
         let dst_ref = push_destination(dest)?;
-        let dst = transport::open_destination(&dst_ref, Some(store))?;
-        let mut src = StorageSource::open(store, image)?;
+        let dst = transport::open_destination(&dst_ref, Some(store), &opts.registry)?;
+        let src_ref = ImageReference::Storage {
+            store: None,
+            image: image.to_string(),
+        };
+        let mut src = transport::open_source(&src_ref, Some(store), &opts.registry)?;
         // buildah push compresses with gzip unless told otherwise; the local store keeps
         // layers as they are.
         let compression = if dst_ref.is_local_storage() {
@@ -54,8 +61,9 @@ pub fn push(
             format: opts.format,
             compression,
             remove_signatures: opts.remove_signatures,
+            ..Default::default()
         };
-        Ok(transport::copy_image(&mut src, dst, &copy, reporter)?.manifest_digest)
+        Ok(transport::copy_image(src.as_mut(), dst, &copy, reporter)?.manifest_digest)
     })()
     .context_with(|| format!("pushing image {image:?} to {dest:?}"))
 }
@@ -115,7 +123,8 @@ mod tests {
             )
             .unwrap();
             let mut s = crate::transport::oci::OciLayoutSource::open(&lay, Some("t")).unwrap();
-            let (bytes, _, m) = transport::load_image_manifest(&mut s).unwrap();
+            let (bytes, _, m) =
+                transport::load_image_manifest(&mut s, &Default::default()).unwrap();
             assert_eq!(crate::image::Digest::of(&bytes), d);
             assert_eq!(m.layers[0].media_type, want);
             assert_eq!(m.config.digest, out.config_digest);

@@ -229,7 +229,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     if let Some(x) = &a.variant {
         platform.variant = x.clone();
     }
-    opts.platform = platform;
+    opts.registry.platform = platform;
     opts.run_defaults = run_defaults(&a)?;
     let store = ctx.store()?;
     let reporter = StderrReporter { quiet: a.quiet };

@@ -187,18 +187,8 @@ impl ImageConfig {
     }
 }
 
-/// The host architecture in GOARCH spelling.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    }
-}
+/// The host architecture in GOARCH spelling (defined with the platform model).
+pub use super::platform::host_arch;
 
 #[cfg(test)]
 mod tests {

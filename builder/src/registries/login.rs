@@ -130,6 +130,29 @@ pub fn login_endpoint(
     Ok(ep)
 }
 
+/// `hod login` against the `docker://` transport's credential check.
+pub fn login(ctx: &RegistryContext, opts: &LoginOptions, io: &mut dyn LoginIo) -> Result<()> {
+    login_with(ctx, &SysEnv::from_process(), opts, io, &transport_check)
+}
+
+fn transport_check(ep: &Endpoint) -> std::result::Result<(), CheckError> {
+    crate::transport::registry::check_login(ep).map_err(|e| {
+        if is_unauthorized(&e) {
+            CheckError::Unauthorized(e)
+        } else {
+            CheckError::Other(e)
+        }
+    })
+}
+
+fn is_unauthorized(e: &Error) -> bool {
+    match e {
+        Error::Registry(crate::transport::registry::RegistryError::Unauthorized { .. }) => true,
+        Error::Context { source, .. } => is_unauthorized(source),
+        _ => false,
+    }
+}
+
 /// [`login`] with an explicit environment and credential check.
 pub fn login_with(
     ctx: &RegistryContext,

@@ -28,7 +28,7 @@ pub mod conf;
 pub mod login;
 pub mod policy;
 
-pub use login::{logout, LoginIo, LoginOptions, LogoutOptions, LogoutOutcome};
+pub use login::{login, logout, LoginIo, LoginOptions, LogoutOptions, LogoutOutcome};
 pub use policy::check_policy;
 
 /// The registry host docker.io's API really lives on.

@@ -420,6 +420,9 @@ impl ImageSource for DockerArchiveSource {
     fn describe(&self) -> String {
         format!("docker-archive:{}", self.path.display())
     }
+    fn recorded_names(&self) -> Vec<String> {
+        self.repo_tags.clone()
+    }
 }
 
 #[cfg(test)]

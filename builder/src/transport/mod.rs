@@ -14,6 +14,7 @@ pub mod codec;
 pub mod dir;
 pub mod docker_archive;
 pub mod oci;
+pub mod registry;
 pub mod storage;
 
 use std::io::{self, Seek, Write};
@@ -22,9 +23,10 @@ use std::path::{Path, PathBuf};
 use crate::archive::Compression;
 use crate::builder::ImageFormat;
 use crate::error::{Error, IoResultExt, Result};
-use crate::image::config::host_arch;
 use crate::image::manifest::{self, *};
+use crate::image::platform::{choose_instance, Platform};
 use crate::image::{Digest, ImageConfig, Sha256Writer};
+use crate::options::RegistryContext;
 use crate::reference::ImageReference;
 use crate::report::Reporter;
 use crate::store::Store;
@@ -109,6 +111,12 @@ pub trait ImageSource {
     fn take_blob_file(&mut self, _desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
         None
     }
+    /// The names the source itself records for the image (an `oci-archive:`'s ref-name
+    /// annotation, a `docker-archive:`'s `RepoTags`), as stored; `pull::pulled_names`
+    /// turns them into the names a pulled image gets.
+    fn recorded_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A writable image. Nothing becomes visible before [`ImageDestination::commit`], except
@@ -165,6 +173,9 @@ pub struct CopyImageOptions {
     pub compression: Option<Compression>,
     /// Don't copy signatures (there are none yet; kept for the CLI contract).
     pub remove_signatures: bool,
+    /// The instance to copy when the source is a manifest list or index (empty fields =
+    /// the host's).
+    pub platform: Platform,
 }
 
 /// What a copy produced.
@@ -257,8 +268,12 @@ fn config_media_type(manifest_type: &str) -> &'static str {
     }
 }
 
-/// Load the single-image manifest of a source, choosing this host's platform from an index.
-pub fn load_image_manifest(src: &mut dyn ImageSource) -> Result<(Vec<u8>, String, ImageManifest)> {
+/// Load the single-image manifest of a source, choosing `platform`'s instance (empty fields
+/// = the host's) from an index or manifest list with [`choose_instance`].
+pub fn load_image_manifest(
+    src: &mut dyn ImageSource,
+    platform: &Platform,
+) -> Result<(Vec<u8>, String, ImageManifest)> {
     let (bytes, mt) = src.manifest(None)?;
     match manifest::parse_manifest(&bytes, Some(&mt))? {
         Manifest::Oci(m) | Manifest::Docker(m) => {
@@ -272,23 +287,8 @@ pub fn load_image_manifest(src: &mut dyn ImageSource) -> Result<(Vec<u8>, String
             Ok((bytes, mt, m))
         }
         Manifest::OciIndex(i) | Manifest::DockerList(i) => {
-            let arch = host_arch();
-            let pick = i
-                .manifests
-                .iter()
-                .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
-                })
-                .or_else(|| {
-                    if i.manifests.len() == 1 {
-                        i.manifests.first()
-                    } else {
-                        None
-                    }
-                })
-                .ok_or_else(|| bad(format!("no image for linux/{arch} in the manifest list")))?
+            let pick = choose_instance(&i, platform)
+                .map_err(|e| e.context(format!("reading manifest of {}", src.describe())))?
                 .clone();
             let (bytes, mt) = src.manifest(Some(&pick.digest))?;
             let got = Digest::of(&bytes);
@@ -324,7 +324,7 @@ pub fn copy_image(
     reporter: &dyn Reporter,
 ) -> Result<CopyOutput> {
     reporter.progress("Getting image source signatures");
-    let (src_bytes, src_mt, src_manifest) = load_image_manifest(src)?;
+    let (src_bytes, src_mt, src_manifest) = load_image_manifest(src, &opts.platform)?;
     let supported = dst.supported_manifest_types();
     let want_mt = match opts.format {
         Some(ImageFormat::Oci) => OCI_MANIFEST,
@@ -527,10 +527,14 @@ pub fn copy_image(
     })
 }
 
-/// Open a source for a parsed reference (local names resolve in `store`).
+/// Open a source for a parsed reference (local names resolve in `store`): the one place
+/// every reader (`from`, `pull`, `push`'s and `copy --from`'s images) maps a transport to its
+/// [`ImageSource`]. `ctx` carries registry access (used by `docker://`); the platform to
+/// pick from a list is chosen later, by [`load_image_manifest`].
 pub fn open_source<'s>(
     r: &ImageReference,
     store: Option<&'s Store>,
+    ctx: &RegistryContext,
 ) -> Result<Box<dyn ImageSource + 's>> {
     Ok(match r {
         ImageReference::Oci { path, reference } => {
@@ -557,17 +561,17 @@ pub fn open_source<'s>(
             let store = store.ok_or_else(|| bad("no local store"))?;
             Box::new(storage::StorageSource::open(store, image)?)
         }
-        ImageReference::Docker(_) => {
-            return Err(TransportError::NotImplemented("registry (docker://)").into())
-        }
+        ImageReference::Docker(named) => open_registry_source(named, ctx)?,
     })
 }
 
-/// Open a destination for a parsed reference. Local names are normalised
-/// (`myapp` → `localhost/myapp:latest`); `names` adds names for local-store destinations.
+/// Open a destination for a parsed reference: the one place `commit`, `push` (and `pull`'s
+/// store) map a transport to its [`ImageDestination`]. Local names are normalised
+/// (`myapp` → `localhost/myapp:latest`, see [`destination_names`]).
 pub fn open_destination<'s>(
     r: &ImageReference,
     store: Option<&'s Store>,
+    ctx: &RegistryContext,
 ) -> Result<Box<dyn ImageDestination + 's>> {
     Ok(match r {
         ImageReference::Oci { path, reference } => {
@@ -602,10 +606,25 @@ pub fn open_destination<'s>(
             let store = store.ok_or_else(|| bad("no local store"))?;
             Box::new(storage::StorageDest::new(store, destination_names(r)?)?)
         }
-        ImageReference::Docker(_) => {
-            return Err(TransportError::NotImplemented("registry (docker://)").into())
-        }
+        ImageReference::Docker(named) => open_registry_destination(named, ctx)?,
     })
+}
+
+/// The `docker://` source: where the registry transport (`transport/registry/`, over
+/// `registries::resolve_endpoints(ctx, named)`) plugs in.
+fn open_registry_source(
+    named: &crate::reference::NamedRef,
+    ctx: &RegistryContext,
+) -> Result<Box<dyn ImageSource + 'static>> {
+    Ok(Box::new(registry::RegistrySource::open(named, ctx)?))
+}
+
+/// The `docker://` destination: where the registry transport plugs in.
+fn open_registry_destination(
+    named: &crate::reference::NamedRef,
+    ctx: &RegistryContext,
+) -> Result<Box<dyn ImageDestination + 'static>> {
+    Ok(Box::new(registry::RegistryDest::open(named, ctx)?))
 }
 
 /// The names a local-store destination gives the image: a bare name is a local one
@@ -955,8 +974,13 @@ mod external_tools {
         for r in &refs {
             let mut src = image(&rootfs_layers(), Compression::Gzip);
             let parsed = ImageReference::parse(r).unwrap();
-            let out =
-                copy_image(&mut src, open_destination(&parsed, None).unwrap(), &o, q).unwrap();
+            let out = copy_image(
+                &mut src,
+                open_destination(&parsed, None, &RegistryContext::default()).unwrap(),
+                &o,
+                q,
+            )
+            .unwrap();
             let res = Command::new("skopeo")
                 .args(["inspect", "--raw"])
                 .arg(r)
@@ -1000,7 +1024,7 @@ mod external_tools {
                 .arg(src_ref)
                 .arg(r));
             let parsed = ImageReference::parse(r).unwrap();
-            let mut src = open_source(&parsed, None).unwrap();
+            let mut src = open_source(&parsed, None, &RegistryContext::default()).unwrap();
             let dest = t.path().join(format!("ours-{}", parsed.transport()));
             let out = copy_image(
                 src.as_mut(),

@@ -227,6 +227,13 @@ impl ImageSource for OciLayoutSource {
     fn describe(&self) -> String {
         format!("oci:{}", self.dir.display())
     }
+    fn recorded_names(&self) -> Vec<String> {
+        self.desc
+            .annotation(ANNOTATION_REF_NAME)
+            .map(String::from)
+            .into_iter()
+            .collect()
+    }
 }
 
 /// An `oci-archive:` destination: a layout in a temporary directory, tarred into place at
@@ -444,6 +451,9 @@ impl ImageSource for OciArchiveSource {
     }
     fn describe(&self) -> String {
         "oci-archive".to_string()
+    }
+    fn recorded_names(&self) -> Vec<String> {
+        self.inner.recorded_names()
     }
 }
 

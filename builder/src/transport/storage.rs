@@ -478,7 +478,8 @@ pub(crate) mod tests {
         ))
         .unwrap();
         let mut s = StorageSource::open(&store, "localhost/x:1").unwrap();
-        let dst = crate::transport::open_destination(&r, Some(&store)).unwrap();
+        let dst =
+            crate::transport::open_destination(&r, Some(&store), &Default::default()).unwrap();
         copy_image(&mut s, dst, &CopyImageOptions::default(), &Quiet).unwrap();
         let other = open_store_spec(
             &StoreSpec {
@@ -499,7 +500,8 @@ pub(crate) mod tests {
             out.config_digest.hex()
         );
         // and read back from it as a source
-        let mut back = crate::transport::open_source(&r, Some(&store)).unwrap();
+        let mut back =
+            crate::transport::open_source(&r, Some(&store), &Default::default()).unwrap();
         let lay = t.path().join("lay");
         let o = copy_image(
             back.as_mut(),
