@@ -258,6 +258,29 @@ pub fn login_with(
     }
 }
 
+/// Read one line from stdin without echo when it is a terminal (`Password: `), else a plain
+/// line. The line end is dropped; end of input is an error ("EOF").
+pub fn read_secret_line() -> Result<String> {
+    use std::io::BufRead as _;
+    let stdin = std::io::stdin();
+    let saved = rustix::termios::tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = &saved {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, saved);
+    }
+    match read {
+        Ok(0) => Err(Error::invalid("EOF")),
+        Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
+        Err(e) => Err(Error::invalid(e.to_string())),
+    }
+}
+
 /// `hod logout`.
 pub fn logout(ctx: &RegistryContext, opts: &LogoutOptions) -> Result<LogoutOutcome> {
     logout_in(ctx, &SysEnv::from_process(), opts)
