@@ -12,6 +12,7 @@ mod commit;
 mod concurrency;
 mod docs;
 mod errors;
+mod login;
 mod push;
 mod run;
 mod store;
