@@ -100,7 +100,9 @@ fn login_logout_basic_auth() {
     // A wrong password: buildah's error naming the registry, exit 125, nothing stored.
     let mut a = base(&["-u", USER, "-p", "wrong-password"]);
     a.push(host.into());
-    run(a, None).one_error_naming(&format!("logging into \"{host}\": invalid username/password"));
+    run(a, None).one_error_naming(&format!(
+        "logging into \"{host}\": invalid username/password"
+    ));
     assert!(!s.authfile.exists());
 
     // Nobody logged in yet.

@@ -14,7 +14,7 @@
 //!
 //! The library never prints: user-facing lines and prompts go through [`LoginIo`], which the
 //! CLI implements on the terminal and tests implement in memory.
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, Result};
 use crate::options::{Credentials, RegistryContext};
 
 use super::{auth, certs, conf, Endpoint, SysEnv};
@@ -293,7 +293,18 @@ pub fn logout_in(
     opts: &LogoutOptions,
 ) -> Result<LogoutOutcome> {
     if let Some(f) = &ctx.auth_file {
-        std::fs::metadata(f).at("checking authfile", f)?;
+        // buildah's wording, Go's errno text: "checking authfile: stat F: no such file or directory".
+        if let Err(e) = std::fs::metadata(f) {
+            let cause = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            return Err(Error::invalid(format!(
+                "checking authfile: stat {}: {cause}",
+                f.display()
+            )));
+        }
     }
     let conf = conf::load(ctx, env)?;
     let helpers = conf.credential_helpers();
@@ -556,7 +567,13 @@ mod tests {
         let e = logout_in(&ctx, &env, &lo(Some("a.io"), false))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("checking authfile"), "{e}");
+        assert_eq!(
+            e,
+            format!(
+                "checking authfile: stat {}: no such file or directory",
+                t.path().join("auth.json").display()
+            )
+        );
         std::fs::write(t.path().join("auth.json"), r#"{"auths":{"a.io":{"auth":"dTpw"},"b.io/ns":{"auth":"dTpw"},"c.io":{"auth":"dTpw"}}}"#).unwrap();
         assert_eq!(
             logout_in(&ctx, &env, &lo(Some("a.io"), false)).unwrap(),
