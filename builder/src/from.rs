@@ -1,10 +1,10 @@
 //! `from`: create a working container from an image (or from `scratch`).
 //!
 //! ```text
-//! image arg ──(transport prefix?)──> pull::pull ──> image ID
-//!     │ (plain name / ID / short ID / @digest)
+//! image arg ──(transport prefix, or a name not in the store)──> pull::pull ──> image ID
+//!     │ (plain name / ID / short ID / @digest)     (transport::open_source, RegistryContext)
 //!     ▼
-//! store.image() ──> big data "manifest" ──(list? pick platform: "manifest-<digest>")
+//! store.image() ──> big data "manifest" ──(list? choose_instance: "manifest-<digest>")
 //!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
 //! store.create_container(name, image) ──> hod.json in the container's userdata dir
 //! ```
@@ -247,12 +247,12 @@ pub fn resolve_image(
     reporter: &dyn Reporter,
 ) -> Result<BaseImage> {
     crate::reference::ImageReference::parse(image)?;
+    let popts = PullOptions {
+        policy: opts.pull_policy,
+        registry: opts.registry.clone(),
+        ..Default::default()
+    };
     let record = if is_transport_ref(image) {
-        let popts = PullOptions {
-            policy: opts.pull_policy,
-            registry: opts.registry.clone(),
-            ..Default::default()
-        };
         let id = crate::pull::pull(store, image, &popts, reporter)?;
         store.image(&id)?
     } else {
@@ -260,10 +260,21 @@ pub fn resolve_image(
         match store.image(local) {
             Ok(r) if opts.pull_policy != PullPolicy::Always => r,
             Ok(r) => {
-                tracing::debug!(
-                    "pull policy always: no remote transport for {local:?}, using the local image"
-                );
+                tracing::debug!("pull policy always: using the local image {local:?}");
                 r
+            }
+            // Not in the store: a registry image, pulled as `pull` does (not for an explicit
+            // `containers-storage:` name, nor with --pull=never).
+            Err(e)
+                if opts.pull_policy == PullPolicy::Never
+                    || image.starts_with("containers-storage:") =>
+            {
+                return Err(e)
+            }
+            Err(e @ Error::NotFound { .. }) => {
+                tracing::debug!("{local:?} is not in the store ({e}): pulling it");
+                let id = crate::pull::pull(store, local, &popts, reporter)?;
+                store.image(&id)?
             }
             Err(e) => return Err(e),
         }
@@ -536,5 +547,121 @@ mod tests {
         assert!(is_transport_ref("docker-archive:/tmp/x.tar"));
         assert!(!is_transport_ref("busybox:latest"));
         assert!(!is_transport_ref("containers-storage:busybox"));
+    }
+
+    #[test]
+    fn a_stored_manifest_list_gives_the_platform_instance() {
+        use crate::image::manifest::*;
+        use crate::store::BigData;
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let mut big = Vec::new();
+        let mut index = ImageIndex::new_oci();
+        for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+            let mut cfg = ImageConfig::scratch();
+            cfg.architecture = arch.to_string();
+            let cfg_bytes = serde_json::to_vec(&cfg).unwrap();
+            let cfg_desc =
+                Descriptor::new(OCI_CONFIG, Digest::of(&cfg_bytes), cfg_bytes.len() as i64);
+            let m = ImageManifest {
+                schema_version: 2,
+                media_type: Some(OCI_MANIFEST.into()),
+                artifact_type: None,
+                config: cfg_desc.clone(),
+                layers: Vec::new(),
+                subject: None,
+                annotations: None,
+                other: Default::default(),
+            };
+            let m_bytes = to_json(&m);
+            let mut d = Descriptor::new(OCI_MANIFEST, Digest::of(&m_bytes), m_bytes.len() as i64);
+            d.platform = Some(crate::image::manifest::Platform {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: variant.map(String::from),
+                ..Default::default()
+            });
+            index.manifests.push(d.clone());
+            big.push(BigData {
+                key: format!("manifest-{}", d.digest),
+                data: m_bytes,
+            });
+            big.push(BigData {
+                key: cfg_desc.digest.to_string(),
+                data: cfg_bytes,
+            });
+        }
+        big.push(BigData {
+            key: "manifest".into(),
+            data: to_json(&index),
+        });
+        let id = "a".repeat(64);
+        let rec = store
+            .create_image(&id, &["localhost/multi:1".to_string()], None, &big, None)
+            .unwrap();
+        for (platform, arch) in [("linux/arm64", "arm64"), ("linux/amd64", "amd64")] {
+            let b = read_image(
+                &store,
+                rec.clone(),
+                &crate::image::Platform::parse(platform).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(b.config.architecture, arch, "{platform}");
+            assert_eq!(b.manifest_digest, Some(Digest::of(&to_json(&index))));
+        }
+        let e = read_image(
+            &store,
+            rec,
+            &crate::image::Platform::parse("linux/s390x").unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("finding an appropriate image in manifest list of image"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_not_in_the_store_go_to_the_registry_unless_never() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let chain = |e: &Error| {
+            let mut s = e.to_string();
+            let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+            while let Some(c) = cur {
+                s.push_str(&format!(": {c}"));
+                cur = c.source();
+            }
+            s
+        };
+        let opts = FromOptions {
+            pull_policy: PullPolicy::Never,
+            ..Default::default()
+        };
+        let e = Builder::new_from(&store, "nosuch", &opts, &crate::report::Quiet).unwrap_err();
+        assert!(chain(&e).contains("image not known"), "{}", chain(&e));
+        let e = Builder::new_from(
+            &store,
+            "containers-storage:nosuch",
+            &FromOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap_err();
+        assert!(chain(&e).contains("image not known"), "{}", chain(&e));
+        // --pull=missing: the name is pulled (through pull and the registry transport)
+        let e = Builder::new_from(
+            &store,
+            "nosuch",
+            &FromOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap_err();
+        let c = chain(&e);
+        assert!(
+            c.contains("pulling image \"nosuch\"") && !c.contains("image not known"),
+            "{c}"
+        );
+        assert!(store.containers().unwrap().is_empty());
     }
 }
