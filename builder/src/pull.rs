@@ -74,11 +74,10 @@ pub fn pulled_names(r: &ImageReference, src: &dyn ImageSource) -> Result<Vec<Str
 }
 
 /// The registry references a name that is not in the store stands for, in the order to try
-/// them. Today the name itself, normalised as docker does (`busybox` is
-/// `docker.io/library/busybox:latest`); short-name resolution through registries.conf
-/// (aliases, unqualified-search registries) belongs here.
-pub fn registry_candidates(name: &str, _ctx: &RegistryContext) -> Result<Vec<NamedRef>> {
-    Ok(vec![parse_named(name)?.with_default_tag()])
+/// them: a qualified name is itself; a short name resolves through registries.conf (aliases,
+/// then unqualified-search registries, `short-name-mode`), as containers/image does.
+pub fn registry_candidates(name: &str, ctx: &RegistryContext) -> Result<Vec<NamedRef>> {
+    crate::registries::resolve_short_name(ctx, name)
 }
 
 /// Copy the image `r` names into the store, through the one `transport::open_source`.
@@ -88,6 +87,8 @@ fn pull_one(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<String> {
+    // policy.json decides whether this source may be used at all (buildah checks it first).
+    crate::registries::check_policy(&opts.registry, r.transport(), r)?;
     let mut source = transport::open_source(r, Some(store), &opts.registry)?;
     let names = pulled_names(r, source.as_ref())?;
     let dst = Box::new(StorageDest::new(store, names)?);
