@@ -13,5 +13,6 @@ mod concurrency;
 mod docs;
 mod errors;
 mod push;
+mod registry;
 mod run;
 mod store;

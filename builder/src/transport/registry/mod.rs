@@ -18,10 +18,9 @@
 mod client;
 pub(crate) mod runtime;
 
-use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::StatusCode;
@@ -215,29 +214,8 @@ fn reference_of(named: &NamedRef) -> String {
     }
 }
 
-/// Where blobs were seen (pulled from or pushed to), per digest: `host` → repositories, so
-/// a push to another repository of the same registry can mount instead of uploading.
-static BLOB_LOCATIONS: Mutex<Option<HashMap<Digest, Vec<(String, String)>>>> = Mutex::new(None);
-
 fn remember_blob(d: &Digest, host: &str, repo: &str) {
-    let mut g = BLOB_LOCATIONS.lock().expect("blob location lock");
-    let v = g
-        .get_or_insert_with(HashMap::new)
-        .entry(d.clone())
-        .or_default();
-    let loc = (host.to_string(), repo.to_string());
-    if !v.contains(&loc) {
-        v.push(loc);
-    }
-}
-
-fn blob_location_in(d: &Digest, host: &str, except_repo: &str) -> Option<String> {
-    let g = BLOB_LOCATIONS.lock().expect("blob location lock");
-    g.as_ref()?
-        .get(d)?
-        .iter()
-        .find(|(h, r)| h == host && r != except_repo)
-        .map(|(_, r)| r.clone())
+    super::blob_cache::record_location(d, host, repo);
 }
 
 /// Read a response body of at most `limit` bytes.
@@ -717,28 +695,49 @@ impl ImageDestination for RegistryDest {
         Some(Compression::Gzip)
     }
 
+    /// The source's blob, or (from the blob-info cache) another blob holding the same
+    /// layer with the copy's target compression: HEAD in this repository first, then a
+    /// cross-repository mount from a repository of this registry known to have it.
     fn try_reuse_layer(
         &mut self,
         desc: &Descriptor,
-        _layer: &LayerInfo,
+        layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
         let host = self.client.ep.host.clone();
         let repo = self.client.ep.repository.clone();
-        block_on(async {
-            if let Some(size) = self.blob_size(&desc.digest).await? {
-                let size = if size > 0 { size } else { desc.size };
-                return Ok(Some(BlobInfo {
-                    digest: desc.digest.clone(),
-                    size,
-                }));
+        let mut candidates = vec![(desc.digest.clone(), desc.size, None)];
+        if let Some(diff_id) = &layer.diff_id {
+            for d in super::blob_cache::compressed_for(diff_id, layer.target) {
+                if d != desc.digest {
+                    candidates.push((d, -1, Some(layer.target)));
+                }
             }
-            if let Some(from) = blob_location_in(&desc.digest, &host, &repo) {
-                if self.mount(&desc.digest, &from).await? {
-                    remember_blob(&desc.digest, &host, &repo);
+        }
+        block_on(async {
+            for (d, size, compression) in &candidates {
+                if let Some(have) = self.blob_size(d).await? {
+                    remember_blob(d, &host, &repo);
                     return Ok(Some(BlobInfo {
-                        digest: desc.digest.clone(),
-                        size: desc.size,
+                        digest: d.clone(),
+                        size: if have > 0 { have } else { *size },
+                        compression: *compression,
                     }));
+                }
+            }
+            for (d, size, compression) in &candidates {
+                for from in super::blob_cache::repositories_with(d, &host, &repo) {
+                    if self.mount(d, &from).await? {
+                        remember_blob(d, &host, &repo);
+                        let size = match size {
+                            s if *s >= 0 => *s,
+                            _ => self.blob_size(d).await?.unwrap_or(-1),
+                        };
+                        return Ok(Some(BlobInfo {
+                            digest: d.clone(),
+                            size,
+                            compression: *compression,
+                        }));
+                    }
                 }
             }
             Ok(None)
