@@ -142,6 +142,18 @@ function setup_ctr() {
   grep -q '^daemon:' $output/passwd-from-image
 }
 
+@test "copy --from a transport reference pulls the image" {
+  layout=$(_fixture_layout busybox)
+  run_hod from --quiet scratch
+  cid=$output
+  run_hod copy --from oci:$layout:latest --retry 1 --retry-delay 1s $cid /etc/passwd /passwd-from-oci
+  run_hod mount $cid
+  grep -q '^daemon:' $output/passwd-from-oci
+  # the image is in the store now
+  run_hod images -q
+  assert "$output" != "" "the --from image was pulled"
+}
+
 @test "copy-relative-context-dir" {
   setup_ctr
   mkdir -p $TEST_SCRATCH_DIR/ctx/sub

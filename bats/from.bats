@@ -135,3 +135,85 @@ load helpers
   expect_line_count 1
   expect_output "busybox-working-container"
 }
+
+# A two-platform OCI layout made from the busybox fixture: index.json names ("multi") an
+# image index listing the fixture's linux/amd64 manifest and a linux/arm64/v8 copy whose
+# config says arm64 (same layers). Prints the arm64 config's digest.
+function _two_platform_layout() {
+  local dir=$1 src m1 cfg1 cfg2 c2 m2 idx sha
+  src=$(_fixture_layout busybox)
+  cp -r "$src" "$dir"
+  sha() { sha256sum "$1" | cut -d' ' -f1; }
+  m1=$(jq -r '.manifests[0].digest' "$dir/index.json")
+  cfg1=$(jq -r '.config.digest' "$dir/blobs/sha256/${m1#sha256:}")
+  jq -c '.architecture = "arm64" | .variant = "v8"' "$dir/blobs/sha256/${cfg1#sha256:}" > "$dir/cfg2"
+  c2=$(sha "$dir/cfg2"); mv "$dir/cfg2" "$dir/blobs/sha256/$c2"
+  jq -c --arg d "sha256:$c2" --argjson s "$(stat -c %s "$dir/blobs/sha256/$c2")" \
+    '.config.digest = $d | .config.size = $s' "$dir/blobs/sha256/${m1#sha256:}" > "$dir/m2"
+  m2=$(sha "$dir/m2"); mv "$dir/m2" "$dir/blobs/sha256/$m2"
+  jq -c --arg m2 "sha256:$m2" --argjson s2 "$(stat -c %s "$dir/blobs/sha256/$m2")" '
+    {schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+     manifests: [(.manifests[0] | del(.annotations) | .platform = {os: "linux", architecture: "amd64"}),
+                 {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m2, size: $s2,
+                  platform: {os: "linux", architecture: "arm64", variant: "v8"}}]}' \
+    "$dir/index.json" > "$dir/idx"
+  idx=$(sha "$dir/idx"); mv "$dir/idx" "$dir/blobs/sha256/$idx"
+  jq -c --arg d "sha256:$idx" --argjson s "$(stat -c %s "$dir/blobs/sha256/$idx")" \
+    '.manifests = [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
+                    annotations: {"org.opencontainers.image.ref.name": "multi"}}]' \
+    "$dir/index.json" > "$dir/index.new"
+  mv "$dir/index.new" "$dir/index.json"
+  echo "$c2"
+}
+
+@test "from --platform picks the instance of a multi-arch OCI index" {
+  layout=$TEST_SCRATCH_DIR/multi
+  arm_config=$(_two_platform_layout $layout)
+
+  run_hod from --quiet --platform linux/arm64 oci:$layout:multi
+  cid=$output
+  run_hod inspect --format '{{.OCIv1.Architecture}} {{.OCIv1.Variant}}' $cid
+  expect_output "arm64 v8"
+  run_hod images --no-trunc --format '{{.ID}}'
+  expect_output --substring "$arm_config"
+  run_hod rm $cid
+  run_hod rmi -a -f
+
+  # the same with --arch/--variant, and aarch64 normalised to arm64
+  run_hod from --quiet --arch aarch64 oci:$layout:multi
+  run_hod inspect --format '{{.OCIv1.Architecture}}' $output
+  expect_output "arm64"
+  run_hod rm -a
+  run_hod rmi -a -f
+
+  # pull takes the platform too, and names the image after the ref
+  run_hod pull --quiet --platform linux/arm64/v8 oci:$layout:multi
+  expect_output "$arm_config"
+  run_hod rmi -a -f
+
+  # no platform: the host's instance (the fixture's amd64 on amd64 hosts)
+  if [[ $(uname -m) == x86_64 ]]; then
+    run_hod from --quiet oci:$layout:multi
+    run_hod inspect --format '{{.OCIv1.Architecture}}' $output
+    expect_output "amd64"
+    run_hod rm -a
+  fi
+
+  # nothing for the platform: containers/image's error
+  run_hod 125 from --quiet --platform linux/s390x oci:$layout:multi
+  expect_output --substring 'no image found in image index for architecture s390x, variant "", OS linux'
+  if [[ -z $HOD_IS_BUILDAH ]]; then
+    expect_output --substring "linux/amd64, linux/arm64/v8"
+  fi
+}
+
+@test "from --platform may not be combined with --arch, --os or --variant" {
+  run_hod 125 from --platform linux/arm64 --arch amd64 scratch
+  expect_output --substring "invalid --platform may not be used with --os, --arch, or --variant"
+}
+
+@test "from --creds without a password and no terminal is refused" {
+  run_hod 125 from --creds someone scratch </dev/null
+  [[ -n $HOD_IS_BUILDAH ]] || expect_output --substring "stdin is not a terminal"
+  assert "$output" !~ "someone:"
+}

@@ -13,6 +13,9 @@ use crate::ctx::Ctx;
     version = concat!("version ", env!("CARGO_PKG_VERSION"), " (image-spec 1.1.0, runtime-spec 1.2.0)"),
     about,
     disable_help_subcommand = true,
+    // buildah's (cobra/pflag) parser lets the last of a repeated option win; scripts and
+    // buildah's own test helpers rely on it (`--root` given twice, `--quiet --quiet`).
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -318,6 +321,20 @@ mod tests {
         ];
         for cmd in good {
             assert_eq!(check_order(&argv(cmd)), None, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_option_takes_the_last_value() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(argv("--root /a --root /b images -q -q"))
+            .expect("repeated options are accepted");
+        assert_eq!(cli.global.root, Some(std::path::PathBuf::from("/b")));
+        let cli = super::Cli::try_parse_from(argv("from --name a --name b scratch"))
+            .expect("repeated subcommand options are accepted");
+        match cli.command {
+            super::Command::From(a) => assert_eq!(a.name.as_deref(), Some("b")),
+            _ => panic!("not from"),
         }
     }
 

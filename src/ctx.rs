@@ -8,11 +8,11 @@ use builder::store::StoreOptions;
 pub struct Ctx {
     /// Where and how the store lives.
     pub store_options: StoreOptions,
-    /// `--registries-conf`, if given (for registry transports; none read it yet).
-    #[allow(dead_code)]
+    /// `--registries-conf`, if given (into every `RegistryContext`, see `flags.rs`).
     pub registries_conf: Option<PathBuf>,
-    /// `--short-name-alias-conf`, if given (accepted for buildah compatibility; unused yet).
-    #[allow(dead_code)]
+    /// `--registries-conf-dir`, if given (into every `RegistryContext`).
+    pub registries_conf_dir: Option<PathBuf>,
+    /// `--short-name-alias-conf`, if given (into every `RegistryContext`).
     pub short_name_alias_conf: Option<PathBuf>,
     /// `--log-level` (the subscriber is set up in `main`; kept for helpers that re-exec hod).
     #[allow(dead_code)]

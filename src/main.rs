@@ -2,6 +2,7 @@
 mod cli;
 mod commands;
 mod ctx;
+mod flags;
 mod logging;
 mod output;
 mod settings;

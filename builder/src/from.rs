@@ -537,4 +537,77 @@ mod tests {
         assert!(!is_transport_ref("busybox:latest"));
         assert!(!is_transport_ref("containers-storage:busybox"));
     }
+
+    #[test]
+    fn a_stored_manifest_list_gives_the_platform_instance() {
+        use crate::image::manifest::*;
+        use crate::store::BigData;
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let mut big = Vec::new();
+        let mut index = ImageIndex::new_oci();
+        for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+            let mut cfg = ImageConfig::scratch();
+            cfg.architecture = arch.to_string();
+            let cfg_bytes = serde_json::to_vec(&cfg).unwrap();
+            let cfg_desc =
+                Descriptor::new(OCI_CONFIG, Digest::of(&cfg_bytes), cfg_bytes.len() as i64);
+            let m = ImageManifest {
+                schema_version: 2,
+                media_type: Some(OCI_MANIFEST.into()),
+                artifact_type: None,
+                config: cfg_desc.clone(),
+                layers: Vec::new(),
+                subject: None,
+                annotations: None,
+                other: Default::default(),
+            };
+            let m_bytes = to_json(&m);
+            let mut d = Descriptor::new(OCI_MANIFEST, Digest::of(&m_bytes), m_bytes.len() as i64);
+            d.platform = Some(crate::image::manifest::Platform {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: variant.map(String::from),
+                ..Default::default()
+            });
+            index.manifests.push(d.clone());
+            big.push(BigData {
+                key: format!("manifest-{}", d.digest),
+                data: m_bytes,
+            });
+            big.push(BigData {
+                key: cfg_desc.digest.to_string(),
+                data: cfg_bytes,
+            });
+        }
+        big.push(BigData {
+            key: "manifest".into(),
+            data: to_json(&index),
+        });
+        let id = "a".repeat(64);
+        let rec = store
+            .create_image(&id, &["localhost/multi:1".to_string()], None, &big, None)
+            .unwrap();
+        for (platform, arch) in [("linux/arm64", "arm64"), ("linux/amd64", "amd64")] {
+            let b = read_image(
+                &store,
+                rec.clone(),
+                &crate::image::Platform::parse(platform).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(b.config.architecture, arch, "{platform}");
+            assert_eq!(b.manifest_digest, Some(Digest::of(&to_json(&index))));
+        }
+        let e = read_image(
+            &store,
+            rec,
+            &crate::image::Platform::parse("linux/s390x").unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("finding an appropriate image in manifest list of image"),
+            "{e}"
+        );
+    }
 }

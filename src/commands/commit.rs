@@ -5,6 +5,7 @@ use builder::archive::Compression;
 use builder::commit::CommitOptions;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, RegistryFlags};
 use crate::output::{self, StderrReporter};
 
 /// `hod commit [options] CONTAINER [IMAGE]`
@@ -47,15 +48,10 @@ pub struct CommitArgs {
     /// Add a manifest annotation (k=v) to the image.
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
-    /// Signature policy file (not usually used).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
-    /// Registry TLS verification (accepted; local transports only).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub tls_verify: Option<bool>,
-    /// Registry auth file (accepted; local transports only).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
+    /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`
+    /// (for a `docker://` destination).
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 /// Parse `--compression-format`.
@@ -96,6 +92,7 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         let (k, v) = ann.split_once('=').unwrap_or((ann.as_str(), ""));
         opts.annotations.push((k.to_string(), v.to_string()));
     }
+    opts.registry = registry_context(&a.registry, None, ctx)?;
     let reporter = StderrReporter { quiet: a.quiet };
     let out = b.commit(&store, a.image.as_deref(), &opts, &reporter)?;
     if let Some(path) = &a.iidfile {

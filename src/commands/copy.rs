@@ -6,10 +6,22 @@ use builder::copy::{CopyKind, CopyOptions};
 use builder::Builder;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, RegistryFlags};
 
 /// `hod copy|add [options] CONTAINER SRC [SRC...] DEST`
 #[derive(Debug, clap::Args)]
+// As in buildah, only --retry and --retry-delay of the registry flags are shown.
+#[command(
+    mut_arg("authfile", |a| a.hide(true)),
+    mut_arg("creds", |a| a.hide(true)),
+    mut_arg("cert_dir", |a| a.hide(true)),
+    mut_arg("tls_verify", |a| a.hide(true))
+)]
 pub struct CopyArgs {
+    /// Registry access for a `--from` image that is pulled; `--retry`, `--retry-delay` also
+    /// for URL sources.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
     /// Add a history entry noting the digest of the added content (accepted; not recorded yet).
     #[arg(long = "add-history", num_args = 0..=1, require_equals = true, default_missing_value = "true", env = "BUILDAH_HISTORY")]
     pub add_history: Option<bool>,
@@ -19,9 +31,6 @@ pub struct CopyArgs {
     /// Allow glob patterns in source paths.
     #[arg(long = "allow-wildcard", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
     pub allow_wildcard: bool,
-    /// Certificates directory for registries and HTTPS sources (accepted).
-    #[arg(long = "cert-dir", value_name = "PATH")]
-    pub cert_dir: Option<PathBuf>,
     /// Checksum (`sha256:<hex>`) the URL source must match.
     #[arg(long)]
     pub checksum: Option<String>,
@@ -37,7 +46,8 @@ pub struct CopyArgs {
     /// Exclude content matching this pattern (repeatable).
     #[arg(long = "exclude", value_name = "PATTERN")]
     pub excludes: Vec<String>,
-    /// Copy from this working container's or image's root instead of the host.
+    /// Copy from this working container's or image's root instead of the host (a transport
+    /// reference such as oci:DIR:TAG is pulled first).
     #[arg(long)]
     pub from: Option<String>,
     /// Alternative ignore file (needs --contextdir).
@@ -55,21 +65,9 @@ pub struct CopyArgs {
     /// Don't print the digest of the copied content.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Retries for URL fetches.
-    #[arg(long, default_value_t = 3)]
-    pub retry: u32,
-    /// Delay between retries (`2s`, `500ms`).
-    #[arg(long = "retry-delay", default_value = "2s")]
-    pub retry_delay: String,
     /// Timestamp (seconds since the epoch) for the copied content.
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Verify TLS certificates (accepted).
-    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub tls_verify: Option<bool>,
-    /// Signature policy (accepted, not used).
-    #[arg(long = "signature-policy", hide = true)]
-    pub signature_policy: Option<String>,
     /// Accepted for compatibility.
     #[arg(long = "remove-signatures", hide = true)]
     pub remove_signatures: bool,
@@ -79,9 +77,6 @@ pub struct CopyArgs {
     /// Accepted for compatibility.
     #[arg(long = "decryption-key", hide = true)]
     pub decryption_keys: Vec<String>,
-    /// Accepted for compatibility.
-    #[arg(long, hide = true)]
-    pub creds: Option<String>,
     /// The working container, then sources, then the destination.
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -155,7 +150,7 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             "--ignorefile option requires that you specify a context dir using --contextdir"
         );
     }
-    let retry_delay = parse_duration(&args.retry_delay)?;
+    let retry_delay = args.registry.retry_delay_or_default()?;
     let mut opts = CopyOptions::default();
     opts.kind = match verb {
         Verb::Copy => CopyKind::Copy,
@@ -173,7 +168,8 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.allow_empty_wildcard = args.allow_empty_wildcard;
     opts.timestamp = args.timestamp;
     opts.parents = args.parents && verb == Verb::Copy;
-    opts.retries = args.retry;
+    opts.retries = args.registry.retry.unwrap_or(3);
+    opts.registry = registry_context(&args.registry, None, ctx)?;
     opts.retry_delay = retry_delay;
     if args.link {
         tracing::debug!("--link: copying into the container's layer");

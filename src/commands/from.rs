@@ -1,12 +1,13 @@
 //! `hod from`: create a working container from an image or `scratch`; prints its name.
 use std::path::PathBuf;
 
-use builder::options::{FromOptions, Platform};
+use builder::options::FromOptions;
 use builder::pull::PullPolicy;
 use builder::Builder;
 use serde_json::json;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
 use crate::output::{self, StderrReporter};
 
 /// `hod from [options] IMAGE`
@@ -38,18 +39,9 @@ pub struct FromArgs {
     /// Isolation for `run`: oci, chroot or rootless (env BUILDAH_ISOLATION).
     #[arg(long, value_name = "TYPE")]
     pub isolation: Option<String>,
-    /// Architecture of the image to select from a manifest list.
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
-    /// OS of the image to select from a manifest list.
-    #[arg(long, value_name = "OS")]
-    pub os: Option<String>,
-    /// Architecture variant of the image to select.
-    #[arg(long, value_name = "VARIANT")]
-    pub variant: Option<String>,
-    /// OS/ARCH[/VARIANT] of the image to select.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
+    /// `--platform`, `--arch`, `--os`, `--variant`.
+    #[command(flatten)]
+    pub platform: PlatformFlags,
     /// Add a capability for later `run`s.
     #[arg(long, value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -107,27 +99,9 @@ pub struct FromArgs {
     /// Memory limit for later `run`s.
     #[arg(short, long, value_name = "LIMIT")]
     pub memory: Option<String>,
-    /// Registry TLS verification (accepted; local transports only).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub tls_verify: Option<bool>,
-    /// Registry auth file (accepted; local transports only).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
-    /// Registry credentials (accepted; local transports only).
-    #[arg(long, value_name = "USER[:PASS]")]
-    pub creds: Option<String>,
-    /// Registry certificates dir (accepted; local transports only).
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
-    /// Pull retries (accepted; local transports only).
-    #[arg(long, value_name = "N")]
-    pub retry: Option<u32>,
-    /// Delay between pull retries (accepted).
-    #[arg(long, value_name = "DURATION")]
-    pub retry_delay: Option<String>,
-    /// Signature policy file (not usually used).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
+    /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 /// Parse `--pull` values as buildah does (`true` = always, `false` = missing).
@@ -216,20 +190,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             anyhow::bail!("unrecognized isolation type {iso:?}");
         }
     }
-    let mut platform = match &a.platform {
-        Some(p) => Platform::parse(p)?,
-        None => Platform::default(),
-    };
-    if let Some(x) = &a.arch {
-        platform.architecture = x.clone();
-    }
-    if let Some(x) = &a.os {
-        platform.os = x.clone();
-    }
-    if let Some(x) = &a.variant {
-        platform.variant = x.clone();
-    }
-    opts.registry.platform = platform;
+    opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     opts.run_defaults = run_defaults(&a)?;
     let store = ctx.store()?;
     let reporter = StderrReporter { quiet: a.quiet };

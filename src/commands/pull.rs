@@ -1,9 +1,8 @@
 //! `hod pull`: copy an image into local storage; prints its ID.
-use std::path::PathBuf;
-
 use builder::pull::PullOptions;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
 use crate::output::{self, StderrReporter};
 
 /// `hod pull [options] IMAGE`
@@ -23,15 +22,12 @@ pub struct PullArgs {
     /// Don't copy signatures.
     #[arg(long)]
     pub remove_signatures: bool,
-    /// Registry TLS verification (accepted; local transports only).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub tls_verify: Option<bool>,
-    /// Registry auth file (accepted; local transports only).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
-    /// Signature policy file (not usually used).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
+    /// `--platform`, `--arch`, `--os`, `--variant`.
+    #[command(flatten)]
+    pub platform: PlatformFlags,
+    /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 /// Pull.
@@ -40,6 +36,8 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = PullOptions::default();
     opts.all_tags = a.all_tags;
     opts.policy = super::from::parse_pull_policy(&a.policy)?;
+    opts.remove_signatures = a.remove_signatures;
+    opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     let reporter = StderrReporter { quiet: a.quiet };
     let id = builder::pull::pull(&store, &a.image, &opts, &reporter)?;
     output::println(&id)?;

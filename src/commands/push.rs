@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use builder::push::PushOptions;
 
 use crate::ctx::Ctx;
+use crate::flags::{registry_context, RegistryFlags};
 use crate::output::StderrReporter;
 
 /// `hod push [options] IMAGE [DESTINATION]`
@@ -35,15 +36,9 @@ pub struct PushArgs {
     /// Remove the local image after a successful push.
     #[arg(long)]
     pub rm: bool,
-    /// Registry TLS verification (accepted; local transports only).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    pub tls_verify: Option<bool>,
-    /// Registry auth file (accepted; local transports only).
-    #[arg(long, value_name = "PATH")]
-    pub authfile: Option<PathBuf>,
-    /// Signature policy file (not usually used).
-    #[arg(long, hide = true, value_name = "PATH")]
-    pub signature_policy: Option<PathBuf>,
+    /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`.
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 }
 
 /// Push.
@@ -57,6 +52,7 @@ pub fn run(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         _ => None,
     };
     opts.remove_signatures = a.remove_signatures;
+    opts.registry = registry_context(&a.registry, None, ctx)?;
     let dest = a.destination.clone().unwrap_or_else(|| a.image.clone());
     let reporter = StderrReporter { quiet: a.quiet };
     let digest = builder::push::push(&store, &a.image, &dest, &opts, &reporter)?;

@@ -292,7 +292,8 @@ fn entry_platform(d: &Descriptor) -> String {
 
 /// The entry of `index` to use for `platform` (empty fields = the host's): the first entry
 /// matching the best wanted candidate (see [`Platform::wanted`]), else the first entry that
-/// has no platform, as containers/image's `chooseInstance`. The error names what the list has.
+/// has no platform, as containers/image's `chooseInstance`. The error is containers/image's,
+/// followed by the platforms the list has.
 pub fn choose_instance<'i>(index: &'i ImageIndex, platform: &Platform) -> Result<&'i Descriptor> {
     let wanted = platform.wanted();
     for w in &wanted {
@@ -315,7 +316,7 @@ pub fn choose_instance<'i>(index: &'i ImageIndex, platform: &Platform) -> Result
         "image index"
     };
     Err(Error::invalid(format!(
-        "choosing an image from {kind}: no image found for architecture {:?}, variant {:?}, OS {:?} (the list has {})",
+        "no image found in {kind} for architecture {}, variant {:?}, OS {} (the {kind} has {})",
         first.architecture,
         first.variant,
         first.os,
@@ -501,8 +502,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains(r#"architecture "s390x", variant "", OS "linux""#)
-                && e.contains("the list has linux/amd64, linux/arm64/v8, linux/arm/v6"),
+            e.contains(
+                r#"no image found in image index for architecture s390x, variant "", OS linux"#
+            ) && e.contains("the image index has linux/amd64, linux/arm64/v8, linux/arm/v6"),
             "{e}"
         );
         // an entry normalised from aarch64 matches arm64 (first match is '2' above)

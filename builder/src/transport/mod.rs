@@ -294,7 +294,12 @@ pub fn load_image_manifest(
         }
         Manifest::OciIndex(i) | Manifest::DockerList(i) => {
             let pick = choose_instance(&i, platform)
-                .map_err(|e| e.context(format!("reading manifest of {}", src.describe())))?
+                .map_err(|e| {
+                    e.context(format!(
+                        "choosing an image from manifest list {}",
+                        src.describe()
+                    ))
+                })?
                 .clone();
             let (bytes, mt) = src.manifest(Some(&pick.digest))?;
             let got = Digest::of(&bytes);
@@ -793,6 +798,90 @@ mod name_tests {
             .unwrap()
             .is_empty());
         assert!(destination_names(&ImageReference::parse("Bad/Name").unwrap()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::testutil::*;
+    use super::*;
+
+    /// A source whose top-level manifest is an OCI index of an amd64 and an arm64/v8 image.
+    fn two_platform_source() -> (MemSource, Digest, Digest) {
+        let amd = image(&[layer_tar("a", b"1")], Compression::None);
+        let amd_m: ImageManifest = serde_json::from_slice(&amd.manifest).unwrap();
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&amd.blobs[&amd_m.config.digest]).unwrap();
+        cfg["architecture"] = "arm64".into();
+        cfg["variant"] = "v8".into();
+        let arm_cfg = serde_json::to_vec(&cfg).unwrap();
+        let mut arm_m = amd_m.clone();
+        arm_m.config.digest = Digest::of(&arm_cfg);
+        arm_m.config.size = arm_cfg.len() as i64;
+        let arm_bytes = manifest::to_json(&arm_m);
+        let mut blobs = amd.blobs.clone();
+        blobs.insert(arm_m.config.digest.clone(), arm_cfg);
+        blobs.insert(Digest::of(&arm_bytes), arm_bytes.clone());
+        blobs.insert(Digest::of(&amd.manifest), amd.manifest.clone());
+        let entry = |bytes: &[u8], arch: &str, variant: Option<&str>| {
+            let mut d = Descriptor::new(OCI_MANIFEST, Digest::of(bytes), bytes.len() as i64);
+            d.platform = Some(manifest::Platform {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: variant.map(String::from),
+                ..Default::default()
+            });
+            d
+        };
+        let mut index = ImageIndex::new_oci();
+        index.manifests = vec![
+            entry(&amd.manifest, "amd64", None),
+            entry(&arm_bytes, "arm64", Some("v8")),
+        ];
+        let src = MemSource {
+            manifest: manifest::to_json(&index),
+            media_type: OCI_INDEX.into(),
+            blobs,
+        };
+        (src, amd_m.config.digest, arm_m.config.digest)
+    }
+
+    #[test]
+    fn the_copy_pipeline_takes_the_requested_instance() {
+        let t = tempfile::tempdir().unwrap();
+        for (platform, arm) in [
+            ("linux/arm64", true),
+            ("linux/aarch64", true),
+            ("linux/arm64/v8", true),
+            ("linux/amd64", false),
+            ("linux/x86_64", false),
+        ] {
+            let (mut src, amd_cfg, arm_cfg) = two_platform_source();
+            let opts = CopyImageOptions {
+                platform: Platform::parse(platform).unwrap(),
+                ..Default::default()
+            };
+            let dst =
+                oci::OciLayoutDest::new(&t.path().join(platform.replace('/', "-")), None).unwrap();
+            let out = copy_image(&mut src, Box::new(dst), &opts, &crate::report::Quiet).unwrap();
+            let want = if arm { arm_cfg } else { amd_cfg };
+            assert_eq!(out.config_digest, want, "{platform}");
+        }
+        let (mut src, _, _) = two_platform_source();
+        let opts = CopyImageOptions {
+            platform: Platform::parse("linux/ppc64le").unwrap(),
+            ..Default::default()
+        };
+        let dst = oci::OciLayoutDest::new(&t.path().join("none"), None).unwrap();
+        let e = copy_image(&mut src, Box::new(dst), &opts, &crate::report::Quiet)
+            .err()
+            .unwrap();
+        let chain = format!("{e} {:?}", e);
+        assert!(
+            chain.contains("choosing an image from manifest list memory")
+                && chain.contains("linux/amd64, linux/arm64/v8"),
+            "{chain}"
+        );
     }
 }
 
