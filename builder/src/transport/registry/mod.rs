@@ -128,74 +128,11 @@ pub enum RegistryError {
     },
 }
 
-/// The endpoints to try for `named`, mirrors first and the primary location last.
-///
-/// Built from the reference and the context (`--tls-verify`, `--creds`, `--cert-dir`, else
-/// `/etc/containers/certs.d/<host>/`) until the registries.conf/auth.json resolution
-/// (`registries::resolve_endpoints`) is wired in.
-pub fn endpoints(ctx: &RegistryContext, named: &NamedRef) -> Result<Vec<Endpoint>> {
-    let host = if named.domain == crate::reference::DEFAULT_DOMAIN {
-        "registry-1.docker.io".to_string()
-    } else {
-        named.domain.clone()
-    };
-    let mut ep = Endpoint::new(host.clone(), named.path.clone());
-    ep.insecure = ctx.tls_verify == Some(false);
-    ep.credentials = ctx.credentials.clone();
-    let dirs: Vec<PathBuf> = match &ctx.cert_dir {
-        Some(d) => vec![d.clone()],
-        None => vec![
-            PathBuf::from("/etc/containers/certs.d").join(&named.domain),
-            PathBuf::from("/etc/docker/certs.d").join(&named.domain),
-        ],
-    };
-    for d in dirs {
-        let (ca, client) = read_cert_dir(&d)?;
-        ep.ca_certs.extend(ca);
-        if ep.client_cert.is_none() {
-            ep.client_cert = client;
-        }
-    }
-    Ok(vec![ep])
-}
-
-/// `*.crt` (CAs) and `*.cert` + `*.key` (a client certificate) in a certs.d directory, as
-/// containers/image's `tlsclientconfig.SetupCertificates` reads them.
-pub fn read_cert_dir(dir: &Path) -> Result<(Vec<PathBuf>, Option<(PathBuf, PathBuf)>)> {
-    let mut ca = Vec::new();
-    let mut client = None;
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ca, client)),
-        Err(e) => return Err(e).at("reading certificate directory", dir),
-    };
-    let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    names.sort();
-    for p in names {
-        match p.extension().and_then(|e| e.to_str()) {
-            Some("crt") => ca.push(p),
-            Some("cert") => {
-                let key = p.with_extension("key");
-                if !key.exists() {
-                    return Err(Error::invalid(format!(
-                        "missing key {} for client certificate {}",
-                        key.display(),
-                        p.display()
-                    )));
-                }
-                client.get_or_insert((p, key));
-            }
-            Some("key") if !p.with_extension("cert").exists() => {
-                return Err(Error::invalid(format!(
-                    "missing client certificate {} for key {}",
-                    p.with_extension("cert").display(),
-                    p.display()
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok((ca, client))
+/// The endpoints to try for `named`: mirrors first and the primary location last for a
+/// pull, the primary only for a push (registries.conf, auth files, certs.d, `--tls-verify`,
+/// `--creds`, `--cert-dir`, resolved by [`crate::registries::resolve_endpoints`]).
+pub fn endpoints(ctx: &RegistryContext, named: &NamedRef, for_push: bool) -> Result<Vec<Endpoint>> {
+    crate::registries::resolve_endpoints(ctx, named, for_push)
 }
 
 /// Check that `ep`'s credentials are accepted: `GET /v2/`, through the token flow when the
@@ -251,7 +188,7 @@ impl RegistrySource {
     /// Open `named`: the first endpoint (mirrors first) that has its manifest is used; when
     /// none does, the primary location's error is returned.
     pub fn open(named: &NamedRef, ctx: &RegistryContext) -> Result<RegistrySource> {
-        let eps = endpoints(ctx, named)?;
+        let eps = endpoints(ctx, named, false)?;
         let reference = reference_of(named);
         let mut last = None;
         for ep in eps {
@@ -471,7 +408,7 @@ pub struct RegistryDest {
 impl RegistryDest {
     /// A destination for `named` (its primary location; mirrors are for pulling only).
     pub fn open(named: &NamedRef, ctx: &RegistryContext) -> Result<RegistryDest> {
-        let ep = endpoints(ctx, named)?
+        let ep = endpoints(ctx, named, true)?
             .into_iter()
             .rfind(|e| !e.is_mirror)
             .ok_or_else(|| Error::invalid(format!("no registry to push {named} to")))?;
@@ -1007,7 +944,7 @@ mod tests {
             pull(&reg.host, "hod/basic:1", &c).unwrap().config_digest,
             out.config_digest
         );
-        let ep = &endpoints(&c, &named(&reg.host, "hod/basic")).unwrap();
+        let ep = &endpoints(&c, &named(&reg.host, "hod/basic"), false).unwrap();
         check_login(&ep[0]).unwrap();
         let mut wrong = c.clone();
         wrong.credentials = Some(Credentials {
@@ -1021,7 +958,7 @@ mod tests {
         );
         assert!(e.contains("invalid username/password"), "{e}");
         no_secret(&e);
-        let ep = &endpoints(&wrong, &named(&reg.host, "hod/basic")).unwrap();
+        let ep = &endpoints(&wrong, &named(&reg.host, "hod/basic"), false).unwrap();
         assert!(check_login(&ep[0]).is_err());
         let mut anon = c.clone();
         anon.credentials = None;
@@ -1044,7 +981,7 @@ mod tests {
                 out.config_digest
             );
             assert_eq!(reg.tokens_issued(), 2);
-            let ep = &endpoints(&c, &named(&reg.host, "hod/tok")).unwrap();
+            let ep = &endpoints(&c, &named(&reg.host, "hod/tok"), false).unwrap();
             check_login(&ep[0]).unwrap();
             let mut wrong = c.clone();
             wrong.credentials = Some(Credentials {
@@ -1057,7 +994,7 @@ mod tests {
                 "{e}"
             );
             no_secret(&e);
-            let ep = &endpoints(&wrong, &named(&reg.host, "hod/tok")).unwrap();
+            let ep = &endpoints(&wrong, &named(&reg.host, "hod/tok"), false).unwrap();
             assert!(check_login(&ep[0]).is_err());
         }
     }
