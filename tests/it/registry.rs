@@ -296,6 +296,7 @@ fn faults_retry_then_fail_and_store_nothing() {
     let pull = |proxy: &FaultyProxy| {
         fresh.hod([
             "pull",
+            "-q",
             "--tls-verify=false",
             "--retry",
             "2",
