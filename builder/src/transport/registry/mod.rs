@@ -18,6 +18,7 @@
 mod client;
 pub(crate) mod runtime;
 
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -176,12 +177,94 @@ async fn read_limited(
     Ok(buf)
 }
 
-/// An image in a registry, for reading.
+/// Layer downloads a source runs ahead of the pipeline (the requested layer and the next
+/// ones of the manifest), each into its own verified temporary file.
+const PREFETCH: usize = 3;
+
+type Download = tokio::task::JoinHandle<Result<tempfile::NamedTempFile>>;
+
+/// An image in a registry, for reading. When the pipeline asks for a layer, that layer and
+/// the next [`PREFETCH`]` - 1` of the manifest are downloaded concurrently in the
+/// background (verified while they stream), so the network works while the pipeline
+/// decompresses and applies the previous layer.
 #[derive(Debug)]
 pub struct RegistrySource {
     client: Arc<Client>,
     named: NamedRef,
     top: (Vec<u8>, String),
+    /// The layers of the last image manifest handed out.
+    layers: Vec<Descriptor>,
+    prefetch: HashMap<Digest, Download>,
+    /// Layers already handed over (not fetched ahead again).
+    taken: HashSet<Digest>,
+    /// Background downloads that failed: the error `write_blob` reports.
+    failed: HashMap<Digest, Error>,
+}
+
+impl Drop for RegistrySource {
+    fn drop(&mut self) {
+        for (_, h) in self.prefetch.drain() {
+            h.abort();
+        }
+    }
+}
+
+impl RegistrySource {
+    fn note_manifest(&mut self, bytes: &[u8], mt: &str) {
+        if let Ok(Manifest::Oci(m) | Manifest::Docker(m)) = parse_manifest(bytes, Some(mt)) {
+            self.layers = m.layers;
+        }
+    }
+
+    /// Start downloading `desc` and the layers after it, up to [`PREFETCH`] at a time.
+    fn start_prefetch(&mut self, desc: &Descriptor) -> Result<()> {
+        let Some(pos) = self.layers.iter().position(|l| l.digest == desc.digest) else {
+            return Ok(());
+        };
+        let upcoming: Vec<Descriptor> = self.layers[pos..].iter().take(PREFETCH).cloned().collect();
+        for d in upcoming {
+            let running = self.prefetch.values().filter(|h| !h.is_finished()).count();
+            if self.prefetch.contains_key(&d.digest)
+                || (self.taken.contains(&d.digest) && d.digest != desc.digest)
+                || (running >= PREFETCH && d.digest != desc.digest)
+            {
+                continue;
+            }
+            let client = self.client.clone();
+            let key = d.digest.clone();
+            let task = async move {
+                let dir = super::big_temp_dir();
+                let mut f = tempfile::Builder::new()
+                    .prefix(".tmp-blob-")
+                    .tempfile_in(&dir)
+                    .at("creating temporary file in", &dir)?;
+                read_blob(&client, &d, f.as_file_mut()).await?;
+                remember_blob(&d.digest, &client.ep.host, &client.ep.repository);
+                Ok(f)
+            };
+            self.prefetch.insert(key, runtime::spawn(task)?);
+        }
+        Ok(())
+    }
+
+    /// The background download of `desc`, if one was started, waited for.
+    fn downloaded(&mut self, desc: &Descriptor) -> Result<Option<tempfile::NamedTempFile>> {
+        if let Some(e) = self.failed.remove(&desc.digest) {
+            return Err(e);
+        }
+        self.start_prefetch(desc)?;
+        let Some(h) = self.prefetch.remove(&desc.digest) else {
+            return Ok(None);
+        };
+        self.taken.insert(desc.digest.clone());
+        match block_on(h)? {
+            Ok(r) => r.map(Some),
+            Err(e) => Err(self.client.failed(
+                &format!("reading blob {}", desc.digest),
+                format!("download task failed: {e}"),
+            )),
+        }
+    }
 }
 
 impl RegistrySource {
@@ -199,6 +282,10 @@ impl RegistrySource {
                         client,
                         named: named.clone(),
                         top,
+                        layers: Vec::new(),
+                        prefetch: HashMap::new(),
+                        taken: HashSet::new(),
+                        failed: HashMap::new(),
                     })
                 }
                 Err(e) => {
@@ -286,17 +373,38 @@ async fn fetch_manifest(client: &Client, reference: &str) -> Result<(Vec<u8>, St
 
 impl ImageSource for RegistrySource {
     fn manifest(&mut self, instance: Option<&Digest>) -> Result<(Vec<u8>, String)> {
-        match instance {
-            None => Ok(self.top.clone()),
-            Some(d) => block_on(fetch_manifest(&self.client, &d.to_string()))?,
-        }
+        let (bytes, mt) = match instance {
+            None => self.top.clone(),
+            Some(d) => block_on(fetch_manifest(&self.client, &d.to_string()))??,
+        };
+        self.note_manifest(&bytes, &mt);
+        Ok((bytes, mt))
     }
 
     fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+        if let Some(mut f) = self.downloaded(desc)? {
+            // Already verified; the pipeline hashes it again as it passes.
+            f.as_file_mut()
+                .seek(SeekFrom::Start(0))
+                .at("rewinding", f.path())?;
+            std::io::copy(f.as_file_mut(), out).at("copying", f.path())?;
+            return Ok(());
+        }
         let client = self.client.clone();
         block_on(read_blob(&client, desc, out))??;
         remember_blob(&desc.digest, &client.ep.host, &client.ep.repository);
         Ok(())
+    }
+
+    fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+        match self.downloaded(desc) {
+            Ok(f) => f,
+            Err(e) => {
+                // Reported by the write_blob the pipeline falls back to.
+                self.failed.insert(desc.digest.clone(), e);
+                None
+            }
+        }
     }
 
     fn describe(&self) -> String {
@@ -308,7 +416,11 @@ impl ImageSource for RegistrySource {
 /// descriptor's size stop the transfer, and a digest or size mismatch is an error (the
 /// caller, which staged `out`, discards it). A connection dropped mid-blob is resumed with
 /// `Range: bytes=N-` (or by skipping N bytes when the registry ignores the range).
-async fn read_blob(client: &Client, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+async fn read_blob<W: Write + ?Sized>(
+    client: &Client,
+    desc: &Descriptor,
+    out: &mut W,
+) -> Result<()> {
     let what = format!("reading blob {}", desc.digest);
     let repo = client.ep.repository.clone();
     let digest = desc.digest.to_string();
@@ -395,12 +507,32 @@ async fn read_blob(client: &Client, desc: &Descriptor, out: &mut dyn Write) -> R
     Ok(())
 }
 
-/// An image in a registry, for writing.
+/// Blob uploads running at once (each holds its staged file until done).
+const MAX_UPLOADS: usize = 3;
+
+/// An image in a registry, for writing. Blobs are uploaded in the background, up to
+/// [`MAX_UPLOADS`] at a time, while the pipeline prepares the next layer; the manifest is
+/// written only after every upload succeeded.
 #[derive(Debug)]
 pub struct RegistryDest {
-    client: Arc<Client>,
+    pusher: Pusher,
     reference: String,
     staging: tempfile::TempDir,
+    uploads: std::collections::VecDeque<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Drop for RegistryDest {
+    fn drop(&mut self) {
+        for h in self.uploads.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+/// The upload side of a destination, cloned into background uploads.
+#[derive(Debug, Clone)]
+struct Pusher {
+    client: Arc<Client>,
     /// Blobs larger than this go up in PATCH chunks of this size.
     chunk_size: u64,
 }
@@ -418,13 +550,32 @@ impl RegistryDest {
             .tempdir_in(&dir)
             .at("creating temporary directory in", &dir)?;
         Ok(RegistryDest {
-            client: Arc::new(Client::new(ep, ctx.retry)?),
+            pusher: Pusher {
+                client: Arc::new(Client::new(ep, ctx.retry)?),
+                chunk_size: CHUNK_SIZE,
+            },
             reference: reference_of(named),
             staging,
-            chunk_size: CHUNK_SIZE,
+            uploads: Default::default(),
         })
     }
 
+    /// Wait for the oldest background upload.
+    fn wait_oldest(&mut self) -> Result<()> {
+        match self.uploads.pop_front() {
+            None => Ok(()),
+            Some(h) => match block_on(h)? {
+                Ok(r) => r,
+                Err(e) => Err(self
+                    .pusher
+                    .client
+                    .failed("uploading blob", format!("upload task failed: {e}"))),
+            },
+        }
+    }
+}
+
+impl Pusher {
     /// HEAD the blob: its size when the registry has it.
     async fn blob_size(&self, d: &Digest) -> Result<Option<i64>> {
         let what = format!("checking whether a blob {d} exists");
@@ -640,8 +791,8 @@ impl ImageDestination for RegistryDest {
         desc: &Descriptor,
         layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
-        let host = self.client.ep.host.clone();
-        let repo = self.client.ep.repository.clone();
+        let host = self.pusher.client.ep.host.clone();
+        let repo = self.pusher.client.ep.repository.clone();
         let mut candidates = vec![(desc.digest.clone(), desc.size, None)];
         if let Some(diff_id) = &layer.diff_id {
             for d in super::blob_cache::compressed_for(diff_id, layer.target) {
@@ -652,7 +803,7 @@ impl ImageDestination for RegistryDest {
         }
         block_on(async {
             for (d, size, compression) in &candidates {
-                if let Some(have) = self.blob_size(d).await? {
+                if let Some(have) = self.pusher.blob_size(d).await? {
                     remember_blob(d, &host, &repo);
                     return Ok(Some(BlobInfo {
                         digest: d.clone(),
@@ -663,11 +814,11 @@ impl ImageDestination for RegistryDest {
             }
             for (d, size, compression) in &candidates {
                 for from in super::blob_cache::repositories_with(d, &host, &repo) {
-                    if self.mount(d, &from).await? {
+                    if self.pusher.mount(d, &from).await? {
                         remember_blob(d, &host, &repo);
                         let size = match size {
                             s if *s >= 0 => *s,
-                            _ => self.blob_size(d).await?.unwrap_or(-1),
+                            _ => self.pusher.blob_size(d).await?.unwrap_or(-1),
                         };
                         return Ok(Some(BlobInfo {
                             digest: d.clone(),
@@ -687,27 +838,37 @@ impl ImageDestination for RegistryDest {
         desc: &Descriptor,
         _layer: Option<&LayerInfo>,
     ) -> Result<()> {
-        block_on(async {
-            if self.blob_size(&desc.digest).await?.is_none() {
-                self.upload(file.path(), desc).await?;
+        while self.uploads.len() >= MAX_UPLOADS {
+            self.wait_oldest()?;
+        }
+        let pusher = self.pusher.clone();
+        let desc = desc.clone();
+        let task = async move {
+            if pusher.blob_size(&desc.digest).await?.is_none() {
+                pusher.upload(file.path(), &desc).await?;
             }
-            Ok::<_, Error>(())
-        })??;
-        remember_blob(
-            &desc.digest,
-            &self.client.ep.host,
-            &self.client.ep.repository,
-        );
+            drop(file);
+            remember_blob(
+                &desc.digest,
+                &pusher.client.ep.host,
+                &pusher.client.ep.repository,
+            );
+            Ok(())
+        };
+        self.uploads.push_back(runtime::spawn(task)?);
         Ok(())
     }
 
     fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
+        while !self.uploads.is_empty() {
+            self.wait_oldest()?;
+        }
         let what = format!("writing manifest {}", self.reference);
-        let repo = self.client.ep.repository.clone();
+        let repo = self.pusher.client.ep.repository.clone();
         let reference = self.reference.clone();
         let body = data.to_vec();
         let mt = media_type.to_string();
-        let client = self.client.clone();
+        let client = self.pusher.client.clone();
         block_on(async move {
             let resp = client
                 .send(&what, &client.scope(true), true, &|c, base| {
@@ -891,7 +1052,7 @@ mod tests {
             .collect();
         let mut src = image(&[layer_tar("big", &big)], Compression::None);
         let mut dst = RegistryDest::open(&named(&reg.host, "hod/big:1"), &c).unwrap();
-        dst.chunk_size = 1 << 20;
+        dst.pusher.chunk_size = 1 << 20;
         let out = copy_image(
             &mut src,
             Box::new(dst),
