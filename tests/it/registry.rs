@@ -91,9 +91,9 @@ fn tls_round_trips_with_skopeo_and_podman() {
     assert!(r.stdout.contains("Validation succeeded"), "{}", r.dump());
     let other = TestContext::new("vfs");
     other
-        .podman(&["pull", "-q", "--tls-verify=false", &dest])
+        .podman(["pull", "-q", "--tls-verify=false", &dest])
         .success();
-    let r = other.podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    let r = other.podman(["images", "--no-trunc", "--format", "{{.ID}}"]);
     assert!(r.stdout.contains(&id), "{}", r.dump());
 
     // skopeo pushes busybox; hod pulls, builds on it and pushes back

@@ -907,10 +907,12 @@ mod tests {
     use std::time::Duration;
 
     fn ctx(reg_host_mode: &Mode) -> RegistryContext {
-        let mut c = RegistryContext::default();
-        c.retry = RetryPolicy {
-            max_retries: 2,
-            delay: Some(Duration::from_millis(10)),
+        let mut c = RegistryContext {
+            retry: RetryPolicy {
+                max_retries: 2,
+                delay: Some(Duration::from_millis(10)),
+            },
+            ..Default::default()
         };
         match reg_host_mode {
             Mode::Tls => {}
