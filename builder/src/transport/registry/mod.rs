@@ -16,6 +16,7 @@
 //! authentication (Bearer token flow, Basic) and retries; no credential or token ever
 //! reaches an error, the output or a log line.
 mod client;
+pub mod download;
 pub(crate) mod runtime;
 
 use std::collections::{HashMap, HashSet};
@@ -894,7 +895,7 @@ impl ImageDestination for RegistryDest {
 
 #[cfg(test)]
 #[path = "../../../../tests/it/common/registry.rs"]
-mod test_registry;
+pub(crate) mod test_registry;
 
 #[cfg(test)]
 mod tests {
