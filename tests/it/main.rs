@@ -14,5 +14,6 @@ mod docs;
 mod errors;
 mod login;
 mod push;
+mod registry;
 mod run;
 mod store;

@@ -10,6 +10,7 @@
 //! it visible (D36). Manifests and configs are read with a 4 MiB bound (D37).
 //! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
 //! and so the image ID, are kept, as containers/image does.
+pub mod blob_cache;
 pub mod codec;
 pub mod dir;
 pub mod docker_archive;
@@ -82,6 +83,9 @@ pub struct BlobInfo {
     pub digest: Digest,
     /// Size.
     pub size: i64,
+    /// Its compression, when the destination reuses a blob other than the source's
+    /// (`None` = the source blob itself or its recompression to the copy's target).
+    pub compression: Option<Compression>,
 }
 
 /// What the copy pipeline knows about a layer when handing it to a destination.
@@ -93,6 +97,8 @@ pub struct LayerInfo {
     pub diff_id: Option<Digest>,
     /// The blob's compression.
     pub compression: Compression,
+    /// The compression the copy produces for this layer (a reused blob should have it).
+    pub target: Compression,
 }
 
 /// A readable image.
@@ -394,6 +400,7 @@ pub fn copy_image(
             index,
             diff_id: Some(diff_ids[index].clone()),
             compression: src_c,
+            target,
         };
         let out_media = layer_media_type(out_mt, target)?;
         if let Some(have) = dst.try_reuse_layer(desc, &info)? {
@@ -401,10 +408,10 @@ pub fn copy_image(
                 "Copying blob {} skipped: already exists",
                 desc.digest
             ));
-            let reuse_media = if have.digest == desc.digest {
-                layer_media_type(out_mt, src_c)?
-            } else {
-                out_media
+            let reuse_media = match have.compression {
+                Some(c) => layer_media_type(out_mt, c)?,
+                None if have.digest == desc.digest => layer_media_type(out_mt, src_c)?,
+                None => out_media,
             };
             let mut d = desc.clone();
             d.media_type = reuse_media.to_string();
@@ -470,6 +477,8 @@ pub fn copy_image(
             }
             (out.inner, out.blob_digest, out.blob_size, target)
         };
+        blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
+        blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);
         let mut file = file;
         file.as_file_mut().flush().at("writing", file.path())?;
         file.as_file_mut().rewind().at("rewinding", file.path())?;
@@ -524,6 +533,7 @@ pub fn copy_image(
         reporter.progress("Storing signatures");
     }
     dst.commit()?;
+    blob_cache::flush();
     Ok(CopyOutput {
         manifest_digest: Digest::of(&manifest_bytes),
         manifest: manifest_bytes,

@@ -160,6 +160,7 @@ impl ImageDestination for StorageDest<'_> {
                 Ok(Some(BlobInfo {
                     digest: desc.digest.clone(),
                     size: desc.size,
+                    compression: None,
                 }))
             }
             None => Ok(None),

@@ -6,7 +6,7 @@
 //!
 //! Shared by the CLI tests (`tests/it`) and the library's own tests (included by path from
 //! `builder/src/transport/registry`), so it uses std and tempfile only.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::print_stderr)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -91,6 +91,10 @@ pub(crate) fn cause(e: &reqwest::Error) -> String {
 
 /// Whether a transport-level error is worth another attempt (not a TLS verification or
 /// a malformed request).
+pub(crate) fn is_transient_error(e: &reqwest::Error) -> bool {
+    is_transient(e)
+}
+
 fn is_transient(e: &reqwest::Error) -> bool {
     if e.is_builder() || e.is_redirect() || e.is_decode() {
         return false;

@@ -16,12 +16,13 @@
 //! authentication (Bearer token flow, Basic) and retries; no credential or token ever
 //! reaches an error, the output or a log line.
 mod client;
+pub mod download;
 pub(crate) mod runtime;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::StatusCode;
@@ -129,74 +130,11 @@ pub enum RegistryError {
     },
 }
 
-/// The endpoints to try for `named`, mirrors first and the primary location last.
-///
-/// Built from the reference and the context (`--tls-verify`, `--creds`, `--cert-dir`, else
-/// `/etc/containers/certs.d/<host>/`) until the registries.conf/auth.json resolution
-/// (`registries::resolve_endpoints`) is wired in.
-pub fn endpoints(ctx: &RegistryContext, named: &NamedRef) -> Result<Vec<Endpoint>> {
-    let host = if named.domain == crate::reference::DEFAULT_DOMAIN {
-        "registry-1.docker.io".to_string()
-    } else {
-        named.domain.clone()
-    };
-    let mut ep = Endpoint::new(host.clone(), named.path.clone());
-    ep.insecure = ctx.tls_verify == Some(false);
-    ep.credentials = ctx.credentials.clone();
-    let dirs: Vec<PathBuf> = match &ctx.cert_dir {
-        Some(d) => vec![d.clone()],
-        None => vec![
-            PathBuf::from("/etc/containers/certs.d").join(&named.domain),
-            PathBuf::from("/etc/docker/certs.d").join(&named.domain),
-        ],
-    };
-    for d in dirs {
-        let (ca, client) = read_cert_dir(&d)?;
-        ep.ca_certs.extend(ca);
-        if ep.client_cert.is_none() {
-            ep.client_cert = client;
-        }
-    }
-    Ok(vec![ep])
-}
-
-/// `*.crt` (CAs) and `*.cert` + `*.key` (a client certificate) in a certs.d directory, as
-/// containers/image's `tlsclientconfig.SetupCertificates` reads them.
-pub fn read_cert_dir(dir: &Path) -> Result<(Vec<PathBuf>, Option<(PathBuf, PathBuf)>)> {
-    let mut ca = Vec::new();
-    let mut client = None;
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ca, client)),
-        Err(e) => return Err(e).at("reading certificate directory", dir),
-    };
-    let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    names.sort();
-    for p in names {
-        match p.extension().and_then(|e| e.to_str()) {
-            Some("crt") => ca.push(p),
-            Some("cert") => {
-                let key = p.with_extension("key");
-                if !key.exists() {
-                    return Err(Error::invalid(format!(
-                        "missing key {} for client certificate {}",
-                        key.display(),
-                        p.display()
-                    )));
-                }
-                client.get_or_insert((p, key));
-            }
-            Some("key") if !p.with_extension("cert").exists() => {
-                return Err(Error::invalid(format!(
-                    "missing client certificate {} for key {}",
-                    p.with_extension("cert").display(),
-                    p.display()
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok((ca, client))
+/// The endpoints to try for `named`: mirrors first and the primary location last for a
+/// pull, the primary only for a push (registries.conf, auth files, certs.d, `--tls-verify`,
+/// `--creds`, `--cert-dir`, resolved by [`crate::registries::resolve_endpoints`]).
+pub fn endpoints(ctx: &RegistryContext, named: &NamedRef, for_push: bool) -> Result<Vec<Endpoint>> {
+    crate::registries::resolve_endpoints(ctx, named, for_push)
 }
 
 /// Check that `ep`'s credentials are accepted: `GET /v2/`, through the token flow when the
@@ -215,29 +153,8 @@ fn reference_of(named: &NamedRef) -> String {
     }
 }
 
-/// Where blobs were seen (pulled from or pushed to), per digest: `host` → repositories, so
-/// a push to another repository of the same registry can mount instead of uploading.
-static BLOB_LOCATIONS: Mutex<Option<HashMap<Digest, Vec<(String, String)>>>> = Mutex::new(None);
-
 fn remember_blob(d: &Digest, host: &str, repo: &str) {
-    let mut g = BLOB_LOCATIONS.lock().expect("blob location lock");
-    let v = g
-        .get_or_insert_with(HashMap::new)
-        .entry(d.clone())
-        .or_default();
-    let loc = (host.to_string(), repo.to_string());
-    if !v.contains(&loc) {
-        v.push(loc);
-    }
-}
-
-fn blob_location_in(d: &Digest, host: &str, except_repo: &str) -> Option<String> {
-    let g = BLOB_LOCATIONS.lock().expect("blob location lock");
-    g.as_ref()?
-        .get(d)?
-        .iter()
-        .find(|(h, r)| h == host && r != except_repo)
-        .map(|(_, r)| r.clone())
+    super::blob_cache::record_location(d, host, repo);
 }
 
 /// Read a response body of at most `limit` bytes.
@@ -261,19 +178,101 @@ async fn read_limited(
     Ok(buf)
 }
 
-/// An image in a registry, for reading.
+/// Layer downloads a source runs ahead of the pipeline (the requested layer and the next
+/// ones of the manifest), each into its own verified temporary file.
+const PREFETCH: usize = 3;
+
+type Download = tokio::task::JoinHandle<Result<tempfile::NamedTempFile>>;
+
+/// An image in a registry, for reading. When the pipeline asks for a layer, that layer and
+/// the next [`PREFETCH`]` - 1` of the manifest are downloaded concurrently in the
+/// background (verified while they stream), so the network works while the pipeline
+/// decompresses and applies the previous layer.
 #[derive(Debug)]
 pub struct RegistrySource {
     client: Arc<Client>,
     named: NamedRef,
     top: (Vec<u8>, String),
+    /// The layers of the last image manifest handed out.
+    layers: Vec<Descriptor>,
+    prefetch: HashMap<Digest, Download>,
+    /// Layers already handed over (not fetched ahead again).
+    taken: HashSet<Digest>,
+    /// Background downloads that failed: the error `write_blob` reports.
+    failed: HashMap<Digest, Error>,
+}
+
+impl Drop for RegistrySource {
+    fn drop(&mut self) {
+        for (_, h) in self.prefetch.drain() {
+            h.abort();
+        }
+    }
+}
+
+impl RegistrySource {
+    fn note_manifest(&mut self, bytes: &[u8], mt: &str) {
+        if let Ok(Manifest::Oci(m) | Manifest::Docker(m)) = parse_manifest(bytes, Some(mt)) {
+            self.layers = m.layers;
+        }
+    }
+
+    /// Start downloading `desc` and the layers after it, up to [`PREFETCH`] at a time.
+    fn start_prefetch(&mut self, desc: &Descriptor) -> Result<()> {
+        let Some(pos) = self.layers.iter().position(|l| l.digest == desc.digest) else {
+            return Ok(());
+        };
+        let upcoming: Vec<Descriptor> = self.layers[pos..].iter().take(PREFETCH).cloned().collect();
+        for d in upcoming {
+            let running = self.prefetch.values().filter(|h| !h.is_finished()).count();
+            if self.prefetch.contains_key(&d.digest)
+                || (self.taken.contains(&d.digest) && d.digest != desc.digest)
+                || (running >= PREFETCH && d.digest != desc.digest)
+            {
+                continue;
+            }
+            let client = self.client.clone();
+            let key = d.digest.clone();
+            let task = async move {
+                let dir = super::big_temp_dir();
+                let mut f = tempfile::Builder::new()
+                    .prefix(".tmp-blob-")
+                    .tempfile_in(&dir)
+                    .at("creating temporary file in", &dir)?;
+                read_blob(&client, &d, f.as_file_mut()).await?;
+                remember_blob(&d.digest, &client.ep.host, &client.ep.repository);
+                Ok(f)
+            };
+            self.prefetch.insert(key, runtime::spawn(task)?);
+        }
+        Ok(())
+    }
+
+    /// The background download of `desc`, if one was started, waited for.
+    fn downloaded(&mut self, desc: &Descriptor) -> Result<Option<tempfile::NamedTempFile>> {
+        if let Some(e) = self.failed.remove(&desc.digest) {
+            return Err(e);
+        }
+        self.start_prefetch(desc)?;
+        let Some(h) = self.prefetch.remove(&desc.digest) else {
+            return Ok(None);
+        };
+        self.taken.insert(desc.digest.clone());
+        match block_on(h)? {
+            Ok(r) => r.map(Some),
+            Err(e) => Err(self.client.failed(
+                &format!("reading blob {}", desc.digest),
+                format!("download task failed: {e}"),
+            )),
+        }
+    }
 }
 
 impl RegistrySource {
     /// Open `named`: the first endpoint (mirrors first) that has its manifest is used; when
     /// none does, the primary location's error is returned.
     pub fn open(named: &NamedRef, ctx: &RegistryContext) -> Result<RegistrySource> {
-        let eps = endpoints(ctx, named)?;
+        let eps = endpoints(ctx, named, false)?;
         let reference = reference_of(named);
         let mut last = None;
         for ep in eps {
@@ -284,6 +283,10 @@ impl RegistrySource {
                         client,
                         named: named.clone(),
                         top,
+                        layers: Vec::new(),
+                        prefetch: HashMap::new(),
+                        taken: HashSet::new(),
+                        failed: HashMap::new(),
                     })
                 }
                 Err(e) => {
@@ -371,17 +374,38 @@ async fn fetch_manifest(client: &Client, reference: &str) -> Result<(Vec<u8>, St
 
 impl ImageSource for RegistrySource {
     fn manifest(&mut self, instance: Option<&Digest>) -> Result<(Vec<u8>, String)> {
-        match instance {
-            None => Ok(self.top.clone()),
-            Some(d) => block_on(fetch_manifest(&self.client, &d.to_string()))?,
-        }
+        let (bytes, mt) = match instance {
+            None => self.top.clone(),
+            Some(d) => block_on(fetch_manifest(&self.client, &d.to_string()))??,
+        };
+        self.note_manifest(&bytes, &mt);
+        Ok((bytes, mt))
     }
 
     fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+        if let Some(mut f) = self.downloaded(desc)? {
+            // Already verified; the pipeline hashes it again as it passes.
+            f.as_file_mut()
+                .seek(SeekFrom::Start(0))
+                .at("rewinding", f.path())?;
+            std::io::copy(f.as_file_mut(), out).at("copying", f.path())?;
+            return Ok(());
+        }
         let client = self.client.clone();
         block_on(read_blob(&client, desc, out))??;
         remember_blob(&desc.digest, &client.ep.host, &client.ep.repository);
         Ok(())
+    }
+
+    fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+        match self.downloaded(desc) {
+            Ok(f) => f,
+            Err(e) => {
+                // Reported by the write_blob the pipeline falls back to.
+                self.failed.insert(desc.digest.clone(), e);
+                None
+            }
+        }
     }
 
     fn describe(&self) -> String {
@@ -393,7 +417,11 @@ impl ImageSource for RegistrySource {
 /// descriptor's size stop the transfer, and a digest or size mismatch is an error (the
 /// caller, which staged `out`, discards it). A connection dropped mid-blob is resumed with
 /// `Range: bytes=N-` (or by skipping N bytes when the registry ignores the range).
-async fn read_blob(client: &Client, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+async fn read_blob<W: Write + ?Sized>(
+    client: &Client,
+    desc: &Descriptor,
+    out: &mut W,
+) -> Result<()> {
     let what = format!("reading blob {}", desc.digest);
     let repo = client.ep.repository.clone();
     let digest = desc.digest.to_string();
@@ -480,12 +508,32 @@ async fn read_blob(client: &Client, desc: &Descriptor, out: &mut dyn Write) -> R
     Ok(())
 }
 
-/// An image in a registry, for writing.
+/// Blob uploads running at once (each holds its staged file until done).
+const MAX_UPLOADS: usize = 3;
+
+/// An image in a registry, for writing. Blobs are uploaded in the background, up to
+/// [`MAX_UPLOADS`] at a time, while the pipeline prepares the next layer; the manifest is
+/// written only after every upload succeeded.
 #[derive(Debug)]
 pub struct RegistryDest {
-    client: Arc<Client>,
+    pusher: Pusher,
     reference: String,
     staging: tempfile::TempDir,
+    uploads: std::collections::VecDeque<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Drop for RegistryDest {
+    fn drop(&mut self) {
+        for h in self.uploads.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+/// The upload side of a destination, cloned into background uploads.
+#[derive(Debug, Clone)]
+struct Pusher {
+    client: Arc<Client>,
     /// Blobs larger than this go up in PATCH chunks of this size.
     chunk_size: u64,
 }
@@ -493,7 +541,7 @@ pub struct RegistryDest {
 impl RegistryDest {
     /// A destination for `named` (its primary location; mirrors are for pulling only).
     pub fn open(named: &NamedRef, ctx: &RegistryContext) -> Result<RegistryDest> {
-        let ep = endpoints(ctx, named)?
+        let ep = endpoints(ctx, named, true)?
             .into_iter()
             .rfind(|e| !e.is_mirror)
             .ok_or_else(|| Error::invalid(format!("no registry to push {named} to")))?;
@@ -503,13 +551,32 @@ impl RegistryDest {
             .tempdir_in(&dir)
             .at("creating temporary directory in", &dir)?;
         Ok(RegistryDest {
-            client: Arc::new(Client::new(ep, ctx.retry)?),
+            pusher: Pusher {
+                client: Arc::new(Client::new(ep, ctx.retry)?),
+                chunk_size: CHUNK_SIZE,
+            },
             reference: reference_of(named),
             staging,
-            chunk_size: CHUNK_SIZE,
+            uploads: Default::default(),
         })
     }
 
+    /// Wait for the oldest background upload.
+    fn wait_oldest(&mut self) -> Result<()> {
+        match self.uploads.pop_front() {
+            None => Ok(()),
+            Some(h) => match block_on(h)? {
+                Ok(r) => r,
+                Err(e) => Err(self
+                    .pusher
+                    .client
+                    .failed("uploading blob", format!("upload task failed: {e}"))),
+            },
+        }
+    }
+}
+
+impl Pusher {
     /// HEAD the blob: its size when the registry has it.
     async fn blob_size(&self, d: &Digest) -> Result<Option<i64>> {
         let what = format!("checking whether a blob {d} exists");
@@ -717,28 +784,49 @@ impl ImageDestination for RegistryDest {
         Some(Compression::Gzip)
     }
 
+    /// The source's blob, or (from the blob-info cache) another blob holding the same
+    /// layer with the copy's target compression: HEAD in this repository first, then a
+    /// cross-repository mount from a repository of this registry known to have it.
     fn try_reuse_layer(
         &mut self,
         desc: &Descriptor,
-        _layer: &LayerInfo,
+        layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
-        let host = self.client.ep.host.clone();
-        let repo = self.client.ep.repository.clone();
-        block_on(async {
-            if let Some(size) = self.blob_size(&desc.digest).await? {
-                let size = if size > 0 { size } else { desc.size };
-                return Ok(Some(BlobInfo {
-                    digest: desc.digest.clone(),
-                    size,
-                }));
+        let host = self.pusher.client.ep.host.clone();
+        let repo = self.pusher.client.ep.repository.clone();
+        let mut candidates = vec![(desc.digest.clone(), desc.size, None)];
+        if let Some(diff_id) = &layer.diff_id {
+            for d in super::blob_cache::compressed_for(diff_id, layer.target) {
+                if d != desc.digest {
+                    candidates.push((d, -1, Some(layer.target)));
+                }
             }
-            if let Some(from) = blob_location_in(&desc.digest, &host, &repo) {
-                if self.mount(&desc.digest, &from).await? {
-                    remember_blob(&desc.digest, &host, &repo);
+        }
+        block_on(async {
+            for (d, size, compression) in &candidates {
+                if let Some(have) = self.pusher.blob_size(d).await? {
+                    remember_blob(d, &host, &repo);
                     return Ok(Some(BlobInfo {
-                        digest: desc.digest.clone(),
-                        size: desc.size,
+                        digest: d.clone(),
+                        size: if have > 0 { have } else { *size },
+                        compression: *compression,
                     }));
+                }
+            }
+            for (d, size, compression) in &candidates {
+                for from in super::blob_cache::repositories_with(d, &host, &repo) {
+                    if self.pusher.mount(d, &from).await? {
+                        remember_blob(d, &host, &repo);
+                        let size = match size {
+                            s if *s >= 0 => *s,
+                            _ => self.pusher.blob_size(d).await?.unwrap_or(-1),
+                        };
+                        return Ok(Some(BlobInfo {
+                            digest: d.clone(),
+                            size,
+                            compression: *compression,
+                        }));
+                    }
                 }
             }
             Ok(None)
@@ -751,27 +839,37 @@ impl ImageDestination for RegistryDest {
         desc: &Descriptor,
         _layer: Option<&LayerInfo>,
     ) -> Result<()> {
-        block_on(async {
-            if self.blob_size(&desc.digest).await?.is_none() {
-                self.upload(file.path(), desc).await?;
+        while self.uploads.len() >= MAX_UPLOADS {
+            self.wait_oldest()?;
+        }
+        let pusher = self.pusher.clone();
+        let desc = desc.clone();
+        let task = async move {
+            if pusher.blob_size(&desc.digest).await?.is_none() {
+                pusher.upload(file.path(), &desc).await?;
             }
-            Ok::<_, Error>(())
-        })??;
-        remember_blob(
-            &desc.digest,
-            &self.client.ep.host,
-            &self.client.ep.repository,
-        );
+            drop(file);
+            remember_blob(
+                &desc.digest,
+                &pusher.client.ep.host,
+                &pusher.client.ep.repository,
+            );
+            Ok(())
+        };
+        self.uploads.push_back(runtime::spawn(task)?);
         Ok(())
     }
 
     fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
+        while !self.uploads.is_empty() {
+            self.wait_oldest()?;
+        }
         let what = format!("writing manifest {}", self.reference);
-        let repo = self.client.ep.repository.clone();
+        let repo = self.pusher.client.ep.repository.clone();
         let reference = self.reference.clone();
         let body = data.to_vec();
         let mt = media_type.to_string();
-        let client = self.client.clone();
+        let client = self.pusher.client.clone();
         block_on(async move {
             let resp = client
                 .send(&what, &client.scope(true), true, &|c, base| {
@@ -797,7 +895,7 @@ impl ImageDestination for RegistryDest {
 
 #[cfg(test)]
 #[path = "../../../../tests/it/common/registry.rs"]
-mod test_registry;
+pub(crate) mod test_registry;
 
 #[cfg(test)]
 mod tests {
@@ -810,10 +908,12 @@ mod tests {
     use std::time::Duration;
 
     fn ctx(reg_host_mode: &Mode) -> RegistryContext {
-        let mut c = RegistryContext::default();
-        c.retry = RetryPolicy {
-            max_retries: 2,
-            delay: Some(Duration::from_millis(10)),
+        let mut c = RegistryContext {
+            retry: RetryPolicy {
+                max_retries: 2,
+                delay: Some(Duration::from_millis(10)),
+            },
+            ..Default::default()
         };
         match reg_host_mode {
             Mode::Tls => {}
@@ -955,7 +1055,7 @@ mod tests {
             .collect();
         let mut src = image(&[layer_tar("big", &big)], Compression::None);
         let mut dst = RegistryDest::open(&named(&reg.host, "hod/big:1"), &c).unwrap();
-        dst.chunk_size = 1 << 20;
+        dst.pusher.chunk_size = 1 << 20;
         let out = copy_image(
             &mut src,
             Box::new(dst),
@@ -1008,7 +1108,7 @@ mod tests {
             pull(&reg.host, "hod/basic:1", &c).unwrap().config_digest,
             out.config_digest
         );
-        let ep = &endpoints(&c, &named(&reg.host, "hod/basic")).unwrap();
+        let ep = &endpoints(&c, &named(&reg.host, "hod/basic"), false).unwrap();
         check_login(&ep[0]).unwrap();
         let mut wrong = c.clone();
         wrong.credentials = Some(Credentials {
@@ -1022,7 +1122,7 @@ mod tests {
         );
         assert!(e.contains("invalid username/password"), "{e}");
         no_secret(&e);
-        let ep = &endpoints(&wrong, &named(&reg.host, "hod/basic")).unwrap();
+        let ep = &endpoints(&wrong, &named(&reg.host, "hod/basic"), false).unwrap();
         assert!(check_login(&ep[0]).is_err());
         let mut anon = c.clone();
         anon.credentials = None;
@@ -1045,7 +1145,7 @@ mod tests {
                 out.config_digest
             );
             assert_eq!(reg.tokens_issued(), 2);
-            let ep = &endpoints(&c, &named(&reg.host, "hod/tok")).unwrap();
+            let ep = &endpoints(&c, &named(&reg.host, "hod/tok"), false).unwrap();
             check_login(&ep[0]).unwrap();
             let mut wrong = c.clone();
             wrong.credentials = Some(Credentials {
@@ -1058,7 +1158,7 @@ mod tests {
                 "{e}"
             );
             no_secret(&e);
-            let ep = &endpoints(&wrong, &named(&reg.host, "hod/tok")).unwrap();
+            let ep = &endpoints(&wrong, &named(&reg.host, "hod/tok"), false).unwrap();
             assert!(check_login(&ep[0]).is_err());
         }
     }

@@ -28,3 +28,12 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
 pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output> {
     Ok(runtime()?.block_on(f))
 }
+
+/// Start `f` in the background on the registry runtime.
+pub(crate) fn spawn<F>(f: F) -> Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(runtime()?.spawn(f))
+}
