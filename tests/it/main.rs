@@ -14,6 +14,7 @@ mod docs;
 mod errors;
 mod login;
 mod push;
+mod registries_conf;
 mod registry;
 mod run;
 mod store;
