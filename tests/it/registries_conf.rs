@@ -121,6 +121,8 @@ fn stored_credentials_and_policy() {
     let ctr = ctx.scratch_busybox_container();
     ctx.ok(["commit", "-q", &ctr, "localhost/mine:1"]);
     let authfile = ctx.path("auth.json");
+    // buildah requires a given --authfile to exist.
+    std::fs::write(&authfile, "{}").unwrap();
     let af = authfile.to_str().unwrap();
     let dest = format!("docker://{}/hod/mine:1", reg.host);
     let push = |ctx: &TestContext| {
