@@ -292,20 +292,7 @@ pub fn logout_in(
     env: &SysEnv,
     opts: &LogoutOptions,
 ) -> Result<LogoutOutcome> {
-    if let Some(f) = &ctx.auth_file {
-        // buildah's wording, Go's errno text: "checking authfile: stat F: no such file or directory".
-        if let Err(e) = std::fs::metadata(f) {
-            let cause = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                _ => e.to_string(),
-            };
-            return Err(Error::invalid(format!(
-                "checking authfile: stat {}: {cause}",
-                f.display()
-            )));
-        }
-    }
+    auth::check_auth_file(ctx)?;
     let conf = conf::load(ctx, env)?;
     let helpers = conf.credential_helpers();
     if opts.all {
