@@ -459,7 +459,7 @@ impl ImageSource for RegistrySource {
 }
 
 /// Chunks buffered between a streaming download and its reader.
-const STREAM_CHUNKS: usize = 32;
+const STREAM_CHUNKS: usize = 8;
 
 enum Chunk {
     Data(Vec<u8>),
