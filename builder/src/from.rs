@@ -1,10 +1,10 @@
 //! `from`: create a working container from an image (or from `scratch`).
 //!
 //! ```text
-//! image arg ──(transport prefix?)──> pull::pull ──> image ID
-//!     │ (plain name / ID / short ID / @digest)
+//! image arg ──(transport prefix, or a name not in the store)──> pull::pull ──> image ID
+//!     │ (plain name / ID / short ID / @digest)     (transport::open_source, RegistryContext)
 //!     ▼
-//! store.image() ──> big data "manifest" ──(list? pick platform: "manifest-<digest>")
+//! store.image() ──> big data "manifest" ──(list? choose_instance: "manifest-<digest>")
 //!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
 //! store.create_container(name, image) ──> hod.json in the container's userdata dir
 //! ```
@@ -247,12 +247,12 @@ pub fn resolve_image(
     reporter: &dyn Reporter,
 ) -> Result<BaseImage> {
     crate::reference::ImageReference::parse(image)?;
+    let popts = PullOptions {
+        policy: opts.pull_policy,
+        registry: opts.registry.clone(),
+        ..Default::default()
+    };
     let record = if is_transport_ref(image) {
-        let popts = PullOptions {
-            policy: opts.pull_policy,
-            registry: opts.registry.clone(),
-            ..Default::default()
-        };
         let id = crate::pull::pull(store, image, &popts, reporter)?;
         store.image(&id)?
     } else {
@@ -260,10 +260,21 @@ pub fn resolve_image(
         match store.image(local) {
             Ok(r) if opts.pull_policy != PullPolicy::Always => r,
             Ok(r) => {
-                tracing::debug!(
-                    "pull policy always: no remote transport for {local:?}, using the local image"
-                );
+                tracing::debug!("pull policy always: using the local image {local:?}");
                 r
+            }
+            // Not in the store: a registry image, pulled as `pull` does (not for an explicit
+            // `containers-storage:` name, nor with --pull=never).
+            Err(e)
+                if opts.pull_policy == PullPolicy::Never
+                    || image.starts_with("containers-storage:") =>
+            {
+                return Err(e)
+            }
+            Err(e @ Error::NotFound { .. }) => {
+                tracing::debug!("{local:?} is not in the store ({e}): pulling it");
+                let id = crate::pull::pull(store, local, &popts, reporter)?;
+                store.image(&id)?
             }
             Err(e) => return Err(e),
         }
@@ -609,5 +620,48 @@ mod tests {
             e.contains("finding an appropriate image in manifest list of image"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn names_not_in_the_store_go_to_the_registry_unless_never() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let chain = |e: &Error| {
+            let mut s = e.to_string();
+            let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+            while let Some(c) = cur {
+                s.push_str(&format!(": {c}"));
+                cur = c.source();
+            }
+            s
+        };
+        let opts = FromOptions {
+            pull_policy: PullPolicy::Never,
+            ..Default::default()
+        };
+        let e = Builder::new_from(&store, "nosuch", &opts, &crate::report::Quiet).unwrap_err();
+        assert!(chain(&e).contains("image not known"), "{}", chain(&e));
+        let e = Builder::new_from(
+            &store,
+            "containers-storage:nosuch",
+            &FromOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap_err();
+        assert!(chain(&e).contains("image not known"), "{}", chain(&e));
+        // --pull=missing: the name is pulled (through pull and the registry transport)
+        let e = Builder::new_from(
+            &store,
+            "nosuch",
+            &FromOptions::default(),
+            &crate::report::Quiet,
+        )
+        .unwrap_err();
+        let c = chain(&e);
+        assert!(
+            c.contains("pulling image \"nosuch\"") && !c.contains("image not known"),
+            "{c}"
+        );
+        assert!(store.containers().unwrap().is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //! `dir:` images are unnamed.
 use crate::error::{Error, Result, ResultExt};
 use crate::options::RegistryContext;
-use crate::reference::{normalize_local_name, parse_named, ImageReference};
+use crate::reference::{normalize_local_name, parse_named, ImageReference, NamedRef};
 use crate::report::Reporter;
 use crate::store::Store;
 use crate::transport::{self, storage::StorageDest, CopyImageOptions, ImageSource};
@@ -73,6 +73,33 @@ pub fn pulled_names(r: &ImageReference, src: &dyn ImageSource) -> Result<Vec<Str
     })
 }
 
+/// The registry references a name that is not in the store stands for, in the order to try
+/// them. Today the name itself, normalised as docker does (`busybox` is
+/// `docker.io/library/busybox:latest`); short-name resolution through registries.conf
+/// (aliases, unqualified-search registries) belongs here.
+pub fn registry_candidates(name: &str, _ctx: &RegistryContext) -> Result<Vec<NamedRef>> {
+    Ok(vec![parse_named(name)?.with_default_tag()])
+}
+
+/// Copy the image `r` names into the store, through the one `transport::open_source`.
+fn pull_one(
+    store: &Store,
+    r: &ImageReference,
+    opts: &PullOptions,
+    reporter: &dyn Reporter,
+) -> Result<String> {
+    let mut source = transport::open_source(r, Some(store), &opts.registry)?;
+    let names = pulled_names(r, source.as_ref())?;
+    let dst = Box::new(StorageDest::new(store, names)?);
+    let copy = CopyImageOptions {
+        remove_signatures: opts.remove_signatures,
+        platform: opts.registry.platform.clone(),
+        ..Default::default()
+    };
+    let out = transport::copy_image(source.as_mut(), dst, &copy, reporter)?;
+    Ok(out.config_digest.hex().to_string())
+}
+
 /// Pull `src` into the store; returns the image ID.
 pub fn pull(
     store: &Store,
@@ -96,8 +123,10 @@ pub fn pull(
             } => {
                 // A name: use the local image when the policy allows.
                 if opts.policy != PullPolicy::Always {
-                    if let Ok(img) = store.image(name) {
-                        return Ok(img.id);
+                    match store.image(name) {
+                        Ok(img) => return Ok(img.id),
+                        Err(Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 if opts.policy == PullPolicy::Never || matches!(r, ImageReference::Storage { .. }) {
@@ -120,22 +149,26 @@ pub fn pull(
             }
             _ => {}
         }
-        // A name not in the store is a registry image (short-name resolution through
-        // registries.conf happens in the registry transport).
-        let r = match r {
-            ImageReference::Local(name) => ImageReference::Docker(parse_named(&name)?),
-            other => other,
+        // A name not in the store is a registry image: try each reference it stands for.
+        let candidates = match &r {
+            ImageReference::Local(name) => registry_candidates(name, &opts.registry)?
+                .into_iter()
+                .map(ImageReference::Docker)
+                .collect(),
+            _ => vec![r],
         };
-        let mut source = transport::open_source(&r, Some(store), &opts.registry)?;
-        let names = pulled_names(&r, source.as_ref())?;
-        let dst = Box::new(StorageDest::new(store, names)?);
-        let copy = CopyImageOptions {
-            remove_signatures: opts.remove_signatures,
-            platform: opts.registry.platform.clone(),
-            ..Default::default()
-        };
-        let out = transport::copy_image(source.as_mut(), dst, &copy, reporter)?;
-        Ok(out.config_digest.hex().to_string())
+        let mut errors = Vec::new();
+        for r in &candidates {
+            match pull_one(store, r, opts, reporter) {
+                Ok(id) => return Ok(id),
+                Err(e) if candidates.len() > 1 => {
+                    tracing::debug!("pulling {r}: {e}");
+                    errors.push(format!("{r}: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::invalid(errors.join("; ")))
     })()
     .context_with(|| format!("pulling image {src:?}"))
 }

@@ -1,4 +1,14 @@
 //! Containerfile engine: parser, stage plan and an executor over `builder` primitives.
 //!
-//! The engine arrives with the `bud` issue; this crate exists now so that the dependency
-//! direction `src -> imagebuildah -> builder` holds from the first commit.
+//! ```text
+//!  &str ─▶ parser::parse ─▶ Containerfile { directives, nodes: Vec<Node> }
+//!             └─▶ instruction::steps / Containerfile::steps ─▶ Vec<Step { Instruction, … }>
+//!                    └─▶ Step::expand(env)  (shell::Lexer; args::Args holds the ARG scope)
+//! ```
+#![warn(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod args;
+pub mod instruction;
+pub mod parser;
+pub mod shell;
