@@ -117,6 +117,13 @@ pub trait ImageSource {
     fn take_blob_file(&mut self, _desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
         None
     }
+    /// A reader streaming the blob's bytes, for destinations that apply layers as they
+    /// arrive ([`ImageDestination::put_layer_stream`]); `None` = not offered. The reader
+    /// must verify the blob's digest and size itself and report end-of-file only after
+    /// they matched (an error otherwise).
+    fn open_blob(&mut self, _desc: &Descriptor) -> Result<Option<Box<dyn io::Read + Send>>> {
+        Ok(None)
+    }
     /// The names the source itself records for the image (an `oci-archive:`'s ref-name
     /// annotation, a `docker-archive:`'s `RepoTags`), as stored; `pull::pulled_names`
     /// turns them into the names a pulled image gets.
@@ -152,6 +159,21 @@ pub trait ImageDestination {
         _layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
         Ok(None)
+    }
+    /// Whether [`ImageDestination::put_layer_stream`] is supported.
+    fn accepts_layer_stream(&self) -> bool {
+        false
+    }
+    /// Apply a layer streamed from the source (`r` from [`ImageSource::open_blob`], which
+    /// fails rather than end on a digest mismatch) without staging it: the destination
+    /// reads `r` to its end and discards what it applied when `r` fails.
+    fn put_layer_stream(
+        &mut self,
+        _r: Box<dyn io::Read + Send>,
+        _desc: &Descriptor,
+        _layer: &LayerInfo,
+    ) -> Result<()> {
+        Err(bad("this destination does not apply streamed layers"))
     }
     /// Store a verified blob staged in `file` (its digest and size are `desc`'s). `layer` is
     /// `None` for the config.
@@ -426,6 +448,18 @@ pub fn copy_image(
         } else {
             None
         };
+        // download → verify → decompress → apply in one pass, when both ends can.
+        if spooled.is_none() && target == src_c && dst.accepts_layer_stream() {
+            if let Some(r) = src.open_blob(desc)? {
+                let mut d = desc.clone();
+                d.media_type = layer_media_type(out_mt, src_c)?.to_string();
+                dst.put_layer_stream(r, &d, &info)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
+                out_layers.push(d);
+                continue;
+            }
+        }
         let (file, out_digest, out_size, out_c) = if let Some(mut f) = spooled {
             let mut w = Sha256Writer::new(io::sink());
             f.as_file_mut().rewind().at("rewinding", f.path())?;

@@ -183,16 +183,18 @@ async fn read_limited(
     Ok(buf)
 }
 
-/// Layer downloads a source runs ahead of the pipeline (the requested layer and the next
-/// ones of the manifest), each into its own verified temporary file.
+/// Layer transfers a source runs at once: the one the pipeline asked for (streamed when
+/// the destination applies streams) and the next ones of the manifest, downloaded ahead
+/// into verified temporary files.
 const PREFETCH: usize = 3;
 
 type Download = tokio::task::JoinHandle<Result<tempfile::NamedTempFile>>;
 
-/// An image in a registry, for reading. When the pipeline asks for a layer, that layer and
-/// the next [`PREFETCH`]` - 1` of the manifest are downloaded concurrently in the
-/// background (verified while they stream), so the network works while the pipeline
-/// decompresses and applies the previous layer.
+/// An image in a registry, for reading. When the pipeline asks for a layer, the next
+/// [`PREFETCH`]` - 1` layers of the manifest start downloading in the background (verified
+/// while they stream, into temporary files), so the network works while the pipeline
+/// decompresses and applies; the requested layer itself, when not already downloaded, is
+/// streamed straight into the destination ([`ImageSource::open_blob`]) or its staging file.
 #[derive(Debug)]
 pub struct RegistrySource {
     client: Arc<Client>,
@@ -222,17 +224,23 @@ impl RegistrySource {
         }
     }
 
-    /// Start downloading `desc` and the layers after it, up to [`PREFETCH`] at a time.
+    /// Start downloading the layers after `desc` in the background (the pipeline fetches
+    /// `desc` itself), up to [`PREFETCH`]` - 1` at a time.
     fn start_prefetch(&mut self, desc: &Descriptor) -> Result<()> {
         let Some(pos) = self.layers.iter().position(|l| l.digest == desc.digest) else {
             return Ok(());
         };
-        let upcoming: Vec<Descriptor> = self.layers[pos..].iter().take(PREFETCH).cloned().collect();
+        let upcoming: Vec<Descriptor> = self.layers[pos + 1..]
+            .iter()
+            .take(PREFETCH - 1)
+            .cloned()
+            .collect();
         for d in upcoming {
             let running = self.prefetch.values().filter(|h| !h.is_finished()).count();
             if self.prefetch.contains_key(&d.digest)
-                || (self.taken.contains(&d.digest) && d.digest != desc.digest)
-                || (running >= PREFETCH && d.digest != desc.digest)
+                || self.taken.contains(&d.digest)
+                || d.digest == desc.digest
+                || running >= PREFETCH - 1
             {
                 continue;
             }
@@ -258,7 +266,6 @@ impl RegistrySource {
         if let Some(e) = self.failed.remove(&desc.digest) {
             return Err(e);
         }
-        self.start_prefetch(desc)?;
         let Some(h) = self.prefetch.remove(&desc.digest) else {
             return Ok(None);
         };
@@ -396,6 +403,7 @@ impl ImageSource for RegistrySource {
             std::io::copy(f.as_file_mut(), out).at("copying", f.path())?;
             return Ok(());
         }
+        self.start_prefetch(desc)?;
         let client = self.client.clone();
         block_on(read_blob(&client, desc, out))??;
         remember_blob(&desc.digest, &client.ep.host, &client.ep.repository);
@@ -403,7 +411,10 @@ impl ImageSource for RegistrySource {
     }
 
     fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
-        match self.downloaded(desc) {
+        let r = self
+            .start_prefetch(desc)
+            .and_then(|()| self.downloaded(desc));
+        match r {
             Ok(f) => f,
             Err(e) => {
                 // Reported by the write_blob the pipeline falls back to.
@@ -413,9 +424,126 @@ impl ImageSource for RegistrySource {
         }
     }
 
+    /// Stream `desc` (when no background download of it exists): the bytes pass through a
+    /// bounded channel from the runtime, and end-of-file comes only after the digest and
+    /// size matched.
+    fn open_blob(&mut self, desc: &Descriptor) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        if self.prefetch.contains_key(&desc.digest) || self.failed.contains_key(&desc.digest) {
+            return Ok(None);
+        }
+        self.start_prefetch(desc)?;
+        self.taken.insert(desc.digest.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(STREAM_CHUNKS);
+        let client = self.client.clone();
+        let d = desc.clone();
+        let task = async move {
+            let mut w = ChannelWriter { tx: tx.clone() };
+            match read_blob(&client, &d, &mut w).await {
+                Ok(()) => {
+                    remember_blob(&d.digest, &client.ep.host, &client.ep.repository);
+                    let _ = tokio::task::block_in_place(|| tx.send(Chunk::Done));
+                }
+                Err(e) => {
+                    let _ = tokio::task::block_in_place(|| tx.send(Chunk::Failed(chain(&e))));
+                }
+            }
+        };
+        let handle = runtime::spawn(task)?;
+        Ok(Some(Box::new(ChannelReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+            done: false,
+            _task: AbortOnDrop(handle),
+        })))
+    }
+
     fn describe(&self) -> String {
         format!("docker://{}", self.named)
     }
+}
+
+/// Chunks buffered between a streaming download and its reader.
+const STREAM_CHUNKS: usize = 8;
+
+enum Chunk {
+    Data(Vec<u8>),
+    Done,
+    Failed(String),
+}
+
+/// The writing end of a streamed blob (inside the runtime: a full channel parks the task's
+/// worker with `block_in_place`, so the other transfers go on).
+struct ChannelWriter {
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        tokio::task::block_in_place(|| self.tx.send(Chunk::Data(b.to_vec())))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader went away"))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The reading end of a streamed blob: end-of-file only after the `Done` the download
+/// sends once the digest and size matched.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+    _task: AbortOnDrop,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(v)) => {
+                    self.buf = v;
+                    self.pos = 0;
+                }
+                Ok(Chunk::Done) => self.done = true,
+                Ok(Chunk::Failed(m)) => return Err(std::io::Error::other(m)),
+                Err(_) => {
+                    return Err(std::io::Error::other(
+                        "the blob download ended before it was verified",
+                    ))
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// An error with its causes, as one line.
+fn chain(e: &Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Stream a blob into `out`, hashing and counting as it passes: more bytes than the
@@ -1224,5 +1352,37 @@ mod tests {
             e.contains("unsupported manifest media type \"application/vnd.hod.unknown+json\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn streamed_into_the_store_and_nothing_kept_on_a_bad_blob() {
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let (out, _) = push(&reg.host, "hod/s:1", &c, Compression::Gzip);
+        let q = &crate::report::Quiet;
+        // a corrupt blob: refused while streaming, no layer or image left behind
+        let p = FaultyProxy::start(&reg.host, "corrupt-blob").unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::transport::storage::tests::vfs_store(t.path());
+        let mut src = RegistrySource::open(&named(&p.host, "hod/s:1"), &c).unwrap();
+        let dst = crate::transport::storage::StorageDest::new(&store, vec!["x:1".into()]).unwrap();
+        let e = copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), q)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("sha256:"), "{e}");
+        assert!(store.layers().unwrap().is_empty(), "{:?}", store.layers());
+        assert!(store.images().unwrap().is_empty());
+        // the real thing: streamed (first layer) and prefetched (second), both applied
+        let mut src = RegistrySource::open(&named(&reg.host, "hod/s:1"), &c).unwrap();
+        let dst = crate::transport::storage::StorageDest::new(&store, vec!["x:1".into()]).unwrap();
+        let got = copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), q).unwrap();
+        assert_eq!(got.config_digest, out.config_digest);
+        assert_eq!(store.layers().unwrap().len(), 2);
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(t.path().join("root"))
+            .output();
     }
 }
