@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::registry::{Mode, TestRegistry, PASSWORD, USER};
-use crate::common::{hod_bin, Run};
+use crate::common::{self, hod_bin, Run};
 
 /// Run the binary with a private HOME and no inherited auth or registries settings.
 fn hod(home: &Path, args: &[&str], stdin: Option<&str>) -> Run {
@@ -253,5 +253,128 @@ fn login_uses_registries_conf_and_cert_dir() {
     };
     login(None).one_error_naming(&tls.host);
     let r = login(Some(&tls.cert_dir)).success();
+    assert_eq!(r.out(), "Login Succeeded!");
+}
+
+/// A registry serving a self-signed certificate that is its own CA (`openssl req -x509`, as
+/// buildah's tests and many private registries make it), with htpasswd auth. Killed on drop.
+struct SelfSigned {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    host: String,
+}
+
+impl SelfSigned {
+    fn start() -> Option<SelfSigned> {
+        if !common::require(
+            "self-signed registry",
+            &["docker-registry", "openssl", "htpasswd"],
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ok = Command::new("openssl")
+            .args(["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout"])
+            .arg(d.join("localhost.key"))
+            .args([
+                "-x509",
+                "-days",
+                "2",
+                "-addext",
+                "subjectAltName = DNS:localhost",
+                "-out",
+            ])
+            .arg(d.join("localhost.crt"))
+            .args(["-subj", "/CN=localhost"])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        std::fs::create_dir(d.join("certs")).unwrap();
+        std::fs::copy(d.join("localhost.crt"), d.join("certs/localhost.crt")).unwrap();
+        let pw = Command::new("htpasswd")
+            .args(["-Bbn", USER, PASSWORD])
+            .output()
+            .unwrap();
+        std::fs::write(d.join("htpasswd"), pw.stdout).unwrap();
+        let port = crate::common::registry::free_port();
+        std::fs::write(
+            d.join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {0}/data\n\
+                 http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {0}/localhost.crt\n    key: {0}/localhost.key\n\
+                 auth:\n  htpasswd:\n    realm: t\n    path: {0}/htpasswd\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(SelfSigned {
+            child,
+            dir,
+            host: format!("localhost:{port}"),
+        })
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// buildah trusts a self-signed server certificate found as a CA in `--cert-dir` (Go accepts
+/// a root used as the leaf); so must hod, or no registry of buildah's own tests is reachable.
+#[test]
+fn login_trusts_a_self_signed_certificate_in_cert_dir() {
+    let Some(reg) = SelfSigned::start() else {
+        return;
+    };
+    let s = setup();
+    let certs = reg.dir.path().join("certs");
+    let login = |cert_dir: Option<&Path>, password: &str| {
+        let mut a = vec![
+            "--registries-conf".to_string(),
+            s.conf.display().to_string(),
+            "login".into(),
+            "--authfile".into(),
+            s.authfile.display().to_string(),
+            "-u".into(),
+            USER.into(),
+            "-p".into(),
+            password.into(),
+        ];
+        if let Some(d) = cert_dir {
+            a.push(format!("--cert-dir={}", d.display()));
+        }
+        a.push(reg.host.clone());
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        hod(&s.home, &a, None)
+    };
+    // Not trusted without the certificate …
+    login(None, PASSWORD).one_error_naming(&reg.host);
+    // … trusted with it: a wrong password is the registry's answer, the right one logs in.
+    login(Some(&certs), "wrong").one_error_naming(&format!(
+        "logging into \"{}\": invalid username/password",
+        reg.host
+    ));
+    let r = login(Some(&certs), PASSWORD).success();
     assert_eq!(r.out(), "Login Succeeded!");
 }

@@ -282,6 +282,10 @@ impl Client {
         }
         if ep.insecure {
             b = b.danger_accept_invalid_certs(true);
+        } else if !ep.ca_certs.is_empty() {
+            // Go's trust of a self-signed server certificate listed as a CA (see tls.rs).
+            let cfg = super::tls::client_config(&ep).map_err(|(what, e)| err(&what, e))?;
+            b = b.use_preconfigured_tls(cfg);
         }
         let http = b
             .build()

@@ -18,6 +18,7 @@
 mod client;
 pub mod download;
 pub(crate) mod runtime;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
