@@ -72,12 +72,35 @@ impl std::fmt::Debug for Client {
 }
 
 /// The cause of a `reqwest` error as one line (its source chain, without the URL).
+/// Refused credentials, in containers/image's words (`ErrUnauthorizedForCredentials` around
+/// the registry's `unauthorized: authentication required`), which buildah's tests match.
+const BAD_CREDENTIALS: &str = "invalid username/password: unauthorized: authentication required";
+
+/// rustls' verdicts on an untrusted server certificate, and Go's wording of them (what
+/// buildah prints and its tests match).
+fn go_tls_wording(m: &str) -> Option<&'static str> {
+    const UNKNOWN: [&str; 3] = ["UnknownIssuer", "CaUsedAsEndEntity", "BadSignature"];
+    if !m.starts_with("invalid peer certificate") {
+        return None;
+    }
+    if UNKNOWN.iter().any(|u| m.contains(u)) {
+        Some("x509: certificate signed by unknown authority")
+    } else if m.contains("Expired") {
+        Some("x509: certificate has expired or is not yet valid")
+    } else if m.contains("NotValidForName") {
+        Some("x509: certificate is not valid for this host name")
+    } else {
+        None
+    }
+}
+
 pub(crate) fn cause(e: &reqwest::Error) -> String {
     let mut s = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
         let m = err.to_string();
         let m = m.split(" for url (").next().unwrap_or_default().to_string();
+        let m = go_tls_wording(&m).map(str::to_string).unwrap_or(m);
         if !m.is_empty() && !s.ends_with(&m) {
             if !s.is_empty() {
                 s.push_str(": ");
@@ -478,7 +501,7 @@ impl Client {
                         || resp.status() == StatusCode::FORBIDDEN =>
                 {
                     return Err(self.unauthorized(if self.ep.credentials.is_some() {
-                        "invalid username/password"
+                        BAD_CREDENTIALS
                     } else {
                         "authentication required"
                     }));
@@ -547,7 +570,7 @@ impl Client {
                             .and_then(parse_challenge);
                         if reauthed || ch.is_none() {
                             return Err(self.unauthorized(if self.ep.credentials.is_some() {
-                                "invalid username/password"
+                                BAD_CREDENTIALS
                             } else {
                                 "authentication required"
                             }));
