@@ -38,16 +38,22 @@ pub fn load_plan(
 ) -> Result<(Plan, Option<PathBuf>)> {
     let mut sources = opts.containerfiles.clone();
     if sources.is_empty() {
-        let found = ["Containerfile", "Dockerfile"]
+        let candidates: Vec<PathBuf> = ["Containerfile", "Dockerfile"]
             .iter()
             .map(|n| context.join(n))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                BuildError::invalid(format!(
-                    "no Containerfile or Dockerfile specified or found in context directory, {}",
-                    context.display()
-                ))
-            })?;
+            .collect();
+        if let Some(d) = candidates.iter().find(|p| p.is_dir()) {
+            return Err(BuildError::invalid(format!(
+                "{}: is not a file",
+                d.display()
+            )));
+        }
+        let found = candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+            BuildError::invalid(format!(
+                "no Containerfile or Dockerfile specified or found in context directory, {}: no such file or directory",
+                context.display()
+            ))
+        })?;
         sources.push(ContainerfileSource::Path(found));
     }
     let mut texts = Vec::new();
@@ -96,6 +102,9 @@ pub fn load_plan(
             }
             _ => String::from_utf8_lossy(&data).into_owned(),
         };
+        if text.trim().is_empty() {
+            return Err(BuildError::invalid(format!("no contents in {name:?}")));
+        }
         texts.push((name, text));
     }
     let plan = crate::stage::from_files(&texts)?;
@@ -164,12 +173,25 @@ pub fn build(
         }
         None => opts,
     };
-    let context = std::path::absolute(&opts.context_dir)
+    let mut context = std::path::absolute(&opts.context_dir)
         .map_err(io_at("resolving context directory", &opts.context_dir))?;
+    // A file as the context: its directory is the context and it the Containerfile.
+    let file_owned;
+    let opts = if context.is_file() && opts.containerfiles.is_empty() {
+        let mut o = opts.clone();
+        o.containerfiles
+            .push(ContainerfileSource::Path(context.clone()));
+        context = context.parent().map(Path::to_path_buf).unwrap_or_default();
+        o.context_dir = context.clone();
+        file_owned = o;
+        &file_owned
+    } else {
+        opts
+    };
     if !context.is_dir() {
         return Err(BuildError::invalid(format!(
-            "context directory {:?} does not exist or is not a directory",
-            opts.context_dir.display().to_string()
+            "context directory {}: no such file or directory",
+            opts.context_dir.display()
         )));
     }
     let context = context

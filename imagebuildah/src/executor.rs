@@ -546,6 +546,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             None => {
                 self.args.remove(name);
+                self.cx.reporter.warn(&format!(
+                    "missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
+                ));
             }
         }
     }
@@ -870,7 +873,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         opts.parents = c.parents;
         opts.checksum = c.checksum.clone();
         let dest = c.dest.clone();
-        let mut sources: Vec<String> = c.sources.clone();
+        // An empty source (an unset ARG) names the context itself, as in buildah.
+        let mut sources: Vec<String> = c
+            .sources
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    ".".to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
         let heredoc_dir;
         if !c.heredocs.is_empty() {
             heredoc_dir = tempfile::tempdir_in(self.cx.scratch)

@@ -346,6 +346,24 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
 /// `hod bud`.
 pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = options(&a, ctx)?;
+    // `hod bud -`: the context (a tar) or the Containerfile comes from stdin.
+    let _stdin_context = if a.context.as_deref() == Some(std::path::Path::new("-")) {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading the build context from stdin")?;
+        let rc = imagebuildah::remote::from_bytes(data)?;
+        opts.context_dir = rc.dir.clone();
+        if opts.containerfiles.is_empty() {
+            if let Some(cf) = &rc.containerfile {
+                opts.containerfiles
+                    .push(ContainerfileSource::Path(cf.clone()));
+            }
+        }
+        Some(rc)
+    } else {
+        None
+    };
     // `-o -` / `type=tar,dest=-`: the tar goes to stdout once the build is done.
     let to_stdout = matches!(
         &opts.output,

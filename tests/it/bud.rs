@@ -1658,3 +1658,47 @@ fn bare_run_fails_as_the_shell_does() {
     };
     assert_eq!(r.code, Some(2), "{}", r.dump());
 }
+
+#[test]
+fn context_from_stdin_tar_and_a_file_as_context() {
+    if !common::require("bud", &["skopeo", "tar"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[
+            (CF, "FROM busybox\nCOPY f.txt /f.txt\n"),
+            ("f.txt", "via stdin\n"),
+        ],
+    );
+    let tar = common::run_cmd({
+        let mut t = Command::new("tar");
+        t.arg("-C")
+            .arg(&c)
+            .arg("-cf")
+            .arg(e.dir.path().join("c.tar"))
+            .arg(".");
+        t
+    });
+    assert_eq!(tar.code, Some(0));
+    let out = e
+        .ctx
+        .cmd(["bud", "-q", "-t", "stdin", "-"])
+        .stdin(fs::File::open(e.dir.path().join("c.tar")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ctr = e.ctx.ok(["from", "stdin"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/f.txt"), "via stdin\n");
+    e.ctx.ok(["umount", &ctr]);
+    // A Containerfile as the context argument: its directory is the context.
+    e.ctx
+        .ok(["bud", "-q", "-t", "file", &c.join(CF).display().to_string()]);
+    // An empty one is refused, naming it.
+    let empty = e.dir.path().join("Empty");
+    fs::write(&empty, "").unwrap();
+    let r = e.ctx.hod(["bud", &empty.display().to_string()]);
+    assert!(r.stderr.contains("no contents in"), "{}", r.dump());
+}
