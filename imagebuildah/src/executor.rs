@@ -724,6 +724,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     ))
                 })?
                 .into_bytes(),
+            SecretSource::EnvOrFile(n) => match std::env::var(n) {
+                Ok(v) => v.into_bytes(),
+                Err(_) => std::fs::read(n).map_err(io_at("reading secret", n))?,
+            },
         };
         Ok(Some((id, data)))
     }
@@ -757,7 +761,12 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let Some((id, data)) = self.secret_value(m)? else {
                     return Ok(None);
                 };
-                let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+                // A relative target is under /run/secrets, as in buildah.
+                let target = match target {
+                    Some(t) if t.starts_with('/') => t,
+                    Some(t) => format!("/run/secrets/{t}"),
+                    None => format!("/run/secrets/{id}"),
+                };
                 let file =
                     self.cx
                         .scratch

@@ -1688,7 +1688,11 @@ fn context_from_stdin_tar_and_a_file_as_context() {
         .stdin(fs::File::open(e.dir.path().join("c.tar")).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ctr = e.ctx.ok(["from", "stdin"]);
     let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
     assert_eq!(content(&mnt, "/f.txt"), "via stdin\n");
@@ -1701,4 +1705,53 @@ fn context_from_stdin_tar_and_a_file_as_context() {
     fs::write(&empty, "").unwrap();
     let r = e.ctx.hod(["bud", &empty.display().to_string()]);
     assert!(r.stderr.contains("no contents in"), "{}", r.dump());
+}
+
+#[test]
+fn secret_by_id_alone_and_relative_target() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(CF, "FROM busybox\nRUN --mount=type=secret,id=HODSEC,target=rel md5sum < /run/secrets/rel > /sum\n")],
+    );
+    // `id=HODSEC` alone: the environment variable of that name wins over a file.
+    let out = e
+        .ctx
+        .cmd([
+            "bud",
+            "-q",
+            "--secret",
+            "id=HODSEC",
+            "-t",
+            "s",
+            &c.display().to_string(),
+        ])
+        .env("HODSEC", "from-env-7")
+        .current_dir(e.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ctr = e.ctx.ok(["from", "s"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    let want = common::run_cmd({
+        let mut c = Command::new("sh");
+        c.args(["-c", "printf %s from-env-7 | md5sum"]);
+        c
+    });
+    assert_eq!(content(&mnt, "/sum").trim(), want.out());
+    e.ctx.ok(["umount", &ctr]);
+    let r = e.ctx.hod(["bud", "/tmp", "extra"]);
+    assert!(
+        r.stderr.contains("accepts at most 1 arg(s), received 2"),
+        "{}",
+        r.dump()
+    );
 }
