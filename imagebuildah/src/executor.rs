@@ -556,15 +556,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     /// Create `dir` in the rootfs (WORKDIR), resolved inside it.
     fn ensure_dir(&mut self, dir: &str) -> Result<()> {
         let mnt = self.builder.mount(self.cx.store)?;
-        let root = std::fs::File::open(&mnt).map_err(io_at("opening", &mnt))?;
-        let r = builder::rootfs::resolve_in_root(
-            &root,
-            Path::new(dir),
-            builder::rootfs::Create::Dir,
-            true,
-        )
-        .map(drop)
-        .map_err(io_at("creating working directory", dir));
+        let user = self
+            .builder
+            .state
+            .config
+            .config
+            .user
+            .clone()
+            .unwrap_or_default();
+        let r = make_workdir(&mnt, dir, &user);
         let u = self.builder.unmount(self.cx.store);
         r?;
         u?;
@@ -1019,6 +1019,46 @@ const TEMPORARY: &str = "hodTemporaryMount";
 
 /// Marks a `mount_spec` result that is a `-v` volume (an overlay) rather than a `--mount`.
 const VOLUME_PREFIX: &str = "volume:";
+
+/// Create `dir` in the rootfs (resolved inside it); the directories made are owned by
+/// `user` (the USER in force), as buildah does.
+fn make_workdir(rootfs: &Path, dir: &str, user: &str) -> Result<()> {
+    use builder::rootfs::{resolve_in_root, Create};
+    let root = std::fs::File::open(rootfs).map_err(io_at("opening", rootfs))?;
+    let mut missing = Vec::new();
+    let mut p = PathBuf::from(dir);
+    loop {
+        if resolve_in_root(&root, &p, Create::No, true).is_ok() {
+            break;
+        }
+        missing.push(p.clone());
+        match p.parent() {
+            Some(parent) if parent != Path::new("/") && !parent.as_os_str().is_empty() => {
+                p = parent.to_path_buf()
+            }
+            _ => break,
+        }
+    }
+    resolve_in_root(&root, Path::new(dir), Create::Dir, true)
+        .map_err(io_at("creating working directory", dir))?;
+    if user.is_empty() || missing.is_empty() {
+        return Ok(());
+    }
+    let owner = builder::run::user::resolve(rootfs, user).map_err(builder::Error::from)?;
+    for m in missing {
+        let fd = resolve_in_root(&root, &m, Create::No, true).map_err(io_at("opening", &m))?;
+        // An O_PATH descriptor: chown it through AT_EMPTY_PATH.
+        rustix::fs::chownat(
+            &fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(owner.uid)),
+            Some(rustix::fs::Gid::from_raw(owner.gid)),
+            rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_at("changing the owner of", &m)(e.into()))?;
+    }
+    Ok(())
+}
 
 /// `target` and its parents (outermost first), for removing the mount points a run made.
 fn mount_point_chain(target: &Path, out: &mut Vec<PathBuf>) {

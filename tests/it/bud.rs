@@ -1755,3 +1755,17 @@ fn secret_by_id_alone_and_relative_target() {
         r.dump()
     );
 }
+
+#[test]
+fn workdir_is_owned_by_the_user_as_in_buildah() {
+    let Some(b) = compare(&[(CF, "FROM busybox\nUSER 1:2\nWORKDIR /home/x/y\n")], &[]) else {
+        return;
+    };
+    assert!(
+        b.file("/home/x").starts_with("d 755 1:2"),
+        "{}",
+        b.file("/home/x")
+    );
+    assert!(b.file("/home/x/y").starts_with("d 755 1:2"));
+    assert!(b.file("/home").starts_with("d 755 0:0"));
+}
