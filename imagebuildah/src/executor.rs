@@ -809,8 +809,28 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     BuildError::invalid(format!("invalid mount {:?}: no target", m.spec))
                 })?;
                 let mut out = format!("type=cache,target={target}");
-                if let Some(id) = &m.id {
-                    out.push_str(&format!(",id={}", cache_id(id)));
+                let id = match &m.id {
+                    Some(id) => cache_id(id),
+                    // The run module's default: the destination's digest.
+                    None => {
+                        use sha2::Digest as _;
+                        let clean = builder::rootfs::clean_container_path(&target);
+                        hex::encode(sha2::Sha256::digest(clean.to_string_lossy().as_bytes()))
+                    }
+                };
+                out.push_str(&format!(",id={id}"));
+                // uid=, gid=, mode= apply when the cache is made (kept in the store).
+                if m.uid.is_some() || m.gid.is_some() || m.mode.is_some() {
+                    let dir = self.cx.store.root().join("hod-cache").join(&id);
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
+                        std::os::unix::fs::chown(&dir, m.uid.or(Some(0)), m.gid.or(Some(0)))
+                            .map_err(io_at("changing the owner of", &dir))?;
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = m.mode.unwrap_or(0o755);
+                        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+                            .map_err(io_at("changing the mode of", &dir))?;
+                    }
                 }
                 extra(&mut out);
                 if m.readonly {
@@ -905,8 +925,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             opts.context_dir = Some(heredoc_dir.path().to_path_buf());
         } else if let Some(f) = &c.from {
-            let numeric = f.parse::<usize>().is_ok();
-            if let (Some(bc), false) = (self.cx.opts.build_contexts.get(f), numeric) {
+            // A build context named like the stage (by name, or by the index of a stage of
+            // that name) wins over the stage.
+            let by_index = f
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.cx.plan.stages.get(i))
+                .and_then(|s| s.name.clone());
+            let ctx_name = by_index.as_deref().unwrap_or(f);
+            if let Some(bc) = self.cx.opts.build_contexts.get(ctx_name) {
                 match bc {
                     BuildContext::Dir(d) => {
                         let d = std::path::absolute(d).map_err(io_at("resolving", d))?;

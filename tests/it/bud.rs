@@ -1549,7 +1549,8 @@ fn build_contexts_and_skip_unused_stages() {
     let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
     assert_eq!(content(&mnt, "/hello"), "from-image\n");
     assert_eq!(content(&mnt, "/mounted"), "from-image\n");
-    assert_eq!(content(&mnt, "/by-index"), "from-stage\n");
+    // A stage index whose stage has a build context of its name takes the context too.
+    assert_eq!(content(&mnt, "/by-index"), "from-image\n");
     assert_eq!(content(&mnt, "/e.txt"), "from dir\n");
     e.ctx.ok(["umount", &ctr]);
     e.ctx.ok(["rm", &ctr]);
@@ -1768,4 +1769,24 @@ fn workdir_is_owned_by_the_user_as_in_buildah() {
     );
     assert!(b.file("/home/x/y").starts_with("d 755 1:2"));
     assert!(b.file("/home").starts_with("d 755 0:0"));
+}
+
+#[test]
+fn cache_mount_owner_and_bad_tag_message() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(CF, "FROM busybox\nUSER 1000:1000\nRUN --mount=type=cache,target=/cache,id=owned,uid=1000,gid=1000 touch /cache/new-file\n")],
+    );
+    e.ctx.ok(["bud", "-q", &c.display().to_string()]);
+    let r = e.ctx.hod(["bud", "-t", "TEST1", &c.display().to_string()]);
+    assert!(
+        r.stderr
+            .contains("tag TEST1: invalid reference format: repository name must be lowercase"),
+        "{}",
+        r.dump()
+    );
 }
