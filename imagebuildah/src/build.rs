@@ -430,6 +430,15 @@ fn commit_final(
     for k in &opts.unset_env {
         c.unset_env(k);
     }
+    if let Some(v) = &opts.os_version {
+        c.os_version = Some(v.clone()).filter(|v| !v.is_empty());
+    }
+    for f in &opts.os_features {
+        match f.strip_suffix('-') {
+            Some(name) => c.unset_os_feature(name),
+            None => c.set_os_feature(f),
+        }
+    }
     b.save()?;
     let names: Vec<String> = opts
         .tags
@@ -447,10 +456,14 @@ fn commit_final(
         && !b.state.from_image_id.is_empty()
         && opts.env.is_empty()
         && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash;
     let plain = opts.env.is_empty()
         && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash
         && !opts.omit_history;

@@ -193,6 +193,10 @@ pub struct BuildOptions {
     pub env: Vec<String>,
     /// `--unsetenv`.
     pub unset_env: Vec<String>,
+    /// `--os-version`: the result's `os.version`.
+    pub os_version: Option<String>,
+    /// `--os-feature F` (add) or `F-` (remove).
+    pub os_features: Vec<String>,
     /// `--secret`.
     pub secrets: Vec<Secret>,
     /// How every RUN runs (isolation, runtime and its flags); `RUN --network` and the

@@ -89,6 +89,12 @@ pub struct BudArgs {
     /// Remove an environment variable from the image.
     #[arg(long, value_name = "KEY")]
     pub unsetenv: Vec<String>,
+    /// OS version of the image.
+    #[arg(long, value_name = "VERSION")]
+    pub os_version: Option<String>,
+    /// Required OS feature of the image (FEATURE- removes one).
+    #[arg(long, value_name = "FEATURE")]
+    pub os_feature: Vec<String>,
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "id=ID,src=PATH")]
     pub secret: Vec<String>,
@@ -305,6 +311,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     }
     o.env = a.env.clone();
     o.unset_env = a.unsetenv.clone();
+    o.os_version = a.os_version.clone();
+    o.os_features = a.os_feature.clone();
     for s in &a.secret {
         o.secrets
             .push(Secret::parse(s).map_err(anyhow::Error::msg)?);

@@ -1790,3 +1790,23 @@ fn cache_mount_owner_and_bad_tag_message() {
         r.dump()
     );
 }
+
+#[test]
+fn os_version_and_features() {
+    let Some(b) = compare(
+        &[(CF, "FROM busybox\nENV A=1\n")],
+        &[
+            "--os-version=1.0",
+            "--os-feature",
+            "removed",
+            "--os-feature",
+            "removed-",
+            "--os-feature",
+            "win32k",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(b.config["os.version"], "1.0");
+    assert_eq!(b.config["os.features"], serde_json::json!(["win32k"]));
+}
