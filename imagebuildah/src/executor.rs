@@ -977,6 +977,19 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 opts.from = Some(img.record.id);
             }
         } else {
+            for s in &sources {
+                if !add && s.contains("://") {
+                    return Err(BuildError::invalid(format!(
+                        "source can't be a URL for COPY: {s}"
+                    )));
+                }
+                if !s.contains("://") && escapes(s) {
+                    return Err(BuildError::invalid(format!(
+                        "{s:?}: escaping context directory error: it is outside the build context {}",
+                        self.cx.context_dir.display()
+                    )));
+                }
+            }
             opts.context_dir = Some(self.cx.context_dir.to_path_buf());
             opts.ignore_file = self.cx.ignore_file.map(Path::to_path_buf);
         }
@@ -989,6 +1002,25 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         };
         Ok(format!("/bin/sh -c #(nop) {kw} {content} in {dest} "))
     }
+}
+
+/// Whether a context-relative source climbs out of the context lexically (`../x`,
+/// `a/../../x`); links pointing out are refused by the copier itself.
+fn escapes(source: &str) -> bool {
+    let mut depth: i64 = 0;
+    for part in source.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// A cache id as a plain file name (the run module keeps caches under the store's root).
