@@ -341,6 +341,10 @@ pub fn build(
                 output = Some(out);
             } else if let Some(id) = cached {
                 image_id = Some(id);
+            } else if opts.layers && stage.steps.is_empty() && !b.state.from_image_id.is_empty() {
+                // A stage that is only a FROM is its base image (a stable cache key for
+                // COPY --from of it).
+                image_id = Some(b.state.from_image_id.clone());
             } else if from_used[i] {
                 let co = commit_options(opts, &created_by, false);
                 let out = b.commit(store, None, &co, &builder::report::Quiet)?;

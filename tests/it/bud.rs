@@ -1810,3 +1810,22 @@ fn os_version_and_features() {
     assert_eq!(b.config["os.version"], "1.0");
     assert_eq!(b.config["os.features"], serde_json::json!(["win32k"]));
 }
+
+#[test]
+fn layers_copy_from_a_from_only_stage_is_cached() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(
+            CF,
+            "FROM busybox AS build\n\nFROM scratch\nCOPY --from=build /bin/busybox /b\n",
+        )],
+    );
+    let cs = c.display().to_string();
+    let one = e.ctx.ok(["bud", "-q", "--layers", &cs]);
+    let two = e.ctx.ok(["bud", "-q", "--layers", &cs]);
+    assert_eq!(one, two);
+}
