@@ -1408,8 +1408,16 @@ fn serve(body: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
         // Serve a few requests (retries, HEAD), then stop.
         for conn in l.incoming().take(4) {
             let Ok(mut c) = conn else { break };
+            // Read the whole request head before answering.
+            let mut req = Vec::new();
             let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let buf = req;
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
