@@ -38,16 +38,22 @@ pub fn load_plan(
 ) -> Result<(Plan, Option<PathBuf>)> {
     let mut sources = opts.containerfiles.clone();
     if sources.is_empty() {
-        let found = ["Containerfile", "Dockerfile"]
+        let candidates: Vec<PathBuf> = ["Containerfile", "Dockerfile"]
             .iter()
             .map(|n| context.join(n))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                BuildError::invalid(format!(
-                    "no Containerfile or Dockerfile specified or found in context directory, {}",
-                    context.display()
-                ))
-            })?;
+            .collect();
+        if let Some(d) = candidates.iter().find(|p| p.is_dir()) {
+            return Err(BuildError::invalid(format!(
+                "{}: is not a file",
+                d.display()
+            )));
+        }
+        let found = candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+            BuildError::invalid(format!(
+                "no Containerfile or Dockerfile specified or found in context directory, {}: no such file or directory",
+                context.display()
+            ))
+        })?;
         sources.push(ContainerfileSource::Path(found));
     }
     let mut texts = Vec::new();
@@ -96,6 +102,9 @@ pub fn load_plan(
             }
             _ => String::from_utf8_lossy(&data).into_owned(),
         };
+        if text.trim().is_empty() {
+            return Err(BuildError::invalid(format!("no contents in {name:?}")));
+        }
         texts.push((name, text));
     }
     let plan = crate::stage::from_files(&texts)?;
@@ -164,12 +173,25 @@ pub fn build(
         }
         None => opts,
     };
-    let context = std::path::absolute(&opts.context_dir)
+    let mut context = std::path::absolute(&opts.context_dir)
         .map_err(io_at("resolving context directory", &opts.context_dir))?;
+    // A file as the context: its directory is the context and it the Containerfile.
+    let file_owned;
+    let opts = if context.is_file() && opts.containerfiles.is_empty() {
+        let mut o = opts.clone();
+        o.containerfiles
+            .push(ContainerfileSource::Path(context.clone()));
+        context = context.parent().map(Path::to_path_buf).unwrap_or_default();
+        o.context_dir = context.clone();
+        file_owned = o;
+        &file_owned
+    } else {
+        opts
+    };
     if !context.is_dir() {
         return Err(BuildError::invalid(format!(
-            "context directory {:?} does not exist or is not a directory",
-            opts.context_dir.display().to_string()
+            "context directory {}: no such file or directory",
+            opts.context_dir.display()
         )));
     }
     let context = context
@@ -319,6 +341,10 @@ pub fn build(
                 output = Some(out);
             } else if let Some(id) = cached {
                 image_id = Some(id);
+            } else if opts.layers && stage.steps.is_empty() && !b.state.from_image_id.is_empty() {
+                // A stage that is only a FROM is its base image (a stable cache key for
+                // COPY --from of it).
+                image_id = Some(b.state.from_image_id.clone());
             } else if from_used[i] {
                 let co = commit_options(opts, &created_by, false);
                 let out = b.commit(store, None, &co, &builder::report::Quiet)?;
@@ -408,6 +434,15 @@ fn commit_final(
     for k in &opts.unset_env {
         c.unset_env(k);
     }
+    if let Some(v) = &opts.os_version {
+        c.os_version = Some(v.clone()).filter(|v| !v.is_empty());
+    }
+    for f in &opts.os_features {
+        match f.strip_suffix('-') {
+            Some(name) => c.unset_os_feature(name),
+            None => c.set_os_feature(f),
+        }
+    }
     b.save()?;
     let names: Vec<String> = opts
         .tags
@@ -425,10 +460,14 @@ fn commit_final(
         && !b.state.from_image_id.is_empty()
         && opts.env.is_empty()
         && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash;
     let plain = opts.env.is_empty()
         && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash
         && !opts.omit_history;

@@ -57,7 +57,9 @@ impl BuildError {
 
     /// `tag NAME: cause` (a `-t` value that is not a valid image name).
     pub fn context_tag(self, tag: &str) -> BuildError {
-        BuildError::invalid(format!("tag {tag}: {self}"))
+        let s = self.to_string();
+        let cause = s.rsplit(": ").next().unwrap_or(&s).to_string();
+        BuildError::invalid(format!("tag {tag}: invalid reference format: {cause}"))
     }
 
     /// The exit status of a failing RUN inside this error, if there is one.

@@ -397,6 +397,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             None => {
                 self.args.remove(name);
+                self.cx.reporter.warn(&format!(
+                    "missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
+                ));
             }
         }
     }
@@ -404,15 +407,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     /// Create `dir` in the rootfs (WORKDIR), resolved inside it.
     fn ensure_dir(&mut self, dir: &str) -> Result<()> {
         let mnt = self.builder.mount(self.cx.store)?;
-        let root = std::fs::File::open(&mnt).map_err(io_at("opening", &mnt))?;
-        let r = builder::rootfs::resolve_in_root(
-            &root,
-            Path::new(dir),
-            builder::rootfs::Create::Dir,
-            true,
-        )
-        .map(drop)
-        .map_err(io_at("creating working directory", dir));
+        let user = self
+            .builder
+            .state
+            .config
+            .config
+            .user
+            .clone()
+            .unwrap_or_default();
+        let r = make_workdir(&mnt, dir, &user);
         let u = self.builder.unmount(self.cx.store);
         r?;
         u?;
@@ -572,6 +575,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     ))
                 })?
                 .into_bytes(),
+            SecretSource::EnvOrFile(n) => match std::env::var(n) {
+                Ok(v) => v.into_bytes(),
+                Err(_) => std::fs::read(n).map_err(io_at("reading secret", n))?,
+            },
         };
         Ok(Some((id, data)))
     }
@@ -605,7 +612,12 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let Some((id, data)) = self.secret_value(m)? else {
                     return Ok(None);
                 };
-                let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+                // A relative target is under /run/secrets, as in buildah.
+                let target = match target {
+                    Some(t) if t.starts_with('/') => t,
+                    Some(t) => format!("/run/secrets/{t}"),
+                    None => format!("/run/secrets/{id}"),
+                };
                 let file =
                     self.cx
                         .scratch
@@ -648,8 +660,28 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     BuildError::invalid(format!("invalid mount {:?}: no target", m.spec))
                 })?;
                 let mut out = format!("type=cache,target={target}");
-                if let Some(id) = &m.id {
-                    out.push_str(&format!(",id={}", cache_id(id)));
+                let id = match &m.id {
+                    Some(id) => cache_id(id),
+                    // The run module's default: the destination's digest.
+                    None => {
+                        use sha2::Digest as _;
+                        let clean = builder::rootfs::clean_container_path(&target);
+                        hex::encode(sha2::Sha256::digest(clean.to_string_lossy().as_bytes()))
+                    }
+                };
+                out.push_str(&format!(",id={id}"));
+                // uid=, gid=, mode= apply when the cache is made (kept in the store).
+                if m.uid.is_some() || m.gid.is_some() || m.mode.is_some() {
+                    let dir = self.cx.store.root().join("hod-cache").join(&id);
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir).map_err(io_at("creating", &dir))?;
+                        std::os::unix::fs::chown(&dir, m.uid.or(Some(0)), m.gid.or(Some(0)))
+                            .map_err(io_at("changing the owner of", &dir))?;
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = m.mode.unwrap_or(0o755);
+                        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+                            .map_err(io_at("changing the mode of", &dir))?;
+                    }
                 }
                 extra(&mut out);
                 if m.readonly {
@@ -721,7 +753,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         opts.parents = c.parents;
         opts.checksum = c.checksum.clone();
         let dest = c.dest.clone();
-        let mut sources: Vec<String> = c.sources.clone();
+        // An empty source (an unset ARG) names the context itself, as in buildah.
+        let mut sources: Vec<String> = c
+            .sources
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    ".".to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
         let heredoc_dir;
         if !c.heredocs.is_empty() {
             heredoc_dir = tempfile::tempdir_in(self.cx.scratch)
@@ -733,8 +776,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             opts.context_dir = Some(heredoc_dir.path().to_path_buf());
         } else if let Some(f) = &c.from {
-            let numeric = f.parse::<usize>().is_ok();
-            if let (Some(bc), false) = (self.cx.opts.build_contexts.get(f), numeric) {
+            // A build context named like the stage (by name, or by the index of a stage of
+            // that name) wins over the stage.
+            let by_index = f
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.cx.plan.stages.get(i))
+                .and_then(|s| s.name.clone());
+            let ctx_name = by_index.as_deref().unwrap_or(f);
+            if let Some(bc) = self.cx.opts.build_contexts.get(ctx_name) {
                 match bc {
                     BuildContext::Dir(d) => {
                         let d = std::path::absolute(d).map_err(io_at("resolving", d))?;
@@ -778,6 +828,19 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 opts.from = Some(img.record.id);
             }
         } else {
+            for s in &sources {
+                if !add && s.contains("://") {
+                    return Err(BuildError::invalid(format!(
+                        "source can't be a URL for COPY: {s}"
+                    )));
+                }
+                if !s.contains("://") && escapes(s) {
+                    return Err(BuildError::invalid(format!(
+                        "{s:?}: escaping context directory error: it is outside the build context {}",
+                        self.cx.context_dir.display()
+                    )));
+                }
+            }
             opts.context_dir = Some(self.cx.context_dir.to_path_buf());
             opts.ignore_file = self.cx.ignore_file.map(Path::to_path_buf);
         }
@@ -790,6 +853,25 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         };
         Ok(format!("/bin/sh -c #(nop) {kw} {content} in {dest} "))
     }
+}
+
+/// Whether a context-relative source climbs out of the context lexically (`../x`,
+/// `a/../../x`); links pointing out are refused by the copier itself.
+fn escapes(source: &str) -> bool {
+    let mut depth: i64 = 0;
+    for part in source.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// A cache id as a plain file name (the run module keeps caches under the store's root).
@@ -847,6 +929,46 @@ const TEMPORARY: &str = "hodTemporaryMount";
 
 /// Marks a `mount_spec` result that is a `-v` volume (an overlay) rather than a `--mount`.
 const VOLUME_PREFIX: &str = "volume:";
+
+/// Create `dir` in the rootfs (resolved inside it); the directories made are owned by
+/// `user` (the USER in force), as buildah does.
+fn make_workdir(rootfs: &Path, dir: &str, user: &str) -> Result<()> {
+    use builder::rootfs::{resolve_in_root, Create};
+    let root = std::fs::File::open(rootfs).map_err(io_at("opening", rootfs))?;
+    let mut missing = Vec::new();
+    let mut p = PathBuf::from(dir);
+    loop {
+        if resolve_in_root(&root, &p, Create::No, true).is_ok() {
+            break;
+        }
+        missing.push(p.clone());
+        match p.parent() {
+            Some(parent) if parent != Path::new("/") && !parent.as_os_str().is_empty() => {
+                p = parent.to_path_buf()
+            }
+            _ => break,
+        }
+    }
+    resolve_in_root(&root, Path::new(dir), Create::Dir, true)
+        .map_err(io_at("creating working directory", dir))?;
+    if user.is_empty() || missing.is_empty() {
+        return Ok(());
+    }
+    let owner = builder::run::user::resolve(rootfs, user).map_err(builder::Error::from)?;
+    for m in missing {
+        let fd = resolve_in_root(&root, &m, Create::No, true).map_err(io_at("opening", &m))?;
+        // An O_PATH descriptor: chown it through AT_EMPTY_PATH.
+        rustix::fs::chownat(
+            &fd,
+            "",
+            Some(rustix::fs::Uid::from_raw(owner.uid)),
+            Some(rustix::fs::Gid::from_raw(owner.gid)),
+            rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_at("changing the owner of", &m)(e.into()))?;
+    }
+    Ok(())
+}
 
 /// `target` and its parents (outermost first), for removing the mount points a run made.
 fn mount_point_chain(target: &Path, out: &mut Vec<PathBuf>) {

@@ -49,6 +49,8 @@ pub enum SecretSource {
     File(PathBuf),
     /// An environment variable of hod's process.
     Env(String),
+    /// `id=NAME` alone: the environment variable NAME if it is set, else the file NAME.
+    EnvOrFile(String),
 }
 
 impl Secret {
@@ -77,7 +79,8 @@ impl Secret {
             (Some("env"), Some(s), None) => SecretSource::Env(s),
             (Some("env"), None, None) => SecretSource::Env(id.clone()),
             (None | Some("file"), Some(s), None) => SecretSource::File(PathBuf::from(s)),
-            (None | Some("file"), None, None) => SecretSource::File(PathBuf::from(&id)),
+            (Some("file"), None, None) => SecretSource::File(PathBuf::from(&id)),
+            (None, None, None) => SecretSource::EnvOrFile(id.clone()),
             (Some(t), _, _) => return Err(format!("invalid secret {s:?}: unknown type {t:?}")),
         };
         Ok(Secret { id, source })
@@ -190,6 +193,10 @@ pub struct BuildOptions {
     pub env: Vec<String>,
     /// `--unsetenv`.
     pub unset_env: Vec<String>,
+    /// `--os-version`: the result's `os.version`.
+    pub os_version: Option<String>,
+    /// `--os-feature F` (add) or `F-` (remove).
+    pub os_features: Vec<String>,
     /// `--secret`.
     pub secrets: Vec<Secret>,
     /// How every RUN runs (isolation, runtime and its flags); `RUN --network` and the

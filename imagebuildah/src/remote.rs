@@ -47,10 +47,28 @@ pub fn fetch(url: &str) -> Result<RemoteContext> {
         return clone(url, tmp);
     }
     let fetched = builder::copier::url::fetch(url, None, 3, std::time::Duration::from_secs(2))?;
+    let name = builder::copier::url::file_name(url).unwrap_or_default();
+    unpack(fetched.file, &name, tmp)
+}
+
+/// A context read from standard input (`hod bud -`): a tar archive (maybe compressed) of
+/// the context, or a Containerfile with an empty context.
+pub fn from_bytes(data: Vec<u8>) -> Result<RemoteContext> {
+    let tmp = tempfile::Builder::new()
+        .prefix("hod-context-")
+        .tempdir()
+        .map_err(io_at("creating", std::env::temp_dir()))?;
+    let p = tmp.path().join("stdin");
+    std::fs::write(&p, &data).map_err(io_at("writing", &p))?;
+    let f = std::fs::File::open(&p).map_err(io_at("reading", &p))?;
+    unpack(f, "Containerfile", tmp)
+}
+
+fn unpack(mut f: std::fs::File, name: &str, tmp: tempfile::TempDir) -> Result<RemoteContext> {
+    let url = name;
     let dir = tmp.path().join("context");
     std::fs::create_dir(&dir).map_err(io_at("creating", &dir))?;
     let mut head = [0u8; 512];
-    let mut f = fetched.file;
     use std::io::{Read, Seek};
     let n = f.read(&mut head).map_err(io_at("reading", url))?;
     f.rewind().map_err(io_at("reading", url))?;
@@ -70,11 +88,10 @@ pub fn fetch(url: &str) -> Result<RemoteContext> {
         });
     }
     // A Containerfile: an empty context next to it.
-    let name = builder::copier::url::file_name(url).unwrap_or_else(|_| "Containerfile".into());
-    let cf = tmp.path().join(if name.is_empty() {
+    let cf = tmp.path().join(if name.is_empty() || name == "stdin" {
         "Containerfile"
     } else {
-        &name
+        name
     });
     let mut out = std::fs::File::create(&cf).map_err(io_at("creating", &cf))?;
     std::io::copy(&mut f, &mut out).map_err(io_at("writing", &cf))?;

@@ -19,7 +19,8 @@ use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
 #[derive(Debug, clap::Args)]
 pub struct BudArgs {
     /// The build context directory (default: the current directory).
-    pub context: Option<PathBuf>,
+    #[arg(value_name = "CONTEXT")]
+    pub context: Vec<PathBuf>,
     /// Containerfile to build (repeatable; `-` reads standard input).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Vec<String>,
@@ -98,6 +99,12 @@ pub struct BudArgs {
     /// Remove an environment variable from the image.
     #[arg(long, value_name = "KEY")]
     pub unsetenv: Vec<String>,
+    /// OS version of the image.
+    #[arg(long, value_name = "VERSION")]
+    pub os_version: Option<String>,
+    /// Required OS feature of the image (FEATURE- removes one).
+    #[arg(long, value_name = "FEATURE")]
+    pub os_feature: Vec<String>,
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "id=ID,src=PATH")]
     pub secret: Vec<String>,
@@ -241,7 +248,14 @@ fn build_arg(s: &str) -> Option<(String, String)> {
 
 /// Flags → options.
 pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
-    let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    if a.context.len() > 1 {
+        anyhow::bail!("accepts at most 1 arg(s), received {}", a.context.len());
+    }
+    let context = a
+        .context
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut o = BuildOptions::new(context);
     for f in &a.file {
         if f == "-" {
@@ -316,6 +330,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     }
     o.env = a.env.clone();
     o.unset_env = a.unsetenv.clone();
+    o.os_version = a.os_version.clone();
+    o.os_features = a.os_feature.clone();
     for s in &a.secret {
         o.secrets
             .push(Secret::parse(s).map_err(anyhow::Error::msg)?);
@@ -365,6 +381,25 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
 /// `hod bud`.
 pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = options(&a, ctx)?;
+    // `hod bud -`: the context (a tar) or the Containerfile comes from stdin.
+    let _stdin_context =
+        if a.context.first().map(PathBuf::as_path) == Some(std::path::Path::new("-")) {
+            let mut data = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .context("reading the build context from stdin")?;
+            let rc = imagebuildah::remote::from_bytes(data)?;
+            opts.context_dir = rc.dir.clone();
+            if opts.containerfiles.is_empty() {
+                if let Some(cf) = &rc.containerfile {
+                    opts.containerfiles
+                        .push(ContainerfileSource::Path(cf.clone()));
+                }
+            }
+            Some(rc)
+        } else {
+            None
+        };
     // `-o -` / `type=tar,dest=-`: the tar goes to stdout once the build is done.
     let to_stdout = matches!(
         &opts.output,

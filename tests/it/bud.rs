@@ -1408,8 +1408,16 @@ fn serve(body: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
         // Serve a few requests (retries, HEAD), then stop.
         for conn in l.incoming().take(4) {
             let Ok(mut c) = conn else { break };
+            // Read the whole request head before answering.
+            let mut req = Vec::new();
             let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let buf = req;
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
@@ -1549,7 +1557,8 @@ fn build_contexts_and_skip_unused_stages() {
     let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
     assert_eq!(content(&mnt, "/hello"), "from-image\n");
     assert_eq!(content(&mnt, "/mounted"), "from-image\n");
-    assert_eq!(content(&mnt, "/by-index"), "from-stage\n");
+    // A stage index whose stage has a build context of its name takes the context too.
+    assert_eq!(content(&mnt, "/by-index"), "from-image\n");
     assert_eq!(content(&mnt, "/e.txt"), "from dir\n");
     e.ctx.ok(["umount", &ctr]);
     e.ctx.ok(["rm", &ctr]);
@@ -1657,4 +1666,174 @@ fn bare_run_fails_as_the_shell_does() {
         return;
     };
     assert_eq!(r.code, Some(2), "{}", r.dump());
+}
+
+#[test]
+fn context_from_stdin_tar_and_a_file_as_context() {
+    if !common::require("bud", &["skopeo", "tar"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[
+            (CF, "FROM busybox\nCOPY f.txt /f.txt\n"),
+            ("f.txt", "via stdin\n"),
+        ],
+    );
+    let tar = common::run_cmd({
+        let mut t = Command::new("tar");
+        t.arg("-C")
+            .arg(&c)
+            .arg("-cf")
+            .arg(e.dir.path().join("c.tar"))
+            .arg(".");
+        t
+    });
+    assert_eq!(tar.code, Some(0));
+    let out = e
+        .ctx
+        .cmd(["bud", "-q", "-t", "stdin", "-"])
+        .stdin(fs::File::open(e.dir.path().join("c.tar")).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ctr = e.ctx.ok(["from", "stdin"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(content(&mnt, "/f.txt"), "via stdin\n");
+    e.ctx.ok(["umount", &ctr]);
+    // A Containerfile as the context argument: its directory is the context.
+    e.ctx
+        .ok(["bud", "-q", "-t", "file", &c.join(CF).display().to_string()]);
+    // An empty one is refused, naming it.
+    let empty = e.dir.path().join("Empty");
+    fs::write(&empty, "").unwrap();
+    let r = e.ctx.hod(["bud", &empty.display().to_string()]);
+    assert!(r.stderr.contains("no contents in"), "{}", r.dump());
+}
+
+#[test]
+fn secret_by_id_alone_and_relative_target() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(CF, "FROM busybox\nRUN --mount=type=secret,id=HODSEC,target=rel md5sum < /run/secrets/rel > /sum\n")],
+    );
+    // `id=HODSEC` alone: the environment variable of that name wins over a file.
+    let out = e
+        .ctx
+        .cmd([
+            "bud",
+            "-q",
+            "--secret",
+            "id=HODSEC",
+            "-t",
+            "s",
+            &c.display().to_string(),
+        ])
+        .env("HODSEC", "from-env-7")
+        .current_dir(e.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ctr = e.ctx.ok(["from", "s"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    let want = common::run_cmd({
+        let mut c = Command::new("sh");
+        c.args(["-c", "printf %s from-env-7 | md5sum"]);
+        c
+    });
+    assert_eq!(content(&mnt, "/sum").trim(), want.out());
+    e.ctx.ok(["umount", &ctr]);
+    let r = e.ctx.hod(["bud", "/tmp", "extra"]);
+    assert!(
+        r.stderr.contains("accepts at most 1 arg(s), received 2"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn workdir_is_owned_by_the_user_as_in_buildah() {
+    let Some(b) = compare(&[(CF, "FROM busybox\nUSER 1:2\nWORKDIR /home/x/y\n")], &[]) else {
+        return;
+    };
+    assert!(
+        b.file("/home/x").starts_with("d 755 1:2"),
+        "{}",
+        b.file("/home/x")
+    );
+    assert!(b.file("/home/x/y").starts_with("d 755 1:2"));
+    assert!(b.file("/home").starts_with("d 755 0:0"));
+}
+
+#[test]
+fn cache_mount_owner_and_bad_tag_message() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(CF, "FROM busybox\nUSER 1000:1000\nRUN --mount=type=cache,target=/cache,id=owned,uid=1000,gid=1000 touch /cache/new-file\n")],
+    );
+    e.ctx.ok(["bud", "-q", &c.display().to_string()]);
+    let r = e.ctx.hod(["bud", "-t", "TEST1", &c.display().to_string()]);
+    assert!(
+        r.stderr
+            .contains("tag TEST1: invalid reference format: repository name must be lowercase"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn os_version_and_features() {
+    let Some(b) = compare(
+        &[(CF, "FROM busybox\nENV A=1\n")],
+        &[
+            "--os-version=1.0",
+            "--os-feature",
+            "removed",
+            "--os-feature",
+            "removed-",
+            "--os-feature",
+            "win32k",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(b.config["os.version"], "1.0");
+    assert_eq!(b.config["os.features"], serde_json::json!(["win32k"]));
+}
+
+#[test]
+fn layers_copy_from_a_from_only_stage_is_cached() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let c = context(
+        e.dir.path(),
+        &[(
+            CF,
+            "FROM busybox AS build\n\nFROM scratch\nCOPY --from=build /bin/busybox /b\n",
+        )],
+    );
+    let cs = c.display().to_string();
+    let one = e.ctx.ok(["bud", "-q", "--layers", &cs]);
+    let two = e.ctx.ok(["bud", "-q", "--layers", &cs]);
+    assert_eq!(one, two);
 }
