@@ -362,3 +362,38 @@ fn a_new_base_image_is_explained_as_a_parent_change() {
     );
     assert!(out.contains(&want), "{want}\n{out}");
 }
+
+/// A rebuild that is all hits still gives --output the whole tree and applies --env on top
+/// of the last cached step (the container is made from the cached image when one of them
+/// needs it).
+#[test]
+fn all_hits_with_output_and_env() {
+    if !common::require("bud_cache", &["skopeo"]) {
+        return;
+    }
+    let e = env(common::hod_bin());
+    e.bud(&[]);
+    let out_dir = e.ctx.path("out");
+    let spec = format!("type=local,dest={}", out_dir.display());
+    let out = e.bud(&["--output", &spec]);
+    assert_eq!(hits(&out), 6, "{out}");
+    assert_eq!(fs::read_to_string(out_dir.join("v")).unwrap(), "1\n");
+    assert!(out_dir.join("app/src/main.c").is_file());
+    if common::is_buildah() {
+        // buildah 1.28.2 returns the cached image as it is: --env is lost on an all-hits
+        // rebuild. hod applies it (a new image on top of the last step's).
+        return;
+    }
+    let out = e.bud(&["--env", "EXTRA=1"]);
+    assert_eq!(hits(&out), 6, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ctx.ok(["inspect", "-t", "image", "cached"])).unwrap();
+    let env = v["OCIv1"]["config"]["Env"].to_string();
+    assert!(env.contains("EXTRA=1") && env.contains("E=1"), "{env}");
+    let ctr = e.ctx.ok(["from", "cached"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    assert_eq!(fs::read_to_string(mnt.join("v")).unwrap(), "1\n");
+    e.ctx.ok(["umount", &ctr]);
+    // Only the container made here is left (--rm removed the build's).
+    assert_eq!(e.ctx.ok(["containers", "-q"]).lines().count(), 1);
+}

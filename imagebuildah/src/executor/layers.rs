@@ -159,14 +159,16 @@ impl StageExecutor<'_, '_> {
             // The next step (or, after the last, the build: --output, COPY --from, the
             // final commit) starts from the step's image; with --rm=false every step's
             // container stays, as in buildah.
-            self.switch_to(&out.image_id)?;
+            if !(is_last && self.container_unused_after(is_target)) {
+                self.switch_to(&out.image_id)?;
+            }
             if is_last {
                 self.last_created_by = created_by;
             }
             parent = out.image_id.clone();
             last = Some(out.image_id);
         }
-        if stale {
+        if stale && !self.container_unused_after(is_target) {
             // Later stages (COPY --from, --output) and the final commit use the container.
             self.switch_to(&parent)?;
             if let Some(h) = self.last_history(&parent) {
@@ -177,6 +179,18 @@ impl StageExecutor<'_, '_> {
             tracing::debug!("saving the context digest cache: {e}");
         }
         Ok(last)
+    }
+
+    /// Whether nothing reads the stage's container once its steps are done: the target
+    /// stage, whose last step's image is the build's image (no --output, no build-wide
+    /// config change), and which --rm removes. Then a no-change rebuild makes no container
+    /// from the cached image (on vfs, a copy of the whole rootfs).
+    fn container_unused_after(&self, is_target: bool) -> bool {
+        let o = self.cx.opts;
+        is_target
+            && o.output.is_none()
+            && o.remove_containers
+            && crate::build::final_is_last_step_image(o)
     }
 
     /// `--cache-from`: the first repository that has `REPO:<key>`, pulled; the image gets
