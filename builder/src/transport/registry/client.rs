@@ -242,46 +242,8 @@ impl Client {
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(30))
             .user_agent(concat!("hod/", env!("CARGO_PKG_VERSION")));
-        for ca in &ep.ca_certs {
-            let pem = std::fs::read(ca).map_err(|e| {
-                err(
-                    &format!("reading CA certificate {}", ca.display()),
-                    e.to_string(),
-                )
-            })?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                err(
-                    &format!("parsing CA certificate {}", ca.display()),
-                    cause(&e),
-                )
-            })? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let Some((cert, key)) = &ep.client_cert {
-            let mut pem = std::fs::read(cert).map_err(|e| {
-                err(
-                    &format!("reading client certificate {}", cert.display()),
-                    e.to_string(),
-                )
-            })?;
-            pem.push(b'\n');
-            pem.extend(std::fs::read(key).map_err(|e| {
-                err(
-                    &format!("reading client key {}", key.display()),
-                    e.to_string(),
-                )
-            })?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                err(
-                    &format!("loading client certificate {}", cert.display()),
-                    cause(&e),
-                )
-            })?;
-            b = b.identity(id);
-        }
-        if ep.insecure {
-            b = b.danger_accept_invalid_certs(true);
+        if let Some(cfg) = super::tls::config(&ep).map_err(|e| err("TLS", e))? {
+            b = b.use_preconfigured_tls(cfg);
         }
         let http = b
             .build()

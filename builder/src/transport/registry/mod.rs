@@ -18,6 +18,7 @@
 mod client;
 pub mod download;
 pub(crate) mod runtime;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -1218,6 +1219,21 @@ mod tests {
         let mut c = ctx(&Mode::Plain);
         c.tls_verify = Some(false);
         assert!(pull(&reg.host, "hod/t:1", &c).is_ok());
+        // a self-signed server certificate trusted through --cert-dir
+        let Some(reg) = TestRegistry::start(Mode::TlsSelfSigned) else {
+            return;
+        };
+        let mut c = ctx(&Mode::Tls);
+        let e = RegistrySource::open(&named(&reg.host, "hod/t:1"), &c)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("certificate"), "{e}");
+        c.cert_dir = Some(reg.cert_dir.clone());
+        let (out, _) = push(&reg.host, "hod/t:1", &c, Compression::Gzip);
+        assert_eq!(
+            pull(&reg.host, "hod/t:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
     }
 
     fn no_secret(e: &str) {
