@@ -593,8 +593,8 @@ async fn read_blob<W: Write + ?Sized>(
                     hasher.update(data);
                     if let Err(e) = out.write_all(data) {
                         return Err(Error::Io {
-                            op: format!("writing blob {}", desc.digest),
-                            path: PathBuf::from(client.name()),
+                            op: "writing blob".into(),
+                            path: PathBuf::from(desc.digest.to_string()),
                             source: e,
                         });
                     }
