@@ -71,8 +71,34 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Certificate failures in the words of Go's `crypto/x509` (scripts and buildah's tests
+/// match them), after rustls's own.
+fn go_tls_words(s: String) -> String {
+    if s.contains("corrupt message of type InvalidContentType") {
+        // A plain-HTTP server answering the TLS handshake.
+        return format!("http: server gave HTTP response to HTTPS client ({s})");
+    }
+    if !s.contains("invalid peer certificate") {
+        return s;
+    }
+    let go = if s.contains("UnknownIssuer") || s.contains("CaUsedAsEndEntity") {
+        "x509: certificate signed by unknown authority"
+    } else if s.contains("Expired") || s.contains("NotValidYet") {
+        "x509: certificate has expired or is not yet valid"
+    } else if s.contains("NotValidForName") {
+        "x509: certificate is not valid for this host name"
+    } else {
+        return s;
+    };
+    format!("tls: failed to verify certificate: {go} ({s})")
+}
+
 /// The cause of a `reqwest` error as one line (its source chain, without the URL).
 pub(crate) fn cause(e: &reqwest::Error) -> String {
+    go_tls_words(cause_chain(e))
+}
+
+fn cause_chain(e: &reqwest::Error) -> String {
     let mut s = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
