@@ -62,7 +62,7 @@ fn exit_code(e: &anyhow::Error) -> Option<i32> {
     for cause in e.chain() {
         if let Some(be) = cause.downcast_ref::<builder::Error>() {
             if let Some(code) = be.exit_status() {
-                let _ = writeln!(io::stderr(), "Error: {}", render(&e));
+                let _ = writeln!(io::stderr(), "Error: {}", render(e));
                 return Some(code);
             }
         }
