@@ -136,6 +136,66 @@ load helpers
   expect_output "busybox-working-container"
 }
 
+@test "from --add-host and --dns* reach run's /etc/hosts and /etc/resolv.conf" {
+  _prefetch busybox
+  run_hod from --quiet --add-host myhost:10.0.0.1 --add-host six:2001:db8::2 \
+      --dns 1.1.1.1 --dns-search example.com --dns-option ndots:2 busybox
+  cid=$output
+  run_hod run $cid cat /etc/hosts
+  assert "${lines[0]}" == $'10.0.0.1\tmyhost' "first --add-host entry leads /etc/hosts"
+  assert "${lines[1]}" == $'2001:db8::2\tsix' "second --add-host entry"
+  run_hod run $cid cat /etc/resolv.conf
+  expect_output $'search example.com\nnameserver 1.1.1.1\noptions ndots:2'
+  # A run's own settings do not drop the container's.
+  run_hod run --network host $cid cat /etc/resolv.conf
+  expect_output $'search example.com\nnameserver 1.1.1.1\noptions ndots:2'
+  run_hod rm $cid
+
+  # --dns=none: the image's resolv.conf is left alone.
+  run_hod from --quiet --dns none busybox
+  cid=$output
+  run_hod run $cid sh -c 'test -s /etc/resolv.conf && echo generated || echo none'
+  expect_output "none"
+}
+
+@test "from --isolation and bad run defaults" {
+  _prefetch busybox
+  run_hod from --quiet --isolation chroot busybox
+  run_hod inspect --format '{{.Isolation}}' $output
+  expect_output "chroot"
+  run_hod 125 from --quiet --security-opt bogus=1 busybox
+  expect_output --substring "invalid --security-opt"
+  run_hod 125 from --quiet --add-host nocolon busybox
+  run_hod 125 from --quiet --isolation vm busybox
+  expect_output --substring "unrecognized isolation type"
+}
+
+@test "from runs the base image's ONBUILD triggers and clears them" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod config --onbuild "RUN touch /onbuilt" --onbuild "ENV A=1" $cid
+  run_hod commit --quiet --format docker $cid onbuild-base
+  run_hod from onbuild-base
+  expect_output --substring "STEP 1: RUN touch /onbuilt"
+  expect_output --substring "STEP 2: ENV A=1"
+  cid2=${lines[-1]}
+  run_hod run $cid2 ls /onbuilt
+  expect_output "/onbuilt"
+  run_hod inspect --format '{{.Docker.Config.OnBuild}}' $cid2
+  expect_output "[]"
+  run_hod inspect --format '{{.OCIv1.Config.Env}}' $cid2
+  expect_output --substring "A=1"
+
+  # A failing trigger fails the from with the RUN's status; hod removes the half-made
+  # container (a documented difference: buildah leaves it behind).
+  run_hod config --onbuild "RUN false" $cid
+  run_hod commit --quiet --format docker $cid onbuild-bad
+  run_hod 1 from --quiet onbuild-bad
+  run_hod containers --quiet
+  if [[ -n $HOD_IS_BUILDAH ]]; then expect_line_count 3; else expect_line_count 2; fi
+}
+
 # A two-platform OCI layout made from the busybox fixture: index.json names ("multi") an
 # image index listing the fixture's linux/amd64 manifest and a linux/arm64/v8 copy whose
 # config says arm64 (same layers). Prints the arm64 config's digest.
@@ -216,4 +276,26 @@ function _two_platform_layout() {
   run_hod 125 from --creds someone scratch </dev/null
   [[ -n $HOD_IS_BUILDAH ]] || expect_output --substring "stdin is not a terminal"
   assert "$output" !~ "someone:"
+}
+
+@test "from --group-add, --pid and --security-opt reach later runs" {
+  # buildah 1.28's from has no --group-add (its bud has); the rest is checked on hod only
+  # because it reads the run's own /proc.
+  [[ -z $HOD_IS_BUILDAH ]] || skip "buildah from has no --group-add"
+  _prefetch busybox
+  run_hod from --quiet --group-add wheel --group-add 4242 --pid host \
+      --security-opt no-new-privileges --memory 64m busybox
+  cid=$output
+  run_hod run $cid id -G
+  expect_output "0 10 4242"
+  run_hod run $cid sh -c 'grep NoNewPrivs /proc/self/status'
+  expect_output --substring "1"
+  # --pid host: hod's own processes are visible.
+  run_hod run $cid sh -c "test -d /proc/$$ && echo host-pid"
+  expect_output "host-pid"
+  # A run's own setting goes on top of the container's.
+  run_hod run --pid private $cid sh -c "test -d /proc/$$ && echo host-pid || echo private"
+  expect_output "private"
+  run_hod 125 run --security-opt bogus=1 $cid true
+  expect_output --substring "invalid --security-opt"
 }

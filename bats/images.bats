@@ -105,3 +105,38 @@ load helpers
   run_hod from --quiet localhost/by-podman:2
   expect_output "by-podman-working-container"
 }
+
+@test "images: dangling (no name, no child) and intermediate (no name, a child) as buildah tells them" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  c1=$output
+  run_hod run $c1 touch /a
+  run_hod commit -q $c1
+  u1=$output
+  run_hod from --quiet $u1
+  c2=$output
+  run_hod run $c2 touch /b
+  run_hod commit -q $c2 child
+  run_hod from --quiet busybox
+  c3=$output
+  run_hod config --label k=v $c3
+  run_hod commit -q $c3
+  u2=$output
+
+  run_hod images -a --filter dangling=true --format '{{.ID}}' --no-trunc
+  expect_output "sha256:$u2"
+  run_hod images -a --filter intermediate=true --format '{{.ID}}' --no-trunc
+  expect_output "sha256:$u1"
+  # Without -a the intermediate image is hidden, the dangling one is not.
+  run_hod images -q --no-trunc
+  assert "$output" !~ "$u1"
+  assert "$output" =~ "$u2"
+  run_hod images -a -q --no-trunc
+  expect_line_count 4
+  run_hod images -a --filter label=k=v -q --no-trunc
+  expect_output "sha256:$u2"
+  run_hod images -a --filter before=child --format '{{.Name}}' --no-trunc
+  expect_line_count 2
+  run_hod images -a --filter id=$u1 -q --no-trunc
+  expect_output "sha256:$u1"
+}

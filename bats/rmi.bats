@@ -92,3 +92,25 @@ load helpers
   run_hod mount $output
   test -x $output/bin/busybox
 }
+
+@test "rmi of an image also removes the unnamed parent it leaves dangling; --prune leaves intermediate images" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  c1=$output
+  run_hod run $c1 touch /a
+  run_hod commit -q $c1
+  u1=$output
+  run_hod from --quiet $u1
+  c2=$output
+  run_hod run $c2 touch /b
+  run_hod commit -q $c2 child
+  run_hod rm $c1 $c2
+  # u1 has a child: not dangling, prune keeps it.
+  run_hod rmi --prune
+  expect_output ""
+  run_hod rmi child
+  expect_output --substring "untagged: localhost/child:latest"
+  expect_output --substring "$u1"
+  run_hod images -a -q
+  expect_line_count 1
+}

@@ -8,12 +8,24 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::atomic_write;
 use crate::image::ImageConfig;
+use crate::run::{Isolation, RunDefaults};
 use crate::store::{ContainerRecord, Store};
 
 /// The type tag of hod's state file; containers with other tags are not ours.
 pub const BUILDER_TYPE: &str = "hod 0.0.1";
 /// The state file's name inside the container's userdata directory.
 pub const STATE_FILE: &str = "hod.json";
+
+/// The builder state layout version this hod writes: 1 = typed run defaults and isolation.
+pub const STATE_VERSION: u32 = 1;
+
+fn run_defaults_from_state<'de, D>(d: D) -> std::result::Result<RunDefaults, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(RunDefaults::from_state_value(&v))
+}
 
 /// Image format to write at commit time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -24,6 +36,30 @@ pub enum ImageFormat {
     Oci,
     /// Docker v2 schema 2.
     Docker,
+}
+
+impl ImageFormat {
+    /// Parse `oci` or `docker` (and buildah's other spellings: `ociv1`, `v2s2`, …).
+    pub fn parse(s: &str) -> Result<ImageFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "oci" | "ociv1" | "oci-v1" => Ok(ImageFormat::Oci),
+            "docker" | "dockerv2" | "v2s2" | "docker-v2s2" => Ok(ImageFormat::Docker),
+            _ => Err(Error::invalid(format!("unrecognized image type {s:?}"))),
+        }
+    }
+
+    /// `BUILDAH_FORMAT`, when it is set and not empty.
+    pub fn from_env() -> Result<Option<ImageFormat>> {
+        match std::env::var("BUILDAH_FORMAT") {
+            Ok(v) if !v.is_empty() => ImageFormat::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The format when none is given: `BUILDAH_FORMAT`, else OCI.
+    pub fn default_from_env() -> Result<ImageFormat> {
+        Ok(ImageFormat::from_env()?.unwrap_or_default())
+    }
 }
 
 /// Everything hod remembers about a working container.
@@ -64,13 +100,16 @@ pub struct BuilderState {
     /// Whether the base image had a manifest of Docker type.
     #[serde(default)]
     pub from_docker: bool,
-    /// Isolation chosen at `from` time (`oci`, `chroot`, `rootless`).
+    /// Isolation chosen at `from` time (`--isolation`, else `BUILDAH_ISOLATION`).
+    #[serde(default, deserialize_with = "crate::run::isolation_from_state")]
+    pub isolation: Isolation,
+    /// Settings `from` accepted for later `run`s (namespaces, security, resources, DNS,
+    /// devices, volumes, groups); states written before they were typed still load.
+    #[serde(default, deserialize_with = "run_defaults_from_state")]
+    pub run_defaults: RunDefaults,
+    /// The state's layout version ([`STATE_VERSION`]; 0 = before it was versioned).
     #[serde(default)]
-    pub isolation: String,
-    /// Settings `from` accepted for later `run`s (capabilities, devices, ulimits, …),
-    /// as the run module defines them.
-    #[serde(default)]
-    pub run_defaults: serde_json::Value,
+    pub version: u32,
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -125,6 +164,9 @@ impl Builder {
         if state.kind != BUILDER_TYPE {
             return Ok(None);
         }
+        // Read in this version's layout: saved in it from now on.
+        let mut state = state;
+        state.version = STATE_VERSION;
         Ok(Some(Builder { state, record, dir }))
     }
 
@@ -148,5 +190,46 @@ impl Builder {
     /// The container's ID.
     pub fn id(&self) -> &str {
         &self.record.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_before_the_typed_run_defaults_still_load() {
+        // What hod 0.0.1 wrote: isolation as a string (empty = default), the run defaults as
+        // an untyped bag, no version.
+        let old = serde_json::json!({
+            "Type": BUILDER_TYPE, "FromImage": "busybox", "FromImageID": "", "FromImageDigest": "",
+            "Container": "c", "ContainerID": "id", "MountPoint": "", "Config": {},
+            "Isolation": "",
+            "RunDefaults": {"capAdd": ["NET_ADMIN"], "dns": ["1.1.1.1"], "addHosts": ["h:10.0.0.1"], "network": "host"},
+        });
+        let s: BuilderState = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.version, 0);
+        assert_eq!(s.isolation, Isolation::Oci);
+        assert_eq!(s.run_defaults.security.cap_add, ["NET_ADMIN"]);
+        assert_eq!(s.run_defaults.dns.hosts[0].name, "h");
+        assert_eq!(
+            s.run_defaults.namespaces.network,
+            Some(crate::run::NetworkMode::Host)
+        );
+        let mut no_defaults = old.clone();
+        no_defaults["Isolation"] = "chroot".into();
+        no_defaults.as_object_mut().unwrap().remove("RunDefaults");
+        let s: BuilderState = serde_json::from_value(no_defaults).unwrap();
+        assert_eq!(s.isolation, Isolation::Chroot);
+        assert_eq!(s.run_defaults, RunDefaults::default());
+        // The typed state round-trips.
+        let mut s2 = s.clone();
+        s2.version = STATE_VERSION;
+        s2.run_defaults.group_add = vec!["wheel".into()];
+        let v = serde_json::to_value(&s2).unwrap();
+        assert_eq!(v["Isolation"], "chroot");
+        assert_eq!(v["Version"], 1);
+        let back: BuilderState = serde_json::from_value(v).unwrap();
+        assert_eq!(back.run_defaults, s2.run_defaults);
     }
 }

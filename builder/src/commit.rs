@@ -27,12 +27,13 @@ pub const IDENTITY_LABEL: &str = "io.buildah.version";
 /// Its value.
 pub const IDENTITY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Options of `hod commit` (and of the commit step of `bud`).
-#[derive(Debug, Clone, Default)]
+/// Options of `hod commit` (and of the commit step of `bud`). `CommitOptions::default()`
+/// is what `hod commit` does without flags.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CommitOptions {
-    /// `--format`.
-    pub format: ImageFormat,
+    /// `--format`; `None` = `BUILDAH_FORMAT`, else the container's (its `from --format`).
+    pub format: Option<ImageFormat>,
     /// Layer compression (`None` = `--disable-compression`, the default for local storage).
     pub compression: Compression,
     /// `--squash`: one layer with the whole rootfs.
@@ -49,6 +50,33 @@ pub struct CommitOptions {
     pub annotations: Vec<(String, String)>,
     /// Registry access when the destination is a registry (`docker://`).
     pub registry: crate::options::RegistryContext,
+}
+
+impl Default for CommitOptions {
+    fn default() -> Self {
+        CommitOptions {
+            format: None,
+            compression: Compression::default(),
+            squash: false,
+            timestamp: None,
+            omit_history: false,
+            identity_label: true,
+            created_by: None,
+            annotations: Vec::new(),
+            registry: Default::default(),
+        }
+    }
+}
+
+impl CommitOptions {
+    /// The format a commit of `state` writes: `format`, else `BUILDAH_FORMAT`, else the
+    /// container's.
+    pub fn resolved_format(&self, state: &BuilderState) -> Result<ImageFormat> {
+        match self.format {
+            Some(f) => Ok(f),
+            None => Ok(ImageFormat::from_env()?.unwrap_or(state.format)),
+        }
+    }
 }
 
 /// What a commit produced.
@@ -148,7 +176,8 @@ pub fn build_image(
             .get_or_insert_with(BTreeMap::new)
             .insert(IDENTITY_LABEL.to_string(), IDENTITY_VERSION.to_string());
     }
-    let (config, dropped, mt) = match opts.format {
+    // Pure: without a format here, the container's (Builder::commit resolves the environment).
+    let (config, dropped, mt) = match opts.format.unwrap_or(state.format) {
         ImageFormat::Oci => {
             let (c, d) = convert::to_oci(&cfg);
             (c, d, OCI_MANIFEST)
@@ -298,6 +327,9 @@ impl Builder {
         opts: &CommitOptions,
         reporter: &dyn Reporter,
     ) -> Result<CommitOutput> {
+        let mut resolved = opts.clone();
+        resolved.format = Some(opts.resolved_format(&self.state)?);
+        let opts = &resolved;
         let dest_ref = match dest {
             None | Some("") => ImageReference::Local(String::new()),
             Some(d) => ImageReference::parse(d)?,
@@ -494,6 +526,34 @@ mod tests {
     }
 
     #[test]
+    fn defaults_are_the_clis() {
+        let d = CommitOptions::default();
+        assert!(
+            d.identity_label,
+            "buildah's --identity-label defaults to true"
+        );
+        assert_eq!(d.format, None);
+        assert_eq!(d.compression, Compression::None);
+        let s = BuilderState {
+            format: ImageFormat::Docker,
+            ..Default::default()
+        };
+        // Without BUILDAH_FORMAT (the test process does not set it), the container's.
+        if std::env::var_os("BUILDAH_FORMAT").is_none() {
+            assert_eq!(d.resolved_format(&s).unwrap(), ImageFormat::Docker);
+        }
+        let oci = CommitOptions {
+            format: Some(ImageFormat::Oci),
+            ..Default::default()
+        };
+        assert_eq!(oci.resolved_format(&s).unwrap(), ImageFormat::Oci);
+        let b = build_image(&s, &base(), &new_layer(), &d, "t").unwrap();
+        assert_eq!(b.manifest_type, DOCKER_MANIFEST);
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert!(cfg.config.labels.unwrap().contains_key(IDENTITY_LABEL));
+    }
+
+    #[test]
     fn same_content_and_timestamp_give_the_same_id() {
         let a = build_image(
             &state(),
@@ -577,7 +637,7 @@ mod tests {
         let o = CommitOptions {
             omit_history: true,
             identity_label: false,
-            format: ImageFormat::Docker,
+            format: Some(ImageFormat::Docker),
             ..opts()
         };
         let b = build_image(&s, &base(), &new_layer(), &o, "t").unwrap();

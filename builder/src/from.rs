@@ -58,6 +58,15 @@ impl Builder {
         opts: &FromOptions,
         reporter: &dyn Reporter,
     ) -> Result<Builder> {
+        // The environment's defaults, decided here so every caller gets the CLI's.
+        let format = match opts.format {
+            Some(f) => f,
+            None => crate::builder::ImageFormat::default_from_env()?,
+        };
+        let isolation = match opts.isolation {
+            Some(i) => i,
+            None => crate::run::Isolation::default_from_env()?,
+        };
         let base = if image == SCRATCH {
             None
         } else {
@@ -96,9 +105,10 @@ impl Builder {
                 from_image_id: image_id.clone().unwrap_or_default(),
                 container: name.clone(),
                 container_id: record.id.clone(),
-                format: opts.format,
-                isolation: opts.isolation.clone(),
+                format,
+                isolation,
                 run_defaults: opts.run_defaults.clone(),
+                version: crate::builder::STATE_VERSION,
                 ..Default::default()
             };
             match &base {
@@ -137,13 +147,12 @@ impl Builder {
                     }
                 }
             }
-            let mut b = Builder {
+            let b = Builder {
                 state,
                 record: record.clone(),
                 dir,
             };
             b.save()?;
-            b.run_onbuild(store, reporter)?;
             Ok(b)
         })();
         if result.is_err() {
@@ -156,86 +165,28 @@ impl Builder {
 }
 
 impl Builder {
-    /// Run the base image's ONBUILD triggers, as `buildah from` does, then clear them.
-    /// Config triggers (ENV, LABEL, CMD, …) are applied directly; COPY/ADD copy from the
-    /// current directory and RUN runs in the container. Each trigger is reported as
-    /// `STEP n: TRIGGER`.
-    pub fn run_onbuild(&mut self, store: &Store, reporter: &dyn Reporter) -> Result<()> {
-        let triggers = self
-            .state
+    /// The ONBUILD triggers the container's config carries (the base image's, plus any
+    /// `config --onbuild` added), as written (`RUN make`, `COPY . /src`, …). `from` keeps
+    /// them; who interprets them is the caller's choice: the Containerfile engine parses
+    /// them as instructions, `hod from` runs them as `buildah from` does
+    /// (`imagebuildah::onbuild`).
+    pub fn onbuild_triggers(&self) -> Vec<String> {
+        self.state
             .config
             .config
             .on_build
             .clone()
-            .unwrap_or_default();
-        for (i, spec) in triggers.iter().enumerate() {
-            reporter.progress(&format!("STEP {}: {spec}", i + 1));
-            let mut words = spec.split(' ').map(str::to_string);
-            let command = words.next().unwrap_or_default().to_ascii_uppercase();
-            let args: Vec<String> = words.collect();
-            let joined = args.join(" ");
-            let first = args.first().cloned().unwrap_or_default();
-            let c = &mut self.state.config;
-            match command.as_str() {
-                "ADD" | "COPY" => {
-                    let (srcs, dest) = match args.split_last() {
-                        Some((d, s)) if !s.is_empty() => (s.to_vec(), d.clone()),
-                        _ => (args.clone(), String::new()),
-                    };
-                    let opts = crate::copy::CopyOptions {
-                        kind: if command == "ADD" {
-                            crate::copy::CopyKind::Add
-                        } else {
-                            crate::copy::CopyKind::Copy
-                        },
-                        ..Default::default()
-                    };
-                    self.copy(store, &srcs, &dest, &opts)?;
-                }
-                "ANNOTATION" => match first.split_once('=') {
-                    Some((k, v)) => {
-                        self.state.annotations.insert(k.to_string(), v.to_string());
-                    }
-                    None => {
-                        self.state.annotations.remove(&first);
-                    }
-                },
-                "CMD" => c.set_cmd(Some(args.clone())),
-                "ENV" => match first.split_once('=') {
-                    Some((k, v)) => c.set_env(k, v),
-                    None => c.unset_env(&first),
-                },
-                "ENTRYPOINT" => c.set_entrypoint(Some(args.clone())),
-                "EXPOSE" => c.set_port(&joined),
-                "HOSTNAME" => c.config.hostname = Some(joined),
-                "LABEL" => match first.split_once('=') {
-                    Some((k, v)) => c.set_label(k, v),
-                    None => c.unset_label(&first),
-                },
-                "MAINTAINER" => c.author = Some(joined),
-                "ONBUILD" => c.add_onbuild(&joined),
-                "RUN" => {
-                    let status = self.run(store, &args, &crate::run::RunOptions::default())?;
-                    if status != 0 {
-                        return Err(crate::run::RunError::ExitStatus(status).into());
-                    }
-                }
-                "SHELL" => c.config.shell = Some(args.clone()),
-                "STOPSIGNAL" => c.config.stop_signal = Some(joined),
-                "USER" => c.config.user = Some(joined),
-                "VOLUME" => c.add_volume(&joined),
-                "WORKINGDIR" | "WORKDIR" => c.config.working_dir = Some(joined),
-                _ => reporter.warn(&format!("unknown OnBuild command {spec:?}; ignored")),
-            }
-        }
+            .unwrap_or_default()
+    }
+
+    /// Remove the triggers from the config (before running them; triggers the run adds
+    /// stay for the image being built) and save the state; returns them.
+    pub fn take_onbuild_triggers(&mut self) -> Result<Vec<String>> {
+        let triggers = self.state.config.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
-            // Only the triggers added by the steps above remain.
-            let on_build = self.state.config.config.on_build.take().unwrap_or_default();
-            let added: Vec<String> = on_build.into_iter().skip(triggers.len()).collect();
-            self.state.config.config.on_build = if added.is_empty() { None } else { Some(added) };
             self.save()?;
         }
-        Ok(())
+        Ok(triggers)
     }
 }
 
@@ -425,56 +376,25 @@ pub fn is_short_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct Lines(std::sync::Mutex<Vec<String>>);
-    impl Reporter for Lines {
-        fn progress(&self, line: &str) {
-            self.0.lock().unwrap().push(line.to_string());
-        }
-        fn warn(&self, line: &str) {
-            self.0.lock().unwrap().push(format!("WARN {line}"));
-        }
-    }
-
     #[test]
-    fn onbuild_config_triggers() {
+    fn onbuild_triggers_are_kept_then_taken() {
         let dir = tempfile::tempdir().unwrap();
         let mut state = BuilderState {
             config: ImageConfig::scratch(),
             ..Default::default()
         };
-        state.config.config.on_build = Some(vec![
-            "ENV A=1".into(),
-            "LABEL x=y".into(),
-            "ONBUILD USER nobody".into(),
-            "BOGUS z".into(),
-            "WORKDIR /w".into(),
-        ]);
+        state.config.config.on_build = Some(vec!["ENV A=1".into(), "RUN make".into()]);
         let mut b = Builder {
             state,
             record: Default::default(),
             dir: dir.path().to_path_buf(),
         };
-        let opts = crate::store::StoreOptions {
-            root: dir.path().join("root"),
-            run_root: dir.path().join("run"),
-            driver: crate::store::DriverKind::Vfs,
-            driver_options: Vec::new(),
-        };
-        let store = Store::open(&opts).unwrap();
-        let lines = Lines::default();
-        b.run_onbuild(&store, &lines).unwrap();
-        let c = &b.state.config;
-        assert_eq!(c.env_value("A"), Some("1"));
-        assert_eq!(c.config.labels.as_ref().unwrap()["x"], "y");
-        assert_eq!(c.config.working_dir.as_deref(), Some("/w"));
-        assert_eq!(c.config.on_build.as_deref().unwrap(), &["USER nobody"]);
-        let got = lines.0.lock().unwrap().clone();
-        assert_eq!(got[0], "STEP 1: ENV A=1");
-        assert!(got
-            .iter()
-            .any(|l| l.starts_with("WARN unknown OnBuild command")));
+        assert_eq!(b.onbuild_triggers(), ["ENV A=1", "RUN make"]);
+        assert_eq!(b.take_onbuild_triggers().unwrap(), ["ENV A=1", "RUN make"]);
+        assert!(b.onbuild_triggers().is_empty());
+        assert!(b.state.config.config.on_build.is_none());
         assert!(dir.path().join(crate::builder::STATE_FILE).exists());
+        assert!(b.take_onbuild_triggers().unwrap().is_empty());
     }
 
     #[test]

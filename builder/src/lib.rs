@@ -29,6 +29,7 @@ pub mod error;
 pub mod from;
 pub mod fsutil;
 pub mod image;
+pub mod images;
 pub mod mount;
 pub mod options;
 pub mod pull;

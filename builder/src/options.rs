@@ -6,7 +6,10 @@ pub use crate::copy::{CopyKind, CopyOptions};
 pub use crate::image::platform::Platform;
 pub use crate::pull::{PullOptions, PullPolicy};
 pub use crate::push::PushOptions;
-pub use crate::run::RunOptions;
+pub use crate::run::{
+    Dns, HostEntry, Isolation, NamespaceMode, Namespaces, NetworkMode, Resources, RunDefaults,
+    RunOptions, SeccompProfile, Security,
+};
 
 /// Options of `hod from` (and of each `FROM` in `bud`).
 #[derive(Debug, Clone, Default)]
@@ -17,12 +20,14 @@ pub struct FromOptions {
     pub name: Option<String>,
     /// `--pull`: when to fetch the image.
     pub pull_policy: PullPolicy,
-    /// `--format`: the default format of images committed from the container.
-    pub format: ImageFormat,
-    /// `--isolation` (`oci`, `chroot`, `rootless`); empty = the run module's default.
-    pub isolation: String,
-    /// Settings for later `run`s (capabilities, devices, ulimits, …) as the run module reads them.
-    pub run_defaults: serde_json::Value,
+    /// `--format`: the default format of images committed from the container; `None` =
+    /// `BUILDAH_FORMAT`, else OCI.
+    pub format: Option<ImageFormat>,
+    /// `--isolation`; `None` = `BUILDAH_ISOLATION`, else OCI.
+    pub isolation: Option<Isolation>,
+    /// Settings for every later `run` (namespaces, security, resources, DNS, devices, …),
+    /// kept in the builder state.
+    pub run_defaults: RunDefaults,
     /// Registry access and the platform to pick from a manifest list (`--platform`,
     /// `--arch`, `--os`, `--variant` are `registry.platform`; on `scratch` they set the
     /// new config's OS and architecture).

@@ -25,6 +25,45 @@ pub enum PullPolicy {
     Newer,
 }
 
+impl PullPolicy {
+    /// Parse a `--pull` value as buildah does (`true` = always, `false` = missing).
+    pub fn parse(s: &str) -> Result<PullPolicy> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "always" | "true" => PullPolicy::Always,
+            "missing" | "ifmissing" | "false" => PullPolicy::Missing,
+            "never" => PullPolicy::Never,
+            "newer" | "ifnewer" => PullPolicy::Newer,
+            _ => {
+                return Err(crate::Error::invalid(format!(
+                    "unsupported pull policy {s:?}"
+                )))
+            }
+        })
+    }
+
+    /// The policy from `--pull[=POLICY]`, `--pull-always` and `--pull-never` (at most one).
+    pub fn from_flags(pull: Option<&str>, always: bool, never: bool) -> Result<PullPolicy> {
+        if [pull.is_some(), always, never]
+            .iter()
+            .filter(|b| **b)
+            .count()
+            > 1
+        {
+            return Err(crate::Error::invalid(
+                "can only set one of 'pull' or 'pull-always' or 'pull-never'",
+            ));
+        }
+        if always {
+            return Ok(PullPolicy::Always);
+        }
+        if never {
+            return Ok(PullPolicy::Never);
+        }
+        pull.map(PullPolicy::parse)
+            .unwrap_or(Ok(PullPolicy::Missing))
+    }
+}
+
 /// Options of `hod pull` (and of the pull `from` does).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

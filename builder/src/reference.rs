@@ -539,6 +539,115 @@ fn parse_store_spec(spec: &str) -> std::result::Result<StoreSpec, &'static str> 
     Ok(out)
 }
 
+// ---- The one matcher of stored image names -------------------------------------------------
+//
+// Every place that asks "does this stored name mean what the user typed" (store lookups,
+// `rmi`'s untagging, `images --filter reference=`, `inspect`) goes through these.
+
+/// Split a stored or typed name into `repo`, `tag`, `digest` (`docker.io/x/y:1@sha256:…`).
+pub fn split_name(s: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rest[slash..].rfind(':') {
+        Some(c) => (&rest[..slash + c], Some(&rest[slash + c + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+/// Whether the first path component of `repo` is a registry host (docker's rule).
+pub fn has_domain(repo: &str) -> bool {
+    match repo.split_once('/') {
+        None => false,
+        Some((first, _)) => {
+            first.contains('.')
+                || first.contains(':')
+                || first == LOCAL_DOMAIN
+                || first.chars().any(|c| c.is_ascii_uppercase())
+        }
+    }
+}
+
+/// A typed repository as the store compares it: `docker.io/x` → `docker.io/library/x`.
+pub fn normalize_typed_repo(repo: &str) -> String {
+    match repo
+        .strip_prefix("docker.io/")
+        .or_else(|| repo.strip_prefix("index.docker.io/"))
+    {
+        Some(rest) if !rest.contains('/') => format!("docker.io/library/{rest}"),
+        Some(rest) => format!("docker.io/{rest}"),
+        None => repo.to_string(),
+    }
+}
+
+/// Whether the stored repository `stored_repo` is what a user means by `typed_repo`
+/// (normalized with [`normalize_typed_repo`]): exactly, when it names a registry; else in
+/// `localhost/`, `docker.io/` (`library/`), or any registry's repository of that path.
+pub fn repo_matches(stored_repo: &str, typed_repo: &str) -> bool {
+    if has_domain(typed_repo) {
+        return stored_repo == typed_repo;
+    }
+    stored_repo == format!("{LOCAL_DOMAIN}/{typed_repo}")
+        || stored_repo == format!("{DEFAULT_DOMAIN}/{typed_repo}")
+        || (!typed_repo.contains('/')
+            && stored_repo == format!("{DEFAULT_DOMAIN}/{OFFICIAL_REPO_PREFIX}{typed_repo}"))
+        || stored_repo.ends_with(&format!("/{typed_repo}"))
+}
+
+/// Whether the stored name `stored` is what a user means by `typed` (a name with or
+/// without registry and tag; `:latest` when no tag or digest is typed).
+pub fn name_matches(stored: &str, typed: &str) -> bool {
+    let (repo, tag, digest) = split_name(typed);
+    let repo = normalize_typed_repo(repo);
+    let (srepo, stag, sdigest) = split_name(stored);
+    if !repo_matches(srepo, &repo) {
+        return false;
+    }
+    match digest {
+        Some(d) => sdigest == Some(d),
+        None => sdigest.is_none() && stag.unwrap_or(DEFAULT_TAG) == tag.unwrap_or(DEFAULT_TAG),
+    }
+}
+
+/// A glob with `*` and `?`.
+pub fn glob_match(pat: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(
+        &pat.chars().collect::<Vec<_>>(),
+        &s.chars().collect::<Vec<_>>(),
+    )
+}
+
+/// `images --filter reference=PATTERN`: whether the stored name matches the glob in its full
+/// form or without its registry (and `library/`), each with or without the tag.
+pub fn pattern_matches(stored: &str, pattern: &str) -> bool {
+    let short = stored
+        .split_once('/')
+        .filter(|(d, _)| d.contains('.') || d.contains(':') || *d == LOCAL_DOMAIN)
+        .map(|(_, r)| r)
+        .unwrap_or(stored);
+    let short2 = short.strip_prefix(OFFICIAL_REPO_PREFIX).unwrap_or(short);
+    let no_tag = |x: &str| {
+        x.rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map(|(r, _)| r.to_string())
+            .unwrap_or_else(|| x.to_string())
+    };
+    [stored, short, short2]
+        .iter()
+        .any(|c| glob_match(pattern, c) || glob_match(pattern, &no_tag(c)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,5 +863,38 @@ mod tests {
         ] {
             assert_eq!(ImageReference::parse(s).unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn one_matcher() {
+        let bb = "docker.io/library/busybox:latest";
+        for typed in [
+            "busybox",
+            "busybox:latest",
+            "library/busybox",
+            "docker.io/busybox",
+            "docker.io/library/busybox:latest",
+        ] {
+            assert!(name_matches(bb, typed), "{typed}");
+        }
+        for typed in ["busybox:1", "quay.io/busybox", "box", "localhost/busybox"] {
+            assert!(!name_matches(bb, typed), "{typed}");
+        }
+        assert!(name_matches("localhost/app:1", "app:1"));
+        assert!(name_matches("quay.io/ns/app:latest", "ns/app"));
+        assert!(name_matches("quay.io/ns/app@sha256:00", "ns/app@sha256:00"));
+        assert!(!name_matches("quay.io/ns/app@sha256:00", "ns/app"));
+        let pause = "registry.k8s.io/pause:3.9";
+        assert!(pattern_matches(pause, "pause*"));
+        assert!(pattern_matches(pause, pause));
+        assert!(pattern_matches(pause, "pause"));
+        assert!(!pattern_matches(pause, "u*"));
+        assert!(pattern_matches(bb, "busy*"));
+        assert!(pattern_matches("localhost/child:latest", "*child*"));
+        assert!(glob_match("a*c?", "abbbcd"));
+        assert_eq!(
+            split_name("reg:5000/a/b:1@sha256:x"),
+            ("reg:5000/a/b", Some("1"), Some("sha256:x"))
+        );
     }
 }

@@ -15,7 +15,7 @@ pub struct CommitArgs {
     pub container: String,
     /// The image name or transport reference (`oci:DIR:TAG`, `docker-archive:FILE`, …).
     pub image: Option<String>,
-    /// Image format: oci or docker (env BUILDAH_FORMAT).
+    /// Image format: oci or docker (default: BUILDAH_FORMAT, else the container's).
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Don't compress layers (the default for local storage).
@@ -69,16 +69,7 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let b = super::open_builder(&store, &a.container)?;
     let mut opts = CommitOptions::default();
-    opts.format = match &a.format {
-        Some(f) => super::parse_format(f)?,
-        None => match std::env::var("BUILDAH_FORMAT")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
-            Some(f) => super::parse_format(&f)?,
-            None => b.state.format,
-        },
-    };
+    opts.format = a.format.as_deref().map(super::parse_format).transpose()?;
     opts.compression = match (&a.compression_format, a.disable_compression) {
         (Some(c), _) => parse_compression(c)?,
         (None, Some(false)) => Compression::Gzip,
@@ -87,7 +78,9 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.squash = a.squash;
     opts.timestamp = a.timestamp;
     opts.omit_history = a.omit_history;
-    opts.identity_label = a.identity_label.unwrap_or(true);
+    if let Some(l) = a.identity_label {
+        opts.identity_label = l;
+    }
     for ann in &a.annotation {
         let (k, v) = ann.split_once('=').unwrap_or((ann.as_str(), ""));
         opts.annotations.push((k.to_string(), v.to_string()));

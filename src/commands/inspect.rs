@@ -94,7 +94,13 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     m.insert("FromImage".into(), json!(s.from_image));
     m.insert("FromImageID".into(), json!(s.from_image_id));
     m.insert("FromImageDigest".into(), json!(s.from_image_digest));
-    m.insert("GroupAdd".into(), Value::Null);
+    m.insert(
+        "GroupAdd".into(),
+        match s.run_defaults.group_add.as_slice() {
+            [] => Value::Null,
+            g => json!(g),
+        },
+    );
     // The base image's manifest, as buildah keeps it.
     let manifest = if s.from_image_id.is_empty() {
         String::new()
@@ -113,10 +119,14 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     m.insert("ImageAnnotations".into(), json!(s.annotations));
     m.insert("ImageCreatedBy".into(), json!(s.created_by));
     m.insert("DefaultMountsFilePath".into(), json!(""));
-    m.insert("Isolation".into(), json!(s.isolation));
+    m.insert("Isolation".into(), json!(s.isolation.as_str()));
+    // The set later runs start from, as buildah shows it.
+    let sec = &s.run_defaults.security;
     m.insert(
         "Capabilities".into(),
-        s.run_defaults.get("capAdd").cloned().unwrap_or(Value::Null),
+        builder::run::spec::capability_set(&sec.cap_add, &sec.cap_drop)
+            .map(|c| json!(c))
+            .unwrap_or(Value::Null),
     );
     m.insert(
         "Format".into(),
@@ -132,7 +142,8 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
 
 /// buildah's `BuilderInfo` for an image (no container).
 pub fn image_info(store: &Store, name: &str) -> anyhow::Result<Value> {
-    let record = store.image(name)?;
+    // The one lookup of the query layer (the same rules as images and rmi).
+    let record = builder::images::ImageIndex::load(store)?.get(name)?.clone();
     let platform = builder::options::Platform::default();
     let base = builder::from::read_image(store, record.clone(), &platform)?;
     let manifest = store

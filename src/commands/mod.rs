@@ -14,6 +14,7 @@ pub mod rename;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod run_flags;
 pub mod tag;
 pub mod umount;
 pub mod unshare;
@@ -30,19 +31,7 @@ pub fn open_builder(store: &Store, name: &str) -> anyhow::Result<Builder> {
 
 /// Parse `--format oci|docker` (also `oci-archive`-style aliases buildah accepts).
 pub fn parse_format(s: &str) -> anyhow::Result<ImageFormat> {
-    match s.to_ascii_lowercase().as_str() {
-        "oci" | "ociv1" | "oci-v1" => Ok(ImageFormat::Oci),
-        "docker" | "dockerv2" | "v2s2" | "docker-v2s2" => Ok(ImageFormat::Docker),
-        _ => anyhow::bail!("unrecognized image type {s:?}"),
-    }
-}
-
-/// The default image format: `$BUILDAH_FORMAT`, else oci.
-pub fn default_format() -> String {
-    std::env::var("BUILDAH_FORMAT")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "oci".to_string())
+    Ok(ImageFormat::parse(s)?)
 }
 
 /// Write `data` to a file the user named (`--cidfile`, `--iidfile`, `--digestfile`).

@@ -1,7 +1,7 @@
 //! `hod run` (owned by the runtime work).
 use std::path::PathBuf;
 
-use builder::run::{Isolation, NamespaceMode, NetworkMode, RunOptions};
+use builder::run::{Isolation, Namespaces, Resources, RunOptions, Security};
 use builder::Builder;
 
 use crate::ctx::Ctx;
@@ -18,7 +18,7 @@ pub struct RunArgs {
     /// Drop a capability.
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// cgroup namespace ("", "private" or "host"; accepted, the embedded runtime shares hod's).
+    /// cgroup namespace: private or host (default: the container's, else hod's).
     #[arg(long)]
     pub cgroupns: Option<String>,
     /// Context directory for relative `--mount type=bind` sources.
@@ -36,8 +36,8 @@ pub struct RunArgs {
     /// IPC namespace: private or host.
     #[arg(long)]
     pub ipc: Option<String>,
-    /// Isolation: oci, chroot or rootless.
-    #[arg(long, env = "BUILDAH_ISOLATION")]
+    /// Isolation: oci, chroot or rootless (default: BUILDAH_ISOLATION, else the container's).
+    #[arg(long)]
     pub isolation: Option<String>,
     /// Attach a mount: type=bind|tmpfs|cache,….
     #[arg(long)]
@@ -51,19 +51,19 @@ pub struct RunArgs {
     /// Do not generate /etc/hosts.
     #[arg(long)]
     pub no_hosts: bool,
-    /// chroot instead of pivot_root.
-    #[arg(long, env = "BUILDAH_NOPIVOT")]
+    /// chroot instead of pivot_root (also when BUILDAH_NOPIVOT is set).
+    #[arg(long)]
     pub no_pivot: bool,
     /// PID namespace: private or host.
     #[arg(long)]
     pub pid: Option<String>,
-    /// An external OCI runtime (e.g. runc) instead of the embedded one.
-    #[arg(long, env = "BUILDAH_RUNTIME")]
+    /// An external OCI runtime (e.g. runc) instead of the embedded one (default: BUILDAH_RUNTIME).
+    #[arg(long)]
     pub runtime: Option<PathBuf>,
     /// Global flag for the external runtime (without the leading --).
     #[arg(long = "runtime-flag")]
     pub runtime_flag: Vec<String>,
-    /// Security options: seccomp=unconfined, no-new-privileges.
+    /// Security option: seccomp=unconfined|PATH, apparmor=, label=, no-new-privileges, mask=, unmask=.
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Allocate a pseudo-terminal (default: when stdin is a terminal).
@@ -94,16 +94,14 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-fn ns(v: &Option<String>) -> anyhow::Result<NamespaceMode> {
-    Ok(NamespaceMode::parse(v.as_deref().unwrap_or(""))?)
-}
-
 /// Translate the flags into library options.
 pub fn options(args: &RunArgs) -> anyhow::Result<RunOptions> {
     let mut o = RunOptions::default();
-    if let Some(i) = &args.isolation {
-        o.isolation = Isolation::parse(i)?;
-    }
+    o.isolation = args
+        .isolation
+        .as_deref()
+        .map(Isolation::parse)
+        .transpose()?;
     o.runtime = args.runtime.clone().filter(|r| !r.as_os_str().is_empty());
     o.runtime_flags = args.runtime_flag.clone();
     o.user = args.user.clone();
@@ -112,45 +110,35 @@ pub fn options(args: &RunArgs) -> anyhow::Result<RunOptions> {
     o.hostname = args.hostname.clone();
     o.no_hosts = args.no_hosts;
     o.no_hostname = args.no_hostname;
-    o.cap_add = args.cap_add.clone();
-    o.cap_drop = args.cap_drop.clone();
     o.devices = args.device.clone();
     o.volumes = args.volume.clone();
     o.mounts = args.mount.clone();
     o.context_dir = args.contextdir.clone();
-    if let Some(n) = &args.network {
-        o.network = NetworkMode::parse(n)?;
-        o.network_set = true;
-    }
-    o.pid = ns(&args.pid)?;
-    o.ipc = ns(&args.ipc)?;
-    o.uts = ns(&args.uts)?;
+    o.namespaces = Namespaces::parse(
+        args.network.as_deref(),
+        args.pid.as_deref(),
+        args.ipc.as_deref(),
+        args.uts.as_deref(),
+        args.cgroupns.as_deref(),
+        None,
+    )?;
     o.terminal = args.tty;
-    o.ulimits = args.ulimit.clone();
+    o.resources = Resources::parse(None, None, &args.ulimit)?;
     o.no_pivot = args.no_pivot;
-    for s in &args.security_opt {
-        match s.as_str() {
-            "seccomp=unconfined" => o.seccomp_unconfined = true,
-            "no-new-privileges" | "no-new-privileges=true" => o.no_new_privileges = true,
-            "no-new-privileges=false" => o.no_new_privileges = false,
-            other => anyhow::bail!("unsupported --security-opt {other:?}"),
-        }
-    }
+    o.security = Security::parse_opts(&args.security_opt)?;
+    o.security.cap_add = args.cap_add.clone();
+    o.security.cap_drop = args.cap_drop.clone();
     Ok(o)
 }
 
 /// Run the command; the result is hod's exit code.
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    let mut opts = options(&args)?;
+    let opts = options(&args)?;
     if args.command.is_empty() {
         anyhow::bail!("command must be specified");
     }
     let store = ctx.store()?;
     let mut b = Builder::open(&store, &args.container)?;
-    // The isolation chosen at `from` time applies unless this run says otherwise.
-    if args.isolation.is_none() && !b.state.isolation.is_empty() {
-        opts.isolation = Isolation::parse(&b.state.isolation)?;
-    }
     let code = match b.run(&store, &args.command, &opts) {
         Ok(code) => code,
         Err(e) => match e.exit_status() {
@@ -209,14 +197,13 @@ mod tests {
         assert_eq!(a.container, "ctr");
         assert_eq!(a.command, ["sh", "-c", "x"]);
         let o = options(&a).unwrap();
-        assert_eq!(o.network, NetworkMode::Host);
-        assert!(o.network_set);
+        assert_eq!(o.network(), builder::run::NetworkMode::Host);
         let a = parse(&["-t", "ctr", "sh"]);
         assert_eq!((a.tty, a.container.as_str()), (Some(true), "ctr"));
         let a = parse(&["--tty=false", "--isolation", "chroot", "ctr", "ls", "-l"]);
         assert_eq!(a.tty, Some(false));
         assert_eq!(a.command, ["ls", "-l"]);
-        assert_eq!(options(&a).unwrap().isolation, Isolation::Chroot);
+        assert_eq!(options(&a).unwrap().isolation, Some(Isolation::Chroot));
         let a = parse(&[
             "--valid-exit-codes",
             "0,1",
@@ -227,6 +214,8 @@ mod tests {
         ]);
         assert_eq!(a.valid_exit_codes, [0, 1]);
         assert!(options(&parse(&["--network", "bogus", "c", "x"])).is_err());
-        assert!(options(&parse(&["--security-opt", "label=x", "c", "x"])).is_err());
+        assert!(options(&parse(&["--security-opt", "bogus=x", "c", "x"])).is_err());
+        let o = options(&parse(&["--security-opt", "label=disable", "c", "x"])).unwrap();
+        assert_eq!(o.security.labels, ["disable"]);
     }
 }

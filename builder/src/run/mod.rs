@@ -15,10 +15,14 @@ use crate::store::Store;
 pub mod embedded;
 pub mod mounts;
 pub mod oci;
+pub mod policy;
 pub mod spec;
 pub mod unshare;
 pub mod user;
 
+pub use policy::{
+    parse_size, Dns, HostEntry, Namespaces, Resources, RunDefaults, SeccompProfile, Security,
+};
 pub use spec::{generate, EtcFiles, IdMap, Rlimit, SpecInputs};
 pub use user::ResolvedUser;
 
@@ -48,7 +52,8 @@ pub enum RunError {
 }
 
 /// `--isolation`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// The embedded OCI runtime (or `--runtime`).
     #[default]
@@ -72,10 +77,43 @@ impl Isolation {
             ))),
         }
     }
+
+    /// `BUILDAH_ISOLATION`, when it is set and not empty.
+    pub fn from_env() -> std::result::Result<Option<Isolation>, RunError> {
+        match std::env::var("BUILDAH_ISOLATION") {
+            Ok(v) if !v.is_empty() => Isolation::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The isolation a container gets when `from` is not told: `BUILDAH_ISOLATION`, else OCI.
+    pub fn default_from_env() -> std::result::Result<Isolation, RunError> {
+        Ok(Isolation::from_env()?.unwrap_or_default())
+    }
+
+    /// buildah's name for it (`oci`, `chroot`, `rootless`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Isolation::Oci => "oci",
+            Isolation::Chroot => "chroot",
+            Isolation::Rootless => "rootless",
+        }
+    }
+}
+
+/// A builder state's `Isolation` (a string; empty in states written before it was typed).
+pub(crate) fn isolation_from_state<'de, D>(d: D) -> std::result::Result<Isolation, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+    Isolation::parse(&s).map_err(serde::de::Error::custom)
 }
 
 /// `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A new network namespace with loopback only.
     #[default]
@@ -101,8 +139,9 @@ impl NetworkMode {
     }
 }
 
-/// `--pid`, `--ipc`, `--uts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NamespaceMode {
     /// A new namespace.
     #[default]
@@ -112,7 +151,7 @@ pub enum NamespaceMode {
 }
 
 impl NamespaceMode {
-    /// Parse `""`, `private`, `host`.
+    /// Parse `""`, `private` (also `container`), `host`.
     pub fn parse(s: &str) -> std::result::Result<NamespaceMode, RunError> {
         match s {
             "" | "private" | "container" => Ok(NamespaceMode::Private),
@@ -124,13 +163,15 @@ impl NamespaceMode {
     }
 }
 
-/// Options of `hod run` (and RUN in `bud`).
+/// Options of `hod run` (and RUN in `bud`). Settings left unset here come from the
+/// container's [`RunDefaults`] (what `from` was given), see [`RunOptions::with_defaults`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RunOptions {
-    /// Isolation.
-    pub isolation: Isolation,
-    /// An external OCI runtime to use instead of the embedded one.
+    /// Isolation; `None` = `BUILDAH_ISOLATION`, else the container's (from `from`).
+    pub isolation: Option<Isolation>,
+    /// An external OCI runtime to use instead of the embedded one; `None` =
+    /// `BUILDAH_RUNTIME` when set, else the embedded runtime.
     pub runtime: Option<PathBuf>,
     /// Global flags for the external runtime (`log-format=json`).
     pub runtime_flags: Vec<String>,
@@ -146,10 +187,17 @@ pub struct RunOptions {
     pub no_hosts: bool,
     /// Keep the image's `/etc/hostname`.
     pub no_hostname: bool,
-    /// Capabilities to add.
-    pub cap_add: Vec<String>,
-    /// Capabilities to drop.
-    pub cap_drop: Vec<String>,
+    /// `--network`, `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns` (chroot isolation
+    /// always uses the host's network, PID and IPC namespaces).
+    pub namespaces: Namespaces,
+    /// Capabilities and `--security-opt`.
+    pub security: Security,
+    /// `--memory`, `--shm-size`, `--ulimit`.
+    pub resources: Resources,
+    /// `--dns*`, `--add-host`.
+    pub dns: Dns,
+    /// `--group-add`: supplementary groups (names from the rootfs's /etc/group, or GIDs).
+    pub group_add: Vec<String>,
     /// `--device host[:container][:perms]`.
     pub devices: Vec<String>,
     /// `-v SRC:DEST[:OPTS]`.
@@ -158,126 +206,42 @@ pub struct RunOptions {
     pub mounts: Vec<String>,
     /// Directory relative `--mount type=bind` sources are taken from.
     pub context_dir: Option<PathBuf>,
-    /// Network namespace (chroot isolation always uses the host's).
-    pub network: NetworkMode,
-    /// Whether `network` was given explicitly (chroot and rootless default to host).
-    pub network_set: bool,
-    /// PID namespace.
-    pub pid: NamespaceMode,
-    /// IPC namespace.
-    pub ipc: NamespaceMode,
-    /// UTS namespace.
-    pub uts: NamespaceMode,
     /// Allocate a pty; `None` = when stdin is a terminal.
     pub terminal: Option<bool>,
-    /// `--ulimit type=soft[:hard]`.
-    pub ulimits: Vec<String>,
-    /// chroot instead of pivot_root.
+    /// chroot instead of pivot_root (also when `BUILDAH_NOPIVOT` is set).
     pub no_pivot: bool,
-    /// Set no_new_privs.
-    pub no_new_privileges: bool,
-    /// Run without the default seccomp filter.
-    pub seccomp_unconfined: bool,
     /// User-namespace UID maps (`--userns-uid-map`); non-empty = a user namespace.
     pub uid_map: Vec<IdMap>,
     /// User-namespace GID maps.
     pub gid_map: Vec<IdMap>,
-    /// Size of `/dev/shm` (`80m`, `1g`, bytes); default 64 MiB.
-    pub shm_size: Option<String>,
     /// The base image's name, for `/run/.containerenv` (`image=`).
     pub image_name: String,
     /// The base image's ID, for `/run/.containerenv` (`imageid=`).
     pub image_id: String,
 }
 
-/// Settings `hod from` accepts for every later `run` of the container, stored in the builder
-/// state's `run_defaults` (JSON, camelCase; the snake_case keys `hod from` writes are accepted
-/// too). A run's own flags come after them (so a run's
-/// `--cap-drop` wins over a default `--cap-add`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RunDefaults {
-    /// `--cap-add`.
-    #[serde(alias = "cap_add")]
-    pub cap_add: Vec<String>,
-    /// `--cap-drop`.
-    #[serde(alias = "cap_drop")]
-    pub cap_drop: Vec<String>,
-    /// `--device`.
-    pub devices: Vec<String>,
-    /// `--ulimit`.
-    pub ulimits: Vec<String>,
-    /// `-v`.
-    pub volumes: Vec<String>,
-    /// `--security-opt seccomp=unconfined`.
-    #[serde(alias = "seccomp_unconfined")]
-    pub seccomp_unconfined: bool,
-    /// `--security-opt no-new-privileges`.
-    #[serde(alias = "no_new_privileges")]
-    pub no_new_privileges: bool,
-    /// `--security-opt` values as given (`seccomp=unconfined`, `no-new-privileges[=BOOL]`);
-    /// others are ignored here.
-    #[serde(alias = "security_opts", deserialize_with = "null_as_default")]
-    pub security_opts: Vec<String>,
-    /// `--network` (`private`, `none`, `host`); applies unless the run sets its own.
-    #[serde(deserialize_with = "null_as_default")]
-    pub network: String,
-    /// `--shm-size`.
-    #[serde(alias = "shm_size", deserialize_with = "null_as_default")]
-    pub shm_size: String,
-    /// `--no-hosts`.
-    #[serde(alias = "no_hosts")]
-    pub no_hosts: bool,
-    /// `--no-hostname`.
-    #[serde(alias = "no_hostname")]
-    pub no_hostname: bool,
-}
-
-/// `null` (an unset `Option` on the writer's side) reads as the type's default.
-fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + serde::Deserialize<'de>,
-{
-    use serde::Deserialize;
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
 impl RunOptions {
-    /// These options with the container's defaults applied underneath.
+    /// These options with the container's defaults applied underneath: lists add up (the
+    /// defaults first, so a run's `--cap-drop` wins over a default `--cap-add`), a setting
+    /// given here wins over the default.
     pub fn with_defaults(&self, d: &RunDefaults) -> RunOptions {
         let cat = |a: &[String], b: &[String]| a.iter().chain(b).cloned().collect::<Vec<_>>();
         let mut o = self.clone();
-        o.cap_add = cat(&d.cap_add, &self.cap_add);
-        o.cap_drop = cat(&d.cap_drop, &self.cap_drop);
-        // A run's --cap-add of something the defaults dropped re-adds it.
-        o.cap_drop.retain(|c| {
-            !self.cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)) || self.cap_drop.contains(c)
-        });
+        o.namespaces = self.namespaces.or(&d.namespaces);
+        o.security = self.security.or(&d.security);
+        o.resources = self.resources.or(&d.resources);
+        o.dns = self.dns.or(&d.dns);
+        o.group_add = cat(&d.group_add, &self.group_add);
         o.devices = cat(&d.devices, &self.devices);
-        o.ulimits = cat(&d.ulimits, &self.ulimits);
         o.volumes = cat(&d.volumes, &self.volumes);
-        o.seccomp_unconfined |= d.seccomp_unconfined;
-        o.no_new_privileges |= d.no_new_privileges;
-        for s in &d.security_opts {
-            match s.as_str() {
-                "seccomp=unconfined" => o.seccomp_unconfined = true,
-                "no-new-privileges" | "no-new-privileges=true" => o.no_new_privileges = true,
-                _ => {}
-            }
-        }
-        if self.shm_size.is_none() && !d.shm_size.is_empty() {
-            o.shm_size = Some(d.shm_size.clone());
-        }
-        if !self.network_set && !d.network.is_empty() {
-            if let Ok(n) = NetworkMode::parse(&d.network) {
-                o.network = n;
-                o.network_set = true;
-            }
-        }
         o.no_hosts |= d.no_hosts;
         o.no_hostname |= d.no_hostname;
         o
+    }
+
+    /// The network mode in effect (private unless said).
+    pub fn network(&self) -> NetworkMode {
+        self.namespaces.network.unwrap_or_default()
     }
 }
 
@@ -390,9 +354,14 @@ pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevi
     serde_json::from_value(doc).map_err(|e| RunError::Invalid(format!("device {d:?}: {e}")))
 }
 
-fn hosts_content(hostname: &str, name: &str, host_network: bool) -> String {
-    let mut s = std::fs::read_to_string("/etc/hosts")
-        .unwrap_or_else(|_| "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into());
+/// The run's /etc/hosts: `--add-host` entries first (as buildah's etchosts), the host's,
+/// then the container's own names.
+fn hosts_content(hostname: &str, name: &str, host_network: bool, dns: &Dns) -> String {
+    let mut s = dns.hosts_lines();
+    s.push_str(
+        &std::fs::read_to_string("/etc/hosts")
+            .unwrap_or_else(|_| "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into()),
+    );
     if !s.ends_with('\n') && !s.is_empty() {
         s.push('\n');
     }
@@ -425,10 +394,10 @@ fn containerenv_content(name: &str, id: &str, image: &str, image_id: &str) -> St
     )
 }
 
-fn resolv_content(host_network: bool) -> String {
+fn resolv_content(host_network: bool, dns: &Dns) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     if host_network {
-        return host;
+        return dns.resolv_conf(&host);
     }
     // Local resolvers are unreachable from a private network namespace.
     let kept: Vec<&str> = host
@@ -444,7 +413,7 @@ fn resolv_content(host_network: bool) -> String {
     if !s.is_empty() {
         s.push('\n');
     }
-    s
+    dns.resolv_conf(&s)
 }
 
 /// The limits the container gets when `--ulimit` does not say (the current ones: hod cannot
@@ -492,19 +461,24 @@ pub fn prepare(
     if command.is_empty() {
         return Err(RunError::Invalid("command must be specified".into()).into());
     }
-    let chroot = opts.isolation == Isolation::Chroot;
+    let isolation = opts.isolation.unwrap_or_default();
+    let chroot = isolation == Isolation::Chroot;
     let network = if chroot {
-        if opts.network_set && opts.network != NetworkMode::Host {
+        if opts
+            .namespaces
+            .network
+            .is_some_and(|n| n != NetworkMode::Host)
+        {
             return Err(RunError::Invalid(
                 "cannot set --network other than host with --isolation chroot".into(),
             )
             .into());
         }
         NetworkMode::Host
-    } else if opts.isolation == Isolation::Rootless && !opts.network_set {
+    } else if isolation == Isolation::Rootless && opts.namespaces.network.is_none() {
         NetworkMode::Host
     } else {
-        opts.network
+        opts.network()
     };
     let root = std::fs::File::open(rootfs).map_err(|e| io("opening", rootfs, e))?;
     let user_spec = opts
@@ -512,7 +486,13 @@ pub fn prepare(
         .clone()
         .or_else(|| config.user.clone())
         .unwrap_or_default();
-    let user = user::resolve(rootfs, &user_spec)?;
+    let mut user = user::resolve(rootfs, &user_spec)?;
+    for g in &opts.group_add {
+        let gid = user::resolve_group(rootfs, g)?;
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
 
     // Working directory, created inside the rootfs.
     let wd = opts
@@ -604,14 +584,21 @@ pub fn prepare(
     if !opts.no_hosts {
         placeholder("/etc/hosts")?;
         let p = bundle.join("hosts");
-        std::fs::write(&p, hosts_content(&hostname, container_name, host_net))
-            .map_err(|e| io("writing", &p, e))?;
+        std::fs::write(
+            &p,
+            hosts_content(&hostname, container_name, host_net, &opts.dns),
+        )
+        .map_err(|e| io("writing", &p, e))?;
         etc.hosts = Some(p);
     }
-    placeholder("/etc/resolv.conf")?;
-    let p = bundle.join("resolv.conf");
-    std::fs::write(&p, resolv_content(host_net)).map_err(|e| io("writing", &p, e))?;
-    etc.resolv_conf = Some(p);
+    // `--dns=none`: the image's resolv.conf stays.
+    if !opts.dns.disabled {
+        placeholder("/etc/resolv.conf")?;
+        let p = bundle.join("resolv.conf");
+        std::fs::write(&p, resolv_content(host_net, &opts.dns))
+            .map_err(|e| io("writing", &p, e))?;
+        etc.resolv_conf = Some(p);
+    }
     // buildah (through runc's /run/.containerenv mount point) leaves an empty /run behind.
     resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
         .map(drop)
@@ -645,7 +632,9 @@ pub fn prepare(
             opts.gid_map.clone()
         };
         Some((opts.uid_map.clone(), g))
-    } else if opts.isolation == Isolation::Rootless {
+    } else if isolation == Isolation::Rootless
+        || opts.namespaces.user == Some(NamespaceMode::Private)
+    {
         Some(default_rootless_maps())
     } else {
         None
@@ -654,18 +643,30 @@ pub fn prepare(
         .terminal
         .unwrap_or_else(|| nix::unistd::isatty(0).unwrap_or(false));
     let mut eff = opts.clone();
-    eff.network = network;
-    if opts.isolation == Isolation::Rootless {
-        eff.uts = NamespaceMode::Host;
+    eff.isolation = Some(isolation);
+    eff.namespaces.network = Some(network);
+    if isolation == Isolation::Rootless {
+        eff.namespaces.uts = Some(NamespaceMode::Host);
         if opts.hostname.is_none() {
             eff.hostname = None;
         }
     }
     if chroot {
-        eff.pid = NamespaceMode::Host;
-        eff.ipc = NamespaceMode::Host;
+        eff.namespaces.pid = Some(NamespaceMode::Host);
+        eff.namespaces.ipc = Some(NamespaceMode::Host);
+        eff.namespaces.cgroup = Some(NamespaceMode::Host);
     }
+    let seccomp_profile = match &opts.security.seccomp {
+        Some(SeccompProfile::File(path)) => {
+            let data = std::fs::read(path).map_err(|e| io("reading seccomp profile", path, e))?;
+            Some(serde_json::from_slice(&data).map_err(|e| {
+                RunError::Invalid(format!("parsing seccomp profile {}: {e}", path.display()))
+            })?)
+        }
+        _ => None,
+    };
     let inputs = SpecInputs {
+        seccomp_profile,
         rootfs,
         config,
         opts: &eff,
@@ -726,12 +727,23 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
 }
 
 impl Builder {
-    /// Run `command` in the container; returns the command's exit status.
+    /// Run `command` in the container; returns the command's exit status. The container's
+    /// run defaults (from `from`) go under `opts`; the isolation is `opts`', else
+    /// `BUILDAH_ISOLATION`'s, else the container's.
     pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
-        let opts = &match serde_json::from_value::<RunDefaults>(self.state.run_defaults.clone()) {
-            Ok(d) => opts.with_defaults(&d),
-            Err(_) => opts.clone(),
-        };
+        let mut opts = opts.with_defaults(&self.state.run_defaults);
+        if opts.isolation.is_none() {
+            opts.isolation = Some(Isolation::from_env()?.unwrap_or(self.state.isolation));
+        }
+        // The environment's defaults, here so that bud's RUN gets them too.
+        if opts.runtime.is_none() {
+            opts.runtime = std::env::var_os("BUILDAH_RUNTIME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+        }
+        opts.no_pivot |= std::env::var("BUILDAH_NOPIVOT")
+            .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+        let opts = &opts;
         let was_mounted = !self.state.mount_point.is_empty();
         let rootfs = self.mount(store)?;
         let result = self.run_mounted(store, &rootfs, command, opts);
@@ -782,7 +794,7 @@ impl Builder {
         );
         let result = prepared.and_then(|(spec, terminal)| {
             let eo = ExecOptions {
-                isolation: opts.isolation,
+                isolation: opts.isolation.unwrap_or_default(),
                 no_pivot: opts.no_pivot,
                 terminal,
                 bundle_dir: bundle.path().to_path_buf(),
@@ -839,18 +851,26 @@ mod option_tests {
     #[test]
     fn defaults_go_underneath() {
         let d = RunDefaults {
-            cap_add: vec!["NET_RAW".into()],
-            cap_drop: vec!["CHOWN".into()],
+            security: Security {
+                cap_add: vec!["NET_RAW".into()],
+                cap_drop: vec!["CHOWN".into()],
+                ..Default::default()
+            },
             no_hosts: true,
+            group_add: vec!["wheel".into()],
             ..Default::default()
         };
         let o = RunOptions {
-            cap_add: vec!["CHOWN".into()],
-            cap_drop: vec!["NET_RAW".into()],
+            security: Security {
+                cap_add: vec!["CHOWN".into()],
+                cap_drop: vec!["NET_RAW".into()],
+                ..Default::default()
+            },
+            group_add: vec!["10".into()],
             ..Default::default()
         };
         let m = o.with_defaults(&d);
-        let caps = spec::capability_set(&m.cap_add, &m.cap_drop).unwrap();
+        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
         assert!(
             caps.contains(&"CAP_CHOWN"),
             "a run's cap-add beats a default cap-drop"
@@ -860,13 +880,8 @@ mod option_tests {
             "a run's cap-drop beats a default cap-add"
         );
         assert!(m.no_hosts);
-        // JSON as `from` stores it; null (no defaults) is fine too.
-        let j: RunDefaults =
-            serde_json::from_value(serde_json::json!({"capAdd": ["SYS_ADMIN"]})).unwrap();
-        assert_eq!(j.cap_add, ["SYS_ADMIN"]);
-        assert!(serde_json::from_value::<RunDefaults>(serde_json::Value::Null).is_err());
+        assert_eq!(m.group_add, ["wheel", "10"]);
     }
-
     #[test]
     fn host_ids_through_maps() {
         let maps = [
@@ -914,28 +929,25 @@ mod option_tests {
         for (v, want) in [
             ("80m", Some(80u64 << 20)),
             ("1G", Some(1 << 30)),
-            ("512k", Some(512 << 10)),
             ("4096", Some(4096)),
-            ("100b", Some(100)),
             ("", None),
-            ("m", None),
             ("0", None),
-            ("-1m", None),
-            ("10x", None),
         ] {
             assert_eq!(spec::parse_shm_size(v).ok(), want, "{v:?}");
         }
-        let d: RunDefaults =
-            serde_json::from_value(serde_json::json!({"shm_size": "80m"})).unwrap();
-        assert_eq!(
-            RunOptions::default().with_defaults(&d).shm_size.as_deref(),
-            Some("80m")
-        );
-        let own = RunOptions {
-            shm_size: Some("1g".into()),
+        let d = RunDefaults {
+            resources: Resources::parse(None, Some("80m"), &[]).unwrap(),
             ..Default::default()
         };
-        assert_eq!(own.with_defaults(&d).shm_size.as_deref(), Some("1g"));
+        assert_eq!(
+            RunOptions::default().with_defaults(&d).resources.shm_size,
+            Some(80 << 20)
+        );
+        let own = RunOptions {
+            resources: Resources::parse(None, Some("1g"), &[]).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(own.with_defaults(&d).resources.shm_size, Some(1 << 30));
         // from.bats "from add-host test" runs with --net=container.
         assert_eq!(
             NetworkMode::parse("container").unwrap(),
@@ -944,41 +956,58 @@ mod option_tests {
     }
 
     #[test]
-    fn defaults_as_from_writes_them() {
-        // The keys and value shapes `hod from` stores (src/commands/from.rs): snake_case,
-        // null for unset options, security options as given.
+    fn defaults_as_older_hods_wrote_them() {
+        // The untyped bag hod wrote before the typed defaults: snake_case keys, null for
+        // unset options, security options as given.
         let j = serde_json::json!({
             "cap_add": ["CAP_NET_ADMIN"], "cap_drop": ["CAP_DAC_OVERRIDE"],
             "volumes": [], "ulimits": ["nofile=10"], "devices": [],
             "security_opts": ["no-new-privileges", "seccomp=unconfined"],
             "network": "none", "dns": [], "userns": null, "uts": null, "shm_size": null,
         });
-        let d: RunDefaults = serde_json::from_value(j).unwrap();
-        assert_eq!(d.cap_drop, ["CAP_DAC_OVERRIDE"]);
+        let d = RunDefaults::from_state_value(&j);
         let m = RunOptions::default().with_defaults(&d);
-        let caps = spec::capability_set(&m.cap_add, &m.cap_drop).unwrap();
-        assert!(
-            !caps.contains(&"CAP_DAC_OVERRIDE"),
-            "from --cap-drop applies: {caps:?}"
-        );
-        assert!(
-            caps.contains(&"CAP_NET_ADMIN"),
-            "from --cap-add applies: {caps:?}"
-        );
-        assert!(m.no_new_privileges && m.seccomp_unconfined);
-        assert_eq!((m.network, m.network_set), (NetworkMode::None, true));
-        assert_eq!(m.ulimits, ["nofile=10"]);
+        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
+        assert!(!caps.contains(&"CAP_DAC_OVERRIDE"), "{caps:?}");
+        assert!(caps.contains(&"CAP_NET_ADMIN"), "{caps:?}");
+        assert!(m.security.no_new_privileges == Some(true) && m.security.seccomp_unconfined());
+        assert_eq!(m.network(), NetworkMode::None);
+        assert_eq!(m.resources.ulimits[0].soft, 10);
         // A run's own --network wins; a null network is no default.
         let own = RunOptions {
-            network: NetworkMode::Host,
-            network_set: true,
+            namespaces: Namespaces {
+                network: Some(NetworkMode::Host),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        assert_eq!(own.with_defaults(&d).network, NetworkMode::Host);
-        let d: RunDefaults =
-            serde_json::from_value(serde_json::json!({"network": null, "security_opts": null}))
-                .unwrap();
-        assert!(!RunOptions::default().with_defaults(&d).network_set);
+        assert_eq!(own.with_defaults(&d).network(), NetworkMode::Host);
+        let d = RunDefaults::from_state_value(
+            &serde_json::json!({"network": null, "security_opts": null}),
+        );
+        assert_eq!(
+            RunOptions::default().with_defaults(&d).namespaces.network,
+            None
+        );
+    }
+
+    #[test]
+    fn isolation_in_state() {
+        #[derive(serde::Deserialize)]
+        struct S {
+            #[serde(deserialize_with = "isolation_from_state")]
+            i: Isolation,
+        }
+        for (v, want) in [
+            ("", Isolation::Oci),
+            ("chroot", Isolation::Chroot),
+            ("rootless", Isolation::Rootless),
+        ] {
+            let s: S = serde_json::from_value(serde_json::json!({ "i": v })).unwrap();
+            assert_eq!(s.i, want);
+        }
+        assert_eq!(serde_json::to_value(Isolation::Chroot).unwrap(), "chroot");
+        assert!(serde_json::from_value::<S>(serde_json::json!({"i": "vm"})).is_err());
     }
 
     #[test]

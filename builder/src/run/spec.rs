@@ -57,7 +57,7 @@ pub const READONLY_PATHS: &[&str] = &[
 ];
 
 /// One resource limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rlimit {
     /// `RLIMIT_NOFILE`.
     pub name: String,
@@ -118,6 +118,8 @@ pub struct SpecInputs<'a> {
     pub id_maps: Option<(Vec<IdMap>, Vec<IdMap>)>,
     /// Whether a terminal is attached.
     pub terminal: bool,
+    /// The profile of `--security-opt seccomp=FILE`, read by the caller.
+    pub seccomp_profile: Option<Value>,
 }
 
 fn set_env(env: &mut Vec<String>, kv: &str) {
@@ -153,21 +155,7 @@ pub fn proxy_env(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
 
 /// Parse a `--shm-size` value (`64m`, `1g`, `512k`, `1048576`, `100b`) into bytes.
 pub fn parse_shm_size(s: &str) -> Result<u64, RunError> {
-    let t = s.trim().to_ascii_lowercase();
-    let bad = || RunError::Invalid(format!("invalid --shm-size {s:?}"));
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'b')) => (&t[..i], 1),
-        Some((i, 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'g')) => (&t[..i], 1 << 30),
-        Some(_) => (t.as_str(), 1),
-        None => return Err(bad()),
-    };
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    match n.checked_mul(mult) {
-        Some(v) if v > 0 => Ok(v),
-        _ => Err(bad()),
-    }
+    super::policy::parse_size(s).map_err(|_| RunError::Invalid(format!("invalid --shm-size {s:?}")))
 }
 
 /// The final capability set: defaults (or the container's), `--cap-add`, then `--cap-drop`
@@ -345,13 +333,13 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         .unwrap_or_else(|| "/".to_string());
     let cwd = crate::rootfs::clean_container_path(&cwd);
 
-    let capabilities = capability_set(&opts.cap_add, &opts.cap_drop)?;
+    let sec = &opts.security;
+    let capabilities = capability_set(&sec.cap_add, &sec.cap_drop)?;
 
     let mut rlimits: Vec<Rlimit> = Vec::new();
-    for u in &opts.ulimits {
-        let r = parse_ulimit(u)?;
+    for r in &opts.resources.ulimits {
         rlimits.retain(|x| x.name != r.name);
-        rlimits.push(r);
+        rlimits.push(r.clone());
     }
     for d in &inp.default_rlimits {
         if !rlimits.iter().any(|r| r.name == d.name) {
@@ -360,26 +348,32 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
     }
 
     // Namespaces.
+    let ns = &opts.namespaces;
+    let private = |m: Option<NamespaceMode>| m.unwrap_or_default() != NamespaceMode::Host;
     let mut namespaces = vec![json!({"type": "mount"})];
-    if opts.pid != NamespaceMode::Host {
+    if private(ns.pid) {
         namespaces.push(json!({"type": "pid"}));
     }
-    if opts.ipc != NamespaceMode::Host {
+    if private(ns.ipc) {
         namespaces.push(json!({"type": "ipc"}));
     }
-    if opts.uts != NamespaceMode::Host {
+    if private(ns.uts) {
         namespaces.push(json!({"type": "uts"}));
     }
-    if opts.network != NetworkMode::Host {
+    if opts.network() != NetworkMode::Host {
         namespaces.push(json!({"type": "network"}));
+    }
+    // The cgroup namespace is hod's unless `--cgroupns private` asks for one.
+    if ns.cgroup == Some(NamespaceMode::Private) {
+        namespaces.push(json!({"type": "cgroup"}));
     }
     if inp.id_maps.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
 
     let sys_opts: &[&str] = &["nosuid", "noexec", "nodev", "ro"];
-    let shm_size_opt = match &inp.opts.shm_size {
-        Some(v) => format!("size={}", parse_shm_size(v)?),
+    let shm_size_opt = match opts.resources.shm_size {
+        Some(v) => format!("size={v}"),
         None => "size=65536k".to_string(),
     };
     let mut mounts = vec![
@@ -447,15 +441,32 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
     }
 
     let cap_names: Vec<&str> = capabilities.clone();
+    // `--security-opt mask=` adds to the masked paths, `unmask=` (or `unmask=ALL`) removes.
+    let unmask_all = sec.unmask.iter().any(|u| u == "ALL");
+    let mut masked: Vec<String> = MASKED_PATHS
+        .iter()
+        .map(|p| p.to_string())
+        .filter(|p| !unmask_all && !sec.unmask.contains(p))
+        .collect();
+    for m in &sec.mask {
+        if !masked.contains(m) {
+            masked.push(m.clone());
+        }
+    }
     let mut linux = json!({
         "namespaces": namespaces,
-        "maskedPaths": MASKED_PATHS,
+        "maskedPaths": masked,
         "readonlyPaths": READONLY_PATHS,
         "rootfsPropagation": "rprivate",
         "devices": serde_json::to_value(&inp.devices).map_err(|e| RunError::Invalid(format!("encoding devices: {e}")))?,
     });
-    if !opts.seccomp_unconfined {
-        linux["seccomp"] = default_seccomp(&cap_names);
+    match (&sec.seccomp, &inp.seccomp_profile) {
+        (Some(super::SeccompProfile::Unconfined), _) => {}
+        (_, Some(profile)) => linux["seccomp"] = profile.clone(),
+        (_, None) => linux["seccomp"] = default_seccomp(&cap_names),
+    }
+    if let Some(limit) = opts.resources.memory {
+        linux["resources"] = json!({"memory": {"limit": limit}});
     }
     if let Some((u, g)) = &inp.id_maps {
         let conv = |m: &Vec<IdMap>| -> Value {
@@ -490,14 +501,17 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
                 "ambient": [],
             },
             "rlimits": rlimits.iter().map(|r| json!({"type": r.name, "soft": r.soft, "hard": r.hard})).collect::<Vec<_>>(),
-            "noNewPrivileges": opts.no_new_privileges,
+            "noNewPrivileges": sec.no_new_privileges.unwrap_or(false),
         },
         "mounts": mounts,
         "linux": linux,
     });
     // A hostname needs a private UTS namespace (runc refuses it otherwise).
-    if opts.uts != NamespaceMode::Host {
+    if private(ns.uts) {
         doc["hostname"] = json!(inp.hostname);
+    }
+    if let Some(profile) = sec.apparmor.as_deref().filter(|p| *p != "unconfined") {
+        doc["process"]["apparmorProfile"] = json!(profile);
     }
     serde_json::from_value(doc)
         .map_err(|e| RunError::Invalid(format!("building the runtime spec: {e}")))
@@ -537,6 +551,7 @@ mod tests {
             }],
             id_maps: None,
             terminal: false,
+            seccomp_profile: None,
         }
     }
 
@@ -621,11 +636,18 @@ mod tests {
         };
         let opts = RunOptions {
             env: vec!["A=2".into(), "B=3".into()],
-            cap_add: vec!["sys_admin".into(), "NET_RAW".into()],
-            cap_drop: vec!["CAP_NET_RAW".into(), "chown".into()],
-            ulimits: vec!["nofile=10:20".into()],
-            network: NetworkMode::Host,
-            pid: NamespaceMode::Host,
+            security: super::super::Security {
+                cap_add: vec!["sys_admin".into(), "NET_RAW".into()],
+                cap_drop: vec!["CAP_NET_RAW".into(), "chown".into()],
+                ..Default::default()
+            },
+            resources: super::super::Resources::parse(None, None, &["nofile=10:20".into()])
+                .unwrap(),
+            namespaces: super::super::Namespaces {
+                network: Some(NetworkMode::Host),
+                pid: Some(NamespaceMode::Host),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let cmd = vec!["sh".to_string()];
@@ -664,6 +686,68 @@ mod tests {
     }
 
     #[test]
+    fn security_resources_and_namespaces_reach_the_spec() {
+        use super::super::{Namespaces, Resources, Security};
+        let cfg = ContainerConfig::default();
+        let cmd = vec!["id".to_string()];
+        let opts = RunOptions {
+            security: Security::parse_opts(&[
+                "no-new-privileges".into(),
+                "mask=/proc/extra".into(),
+                "unmask=/proc/kcore".into(),
+                "apparmor=myprofile".into(),
+            ])
+            .unwrap(),
+            resources: Resources::parse(Some("256m"), Some("1m"), &[]).unwrap(),
+            namespaces: Namespaces {
+                cgroup: Some(NamespaceMode::Private),
+                uts: Some(NamespaceMode::Host),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let spec = generate(&inputs(&cfg, &opts, &cmd)).unwrap();
+        let v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        assert_eq!(v["process"]["apparmorProfile"], "myprofile");
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 256 << 20);
+        let masked: Vec<&str> = v["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert!(masked.contains(&"/proc/extra") && !masked.contains(&"/proc/kcore"));
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["mount", "pid", "ipc", "network", "cgroup"]);
+        assert!(v.get("hostname").is_none(), "host UTS: no hostname");
+        let shm = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap();
+        assert!(shm["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=1048576")));
+        // unconfined: no filter; a profile file's content is used as given.
+        let mut unconfined = opts.clone();
+        unconfined.security.seccomp = Some(super::super::SeccompProfile::Unconfined);
+        let spec = generate(&inputs(&cfg, &unconfined, &cmd)).unwrap();
+        assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
+        let mut i = inputs(&cfg, &opts, &cmd);
+        i.seccomp_profile = Some(json!({"defaultAction": "SCMP_ACT_LOG"}));
+        let v = serde_json::to_value(generate(&i).unwrap()).unwrap();
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_LOG");
+    }
+
+    #[test]
     fn errors() {
         let cfg = ContainerConfig::default();
         let empty: Vec<String> = vec![];
@@ -673,15 +757,13 @@ mod tests {
             .to_string()
             .contains("command must be specified"));
         let bad = RunOptions {
-            cap_add: vec!["CAP_BOGUS".into()],
+            security: super::super::Security {
+                cap_add: vec!["CAP_BOGUS".into()],
+                ..Default::default()
+            },
             ..Default::default()
         };
         let cmd = vec!["id".to_string()];
-        assert!(generate(&inputs(&cfg, &bad, &cmd)).is_err());
-        let bad = RunOptions {
-            ulimits: vec!["nofile=20:10".into()],
-            ..Default::default()
-        };
         assert!(generate(&inputs(&cfg, &bad, &cmd)).is_err());
     }
 

@@ -85,7 +85,7 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
             &f.cache,
         )?;
         let eo = ExecOptions {
-            isolation: opts.isolation,
+            isolation: opts.isolation.unwrap_or_default(),
             no_pivot: opts.no_pivot,
             terminal,
             bundle_dir: f.bundle.clone(),
@@ -389,8 +389,10 @@ fn network_modes() {
         &f,
         &["sh", "-c", "cat /proc/net/dev | wc -l"],
         &RunOptions {
-            network: NetworkMode::Host,
-            network_set: true,
+            namespaces: Namespaces {
+                network: Some(NetworkMode::Host),
+                ..Default::default()
+            },
             ..Default::default()
         },
     );
@@ -411,7 +413,7 @@ fn ulimits_and_no_pivot() {
         &f,
         &["sh", "-c", "ulimit -n; ulimit -Hn"],
         &RunOptions {
-            ulimits: vec!["nofile=100:200".into()],
+            resources: Resources::parse(None, None, &["nofile=100:200".into()]).unwrap(),
             no_pivot: true,
             ..Default::default()
         },
@@ -426,7 +428,7 @@ fn chroot_isolation() {
     }
     let f = fixture();
     let opts = RunOptions {
-        isolation: Isolation::Chroot,
+        isolation: Some(Isolation::Chroot),
         ..Default::default()
     };
     let o = run(&f, &["sh", "-c", "id -u; ls /proc/self/status >/dev/null && echo proc-ok; echo x > /dev/null && echo dev-ok"], &opts);
@@ -439,9 +441,11 @@ fn chroot_isolation() {
         &f,
         &["true"],
         &RunOptions {
-            isolation: Isolation::Chroot,
-            network: NetworkMode::None,
-            network_set: true,
+            isolation: Some(Isolation::Chroot),
+            namespaces: Namespaces {
+                network: Some(NetworkMode::None),
+                ..Default::default()
+            },
             ..Default::default()
         },
     );
@@ -594,7 +598,7 @@ fn chroot_in_pod() {
     );
     let f = fixture();
     let opts = RunOptions {
-        isolation: Isolation::Chroot,
+        isolation: Some(Isolation::Chroot),
         ..Default::default()
     };
     // A RUN step: write into the rootfs, use /dev/null, read /proc.
@@ -626,7 +630,10 @@ fn runtime_hardening() {
         &f,
         &["sh", "-c", "grep -E '^Cap(Inh|Amb|Eff):' /proc/self/status"],
         &RunOptions {
-            cap_add: vec!["ALL".into()],
+            security: Security {
+                cap_add: vec!["ALL".into()],
+                ..Default::default()
+            },
             ..Default::default()
         },
     );
@@ -864,7 +871,7 @@ fn debian_minbase_dpkg() {
         &deb,
         &["dpkg", "-r", "hod-test"],
         &RunOptions {
-            isolation: Isolation::Chroot,
+            isolation: Some(Isolation::Chroot),
             ..Default::default()
         },
     );
@@ -915,7 +922,7 @@ fn rootless_isolation_and_runc_host_network() {
             "cat /proc/self/uid_map | wc -l; hostname; readlink /proc/self/ns/user",
         ],
         &RunOptions {
-            isolation: Isolation::Rootless,
+            isolation: Some(Isolation::Rootless),
             ..Default::default()
         },
     );
@@ -939,8 +946,10 @@ fn rootless_isolation_and_runc_host_network() {
             ],
             &RunOptions {
                 runtime: Some(runc),
-                network: NetworkMode::Host,
-                network_set: true,
+                namespaces: Namespaces {
+                    network: Some(NetworkMode::Host),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         );
@@ -1203,7 +1212,7 @@ fn containerenv_is_provided_and_its_placeholder_removed() {
     };
     assert!(shm(&spec).contains(&"size=65536k".to_string()));
     let sized = RunOptions {
-        shm_size: Some("80m".into()),
+        resources: Resources::parse(None, Some("80m"), &[]).unwrap(),
         ..opts.clone()
     };
     let (spec80, _) = prepare(

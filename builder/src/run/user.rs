@@ -126,6 +126,35 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RunError> {
     )
 }
 
+/// Resolve a `--group-add` value (a GID, or a group name in `group_content`).
+pub fn resolve_group_with(group: &str, group_content: Option<&str>) -> Result<u32, RunError> {
+    if let Some(gid) = numeric(group, "gid")? {
+        return Ok(gid);
+    }
+    let groups = group_content.map(passwd::parse_group).unwrap_or_default();
+    passwd::group_by_name(&groups, group)
+        .map(|x| x.gid)
+        .ok_or_else(|| {
+            RunError::Invalid(format!(
+                "looking up supplemental group {group:?}: no such group in the container's /etc/group"
+            ))
+        })
+}
+
+/// Resolve a `--group-add` value against the rootfs's `/etc/group`.
+pub fn resolve_group(rootfs: &Path, group: &str) -> Result<u32, RunError> {
+    let root = Root::open(rootfs).map_err(|e| RunError::Io {
+        op: "opening".into(),
+        path: rootfs.to_path_buf(),
+        source: e,
+    })?;
+    let content = passwd::read_db(&root, "/etc/group").unwrap_or_else(|e| {
+        tracing::debug!("reading /etc/group in the rootfs: {e}");
+        None
+    });
+    resolve_group_with(group, content.as_deref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +212,14 @@ mod tests {
             r("0:nosuchgroup").unwrap_err().to_string(),
             "determining run gid: unknown group error looking up group \"nosuchgroup\""
         );
+    }
+
+    #[test]
+    fn supplementary_groups() {
+        assert_eq!(resolve_group_with("g2", Some(GROUP)).unwrap(), 2000);
+        assert_eq!(resolve_group_with("4242", Some(GROUP)).unwrap(), 4242);
+        assert!(resolve_group_with("nogrp", Some(GROUP)).is_err());
+        assert!(resolve_group_with("g1", None).is_err());
     }
 
     #[test]

@@ -98,34 +98,10 @@ impl ImageSet {
     }
 }
 
-/// Split `repo[:tag][@digest]`.
-fn split_ref(s: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match s.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (s, None),
-    };
-    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match rest[slash..].rfind(':') {
-        Some(c) => (&rest[..slash + c], Some(&rest[slash + c + 1..]), digest),
-        None => (rest, None, digest),
-    }
-}
-
-/// Whether the first path component of `repo` is a registry host (docker's rule).
-fn has_domain(repo: &str) -> bool {
-    match repo.split_once('/') {
-        None => false,
-        Some((first, _)) => {
-            first.contains('.')
-                || first.contains(':')
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase())
-        }
-    }
-}
+use crate::reference::{repo_matches as stored_repo_matches, split_name as split_ref};
 
 /// Find an image the way podman/buildah resolve local names.
-pub(super) fn lookup_index(images: &[ImageRecord], name: &str) -> Result<usize> {
+pub(crate) fn lookup_index(images: &[ImageRecord], name: &str) -> Result<usize> {
     let not_found = || Error::NotFound {
         kind: "image",
         name: name.to_string(),
@@ -154,30 +130,9 @@ pub(super) fn lookup_index(images: &[ImageRecord], name: &str) -> Result<usize> 
         )));
     }
     let (repo, tag, digest) = split_ref(name);
-    let docker_lib;
-    let repo = match repo
-        .strip_prefix("docker.io/")
-        .or_else(|| repo.strip_prefix("index.docker.io/"))
-    {
-        Some(rest) if !rest.contains('/') => {
-            docker_lib = format!("docker.io/library/{rest}");
-            docker_lib.as_str()
-        }
-        Some(rest) => {
-            docker_lib = format!("docker.io/{rest}");
-            docker_lib.as_str()
-        }
-        None => repo,
-    };
-    let repo_matches = |candidate_repo: &str| -> bool {
-        if has_domain(repo) {
-            return candidate_repo == repo;
-        }
-        candidate_repo == format!("localhost/{repo}")
-            || candidate_repo == format!("docker.io/{repo}")
-            || (!repo.contains('/') && candidate_repo == format!("docker.io/library/{repo}"))
-            || candidate_repo.ends_with(&format!("/{repo}"))
-    };
+    let repo = crate::reference::normalize_typed_repo(repo);
+    let repo = repo.as_str();
+    let repo_matches = |candidate_repo: &str| stored_repo_matches(candidate_repo, repo);
     if let Some(d) = digest {
         let d = Digest::parse(d).map_err(|_| not_found())?;
         let hits: Vec<usize> = images

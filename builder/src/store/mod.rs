@@ -39,6 +39,7 @@ use crate::image::Digest;
 mod containers;
 pub mod driver;
 mod images;
+pub(crate) use images::lookup_index as lookup_image_index;
 pub mod json;
 mod layers;
 pub mod lock;

@@ -1,0 +1,147 @@
+//! The flag group of the settings every later `run` starts from, shared by `from` and `bud`
+//! (`#[command(flatten)]`): it only collects strings and hands them to the library's parsers.
+use builder::run::{Dns, Namespaces, Resources, RunDefaults, Security};
+
+/// `--cap-add`, `--security-opt`, `--network`, `--dns`, `--memory`, … of `from` and `bud`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunDefaultsArgs {
+    /// Add a capability for later `run`s.
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability for later `run`s.
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Bind mount a volume into later `run`s.
+    #[arg(short, long, value_name = "HOST-DIR:CONTAINER-DIR[:OPTIONS]")]
+    pub volume: Vec<String>,
+    /// Ulimit for later `run`s (type=soft[:hard]).
+    #[arg(long, value_name = "TYPE=LIMIT")]
+    pub ulimit: Vec<String>,
+    /// Device to add to later `run`s.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Vec<String>,
+    /// Security option for later `run`s: seccomp=unconfined|PATH, apparmor=, label=,
+    /// no-new-privileges, mask=, unmask=.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Network mode for later `run`s: private, none or host.
+    #[arg(long, alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+    /// DNS server for later `run`s' /etc/resolv.conf (none: keep the image's).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain for later `run`s' /etc/resolv.conf.
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS option for later `run`s' /etc/resolv.conf.
+    #[arg(long, value_name = "OPT")]
+    pub dns_option: Vec<String>,
+    /// Add a host:ip entry to /etc/hosts in later `run`s.
+    #[arg(long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// User namespace for later `run`s: container (private) or host.
+    #[arg(long, value_name = "HOW")]
+    pub userns: Option<String>,
+    /// UTS namespace for later `run`s: private or host.
+    #[arg(long, value_name = "HOW")]
+    pub uts: Option<String>,
+    /// PID namespace for later `run`s: private or host.
+    #[arg(long, value_name = "HOW")]
+    pub pid: Option<String>,
+    /// IPC namespace for later `run`s: private or host.
+    #[arg(long, value_name = "HOW")]
+    pub ipc: Option<String>,
+    /// Cgroup namespace for later `run`s: private or host.
+    #[arg(long, value_name = "HOW")]
+    pub cgroupns: Option<String>,
+    /// Supplementary group (name or GID) for later `run`s.
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Size of /dev/shm for later `run`s.
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Memory limit for later `run`s (number with unit b, k, m or g).
+    #[arg(short, long, value_name = "LIMIT")]
+    pub memory: Option<String>,
+}
+
+impl RunDefaultsArgs {
+    /// The library's typed defaults.
+    pub fn defaults(&self) -> anyhow::Result<RunDefaults> {
+        let mut security = Security::parse_opts(&self.security_opt)?;
+        security.cap_add = self.cap_add.clone();
+        security.cap_drop = self.cap_drop.clone();
+        let mut d = RunDefaults::default();
+        d.namespaces = Namespaces::parse(
+            self.network.as_deref(),
+            self.pid.as_deref(),
+            self.ipc.as_deref(),
+            self.uts.as_deref(),
+            self.cgroupns.as_deref(),
+            self.userns.as_deref(),
+        )?;
+        d.security = security;
+        d.resources = Resources::parse(
+            self.memory.as_deref(),
+            self.shm_size.as_deref(),
+            &self.ulimit,
+        )?;
+        d.dns = Dns::parse(
+            &self.dns,
+            &self.dns_search,
+            &self.dns_option,
+            &self.add_host,
+        )?;
+        d.devices = self.device.clone();
+        d.volumes = self.volume.clone();
+        d.group_add = self.group_add.clone();
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: RunDefaultsArgs,
+    }
+
+    #[test]
+    fn flags_become_typed_defaults() {
+        let t = T::parse_from([
+            "x",
+            "--cap-add",
+            "NET_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--ulimit",
+            "nofile=10:20",
+            "--dns",
+            "1.1.1.1",
+            "--add-host",
+            "h:10.0.0.1",
+            "--pid",
+            "host",
+            "--memory",
+            "64m",
+            "--group-add",
+            "wheel",
+        ]);
+        let d = t.a.defaults().unwrap();
+        assert_eq!(d.security.cap_add, vec!["NET_ADMIN"]);
+        assert!(d.security.seccomp_unconfined());
+        assert_eq!(d.resources.ulimits[0].hard, 20);
+        assert_eq!(d.resources.memory, Some(64 << 20));
+        assert_eq!(d.dns.servers[0].to_string(), "1.1.1.1");
+        assert_eq!(d.dns.hosts[0].name, "h");
+        assert_eq!(d.namespaces.pid, Some(builder::run::NamespaceMode::Host));
+        assert_eq!(d.namespaces.network, None, "no --network: no default");
+        assert_eq!(d.group_add, ["wheel"]);
+        let bad = T::parse_from(["x", "--security-opt", "bogus=1"]);
+        assert!(bad.a.defaults().is_err());
+    }
+}
