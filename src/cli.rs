@@ -123,6 +123,10 @@ pub enum Command {
     Info(commands::info::InfoArgs),
     /// Inspect the configuration of a container or image.
     Inspect(commands::inspect::InspectArgs),
+    /// Login to a container registry.
+    Login(commands::login::LoginArgs),
+    /// Logout of a container registry.
+    Logout(commands::logout::LogoutArgs),
     /// Mount a working container's root filesystem.
     Mount(commands::mount::MountArgs),
     /// Pull an image from a transport reference into local storage.
@@ -162,6 +166,8 @@ impl Command {
             Command::Images(a) => commands::images::run(a, ctx),
             Command::Info(a) => commands::info::run(a, ctx),
             Command::Inspect(a) => commands::inspect::run(a, ctx),
+            Command::Login(a) => commands::login::run(a, ctx),
+            Command::Logout(a) => commands::logout::run(a, ctx),
             Command::Mount(a) => commands::mount::run(a, ctx),
             Command::Pull(a) => commands::pull::run(a, ctx),
             Command::Push(a) => commands::push::run(a, ctx),

@@ -43,7 +43,14 @@ pub fn push(
     reporter: &dyn Reporter,
 ) -> Result<Digest> {
     (|| -> Result<Digest> {
+        crate::registries::auth::check_auth_file(&opts.registry)?;
         let dst_ref = push_destination(dest)?;
+        if let ImageReference::Docker(n) = &dst_ref {
+            crate::registries::check_registry_sources(
+                crate::registries::SourceUse::Push,
+                &n.domain,
+            )?;
+        }
         let dst = transport::open_destination(&dst_ref, Some(store), &opts.registry)?;
         let src_ref = ImageReference::Storage {
             store: None,

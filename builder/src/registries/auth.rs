@@ -246,6 +246,28 @@ pub fn write_path(ctx: &RegistryContext, env: &SysEnv) -> Result<PathBuf> {
     Ok(env.system_path(&format!("run/containers/{}/auth.json", env.uid)))
 }
 
+/// A given `--authfile` must exist (buildah's `CheckAuthFile`, for every command taking it):
+/// "checking authfile: stat FILE: no such file or directory".
+pub fn check_auth_file(ctx: &RegistryContext) -> Result<()> {
+    let Some(f) = &ctx.auth_file else {
+        return Ok(());
+    };
+    match std::fs::metadata(f) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let cause = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            Err(Error::invalid(format!(
+                "checking authfile: stat {}: {cause}",
+                f.display()
+            )))
+        }
+    }
+}
+
 /// Every auth file to read, in order.
 pub fn read_paths(ctx: &RegistryContext, env: &SysEnv) -> Vec<AuthPath> {
     let mut v = Vec::new();

@@ -14,7 +14,7 @@
 //!
 //! The library never prints: user-facing lines and prompts go through [`LoginIo`], which the
 //! CLI implements on the terminal and tests implement in memory.
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, Result};
 use crate::options::{Credentials, RegistryContext};
 
 use super::{auth, certs, conf, Endpoint, SysEnv};
@@ -130,6 +130,29 @@ pub fn login_endpoint(
     Ok(ep)
 }
 
+/// `hod login` against the `docker://` transport's credential check.
+pub fn login(ctx: &RegistryContext, opts: &LoginOptions, io: &mut dyn LoginIo) -> Result<()> {
+    login_with(ctx, &SysEnv::from_process(), opts, io, &transport_check)
+}
+
+fn transport_check(ep: &Endpoint) -> std::result::Result<(), CheckError> {
+    crate::transport::registry::check_login(ep).map_err(|e| {
+        if is_unauthorized(&e) {
+            CheckError::Unauthorized(e)
+        } else {
+            CheckError::Other(e)
+        }
+    })
+}
+
+fn is_unauthorized(e: &Error) -> bool {
+    match e {
+        Error::Registry(crate::transport::registry::RegistryError::Unauthorized { .. }) => true,
+        Error::Context { source, .. } => is_unauthorized(source),
+        _ => false,
+    }
+}
+
 /// [`login`] with an explicit environment and credential check.
 pub fn login_with(
     ctx: &RegistryContext,
@@ -235,6 +258,29 @@ pub fn login_with(
     }
 }
 
+/// Read one line from stdin without echo when it is a terminal (`Password: `), else a plain
+/// line. The line end is dropped; end of input is an error ("EOF").
+pub fn read_secret_line() -> Result<String> {
+    use std::io::BufRead as _;
+    let stdin = std::io::stdin();
+    let saved = rustix::termios::tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = &saved {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, saved);
+    }
+    match read {
+        Ok(0) => Err(Error::invalid("EOF")),
+        Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
+        Err(e) => Err(Error::invalid(e.to_string())),
+    }
+}
+
 /// `hod logout`.
 pub fn logout(ctx: &RegistryContext, opts: &LogoutOptions) -> Result<LogoutOutcome> {
     logout_in(ctx, &SysEnv::from_process(), opts)
@@ -246,9 +292,7 @@ pub fn logout_in(
     env: &SysEnv,
     opts: &LogoutOptions,
 ) -> Result<LogoutOutcome> {
-    if let Some(f) = &ctx.auth_file {
-        std::fs::metadata(f).at("checking authfile", f)?;
-    }
+    auth::check_auth_file(ctx)?;
     let conf = conf::load(ctx, env)?;
     let helpers = conf.credential_helpers();
     if opts.all {
@@ -510,7 +554,13 @@ mod tests {
         let e = logout_in(&ctx, &env, &lo(Some("a.io"), false))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("checking authfile"), "{e}");
+        assert_eq!(
+            e,
+            format!(
+                "checking authfile: stat {}: no such file or directory",
+                t.path().join("auth.json").display()
+            )
+        );
         std::fs::write(t.path().join("auth.json"), r#"{"auths":{"a.io":{"auth":"dTpw"},"b.io/ns":{"auth":"dTpw"},"c.io":{"auth":"dTpw"}}}"#).unwrap();
         assert_eq!(
             logout_in(&ctx, &env, &lo(Some("a.io"), false)).unwrap(),

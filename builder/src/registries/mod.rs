@@ -27,9 +27,11 @@ pub mod certs;
 pub mod conf;
 pub mod login;
 pub mod policy;
+pub mod sources;
 
-pub use login::{logout, LoginIo, LoginOptions, LogoutOptions, LogoutOutcome};
+pub use login::{login, logout, LoginIo, LoginOptions, LogoutOptions, LogoutOutcome};
 pub use policy::check_policy;
+pub use sources::{check_registry_sources, SourceUse};
 
 /// The registry host docker.io's API really lives on.
 pub const DOCKER_REGISTRY_HOST: &str = "registry-1.docker.io";
@@ -158,7 +160,11 @@ fn endpoint_for(
     ep.is_mirror = is_mirror;
     ep.insecure = match ctx.tls_verify {
         Some(verify) => !verify,
-        None => conf_insecure,
+        None => {
+            conf_insecure
+                || sources::RegistrySources::from_env()?
+                    .is_some_and(|s| s.is_insecure(&named.domain))
+        }
     };
     let tls = certs::for_host(ctx, env, &named.domain)?;
     ep.ca_certs = tls.ca_certs;

@@ -71,29 +71,40 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Certificate failures in the words of Go's `crypto/x509` (scripts and buildah's tests
-/// match them), after rustls's own.
+/// A plain-HTTP server met with TLS, in the words of Go's `net/http` (scripts and buildah's
+/// tests match them), before rustls's own.
 fn go_tls_words(s: String) -> String {
     if s.contains("corrupt message of type InvalidContentType") {
         // A plain-HTTP server answering the TLS handshake.
         return format!("http: server gave HTTP response to HTTPS client ({s})");
     }
-    if !s.contains("invalid peer certificate") {
-        return s;
-    }
-    let go = if s.contains("UnknownIssuer") || s.contains("CaUsedAsEndEntity") {
-        "x509: certificate signed by unknown authority"
-    } else if s.contains("Expired") || s.contains("NotValidYet") {
-        "x509: certificate has expired or is not yet valid"
-    } else if s.contains("NotValidForName") {
-        "x509: certificate is not valid for this host name"
-    } else {
-        return s;
-    };
-    format!("tls: failed to verify certificate: {go} ({s})")
+    s
 }
 
-/// The cause of a `reqwest` error as one line (its source chain, without the URL).
+/// Refused credentials, in containers/image's words (`ErrUnauthorizedForCredentials` around
+/// the registry's `unauthorized: authentication required`), which buildah's tests match.
+const BAD_CREDENTIALS: &str = "invalid username/password: unauthorized: authentication required";
+
+/// rustls' verdicts on an untrusted server certificate, and Go's wording of them (what
+/// buildah prints and its tests match).
+fn go_tls_wording(m: &str) -> Option<&'static str> {
+    const UNKNOWN: [&str; 3] = ["UnknownIssuer", "CaUsedAsEndEntity", "BadSignature"];
+    if !m.starts_with("invalid peer certificate") {
+        return None;
+    }
+    if UNKNOWN.iter().any(|u| m.contains(u)) {
+        Some("x509: certificate signed by unknown authority")
+    } else if m.contains("Expired") {
+        Some("x509: certificate has expired or is not yet valid")
+    } else if m.contains("NotValidForName") {
+        Some("x509: certificate is not valid for this host name")
+    } else {
+        None
+    }
+}
+
+/// The cause of a `reqwest` error as one line (its source chain, without the URL), TLS
+/// failures in Go's words.
 pub(crate) fn cause(e: &reqwest::Error) -> String {
     go_tls_words(cause_chain(e))
 }
@@ -104,6 +115,7 @@ fn cause_chain(e: &reqwest::Error) -> String {
     while let Some(err) = cur {
         let m = err.to_string();
         let m = m.split(" for url (").next().unwrap_or_default().to_string();
+        let m = go_tls_wording(&m).map(str::to_string).unwrap_or(m);
         if !m.is_empty() && !s.ends_with(&m) {
             if !s.is_empty() {
                 s.push_str(": ");
@@ -462,7 +474,7 @@ impl Client {
                         || resp.status() == StatusCode::FORBIDDEN =>
                 {
                     return Err(self.unauthorized(if self.ep.credentials.is_some() {
-                        "invalid username/password"
+                        BAD_CREDENTIALS
                     } else {
                         "authentication required"
                     }));
@@ -531,7 +543,7 @@ impl Client {
                             .and_then(parse_challenge);
                         if reauthed || ch.is_none() {
                             return Err(self.unauthorized(if self.ep.credentials.is_some() {
-                                "invalid username/password"
+                                BAD_CREDENTIALS
                             } else {
                                 "authentication required"
                             }));

@@ -141,7 +141,12 @@ pub fn endpoints(ctx: &RegistryContext, named: &NamedRef, for_push: bool) -> Res
 /// Check that `ep`'s credentials are accepted: `GET /v2/`, through the token flow when the
 /// registry asks for it (`hod login`).
 pub fn check_login(ep: &Endpoint) -> Result<()> {
-    let c = Client::new(ep.clone(), crate::options::RetryPolicy::default())?;
+    // One attempt, as buildah's login: a wrong address or TLS setup fails at once.
+    let once = crate::options::RetryPolicy {
+        max_retries: 0,
+        delay: None,
+    };
+    let c = Client::new(ep.clone(), once)?;
     block_on(c.check_login())?
 }
 
