@@ -193,3 +193,57 @@ fn stored_credentials_and_policy() {
     .unwrap();
     pull(policy.to_str().unwrap()).success();
 }
+
+/// buildah's `BUILD_REGISTRY_SOURCES` and `--authfile` checks come before any network use (the
+/// registries named here do not exist).
+#[test]
+fn registry_sources_and_authfile_checks() {
+    let ctx = TestContext::new("vfs");
+    let ctr = ctx.scratch_busybox_container();
+    let run = |sources: &str, args: &[&str]| {
+        let mut c = ctx.cmd(args);
+        c.env("BUILD_REGISTRY_SOURCES", sources);
+        common::run_cmd(c)
+    };
+    let blocked = r#"{"blockedRegistries": ["registry.example.com"]}"#;
+    let allowed = r#"{"allowedRegistries": ["some-other-registry.example.com"]}"#;
+    run(blocked, &["pull", "-q", "registry.example.com/a/b:1"]).one_error_naming(
+        "registry \"registry.example.com\" denied by policy: it is in the blocked registries list",
+    );
+    run(allowed, &["pull", "-q", "registry.example.com/a/b:1"]).one_error_naming(
+        "registry \"registry.example.com\" denied by policy: not in allowed registries list",
+    );
+    run(blocked, &["commit", "-q", &ctr, "docker://registry.example.com/busierbox"])
+        .one_error_naming(
+            "commit to registry at \"registry.example.com\" denied by policy: it is in the blocked registries list",
+        );
+    ctx.ok(["commit", "-q", &ctr, "localhost/src:1"]);
+    run(
+        allowed,
+        &[
+            "push",
+            "-q",
+            "localhost/src:1",
+            "docker://registry.example.com/x:1",
+        ],
+    )
+    .one_error_naming(
+        "registry \"registry.example.com\" denied by policy: not in allowed registries list",
+    );
+    // A given --authfile must exist, even for a local destination.
+    let missing = ctx.path("no-such-auth.json");
+    let m = missing.to_str().unwrap();
+    let dir = format!("dir:{}", ctx.path("out").display());
+    ctx.hod(["push", "--authfile", m, "localhost/src:1", &dir])
+        .one_error_naming(&format!(
+            "checking authfile: stat {m}: no such file or directory"
+        ));
+    ctx.hod(["pull", "--authfile", m, "localhost/src:1"])
+        .one_error_naming(&format!(
+            "checking authfile: stat {m}: no such file or directory"
+        ));
+    // An image ID that is not in the store is not looked for in registries.
+    let id = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    ctx.hod(["from", id])
+        .one_error_naming(&format!("{id}: image not known"));
+}
