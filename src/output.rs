@@ -60,6 +60,12 @@ fn exit_code(e: &anyhow::Error) -> Option<i32> {
         }
     }
     for cause in e.chain() {
+        if let Some(be) = cause.downcast_ref::<imagebuildah::BuildError>() {
+            if let Some(code) = be.exit_status() {
+                let _ = writeln!(io::stderr(), "Error: {e:#}");
+                return Some(code);
+            }
+        }
         if let Some(be) = cause.downcast_ref::<builder::Error>() {
             if let Some(code) = be.exit_status() {
                 let _ = writeln!(io::stderr(), "Error: {}", render(e));
