@@ -464,13 +464,7 @@ fn commit_final(
         && opts.os_features.is_empty()
         && opts.annotations.is_empty()
         && !opts.squash;
-    let plain = opts.env.is_empty()
-        && opts.unset_env.is_empty()
-        && opts.os_version.is_none()
-        && opts.os_features.is_empty()
-        && opts.annotations.is_empty()
-        && !opts.squash
-        && !opts.omit_history;
+    let plain = final_is_last_step_image(opts);
     let image_id = if reuse {
         b.state.from_image_id.clone()
     } else if let Some(id) = cached.filter(|_| plain) {
@@ -501,6 +495,18 @@ fn commit_final(
         reporter.step(&format!("Successfully tagged {n}"));
     }
     Ok(BuildOutput { image_id, names })
+}
+
+/// Whether, with `--layers`, the build's image is the last step's image as it is (no
+/// build-wide change to the config, history or layers at the end).
+pub fn final_is_last_step_image(opts: &BuildOptions) -> bool {
+    opts.env.is_empty()
+        && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
+        && opts.annotations.is_empty()
+        && !opts.squash
+        && !opts.omit_history
 }
 
 /// `--output`: the target's filesystem to a directory or a tar file.

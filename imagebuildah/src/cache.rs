@@ -10,7 +10,6 @@
 //! --explain-cache: on a miss, the closest entry with the same parent, and what differed
 //! ```
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -49,27 +48,30 @@ impl CacheEntry {
         serde_json::from_value(v.get("hodCache")?.clone()).ok()
     }
 
+    /// The instruction keyword of the (last) step: `COPY`, `ADD`, `RUN`, …
+    pub fn keyword(&self) -> String {
+        self.steps
+            .last()
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or("")
+            .to_ascii_uppercase()
+    }
+
     /// Why `self` (the wanted key) is not `other` (a cached one), in words.
     pub fn explain(&self, other: &CacheEntry) -> Vec<String> {
         let mut out = Vec::new();
         if self.parent != other.parent {
             out.push(format!(
-                "the parent image differs ({} vs {})",
-                self.parent, other.parent
+                "parent image changed (cached on {}, now {})",
+                crate::build::short(&other.parent),
+                crate::build::short(&self.parent)
             ));
         }
         if self.steps != other.steps {
-            let a: Vec<&String> = self
-                .steps
-                .iter()
-                .filter(|s| !other.steps.contains(s))
-                .collect();
-            for s in a {
-                out.push(format!("the instruction {s:?} is new"));
-            }
-            if out.is_empty() {
-                out.push("the instructions differ".into());
-            }
+            out.push(format!(
+                "instruction changed (cached: {:?})",
+                other.steps.join("; ")
+            ));
         }
         for (k, v) in &self.args {
             match other.args.get(k) {
@@ -81,11 +83,12 @@ impl CacheEntry {
         for k in other.args.keys().filter(|k| !self.args.contains_key(*k)) {
             out.push(format!("build arg {k} is no longer used"));
         }
+        let kw = self.keyword();
         for (p, d) in &self.sources {
             match other.sources.get(p) {
                 Some(o) if o == d => {}
-                Some(_) => out.push(format!("source {p} changed")),
-                None => out.push(format!("source {p} is new")),
+                Some(_) => out.push(format!("{kw} source {p} changed")),
+                None => out.push(format!("{kw} source {p} is new")),
             }
         }
         for p in other
@@ -93,7 +96,7 @@ impl CacheEntry {
             .keys()
             .filter(|p| !self.sources.contains_key(*p))
         {
-            out.push(format!("source {p} is gone"));
+            out.push(format!("{kw} source {p} is gone"));
         }
         out
     }
@@ -122,10 +125,27 @@ pub fn candidates(store: &builder::Store, parent: &str) -> Result<Vec<CacheEntry
         .collect())
 }
 
-/// Content digests of the files under `context/source` (names, modes, link targets, data),
-/// one per file, keyed by their context-relative path. A source with glob characters
-/// digests the whole context.
-pub fn source_digests(context: &Path, source: &str) -> Result<BTreeMap<String, String>> {
+/// What a COPY/ADD source digest needs besides the context: the ignore patterns in force
+/// and the stat-keyed digest cache.
+pub struct SourceDigester<'a> {
+    /// The context's ignore rules (`.containerignore`, `.dockerignore`, `--ignorefile`).
+    pub ignore: builder::copier::ignore::Matcher,
+    /// File content digests, reused while a file's stat data is unchanged.
+    pub digests: &'a mut crate::digests::DigestCache,
+    /// Follow a symlink named as the source (a context: COPY follows it); not in another
+    /// stage's rootfs, where an absolute link would resolve on the host.
+    pub follow_named: bool,
+}
+
+/// Content digests of the files under `context/source` (names, modes, owners, link
+/// targets, data), one per file, keyed by their context-relative path; files the ignore
+/// rules exclude are left out. A source with glob characters digests the whole context.
+pub fn source_digests(
+    context: &Path,
+    source: &str,
+    d: &mut SourceDigester<'_>,
+) -> Result<BTreeMap<String, String>> {
+    use std::os::unix::fs::MetadataExt;
     let clean = builder::rootfs::clean_container_path(&format!("/{source}"));
     let rel = clean.strip_prefix("/").unwrap_or(&clean).to_path_buf();
     let start = if source.contains(['*', '?', '[']) {
@@ -137,13 +157,16 @@ pub fn source_digests(context: &Path, source: &str) -> Result<BTreeMap<String, S
     if std::fs::symlink_metadata(&start).is_err() {
         return Ok(out);
     }
-    for entry in walkdir::WalkDir::new(&start).sort_by_file_name() {
+    let mut walk = walkdir::WalkDir::new(&start)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walk.next() {
         let entry = entry.map_err(|e| {
             crate::error::BuildError::invalid(format!("walking {}: {e}", start.display()))
         })?;
         let p = entry.path();
         // A source named directly is followed, as COPY follows it.
-        let md = if entry.depth() == 0 {
+        let md = if entry.depth() == 0 && d.follow_named {
             std::fs::metadata(p).map_err(io_at("reading", p))?
         } else {
             entry.metadata().map_err(|e| {
@@ -155,22 +178,19 @@ pub fn source_digests(context: &Path, source: &str) -> Result<BTreeMap<String, S
             .unwrap_or(p)
             .to_string_lossy()
             .into_owned();
+        if !name.is_empty() && d.ignore.excluded(&name) {
+            if md.is_dir() && !d.ignore.may_include_under(&name) {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
         let mut h = Sha256::new();
-        use std::os::unix::fs::MetadataExt;
-        h.update(format!("{:o}\0", md.mode()));
+        h.update(format!("{:o} {}:{}\0", md.mode(), md.uid(), md.gid()));
         if md.file_type().is_symlink() {
             let t = std::fs::read_link(p).map_err(io_at("reading", p))?;
             h.update(t.to_string_lossy().as_bytes());
         } else if md.is_file() {
-            let mut f = std::fs::File::open(p).map_err(io_at("reading", p))?;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = f.read(&mut buf).map_err(io_at("reading", p))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+            h.update(d.digests.file_digest(p, &md)?.as_bytes());
         } else if !md.is_dir() {
             continue;
         }
@@ -195,7 +215,7 @@ mod tests {
         assert_eq!(a.key(), b.key());
         b.sources.insert("a".into(), "d2".into());
         assert_ne!(a.key(), b.key());
-        assert_eq!(b.explain(&a), ["source a changed"]);
+        assert_eq!(b.explain(&a), ["COPY source a changed"]);
         b.args.insert("X".into(), "2".into());
         assert!(b
             .explain(&a)
@@ -208,18 +228,29 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("dir")).unwrap();
         std::fs::write(d.path().join("dir/f"), "one").unwrap();
-        let one = source_digests(d.path(), "dir").unwrap();
+        let mut dc = crate::digests::DigestCache::in_memory();
+        let mut sd = SourceDigester {
+            ignore: builder::copier::ignore::Matcher::new(&["dir/ignored"]).unwrap(),
+            digests: &mut dc,
+            follow_named: true,
+        };
+        std::fs::write(d.path().join("dir/ignored"), "x").unwrap();
+        let one = source_digests(d.path(), "dir", &mut sd).unwrap();
+        assert!(!one.contains_key("dir/ignored"));
         assert!(one.contains_key("dir/f"));
         std::fs::write(d.path().join("dir/f"), "two").unwrap();
-        let two = source_digests(d.path(), "dir").unwrap();
+        std::fs::write(d.path().join("dir/ignored"), "changed").unwrap();
+        let two = source_digests(d.path(), "dir", &mut sd).unwrap();
         assert_ne!(one["dir/f"], two["dir/f"]);
         assert_eq!(one["dir"], two["dir"]);
-        assert!(source_digests(d.path(), "../x").unwrap().is_empty());
+        assert!(source_digests(d.path(), "../x", &mut sd)
+            .unwrap()
+            .is_empty());
         // A symlink named as a source is followed (COPY copies its target's content).
         std::os::unix::fs::symlink("dir/f", d.path().join("link")).unwrap();
-        let l1 = source_digests(d.path(), "link").unwrap();
+        let l1 = source_digests(d.path(), "link", &mut sd).unwrap();
         std::fs::write(d.path().join("dir/f"), "three").unwrap();
-        let l2 = source_digests(d.path(), "link").unwrap();
+        let l2 = source_digests(d.path(), "link", &mut sd).unwrap();
         assert_ne!(l1["link"], l2["link"]);
     }
 }

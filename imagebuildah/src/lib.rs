@@ -19,6 +19,7 @@
 pub mod args;
 pub mod build;
 pub mod cache;
+pub mod digests;
 pub mod error;
 pub mod executor;
 pub mod include;

@@ -233,6 +233,15 @@ pub struct BuildOptions {
     pub builtin_preprocessor: bool,
     /// `--explain-cache`: with `--layers`, say why each step missed.
     pub explain_cache: bool,
+    /// `--cache-ttl`: only cached images created less than this long ago are used
+    /// (`Some(0)` is `--no-cache`).
+    pub cache_ttl: Option<std::time::Duration>,
+    /// `--cache-from REPO`: registry repositories to look a missed step up in
+    /// (`REPO:<cache key>`), with `--layers`.
+    pub cache_from: Vec<String>,
+    /// `--cache-to REPO`: registry repositories each step's image is pushed to, tagged with
+    /// its cache key, with `--layers`.
+    pub cache_to: Vec<String>,
 }
 
 impl BuildOptions {

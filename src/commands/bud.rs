@@ -56,6 +56,16 @@ pub struct BudArgs {
     /// closest cached step (parent, instruction, a build arg, a source path).
     #[arg(long)]
     pub explain_cache: bool,
+    /// Only use cached images created less than DURATION ago (Go syntax: 1h, 30m, 10s; 0 is
+    /// --no-cache).
+    #[arg(long, value_name = "DURATION")]
+    pub cache_ttl: Option<String>,
+    /// Registry repository to look missed steps up in (REPO:<cache key>), with --layers.
+    #[arg(long, value_name = "REPO", value_delimiter = ',')]
+    pub cache_from: Vec<String>,
+    /// Registry repository to push each step's image to (REPO:<cache key>), with --layers.
+    #[arg(long, value_name = "REPO", value_delimiter = ',')]
+    pub cache_to: Vec<String>,
     /// Pull policy for base images: always, missing, never, newer.
     #[arg(long, value_name = "POLICY", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
     pub pull: Option<String>,
@@ -296,6 +306,15 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     };
     o.no_cache = a.no_cache;
     o.explain_cache = a.explain_cache;
+    o.cache_from = a.cache_from.clone();
+    o.cache_to = a.cache_to.clone();
+    if let Some(t) = &a.cache_ttl {
+        o.cache_ttl = Some(
+            imagebuildah::instruction::parse_go_duration(t).ok_or_else(|| {
+                anyhow::anyhow!("parsing --cache-ttl {t:?}: time: invalid duration {t:?}")
+            })?,
+        );
+    }
     o.pull_policy = super::from::pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;
     o.format = a.format.as_deref().map(super::parse_format).transpose()?;
     o.squash = a.squash;

@@ -1371,7 +1371,7 @@ fn layers_cache_hits_misses_and_explains() {
         "ARG, ENV: {third}"
     );
     assert!(
-        third.contains("Cache miss: source a.txt changed"),
+        third.contains("Cache miss: COPY source a.txt changed"),
         "{third}"
     );
     // A build arg the RUN uses: the COPY before it hits, the RUN misses and says why.

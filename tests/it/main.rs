@@ -9,6 +9,8 @@
 mod common;
 
 mod bud;
+mod bud_cache;
+mod bud_cache_registry;
 mod commit;
 mod concurrency;
 mod docs;
