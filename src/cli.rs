@@ -123,6 +123,8 @@ pub enum Command {
     Info(commands::info::InfoArgs),
     /// Inspect the configuration of a container or image.
     Inspect(commands::inspect::InspectArgs),
+    /// Manipulate manifest lists.
+    Manifest(commands::manifest::ManifestArgs),
     /// Mount a working container's root filesystem.
     Mount(commands::mount::MountArgs),
     /// Pull an image from a transport reference into local storage.
@@ -162,6 +164,7 @@ impl Command {
             Command::Images(a) => commands::images::run(a, ctx),
             Command::Info(a) => commands::info::run(a, ctx),
             Command::Inspect(a) => commands::inspect::run(a, ctx),
+            Command::Manifest(a) => commands::manifest::run(a, ctx),
             Command::Mount(a) => commands::mount::run(a, ctx),
             Command::Pull(a) => commands::pull::run(a, ctx),
             Command::Push(a) => commands::push::run(a, ctx),

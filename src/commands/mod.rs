@@ -7,6 +7,7 @@ pub mod from;
 pub mod images;
 pub mod info;
 pub mod inspect;
+pub mod manifest;
 pub mod mount;
 pub mod pull;
 pub mod push;
