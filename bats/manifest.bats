@@ -54,7 +54,8 @@ linux/arm64/v8"
   expect_output "$want"
 
   run_hod manifest exists mylist
-  run_hod 1 manifest exists localhost/bb-arm64
+  run_hod 125 manifest exists localhost/bb-arm64
+  expect_output --substring "image is not a manifest list"
   run_hod 1 manifest exists nosuchlist
   # the list is an image named like one
   run_hod images --format '{{.Name}}:{{.Tag}}'

@@ -269,12 +269,13 @@ pub fn load(store: &Store, name: &str) -> Result<ManifestList> {
     })
 }
 
-/// `manifest exists`: whether `name` is a manifest list in the store.
+/// `manifest exists`: whether a manifest list `name` is in the store (an image that is not
+/// a list is [`ManifestError::NotAList`]).
 pub fn exists(store: &Store, name: &str) -> Result<bool> {
     match load(store, name) {
         Ok(_) => Ok(true),
         Err(Error::NotFound { .. }) => Ok(false),
-        Err(Error::Manifest(_)) => Ok(false),
+        // An image that is not a list is an error, as in buildah 1.28 (exit 125).
         Err(e) => Err(e),
     }
 }
@@ -1067,6 +1068,16 @@ mod tests {
         assert_eq!(inst, format!("{{\"\":\"{id}\"}}").into_bytes());
         assert!(exists(&store, "mylist").unwrap());
         assert!(!exists(&store, "other").unwrap());
+        store
+            .create_image(
+                &"a".repeat(64),
+                &["localhost/img:latest".into()],
+                None,
+                &[],
+                None,
+            )
+            .unwrap();
+        assert!(exists(&store, "img").is_err());
         // a second create fails, --amend reuses it
         let e = create(
             &store,
