@@ -347,7 +347,7 @@ pub fn create(
             store
                 .create_image_with_free_names(
                     &id,
-                    &[full.clone()],
+                    std::slice::from_ref(&full),
                     &[
                         BigData {
                             key: MANIFEST_KEY.into(),
@@ -564,12 +564,11 @@ fn find_instances(
     }
 }
 
+/// What [`update_list`] applies: the list and its `instances.json` map, changed in place.
+type ListUpdate<'a> = dyn FnMut(&mut ImageIndex, &mut BTreeMap<String, String>) -> Result<()> + 'a;
+
 /// Read-modify-write of a list under the store's lock.
-fn update_list(
-    store: &Store,
-    list_id: &str,
-    f: &mut dyn FnMut(&mut ImageIndex, &mut BTreeMap<String, String>) -> Result<()>,
-) -> Result<()> {
+fn update_list(store: &Store, list_id: &str, f: &mut ListUpdate<'_>) -> Result<()> {
     store.update_image_big_data(list_id, &[MANIFEST_KEY, INSTANCES_KEY], &mut |rec, old| {
         let shown = display_name(rec, list_id);
         let m = old[0]

@@ -346,7 +346,7 @@ impl Store {
         &self,
         id: &str,
         keys: &[&str],
-        f: &mut dyn FnMut(&ImageRecord, Vec<Option<Vec<u8>>>) -> Result<Vec<BigData>>,
+        f: &mut super::BigDataUpdate<'_>,
     ) -> Result<ImageRecord> {
         let g = self.lock(self.paths.images_lock(), LockKind::Exclusive)?;
         let mut set = ImageSet::load(&self.paths)?;

@@ -454,6 +454,11 @@ pub struct PutLayerOptions {
     pub expected_diff_digest: Option<Digest>,
 }
 
+/// The function of [`Store::update_image_big_data`]: the record and the current items
+/// (`None` = missing) in, the items to write out.
+pub type BigDataUpdate<'a> =
+    dyn FnMut(&ImageRecord, Vec<Option<Vec<u8>>>) -> Result<Vec<BigData>> + 'a;
+
 /// One big-data item given to [`Store::create_image`].
 #[derive(Debug, Clone)]
 pub struct BigData {
@@ -638,7 +643,7 @@ impl Store {
         &self,
         id: &str,
         keys: &[&str],
-        f: &mut dyn FnMut(&ImageRecord, Vec<Option<Vec<u8>>>) -> Result<Vec<BigData>>,
+        f: &mut BigDataUpdate<'_>,
     ) -> Result<ImageRecord> {
         self.update_image_big_data_impl(id, keys, f)
     }
