@@ -225,3 +225,29 @@ $LIST_ID"
   expect_output "arm64"
   run_hod manifest exists plist
 }
+
+@test "hod reads and changes lists buildah made, and buildah reads hod's" {
+  command -v /usr/bin/buildah >/dev/null || skip "buildah not installed"
+  two_arch_images
+  # shellcheck disable=SC2086
+  /usr/bin/buildah $ROOTDIR_OPTS manifest create localhost/blist:latest
+  run_hod manifest inspect blist
+  run jq -r '.manifests | length' <<<"$output"
+  expect_output 0
+  run_hod manifest add blist localhost/bb-arm64
+  # shellcheck disable=SC2086
+  run /usr/bin/buildah $ROOTDIR_OPTS manifest inspect localhost/blist:latest
+  assert "$status" -eq 0 "buildah manifest inspect"
+  run jq -r '.manifests[0].platform | "\(.architecture)/\(.variant)"' <<<"$output"
+  expect_output "arm64/v8"
+  run_hod manifest create hlist localhost/bb-amd64
+  # shellcheck disable=SC2086
+  run /usr/bin/buildah $ROOTDIR_OPTS manifest inspect localhost/hlist:latest
+  run jq -r '.manifests[0].platform.architecture' <<<"$output"
+  expect_output "amd64"
+  # shellcheck disable=SC2086
+  run /usr/bin/buildah $ROOTDIR_OPTS manifest push --all localhost/hlist:latest dir:$TEST_SCRATCH_DIR/bdir
+  assert "$status" -eq 0 "buildah manifest push --all of hod's list"
+  run jq -r '.manifests | length' $TEST_SCRATCH_DIR/bdir/manifest.json
+  expect_output 1
+}

@@ -46,6 +46,10 @@ pub const INSTANCES_KEY: &str = "instances.json";
 /// The big-data key holding the list itself.
 pub const MANIFEST_KEY: &str = "manifest";
 
+/// The list `manifest create` stores, byte for byte as buildah 1.28 does (an empty Docker
+/// list; any change stores an OCI index).
+pub const EMPTY_LIST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":null}"#;
+
 /// Manifest-list errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -342,7 +346,6 @@ pub fn create(
         Some(id) => id,
         None => {
             let id = crate::store::paths::random_id();
-            let index = ImageIndex::new_oci();
             let instances = BTreeMap::from([(String::new(), id.clone())]);
             store
                 .create_image_with_free_names(
@@ -351,7 +354,7 @@ pub fn create(
                     &[
                         BigData {
                             key: MANIFEST_KEY.into(),
-                            data: index_bytes(&index),
+                            data: EMPTY_LIST.to_vec(),
                         },
                         BigData {
                             key: INSTANCES_KEY.into(),
@@ -578,6 +581,9 @@ fn update_list(store: &Store, list_id: &str, f: &mut ListUpdate<'_>) -> Result<(
         let mut inst = parse_instances(old[1].as_deref())?;
         inst.entry(String::new()).or_insert_with(|| rec.id.clone());
         f(&mut index, &mut inst)?;
+        // As buildah 1.28 saves a changed list: an OCI index.
+        index.schema_version = 2;
+        index.media_type = Some(OCI_INDEX.to_string());
         Ok(vec![
             BigData {
                 key: MANIFEST_KEY.into(),
@@ -1063,6 +1069,12 @@ mod tests {
         let rec = store.image("localhost/mylist:latest").unwrap();
         assert_eq!(rec.id, id);
         assert_eq!(rec.big_data_names, vec!["manifest", "instances.json"]);
+        // the digest buildah 1.28.2's record of a new list has
+        assert_eq!(
+            rec.digest.unwrap().to_string(),
+            "sha256:20b959ad5960230b65a77b746bdbf5d991ade4d7a129c2554e167acdcc990531"
+        );
+        assert!(load(&store, "mylist").unwrap().index.manifests.is_empty());
         let inst = store.image_big_data(&id, INSTANCES_KEY).unwrap();
         assert_eq!(inst, format!("{{\"\":\"{id}\"}}").into_bytes());
         assert!(exists(&store, "mylist").unwrap());

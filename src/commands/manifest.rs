@@ -174,7 +174,7 @@ pub struct PushArgs {
     #[arg(long)]
     pub remove_signatures: bool,
     /// Remove the manifest list from local storage if the push succeeds.
-    #[arg(long)]
+    #[arg(long, visible_alias = "purge")]
     pub rm: bool,
     /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`.
     #[command(flatten)]
