@@ -143,6 +143,15 @@ impl<'a> ImageIndex<'a> {
             .unwrap_or(0)
     }
 
+    /// Creation time in nanoseconds since the epoch, for ordering (`before=`/`since=`): images
+    /// committed within one second are still ordered, as Go's `time.Before` orders them.
+    pub fn created_nanos(&self, id: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(&self.created_raw(id))
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(0)
+    }
+
     /// The image's layers, top first.
     pub fn layer_chain(&self, id: &str) -> Vec<&Layer> {
         let mut out = Vec::new();
@@ -291,8 +300,12 @@ impl<'a> ImageIndex<'a> {
                 .labels(id)
                 .get(k)
                 .is_some_and(|x| v.as_ref().is_none_or(|v| v == x)),
-            FilterKind::Before(name) => self.created(id) < self.created(&self.get(name)?.id),
-            FilterKind::Since(name) => self.created(id) > self.created(&self.get(name)?.id),
+            FilterKind::Before(name) => {
+                self.created_nanos(id) < self.created_nanos(&self.get(name)?.id)
+            }
+            FilterKind::Since(name) => {
+                self.created_nanos(id) > self.created_nanos(&self.get(name)?.id)
+            }
         };
         Ok(hit != filter.negate)
     }
