@@ -47,6 +47,7 @@ if want deps; then
         [xz]=xz-utils [bzip2]=bzip2 [curl]=curl [gcc]=gcc [make]=make [file]=file
         [setpriv]=util-linux [script]=bsdutils [python3]=python3 [dpkg-deb]=dpkg
         [flock]=util-linux [timeout]=coreutils
+        [htpasswd]=apache2-utils [openssl]=openssl
     )
     missing=()
     for cmd in "${!pkgs[@]}"; do

@@ -123,6 +123,10 @@ pub enum Command {
     Info(commands::info::InfoArgs),
     /// Inspect the configuration of a container or image.
     Inspect(commands::inspect::InspectArgs),
+    /// Login to a container registry.
+    Login(commands::login::LoginArgs),
+    /// Logout of a container registry.
+    Logout(commands::logout::LogoutArgs),
     /// Manipulate manifest lists.
     Manifest(commands::manifest::ManifestArgs),
     /// Mount a working container's root filesystem.
@@ -164,6 +168,8 @@ impl Command {
             Command::Images(a) => commands::images::run(a, ctx),
             Command::Info(a) => commands::info::run(a, ctx),
             Command::Inspect(a) => commands::inspect::run(a, ctx),
+            Command::Login(a) => commands::login::run(a, ctx),
+            Command::Logout(a) => commands::logout::run(a, ctx),
             Command::Manifest(a) => commands::manifest::run(a, ctx),
             Command::Mount(a) => commands::mount::run(a, ctx),
             Command::Pull(a) => commands::pull::run(a, ctx),

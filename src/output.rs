@@ -103,6 +103,41 @@ pub fn println(s: &str) -> anyhow::Result<()> {
     print(&format!("{s}\n"))
 }
 
+/// `hod login`'s prompts and messages on the terminal, as buildah's (stdout).
+pub struct TerminalLoginIo;
+
+impl builder::registries::LoginIo for TerminalLoginIo {
+    fn say(&mut self, line: &str) {
+        let _ = writeln!(io::stdout(), "{line}");
+    }
+    fn ask(&mut self, prompt: &str) -> builder::Result<String> {
+        let mut out = io::stdout();
+        let _ = write!(out, "{prompt}");
+        let _ = out.flush();
+        let mut line = String::new();
+        let n = io::BufRead::read_line(&mut io::stdin().lock(), &mut line)
+            .map_err(|e| builder::Error::invalid(e.to_string()))?;
+        if n == 0 {
+            return Err(builder::Error::invalid("EOF"));
+        }
+        Ok(line)
+    }
+    fn ask_secret(&mut self, prompt: &str) -> builder::Result<String> {
+        let mut out = io::stdout();
+        let _ = write!(out, "{prompt}");
+        let _ = out.flush();
+        let secret = builder::registries::login::read_secret_line()?;
+        let _ = writeln!(out);
+        Ok(secret)
+    }
+    fn read_stdin(&mut self) -> builder::Result<String> {
+        let mut s = String::new();
+        io::Read::read_to_string(&mut io::stdin(), &mut s)
+            .map_err(|e| builder::Error::invalid(format!("reading password from stdin: {e}")))?;
+        Ok(s)
+    }
+}
+
 /// Print an error that is not the last one (commands that go on after a failure).
 pub fn eprint_error(e: &anyhow::Error) {
     let _ = writeln!(io::stderr(), "{e:#}");

@@ -334,6 +334,12 @@ impl Builder {
             None | Some("") => ImageReference::Local(String::new()),
             Some(d) => ImageReference::parse(d)?,
         };
+        if let ImageReference::Docker(n) = &dest_ref {
+            crate::registries::check_registry_sources(
+                crate::registries::SourceUse::Commit,
+                &n.domain,
+            )?;
+        }
         // Open the destination first: a bad destination fails before any work.
         let dst = transport::open_destination(&dest_ref, Some(store), &opts.registry)?;
 

@@ -76,6 +76,9 @@ pub enum Error {
     /// Image transport errors.
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    /// Registry (`docker://`) errors.
+    #[error(transparent)]
+    Registry(#[from] crate::transport::registry::RegistryError),
     /// Rootfs-confined copy errors.
     #[error(transparent)]
     Copy(#[from] crate::copier::CopyError),

@@ -113,11 +113,34 @@ pub fn pulled_names(r: &ImageReference, src: &dyn ImageSource) -> Result<Vec<Str
 }
 
 /// The registry references a name that is not in the store stands for, in the order to try
-/// them. Today the name itself, normalised as docker does (`busybox` is
-/// `docker.io/library/busybox:latest`); short-name resolution through registries.conf
-/// (aliases, unqualified-search registries) belongs here.
-pub fn registry_candidates(name: &str, _ctx: &RegistryContext) -> Result<Vec<NamedRef>> {
-    Ok(vec![parse_named(name)?.with_default_tag()])
+/// them: a qualified name is itself; a short name resolves through registries.conf (aliases,
+/// then unqualified-search registries, `short-name-mode`), as containers/image does.
+pub fn registry_candidates(name: &str, ctx: &RegistryContext) -> Result<Vec<NamedRef>> {
+    // An image ID is never a registry name: it is simply not in the store.
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::NotFound {
+            kind: "image",
+            name: name.to_string(),
+        });
+    }
+    crate::registries::resolve_short_name(ctx, name)
+}
+
+/// libimage's rule for `--policy=always`: a short name that is a local `localhost/` image is
+/// pulled under that name (`image` → `localhost/image:latest`), not searched for elsewhere.
+fn local_resolution(store: &Store, name: &str, opts: &PullOptions) -> String {
+    if opts.policy != PullPolicy::Always || crate::registries::is_qualified(name) {
+        return name.to_string();
+    }
+    let Ok(local) = normalize_local_name(name) else {
+        return name.to_string();
+    };
+    let local = local.to_string();
+    match store.image(name) {
+        Ok(img) if img.names.contains(&local) => local,
+        _ => name.to_string(),
+    }
 }
 
 /// Copy the image `r` names into the store, through the one `transport::open_source`.
@@ -127,7 +150,14 @@ fn pull_one(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<String> {
-    let mut source = transport::open_source(r, Some(store), &opts.registry)?;
+    if let ImageReference::Docker(n) = r {
+        crate::registries::check_registry_sources(crate::registries::SourceUse::Pull, &n.domain)?;
+    }
+    // policy.json decides whether this source may be used at all (buildah checks it first).
+    crate::registries::check_policy(&opts.registry, r.transport(), r)?;
+    // containers/image's wording, which buildah's tests match ("initializing source docker://…").
+    let mut source = transport::open_source(r, Some(store), &opts.registry)
+        .context_with(|| format!("initializing source {r}"))?;
     let names = pulled_names(r, source.as_ref())?;
     let dst = Box::new(StorageDest::new(store, names)?);
     let copy = CopyImageOptions {
@@ -147,6 +177,7 @@ pub fn pull(
     reporter: &dyn Reporter,
 ) -> Result<String> {
     (|| -> Result<String> {
+        crate::registries::auth::check_auth_file(&opts.registry)?;
         let r = ImageReference::parse(src)?;
         if opts.all_tags && !matches!(r, ImageReference::Docker(_) | ImageReference::Local(_)) {
             return Err(Error::invalid(format!(
@@ -190,10 +221,12 @@ pub fn pull(
         }
         // A name not in the store is a registry image: try each reference it stands for.
         let candidates = match &r {
-            ImageReference::Local(name) => registry_candidates(name, &opts.registry)?
-                .into_iter()
-                .map(ImageReference::Docker)
-                .collect(),
+            ImageReference::Local(name) => {
+                registry_candidates(&local_resolution(store, name, opts), &opts.registry)?
+                    .into_iter()
+                    .map(ImageReference::Docker)
+                    .collect()
+            }
             _ => vec![r],
         };
         let mut errors = Vec::new();

@@ -43,7 +43,14 @@ pub fn push(
     reporter: &dyn Reporter,
 ) -> Result<Digest> {
     (|| -> Result<Digest> {
+        crate::registries::auth::check_auth_file(&opts.registry)?;
         let dst_ref = push_destination(dest)?;
+        if let ImageReference::Docker(n) = &dst_ref {
+            crate::registries::check_registry_sources(
+                crate::registries::SourceUse::Push,
+                &n.domain,
+            )?;
+        }
         let dst = transport::open_destination(&dst_ref, Some(store), &opts.registry)?;
         // A list's name pushes the host's instance, as buildah 1.28 does (`manifest push`
         // pushes the list).
@@ -129,11 +136,20 @@ mod tests {
             assert_eq!(m.layers[0].media_type, want);
             assert_eq!(m.config.digest, out.config_digest);
         }
+        // a bare name is a registry: here one that is not listening (no retries)
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut opts = PushOptions::default();
+        opts.registry.retry.max_retries = 0;
+        opts.registry.tls_verify = Some(false);
         let err = push(
             &store,
             "localhost/x:1",
-            "quay.io/a/b",
-            &PushOptions::default(),
+            &format!("127.0.0.1:{port}/a/b"),
+            &opts,
             &crate::report::Quiet,
         )
         .unwrap_err();
@@ -143,7 +159,10 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default()
         );
-        assert!(chain.contains("not implemented yet"), "{chain}");
+        assert!(
+            chain.contains(&format!("pinging container registry 127.0.0.1:{port}")),
+            "{chain}"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod from;
 pub mod images;
 pub mod info;
 pub mod inspect;
+pub mod login;
+pub mod logout;
 pub mod manifest;
 pub mod mount;
 pub mod pull;

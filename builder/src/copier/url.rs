@@ -1,19 +1,12 @@
-//! ADD/COPY of `http://` URLs: a small blocking HTTP/1.1 GET over `std::net::TcpStream`
-//! (redirects, chunked bodies), the body kept in an anonymous host temporary file and its
-//! digest checked before anything is written into the rootfs.
+//! ADD/COPY of `http://` and `https://` URLs, fetched with the registry transport's HTTP
+//! client (`transport::registry::download`: redirects, chunked bodies, TLS with the system
+//! roots); the body is kept in an anonymous host temporary file and its digest checked
+//! before anything is written into the rootfs.
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
-use std::net::TcpStream;
+use std::io;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::error::{Error, Result};
-
-/// Largest response header block.
-const MAX_HEADER: usize = 64 * 1024;
-/// Redirects followed.
-const MAX_REDIRECTS: usize = 10;
 
 /// Whether `s` is a URL source.
 pub fn is_url(s: &str) -> bool {
@@ -53,55 +46,6 @@ pub enum UrlError {
         /// What went wrong.
         msg: String,
     },
-}
-
-struct Parsed {
-    host: String,
-    port: u16,
-    path: String,
-}
-
-fn parse(url: &str) -> std::result::Result<Parsed, String> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") {
-        return Err("https URLs are not supported by this build (only http://)".into());
-    } else {
-        return Err("unsupported URL scheme".into());
-    };
-    let (authority, path) = match rest.find(['/', '?', '#']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let path = path.split('#').next().unwrap_or("/");
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_string()
-    };
-    if authority.contains('@') {
-        return Err("credentials in URLs are not supported".into());
-    }
-    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-        let (h, p) = h.split_once(']').ok_or("bad IPv6 address")?;
-        (format!("[{h}]"), p.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
-        None => 80,
-    };
-    if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err("bad host".into());
-    }
-    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err("bad path".into());
-    }
-    Ok(Parsed { host, port, path })
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {
@@ -150,169 +94,33 @@ pub fn file_name(url: &str) -> Result<String> {
     Ok(name)
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<(String, String)>)> {
-    let mut total = 0;
-    let mut line = String::new();
-    let mut lines = Vec::new();
-    loop {
-        line.clear();
-        let n = r
-            .by_ref()
-            .take((MAX_HEADER - total + 1) as u64)
-            .read_line(&mut line)?;
-        total += n;
-        if n == 0 || total > MAX_HEADER {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "truncated or oversized response header",
-            ));
-        }
-        let l = line.trim_end_matches(['\r', '\n']).to_string();
-        if l.is_empty() {
-            break;
-        }
-        lines.push(l);
-    }
-    let status = lines
-        .first()
-        .and_then(|s| s.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
-    let headers = lines[1..]
-        .iter()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok((status, headers))
-}
-
-fn copy_chunked(r: &mut BufReader<TcpStream>, out: &mut dyn Write) -> io::Result<u64> {
-    let mut total = 0u64;
-    loop {
-        let mut line = String::new();
-        r.by_ref().take(1024).read_line(&mut line)?;
-        let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-        if size == 0 {
-            // trailers
-            loop {
-                let mut t = String::new();
-                if r.by_ref().take(8192).read_line(&mut t)? == 0 || t.trim().is_empty() {
-                    return Ok(total);
-                }
-            }
-        }
-        let n = io::copy(&mut r.by_ref().take(size), out)?;
-        if n != size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated chunk",
-            ));
-        }
-        total += n;
-        let mut crlf = String::new();
-        r.by_ref().take(2).read_line(&mut crlf)?;
-    }
-}
-
-/// Hashes what passes through.
-struct HashingWriter<'a> {
-    inner: &'a mut File,
-    h: Sha256,
-}
-
-impl Write for HashingWriter<'_> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.h.update(&b[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn fetch_once(url: &str) -> std::result::Result<Fetched, UrlError> {
-    let bad = |u: &str, m: String| UrlError::Bad {
-        url: u.to_string(),
-        msg: m,
-    };
-    let mut current = url.to_string();
-    for _ in 0..=MAX_REDIRECTS {
-        let p = parse(&current).map_err(|m| bad(&current, m))?;
-        let io_err = |source| UrlError::Io {
-            url: current.clone(),
-            source,
-        };
-        let stream =
-            TcpStream::connect((p.host.trim_matches(['[', ']']), p.port)).map_err(io_err)?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(300)))
-            .map_err(io_err)?;
-        let mut w = stream.try_clone().map_err(io_err)?;
-        let host_hdr = if p.port == 80 {
-            p.host.clone()
-        } else {
-            format!("{}:{}", p.host, p.port)
-        };
-        write!(w, "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hod\r\nAccept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n", p.path, host_hdr)
-            .map_err(io_err)?;
-        let mut r = BufReader::new(stream);
-        let (status, headers) = read_head(&mut r).map_err(io_err)?;
-        let header = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            let loc = header("location")
-                .ok_or_else(|| bad(&current, format!("redirect {status} without a Location")))?;
-            current = if is_url(&loc) {
-                loc
-            } else if loc.starts_with('/') {
-                format!("http://{host_hdr}{loc}")
-            } else {
-                let base = p.path.rsplit_once('/').map(|x| x.0).unwrap_or("");
-                format!("http://{host_hdr}{base}/{loc}")
-            };
-            continue;
-        }
-        if !(200..300).contains(&status) {
-            return Err(bad(&current, format!("invalid response status {status}")));
-        }
-        let mut file = tempfile::tempfile().map_err(io_err)?;
-        let mut hw = HashingWriter {
-            inner: &mut file,
-            h: Sha256::new(),
-        };
-        let size = if header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-        {
-            copy_chunked(&mut r, &mut hw).map_err(io_err)?
-        } else if let Some(len) = header("content-length") {
-            let len: u64 = len
-                .parse()
-                .map_err(|_| bad(&current, format!("bad Content-Length {len:?}")))?;
-            let n = io::copy(&mut r.by_ref().take(len), &mut hw).map_err(io_err)?;
-            if n != len {
-                return Err(io_err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("body truncated at {n} of {len} bytes"),
-                )));
-            }
-            n
-        } else {
-            io::copy(&mut r, &mut hw).map_err(io_err)?
-        };
-        let digest = format!("sha256:{}", hex::encode(hw.h.finalize()));
-        file.rewind().map_err(io_err)?;
-        let last_modified = header("last-modified")
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok())
-            .map(|d| d.timestamp());
-        return Ok(Fetched {
-            file,
-            size,
-            last_modified,
-            digest,
+    use crate::transport::registry::download::{get, DownloadError};
+    if !is_url(url) {
+        return Err(UrlError::Bad {
+            url: url.to_string(),
+            msg: "unsupported URL scheme".into(),
         });
     }
-    Err(bad(url, "too many redirects".into()))
+    match get(url) {
+        Ok(d) => Ok(Fetched {
+            file: d.file,
+            size: d.size,
+            last_modified: d
+                .last_modified
+                .and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok())
+                .map(|d| d.timestamp()),
+            digest: d.digest,
+        }),
+        Err(DownloadError::Transient(msg)) => Err(UrlError::Io {
+            url: url.to_string(),
+            source: io::Error::other(msg),
+        }),
+        Err(DownloadError::Fatal(msg)) => Err(UrlError::Bad {
+            url: url.to_string(),
+            msg,
+        }),
+    }
 }
 
 /// GET `url`, retrying transport failures `retries` times `delay` apart, and check the
@@ -385,6 +193,8 @@ pub fn parse_checksum(c: &str) -> Result<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use sha2::{Digest as _, Sha256};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
 
     /// Serve `responses` (raw HTTP responses, one per connection) on 127.0.0.1.
@@ -507,8 +317,47 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn https_is_refused_clearly() {
-        let e = fetch("https://127.0.0.1:1/x", None, 0, Duration::ZERO).unwrap_err();
-        assert!(e.to_string().contains("https"), "{e}");
+    fn https_errors_name_the_url_and_the_cause() {
+        // nothing listens: a transport error, retried, then reported with the URL
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let u = format!("https://127.0.0.1:{port}/x");
+        let e = fetch(&u, None, 1, Duration::from_millis(1)).unwrap_err();
+        assert!(
+            e.to_string().contains(&u) && e.to_string().contains("onnect"),
+            "{e}"
+        );
+        // a plain-HTTP server spoken to over TLS: a TLS error, not retried forever
+        let (port, _h) = serve(vec![ok_response(b"x", "")]);
+        let e = fetch(
+            &format!("https://127.0.0.1:{port}/x"),
+            None,
+            0,
+            Duration::ZERO,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("127.0.0.1"), "{e}");
+    }
+
+    #[test]
+    fn https_against_a_tls_server() {
+        // the test registry's TLS: its CA is not in the system roots, so the certificate
+        // is refused (ADD trusts the system roots only, as buildah does)
+        let Some(reg) = crate::transport::registry::test_registry::TestRegistry::start(
+            crate::transport::registry::test_registry::Mode::Tls,
+        ) else {
+            return;
+        };
+        let e = fetch(
+            &format!("https://{}/v2/", reg.host),
+            None,
+            0,
+            Duration::ZERO,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("certificate"), "{e}");
     }
 }

@@ -10,10 +10,12 @@
 //! it visible (D36). Manifests and configs are read with a 4 MiB bound (D37).
 //! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
 //! and so the image ID, are kept, as containers/image does.
+pub mod blob_cache;
 pub mod codec;
 pub mod dir;
 pub mod docker_archive;
 pub mod oci;
+pub mod registry;
 pub mod storage;
 
 use std::io::{self, Seek, Write};
@@ -81,6 +83,9 @@ pub struct BlobInfo {
     pub digest: Digest,
     /// Size.
     pub size: i64,
+    /// Its compression, when the destination reuses a blob other than the source's
+    /// (`None` = the source blob itself or its recompression to the copy's target).
+    pub compression: Option<Compression>,
 }
 
 /// What the copy pipeline knows about a layer when handing it to a destination.
@@ -92,6 +97,8 @@ pub struct LayerInfo {
     pub diff_id: Option<Digest>,
     /// The blob's compression.
     pub compression: Compression,
+    /// The compression the copy produces for this layer (a reused blob should have it).
+    pub target: Compression,
 }
 
 /// A readable image.
@@ -109,6 +116,13 @@ pub trait ImageSource {
     /// pipeline still verifies it.
     fn take_blob_file(&mut self, _desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
         None
+    }
+    /// A reader streaming the blob's bytes, for destinations that apply layers as they
+    /// arrive ([`ImageDestination::put_layer_stream`]); `None` = not offered. The reader
+    /// must verify the blob's digest and size itself and report end-of-file only after
+    /// they matched (an error otherwise).
+    fn open_blob(&mut self, _desc: &Descriptor) -> Result<Option<Box<dyn io::Read + Send>>> {
+        Ok(None)
     }
     /// The names the source itself records for the image (an `oci-archive:`'s ref-name
     /// annotation, a `docker-archive:`'s `RepoTags`), as stored; `pull::pulled_names`
@@ -145,6 +159,21 @@ pub trait ImageDestination {
         _layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
         Ok(None)
+    }
+    /// Whether [`ImageDestination::put_layer_stream`] is supported.
+    fn accepts_layer_stream(&self) -> bool {
+        false
+    }
+    /// Apply a layer streamed from the source (`r` from [`ImageSource::open_blob`], which
+    /// fails rather than end on a digest mismatch) without staging it: the destination
+    /// reads `r` to its end and discards what it applied when `r` fails.
+    fn put_layer_stream(
+        &mut self,
+        _r: Box<dyn io::Read + Send>,
+        _desc: &Descriptor,
+        _layer: &LayerInfo,
+    ) -> Result<()> {
+        Err(bad("this destination does not apply streamed layers"))
     }
     /// Store a verified blob staged in `file` (its digest and size are `desc`'s). `layer` is
     /// `None` for the config.
@@ -399,6 +428,7 @@ pub fn copy_image(
             index,
             diff_id: Some(diff_ids[index].clone()),
             compression: src_c,
+            target,
         };
         let out_media = layer_media_type(out_mt, target)?;
         if let Some(have) = dst.try_reuse_layer(desc, &info)? {
@@ -406,10 +436,10 @@ pub fn copy_image(
                 "Copying blob {} skipped: already exists",
                 desc.digest
             ));
-            let reuse_media = if have.digest == desc.digest {
-                layer_media_type(out_mt, src_c)?
-            } else {
-                out_media
+            let reuse_media = match have.compression {
+                Some(c) => layer_media_type(out_mt, c)?,
+                None if have.digest == desc.digest => layer_media_type(out_mt, src_c)?,
+                None => out_media,
             };
             let mut d = desc.clone();
             d.media_type = reuse_media.to_string();
@@ -424,6 +454,18 @@ pub fn copy_image(
         } else {
             None
         };
+        // download → verify → decompress → apply in one pass, when both ends can.
+        if spooled.is_none() && target == src_c && dst.accepts_layer_stream() {
+            if let Some(r) = src.open_blob(desc)? {
+                let mut d = desc.clone();
+                d.media_type = layer_media_type(out_mt, src_c)?.to_string();
+                dst.put_layer_stream(r, &d, &info)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
+                out_layers.push(d);
+                continue;
+            }
+        }
         let (file, out_digest, out_size, out_c) = if let Some(mut f) = spooled {
             let mut w = Sha256Writer::new(io::sink());
             f.as_file_mut().rewind().at("rewinding", f.path())?;
@@ -475,6 +517,8 @@ pub fn copy_image(
             }
             (out.inner, out.blob_digest, out.blob_size, target)
         };
+        blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
+        blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);
         let mut file = file;
         file.as_file_mut().flush().at("writing", file.path())?;
         file.as_file_mut().rewind().at("rewinding", file.path())?;
@@ -529,6 +573,7 @@ pub fn copy_image(
         reporter.progress("Storing signatures");
     }
     dst.commit()?;
+    blob_cache::flush();
     Ok(CopyOutput {
         manifest_digest: Digest::of(&manifest_bytes),
         manifest: manifest_bytes,
@@ -623,18 +668,18 @@ pub fn open_destination<'s>(
 /// The `docker://` source: where the registry transport (`transport/registry/`, over
 /// `registries::resolve_endpoints(ctx, named)`) plugs in.
 fn open_registry_source(
-    _named: &crate::reference::NamedRef,
-    _ctx: &RegistryContext,
+    named: &crate::reference::NamedRef,
+    ctx: &RegistryContext,
 ) -> Result<Box<dyn ImageSource + 'static>> {
-    Err(TransportError::NotImplemented("registry (docker://)").into())
+    Ok(Box::new(registry::RegistrySource::open(named, ctx)?))
 }
 
 /// The `docker://` destination: where the registry transport plugs in.
 fn open_registry_destination(
-    _named: &crate::reference::NamedRef,
-    _ctx: &RegistryContext,
+    named: &crate::reference::NamedRef,
+    ctx: &RegistryContext,
 ) -> Result<Box<dyn ImageDestination + 'static>> {
-    Err(TransportError::NotImplemented("registry (docker://)").into())
+    Ok(Box::new(registry::RegistryDest::open(named, ctx)?))
 }
 
 /// The names a local-store destination gives the image: a bare name is a local one

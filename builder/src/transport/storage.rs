@@ -122,6 +122,38 @@ impl<'s> StorageDest<'s> {
         })
     }
 
+    /// Decompress and apply a streamed layer; the stream is read to its end before the
+    /// layer is kept (the source verifies the blob digest at the end), and a failure then
+    /// removes the layer again.
+    fn apply_stream(
+        &mut self,
+        r: Box<dyn Read + Send>,
+        c: Compression,
+        id: String,
+        desc: &Descriptor,
+        layer: &LayerInfo,
+    ) -> Result<()> {
+        let mut r = crate::archive::compress::decompress_as(r, c)?;
+        let opts = PutLayerOptions {
+            id: Some(id),
+            compressed: Some((desc.digest.clone(), desc.size, c.storage_code())),
+            expected_diff_digest: layer.diff_id.clone(),
+        };
+        let l = self.store.put_layer(self.top.as_deref(), &mut r, &opts)?;
+        // Whatever follows the tar (and the source's final digest check).
+        let rest = std::io::copy(&mut r, &mut std::io::sink());
+        match rest {
+            Ok(_) => {
+                self.top = Some(l.id);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.store.delete_layer(&l.id);
+                Err(e).at("reading layer", desc.digest.to_string())
+            }
+        }
+    }
+
     fn usable_layer(&self, id: &str) -> Option<Layer> {
         let l = self.store.layer(id).ok()?;
         if l.is_incomplete() {
@@ -160,10 +192,38 @@ impl ImageDestination for StorageDest<'_> {
                 Ok(Some(BlobInfo {
                     digest: desc.digest.clone(),
                     size: desc.size,
+                    compression: None,
                 }))
             }
             None => Ok(None),
         }
+    }
+    fn accepts_layer_stream(&self) -> bool {
+        true
+    }
+    fn put_layer_stream(
+        &mut self,
+        r: Box<dyn Read + Send>,
+        desc: &Descriptor,
+        layer: &LayerInfo,
+    ) -> Result<()> {
+        let diff_id = layer.diff_id.clone().unwrap_or_else(|| desc.digest.clone());
+        let id = chain_layer_id(self.top.as_deref(), &diff_id);
+        if let Some(l) = self.usable_layer(&id) {
+            // Someone else applied it meanwhile: still read (and so verify) the stream.
+            let mut r = r;
+            std::io::copy(&mut r, &mut std::io::sink())
+                .at("reading layer", desc.digest.to_string())?;
+            self.top = Some(l.id);
+            return Ok(());
+        }
+        let c = if layer.compression == Compression::None {
+            let (c, r2) = crate::archive::compress::detect_reader(r)?;
+            return self.apply_stream(r2, c, id, desc, layer);
+        } else {
+            layer.compression
+        };
+        self.apply_stream(r, c, id, desc, layer)
     }
     fn put_blob(
         &mut self,

@@ -12,6 +12,8 @@
 //! early. CI runs as root with every tool installed, so they all run there.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
