@@ -834,6 +834,9 @@ impl ImageSource for InstanceSource<'_> {
     fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
         self.inner.write_blob(desc, out)
     }
+    fn open_blob(&mut self, desc: &Descriptor) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        self.inner.open_blob(desc)
+    }
     fn describe(&self) -> String {
         format!("{}@{}", self.inner.describe(), self.digest)
     }
@@ -864,6 +867,17 @@ impl ImageDestination for InstanceDest<'_, '_> {
         layer: &LayerInfo,
     ) -> Result<Option<BlobInfo>> {
         self.inner.try_reuse_layer(desc, layer)
+    }
+    fn accepts_layer_stream(&self) -> bool {
+        self.inner.accepts_layer_stream()
+    }
+    fn put_layer_stream(
+        &mut self,
+        r: Box<dyn std::io::Read + Send>,
+        desc: &Descriptor,
+        layer: &LayerInfo,
+    ) -> Result<()> {
+        self.inner.put_layer_stream(r, desc, layer)
     }
     fn put_blob(
         &mut self,
