@@ -251,3 +251,84 @@ $LIST_ID"
   run jq -r '.manifests | length' $TEST_SCRATCH_DIR/bdir/manifest.json
   expect_output 1
 }
+
+# start_registry: a plain-HTTP docker-registry on a free 127.0.0.1 port
+# (REGISTRY=127.0.0.1:PORT); stopped by teardown.
+function start_registry() {
+  command -v docker-registry >/dev/null || skip "docker-registry not installed"
+  local port d=$TEST_SCRATCH_DIR/registry
+  mkdir -p $d/data
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >$d/config.yml <<CFG
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $d/data
+http:
+  addr: 127.0.0.1:$port
+  secret: hod-test-secret
+CFG
+  docker-registry serve $d/config.yml >$d/log 2>&1 &
+  REGISTRY_PID=$!
+  REGISTRY=127.0.0.1:$port
+  local i
+  for i in $(seq 1 100); do
+    curl -fs http://$REGISTRY/v2/ >/dev/null && return 0
+    sleep 0.1
+  done
+  die "docker-registry did not start: $(cat $d/log)"
+}
+
+function teardown() {
+  if [[ -n ${REGISTRY_PID:-} ]]; then
+    kill $REGISTRY_PID 2>/dev/null || true
+    wait $REGISTRY_PID 2>/dev/null || true
+  fi
+  teardown_tests
+}
+
+@test "manifest push --all to a registry; skopeo reads the list and picks arm64; add and from of docker://" {
+  start_registry
+  list_with_both mylist
+  run_hod manifest push --all --tls-verify=false --digestfile $TEST_SCRATCH_DIR/digest mylist docker://$REGISTRY/multi:1
+  run skopeo inspect --tls-verify=false --raw docker://$REGISTRY/multi:1
+  assert "$status" -eq 0 "skopeo inspect --raw"
+  raw=$output
+  run jq -r '.mediaType' <<<"$raw"
+  expect_output "application/vnd.oci.image.index.v1+json"
+  run jq -r '[.manifests[] | "\(.platform.architecture)\(.platform.variant // "")"] | join(",")' <<<"$raw"
+  expect_output "amd64,arm64v8"
+  assert "sha256:$(printf '%s' "$raw" | sha256sum | cut -d' ' -f1)" = "$(cat $TEST_SCRATCH_DIR/digest)" "--digestfile is the pushed list's digest"
+  run skopeo copy --src-tls-verify=false --override-arch arm64 docker://$REGISTRY/multi:1 oci:$TEST_SCRATCH_DIR/arm:x
+  assert "$status" -eq 0 "skopeo copy --override-arch arm64"
+  run skopeo inspect --config oci:$TEST_SCRATCH_DIR/arm:x
+  run jq -r '.architecture' <<<"$output"
+  expect_output "arm64"
+  if command -v oci-image-tool >/dev/null; then
+    run oci-image-tool validate --type image --ref name=x $TEST_SCRATCH_DIR/arm
+    echo "$output"
+    assert "$status" -eq 0 "oci-image-tool validate"
+  fi
+  # --format v2s2: a Docker list of Docker manifests
+  run_hod manifest push --all --format v2s2 --tls-verify=false mylist docker://$REGISTRY/multi:v2s2
+  run skopeo inspect --tls-verify=false --raw docker://$REGISTRY/multi:v2s2
+  run jq -r '.mediaType, ([.manifests[].mediaType] | unique | join(","))' <<<"$output"
+  expect_output "application/vnd.docker.distribution.manifest.list.v2+json
+application/vnd.docker.distribution.manifest.v2+json"
+  # a registry list: inspect, add --all, and from --platform of it
+  run_hod manifest inspect --tls-verify=false docker://$REGISTRY/multi:1
+  run jq -r '.manifests | length' <<<"$output"
+  expect_output 2
+  run_hod manifest create fromreg
+  run_hod manifest add --all --tls-verify=false fromreg docker://$REGISTRY/multi:1
+  run_hod manifest inspect fromreg
+  run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$output"
+  expect_output "amd64,arm64"
+  run_hod from --quiet --tls-verify=false --platform linux/arm64 docker://$REGISTRY/multi:1
+  run_hod inspect --format '{{.OCIv1.Architecture}}' $output
+  expect_output "arm64"
+}

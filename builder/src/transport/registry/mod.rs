@@ -722,8 +722,14 @@ impl Pusher {
             })
             .await?;
         match resp.status() {
+            // The header, not `content_length()`: a HEAD response has no body, so reqwest
+            // reports 0 for it, and a reused layer would get size 0 (-1) in the manifest.
             s if s.is_success() => Ok(Some(
-                resp.content_length().map(|l| l as i64).unwrap_or_default(),
+                resp.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(-1),
             )),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(self
