@@ -272,6 +272,13 @@ http:
   addr: 127.0.0.1:$port
   secret: hod-test-secret
 CFG
+  # insecure in registries.conf too: buildah 1.28's manifest inspect has no --tls-verify
+  cat >>$TEST_SCRATCH_DIR/registries.conf <<REG
+
+[[registry]]
+location = "127.0.0.1:$port"
+insecure = true
+REG
   docker-registry serve $d/config.yml >$d/log 2>&1 &
   REGISTRY_PID=$!
   REGISTRY=127.0.0.1:$port
@@ -320,7 +327,7 @@ function teardown() {
   expect_output "application/vnd.docker.distribution.manifest.list.v2+json
 application/vnd.docker.distribution.manifest.v2+json"
   # a registry list: inspect, add --all, and from --platform of it
-  run_hod manifest inspect --tls-verify=false docker://$REGISTRY/multi:1
+  run_hod manifest inspect $REGISTRY/multi:1
   run jq -r '.manifests | length' <<<"$output"
   expect_output 2
   run_hod manifest create fromreg
