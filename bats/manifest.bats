@@ -339,3 +339,12 @@ application/vnd.docker.distribution.manifest.v2+json"
   run_hod inspect --format '{{.OCIv1.Architecture}}' $output
   expect_output "arm64"
 }
+
+@test "manifest push and add check a given --authfile" {
+  list_with_both mylist
+  run_hod 125 manifest push --authfile $TEST_SCRATCH_DIR/nonexistent mylist dir:$TEST_SCRATCH_DIR/d
+  expect_output --substring "checking authfile: stat $TEST_SCRATCH_DIR/nonexistent: no such file or directory"
+  [[ ! -e $TEST_SCRATCH_DIR/d/manifest.json ]] || die "pushed despite the missing authfile"
+  run_hod 125 manifest add --authfile $TEST_SCRATCH_DIR/nonexistent mylist localhost/bb-arm64
+  expect_output --substring "checking authfile"
+}

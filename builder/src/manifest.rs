@@ -332,6 +332,7 @@ pub fn create(
     opts: &CreateOptions,
     reporter: &dyn Reporter,
 ) -> Result<String> {
+    crate::registries::auth::check_auth_file(&opts.registry)?;
     let full = normalize_local_name(name)?.with_default_tag().to_string();
     let existing = if opts.amend {
         match load(store, &full) {
@@ -607,6 +608,7 @@ pub fn add(
     opts: &AddOptions,
     _reporter: &dyn Reporter,
 ) -> Result<(String, Digest)> {
+    crate::registries::auth::check_auth_file(&opts.registry)?;
     let l = load(store, list)?;
     let (top, found) = find_instances(store, image, opts.all, &opts.registry)
         .context_with(|| format!("adding {image:?} to manifest list {list:?}"))?;
@@ -778,6 +780,7 @@ pub fn inspect_text(list: &ManifestList) -> Result<String> {
 /// read through its transport (a bare name: a registry) and must be a list, printed as
 /// stored, indented.
 pub fn inspect(store: &Store, name: &str, ctx: &RegistryContext) -> Result<String> {
+    crate::registries::auth::check_auth_file(ctx)?;
     match load(store, name) {
         Ok(l) => return inspect_text(&l),
         Err(Error::NotFound { .. }) => {}
@@ -937,6 +940,7 @@ pub fn push(
     opts: &PushListOptions,
     reporter: &dyn Reporter,
 ) -> Result<Digest> {
+    crate::registries::auth::check_auth_file(&opts.registry)?;
     let l = load(store, list)?;
     let digest = (|| -> Result<Digest> {
         let dst_ref = crate::push::push_destination(dest)?;
