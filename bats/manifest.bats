@@ -335,6 +335,14 @@ application/vnd.docker.distribution.manifest.v2+json"
   run_hod manifest inspect fromreg
   run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$output"
   expect_output "amd64,arm64"
+  # pull --arch of each platform: an image of another platform is pulled, not reused
+  run_hod pull -q --tls-verify=false --arch=amd64 $REGISTRY/multi:1
+  amd=$output
+  run_hod pull -q --tls-verify=false --arch=arm64 $REGISTRY/multi:1
+  arm=$output
+  assert "$arm" != "$amd" "pull --arch=arm64 after --arch=amd64 gets another image"
+  run_hod inspect --type image --format '{{.OCIv1.Architecture}}' $arm
+  expect_output "arm64"
   run_hod from --quiet --tls-verify=false --platform linux/arm64 docker://$REGISTRY/multi:1
   run_hod inspect --format '{{.OCIv1.Architecture}}' $output
   expect_output "arm64"
