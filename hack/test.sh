@@ -47,7 +47,7 @@ if want deps; then
         [xz]=xz-utils [bzip2]=bzip2 [curl]=curl [gcc]=gcc [make]=make [file]=file
         [setpriv]=util-linux [script]=bsdutils [python3]=python3 [dpkg-deb]=dpkg
         [flock]=util-linux [timeout]=coreutils
-        [htpasswd]=apache2-utils [openssl]=openssl
+        [htpasswd]=apache2-utils [openssl]=openssl [cpp]=cpp [git]=git
     )
     missing=()
     for cmd in "${!pkgs[@]}"; do
@@ -146,6 +146,19 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
                 [[ ${out:-} == "hello, podman" ]] || { echo "podman run printed '${out:-}'" >>"$s/log"; rc=1; }
             fi
             ;;
+        containerfile-include)
+            # once with cpp, once with the built-in preprocessor: the same image
+            env "${env[@]}" shell-examples/containerfile-include.sh >"$s/log" 2>&1 || rc=1
+            id1=$("$HOD" --root "$s/root" --runroot "$s/run" --storage-driver "$driver" inspect -f '{{.FromImageID}}' -t image localhost/hello-include:latest 2>>"$s/log") || rc=1
+            if [[ $rc = 0 ]]; then
+                out=$("${P[@]}" "${RUN[@]}" -e GREETING=podman localhost/hello-include:latest 2>>"$s/log") || rc=1
+                [[ ${out:-} == "hello, podman (installed by RUN)" ]] || { echo "podman run printed '${out:-}'" >>"$s/log"; rc=1; }
+                env "${env[@]}" NO_CPP=1 shell-examples/containerfile-include.sh >>"$s/log" 2>&1 || rc=1
+                hist=$("$HOD" --root "$s/root" --runroot "$s/run" --storage-driver "$driver" inspect -f '{{len .OCIv1.History}}' -t image localhost/hello-include:latest 2>>"$s/log") || rc=1
+                [[ ${hist:-} == 5 ]] || { echo "history has '${hist:-}' entries, want 5 (base + 4 steps)" >>"$s/log"; rc=1; }
+                [[ -n ${id1:-} ]] || rc=1
+            fi
+            ;;
     esac
     if [[ $rc = 0 ]]; then
         echo "ok - example $name ($driver)"
@@ -163,7 +176,7 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
 if want examples; then
     log "shell examples with HOD=$HOD"
     for driver in vfs overlay; do
-        for ex in scratch-busybox make-install-destdir; do
+        for ex in scratch-busybox make-install-destdir containerfile-include; do
             example "$ex" "$driver"
         done
     done

@@ -106,6 +106,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Add the contents of files, URLs or directories to a container.
     Add(commands::copy::CopyArgs),
+    /// Build an image using instructions from Containerfiles.
+    #[command(name = "bud", aliases = ["build", "build-using-dockerfile"])]
+    Bud(Box<commands::bud::BudArgs>),
     /// Create an image from a working container.
     Commit(commands::commit::CommitArgs),
     /// Update image configuration settings in a working container.
@@ -160,6 +163,7 @@ impl Command {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
         match self {
             Command::Add(a) => commands::copy::run(Verb::Add, a, ctx),
+            Command::Bud(a) => commands::bud::run(*a, ctx),
             Command::Commit(a) => commands::commit::run(a, ctx),
             Command::Config(a) => commands::config::run(a, ctx),
             Command::Containers(a) => commands::containers::run(a, ctx),

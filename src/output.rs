@@ -14,12 +14,39 @@ pub fn exit(result: anyhow::Result<i32>) -> ! {
     let code = match result {
         Ok(code) => code,
         Err(e) => exit_code(&e).unwrap_or_else(|| {
-            let _ = writeln!(io::stderr(), "Error: {e:#}");
+            let _ = writeln!(io::stderr(), "Error: {}", render(&e));
             EXIT_FAILURE
         }),
     };
     let _ = io::stdout().flush();
     std::process::exit(code)
+}
+
+/// The error and its causes joined with ": ", system errors worded as Go words them
+/// (`no space left on device`, not `No space left on device (os error 28)`), since scripts
+/// and buildah's tests match those words.
+pub fn render(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| match c.downcast_ref::<io::Error>() {
+            Some(io) if io.raw_os_error().is_some() => go_errno_text(io),
+            _ => c.to_string(),
+        })
+        .collect();
+    parts.join(": ")
+}
+
+fn go_errno_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    let s = match s.rfind(" (os error ") {
+        Some(i) => &s[..i],
+        None => &s[..],
+    };
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// `Some(code)` when the error needs no message: a broken pipe (0), or a failing command
@@ -33,9 +60,15 @@ fn exit_code(e: &anyhow::Error) -> Option<i32> {
         }
     }
     for cause in e.chain() {
-        if let Some(be) = cause.downcast_ref::<builder::Error>() {
+        if let Some(be) = cause.downcast_ref::<imagebuildah::BuildError>() {
             if let Some(code) = be.exit_status() {
                 let _ = writeln!(io::stderr(), "Error: {e:#}");
+                return Some(code);
+            }
+        }
+        if let Some(be) = cause.downcast_ref::<builder::Error>() {
+            if let Some(code) = be.exit_status() {
+                let _ = writeln!(io::stderr(), "Error: {}", render(e));
                 return Some(code);
             }
         }

@@ -877,7 +877,10 @@ fn sprintf(fmt: &str, args: &[Val]) -> String {
         };
         ai += 1;
         let text = match verb {
-            'q' => serde_json::to_string(&go_string(arg)).unwrap_or_default(),
+            'q' => match arg {
+                Val::V(x) => go_quote(x),
+                Val::Missing => serde_json::to_string(&go_string(arg)).unwrap_or_default(),
+            },
             _ => go_string(arg),
         };
         let left = flags.starts_with('-');
@@ -907,6 +910,27 @@ fn go_string(v: &Val) -> String {
     match v {
         Val::Missing => "<no value>".to_string(),
         Val::V(x) => go_value(x, false),
+    }
+}
+
+/// `%q` as Go applies it: strings quoted, slices and maps element by element
+/// (`["a" "b"]`, `map["k":"v"]`).
+fn go_quote(v: &Value) -> String {
+    match v {
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_quote).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}:{}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    go_quote(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => go_value(other, true),
     }
 }
 
@@ -951,6 +975,17 @@ fn go_value(v: &Value, nested: bool) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn printf_q_quotes_elements() {
+        let v = json!({"l": ["RUN a", "RUN b"], "m": {"io.x": "1", "t": "label"}, "s": "x"});
+        assert_eq!(render(r#"{{printf "%q" .l}}"#, &v), r#"["RUN a" "RUN b"]"#);
+        assert_eq!(
+            render(r#"{{printf "%q" .m}}"#, &v),
+            r#"map["io.x":"1" "t":"label"]"#
+        );
+        assert_eq!(render(r#"{{printf "%q" .s}}"#, &v), r#""x""#);
+    }
 
     fn render(t: &str, v: &Value) -> String {
         Template::parse(t)

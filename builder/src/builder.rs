@@ -94,6 +94,11 @@ pub struct BuilderState {
     /// History comment for the next commit (`config --history-comment`).
     #[serde(default)]
     pub history_comment: String,
+    /// History entries of steps that added no layer of their own, written before the
+    /// commit's own entry (buildah's `AppendedEmptyLayers`: a Containerfile stage records
+    /// one entry per instruction, but only the last carries the stage's layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub appended_history: Vec<crate::image::History>,
     /// Default format at commit (`--format`, `BUILDAH_FORMAT`).
     #[serde(default)]
     pub format: ImageFormat,

@@ -44,6 +44,9 @@ pub struct CommitOptions {
     pub omit_history: bool,
     /// `--identity-label` (default true): set `io.buildah.version`.
     pub identity_label: bool,
+    /// The commit adds no layer, only a config (and an `empty_layer` history entry): a
+    /// Containerfile step that changed nothing but the config, in `bud --layers`.
+    pub empty_layer: bool,
     /// History `created_by` override.
     pub created_by: Option<String>,
     /// Extra manifest annotations.
@@ -61,6 +64,7 @@ impl Default for CommitOptions {
             timestamp: None,
             omit_history: false,
             identity_label: true,
+            empty_layer: false,
             created_by: None,
             annotations: Vec::new(),
             registry: Default::default(),
@@ -135,12 +139,23 @@ pub fn build_image(
     } else {
         base.iter().map(|l| l.digest.clone()).collect()
     };
-    cfg.rootfs.diff_ids.push(new_layer.digest.clone());
+    let empty_layer = opts.empty_layer && !opts.squash;
+    if !empty_layer {
+        cfg.rootfs.diff_ids.push(new_layer.digest.clone());
+    }
     let omit_history = opts.omit_history || base_history_had_none;
     if opts.squash || omit_history {
         cfg.history.clear();
     }
     if !omit_history {
+        for h in &state.appended_history {
+            let mut h = h.clone();
+            if opts.timestamp.is_some() {
+                h.created = Some(created.to_string());
+            }
+            h.empty_layer = true;
+            cfg.history.push(h);
+        }
         let created_by = opts
             .created_by
             .clone()
@@ -167,7 +182,7 @@ pub fn build_image(
             created_by: Some(created_by),
             author: cfg.author.clone().filter(|a| !a.is_empty()),
             comment: Some(comment).filter(|c| !c.is_empty()),
-            empty_layer: false,
+            empty_layer,
         });
     }
     if opts.identity_label {
@@ -198,6 +213,8 @@ pub fn build_image(
     let layer_mt = transport::layer_media_type(mt, Compression::None)?;
     let layers: Vec<&LayerBlob> = if opts.squash {
         vec![new_layer]
+    } else if empty_layer {
+        base.iter().collect()
     } else {
         base.iter().chain(std::iter::once(new_layer)).collect()
     };
@@ -683,6 +700,51 @@ mod tests {
             cfg.history.last().unwrap().created_by.as_deref(),
             Some("RUN x")
         );
+    }
+
+    #[test]
+    fn appended_history_comes_before_the_commit_entry() {
+        let mut s = state();
+        s.appended_history = vec![History {
+            created: Some("x".into()),
+            created_by: Some("/bin/sh -c #(nop) ENV A=1".into()),
+            ..Default::default()
+        }];
+        s.created_by = "/bin/sh -c #(nop) CMD [\"sh\"]".into();
+        let b = build_image(&s, &base(), &new_layer(), &opts(), &rfc3339_of(0).unwrap()).unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(cfg.history.len(), 3);
+        assert!(cfg.history[1].empty_layer);
+        assert_eq!(
+            cfg.history[1].created.as_deref(),
+            Some("1970-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            cfg.history[1].created_by.as_deref(),
+            Some("/bin/sh -c #(nop) ENV A=1")
+        );
+        assert!(!cfg.history[2].empty_layer);
+        let with_omit = CommitOptions {
+            omit_history: true,
+            ..opts()
+        };
+        let b = build_image(&s, &base(), &new_layer(), &with_omit, "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert!(cfg.history.is_empty());
+    }
+
+    #[test]
+    fn empty_layer_commit_adds_only_config_and_history() {
+        let o = CommitOptions {
+            empty_layer: true,
+            ..opts()
+        };
+        let b = build_image(&state(), &base(), &new_layer(), &o, "t").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&b.config).unwrap();
+        assert_eq!(cfg.rootfs.diff_ids, [Digest::of(b"base")]);
+        assert!(cfg.history.last().unwrap().empty_layer);
+        let m: ImageManifest = serde_json::from_slice(&b.manifest).unwrap();
+        assert_eq!(m.layers.len(), 1);
     }
 
     #[test]

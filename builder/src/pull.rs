@@ -251,6 +251,26 @@ pub fn pull(
             }
             _ => {}
         }
+        if opts.all_tags {
+            let named = match &r {
+                ImageReference::Docker(n) => n.clone(),
+                ImageReference::Local(name) => parse_named(name)?,
+                _ => unreachable!("refused above"),
+            };
+            if named.tag.is_some() || named.digest.is_some() {
+                return Err(Error::invalid(
+                    "tag can't be used with --all-tags/-a".to_string(),
+                ));
+            }
+            let mut last = None;
+            for tag in transport::registry::list_tags(&named, &opts.registry)? {
+                let mut n = named.clone();
+                n.tag = Some(tag);
+                reporter.progress(&format!("Trying to pull {n}..."));
+                last = Some(pull_one(store, &ImageReference::Docker(n), opts, reporter)?);
+            }
+            return last.ok_or_else(|| Error::invalid(format!("{named} has no tags")));
+        }
         // A name not in the store is a registry image: try each reference it stands for.
         let candidates = match &r {
             ImageReference::Local(name) => {

@@ -1,4 +1,5 @@
 //! One file per verb: clap `Args` and `run(args, &Ctx) -> anyhow::Result<i32>` (the exit code).
+pub mod bud;
 pub mod commit;
 pub mod config;
 pub mod containers;

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod bud;
 mod commit;
 mod concurrency;
 mod docs;

@@ -188,6 +188,34 @@ fn plain_http_and_zstd() {
     fresh
         .hod(["pull", "--policy", "always", &dest])
         .one_error_naming(&reg.host);
+    // --all-tags pulls every tag of the repository (tags/list)
+    ctx.ok([
+        "push",
+        "--tls-verify=false",
+        "localhost/z:1",
+        &format!("docker://{}/hod/z:2", reg.host),
+    ]);
+    let all = TestContext::new("vfs");
+    let r = all
+        .hod([
+            "pull",
+            "--tls-verify=false",
+            "--all-tags",
+            &format!("{}/hod/z", reg.host),
+        ])
+        .success();
+    for t in ["1", "2"] {
+        assert!(
+            r.stderr
+                .contains(&format!("Trying to pull {}/hod/z:{t}...", reg.host)),
+            "{}",
+            r.dump()
+        );
+    }
+    let tags = all.ok(["images", "--format", "{{.Tag}}"]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"]);
 }
 
 /// Basic and Bearer auth: a wrong password names the registry (exit 125); credentials never

@@ -247,7 +247,7 @@ pub fn run(
     };
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
         if let (Some(path), false) = (target, opts.terminal) {
-            let f = File::create(path).map_err(|e| io_err("creating", path, e))?;
+            let f = super::open_output(path).map_err(|e| io_err("opening", path, e))?;
             if is_out {
                 cmd.stdout(Stdio::from(f));
             } else {
@@ -270,7 +270,7 @@ pub fn run(
     let relay = match &tty {
         Some(t) => {
             let out = match &opts.stdout {
-                Some(p) => Some(File::create(p).map_err(|e| io_err("creating", p, e))?),
+                Some(p) => Some(super::open_output(p).map_err(|e| io_err("opening", p, e))?),
                 None => None,
             };
             process::resize_on_winch(Some(t.master.as_fd()));

@@ -218,6 +218,8 @@ pub struct RunOptions {
     pub image_name: String,
     /// The base image's ID, for `/run/.containerenv` (`imageid=`).
     pub image_id: String,
+    /// Send the command's stdout to this file instead of hod's (`bud -q` discards it).
+    pub stdout: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -310,6 +312,15 @@ pub fn execute(spec: &oci_spec::runtime::Spec, rootfs: &Path, opts: &ExecOptions
         return Err(Error::from(RunError::ExitStatus(code)).context(format!("running {msg}")));
     }
     Ok(code)
+}
+
+/// Open a file the command's output goes to: created when missing, appended to (so
+/// `/dev/stderr` redirected to a file is not truncated).
+pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// `--device /dev/x[:/dev/y][:rwm]` → an OCI device (the host node is stat'ed).
@@ -801,6 +812,7 @@ impl Builder {
                 runtime: opts.runtime.clone(),
                 runtime_flags: opts.runtime_flags.clone(),
                 container_id: self.id().to_string(),
+                stdout: opts.stdout.clone(),
                 ..Default::default()
             };
             execute(&spec, rootfs, &eo)

@@ -53,7 +53,7 @@ pub fn run(
         .stderr(Stdio::inherit());
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
         if let Some(path) = target {
-            let f = std::fs::File::create(path).map_err(|e| RunError::Io {
+            let f = super::open_output(path).map_err(|e| RunError::Io {
                 op: "creating".into(),
                 path: path.clone(),
                 source: e,

@@ -20,6 +20,9 @@ pub enum Mode {
     Plain,
     /// HTTPS with a certificate signed by a test CA.
     Tls,
+    /// HTTPS with a self-signed certificate (`openssl req -x509`, a CA used as the server's
+    /// certificate, as buildah's tests make it), trusted through `cert_dir`.
+    TlsSelfSigned,
     /// Plain HTTP with htpasswd (bcrypt) Basic auth.
     Basic,
     /// Plain HTTP with the Bearer token flow (`access_token` = answer in that field).
@@ -139,7 +142,7 @@ impl TestRegistry {
     pub fn start(mode: Mode) -> Option<TestRegistry> {
         let mut tools = vec!["docker-registry"];
         match mode {
-            Mode::Tls => tools.push("openssl"),
+            Mode::Tls | Mode::TlsSelfSigned => tools.push("openssl"),
             Mode::Basic => tools.push("htpasswd"),
             Mode::Token { .. } => tools.extend(["openssl", "python3"]),
             Mode::Plain => {}
@@ -169,6 +172,20 @@ impl TestRegistry {
             Mode::Tls => {
                 make_certs(d);
                 std::fs::copy(d.join("ca.crt"), cert_dir.join("ca.crt")).unwrap();
+                http.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    d.join("server.crt").display(),
+                    d.join("server.key").display()
+                ));
+            }
+            Mode::TlsSelfSigned => {
+                sh(
+                    "openssl req -newkey rsa:2048 -nodes -sha256 -keyout server.key -x509 -days 2 \
+                     -out server.crt -subj /CN=localhost \
+                     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null",
+                    d,
+                );
+                std::fs::copy(d.join("server.crt"), cert_dir.join("domain.crt")).unwrap();
                 http.push_str(&format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
                     d.join("server.crt").display(),

@@ -71,7 +71,16 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The cause of a `reqwest` error as one line (its source chain, without the URL).
+/// A plain-HTTP server met with TLS, in the words of Go's `net/http` (scripts and buildah's
+/// tests match them), before rustls's own.
+fn go_tls_words(s: String) -> String {
+    if s.contains("corrupt message of type InvalidContentType") {
+        // A plain-HTTP server answering the TLS handshake.
+        return format!("http: server gave HTTP response to HTTPS client ({s})");
+    }
+    s
+}
+
 /// Refused credentials, in containers/image's words (`ErrUnauthorizedForCredentials` around
 /// the registry's `unauthorized: authentication required`), which buildah's tests match.
 const BAD_CREDENTIALS: &str = "invalid username/password: unauthorized: authentication required";
@@ -94,7 +103,13 @@ fn go_tls_wording(m: &str) -> Option<&'static str> {
     }
 }
 
+/// The cause of a `reqwest` error as one line (its source chain, without the URL), TLS
+/// failures in Go's words.
 pub(crate) fn cause(e: &reqwest::Error) -> String {
+    go_tls_words(cause_chain(e))
+}
+
+fn cause_chain(e: &reqwest::Error) -> String {
     let mut s = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
@@ -265,49 +280,7 @@ impl Client {
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(30))
             .user_agent(concat!("hod/", env!("CARGO_PKG_VERSION")));
-        for ca in &ep.ca_certs {
-            let pem = std::fs::read(ca).map_err(|e| {
-                err(
-                    &format!("reading CA certificate {}", ca.display()),
-                    e.to_string(),
-                )
-            })?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                err(
-                    &format!("parsing CA certificate {}", ca.display()),
-                    cause(&e),
-                )
-            })? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let Some((cert, key)) = &ep.client_cert {
-            let mut pem = std::fs::read(cert).map_err(|e| {
-                err(
-                    &format!("reading client certificate {}", cert.display()),
-                    e.to_string(),
-                )
-            })?;
-            pem.push(b'\n');
-            pem.extend(std::fs::read(key).map_err(|e| {
-                err(
-                    &format!("reading client key {}", key.display()),
-                    e.to_string(),
-                )
-            })?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                err(
-                    &format!("loading client certificate {}", cert.display()),
-                    cause(&e),
-                )
-            })?;
-            b = b.identity(id);
-        }
-        if ep.insecure {
-            b = b.danger_accept_invalid_certs(true);
-        } else if !ep.ca_certs.is_empty() {
-            // Go's trust of a self-signed server certificate listed as a CA (see tls.rs).
-            let cfg = super::tls::client_config(&ep).map_err(|(what, e)| err(&what, e))?;
+        if let Some(cfg) = super::tls::config(&ep).map_err(|e| err("TLS", e))? {
             b = b.use_preconfigured_tls(cfg);
         }
         let http = b

@@ -150,6 +150,63 @@ pub fn check_login(ep: &Endpoint) -> Result<()> {
     block_on(c.check_login())?
 }
 
+/// The tags of `named`'s repository (`GET /v2/<repo>/tags/list`, following `Link: <…>;
+/// rel="next"` pages), as `pull --all-tags` needs them.
+pub fn list_tags(named: &NamedRef, ctx: &RegistryContext) -> Result<Vec<String>> {
+    let ep = endpoints(ctx, named, false)?
+        .into_iter()
+        .rfind(|e| !e.is_mirror)
+        .ok_or_else(|| Error::invalid(format!("no registry to list the tags of {named}")))?;
+    let client = Client::new(ep, ctx.retry)?;
+    block_on(async {
+        let what = "listing tags".to_string();
+        let mut path = format!("/v2/{}/tags/list", client.ep.repository);
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let p = path.clone();
+            let resp = client
+                .send(&what, &client.scope(false), true, &|c, base| {
+                    Ok(c.get(format!("{base}{p}")))
+                })
+                .await?;
+            if !resp.status().is_success() {
+                let m = explain(resp).await;
+                return Err(client.failed(&what, m));
+            }
+            let next = resp
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.contains("rel=\"next\""))
+                .and_then(|v| Some(v.split_once('<')?.1.split_once('>')?.0.to_string()));
+            let body = read_limited(
+                resp,
+                16 << 20,
+                || client.failed(&what, "tag list larger than 16 MiB".into()),
+                |c| client.failed(&what, c),
+            )
+            .await?;
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let list: TagList = serde_json::from_slice(&body)
+                .map_err(|e| client.failed(&what, format!("parsing the tag list: {e}")))?;
+            tags.extend(list.tags.unwrap_or_default());
+            match next {
+                Some(n) if n.starts_with('/') => path = n,
+                Some(n) => match n.find("/v2/") {
+                    Some(i) => path = n[i..].to_string(),
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        Ok(tags)
+    })?
+}
+
 /// Tag or digest of a reference, as the manifest URL wants it.
 fn reference_of(named: &NamedRef) -> String {
     match (&named.digest, &named.tag) {
@@ -598,8 +655,8 @@ async fn read_blob<W: Write + ?Sized>(
                     hasher.update(data);
                     if let Err(e) = out.write_all(data) {
                         return Err(Error::Io {
-                            op: format!("writing blob {}", desc.digest),
-                            path: PathBuf::from(client.name()),
+                            op: "writing blob".into(),
+                            path: PathBuf::from(desc.digest.to_string()),
                             source: e,
                         });
                     }
@@ -1243,6 +1300,21 @@ mod tests {
         let mut c = ctx(&Mode::Plain);
         c.tls_verify = Some(false);
         assert!(pull(&reg.host, "hod/t:1", &c).is_ok());
+        // a self-signed server certificate trusted through --cert-dir
+        let Some(reg) = TestRegistry::start(Mode::TlsSelfSigned) else {
+            return;
+        };
+        let mut c = ctx(&Mode::Tls);
+        let e = RegistrySource::open(&named(&reg.host, "hod/t:1"), &c)
+            .unwrap_err()
+            .chain();
+        assert!(e.contains("certificate"), "{e}");
+        c.cert_dir = Some(reg.cert_dir.clone());
+        let (out, _) = push(&reg.host, "hod/t:1", &c, Compression::Gzip);
+        assert_eq!(
+            pull(&reg.host, "hod/t:1", &c).unwrap().config_digest,
+            out.config_digest
+        );
     }
 
     fn no_secret(e: &str) {

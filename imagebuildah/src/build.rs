@@ -1,0 +1,535 @@
+//! `build`: Containerfiles + context → an image, through the same primitives as the CLI.
+//!
+//! ```text
+//! BuildOptions ─> context dir, Containerfile(s) (-f, -f -, Containerfile/Dockerfile)
+//!   ─> *.in: include::preprocess (cpp, or the built-in #include)
+//!   ─> parser ─> plan::Plan ─> target + the stages it needs
+//!   ─> per stage: executor (Builder::new_from, run, copy, config setters)
+//!        a stage a later FROM uses ─> Builder::commit (unnamed, removed at the end)
+//!   ─> target stage: --label/--env/--unsetenv, Builder::commit(first tag), other tags
+//!   ─> --output: the target's rootfs to a directory or tar; --rm: containers removed
+//! ```
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use builder::{Builder, Store};
+
+use crate::error::{io_at, BuildError, Result};
+use crate::executor::{commit_options, StageContext, StageExecutor, StageOutcome};
+use crate::include;
+use crate::options::{BuildContext, BuildOptions, BuildOutputSpec, ContainerfileSource};
+use crate::stage::Plan;
+use crate::BuildReporter;
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// The image ID (hex).
+    pub image_id: String,
+    /// The names it was given.
+    pub names: Vec<String>,
+}
+
+/// Read, preprocess and parse the Containerfiles into a plan.
+pub fn load_plan(
+    opts: &BuildOptions,
+    context: &Path,
+    reporter: &dyn BuildReporter,
+) -> Result<(Plan, Option<PathBuf>)> {
+    let mut sources = opts.containerfiles.clone();
+    if sources.is_empty() {
+        let candidates: Vec<PathBuf> = ["Containerfile", "Dockerfile"]
+            .iter()
+            .map(|n| context.join(n))
+            .collect();
+        if let Some(d) = candidates.iter().find(|p| p.is_dir()) {
+            return Err(BuildError::invalid(format!(
+                "{}: is not a file",
+                d.display()
+            )));
+        }
+        let found = candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+            BuildError::invalid(format!(
+                "no Containerfile or Dockerfile specified or found in context directory, {}: no such file or directory",
+                context.display()
+            ))
+        })?;
+        sources.push(ContainerfileSource::Path(found));
+    }
+    let mut texts = Vec::new();
+    let mut first_path = None;
+    for s in &sources {
+        let (name, path, data) = match s {
+            ContainerfileSource::Path(p) => {
+                let path = if p.exists() || p.is_absolute() {
+                    p.clone()
+                } else {
+                    context.join(p)
+                };
+                if path.is_dir() {
+                    return Err(BuildError::invalid(format!(
+                        "containerfile: {} cannot be path to a directory",
+                        path.display()
+                    )));
+                }
+                // Go's wording, as buildah's messages have it: "PATH: not a directory".
+                let data = std::fs::read(&path).map_err(|e| {
+                    BuildError::invalid(format!("{}: {}", path.display(), go_error(&e)))
+                })?;
+                (path.display().to_string(), Some(path), data)
+            }
+            ContainerfileSource::Contents { name, data } => (name.clone(), None, data.clone()),
+        };
+        if first_path.is_none() {
+            first_path = path.clone();
+        }
+        let text = match &path {
+            Some(p) if include::wants_preprocessing(p) => {
+                let pre = include::preprocess(
+                    p,
+                    &data,
+                    &include::PreprocessOptions {
+                        context_dir: context.to_path_buf(),
+                        cpp_flags: opts.cpp_flags.clone(),
+                        env_flags: opts.cpp_env_flags.clone(),
+                        builtin_only: opts.builtin_preprocessor,
+                    },
+                )?;
+                for w in &pre.warnings {
+                    reporter.warn(w);
+                }
+                pre.text
+            }
+            _ => String::from_utf8_lossy(&data).into_owned(),
+        };
+        if text.trim().is_empty() {
+            return Err(BuildError::invalid(format!("no contents in {name:?}")));
+        }
+        texts.push((name, text));
+    }
+    let plan = crate::stage::from_files(&texts)?;
+    // `<Containerfile>.containerignore` next to the (first) Containerfile wins over the
+    // context's own ignore files; --ignorefile wins over both.
+    let ignore = match (&opts.ignore_file, &first_path) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(p)) => [".containerignore", ".dockerignore"]
+            .iter()
+            .find_map(|ext| {
+                let mut name = p.as_os_str().to_owned();
+                name.push(ext);
+                let c = PathBuf::from(name);
+                c.is_file().then_some(c)
+            }),
+        _ => None,
+    };
+    Ok((plan, ignore))
+}
+
+/// An I/O error as Go prints it (`not a directory`, `no such file or directory`).
+fn go_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// Build.
+pub fn build(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<BuildOutput> {
+    // A URL or git repository is fetched to a temporary context first.
+    let remote;
+    let owned;
+    let opts = match opts
+        .context_dir
+        .to_str()
+        .filter(|s| crate::remote::is_remote(s))
+    {
+        Some(url) => {
+            remote = crate::remote::fetch(url)?;
+            let mut o = opts.clone();
+            o.context_dir = remote.dir.clone();
+            if o.containerfiles.is_empty() {
+                if let Some(cf) = &remote.containerfile {
+                    o.containerfiles.push(ContainerfileSource::Path(cf.clone()));
+                }
+            } else {
+                // -f paths are inside the fetched context.
+                for c in o.containerfiles.iter_mut() {
+                    if let ContainerfileSource::Path(p) = c {
+                        if p.is_relative() {
+                            *p = remote.dir.join(&*p);
+                        }
+                    }
+                }
+            }
+            owned = o;
+            &owned
+        }
+        None => opts,
+    };
+    let mut context = std::path::absolute(&opts.context_dir)
+        .map_err(io_at("resolving context directory", &opts.context_dir))?;
+    // A file as the context: its directory is the context and it the Containerfile.
+    let file_owned;
+    let opts = if context.is_file() && opts.containerfiles.is_empty() {
+        let mut o = opts.clone();
+        o.containerfiles
+            .push(ContainerfileSource::Path(context.clone()));
+        context = context.parent().map(Path::to_path_buf).unwrap_or_default();
+        o.context_dir = context.clone();
+        file_owned = o;
+        &file_owned
+    } else {
+        opts
+    };
+    if !context.is_dir() {
+        return Err(BuildError::invalid(format!(
+            "context directory {}: no such file or directory",
+            opts.context_dir.display()
+        )));
+    }
+    let context = context
+        .canonicalize()
+        .map_err(io_at("resolving context directory", &context))?;
+    let (mut plan, ignore_file) = load_plan(opts, &context, reporter)?;
+
+    // Global ARGs: defaults, overridden by --build-arg.
+    let mut global: BTreeMap<String, String> = BTreeMap::new();
+    let mut used = BTreeSet::new();
+    for (name, default) in &plan.global_args {
+        let v = match opts.build_args.get(name) {
+            Some(v) => {
+                used.insert(name.clone());
+                Some(v.clone())
+            }
+            None => match default {
+                Some(d) => Some(
+                    crate::shell::process_word(d, crate::parser::DEFAULT_ESCAPE, &global)
+                        .map_err(|e| BuildError::invalid(format!("ARG {name}={d}: {e}")))?,
+                ),
+                None => None,
+            },
+        };
+        if let Some(v) = v {
+            global.insert(name.clone(), v);
+        }
+    }
+    // Predefined platform args are usable in FROM lines without an ARG.
+    for (k, v) in crate::executor::platform_args(&opts.registry.platform) {
+        global.entry(k).or_insert(v);
+    }
+    let target = plan.target(opts.target.as_deref())?;
+    // Bad tags fail before anything is built.
+    for t in &opts.tags {
+        builder::reference::normalize_local_name(t)
+            .map_err(|e| BuildError::from(e).context_tag(t))?;
+    }
+    // --label becomes LABEL instructions at the end of the target stage, as in buildah.
+    for (k, v) in &opts.labels {
+        let line = format!("LABEL {k:?}={v:?}");
+        let steps = crate::instruction::steps("--label", &line)?;
+        plan.stages[target].steps.extend(steps);
+    }
+    let needed = if opts.skip_unused_stages {
+        plan.needed(target, &global)
+    } else {
+        vec![true; plan.stages.len()]
+    };
+    // Stages a later FROM builds on get committed.
+    let mut from_used = vec![false; plan.stages.len()];
+    for (i, _) in needed
+        .iter()
+        .enumerate()
+        .take(target + 1)
+        .filter(|(_, n)| **n)
+    {
+        if let Ok(base) = plan.base_of(i, &global) {
+            if let Some(d) = plan.stage_ref(&base, i) {
+                from_used[d] = true;
+            }
+        }
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("hod-build-")
+        .tempdir()
+        .map_err(io_at("creating", std::env::temp_dir()))?;
+    let used_args = std::sync::Mutex::new(used);
+    let mut done: Vec<Option<StageOutcome>> = (0..plan.stages.len()).map(|_| None).collect();
+    let mut intermediate_images = Vec::new();
+    let multi = target > 0;
+    let result = (|| -> Result<BuildOutput> {
+        let mut output = None;
+        for i in 0..=target {
+            if !needed[i] {
+                continue;
+            }
+            let stage = &plan.stages[i];
+            let mut base = plan.base_of(i, &global)?;
+            if i == 0 {
+                if let Some(f) = &opts.from {
+                    base = f.clone();
+                }
+            }
+            let mut shown = stage.base.clone();
+            if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
+                // --build-context NAME=docker-image://… wins over a stage called NAME.
+                base = img.clone();
+                shown = base.clone();
+            } else if let Some(d) = plan.stage_ref(&base, i) {
+                base = done[d]
+                    .as_ref()
+                    .and_then(|o| o.image_id.clone())
+                    .ok_or_else(|| BuildError::invalid(format!("stage {d} has no image")))?;
+                shown = base.clone();
+            } else if base != stage.base {
+                shown = base.clone();
+            }
+            let prefix = if multi {
+                format!("[{}/{}] ", i + 1, target + 1)
+            } else {
+                String::new()
+            };
+            let total = stage.steps.len() + 1;
+            let cx = StageContext {
+                store,
+                opts,
+                reporter,
+                plan: &plan,
+                global_args: &global,
+                context_dir: &context,
+                ignore_file: ignore_file.as_deref(),
+                prefix: prefix.clone(),
+                done: &done,
+                scratch: scratch.path(),
+                used_args: &used_args,
+            };
+            let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
+            let mut cached = None;
+            let run = if opts.layers {
+                ex.run_steps_cached(total).map(|last| cached = last)
+            } else {
+                ex.run_steps(total)
+            };
+            let created_by = ex.last_created_by.clone();
+            let mut b = ex.builder;
+            if let Err(e) = run {
+                done[i] = Some(StageOutcome {
+                    builder: b,
+                    image_id: None,
+                });
+                return Err(e);
+            }
+            let mut image_id = None;
+            if i == target {
+                let out = commit_final(
+                    store,
+                    opts,
+                    reporter,
+                    &mut b,
+                    stage.steps.is_empty(),
+                    cached.as_deref(),
+                    &created_by,
+                    &prefix,
+                )?;
+                image_id = Some(out.image_id.clone());
+                output = Some(out);
+            } else if let Some(id) = cached {
+                image_id = Some(id);
+            } else if opts.layers && stage.steps.is_empty() && !b.state.from_image_id.is_empty() {
+                // A stage that is only a FROM is its base image (a stable cache key for
+                // COPY --from of it).
+                image_id = Some(b.state.from_image_id.clone());
+            } else if from_used[i] {
+                let co = commit_options(opts, &created_by, false);
+                let out = b.commit(store, None, &co, &builder::report::Quiet)?;
+                reporter.step(&format!("--> {}", short(&out.image_id)));
+                if !opts.layers {
+                    intermediate_images.push(out.image_id.clone());
+                }
+                image_id = Some(out.image_id);
+            }
+            done[i] = Some(StageOutcome {
+                builder: b,
+                image_id,
+            });
+        }
+        let output = output.ok_or_else(|| BuildError::invalid("no stage was built"))?;
+        if let Some(spec) = &opts.output {
+            let b = done[target].as_mut().map(|o| &mut o.builder);
+            if let Some(b) = b {
+                export(store, b, spec)?;
+            }
+        }
+        Ok(output)
+    })();
+    let ok = result.is_ok();
+    if (ok && opts.remove_containers) || (!ok && opts.force_remove) {
+        for o in done.into_iter().flatten() {
+            if let Err(e) = o.builder.delete(store) {
+                tracing::debug!("removing a build container: {e}");
+            }
+        }
+    }
+    for id in intermediate_images {
+        if let Err(e) = store.delete_image(&id) {
+            tracing::debug!("removing intermediate image {id}: {e}");
+        }
+    }
+    if ok {
+        let used = used_args.lock().map(|u| u.clone()).unwrap_or_default();
+        let unused: Vec<&String> = opts
+            .build_args
+            .keys()
+            .filter(|k| !used.contains(*k) && !is_predefined(k))
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            reporter.warn(&format!(
+                "one or more build args were not consumed: [{}]",
+                names.join(" ")
+            ));
+        }
+    }
+    result
+}
+
+fn is_predefined(k: &str) -> bool {
+    k.to_ascii_lowercase().ends_with("_proxy")
+        || crate::executor::platform_args(&Default::default()).contains_key(k)
+}
+
+/// The 11-character short ID buildah prints after `-->`.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(11)]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn commit_final(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+    b: &mut Builder,
+    no_steps: bool,
+    cached: Option<&str>,
+    created_by: &str,
+    prefix: &str,
+) -> Result<BuildOutput> {
+    let c = &mut b.state.config;
+    for e in &opts.env {
+        match e.split_once('=') {
+            Some((k, v)) => c.set_env(k, v),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    c.set_env(e, &v)
+                }
+            }
+        }
+    }
+    for k in &opts.unset_env {
+        c.unset_env(k);
+    }
+    if let Some(v) = &opts.os_version {
+        c.os_version = Some(v.clone()).filter(|v| !v.is_empty());
+    }
+    for f in &opts.os_features {
+        match f.strip_suffix('-') {
+            Some(name) => c.unset_os_feature(name),
+            None => c.set_os_feature(f),
+        }
+    }
+    b.save()?;
+    let names: Vec<String> = opts
+        .tags
+        .iter()
+        .map(|t| {
+            builder::reference::normalize_local_name(t)
+                .map(|n| n.to_string())
+                .map_err(BuildError::from)
+        })
+        .collect::<Result<_>>()?;
+    let first = opts.tags.first().map(String::as_str);
+    reporter.step(format!("{prefix}COMMIT {}", first.unwrap_or("")).trim_end());
+    // A stage that is only a FROM of an image is that image, as in buildah.
+    let reuse = no_steps
+        && !b.state.from_image_id.is_empty()
+        && opts.env.is_empty()
+        && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
+        && opts.annotations.is_empty()
+        && !opts.squash;
+    let plain = opts.env.is_empty()
+        && opts.unset_env.is_empty()
+        && opts.os_version.is_none()
+        && opts.os_features.is_empty()
+        && opts.annotations.is_empty()
+        && !opts.squash
+        && !opts.omit_history;
+    let image_id = if reuse {
+        b.state.from_image_id.clone()
+    } else if let Some(id) = cached.filter(|_| plain) {
+        // --layers: the last step's image is the result.
+        id.to_string()
+    } else {
+        let co = commit_options(opts, created_by, true);
+        let dest = names.first().map(String::as_str);
+        let quiet = builder::report::Quiet;
+        let rep: &dyn builder::report::Reporter = if opts.quiet { &quiet } else { reporter };
+        let out = b.commit(store, dest, &co, rep)?;
+        out.image_id
+    };
+    if !names.is_empty() {
+        let img = store.image(&image_id)?;
+        let mut all = img.names.clone();
+        for n in &names {
+            if !all.contains(n) {
+                all.push(n.clone());
+            }
+        }
+        if all != img.names {
+            store.set_image_names(&image_id, &all)?;
+        }
+    }
+    reporter.step(&format!("--> {}", short(&image_id)));
+    for n in &names {
+        reporter.step(&format!("Successfully tagged {n}"));
+    }
+    Ok(BuildOutput { image_id, names })
+}
+
+/// `--output`: the target's filesystem to a directory or a tar file.
+fn export(store: &Store, b: &mut Builder, spec: &BuildOutputSpec) -> Result<()> {
+    use builder::archive::diff::{write_changes, ChangeSource, DiffOptions};
+    let mnt = b.mount(store)?;
+    let mut tar_bytes = Vec::new();
+    let r = write_changes(
+        ChangeSource::Compare {
+            layer: &mnt,
+            parent: None,
+        },
+        &DiffOptions::default(),
+        &mut tar_bytes,
+    );
+    let u = b.unmount(store);
+    r?;
+    u?;
+    match spec {
+        BuildOutputSpec::Tar(p) => {
+            std::fs::write(p, &tar_bytes).map_err(io_at("writing", p))?;
+        }
+        BuildOutputSpec::Local(dir) => {
+            std::fs::create_dir_all(dir).map_err(io_at("creating", dir))?;
+            let mut a = tar::Archive::new(&tar_bytes[..]);
+            a.set_preserve_permissions(true);
+            a.set_overwrite(true);
+            a.unpack(dir).map_err(io_at("writing output to", dir))?;
+        }
+    }
+    Ok(())
+}

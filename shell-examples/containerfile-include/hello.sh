@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "hello, ${GREETING:-world} ($(cat /etc/hello/motd))"
