@@ -130,6 +130,8 @@ pub enum Command {
     Login(commands::login::LoginArgs),
     /// Logout of a container registry.
     Logout(commands::logout::LogoutArgs),
+    /// Manipulate manifest lists.
+    Manifest(commands::manifest::ManifestArgs),
     /// Mount a working container's root filesystem.
     Mount(commands::mount::MountArgs),
     /// Pull an image from a transport reference into local storage.
@@ -172,6 +174,7 @@ impl Command {
             Command::Inspect(a) => commands::inspect::run(a, ctx),
             Command::Login(a) => commands::login::run(a, ctx),
             Command::Logout(a) => commands::logout::run(a, ctx),
+            Command::Manifest(a) => commands::manifest::run(a, ctx),
             Command::Mount(a) => commands::mount::run(a, ctx),
             Command::Pull(a) => commands::pull::run(a, ctx),
             Command::Push(a) => commands::push::run(a, ctx),

@@ -85,6 +85,9 @@ pub enum Error {
     /// `run` errors, including the command's own exit status.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
+    /// Manifest-list errors.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
 }
 
 impl Error {

@@ -270,8 +270,18 @@ pub fn read_image(store: &Store, record: ImageRecord, platform: &Platform) -> Re
                     record.id
                 ))
             })?;
-            let data =
-                store.image_big_data(&record.id, &format!("manifest-{}", instance.digest))?;
+            let data = match store
+                .image_big_data(&record.id, &format!("manifest-{}", instance.digest))
+            {
+                Ok(d) => d,
+                // A list made by `manifest create` (hod's, buildah's or podman's) holds only
+                // the list: its instances are images of their own, found by digest.
+                Err(Error::NotFound { .. }) => {
+                    let rec = crate::manifest::instance_image(store, &record.id, &instance.digest)?;
+                    return read_image(store, rec, platform);
+                }
+                Err(e) => return Err(e),
+            };
             parsed = parse(&data)?;
             if manifest_digest.is_none() {
                 manifest_digest = Some(Digest::of(m));

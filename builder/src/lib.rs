@@ -30,6 +30,7 @@ pub mod from;
 pub mod fsutil;
 pub mod image;
 pub mod images;
+pub mod manifest;
 pub mod mount;
 pub mod options;
 pub mod pull;

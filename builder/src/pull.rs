@@ -169,6 +169,33 @@ fn pull_one(
     Ok(out.config_digest.hex().to_string())
 }
 
+/// Whether a local image suits the platform asked for (`--platform`, `--arch`, `--os`,
+/// `--variant`), checked before a `missing`/`newer` policy keeps it, as libimage does: an
+/// image for another platform is pulled again. Nothing asked, or a config hod cannot read
+/// (a manifest list, a foreign image): it suits.
+fn local_platform_matches(
+    store: &Store,
+    img: &crate::store::ImageRecord,
+    ctx: &RegistryContext,
+) -> bool {
+    if ctx.platform.is_empty() {
+        return true;
+    }
+    let Ok(data) = store.image_big_data(&img.id, &format!("sha256:{}", img.id)) else {
+        return true;
+    };
+    let Ok(c) = serde_json::from_slice::<crate::image::ImageConfig>(&data) else {
+        return true;
+    };
+    let entry = crate::image::manifest::Platform {
+        architecture: c.architecture,
+        os: c.os,
+        variant: c.variant,
+        ..Default::default()
+    };
+    ctx.platform.wanted().iter().any(|w| w.matches(&entry))
+}
+
 /// Pull `src` into the store; returns the image ID.
 pub fn pull(
     store: &Store,
@@ -194,7 +221,10 @@ pub fn pull(
                 // A name: use the local image when the policy allows.
                 if opts.policy != PullPolicy::Always {
                     match store.image(name) {
-                        Ok(img) => return Ok(img.id),
+                        Ok(img) if local_platform_matches(store, &img, &opts.registry) => {
+                            return Ok(img.id)
+                        }
+                        Ok(_) => {}
                         Err(Error::NotFound { .. }) => {}
                         Err(e) => return Err(e),
                     }
@@ -208,7 +238,9 @@ pub fn pull(
             }
             ImageReference::Docker(n) if opts.policy != PullPolicy::Always => {
                 if let Ok(img) = store.image(&n.to_string()) {
-                    return Ok(img.id);
+                    if local_platform_matches(store, &img, &opts.registry) {
+                        return Ok(img.id);
+                    }
                 }
                 if opts.policy == PullPolicy::Never {
                     return Err(Error::NotFound {

@@ -52,10 +52,10 @@ pub fn push(
             )?;
         }
         let dst = transport::open_destination(&dst_ref, Some(store), &opts.registry)?;
-        let src_ref = ImageReference::Storage {
-            store: None,
-            image: image.to_string(),
-        };
+        // A list's name pushes the host's instance, as buildah 1.28 does (`manifest push`
+        // pushes the list).
+        let image = crate::manifest::image_or_instance(store, image, &Default::default())?;
+        let src_ref = ImageReference::Storage { store: None, image };
         let mut src = transport::open_source(&src_ref, Some(store), &opts.registry)?;
         // buildah push compresses with gzip unless told otherwise; the local store keeps
         // layers as they are.

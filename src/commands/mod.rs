@@ -10,6 +10,7 @@ pub mod info;
 pub mod inspect;
 pub mod login;
 pub mod logout;
+pub mod manifest;
 pub mod mount;
 pub mod pull;
 pub mod push;

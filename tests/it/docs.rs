@@ -49,10 +49,16 @@ fn long_flags(lines: &[&str]) -> Vec<String> {
 }
 
 fn subcommands() -> Vec<String> {
-    let help = hod_help(&[]);
+    commands_of(&[])
+}
+
+/// The subcommands `hod ARGS… --help` lists (`help` itself left out).
+fn commands_of(args: &[&str]) -> Vec<String> {
+    let help = hod_help(args);
     section(&help, "Commands:")
         .iter()
         .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
         .map(str::to_string)
         .collect()
 }
@@ -100,6 +106,25 @@ fn every_subcommand_has_a_page_listing_its_flags() {
         for flag in long_flags(&section(&help, "Options:")) {
             if !documents(&text, &flag) {
                 missing.push(format!("hod-{verb}.1.md: --{flag}"));
+            }
+        }
+        // Nested subcommands (`hod manifest create`): each its own page
+        // `hod-<verb>-<sub>.1.md`, listed on the verb's page.
+        for sub in commands_of(&[verb]) {
+            let name = format!("hod-{verb}-{sub}");
+            if !text.contains(&format!("{name}(1)")) {
+                missing.push(format!("hod-{verb}.1.md: does not list {name}(1)"));
+            }
+            let path = docs_dir().join(format!("{name}.1.md"));
+            let Ok(sub_text) = std::fs::read_to_string(&path) else {
+                missing.push(format!("{}: no page", path.display()));
+                continue;
+            };
+            let help = hod_help(&[verb, &sub]);
+            for flag in long_flags(&section(&help, "Options:")) {
+                if !documents(&sub_text, &flag) {
+                    missing.push(format!("{name}.1.md: --{flag}"));
+                }
             }
         }
     }

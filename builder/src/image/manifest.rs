@@ -181,8 +181,8 @@ pub struct ImageIndex {
     /// OCI 1.1 artifact type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    /// The manifests.
-    #[serde(default)]
+    /// The manifests (`null`, as buildah writes an empty list, reads as none).
+    #[serde(default, deserialize_with = "crate::store::json::nullable")]
     pub manifests: Vec<Descriptor>,
     /// OCI 1.1 subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]

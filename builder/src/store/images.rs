@@ -294,6 +294,90 @@ impl Store {
         Ok(set.images[ix].clone())
     }
 
+    /// Record a new image (no layer) whose names must all be free: the check and the write
+    /// happen under one exclusive lock (`manifest create`).
+    pub(super) fn create_image_with_free_names_impl(
+        &self,
+        id: &str,
+        names: &[String],
+        big_data: &[BigData],
+    ) -> Result<ImageRecord> {
+        let names = dedupe(names);
+        let g = self.lock(self.paths.images_lock(), LockKind::Exclusive)?;
+        let mut set = ImageSet::load(&self.paths)?;
+        if set.images.iter().any(|i| i.id == id) {
+            return Err(StoreError::Duplicate {
+                kind: "image",
+                id: id.to_string(),
+            }
+            .into());
+        }
+        for n in &names {
+            if let Some(other) = set.images.iter().find(|i| i.names.contains(n)) {
+                return Err(Error::NameInUse {
+                    name: n.clone(),
+                    id: other.id.clone(),
+                });
+            }
+        }
+        let mut img = ImageRecord {
+            id: id.to_string(),
+            created: Some(json::now()),
+            names: names.clone(),
+            ..Default::default()
+        };
+        for n in &names {
+            add_to_history(&mut img, n);
+        }
+        for bd in big_data {
+            self.write_big_data(&mut img, &bd.key, &bd.data)?;
+        }
+        img.digest = img.big_data_digests.get("manifest").cloned();
+        recompute_digests(&mut img);
+        set.images.push(img.clone());
+        set.save(&self.paths, &g)?;
+        Ok(img)
+    }
+
+    /// Read the `keys` big-data items of an image (`None` for a missing one), let `f` compute
+    /// new items, and write them, all under one exclusive lock of `images.lock` (a manifest
+    /// list's read-modify-write). `f` gets the image record as it is under the lock.
+    pub(super) fn update_image_big_data_impl(
+        &self,
+        id: &str,
+        keys: &[&str],
+        f: &mut super::BigDataUpdate<'_>,
+    ) -> Result<ImageRecord> {
+        let g = self.lock(self.paths.images_lock(), LockKind::Exclusive)?;
+        let mut set = ImageSet::load(&self.paths)?;
+        let ix = set.index(id)?;
+        let mut img = set.images[ix].clone();
+        let mut old = Vec::with_capacity(keys.len());
+        for key in keys {
+            let base = big_data_base_name(key);
+            let p = self.paths.image_dir(&img.id).join(&base);
+            old.push(if key.is_empty() || base.contains('/') {
+                None
+            } else {
+                match fs::read(&p) {
+                    Ok(d) => Some(d),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e).at("reading", &p),
+                }
+            });
+        }
+        for bd in f(&img, old)? {
+            self.write_big_data(&mut img, &bd.key, &bd.data)?;
+        }
+        if let Some(d) = img.big_data_digests.get("manifest") {
+            img.digest = Some(d.clone());
+        }
+        recompute_digests(&mut img);
+        set.images[ix] = img.clone();
+        set.save(&self.paths, &g)?;
+        Ok(img)
+    }
+
     pub(super) fn image_big_data_impl(&self, id: &str, key: &str) -> Result<Vec<u8>> {
         let _g = self.lock(self.paths.images_lock(), LockKind::Shared)?;
         let set = ImageSet::load(&self.paths)?;

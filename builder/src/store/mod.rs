@@ -454,6 +454,11 @@ pub struct PutLayerOptions {
     pub expected_diff_digest: Option<Digest>,
 }
 
+/// The function of [`Store::update_image_big_data`]: the record and the current items
+/// (`None` = missing) in, the items to write out.
+pub type BigDataUpdate<'a> =
+    dyn FnMut(&ImageRecord, Vec<Option<Vec<u8>>>) -> Result<Vec<BigData>> + 'a;
+
 /// One big-data item given to [`Store::create_image`].
 #[derive(Debug, Clone)]
 pub struct BigData {
@@ -621,6 +626,26 @@ impl Store {
         created: Option<String>,
     ) -> Result<ImageRecord> {
         self.create_image_impl(id, names, top_layer, big_data, created)
+    }
+    /// Record a new image without layers whose `names` must all be free (else
+    /// [`Error::NameInUse`](crate::error::Error::NameInUse)); check and write under one lock.
+    pub fn create_image_with_free_names(
+        &self,
+        id: &str,
+        names: &[String],
+        big_data: &[BigData],
+    ) -> Result<ImageRecord> {
+        self.create_image_with_free_names_impl(id, names, big_data)
+    }
+    /// Read-modify-write of an image's big data under one exclusive lock: `f` gets the
+    /// record and the current `keys` items (`None` = missing) and returns the items to write.
+    pub fn update_image_big_data(
+        &self,
+        id: &str,
+        keys: &[&str],
+        f: &mut BigDataUpdate<'_>,
+    ) -> Result<ImageRecord> {
+        self.update_image_big_data_impl(id, keys, f)
     }
     /// Read one big-data item of an image.
     pub fn image_big_data(&self, id: &str, key: &str) -> Result<Vec<u8>> {

@@ -75,6 +75,11 @@ impl ImageDestination for DirDest {
     fn put_manifest(&mut self, data: &[u8], _media_type: &str) -> Result<()> {
         atomic_write(&self.dir.join("manifest.json"), data, 0o644)
     }
+    fn put_instance_manifest(&mut self, data: &[u8], _media_type: &str) -> Result<()> {
+        // containers/image's dir transport: `<hex>.manifest.json` for a list's instances.
+        let name = format!("{}.manifest.json", Digest::of(data).hex());
+        atomic_write(&self.dir.join(name), data, 0o644)
+    }
     fn commit(self: Box<Self>) -> Result<()> {
         Ok(())
     }

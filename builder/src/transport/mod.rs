@@ -185,6 +185,12 @@ pub trait ImageDestination {
     ) -> Result<()>;
     /// Store the manifest.
     fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()>;
+    /// Store the manifest of one instance of a manifest list or index being copied (by its
+    /// digest, not as the image's main manifest); the list itself then goes to
+    /// [`ImageDestination::put_manifest`]. Destinations that can't hold lists refuse.
+    fn put_instance_manifest(&mut self, _data: &[u8], _media_type: &str) -> Result<()> {
+        Err(bad("the destination does not support manifest lists"))
+    }
     /// Make the image visible, atomically.
     fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -142,6 +142,13 @@ impl ImageDestination for OciLayoutDest {
         self.manifest = Some(Descriptor::new(media_type, digest, data.len() as i64));
         Ok(())
     }
+    fn put_instance_manifest(&mut self, data: &[u8], _media_type: &str) -> Result<()> {
+        let path = blob_path(&self.dir, &Digest::of(data));
+        if !path.exists() {
+            atomic_write(&path, data, 0o644)?;
+        }
+        Ok(())
+    }
     fn commit(self: Box<Self>) -> Result<()> {
         self.write_index()
     }
@@ -320,6 +327,9 @@ impl ImageDestination for OciArchiveDest {
     }
     fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
         self.inner.put_manifest(data, media_type)
+    }
+    fn put_instance_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
+        self.inner.put_instance_manifest(data, media_type)
     }
     fn commit(self: Box<Self>) -> Result<()> {
         let this = *self;

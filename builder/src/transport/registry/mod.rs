@@ -779,8 +779,14 @@ impl Pusher {
             })
             .await?;
         match resp.status() {
+            // The header, not `content_length()`: a HEAD response has no body, so reqwest
+            // reports 0 for it, and a reused layer would get size 0 (-1) in the manifest.
             s if s.is_success() => Ok(Some(
-                resp.content_length().map(|l| l as i64).unwrap_or_default(),
+                resp.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(-1),
             )),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(self
@@ -1052,12 +1058,30 @@ impl ImageDestination for RegistryDest {
     }
 
     fn put_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
+        let reference = self.reference.clone();
+        self.put_manifest_at(data, media_type, reference)
+    }
+
+    fn put_instance_manifest(&mut self, data: &[u8], media_type: &str) -> Result<()> {
+        // A list's instance goes in by digest; the list's own PUT then tags it.
+        self.put_manifest_at(data, media_type, Digest::of(data).to_string())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        // The manifest PUT made the image visible; nothing is staged beyond the temp dir.
+        Ok(())
+    }
+}
+
+impl RegistryDest {
+    /// PUT a manifest under `reference` (a tag, or a digest for a list's instance), once
+    /// every blob upload has finished.
+    fn put_manifest_at(&mut self, data: &[u8], media_type: &str, reference: String) -> Result<()> {
         while !self.uploads.is_empty() {
             self.wait_oldest()?;
         }
-        let what = format!("writing manifest {}", self.reference);
+        let what = format!("writing manifest {reference}");
         let repo = self.pusher.client.ep.repository.clone();
-        let reference = self.reference.clone();
         let body = data.to_vec();
         let mt = media_type.to_string();
         let client = self.pusher.client.clone();
@@ -1076,11 +1100,6 @@ impl ImageDestination for RegistryDest {
                 Err(client.failed(&what, m))
             }
         })?
-    }
-
-    fn commit(self: Box<Self>) -> Result<()> {
-        // The manifest PUT made the image visible; nothing is staged beyond the temp dir.
-        Ok(())
     }
 }
 
