@@ -441,6 +441,19 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
         ctx(nix::unistd::pivot_root(".", "."), || {
             "pivot_root into the rootfs".into()
         })?;
+        // The old root is stacked under "."; make it rslave before detaching it, so the
+        // detach never propagates to the host's mounts even when the spec asked for shared
+        // root propagation (runc does the same in pivotRoot).
+        ctx(
+            mount(
+                None::<&str>,
+                ".",
+                None::<&str>,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None::<&str>,
+            ),
+            || "making the old root rslave".into(),
+        )?;
         ctx(umount2(".", MntFlags::MNT_DETACH), || {
             "detaching the old root".into()
         })?;
