@@ -95,20 +95,6 @@ pub fn platform_args(platform: &Platform) -> BTreeMap<String, String> {
     m
 }
 
-/// Build args predefined for every stage: the proxy variables (from `--build-arg` only).
-const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
 /// The stage being run.
 pub struct StageExecutor<'a, 'c> {
     cx: &'c StageContext<'a>,
@@ -475,7 +461,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         // Proxy build args reach RUN without an ARG (and never the history).
-        for k in PROXY_ARGS {
+        for k in crate::args::PROXY_ARGS {
             if let Some(v) = self.cx.opts.build_args.get(*k) {
                 if !self.args.contains_key(*k) && !env_names.contains(*k) {
                     ro.env.push(format!("{k}={v}"));
