@@ -215,7 +215,12 @@ pub(crate) mod tests {
                     req.push_str(&line);
                 }
                 reqs.push(req);
-                s.write_all(&resp).unwrap();
+                // One response per connection: say so, or a pooling client may send its next
+                // request on this socket after it is closed (a reset, not a retry).
+                let status_end = resp.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
+                s.write_all(&resp[..status_end]).unwrap();
+                s.write_all(b"Connection: close\r\n").unwrap();
+                s.write_all(&resp[status_end..]).unwrap();
             }
             reqs
         });
