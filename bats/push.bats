@@ -148,3 +148,10 @@ function scratch_image() {
   run_hod images --format '{{.Name}}:{{.Tag}}'
   expect_output --substring "localhost/from-archive:1"
 }
+
+@test "an option after the image name is the error, even with a surplus argument (buildah checks the order first)" {
+  run_hod 125 push img1 dest1 arg3 --creds user1:pass1
+  expect_output --substring "no options (--creds) can be specified after"
+  run_hod 125 pull image1 -q --cred bla:bla --authfile=/tmp/somefile
+  expect_output --substring "no options (-q) can be specified after"
+}
