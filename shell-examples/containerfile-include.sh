@@ -35,7 +35,8 @@ ctxdir=$(dirname "$(readlink -f "$0")")/containerfile-include
 # What the example needs, installed when missing.
 if [[ ! -x $BUSYBOX ]]; then
     if [[ $(id -u) = 0 ]] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >&2
     fi
     [[ -x $BUSYBOX ]] || { echo "need a static busybox at $BUSYBOX (apt-get install busybox-static)" >&2; exit 1; }
 fi
