@@ -186,3 +186,15 @@ load helpers
   expect_line_count 1
   expect_output --substring "nosuchcontainer"
 }
+
+@test "commit --reference-time takes the created time from a file, and refuses --timestamp with it" {
+  touch -d "2001-02-03 04:05:06 UTC" $TEST_SCRATCH_DIR/ref
+  run_hod from --quiet scratch
+  cid=$output
+  run_hod commit -q --reference-time $TEST_SCRATCH_DIR/ref $cid img1
+  run_hod inspect -t image --format '{{.OCIv1.Created}}' img1
+  # (hod prints the time as RFC 3339, buildah as Go's time.Time; both name the same instant)
+  expect_output --substring "2001-02-03"
+  expect_output --substring "04:05:06"
+  run_hod 125 commit -q --reference-time $TEST_SCRATCH_DIR/ref --timestamp 5 $cid img2
+}

@@ -1005,3 +1005,15 @@ mod tests {
         assert_eq!(rfc3339_of(1700000000).unwrap(), "2023-11-14T22:13:20Z");
     }
 }
+
+/// `commit --reference-time FILE` (buildah's hidden flag): the commit timestamp, in Unix
+/// seconds, taken from the file's modification time; it then acts as `--timestamp`.
+pub fn reference_time(file: &std::path::Path) -> Result<i64> {
+    let modified = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .at("reading the modification time of", file)?;
+    Ok(match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
+}

@@ -33,6 +33,9 @@ pub struct CommitArgs {
     /// Set the created time (and file times in new layers) to this Unix time.
     #[arg(long, value_name = "SECONDS")]
     pub timestamp: Option<i64>,
+    /// Set the created time (as --timestamp) to this file's modification time.
+    #[arg(long, hide = true, value_name = "FILE", conflicts_with = "timestamp")]
+    pub reference_time: Option<PathBuf>,
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -76,7 +79,10 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         _ => Compression::None,
     };
     opts.squash = a.squash;
-    opts.timestamp = a.timestamp;
+    opts.timestamp = match &a.reference_time {
+        Some(f) => Some(builder::commit::reference_time(f)?),
+        None => a.timestamp,
+    };
     opts.omit_history = a.omit_history;
     if let Some(l) = a.identity_label {
         opts.identity_label = l;
