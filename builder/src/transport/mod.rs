@@ -29,8 +29,11 @@ use crate::image::platform::{choose_instance, Platform};
 use crate::image::{Digest, ImageConfig, Sha256Writer};
 use crate::options::RegistryContext;
 use crate::reference::ImageReference;
-use crate::report::Reporter;
+use crate::report::{
+    BlobMeter, CopyScope, MeteredRead, MeteredWrite, Reporter, TransferEvent, TransferProgress,
+};
 use crate::store::Store;
+use std::sync::Arc;
 
 use crate::archive::pipeline::LayerWriter;
 use codec::{compression_of_media_type, Decoder, LimitedVec};
@@ -86,6 +89,8 @@ pub struct BlobInfo {
     /// Its compression, when the destination reuses a blob other than the source's
     /// (`None` = the source blob itself or its recompression to the copy's target).
     pub compression: Option<Compression>,
+    /// The repository a registry mounted the blob from (`None`: it was already there).
+    pub mounted_from: Option<String>,
 }
 
 /// What the copy pipeline knows about a layer when handing it to a destination.
@@ -129,6 +134,12 @@ pub trait ImageSource {
     /// turns them into the names a pulled image gets.
     fn recorded_names(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Report the bytes of the layers this source transfers itself (a registry's downloads,
+    /// including those running ahead of the pipeline) to `sink`: `true` when it does, and
+    /// the pipeline then counts nothing itself. Not asked when the destination reports.
+    fn report_transfers(&mut self, _sink: Arc<dyn TransferProgress>) -> bool {
+        false
     }
 }
 
@@ -193,6 +204,12 @@ pub trait ImageDestination {
     }
     /// Make the image visible, atomically.
     fn commit(self: Box<Self>) -> Result<()>;
+    /// Report the bytes of the layers this destination transfers itself (a registry's
+    /// uploads, which run after `put_blob` returned) to `sink`: `true` when it does, and
+    /// neither the source nor the pipeline counts them then.
+    fn report_transfers(&mut self, _sink: Arc<dyn TransferProgress>) -> bool {
+        false
+    }
 }
 
 /// Options of [`copy_image`].
@@ -363,6 +380,21 @@ pub fn copy_image(
     reporter: &dyn Reporter,
 ) -> Result<CopyOutput> {
     reporter.progress("Getting image source signatures");
+    // Byte-level progress, when the reporter shows it: counted by the one party that moves
+    // the bytes (see `report`); `None` = the plain per-blob lines.
+    let sink = reporter.transfers();
+    let _scope = CopyScope::begin(&sink);
+    let pipeline_meters = match &sink {
+        Some(s) => !dst.report_transfers(s.clone()) && !src.report_transfers(s.clone()),
+        None => false,
+    };
+    let meter_for = |desc: &Descriptor| {
+        if pipeline_meters {
+            BlobMeter::start(sink.as_ref(), &desc.digest, u64::try_from(desc.size).ok())
+        } else {
+            BlobMeter::none()
+        }
+    };
     let (src_bytes, src_mt, src_manifest) = load_image_manifest(src, &opts.platform)?;
     let supported = dst.supported_manifest_types();
     let want_mt = match opts.format {
@@ -432,10 +464,19 @@ pub fn copy_image(
         };
         let out_media = layer_media_type(out_mt, target)?;
         if let Some(have) = dst.try_reuse_layer(desc, &info)? {
-            reporter.progress(&format!(
-                "Copying blob {} skipped: already exists",
-                desc.digest
-            ));
+            match (&sink, &have.mounted_from) {
+                (None, _) => reporter.progress(&format!(
+                    "Copying blob {} skipped: already exists",
+                    desc.digest
+                )),
+                (Some(s), Some(from)) => s.event(TransferEvent::Mounted {
+                    digest: &desc.digest,
+                    from,
+                }),
+                (Some(s), None) => s.event(TransferEvent::Skipped {
+                    digest: &desc.digest,
+                }),
+            }
             let reuse_media = match have.compression {
                 Some(c) => layer_media_type(out_mt, c)?,
                 None if have.digest == desc.digest => layer_media_type(out_mt, src_c)?,
@@ -448,7 +489,10 @@ pub fn copy_image(
             out_layers.push(d);
             continue;
         }
-        reporter.progress(&format!("Copying blob {}", desc.digest));
+        if sink.is_none() {
+            reporter.progress(&format!("Copying blob {}", desc.digest));
+        }
+        let mut meter = meter_for(desc);
         let spooled = if target == src_c {
             src.take_blob_file(desc)
         } else {
@@ -457,6 +501,14 @@ pub fn copy_image(
         // download → verify → decompress → apply in one pass, when both ends can.
         if spooled.is_none() && target == src_c && dst.accepts_layer_stream() {
             if let Some(r) = src.open_blob(desc)? {
+                let r: Box<dyn io::Read + Send> = if meter.is_active() {
+                    Box::new(MeteredRead::new(
+                        r,
+                        std::mem::replace(&mut meter, BlobMeter::none()),
+                    ))
+                } else {
+                    r
+                };
                 let mut d = desc.clone();
                 d.media_type = layer_media_type(out_mt, src_c)?.to_string();
                 dst.put_layer_stream(r, &d, &info)
@@ -472,14 +524,21 @@ pub fn copy_image(
             io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
             let (digest, size, _) = w.finish();
             verify(desc, &digest, size)?;
+            meter.add(size);
+            meter.done();
             (f, digest, size, src_c)
         } else if target == src_c {
             let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
-            src.write_blob(desc, &mut w)
+            let mut out = MeteredWrite {
+                inner: &mut w,
+                meter: &mut meter,
+            };
+            src.write_blob(desc, &mut out)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
             let (digest, size, tmp) = w.finish();
             verify(desc, &digest, size)?;
+            meter.done();
             if src_c == Compression::None && digest != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
@@ -501,10 +560,15 @@ pub fn copy_image(
             let enc = LayerWriter::new(tmp, target)?;
             let dec = Decoder::new(enc, src_c).map_err(io_err)?;
             let mut verifier = Sha256Writer::new(dec);
-            src.write_blob(desc, &mut verifier)
+            let mut out = MeteredWrite {
+                inner: &mut verifier,
+                meter: &mut meter,
+            };
+            src.write_blob(desc, &mut out)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
             let (digest, size, dec) = verifier.finish();
             verify(desc, &digest, size)?;
+            meter.done();
             let enc = dec.finish().map_err(io_err)?;
             let out = enc.finish().map_err(io_err)?;
             if out.diff_id != diff_ids[index] {
