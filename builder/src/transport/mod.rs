@@ -906,6 +906,141 @@ mod name_tests {
 }
 
 #[cfg(test)]
+mod progress_tests {
+    //! Byte-level progress counted by the pipeline (local transports), and its absence.
+    use super::testutil::*;
+    use super::*;
+
+    fn layers() -> Vec<Vec<u8>> {
+        vec![layer_tar("a", &[1u8; 100_000]), layer_tar("b", b"small")]
+    }
+
+    #[test]
+    fn the_pipeline_meters_what_it_reads_when_someone_listens() {
+        let t = tempfile::tempdir().unwrap();
+        for (n, target) in [None, Some(Compression::Zstd)].into_iter().enumerate() {
+            let mut src = image(&layers(), Compression::None);
+            let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+            let rep = Bars::default();
+            let dst = oci::OciLayoutDest::new(&t.path().join(format!("lay{n}")), None).unwrap();
+            let opts = CopyImageOptions {
+                compression: target,
+                ..Default::default()
+            };
+            copy_image(&mut src, Box::new(dst), &opts, &rep).unwrap();
+            let (lines, events) = rep.take();
+            let mut want = vec!["begin".to_string()];
+            for l in &m.layers {
+                // one blob after the other, each ending at its size (however the writes
+                // were cut, at most one position per 64 KiB)
+                want.push(format!("start {} Some({})", l.digest, l.size));
+                let pos: Vec<String> = events
+                    .iter()
+                    .filter(|e| e.starts_with(&format!("pos {} ", l.digest)))
+                    .cloned()
+                    .collect();
+                assert!(pos.len() as u64 <= 1 + l.size as u64 / crate::report::METER_BATCH);
+                assert_eq!(pos.last(), Some(&format!("pos {} {}", l.digest, l.size)));
+                want.extend(pos);
+                want.push(format!("done {}", l.digest));
+            }
+            want.push("end".into());
+            assert_eq!(events, want, "target {target:?}");
+            // the bars replace the per-blob lines; the others stay
+            assert_eq!(
+                lines,
+                vec![
+                    "Getting image source signatures".to_string(),
+                    format!("Copying config {}", m.config.digest),
+                    "Writing manifest to image destination".into(),
+                    "Storing signatures".into(),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn nobody_listening_gets_the_plain_lines() {
+        let t = tempfile::tempdir().unwrap();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        let rep = Collect::default();
+        let dst = oci::OciLayoutDest::new(&t.path().join("lay"), None).unwrap();
+        copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).unwrap();
+        let lines = rep.0.lock().unwrap().clone();
+        let mut want = vec!["Getting image source signatures".to_string()];
+        want.extend(
+            m.layers
+                .iter()
+                .map(|l| format!("Copying blob {}", l.digest)),
+        );
+        want.extend([
+            format!("Copying config {}", m.config.digest),
+            "Writing manifest to image destination".into(),
+            "Storing signatures".into(),
+        ]);
+        assert_eq!(lines, want);
+    }
+
+    #[test]
+    fn streamed_into_the_store_and_skipped_the_second_time() {
+        let t = tempfile::tempdir().unwrap();
+        let store = storage::tests::vfs_store(t.path());
+        let rep = Bars::default();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/p:1".into()]).unwrap());
+        copy_image(&mut src, dst, &CopyImageOptions::default(), &rep).unwrap();
+        let (_, events) = rep.take();
+        for l in &m.layers {
+            assert!(
+                events.contains(&format!("pos {} {}", l.digest, l.size)),
+                "{events:?}"
+            );
+            assert!(events.contains(&format!("done {}", l.digest)), "{events:?}");
+        }
+        let mut src = image(&layers(), Compression::Gzip);
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/p:2".into()]).unwrap());
+        copy_image(&mut src, dst, &CopyImageOptions::default(), &rep).unwrap();
+        let (lines, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(m.layers.iter().map(|l| format!("skipped {}", l.digest)));
+        want.push("end".into());
+        assert_eq!(events, want);
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(store.options().root.clone())
+            .output();
+    }
+
+    #[test]
+    fn a_failed_copy_still_ends() {
+        let t = tempfile::tempdir().unwrap();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        // the second layer's bytes no longer match its digest
+        src.blobs
+            .insert(m.layers[1].digest.clone(), b"not the layer".to_vec());
+        let rep = Bars::default();
+        let dst = oci::OciLayoutDest::new(&t.path().join("lay"), None).unwrap();
+        assert!(copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).is_err());
+        let (_, events) = rep.take();
+        assert_eq!(events.first().map(String::as_str), Some("begin"));
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        assert!(
+            events.contains(&format!("failed {}", m.layers[1].digest)),
+            "{events:?}"
+        );
+    }
+}
+
+#[cfg(test)]
 mod platform_tests {
     use super::testutil::*;
     use super::*;
@@ -1077,6 +1212,33 @@ pub(crate) mod testutil {
             manifest: manifest::to_json(&m),
             media_type: OCI_MANIFEST.into(),
             blobs,
+        }
+    }
+
+    /// A reporter that shows byte-level progress: its lines, and its transfer events as text.
+    #[derive(Default)]
+    pub struct Bars {
+        pub lines: Collect,
+        pub events: Arc<crate::report::tests::Record>,
+    }
+    impl Reporter for Bars {
+        fn progress(&self, line: &str) {
+            self.lines.progress(line)
+        }
+        fn warn(&self, line: &str) {
+            self.lines.warn(line)
+        }
+        fn transfers(&self) -> Option<Arc<dyn TransferProgress>> {
+            Some(self.events.clone())
+        }
+    }
+    impl Bars {
+        /// The lines and events so far, taken.
+        pub fn take(&self) -> (Vec<String>, Vec<String>) {
+            (
+                std::mem::take(&mut *self.lines.0.lock().unwrap()),
+                self.events.take(),
+            )
         }
     }
 

@@ -1276,6 +1276,108 @@ mod tests {
         )
     }
 
+    /// With someone listening, the registry reports its own transfers: uploads (after
+    /// `put_blob` returned), HEAD hits, cross-repository mounts, downloads (also the ones
+    /// running ahead); the pipeline prints no per-blob line and counts nothing itself.
+    #[test]
+    fn transfers_are_reported_by_the_registry() {
+        use crate::transport::testutil::Bars;
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let big = vec![
+            layer_tar(
+                "big",
+                &(0..300_000u32)
+                    .map(|i| (i * 7919 % 251) as u8)
+                    .collect::<Vec<_>>(),
+            ),
+            layer_tar("small", b"hello"),
+            layer_tar("third", b"3"),
+        ];
+        let copy_to = |repo: &str, rep: &Bars| {
+            let mut src = image(&big, Compression::Gzip);
+            let dst = RegistryDest::open(&named(&reg.host, repo), &c).unwrap();
+            copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), rep).unwrap()
+        };
+        let rep = Bars::default();
+        let out = copy_to("hod/ev:1", &rep);
+        let m: ImageManifest = serde_json::from_slice(&out.manifest).unwrap();
+        let (lines, events) = rep.take();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        assert_eq!(events.first().map(String::as_str), Some("begin"));
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        for l in &m.layers {
+            let d = &l.digest;
+            let start = format!("start {d} Some({})", l.size);
+            let i = events.iter().position(|e| *e == start).expect(&start);
+            let done = events.iter().position(|e| *e == format!("done {d}"));
+            assert!(done.is_some_and(|j| j > i), "{d}: {events:?}");
+            // the upload's position ends at the size
+            let last = events.iter().rfind(|e| e.starts_with(&format!("pos {d} ")));
+            assert_eq!(last, Some(&format!("pos {d} {}", l.size)), "{events:?}");
+        }
+        assert!(
+            !events
+                .iter()
+                .any(|e| e.contains(&m.config.digest.to_string())),
+            "no bar for the config: {events:?}"
+        );
+        // the same repository again: every layer is there (HEAD)
+        copy_to("hod/ev:2", &rep);
+        let (_, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(m.layers.iter().map(|l| format!("skipped {}", l.digest)));
+        want.push("end".into());
+        assert_eq!(events, want);
+        // another repository: mounted from the first
+        copy_to("hod/other:1", &rep);
+        let (_, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(
+            m.layers
+                .iter()
+                .map(|l| format!("mounted {} hod/ev", l.digest)),
+        );
+        want.push("end".into());
+        assert_eq!(events, want);
+        // pulled: the source reports each layer's download, ahead of the pipeline or not
+        let t = tempfile::tempdir().unwrap();
+        let mut src = RegistrySource::open(&named(&reg.host, "hod/ev:1"), &c).unwrap();
+        let dst = OciLayoutDest::new(&t.path().join("lay"), Some("x")).unwrap();
+        copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).unwrap();
+        let (lines, events) = rep.take();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        for l in &m.layers {
+            let d = &l.digest;
+            assert_eq!(
+                events
+                    .iter()
+                    .filter(|e| **e == format!("start {d} Some({})", l.size))
+                    .count(),
+                1,
+                "{events:?}"
+            );
+            assert!(
+                events.contains(&format!("pos {d} {}", l.size)),
+                "{events:?}"
+            );
+            assert!(events.contains(&format!("done {d}")), "{events:?}");
+        }
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        assert!(
+            !events.iter().any(|e| e.starts_with("failed")),
+            "{events:?}"
+        );
+    }
+
     #[test]
     fn plain_round_trip_skips_and_mounts() {
         let Some(reg) = TestRegistry::start(Mode::Plain) else {
