@@ -218,6 +218,10 @@ impl TransferProgress for TermBars {
                 };
                 b.bar.finish_and_clear();
                 self.multi.remove(&b.bar);
+                // Bars redraw at most 20 times a second: show the total as it now is.
+                if let Some(t) = &st.total {
+                    t.bar.force_draw();
+                }
                 self.println(format!(
                     "Copying blob {} done {} ({})",
                     short(digest),
