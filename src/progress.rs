@@ -2,6 +2,8 @@
 //!
 //! ```text
 //!  stderr a terminal, not --quiet ─▶ TermBars: per copy (CopyBegin … CopyEnd)
+//!      Preparing{size}→ a bar `Preparing blob 0123456789ab [==>  ] …` (read and compressed before
+//!                       an upload), cleared when done
 //!      Started{size}  → a bar `Copying blob 0123456789ab [====>   ] 1.2 MiB/4.0 MiB 3.1 MiB/s`
 //!      Position{pos}  → the bar and the `Total` bar below the blobs' bars move
 //!      Done           → the bar becomes the line `Copying blob 0123456789ab done 4.0 MiB (3.1 MiB/s)`
@@ -43,6 +45,8 @@ struct State {
 
 struct Blob {
     bar: ProgressBar,
+    /// Being prepared for a transfer, not transferred: not in the total, no done line.
+    preparing: bool,
     size: Option<u64>,
     pos: u64,
     started: Instant,
@@ -74,13 +78,14 @@ fn rate(bytes: u64, since: Instant) -> String {
     format!("{}/s", BinaryBytes((bytes as f64 / secs) as u64))
 }
 
-fn blob_style(sized: bool) -> ProgressStyle {
+fn blob_style(sized: bool, preparing: bool) -> ProgressStyle {
+    let what = if preparing { "Preparing" } else { "Copying" };
     let t = if sized {
-        "Copying blob {prefix} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}"
+        format!("{what} blob {{prefix}} [{{wide_bar}}] {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}}")
     } else {
-        "Copying blob {prefix} {binary_bytes} {binary_bytes_per_sec}"
+        format!("{what} blob {{prefix}} {{binary_bytes}} {{binary_bytes_per_sec}}")
     };
-    ProgressStyle::with_template(t)
+    ProgressStyle::with_template(&t)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
 }
@@ -132,6 +137,9 @@ impl TermBars {
         let Some(t) = &mut st.total else {
             return;
         };
+        if b.preparing {
+            return;
+        }
         let size = b.size.unwrap_or(0);
         if forget {
             t.bar.dec_length(size);
@@ -173,23 +181,25 @@ impl TransferProgress for TermBars {
                 }
             }
             _ if st.depth == 0 => {}
-            TransferEvent::Started { digest, size } => {
+            TransferEvent::Started { digest, size } | TransferEvent::Preparing { digest, size } => {
+                let preparing = matches!(e, TransferEvent::Preparing { .. });
                 if let Some(old) = st.blobs.remove(digest) {
-                    // Restarted: its bytes so far no longer count.
+                    // Restarted (or prepared, now transferred): its bytes no longer count.
                     self.drop_blob(st, &old, true);
                 }
                 let total_bar = self.total(st).bar.clone();
-                if let Some(s) = size {
+                if let (Some(s), false) = (size, preparing) {
                     total_bar.inc_length(s);
                 }
                 let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden())
-                    .with_style(blob_style(size.is_some()))
+                    .with_style(blob_style(size.is_some(), preparing))
                     .with_prefix(short(digest).to_string());
                 let bar = self.multi.insert_before(&total_bar, bar);
                 st.blobs.insert(
                     digest.clone(),
                     Blob {
                         bar,
+                        preparing,
                         size,
                         pos: 0,
                         started: Instant::now(),
@@ -202,6 +212,9 @@ impl TransferProgress for TermBars {
                 };
                 let old = std::mem::replace(&mut b.pos, pos);
                 b.bar.set_position(pos);
+                if b.preparing {
+                    return;
+                }
                 if let Some(t) = &mut st.total {
                     if pos >= old {
                         t.bar.inc(pos - old);
@@ -218,6 +231,9 @@ impl TransferProgress for TermBars {
                 };
                 b.bar.finish_and_clear();
                 self.multi.remove(&b.bar);
+                if b.preparing {
+                    return;
+                }
                 // Bars redraw at most 20 times a second: show the total as it now is.
                 if let Some(t) = &st.total {
                     t.bar.force_draw();
@@ -307,6 +323,23 @@ mod tests {
             pos: 100,
         });
         bars.event(TransferEvent::Done { digest: &a });
+        // a blob being prepared shows a bar but counts nowhere in the total
+        bars.event(TransferEvent::Preparing {
+            digest: &b,
+            size: Some(1000),
+        });
+        bars.event(TransferEvent::Position {
+            digest: &b,
+            pos: 700,
+        });
+        {
+            let st = bars.state.lock().unwrap();
+            let t = st.total.as_ref().unwrap();
+            assert_eq!((t.bytes, t.bar.length()), (105, Some(100)));
+            assert_eq!(st.blobs[&b].bar.position(), 700);
+        }
+        bars.event(TransferEvent::Done { digest: &b });
+        assert!(bars.state.lock().unwrap().blobs.is_empty());
         bars.event(TransferEvent::CopyEnd);
         let st = bars.state.lock().unwrap();
         assert!(st.blobs.is_empty() && st.total.is_none() && st.depth == 0);

@@ -9,9 +9,11 @@
 //!  copy_image ─ reporter.transfers() ─▶ None: plain lines only ("Copying blob sha256:…"), nothing counted
 //!                                   └─▶ Some(sink): CopyBegin … CopyEnd around the copy, and per blob
 //!                                        Started{size} → Position{pos}… → Done | Failed, or Skipped | Mounted,
-//!                                        from the destination (registry uploads), else the source
-//!                                        (registry downloads, also the ones running ahead), else the
-//!                                        pipeline itself (bytes read from the source)
+//!                                        from the destination (registry uploads, each after the
+//!                                        pipeline's Preparing{size} → Position… → Done of the blob it
+//!                                        reads and compresses), else the source (registry downloads,
+//!                                        also the ones running ahead), else the pipeline itself
+//!                                        (bytes read from the source)
 //! ```
 //! A [`BlobMeter`] does the counting: positions are sent at most once per [`METER_BATCH`]
 //! bytes, and a meter without a sink is a no-op, so nobody listening costs nothing.
@@ -55,6 +57,16 @@ pub enum TransferEvent<'a> {
     /// from the beginning (a retried upload).
     Started {
         /// The blob.
+        digest: &'a Digest,
+        /// Its size, when known.
+        size: Option<u64>,
+    },
+    /// The pipeline starts preparing a blob (reading, verifying, recompressing it) that the
+    /// destination transfers later itself: not a transfer, but it can take a while. Its
+    /// `Position`s and `Done` (or `Failed`) follow as for a transfer, before the transfer's
+    /// own `Started`.
+    Preparing {
+        /// The source's blob.
         digest: &'a Digest,
         /// Its size, when known.
         size: Option<u64>,
@@ -128,8 +140,25 @@ impl BlobMeter {
         digest: &Digest,
         size: Option<u64>,
     ) -> Self {
+        Self::begin(sink, TransferEvent::Started { digest, size }, digest)
+    }
+
+    /// Start metering the preparation of `digest` (reports [`TransferEvent::Preparing`]).
+    pub fn preparing(
+        sink: Option<&Arc<dyn TransferProgress>>,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Self {
+        Self::begin(sink, TransferEvent::Preparing { digest, size }, digest)
+    }
+
+    fn begin(
+        sink: Option<&Arc<dyn TransferProgress>>,
+        first: TransferEvent<'_>,
+        digest: &Digest,
+    ) -> Self {
         let sink = sink.map(|s| {
-            s.event(TransferEvent::Started { digest, size });
+            s.event(first);
             (s.clone(), digest.clone())
         });
         BlobMeter {
@@ -293,6 +322,9 @@ pub(crate) mod tests {
                 TransferEvent::CopyBegin => "begin".to_string(),
                 TransferEvent::CopyEnd => "end".to_string(),
                 TransferEvent::Started { digest, size } => format!("start {digest} {size:?}"),
+                TransferEvent::Preparing { digest, size } => {
+                    format!("preparing {digest} {size:?}")
+                }
                 TransferEvent::Position { digest, pos } => format!("pos {digest} {pos}"),
                 TransferEvent::Done { digest } => format!("done {digest}"),
                 TransferEvent::Failed { digest } => format!("failed {digest}"),

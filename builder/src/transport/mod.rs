@@ -384,15 +384,27 @@ pub fn copy_image(
     // the bytes (see `report`); `None` = the plain per-blob lines.
     let sink = reporter.transfers();
     let _scope = CopyScope::begin(&sink);
-    let pipeline_meters = match &sink {
-        Some(s) => !dst.report_transfers(s.clone()) && !src.report_transfers(s.clone()),
-        None => false,
+    // The destination uploading by itself: the pipeline meters preparing each blob for it.
+    // The source downloading by itself: nothing here. Neither: the pipeline's reading is the
+    // transfer.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Metered {
+        Off,
+        Preparing,
+        Transfer,
+    }
+    let metered = match &sink {
+        Some(s) if dst.report_transfers(s.clone()) => Metered::Preparing,
+        Some(s) if src.report_transfers(s.clone()) => Metered::Off,
+        Some(_) => Metered::Transfer,
+        None => Metered::Off,
     };
     let meter_for = |desc: &Descriptor| {
-        if pipeline_meters {
-            BlobMeter::start(sink.as_ref(), &desc.digest, u64::try_from(desc.size).ok())
-        } else {
-            BlobMeter::none()
+        let size = u64::try_from(desc.size).ok();
+        match metered {
+            Metered::Off => BlobMeter::none(),
+            Metered::Preparing => BlobMeter::preparing(sink.as_ref(), &desc.digest, size),
+            Metered::Transfer => BlobMeter::start(sink.as_ref(), &desc.digest, size),
         }
     };
     let (src_bytes, src_mt, src_manifest) = load_image_manifest(src, &opts.platform)?;

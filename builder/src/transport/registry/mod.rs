@@ -1315,8 +1315,12 @@ mod tests {
             let d = &l.digest;
             let start = format!("start {d} Some({})", l.size);
             let i = events.iter().position(|e| *e == start).expect(&start);
-            let done = events.iter().position(|e| *e == format!("done {d}"));
+            let done = events.iter().rposition(|e| *e == format!("done {d}"));
             assert!(done.is_some_and(|j| j > i), "{d}: {events:?}");
+            // before it, the pipeline prepared (read and verified) the blob
+            let prep = format!("preparing {d} Some({})", l.size);
+            let p = events.iter().position(|e| *e == prep).expect(&prep);
+            assert!(events[p..i].contains(&format!("done {d}")), "{events:?}");
             // the upload's position ends at the size
             let last = events.iter().rfind(|e| e.starts_with(&format!("pos {d} ")));
             assert_eq!(last, Some(&format!("pos {d} {}", l.size)), "{events:?}");
