@@ -234,7 +234,16 @@ fn plain_lines_without_a_terminal() {
             .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
     };
     let check = |r: &common::Run| {
-        let lines: Vec<&str> = r.stderr.lines().collect();
+        let mut lines: Vec<&str> = r.stderr.lines().collect();
+        // buildah's registry pulls begin with libimage's `Trying to pull NAME...`, which hod
+        // prints only for --all-tags so far (docs/conformance.md): excused for buildah only.
+        if common::is_buildah()
+            && lines
+                .first()
+                .is_some_and(|l| l.starts_with("Trying to pull "))
+        {
+            lines.remove(0);
+        }
         assert_eq!(lines.len(), 5, "{}", r.dump());
         assert_eq!(lines[0], "Getting image source signatures", "{}", r.dump());
         assert!(is_blob_line(lines[1]), "{}", r.dump());
