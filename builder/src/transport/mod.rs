@@ -10,6 +10,10 @@
 //! it visible (D36). Manifests and configs are read with a 4 MiB bound (D37).
 //! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
 //! and so the image ID, are kept, as containers/image does.
+//! Progress: without a listener ([`Reporter::transfers`] `None`) the pipeline prints
+//! buildah's per-blob lines; with one, it reports byte-level [`TransferEvent`]s instead,
+//! counting itself only what neither end reports ([`ImageDestination::report_transfers`],
+//! [`ImageSource::report_transfers`]; see `report`).
 pub mod blob_cache;
 pub mod codec;
 pub mod dir;
