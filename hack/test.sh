@@ -20,6 +20,8 @@
 #      BATS_FILTER    bats --filter regex;  BATS_FILES  files to run (default all)
 #      HOD_TEST_CACHE fixture cache (default /var/tmp/hod-test-cache)
 #      CARGO_TEST_ARGS extra args for cargo test (e.g. "-- --test-threads=1")
+#      CI             set (as .ci/run sets it): a test that would skip for a missing tool or
+#                     capability fails instead
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,12 +92,20 @@ fi
 export HOD=${HOD:-$repo/target/debug/hod}
 
 # ---------------------------------------------------------------- cargo
+cargo_skipped=0 cargo_ignored=0
 if want cargo; then
     log "cargo test --workspace"
+    # Tee cargo's output (stdout and stderr) to count the skips: the SKIPPED lines of tests
+    # lacking a tool or capability (failures when CI is set) and the #[ignore]d tools.
+    cargo_log=$(mktemp)
     # shellcheck disable=SC2086
-    if ! cargo "${CARGO_CFG[@]}" test --workspace ${CARGO_TEST_ARGS:-}; then
+    if ! cargo "${CARGO_CFG[@]}" test --workspace ${CARGO_TEST_ARGS:-} 2>&1 | tee "$cargo_log"; then
         failed_tiers+=(cargo)
     fi
+    cargo_skipped=$(grep -c '^########## SKIPPED' "$cargo_log")
+    cargo_ignored=$(sed -n 's/^test result: .* \([0-9][0-9]*\) ignored;.*/\1/p' "$cargo_log" |
+        awk '{ n += $1 } END { print n + 0 }')
+    rm -f "$cargo_log"
 fi
 
 cli_pass=0 cli_fail=0 cli_skip=0
@@ -186,6 +196,6 @@ log "done"
 [[ ${#failed_tiers[@]} -eq 0 ]] || echo "failed: ${failed_tiers[*]}"
 if want bats || want examples; then
     echo "bats + examples: $cli_skip of the passed tests were skipped"
-    echo "$cli_pass passed, $cli_fail failed"
 fi
+echo "$cli_pass passed, $cli_fail failed (bats + examples); skipped: $cli_skip bats, $cargo_skipped cargo (SKIPPED lines), $cargo_ignored cargo ignored${CI:+ (CI set: skips for a missing tool fail)}"
 [[ ${#failed_tiers[@]} -eq 0 && $cli_fail -eq 0 ]]
