@@ -11,7 +11,10 @@ const BUSYBOX: &str = "/bin/busybox";
 fn can_run() -> bool {
     let ok = nix::unistd::geteuid().is_root() && Path::new(BUSYBOX).exists();
     if !ok {
-        return crate::test_skip::skipped("embedded runtime test", &format!("needs root and {BUSYBOX}"));
+        return crate::test_skip::skipped(
+            "embedded runtime test",
+            &format!("needs root and {BUSYBOX}"),
+        );
     }
     ok
 }

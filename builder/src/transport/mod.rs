@@ -1044,7 +1044,10 @@ mod external_tools {
             .arg(format!("command -v {tool}"))
             .output()
             .is_ok_and(|o| o.status.success())
-            || crate::test_skip::skipped("transport interop test", &format!("{tool} is not installed"))
+            || crate::test_skip::skipped(
+                "transport interop test",
+                &format!("{tool} is not installed"),
+            )
     }
 
     /// Whether hod runs as root; when not, a SKIPPED line (a failure in CI).

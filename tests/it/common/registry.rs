@@ -158,7 +158,10 @@ impl TestRegistry {
         }
         for t in tools {
             if !have_tool(t) {
-                skipped("registry test", &format!("{t} is not installed (hack/test.sh installs it)"));
+                skipped(
+                    "registry test",
+                    &format!("{t} is not installed (hack/test.sh installs it)"),
+                );
                 return None;
             }
         }
