@@ -1544,3 +1544,154 @@ fn s40_env_and_secrets() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------- D39
+
+/// `tests/registry/hostile_registry.py` serving the busybox fixture, stopped on drop.
+struct HostileRegistry {
+    child: std::process::Child,
+    portfile: PathBuf,
+    main: u16,
+}
+
+impl HostileRegistry {
+    fn start(dir: &Path) -> HostileRegistry {
+        let portfile = dir.join("hostile.port");
+        let mut child = Command::new("python3")
+            .arg(common::registry::scripts_dir().join("hostile_registry.py"))
+            .arg(&portfile)
+            .arg(common::busybox_layout())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let ports = loop {
+            if let Ok(s) = fs::read_to_string(&portfile) {
+                break s;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "hostile registry exited"
+            );
+            assert!(Instant::now() < deadline, "hostile registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let main = ports.split_whitespace().next().unwrap().parse().unwrap();
+        HostileRegistry {
+            child,
+            portfile,
+            main,
+        }
+    }
+
+    /// `(port, method, path, authorization)` of every request so far.
+    fn requests(&self) -> Vec<(u16, String, String, String)> {
+        let mut p = self.portfile.clone().into_os_string();
+        p.push(".log");
+        fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.splitn(4, ' ').collect();
+                (
+                    f[0].parse().unwrap(),
+                    f[1].to_string(),
+                    f[2].to_string(),
+                    f.get(3).unwrap_or(&"-").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for HostileRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// D39: credentials stay with the host and namespace they are for: a blob redirect to
+/// another host gets no `Authorization`; `auth.json`'s `host/team` is not sent for
+/// `host/team-evil`; a `user:token@` URL of ADD is in no history entry, label or config
+/// (CVE-2020-15157, CVE-2019-10214, CVE-2023-26054).
+#[test]
+fn d39_credentials_stay_home() {
+    if !common::require("d39_credentials_stay_home", &["python3"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    seed(&ctx);
+    let reg = HostileRegistry::start(ctx.dir.path());
+    let host = format!("127.0.0.1:{}", reg.main);
+    let auth = ctx.path("auth.json");
+    // base64("teamuser:teamtok")
+    let token = "dGVhbXVzZXI6dGVhbXRvaw==";
+    fs::write(
+        &auth,
+        format!("{{\"auths\":{{\"{host}/team\":{{\"auth\":\"{token}\"}}}}}}"),
+    )
+    .unwrap();
+    let pull = |repo: &str| {
+        ctx.hod([
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--authfile",
+            auth.to_str().unwrap(),
+            &format!("{host}/{repo}:latest"),
+        ])
+    };
+    pull("team/img").success();
+    let reqs = reg.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.0 == reg.main && r.2.contains("/team/img/") && r.3.contains(token)),
+        "the credentials were not used where they belong: {reqs:?}"
+    );
+    let redirected: Vec<_> = reqs.iter().filter(|r| r.0 != reg.main).collect();
+    assert!(!redirected.is_empty(), "no blob was redirected: {reqs:?}");
+    assert!(
+        redirected.iter().all(|r| r.3 == "-"),
+        "credentials followed a redirect to another host: {redirected:?}"
+    );
+    let r = pull("team-evil/img");
+    assert!(r.check_one_error_naming("").is_ok(), "{}", r.dump());
+    let leaked: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .filter(|r| r.2.contains("team-evil") && r.3 != "-")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "team's credentials went to team-evil: {leaked:?}"
+    );
+    // ADD of a URL with credentials in it.
+    let r = ctx.bud(
+        &format!("FROM {BB}\nADD http://user:s3cr3t-t0k@{host}/file/x /x\nLABEL k=v\n"),
+        &["-t", "localhost/d39"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    let img = ctx.ok(["inspect", "-t", "image", "localhost/d39"]);
+    assert!(
+        !img.contains("s3cr3t-t0k"),
+        "the URL's credentials are in the image:\n{img}"
+    );
+    let out = ctx.path("d39-oci");
+    ctx.ok([
+        "push",
+        "-q",
+        "localhost/d39",
+        &format!("oci:{}:x", out.display()),
+    ]);
+    let grep = Command::new("grep")
+        .args(["-r", "-l", "s3cr3t-t0k"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        grep.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
+}
