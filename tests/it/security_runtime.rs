@@ -1327,13 +1327,35 @@ fn d36_verify_before_storing() {
     assert_eq!(r.code, Some(0), "{}", r.dump());
 }
 
-/// D37: an `index.json` of 2 GiB and a manifest over 4 MiB in an OCI layout are refused
-/// quickly, without reading them whole (CVE-2020-1702, CVE-2023-25153).
+/// `hod ARGS` under `/usr/bin/time`: the run and its peak RSS in KiB.
+fn with_peak_rss(ctx: &TestContext, args: &[&str]) -> (Run, u64) {
+    let f = ctx.path("rss.txt");
+    let mut c = Command::new("/usr/bin/time");
+    c.arg("-o").arg(&f).args(["-f", "%M"]).arg(&ctx.bin);
+    c.args(ctx.global_args()).args(args);
+    let r = timed(c, Duration::from_secs(60));
+    common::assert_no_panic(&r);
+    let kib = fs::read_to_string(&f)
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    (r, kib)
+}
+
+const RSS_LIMIT_KIB: u64 = 256 * 1024;
+
+/// D37: an `index.json` of 2 GiB, and a manifest or config over 4 MiB in an OCI layout, a
+/// 3 MiB bearer token and a 5 MiB error body from a registry are refused quickly with
+/// bounded memory, never read whole (CVE-2020-1702, CVE-2023-25153).
 #[test]
 fn d37_size_limits() {
-    let Some(ctx) = store("d37_size_limits") else {
+    if !common::require("d37_size_limits", &["python3", "/usr/bin/time"]) {
         return;
-    };
+    }
+    let ctx = TestContext::new("vfs");
+    seed(&ctx);
     let before = images(&ctx);
     let l = hostile_layout(&ctx.path("d37-index"), |_| {}, &[], true);
     let idx = fs::OpenOptions::new()
@@ -1342,12 +1364,50 @@ fn d37_size_limits() {
         .unwrap();
     idx.set_len(2 << 30).unwrap();
     let start = Instant::now();
-    let r = pull_layout(&ctx, &l);
+    let (r, rss) = with_peak_rss(
+        &ctx,
+        &["pull", "-q", &format!("oci:{}:latest", l.display())],
+    );
     assert!(
         r.code == Some(125) && start.elapsed() < Duration::from_secs(10),
         "{}",
         r.dump()
     );
+    assert!(rss < RSS_LIMIT_KIB, "2 GiB index.json: peak RSS {rss} KiB");
+    let reg = HostileRegistry::start(ctx.dir.path());
+    for (port, repo, what) in [
+        (reg.other, "x/img", "larger than 1 MiB"),
+        (reg.main, "bigerr/img", "500"),
+    ] {
+        let start = Instant::now();
+        let image = format!("127.0.0.1:{port}/{repo}:latest");
+        let (r, rss) = with_peak_rss(
+            &ctx,
+            &[
+                "pull",
+                "-q",
+                "--tls-verify=false",
+                "--retry",
+                "0",
+                "--creds",
+                "u:p",
+                &image,
+            ],
+        );
+        let took = start.elapsed();
+        assert!(
+            r.check_one_error_naming(what).is_ok(),
+            "{repo}: {}",
+            r.dump()
+        );
+        assert!(
+            r.stderr.len() < 4096,
+            "{repo}: the error carries the body: {} bytes",
+            r.stderr.len()
+        );
+        assert!(took < Duration::from_secs(10), "{repo}: took {took:?}");
+        assert!(rss < RSS_LIMIT_KIB, "{repo}: peak RSS {rss} KiB");
+    }
     let l = hostile_layout(&ctx.path("d37-manifest"), |_| {}, &[], true);
     let (m, _) = common::oci_manifest_and_config(&l, "latest");
     let mut text = serde_json::to_string(&m).unwrap();
@@ -1551,7 +1611,10 @@ fn s40_env_and_secrets() {
 struct HostileRegistry {
     child: std::process::Child,
     portfile: PathBuf,
+    /// The Basic-auth registry.
     main: u16,
+    /// The redirect target, and a Bearer registry whose token server answers 3 MiB.
+    other: u16,
 }
 
 impl HostileRegistry {
@@ -1576,11 +1639,13 @@ impl HostileRegistry {
             assert!(Instant::now() < deadline, "hostile registry did not start");
             std::thread::sleep(Duration::from_millis(50));
         };
-        let main = ports.split_whitespace().next().unwrap().parse().unwrap();
+        let mut p = ports.split_whitespace().map(|p| p.parse().unwrap());
+        let (main, other) = (p.next().unwrap(), p.next().unwrap());
         HostileRegistry {
             child,
             portfile,
             main,
+            other,
         }
     }
 

@@ -11,7 +11,11 @@ MAIN is a registry that asks for Basic auth (401 on everything without an Author
 header). With one, it serves the image `latest` of the OCI layout LAYOUT under any
 repository, except that every blob answers with a redirect to OTHER under the host name
 `localhost` (a different host), where the blob is served. `GET /file/NAME` on MAIN serves
-a small file without auth (for ADD of a URL with `user:token@`).
+a small file without auth (for ADD of a URL with `user:token@`). A repository whose name
+contains `bigerr` answers 500 with a 5 MiB error body (no Content-Length).
+
+OTHER, for paths under /v2/, is a registry that asks for a Bearer token from its own
+/token, which answers with a 3 MiB token (no Content-Length).
 """
 import http.server, json, os, sys, threading
 
@@ -65,6 +69,8 @@ class Main(http.server.BaseHTTPRequestHandler):
                               headers=[("WWW-Authenticate", 'Basic realm="hostile"')])
         if self.path == "/v2/":
             return self.reply(200, b"{}")
+        if "bigerr" in self.path:
+            return huge(self, 500, b'{"errors":[{"code":"UNKNOWN","message":"', 5 << 20, b'"}]}')
         if "/manifests/" in self.path:
             d, m = manifest()
             return self.reply(200, m, "application/vnd.oci.image.manifest.v1+json",
@@ -78,6 +84,23 @@ class Main(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
+def huge(handler, code, head, n, tail):
+    """A body of `n` filler bytes between `head` and `tail`, without Content-Length."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.close_connection = True
+    try:
+        handler.wfile.write(head)
+        chunk = b"x" * 65536
+        for _ in range(n // len(chunk)):
+            handler.wfile.write(chunk)
+        handler.wfile.write(tail)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 class Other(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -86,6 +109,18 @@ class Other(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         log(ports["other"], self)
+        if self.path.startswith("/token"):
+            return huge(self, 200, b'{"token":"', 3 << 20, b'"}')
+        if self.path.startswith("/v2/"):
+            realm = f'Bearer realm="http://127.0.0.1:{ports["other"]}/token",service="hostile"'
+            body = b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}'
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", realm)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         b = blob(self.path.rsplit("/", 1)[1])
         self.send_response(200 if b is not None else 404)
         self.send_header("Content-Type", "application/octet-stream")
