@@ -587,7 +587,7 @@ fn p30_users_and_groups() {
     for bad in ["4294967296", "2147483648", "-1", "1000:4294967296"] {
         rejected(
             ctx.hod(["run", &format!("--user={bad}"), &ctr, "--", "id"]),
-            bad.split(':').last().unwrap(),
+            bad.split(':').next_back().unwrap(),
         );
         let r = ctx.bud(&format!("FROM {BB}\nUSER {bad}\nRUN id\n"), &[]);
         assert_eq!(r.code, Some(125), "USER {bad}: {}", r.dump());
@@ -1048,6 +1048,34 @@ fn x35_copy_and_export_through_links() {
             "copy to {dest} wrote to the host"
         );
     }
+    // A RUN swapping the destination between a directory and a link to the victim while
+    // copies go into it.
+    let racer_ctr = ctx.ctr();
+    let swap = format!(
+        "end=$(( $(date +%s) + 8 )); while [ $(date +%s) -lt $end ]; do \
+         rm -rf /dst; mkdir /dst; rm -rf /dst; ln -s {v} /dst; done; echo SWAPPED"
+    );
+    let racer = ctx
+        .cmd(["run", &racer_ctr, "--", "sh", "-c", &swap])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut copies = 0;
+    while Instant::now() < deadline {
+        let r = ctx.hod(["copy", &racer_ctr, file.to_str().unwrap(), "/dst/"]);
+        common::assert_no_panic(&r);
+        copies += 1;
+    }
+    let out = racer.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SWAPPED"));
+    assert!(copies >= 5, "only {copies} copies raced");
+    assert_eq!(
+        entries(&victim),
+        Vec::<String>::new(),
+        "a racing copy wrote to the host"
+    );
     // The copies landed in the root, where the links point inside it.
     let mnt = PathBuf::from(ctx.ok(["mount", &ctr]));
     let inside = mnt.join(v.trim_start_matches('/'));
@@ -1430,8 +1458,8 @@ fn d37_size_limits() {
 }
 
 /// D38: a layer whose content does not match the config's DiffID is refused, so a crafted
-/// image cannot make the store believe it holds other content (CVE-2024-24557, c/storage
-/// PR 1627).
+/// image cannot make the store believe it holds other content; a pulled image mimicking a
+/// build step is no `--layers` cache hit (CVE-2024-24557, c/storage PR 1627).
 #[test]
 fn d38_no_layer_reuse_poisoning() {
     let Some(ctx) = store("d38_no_layer_reuse_poisoning") else {
@@ -1460,6 +1488,38 @@ fn d38_no_layer_reuse_poisoning() {
     let l = hostile_layout(&ctx.path("d38-honest"), |_| {}, &[honest], true);
     let r = pull_layout(&ctx, &l);
     assert_eq!(r.code, Some(0), "{}", r.dump());
+    // A pulled image made to look like the step `RUN echo built > /f` on busybox (same
+    // parent chain, same history line, a cache key in its labels and annotations) is never
+    // a `--layers` cache hit: the step runs, and the evil file is not in the result.
+    let mimic = hostile_layout(
+        &ctx.path("d38-mimic"),
+        |c| {
+            c["history"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "created_by": "/bin/sh -c echo built > /f"
+                }));
+            c["config"]["Labels"] = serde_json::json!({"hodCache": "x", "hodCacheKey": "x"});
+        },
+        &[one_file_tar("f", b"evil\n")],
+        true,
+    );
+    let r = pull_layout(&ctx, &mimic);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    let r = ctx.bud(
+        &format!("FROM {BB}\nRUN echo built > /f\n"),
+        &["--layers", "-t", "localhost/d38"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        !r.stdout.contains("Using cache"),
+        "a pulled image was a cache hit:\n{}",
+        r.dump()
+    );
+    let c = ctx.ok(["from", "--pull=never", "localhost/d38"]);
+    let r = ctx.sh(&[], &c, "cat /f").success();
+    assert_eq!(r.out(), "built");
 }
 
 // ---------------------------------------------------------------------------------- S40
