@@ -106,6 +106,11 @@ if want cargo; then
     cargo_ignored=$(sed -n 's/^test result: .* \([0-9][0-9]*\) ignored;.*/\1/p' "$cargo_log" |
         awk '{ n += $1 } END { print n + 0 }')
     rm -f "$cargo_log"
+    # In CI a SKIPPED line is a failure even if some test printed one without panicking.
+    if [[ -n ${CI:-} && $cargo_skipped -gt 0 ]]; then
+        echo "CI: $cargo_skipped cargo test(s) printed SKIPPED" >&2
+        failed_tiers+=(cargo-skips)
+    fi
 fi
 
 cli_pass=0 cli_fail=0 cli_skip=0
