@@ -75,6 +75,7 @@ pub fn skipped(test: &str, why: &str) {
         panic!("{test} would be SKIPPED ({why}), and CI is set: skips fail in CI");
     }
     eprintln!("########## SKIPPED {test}: {why} ##########");
+    registry::log_skip(test, why);
 }
 
 pub fn is_root() -> bool {

@@ -57,6 +57,22 @@ pub fn skipped(test: &str, why: &str) {
         panic!("{test} would be SKIPPED ({why}), and CI is set: skips fail in CI");
     }
     eprintln!("########## SKIPPED {test}: {why} ##########");
+    log_skip(test, why);
+}
+
+/// Appends the skip to `$HOD_SKIP_LOG` when set (hack/test.sh counts them there: the test
+/// harness hides a passing test's output).
+pub fn log_skip(test: &str, why: &str) {
+    use std::io::Write;
+    if let Some(p) = std::env::var_os("HOD_SKIP_LOG").filter(|p| !p.is_empty()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{test}: {why}");
+        }
+    }
 }
 
 /// Whether a command exists.
