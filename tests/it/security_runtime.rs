@@ -1639,6 +1639,20 @@ fn s40_env_and_secrets() {
         "{}",
         r.dump()
     );
+    // A secret id that climbs (buildah accepts ids with `/`): the mount target is resolved
+    // in the root and the host file is named by the step, so nothing reaches the host.
+    let victim = host_dir(&ctx, "s40victim");
+    let id = format!("../../../../../../../..{}/sid", victim.display());
+    let r = ctx.bud(
+        &format!("FROM {BB}\nRUN --mount=type=secret,id={id} cat /run/secrets/{id} || true\n"),
+        &["--secret", &format!("id={id},src={}", sfile.display())],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(
+        entries(&victim),
+        Vec::<String>::new(),
+        "a secret id reached the host"
+    );
     // Names never become paths.
     let name = "../../../s40-escape";
     let r = ctx.hod(["from", "--pull=never", "--name", name, BB]);
