@@ -1212,3 +1212,16 @@ fn find_executable(cmd: &str, path: &str) -> std::result::Result<PathBuf, String
     }
     Err(format!("{cmd}: executable file not found in $PATH"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_mountinfo;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/sys/fs/cgroup"), "/sys/fs/cgroup");
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c\\012d\\134e"), "/a b\tc\nd\\e");
+        // Not an escape: a backslash without three octal digits stays.
+        assert_eq!(unescape_mountinfo("/a\\08x\\"), "/a\\08x\\");
+    }
+}
