@@ -1220,7 +1220,10 @@ mod tests {
     #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo("/sys/fs/cgroup"), "/sys/fs/cgroup");
-        assert_eq!(unescape_mountinfo("/a\\040b\\011c\\012d\\134e"), "/a b\tc\nd\\e");
+        assert_eq!(
+            unescape_mountinfo("/a\\040b\\011c\\012d\\134e"),
+            "/a b\tc\nd\\e"
+        );
         // Not an escape: a backslash without three octal digits stays.
         assert_eq!(unescape_mountinfo("/a\\08x\\"), "/a\\08x\\");
     }
