@@ -21,4 +21,5 @@ mod push;
 mod registries_conf;
 mod registry;
 mod run;
+mod security_runtime;
 mod store;

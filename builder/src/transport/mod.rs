@@ -1352,12 +1352,23 @@ mod external_tools {
     use super::*;
     use std::process::Command;
 
+    /// Whether `tool` is installed; when it is not, a SKIPPED line (a failure in CI).
     fn have(tool: &str) -> bool {
         Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
             .output()
             .is_ok_and(|o| o.status.success())
+            || crate::test_skip::skipped(
+                "transport interop test",
+                &format!("{tool} is not installed"),
+            )
+    }
+
+    /// Whether hod runs as root; when not, a SKIPPED line (a failure in CI).
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+            || crate::test_skip::skipped("transport interop test", "needs root")
     }
 
     fn run(cmd: &mut Command) {
@@ -1495,7 +1506,7 @@ mod external_tools {
 
     #[test]
     fn podman_and_skopeo_share_our_store() {
-        if !have("podman") || !have("skopeo") || !nix::unistd::geteuid().is_root() {
+        if !have("podman") || !have("skopeo") || !is_root() {
             return;
         }
         let t = tempfile::tempdir().unwrap();
@@ -1569,7 +1580,7 @@ mod external_tools {
 
     #[test]
     fn docker_archive_loads_in_podman() {
-        if !have("podman") || !nix::unistd::geteuid().is_root() {
+        if !have("podman") || !is_root() {
             return;
         }
         let t = tempfile::tempdir().unwrap();

@@ -266,11 +266,36 @@ struct ErrorEntry {
     message: String,
 }
 
+/// The most of an error body read (containers/image's `iolimits.maxErrorBodySize`).
+const MAX_ERROR_BODY: u64 = 1 << 20;
+/// The most of a token server's answer read (`iolimits.maxAuthTokenBodySize`).
+const MAX_TOKEN_BODY: u64 = 1 << 20;
+
+/// The body of `resp` if it is at most `limit` bytes; `None` (the rest unread) when longer,
+/// so a hostile server cannot make hod hold an unbounded answer (docs/security.md D37).
+async fn body_upto(mut resp: Response, limit: u64) -> reqwest::Result<Option<Vec<u8>>> {
+    if resp.content_length().is_some_and(|l| l > limit) {
+        return Ok(None);
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf))
+}
+
 /// The registry's explanation of a failed response: distribution's `errors[].message`,
 /// else the status line.
 pub(crate) async fn explain(resp: Response) -> String {
     let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = body_upto(resp, MAX_ERROR_BODY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let msgs: Vec<String> = serde_json::from_slice::<ErrorBody>(&body)
         .map(|b| {
             b.errors
@@ -469,10 +494,15 @@ impl Client {
             tracing::debug!(%realm, %scope, "requesting a bearer token");
             match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body = resp.bytes().await.map_err(|e| RegistryError::Unreachable {
-                        registry: self.ep.host.clone(),
-                        cause: format!("reading token: {}", cause(&e)),
-                    })?;
+                    let body = body_upto(resp, MAX_TOKEN_BODY)
+                        .await
+                        .map_err(|e| RegistryError::Unreachable {
+                            registry: self.ep.host.clone(),
+                            cause: format!("reading token: {}", cause(&e)),
+                        })?
+                        .ok_or_else(|| {
+                            self.unauthorized("the token server's answer is larger than 1 MiB")
+                        })?;
                     let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
                         self.unauthorized("the token server's answer is not a token response")
                     })?;
