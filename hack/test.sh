@@ -76,7 +76,13 @@ if want deps; then
     fi
     command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 2; }
     # Fixture images (built offline from busybox-static; Debian via debootstrap, cached).
-    hack/make-busybox-oci.sh "$HOD_TEST_CACHE/busybox-oci" >/dev/null || exit 2
+    # Built aside and swapped in, so a test reading the cached layout never sees it half made.
+    if [[ ! -s $HOD_TEST_CACHE/busybox-oci/index.json ]]; then
+        mkdir -p "$HOD_TEST_CACHE"
+        hack/make-busybox-oci.sh "$HOD_TEST_CACHE/.busybox-oci.$$" >/dev/null || exit 2
+        mv -T "$HOD_TEST_CACHE/.busybox-oci.$$" "$HOD_TEST_CACHE/busybox-oci" 2>/dev/null ||
+            rm -rf "$HOD_TEST_CACHE/.busybox-oci.$$"
+    fi
     if [[ $(id -u) -eq 0 && ! -s $HOD_TEST_CACHE/debian-bookworm-oci/index.json ]]; then
         hack/make-debian-oci.sh "$HOD_TEST_CACHE/debian-tmp" >/dev/null &&
             rm -rf "$HOD_TEST_CACHE/debian-tmp" ||
