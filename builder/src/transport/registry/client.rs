@@ -485,13 +485,38 @@ impl Client {
         for s in scope.split(' ').filter(|s| !s.is_empty()) {
             q.push(("scope", s));
         }
+        // An identity token (auth.json `identitytoken`, or `<token>` as the user name) is an
+        // OAuth2 refresh token: POST the refresh-token grant, as containers/image does.
+        let refresh = self
+            .ep
+            .credentials
+            .as_ref()
+            .filter(|c| c.username == crate::registries::auth::TOKEN_USER)
+            .map(|c| c.password.clone());
         let mut last = String::new();
         for attempt in 0..=self.retry.max_retries {
-            let mut req = self.http.get(realm).query(&q);
-            if let Some(c) = &self.ep.credentials {
-                req = req.header(AUTHORIZATION, basic(c));
-            }
-            tracing::debug!(%realm, %scope, "requesting a bearer token");
+            let req = match &refresh {
+                Some(token) => {
+                    let mut form: Vec<(&str, &str)> = vec![
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token),
+                        ("client_id", "containers/image"),
+                    ];
+                    if let Some(s) = service {
+                        form.push(("service", s));
+                    }
+                    form.push(("scope", scope));
+                    self.http.post(realm).form(&form)
+                }
+                None => {
+                    let mut req = self.http.get(realm).query(&q);
+                    if let Some(c) = &self.ep.credentials {
+                        req = req.header(AUTHORIZATION, basic(c));
+                    }
+                    req
+                }
+            };
+            tracing::debug!(%realm, %scope, identity_token = refresh.is_some(), "requesting a bearer token");
             match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
                     let body = body_upto(resp, MAX_TOKEN_BODY)
