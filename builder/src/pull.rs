@@ -283,6 +283,10 @@ pub fn pull(
         };
         let mut errors = Vec::new();
         for r in &candidates {
+            // libimage's line before each registry attempt (buildah prints it; -q hides it).
+            if let ImageReference::Docker(n) = r {
+                reporter.progress(&format!("Trying to pull {n}..."));
+            }
             match pull_one(store, r, opts, reporter) {
                 Ok(id) => return Ok(id),
                 Err(e) if candidates.len() > 1 => {

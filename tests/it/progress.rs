@@ -233,15 +233,12 @@ fn plain_lines_without_a_terminal() {
         l.strip_prefix("Copying blob sha256:")
             .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
     };
-    let check = |r: &common::Run| {
+    let check = |r: &common::Run, pull: bool| {
         let mut lines: Vec<&str> = r.stderr.lines().collect();
-        // buildah's registry pulls begin with libimage's `Trying to pull NAME...`, which hod
-        // prints only for --all-tags so far (docs/conformance.md): excused for buildah only.
-        if common::is_buildah()
-            && lines
-                .first()
-                .is_some_and(|l| l.starts_with("Trying to pull "))
-        {
+        // Registry pulls begin with libimage's `Trying to pull NAME...`.
+        if pull {
+            let trying = format!("Trying to pull {}...", &dest["docker://".len()..]);
+            assert_eq!(lines.first().copied(), Some(trying.as_str()), "{}", r.dump());
             lines.remove(0);
         }
         assert_eq!(lines.len(), 5, "{}", r.dump());
@@ -262,11 +259,11 @@ fn plain_lines_without_a_terminal() {
     let r = ctx
         .hod(["push", "--tls-verify=false", "localhost/plain:1", &dest])
         .success();
-    check(&r);
+    check(&r, false);
     assert_eq!(r.stdout, "");
     let fresh = TestContext::new("vfs");
     let r = fresh.hod(["pull", "--tls-verify=false", &dest]).success();
-    check(&r);
+    check(&r, true);
     assert_eq!(r.stdout, format!("{id}\n"));
     // -q: a successful push prints nothing
     let r = ctx

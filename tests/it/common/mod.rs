@@ -182,8 +182,13 @@ impl Run {
             .stderr
             .lines()
             .filter(|l| !l.trim().is_empty())
-            // buildah prints logrus warnings before the error; not errors
-            .filter(|l| !l.starts_with("time=") && !l.starts_with("WARN"))
+            // buildah prints logrus warnings and libimage's `Trying to pull NAME...` before
+            // the error; not errors
+            .filter(|l| {
+                !l.starts_with("time=")
+                    && !l.starts_with("WARN")
+                    && !(l.starts_with("Trying to pull ") && l.ends_with("..."))
+            })
             .collect();
         if lines.len() != 1 {
             return Err(format!("expected one error line:\n{}", self.dump()));
