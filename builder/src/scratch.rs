@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  $TMPDIR or /var/tmp/
-//!    hod-commit-Ab12Cd/          ← ScratchDir: removed when dropped
+//!    hod-scratch-commit-Ab12Cd/  ← ScratchDir: removed when dropped
 //!      (the directory itself is flock'ed by its owner for as long as it lives)
 //!      layer.tar
 //! ```
@@ -11,8 +11,10 @@
 //! A process killed with SIGKILL runs no destructors, and a commit's layer tar can be
 //! gigabytes. So the owner holds an exclusive `flock` on the directory, which the kernel drops
 //! when the process dies, and the first scratch directory a process makes sweeps the others:
-//! a `hod-*` directory whose lock can be taken (its owner is gone) and which is more than a
-//! minute old (so one just made, not yet locked, is left alone) is removed.
+//! a `hod-scratch-*` directory whose lock can be taken (its owner is gone) and which is more
+//! than a minute old (so one just made, not yet locked, is left alone) is removed. Only
+//! directories made here carry that prefix: other temporary directories, which nobody
+//! locks, are never swept.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -22,8 +24,8 @@ use rustix::fs::{flock, FlockOperation};
 
 use crate::error::{IoResultExt, Result};
 
-/// Name prefix of every scratch directory.
-const PREFIX: &str = "hod-";
+/// Name prefix of every scratch directory (and of nothing else).
+const PREFIX: &str = "hod-scratch-";
 /// Younger directories are never swept (made but perhaps not locked yet).
 const GRACE: Duration = Duration::from_secs(60);
 
@@ -46,7 +48,8 @@ pub struct ScratchDir {
 }
 
 impl ScratchDir {
-    /// Make `<big temp dir>/hod-<what>-XXXXXX`, after sweeping leftovers of dead processes.
+    /// Make `<big temp dir>/hod-scratch-<what>-XXXXXX`, after sweeping leftovers of dead
+    /// processes.
     pub fn new(what: &str) -> Result<ScratchDir> {
         let parent = big_temp_dir();
         static SWEEP: Once = Once::new();
@@ -68,7 +71,7 @@ impl ScratchDir {
     }
 }
 
-/// Remove the `hod-*` directories of `parent` whose owners are gone (best effort: anything
+/// Remove the `hod-scratch-*` directories of `parent` whose owners are gone (best effort: anything
 /// that cannot be read, locked or removed is left as it is).
 pub fn sweep(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
@@ -119,10 +122,10 @@ mod tests {
             std::fs::write(p.join("layer.tar"), b"x").unwrap();
             p
         };
-        let dead = mk("hod-commit-dead");
-        let young = mk("hod-commit-young");
-        let other = mk("buildah123");
-        let owned = mk("hod-commit-owned");
+        let dead = mk("hod-scratch-commit-dead");
+        let young = mk("hod-scratch-commit-young");
+        let other = mk("hod-context-123");
+        let owned = mk("hod-scratch-commit-owned");
         let held = File::open(&owned).unwrap();
         flock(&held, FlockOperation::NonBlockingLockExclusive).unwrap();
         for p in [&dead, &other, &owned] {

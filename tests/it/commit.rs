@@ -169,7 +169,12 @@ fn killed_commit_leaves_no_visible_image(driver: &str) {
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("hod-"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("hod-scratch-")
+            })
             .collect()
     };
     let left = leftovers(scratch.path());

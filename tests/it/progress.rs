@@ -238,7 +238,12 @@ fn plain_lines_without_a_terminal() {
         // Registry pulls begin with libimage's `Trying to pull NAME...`.
         if pull {
             let trying = format!("Trying to pull {}...", &dest["docker://".len()..]);
-            assert_eq!(lines.first().copied(), Some(trying.as_str()), "{}", r.dump());
+            assert_eq!(
+                lines.first().copied(),
+                Some(trying.as_str()),
+                "{}",
+                r.dump()
+            );
             lines.remove(0);
         }
         assert_eq!(lines.len(), 5, "{}", r.dump());
