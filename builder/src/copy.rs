@@ -27,8 +27,8 @@ pub struct CopyOptions {
     pub kind: CopyKind,
     /// `--chown user[:group]`, resolved in the container.
     pub chown: Option<String>,
-    /// `--chmod` (octal).
-    pub chmod: Option<String>,
+    /// `--chmod` (octal or symbolic).
+    pub chmod: Option<copier::Chmod>,
     /// `--from`: a container or image to copy from instead of the host.
     pub from: Option<String>,
     /// `--contextdir`: sources must stay inside it.
@@ -203,7 +203,6 @@ impl Builder {
                 "--ignorefile option requires that you specify a context dir using --contextdir",
             ));
         }
-        let chmod = opts.chmod.as_deref().map(copier::parse_chmod).transpose()?;
         let from = match &opts.from {
             Some(f) => Some(open_from(store, f, &opts.registry)?),
             None => None,
@@ -212,14 +211,7 @@ impl Builder {
         let mnt = self
             .mount(store)
             .context_with(|| format!("mounting container {:?}", self.name()))?;
-        let result = self.copy_into(
-            &mnt,
-            from.as_ref().map(|f| f.path()),
-            sources,
-            dest,
-            opts,
-            chmod,
-        );
+        let result = self.copy_into(&mnt, from.as_ref().map(|f| f.path()), sources, dest, opts);
         drop(from);
         if !was_mounted {
             if let Err(e) = self.unmount(store) {
@@ -236,7 +228,6 @@ impl Builder {
         sources: &[String],
         dest: &str,
         opts: &CopyOptions,
-        chmod: Option<u32>,
     ) -> Result<CopySummary> {
         let src = match (from, &opts.context_dir) {
             (Some(root), ctx) => {
@@ -274,7 +265,7 @@ impl Builder {
         let popts = PutOptions {
             owner,
             dir_owner: owner.unwrap_or((0, 0)),
-            chmod,
+            chmod: opts.chmod.clone(),
             extract_archives: opts.kind == CopyKind::Add,
             excludes,
             ignore_file,

@@ -734,7 +734,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let mut opts = CopyOptions::default();
         opts.kind = if add { CopyKind::Add } else { CopyKind::Copy };
         opts.chown = c.chown.clone();
-        opts.chmod = c.chmod.clone();
+        opts.chmod = c
+            .chmod
+            .as_deref()
+            .map(builder::copier::Chmod::parse)
+            .transpose()?;
         opts.excludes = c.exclude.clone();
         opts.parents = c.parents;
         opts.checksum = c.checksum.clone();

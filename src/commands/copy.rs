@@ -34,7 +34,8 @@ pub struct CopyArgs {
     /// Checksum (`sha256:<hex>`) the URL source must match.
     #[arg(long)]
     pub checksum: Option<String>,
-    /// Permissions (octal) of the copied content.
+    /// Permissions of the copied content: octal (`0755`), or symbolic (`u+x,go-w`, `a=rX`)
+    /// applied to each item's own mode.
     #[arg(long)]
     pub chmod: Option<String>,
     /// Owner `user[:group]` of the copied content (names resolved in the container).
@@ -157,7 +158,11 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         Verb::Add => CopyKind::Add,
     };
     opts.chown = args.chown;
-    opts.chmod = args.chmod;
+    opts.chmod = args
+        .chmod
+        .as_deref()
+        .map(builder::copier::Chmod::parse)
+        .transpose()?;
     opts.from = args.from;
     opts.context_dir = args.context_dir;
     opts.ignore_file = args.ignore_file;
