@@ -679,6 +679,47 @@ fn copy_chown_chmod_dirs_match_buildah() {
     assert!(b.has("/w/a.txt"));
 }
 
+/// Symbolic `--chmod` (BuildKit's extension; buildah 1.28.2 takes octal only) changes each
+/// item's own mode: `X` gives execute to directories and to files that had some.
+#[test]
+fn copy_symbolic_chmod_per_item() {
+    let Some(b) = hod_build(
+        &[
+            (
+                CF,
+                "FROM busybox AS s\nCOPY --chmod=0700 tool /src/tool\nCOPY plain /src/plain\n\
+                 COPY plain /src/sub/\nRUN chmod 0700 /src /src/sub\n\
+                 FROM busybox\nCOPY --from=s --chmod=a=rX,u+w /src /out\n\
+                 COPY --chmod=go-r,u+x plain /p\nADD --chmod=g=u,o= arch.tar /a/\n",
+            ),
+            ("tool", "#!/bin/sh\n"),
+            ("plain", "p"),
+            ("arch.tar", ""),
+        ],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(b.file("/out/tool"), "f 755 0:0 10");
+    assert_eq!(b.file("/out/plain"), "f 644 0:0 1");
+    assert_eq!(b.file("/out/sub"), "d 755 0:0 ");
+    assert_eq!(b.file("/out/sub/plain"), "f 644 0:0 1");
+    assert_eq!(b.file("/p"), "f 700 0:0 1");
+    assert_eq!(b.file("/a/arch.tar"), "f 660 0:0 0");
+    // A mode that is neither octal nor symbolic is refused, naming it.
+    let Some(r) = hod_fails(
+        &[
+            (CF, "FROM busybox\nCOPY --chmod=u+q plain /p\n"),
+            ("plain", "p"),
+        ],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(r.stderr.contains("\"u+q\""), "{}", r.dump());
+}
+
 #[test]
 fn containerignore_and_dockerignore() {
     let Some(b) = compare(
