@@ -259,6 +259,8 @@ pub fn build(
         .prefix("hod-build-")
         .tempdir()
         .map_err(io_at("creating", std::env::temp_dir()))?;
+    // Declared after the scratch directory, so key agents stop before it is removed.
+    let ssh_agents = crate::ssh::Agents::start(&opts.ssh, scratch.path())?;
     let used_args = std::sync::Mutex::new(used);
     let mut done: Vec<Option<StageOutcome>> = (0..plan.stages.len()).map(|_| None).collect();
     let mut intermediate_images = Vec::new();
@@ -307,6 +309,7 @@ pub fn build(
                 prefix: prefix.clone(),
                 done: &done,
                 scratch: scratch.path(),
+                ssh: &ssh_agents,
                 used_args: &used_args,
             };
             let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;

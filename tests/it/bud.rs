@@ -1878,3 +1878,190 @@ fn layers_copy_from_a_from_only_stage_is_cached() {
     let two = e.ctx.ok(["bud", "-q", "--layers", &cs]);
     assert_eq!(one, two);
 }
+
+// ---------------------------------------------------------------- RUN --mount=type=ssh
+
+/// An ssh-agent the test starts on a private socket (killed when dropped).
+struct TestAgent {
+    child: std::process::Child,
+    sock: PathBuf,
+}
+
+impl TestAgent {
+    fn start(dir: &Path, keys: &[&Path]) -> TestAgent {
+        let sock = dir.join("test-agent.sock");
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = TestAgent { child, sock };
+        for _ in 0..500 {
+            if std::os::unix::net::UnixStream::connect(&agent.sock).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut add = Command::new("ssh-add");
+        add.args(keys).env("SSH_AUTH_SOCK", &agent.sock);
+        common::run_cmd(add).success();
+        agent
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new ed25519 key in `dir` and its SHA256 fingerprint.
+fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let mut c = Command::new("ssh-keygen");
+    c.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key);
+    common::run_cmd(c).success();
+    let mut c = Command::new("ssh-keygen");
+    c.arg("-l").arg("-f").arg(&key);
+    let fp = common::run_cmd(c)
+        .success()
+        .out()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    (key, fp)
+}
+
+/// How to run the host's ssh-add inside a RUN that binds the host's /usr at /hostusr (the
+/// busybox base has no ssh client): its dynamic loader, with the host's library path.
+fn host_ssh_add_in_hostusr() -> String {
+    let mut c = Command::new("ldd");
+    c.arg("/usr/bin/ssh-add");
+    let out = common::run_cmd(c).success().stdout;
+    let in_usr = |p: &str| -> String {
+        let real = fs::canonicalize(p).unwrap();
+        let rel = real
+            .strip_prefix("/usr")
+            .unwrap_or_else(|_| panic!("{} is not under /usr", real.display()));
+        format!("/hostusr/{}", rel.display())
+    };
+    let mut loader = None;
+    let mut dirs = Vec::new();
+    for l in out.lines() {
+        let l = l.trim();
+        let path = match l.split_once("=>") {
+            Some((_, p)) => p.trim().split(' ').next().unwrap_or(""),
+            None => l.split(' ').next().unwrap_or(""),
+        };
+        if !path.starts_with('/') {
+            continue;
+        }
+        if l.contains("=>") {
+            let d = in_usr(Path::new(path).parent().unwrap().to_str().unwrap());
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        } else {
+            loader = Some(in_usr(path));
+        }
+    }
+    format!(
+        "{} --library-path {} /hostusr/bin/ssh-add",
+        loader.expect("no dynamic loader in ldd's output"),
+        dirs.join(":")
+    )
+}
+
+/// `--ssh ID=KEY` (an agent hod starts) and `--ssh ID=SOCKET` (the test's agent) reach the
+/// RUN at the default and at a given target, with `SSH_AUTH_SOCK` set, and ssh-add lists
+/// the right key through them; the socket and its mount point never reach the image.
+#[test]
+fn run_mount_ssh_forwards_agents() {
+    if !common::require(
+        "bud ssh",
+        &["skopeo", "ssh-agent", "ssh-add", "ssh-keygen", "ldd"],
+    ) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let (k1, fp1) = ssh_key(e.dir.path(), "k1");
+    let (k2, fp2) = ssh_key(e.dir.path(), "k2");
+    let agent = TestAgent::start(e.dir.path(), &[&k2]);
+    let ssh_add = host_ssh_add_in_hostusr();
+    let cf = format!(
+        "FROM busybox\n\
+         RUN --mount=type=ssh --mount=type=bind,from=hostusr,target=/hostusr \
+         [ \"$SSH_AUTH_SOCK\" = /run/buildkit/ssh_agent.0 ] && test -S \"$SSH_AUTH_SOCK\" && \
+         {ssh_add} -l > /default.txt\n\
+         RUN --mount=type=ssh,id=sock,target=/tmp/agent,mode=0660,uid=7,gid=8 \
+         --mount=type=bind,from=hostusr,target=/hostusr \
+         ls -ln /tmp/agent > /ls.txt && {ssh_add} -l > /sock.txt\n\
+         RUN --mount=type=ssh,id=absent echo \"${{SSH_AUTH_SOCK:-unset}}\" > /absent.txt\n"
+    );
+    let c = context(e.dir.path(), &[(CF, &cf)]);
+    let mut cmd = e.ctx.cmd([
+        "bud".to_string(),
+        "-t".into(),
+        "sshimg".into(),
+        "--build-context".into(),
+        "hostusr=/usr".into(),
+        "--ssh".into(),
+        format!("default={}", k1.display()),
+        "--ssh".into(),
+        format!("sock={}", agent.sock.display()),
+        c.display().to_string(),
+    ]);
+    cmd.env_remove("SSH_AUTH_SOCK");
+    common::run_cmd(cmd).success();
+    drop(agent);
+    let b = examine(&e.ctx, common::run_cmd(Command::new("true")), "sshimg");
+    let ctr = e.ctx.ok(["from", "sshimg"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    let default = content(&mnt, "/default.txt");
+    assert!(
+        default.contains(&fp1) && !default.contains(&fp2),
+        "{default}"
+    );
+    let sock = content(&mnt, "/sock.txt");
+    assert!(sock.contains(&fp2) && !sock.contains(&fp1), "{sock}");
+    let ls = content(&mnt, "/ls.txt");
+    assert!(
+        ls.starts_with("srw-rw----") && ls.contains(" 7 ") && ls.contains(" 8 "),
+        "{ls}"
+    );
+    assert_eq!(content(&mnt, "/absent.txt"), "unset\n");
+    e.ctx.ok(["umount", &ctr]);
+    let leaked: Vec<&String> = b
+        .tree
+        .keys()
+        .filter(|k| {
+            k.starts_with("/run/") || k.starts_with("/hostusr") || k.as_str() == "/tmp/agent"
+        })
+        .collect();
+    assert!(leaked.is_empty(), "left in the image: {leaked:?}");
+}
+
+/// A required ssh mount without a matching `--ssh` fails the build, naming the ID.
+#[test]
+fn run_mount_ssh_required_without_ssh_fails() {
+    let Some(r) = hod_fails(
+        &[(
+            CF,
+            "FROM busybox\nRUN --mount=type=ssh,id=git,required=true true\n",
+        )],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("ssh required but no ssh with id \"git\" found"),
+        "{}",
+        r.dump()
+    );
+}
