@@ -49,6 +49,9 @@ pub struct CopyOptions {
     pub timestamp: Option<i64>,
     /// `--parents` (copy only): keep sources' leading directories.
     pub parents: bool,
+    /// `--add-history`: record `COPY|ADD <type>:<digest>` as an empty-layer history entry
+    /// of the next commit (buildah copy's text).
+    pub add_history: bool,
     /// `--retry` for URL fetches.
     pub retries: u32,
     /// `--retry-delay`.
@@ -76,6 +79,7 @@ impl Default for CopyOptions {
             allow_empty_wildcard: false,
             timestamp: None,
             parents: false,
+            add_history: false,
             retries: 3,
             retry_delay: Duration::from_secs(2),
             cwd: None,
@@ -218,7 +222,21 @@ impl Builder {
                 tracing::debug!("unmounting {}: {e}", self.name());
             }
         }
-        result.context_with(|| format!("adding content to container {:?}", self.name()))
+        let summary =
+            result.context_with(|| format!("adding content to container {:?}", self.name()))?;
+        if opts.add_history {
+            let verb = match opts.kind {
+                CopyKind::Copy => "COPY",
+                CopyKind::Add => "ADD",
+            };
+            let what = match (&summary.content_type, &summary.digest) {
+                (t, Some(d)) if !t.is_empty() => format!("{t}:{d}"),
+                (_, Some(d)) => d.clone(),
+                (_, None) => String::new(),
+            };
+            self.add_history(format!("/bin/sh -c #(nop) {verb} {what}"))?;
+        }
+        Ok(summary)
     }
 
     fn copy_into(

@@ -2065,3 +2065,98 @@ fn run_mount_ssh_required_without_ssh_fails() {
         r.dump()
     );
 }
+
+// ---------------------------------------------------------------- reproducibility
+
+/// `--timestamp 0` builds of one context give one image ID, in two stores, and the same ID
+/// as the primitives a script would call for the same Containerfile: bud is those library
+/// calls. Each step but the last is an `--add-history` entry; the last one names the
+/// commit (`config --created-by`). COPY comes last because bud's COPY history names the
+/// destination (`… in /a.txt `, buildah's bud text) and `copy --add-history` does not
+/// (buildah's copy text).
+#[test]
+fn timestamp_zero_builds_are_reproducible_and_equal_the_primitives() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let files: &[(&str, &str)] = &[
+        (
+            CF,
+            "FROM busybox\nENV X=1 Y=two\nLABEL l=v\nWORKDIR /w\nRUN touch f\n\
+             USER 1:1\nEXPOSE 8080/tcp\nCMD [\"sh\"]\nCOPY --chmod=0640 a.txt /a.txt\n",
+        ),
+        ("a.txt", "aaa"),
+    ];
+    let bud = |e: &Env| -> String {
+        let c = context(e.dir.path(), files);
+        let out = e.ctx.ok([
+            "bud",
+            "-q",
+            "--timestamp",
+            "0",
+            "-t",
+            "bud",
+            &c.display().to_string(),
+        ]);
+        out.lines().last().unwrap().to_string()
+    };
+    let e1 = env_with(common::hod_bin());
+    let e2 = env_with(common::hod_bin());
+    let one = bud(&e1);
+    let two = bud(&e2);
+    assert_eq!(one, two, "two --timestamp 0 builds differ");
+
+    let ctx = &e1.ctx;
+    let c = ctx.ok(["from", "-q", "busybox"]);
+    ctx.ok([
+        "config",
+        "--add-history",
+        "--env",
+        "X=1",
+        "--env",
+        "Y=two",
+        &c,
+    ]);
+    ctx.ok(["config", "--add-history", "--label", "l=v", &c]);
+    ctx.ok(["config", "--add-history", "--workingdir", "/w", &c]);
+    ctx.ok(["run", "--add-history", &c, "--", "touch", "f"]);
+    ctx.ok(["config", "--add-history", "--user", "1:1", &c]);
+    // `config --port` keeps the port as given (buildah's too); EXPOSE 8080 means 8080/tcp.
+    ctx.ok(["config", "--add-history", "--port", "8080/tcp", &c]);
+    ctx.ok(["config", "--add-history", "--cmd", "[\"sh\"]", &c]);
+    let a = e1.dir.path().join("ctx/a.txt");
+    let digest = ctx.ok([
+        "copy",
+        "--chmod",
+        "0640",
+        &c,
+        &a.display().to_string(),
+        "/a.txt",
+    ]);
+    let created_by = format!("/bin/sh -c #(nop) COPY file:{digest} in /a.txt ");
+    ctx.ok(["config", "--created-by", &created_by, &c]);
+    let prim = ctx.ok(["commit", "-q", "--timestamp", "0", &c, "prim"]);
+    if prim != one {
+        let show = |i: &str| ctx.ok(["inspect", "-t", "image", i]);
+        panic!(
+            "bud and the primitives differ:\n--- bud\n{}\n--- primitives\n{}",
+            show("bud"),
+            show("prim")
+        );
+    }
+    // The history the primitives recorded is bud's, entry for entry.
+    let b = examine(ctx, common::run_cmd(Command::new("true")), "prim");
+    assert_eq!(
+        b.history[1..],
+        [
+            "/bin/sh -c #(nop) ENV X=1 Y=two (empty)",
+            "/bin/sh -c #(nop) LABEL l=v (empty)",
+            "/bin/sh -c #(nop) WORKDIR /w (empty)",
+            "/bin/sh -c touch f (empty)",
+            "/bin/sh -c #(nop) USER 1:1 (empty)",
+            "/bin/sh -c #(nop) EXPOSE 8080/tcp (empty)",
+            "/bin/sh -c #(nop) CMD [\"sh\"] (empty)",
+            "/bin/sh -c #(nop) COPY file:<digest> in /a.txt ",
+        ]
+    );
+}
