@@ -560,8 +560,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let id = m.id.clone().unwrap_or_else(|| "default".into());
         let Some(upstream) = self.cx.ssh.socket(&id) else {
             if m.required {
+                // buildah's words.
                 return Err(BuildError::invalid(format!(
-                    "ssh required but no ssh with id {id:?} found (use --ssh {id}[=SOCKET|KEY])"
+                    "ssh required but no ssh with id {id} found"
                 )));
             }
             return Ok(None);

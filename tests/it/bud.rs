@@ -683,6 +683,10 @@ fn copy_chown_chmod_dirs_match_buildah() {
 /// item's own mode: `X` gives execute to directories and to files that had some.
 #[test]
 fn copy_symbolic_chmod_per_item() {
+    if common::is_buildah() {
+        common::skipped("symbolic --chmod", "buildah 1.28.2 takes octal modes only");
+        return;
+    }
     let Some(b) = hod_build(
         &[
             (
@@ -2035,9 +2039,12 @@ fn run_mount_ssh_forwards_agents() {
     );
     assert_eq!(content(&mnt, "/absent.txt"), "unset\n");
     e.ctx.ok(["umount", &ctr]);
+    // buildah 1.28.2 leaves the empty /run/buildkit mount point directory behind; hod
+    // removes what it made for the mount.
     let leaked: Vec<&String> = b
         .tree
         .keys()
+        .filter(|k| !(common::is_buildah() && k.as_str() == "/run/buildkit"))
         .filter(|k| {
             k.starts_with("/run/") || k.starts_with("/hostusr") || k.as_str() == "/tmp/agent"
         })
@@ -2060,7 +2067,7 @@ fn run_mount_ssh_required_without_ssh_fails() {
     assert_eq!(r.code, Some(125), "{}", r.dump());
     assert!(
         r.stderr
-            .contains("ssh required but no ssh with id \"git\" found"),
+            .contains("ssh required but no ssh with id git found"),
         "{}",
         r.dump()
     );
@@ -2105,6 +2112,11 @@ fn timestamp_zero_builds_are_reproducible_and_equal_the_primitives() {
     let one = bud(&e1);
     let two = bud(&e2);
     assert_eq!(one, two, "two --timestamp 0 builds differ");
+    if common::is_buildah() {
+        // buildah 1.28.2 dates `--add-history` entries by the clock, not by --timestamp:
+        // no script of its primitives gives a reproducible image.
+        return;
+    }
 
     let ctx = &e1.ctx;
     let c = ctx.ok(["from", "-q", "busybox"]);
