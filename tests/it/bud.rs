@@ -1980,9 +1980,10 @@ fn host_ssh_add_in_hostusr() -> String {
     )
 }
 
-/// `--ssh ID=KEY` (an agent hod starts) and `--ssh ID=SOCKET` (the test's agent) reach the
-/// RUN at the default and at a given target, with `SSH_AUTH_SOCK` set, and ssh-add lists
-/// the right key through them; the socket and its mount point never reach the image.
+/// `--ssh default` (`$SSH_AUTH_SOCK`), `--ssh ID=KEY` (an agent hod starts) and
+/// `--ssh ID=SOCKET` reach the RUN at the default targets (`ssh_agent.N` per mount) and at
+/// a given one with its owner and mode, `SSH_AUTH_SOCK` naming the first; ssh-add lists
+/// the right key through each; the sockets and mount points never reach the image.
 #[test]
 fn run_mount_ssh_forwards_agents() {
     if !common::require(
@@ -1996,14 +1997,18 @@ fn run_mount_ssh_forwards_agents() {
     let (k2, fp2) = ssh_key(e.dir.path(), "k2");
     let agent = TestAgent::start(e.dir.path(), &[&k2]);
     let ssh_add = host_ssh_add_in_hostusr();
+    let usr = "--mount=type=bind,from=hostusr,target=/hostusr";
     let cf = format!(
         "FROM busybox\n\
-         RUN --mount=type=ssh --mount=type=bind,from=hostusr,target=/hostusr \
+         RUN --mount=type=ssh {usr} \
          [ \"$SSH_AUTH_SOCK\" = /run/buildkit/ssh_agent.0 ] && test -S \"$SSH_AUTH_SOCK\" && \
          {ssh_add} -l > /default.txt\n\
-         RUN --mount=type=ssh,id=sock,target=/tmp/agent,mode=0660,uid=7,gid=8 \
-         --mount=type=bind,from=hostusr,target=/hostusr \
-         ls -ln /tmp/agent > /ls.txt && {ssh_add} -l > /sock.txt\n\
+         RUN --mount=type=ssh,id=keys,target=/tmp/agent,mode=0660,uid=7,gid=8 {usr} \
+         [ \"$SSH_AUTH_SOCK\" = /tmp/agent ] && ls -ln /tmp/agent > /ls.txt && \
+         {ssh_add} -l > /keys.txt\n\
+         RUN --mount=type=ssh,id=sock --mount=type=ssh,id=keys {usr} \
+         {ssh_add} -l > /first.txt && \
+         SSH_AUTH_SOCK=/run/buildkit/ssh_agent.1 {ssh_add} -l > /second.txt\n\
          RUN --mount=type=ssh,id=absent echo \"${{SSH_AUTH_SOCK:-unset}}\" > /absent.txt\n"
     );
     let c = context(e.dir.path(), &[(CF, &cf)]);
@@ -2014,24 +2019,31 @@ fn run_mount_ssh_forwards_agents() {
         "--build-context".into(),
         "hostusr=/usr".into(),
         "--ssh".into(),
-        format!("default={}", k1.display()),
+        "default".into(),
+        "--ssh".into(),
+        format!("keys={}", k1.display()),
         "--ssh".into(),
         format!("sock={}", agent.sock.display()),
         c.display().to_string(),
     ]);
-    cmd.env_remove("SSH_AUTH_SOCK");
+    cmd.env("SSH_AUTH_SOCK", &agent.sock);
     common::run_cmd(cmd).success();
     drop(agent);
     let b = examine(&e.ctx, common::run_cmd(Command::new("true")), "sshimg");
     let ctr = e.ctx.ok(["from", "sshimg"]);
     let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
-    let default = content(&mnt, "/default.txt");
-    assert!(
-        default.contains(&fp1) && !default.contains(&fp2),
-        "{default}"
-    );
-    let sock = content(&mnt, "/sock.txt");
-    assert!(sock.contains(&fp2) && !sock.contains(&fp1), "{sock}");
+    for (file, has, lacks) in [
+        ("/default.txt", &fp2, &fp1),
+        ("/keys.txt", &fp1, &fp2),
+        ("/first.txt", &fp2, &fp1),
+        ("/second.txt", &fp1, &fp2),
+    ] {
+        let listed = content(&mnt, file);
+        assert!(
+            listed.contains(has) && !listed.contains(lacks),
+            "{file}: {listed}"
+        );
+    }
     let ls = content(&mnt, "/ls.txt");
     assert!(
         ls.starts_with("srw-rw----") && ls.contains(" 7 ") && ls.contains(" 8 "),
