@@ -85,6 +85,24 @@ function setup_ctr() {
   run_hod 125 copy --chmod 9999 $cid $TEST_SCRATCH_DIR/f /bad
 }
 
+@test "copy --chmod symbolic" {
+  # BuildKit's symbolic modes; buildah 1.28.2 takes octal only.
+  [[ -z "$HOD_IS_BUILDAH" ]] || skip "buildah 1.28.2 takes octal --chmod only"
+  setup_ctr
+  mkdir -p $TEST_SCRATCH_DIR/t/sub
+  createrandom $TEST_SCRATCH_DIR/t/plain
+  createrandom $TEST_SCRATCH_DIR/t/tool
+  chmod 0640 $TEST_SCRATCH_DIR/t/plain
+  chmod 0700 $TEST_SCRATCH_DIR/t/tool $TEST_SCRATCH_DIR/t/sub
+  run_hod copy --chmod a=rX,u+w $cid $TEST_SCRATCH_DIR/t /t
+  run stat -c '%a' $mnt/t/plain $mnt/t/tool $mnt/t/sub
+  expect_output "644
+755
+755"
+  run_hod 125 copy --chmod u+q $cid $TEST_SCRATCH_DIR/t /bad
+  expect_output --substring 'parsing chmod "u+q"'
+}
+
 @test "copy-symlink" {
   setup_ctr
   createrandom $TEST_SCRATCH_DIR/target
