@@ -3,8 +3,9 @@
 //! ```text
 //!  --ssh default            ─> $SSH_AUTH_SOCK            ┐
 //!  --ssh id=/path/agent.sock ─> that socket               ├─ Agents (one upstream socket per id)
-//!  --ssh id=key1,key2        ─> ssh-agent -D -a <scratch>  ┘   (host ssh-agent + ssh-add,
-//!                                                              killed when the build ends)
+//!  --ssh id=key1,key2        ─> ssh-agent -a <scratch> cat ┘   (host ssh-agent + ssh-add;
+//!                                                              the agent lives as long as
+//!                                                              `cat` reads hod's pipe)
 //!  RUN --mount=type=ssh[,id,target,mode,uid,gid,required]
 //!     ─> Forwarder: a socket of our own in the scratch directory (owner/mode as asked),
 //!        each connection relayed to the upstream, bound read-only at the target
@@ -60,8 +61,10 @@ impl SshSource {
     }
 }
 
-/// The build's agents: one upstream socket per `--ssh` ID; the ssh-agent processes started
-/// for key files are killed when this is dropped.
+/// The build's agents: one upstream socket per `--ssh` ID. An agent started for key files
+/// runs `cat` on a pipe from hod as its command: dropping this (or hod dying, even by
+/// SIGKILL) closes the pipe, `cat` exits, and the agent follows (ssh-agent checks its
+/// command's process every 10 s), removing its socket.
 #[derive(Debug, Default)]
 pub struct Agents {
     upstream: BTreeMap<String, PathBuf>,
@@ -120,10 +123,10 @@ impl Agents {
         std::fs::create_dir_all(dir).map_err(io_at("creating", dir))?;
         let sock = dir.join("agent.sock");
         let child = Command::new("ssh-agent")
-            .arg("-D")
             .arg("-a")
             .arg(&sock)
-            .stdin(Stdio::null())
+            .arg("cat")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -162,7 +165,8 @@ impl Agents {
 impl Drop for Agents {
     fn drop(&mut self) {
         for c in &mut self.children {
-            let _ = c.kill();
+            // EOF ends `cat`, and with it the agent.
+            drop(c.stdin.take());
             let _ = c.wait();
         }
     }
@@ -255,6 +259,40 @@ mod tests {
         let s = SshSource::parse("git=/k1,/k2").unwrap();
         assert_eq!((s.id.as_str(), s.paths.len()), ("git", 2));
         assert!(SshSource::parse("=/x").is_err());
+    }
+
+    /// A key agent serves the key while `Agents` lives and goes away (socket removed) after.
+    #[test]
+    fn key_agent_lives_with_the_build() {
+        let t = tempfile::tempdir().unwrap();
+        let key = t.path().join("k");
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let a = Agents::start(
+            &[SshSource {
+                id: "k".into(),
+                paths: vec![key.clone()],
+            }],
+            t.path(),
+        )
+        .unwrap();
+        let sock = a.socket("k").unwrap().to_path_buf();
+        let out = Command::new("ssh-add")
+            .arg("-l")
+            .env("SSH_AUTH_SOCK", &sock)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        drop(a);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sock.exists() {
+            assert!(Instant::now() < deadline, "the agent outlived the build");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     #[test]
