@@ -6,10 +6,13 @@
 //!   "u=rwx,go=rX"     -> Chmod::Symbolic([clause..])  each item: apply(source mode, is_dir)
 //! ```
 //!
-//! Symbolic modes follow GNU chmod (gnulib `mode_adjust`) with a umask of 0, as BuildKit
-//! applies them: a clause without `ugoa` affects everybody; `X` adds execute when the item
-//! is a directory or already has an execute bit; `u`/`g`/`o` on the right copy that class's
-//! current bits; clauses apply left to right.
+//! Symbolic modes follow GNU chmod (gnulib `mode_adjust`, Linux's chmod(1)) with a umask
+//! of 0, per item as BuildKit applies them: a clause without `ugoa` affects everybody; `X`
+//! adds execute when the item is a directory or already has an execute bit; `u`/`g`/`o` on
+//! the right copy that class's current bits; clauses apply left to right. BuildKit parses
+//! with BSD's setmode rules instead, which differ in corners only: BSD ignores `X` with `=`
+//! and `-` (`a=rX` is `a=r` there, dirs included), looks at the original mode for `X`, and
+//! masks clauses without `ugoa` by the daemon's umask.
 use std::fmt;
 use std::str::FromStr;
 
