@@ -223,3 +223,21 @@ function setup_ctr() {
   run_hod 125 copy $cid $TEST_SCRATCH_DIR/does-not-exist /
   expect_output --substring "does-not-exist"
 }
+
+@test "copy and run --add-history record buildah's entries" {
+  setup_ctr
+  createrandom $TEST_SCRATCH_DIR/f
+  run_hod copy --add-history $cid $TEST_SCRATCH_DIR/f /f
+  digest=$output
+  run_hod run --add-history $cid -- touch /g
+  run_hod commit -q --timestamp 0 $cid hist-img
+  run_hod inspect --type image --format '{{range .OCIv1.History}}{{println .CreatedBy}}{{end}}' hist-img
+  expect_output --substring "/bin/sh -c #(nop) COPY file:$digest"
+  expect_output --substring "/bin/sh -c touch /g"
+  # hod dates them by --timestamp too (buildah 1.28.2 keeps the time they were made).
+  if [[ -z "$HOD_IS_BUILDAH" ]]; then
+    run_hod inspect --type image --format '{{range .OCIv1.History}}{{println .Created}}{{end}}' hist-img
+    run grep -vc '^1970-01-01' <<< "$output"
+    expect_output "0"
+  fi
+}
