@@ -186,8 +186,15 @@ impl Forwarder {
     pub fn start(upstream: &Path, path: &Path, owner: (u32, u32), mode: u32) -> Result<Forwarder> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).map_err(io_at("listening on", path))?;
-        std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1))
-            .map_err(io_at("changing the owner of", path))?;
+        let me = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        // Already ours when the owner asked for is hod itself (no chown needed unprivileged).
+        if owner != me {
+            std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1))
+                .map_err(io_at("changing the owner of", path))?;
+        }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(io_at("changing the mode of", path))?;
