@@ -254,6 +254,13 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    /// Stages built in parallel share the build's agents.
+    #[test]
+    fn agents_are_shareable() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Agents>();
+    }
+
     #[test]
     fn parses() {
         assert_eq!(
