@@ -71,7 +71,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     opts.run_defaults = a.run.defaults()?;
     let store = ctx.store()?;
-    let reporter = StderrReporter { quiet: a.quiet };
+    let reporter = StderrReporter::new(a.quiet);
     let b = imagebuildah::onbuild::from(&store, &a.image, &opts, &reporter)?;
     if let Some(path) = &a.cidfile {
         super::write_user_file(path, b.id())?;

@@ -16,6 +16,7 @@ mod concurrency;
 mod docs;
 mod errors;
 mod login;
+mod progress;
 mod push;
 mod registries_conf;
 mod registry;

@@ -207,16 +207,39 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by registries).
+/// `Retry-After`, at most [`MAX_RETRY_AFTER`].
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let s = h
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(Duration::from_secs(s).min(MAX_RETRY_AFTER))
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?;
+    retry_after_value(v, chrono::Utc::now())
+}
+
+/// A `Retry-After` value as RFC 9110 §10.2.3 has it: delay-seconds, or an HTTP-date
+/// (IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept),
+/// which counts from `now` (a date already past: no wait). At most [`MAX_RETRY_AFTER`].
+fn retry_after_value(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s).min(MAX_RETRY_AFTER));
+    }
+    let at = http_date(v)?;
+    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP-date (always UTC): `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37
+/// GMT` or `Sun Nov  6 08:49:37 1994`.
+fn http_date(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::NaiveDateTime;
+    // asctime pads the day with a space; one space between fields makes it one format.
+    let squeezed = v.split_whitespace().collect::<Vec<_>>().join(" ");
+    [
+        "%a, %d %b %Y %H:%M:%S GMT",
+        "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %d %H:%M:%S %Y",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(&squeezed, f).ok())
+    .map(|t| t.and_utc())
 }
 
 #[derive(serde::Deserialize)]
@@ -668,5 +691,48 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert(RETRY_AFTER, "99999".parse().unwrap());
         assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:49:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let seven = Some(Duration::from_secs(7));
+        // RFC 9110's three forms of the same instant
+        for v in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after_value(v, now), seven, "{v}");
+        }
+        // a date in the past: retry now; far ahead: the cap; not a date: ignored
+        assert_eq!(
+            retry_after_value("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after_value("Mon, 07 Nov 1994 08:49:37 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_after_value("Sun, 06 Nov 1994 08:49:37 CET", now),
+            None
+        );
+        assert_eq!(retry_after_value("-1", now), None);
+        // through the header, against the real clock
+        let mut h = HeaderMap::new();
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        h.insert(RETRY_AFTER, soon.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
     }
 }
