@@ -85,6 +85,24 @@ function setup_ctr() {
   run_hod 125 copy --chmod 9999 $cid $TEST_SCRATCH_DIR/f /bad
 }
 
+@test "copy --chmod symbolic" {
+  # BuildKit's symbolic modes; buildah 1.28.2 takes octal only.
+  [[ -z "$HOD_IS_BUILDAH" ]] || skip "buildah 1.28.2 takes octal --chmod only"
+  setup_ctr
+  mkdir -p $TEST_SCRATCH_DIR/t/sub
+  createrandom $TEST_SCRATCH_DIR/t/plain
+  createrandom $TEST_SCRATCH_DIR/t/tool
+  chmod 0640 $TEST_SCRATCH_DIR/t/plain
+  chmod 0700 $TEST_SCRATCH_DIR/t/tool $TEST_SCRATCH_DIR/t/sub
+  run_hod copy --chmod a=rX,u+w $cid $TEST_SCRATCH_DIR/t /t
+  run stat -c '%a' $mnt/t/plain $mnt/t/tool $mnt/t/sub
+  expect_output "644
+755
+755"
+  run_hod 125 copy --chmod u+q $cid $TEST_SCRATCH_DIR/t /bad
+  expect_output --substring 'parsing chmod "u+q"'
+}
+
 @test "copy-symlink" {
   setup_ctr
   createrandom $TEST_SCRATCH_DIR/target
@@ -204,4 +222,22 @@ function setup_ctr() {
   setup_ctr
   run_hod 125 copy $cid $TEST_SCRATCH_DIR/does-not-exist /
   expect_output --substring "does-not-exist"
+}
+
+@test "copy and run --add-history record buildah's entries" {
+  setup_ctr
+  createrandom $TEST_SCRATCH_DIR/f
+  run_hod copy --add-history $cid $TEST_SCRATCH_DIR/f /f
+  digest=$output
+  run_hod run --add-history $cid -- touch /g
+  run_hod commit -q --timestamp 0 $cid hist-img
+  run_hod inspect --type image --format '{{range .OCIv1.History}}{{println .CreatedBy}}{{end}}' hist-img
+  expect_output --substring "/bin/sh -c #(nop) COPY file:$digest"
+  expect_output --substring "/bin/sh -c touch /g"
+  # hod dates them by --timestamp too (buildah 1.28.2 keeps the time they were made).
+  if [[ -z "$HOD_IS_BUILDAH" ]]; then
+    run_hod inspect --type image --format '{{range .OCIv1.History}}{{println .Created}}{{end}}' hist-img
+    run grep -vc '^1970-01-01' <<< "$output"
+    expect_output "0"
+  fi
 }

@@ -187,6 +187,19 @@ impl Builder {
             .map_err(|e| e.context(format!("saving builder state to {}", path.display())))
     }
 
+    /// Record `created_by` as an empty-layer history entry of the next commit (the list
+    /// `bud` fills for its steps too; a commit with `--timestamp` dates them all alike),
+    /// and save.
+    pub fn add_history(&mut self, created_by: String) -> Result<()> {
+        self.state.appended_history.push(crate::image::History {
+            created: Some(crate::fsutil::now_rfc3339()),
+            created_by: Some(created_by),
+            empty_layer: true,
+            ..Default::default()
+        });
+        self.save()
+    }
+
     /// The container's name.
     pub fn name(&self) -> &str {
         &self.state.container

@@ -612,9 +612,12 @@ pub fn apply(
         }
     }
     if ch.add_history {
+        // Entries for the next commit, as bud's steps and run/copy --add-history: a commit
+        // with --timestamp dates them all alike (buildah 1.28.2 keeps the wall-clock time
+        // here, so its --timestamp builds are not reproducible).
         let now = crate::fsutil::now_rfc3339();
         for h in history {
-            state.config.history.push(History {
+            state.appended_history.push(History {
                 created: Some(now.clone()),
                 created_by: Some(format!("/bin/sh -c #(nop) {h}")),
                 empty_layer: true,
@@ -918,8 +921,7 @@ mod tests {
         );
         assert_eq!(s.config.config.cmd.as_deref().unwrap(), &["a"]);
         let hist: Vec<_> = s
-            .config
-            .history
+            .appended_history
             .iter()
             .map(|h| h.created_by.clone().unwrap())
             .collect();
@@ -933,7 +935,7 @@ mod tests {
                 "/bin/sh -c #(nop) WORKDIR /srv",
             ]
         );
-        assert!(s.config.history.iter().all(|h| h.empty_layer));
+        assert!(s.appended_history.iter().all(|h| h.empty_layer));
         // Entrypoint with an existing cmd warns.
         let ch = ConfigChanges {
             entrypoint: Some("x".into()),

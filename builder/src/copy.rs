@@ -27,8 +27,8 @@ pub struct CopyOptions {
     pub kind: CopyKind,
     /// `--chown user[:group]`, resolved in the container.
     pub chown: Option<String>,
-    /// `--chmod` (octal).
-    pub chmod: Option<String>,
+    /// `--chmod` (octal or symbolic).
+    pub chmod: Option<copier::Chmod>,
     /// `--from`: a container or image to copy from instead of the host.
     pub from: Option<String>,
     /// `--contextdir`: sources must stay inside it.
@@ -49,6 +49,9 @@ pub struct CopyOptions {
     pub timestamp: Option<i64>,
     /// `--parents` (copy only): keep sources' leading directories.
     pub parents: bool,
+    /// `--add-history`: record `COPY|ADD <type>:<digest>` as an empty-layer history entry
+    /// of the next commit (buildah copy's text).
+    pub add_history: bool,
     /// `--retry` for URL fetches.
     pub retries: u32,
     /// `--retry-delay`.
@@ -76,6 +79,7 @@ impl Default for CopyOptions {
             allow_empty_wildcard: false,
             timestamp: None,
             parents: false,
+            add_history: false,
             retries: 3,
             retry_delay: Duration::from_secs(2),
             cwd: None,
@@ -203,7 +207,6 @@ impl Builder {
                 "--ignorefile option requires that you specify a context dir using --contextdir",
             ));
         }
-        let chmod = opts.chmod.as_deref().map(copier::parse_chmod).transpose()?;
         let from = match &opts.from {
             Some(f) => Some(open_from(store, f, &opts.registry)?),
             None => None,
@@ -212,21 +215,28 @@ impl Builder {
         let mnt = self
             .mount(store)
             .context_with(|| format!("mounting container {:?}", self.name()))?;
-        let result = self.copy_into(
-            &mnt,
-            from.as_ref().map(|f| f.path()),
-            sources,
-            dest,
-            opts,
-            chmod,
-        );
+        let result = self.copy_into(&mnt, from.as_ref().map(|f| f.path()), sources, dest, opts);
         drop(from);
         if !was_mounted {
             if let Err(e) = self.unmount(store) {
                 tracing::debug!("unmounting {}: {e}", self.name());
             }
         }
-        result.context_with(|| format!("adding content to container {:?}", self.name()))
+        let summary =
+            result.context_with(|| format!("adding content to container {:?}", self.name()))?;
+        if opts.add_history {
+            let verb = match opts.kind {
+                CopyKind::Copy => "COPY",
+                CopyKind::Add => "ADD",
+            };
+            let what = match (&summary.content_type, &summary.digest) {
+                (t, Some(d)) if !t.is_empty() => format!("{t}:{d}"),
+                (_, Some(d)) => d.clone(),
+                (_, None) => String::new(),
+            };
+            self.add_history(format!("/bin/sh -c #(nop) {verb} {what}"))?;
+        }
+        Ok(summary)
     }
 
     fn copy_into(
@@ -236,7 +246,6 @@ impl Builder {
         sources: &[String],
         dest: &str,
         opts: &CopyOptions,
-        chmod: Option<u32>,
     ) -> Result<CopySummary> {
         let src = match (from, &opts.context_dir) {
             (Some(root), ctx) => {
@@ -274,7 +283,7 @@ impl Builder {
         let popts = PutOptions {
             owner,
             dir_owner: owner.unwrap_or((0, 0)),
-            chmod,
+            chmod: opts.chmod.clone(),
             extract_archives: opts.kind == CopyKind::Add,
             excludes,
             ignore_file,

@@ -54,10 +54,16 @@ impl ScratchDir {
         let parent = big_temp_dir();
         static SWEEP: Once = Once::new();
         SWEEP.call_once(|| sweep(&parent));
+        Self::new_in(&parent, what)
+    }
+
+    /// Make `<parent>/hod-<what>-XXXXXX`, locked like [`ScratchDir::new`]'s (for small
+    /// private files that belong in the system temp dir, such as a build's secrets).
+    pub fn new_in(parent: &Path, what: &str) -> Result<ScratchDir> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{what}-"))
-            .tempdir_in(&parent)
-            .at("creating temporary directory in", &parent)?;
+            .tempdir_in(parent)
+            .at("creating temporary directory in", parent)?;
         let lock = File::open(dir.path()).at("opening", dir.path())?;
         flock(&lock, FlockOperation::NonBlockingLockExclusive)
             .map_err(std::io::Error::from)

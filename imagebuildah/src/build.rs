@@ -255,10 +255,11 @@ pub fn build(
             }
         }
     }
-    let scratch = tempfile::Builder::new()
-        .prefix("hod-build-")
-        .tempdir()
-        .map_err(io_at("creating", std::env::temp_dir()))?;
+    // Secrets, heredocs, ssh agent sockets: in the system temp dir, locked while the build
+    // runs, so that another hod's sweep of `hod-*` in $TMPDIR leaves it alone.
+    let scratch = builder::scratch::ScratchDir::new_in(&std::env::temp_dir(), "build")?;
+    // Declared after the scratch directory, so key agents stop before it is removed.
+    let ssh_agents = crate::ssh::Agents::start(&opts.ssh, scratch.path())?;
     let used_args = std::sync::Mutex::new(used);
     let mut done: Vec<Option<StageOutcome>> = (0..plan.stages.len()).map(|_| None).collect();
     let mut intermediate_images = Vec::new();
@@ -307,6 +308,7 @@ pub fn build(
                 prefix: prefix.clone(),
                 done: &done,
                 scratch: scratch.path(),
+                ssh: &ssh_agents,
                 used_args: &used_args,
             };
             let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;

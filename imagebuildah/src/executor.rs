@@ -59,6 +59,8 @@ pub struct StageContext<'a> {
     pub done: &'a [Option<StageOutcome>],
     /// A private directory for secrets and heredoc files of this build.
     pub scratch: &'a Path,
+    /// The `--ssh` agents, by ID.
+    pub ssh: &'a crate::ssh::Agents,
     /// Build args the build used (for the unused-args warning).
     pub used_args: &'a std::sync::Mutex<BTreeSet<String>>,
 }
@@ -498,7 +500,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         }
         let mut cleanup = Vec::new();
         let mut mounted_stages = Vec::new();
+        // Agent relays live until the RUN is over (dropped at the end of this function).
+        let mut forwarders = Vec::new();
+        let mut auth_sock = None;
         for m in &r.mounts {
+            if m.kind == MountKind::Ssh {
+                let n = forwarders.len();
+                if let Some((spec, target)) = self.ssh_mount(m, n, &mut forwarders, &mut cleanup)? {
+                    auth_sock.get_or_insert(target);
+                    ro.mounts.push(spec);
+                }
+                continue;
+            }
             if m.kind == MountKind::Secret && m.env.is_some() {
                 if let Some((k, v)) = self.secret_env(m)? {
                     ro.env.push(format!("{k}={v}"));
@@ -517,6 +530,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     None => ro.mounts.push(spec),
                 }
             }
+        }
+        if let Some(t) = auth_sock {
+            ro.env.push(format!("SSH_AUTH_SOCK={t}"));
         }
         let mnt = self.builder.mount(self.cx.store)?;
         let before: Vec<(PathBuf, bool)> = cleanup
@@ -549,6 +565,47 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         } else {
             format!("|{} {} /bin/sh -c {rest}", args.len(), args.join(" "))
         })
+    }
+
+    /// `RUN --mount=type=ssh`: a relay to the ID's agent, bound at the target (`None`: no
+    /// such ID and not required). Returns the mount and the target.
+    fn ssh_mount(
+        &self,
+        m: &RunMount,
+        n: usize,
+        forwarders: &mut Vec<crate::ssh::Forwarder>,
+        cleanup: &mut Vec<PathBuf>,
+    ) -> Result<Option<(String, String)>> {
+        let id = m.id.clone().unwrap_or_else(|| "default".into());
+        let Some(upstream) = self.cx.ssh.socket(&id) else {
+            if m.required {
+                // buildah's words.
+                return Err(BuildError::invalid(format!(
+                    "ssh required but no ssh with id {id} found"
+                )));
+            }
+            return Ok(None);
+        };
+        let target = m
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{n}"));
+        let sock = self
+            .cx
+            .scratch
+            .join(format!("ssh-{}-{n}.sock", self.stage.index));
+        forwarders.push(crate::ssh::Forwarder::start(
+            upstream,
+            &sock,
+            (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
+            m.mode.unwrap_or(0o600),
+        )?);
+        // The mount point (and the directories made for it) leave nothing behind.
+        mount_point_chain(Path::new(&target), cleanup);
+        Ok(Some((
+            format!("type=bind,src={},target={target},ro", sock.display()),
+            target,
+        )))
     }
 
     fn secret_value(&self, m: &RunMount) -> Result<Option<(String, Vec<u8>)>> {
@@ -705,10 +762,8 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 extra(&mut out);
                 Ok(Some(out))
             }
-            MountKind::Ssh => Err(BuildError::invalid(format!(
-                "invalid mount {:?}: ssh mounts are not supported",
-                m.spec
-            ))),
+            // Handled by ssh_mount (it keeps a relay alive for the RUN).
+            MountKind::Ssh => Ok(None),
         }
     }
 
@@ -753,7 +808,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let mut opts = CopyOptions::default();
         opts.kind = if add { CopyKind::Add } else { CopyKind::Copy };
         opts.chown = c.chown.clone();
-        opts.chmod = c.chmod.clone();
+        opts.chmod = c
+            .chmod
+            .as_deref()
+            .map(builder::copier::Chmod::parse)
+            .transpose()?;
         opts.excludes = c.exclude.clone();
         opts.parents = c.parents;
         opts.checksum = c.checksum.clone();

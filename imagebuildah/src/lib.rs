@@ -29,6 +29,7 @@ pub mod options;
 pub mod parser;
 pub mod remote;
 pub mod shell;
+pub mod ssh;
 pub mod stage;
 
 pub use build::{build, BuildOutput};

@@ -199,6 +199,8 @@ pub struct BuildOptions {
     pub os_features: Vec<String>,
     /// `--secret`.
     pub secrets: Vec<Secret>,
+    /// `--ssh`: agent sockets or keys for `RUN --mount=type=ssh`.
+    pub ssh: Vec<crate::ssh::SshSource>,
     /// How every RUN runs (isolation, runtime and its flags); `RUN --network` and the
     /// mounts are added per step.
     pub run: RunOptions,

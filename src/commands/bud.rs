@@ -108,6 +108,10 @@ pub struct BudArgs {
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "id=ID,src=PATH")]
     pub secret: Vec<String>,
+    /// SSH agent socket or keys for RUN --mount=type=ssh: default (=$SSH_AUTH_SOCK) or
+    /// ID[=SOCKET|KEY[,KEY…]].
+    #[arg(long, value_name = "default|ID[=SOCKET|KEY[,KEY]]")]
+    pub ssh: Vec<String>,
     /// Isolation: oci, chroot or rootless (env BUILDAH_ISOLATION).
     #[arg(long, value_name = "TYPE", env = "BUILDAH_ISOLATION")]
     pub isolation: Option<String>,
@@ -354,6 +358,10 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         o.secrets
             .push(Secret::parse(s).map_err(anyhow::Error::msg)?);
     }
+    for s in &a.ssh {
+        o.ssh
+            .push(imagebuildah::ssh::SshSource::parse(s).map_err(anyhow::Error::msg)?);
+    }
     let r = &mut o.run;
     r.isolation = a.isolation.as_deref().map(Isolation::parse).transpose()?;
     r.runtime = a.runtime.clone().filter(|p| !p.as_os_str().is_empty());
@@ -497,6 +505,8 @@ mod tests {
             "--network=host",
             "--secret",
             "id=s,src=/etc/hostname",
+            "--ssh",
+            "git=/k1,/k2",
             "--rm=false",
             "ctx",
         ]);
@@ -511,6 +521,7 @@ mod tests {
             Some(builder::run::NetworkMode::Host)
         );
         assert_eq!(o.secrets[0].id, "s");
+        assert_eq!((o.ssh[0].id.as_str(), o.ssh[0].paths.len()), ("git", 2));
         assert_eq!(o.context_dir, PathBuf::from("ctx"));
         assert!(options(&parse(&["--jobs", "0"]), &ctx).is_err());
         assert!(options(&parse(&["--output", "type=bogus,dest=x"]), &ctx).is_err());

@@ -22,7 +22,7 @@ pub struct CopyArgs {
     /// for URL sources.
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// Add a history entry noting the digest of the added content (accepted; not recorded yet).
+    /// Add a history entry noting the digest of the added content to the next commit.
     #[arg(long = "add-history", num_args = 0..=1, require_equals = true, default_missing_value = "true", env = "BUILDAH_HISTORY")]
     pub add_history: Option<bool>,
     /// Don't fail when a glob matches nothing.
@@ -34,7 +34,8 @@ pub struct CopyArgs {
     /// Checksum (`sha256:<hex>`) the URL source must match.
     #[arg(long)]
     pub checksum: Option<String>,
-    /// Permissions (octal) of the copied content.
+    /// Permissions of the copied content: octal (`0755`), or symbolic (`u+x,go-w`, `a=rX`)
+    /// applied to each item's own mode.
     #[arg(long)]
     pub chmod: Option<String>,
     /// Owner `user[:group]` of the copied content (names resolved in the container).
@@ -157,7 +158,11 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         Verb::Add => CopyKind::Add,
     };
     opts.chown = args.chown;
-    opts.chmod = args.chmod;
+    opts.chmod = args
+        .chmod
+        .as_deref()
+        .map(builder::copier::Chmod::parse)
+        .transpose()?;
     opts.from = args.from;
     opts.context_dir = args.context_dir;
     opts.ignore_file = args.ignore_file;
@@ -168,6 +173,7 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.allow_empty_wildcard = args.allow_empty_wildcard;
     opts.timestamp = args.timestamp;
     opts.parents = args.parents && verb == Verb::Copy;
+    opts.add_history = args.add_history.unwrap_or(false);
     opts.retries = args.registry.retry.unwrap_or(3);
     opts.registry = registry_context(&args.registry, None, ctx)?;
     opts.retry_delay = retry_delay;

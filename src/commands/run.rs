@@ -9,7 +9,7 @@ use crate::ctx::Ctx;
 /// `hod run [options] [--] CONTAINER COMMAND [ARG...]`
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Add a history entry noting the command (accepted; history is recorded at commit).
+    /// Add a history entry noting the command (`<shell> <command>`) to the next commit.
     #[arg(long, env = "BUILDAH_HISTORY")]
     pub add_history: bool,
     /// Add a capability.
@@ -97,6 +97,7 @@ pub struct RunArgs {
 /// Translate the flags into library options.
 pub fn options(args: &RunArgs) -> anyhow::Result<RunOptions> {
     let mut o = RunOptions::default();
+    o.add_history = args.add_history;
     o.isolation = args
         .isolation
         .as_deref()

@@ -679,6 +679,51 @@ fn copy_chown_chmod_dirs_match_buildah() {
     assert!(b.has("/w/a.txt"));
 }
 
+/// Symbolic `--chmod` (BuildKit's extension; buildah 1.28.2 takes octal only) changes each
+/// item's own mode: `X` gives execute to directories and to files that had some.
+#[test]
+fn copy_symbolic_chmod_per_item() {
+    if common::is_buildah() {
+        common::skipped("symbolic --chmod", "buildah 1.28.2 takes octal modes only");
+        return;
+    }
+    let Some(b) = hod_build(
+        &[
+            (
+                CF,
+                "FROM busybox AS s\nCOPY --chmod=0700 tool /src/tool\nCOPY plain /src/plain\n\
+                 COPY plain /src/sub/\nRUN chmod 0700 /src /src/sub\n\
+                 FROM busybox\nCOPY --from=s --chmod=a=rX,u+w /src /out\n\
+                 COPY --chmod=go-r,u+x plain /p\nADD --chmod=g=u,o= arch.tar /a/\n",
+            ),
+            ("tool", "#!/bin/sh\n"),
+            ("plain", "p"),
+            ("arch.tar", ""),
+        ],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(b.file("/out/tool"), "f 755 0:0 10");
+    assert_eq!(b.file("/out/plain"), "f 644 0:0 1");
+    assert_eq!(b.file("/out/sub"), "d 755 0:0 ");
+    assert_eq!(b.file("/out/sub/plain"), "f 644 0:0 1");
+    assert_eq!(b.file("/p"), "f 700 0:0 1");
+    assert_eq!(b.file("/a/arch.tar"), "f 660 0:0 0");
+    // A mode that is neither octal nor symbolic is refused, naming it.
+    let Some(r) = hod_fails(
+        &[
+            (CF, "FROM busybox\nCOPY --chmod=u+q plain /p\n"),
+            ("plain", "p"),
+        ],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(r.stderr.contains("\"u+q\""), "{}", r.dump());
+}
+
 #[test]
 fn containerignore_and_dockerignore() {
     let Some(b) = compare(
@@ -1836,4 +1881,306 @@ fn layers_copy_from_a_from_only_stage_is_cached() {
     let one = e.ctx.ok(["bud", "-q", "--layers", &cs]);
     let two = e.ctx.ok(["bud", "-q", "--layers", &cs]);
     assert_eq!(one, two);
+}
+
+// ---------------------------------------------------------------- RUN --mount=type=ssh
+
+/// An ssh-agent the test starts on a private socket (killed when dropped).
+struct TestAgent {
+    child: std::process::Child,
+    sock: PathBuf,
+}
+
+impl TestAgent {
+    fn start(dir: &Path, keys: &[&Path]) -> TestAgent {
+        let sock = dir.join("test-agent.sock");
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = TestAgent { child, sock };
+        for _ in 0..500 {
+            if std::os::unix::net::UnixStream::connect(&agent.sock).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut add = Command::new("ssh-add");
+        add.args(keys).env("SSH_AUTH_SOCK", &agent.sock);
+        common::run_cmd(add).success();
+        agent
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new ed25519 key in `dir` and its SHA256 fingerprint.
+fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let mut c = Command::new("ssh-keygen");
+    c.args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key);
+    common::run_cmd(c).success();
+    let mut c = Command::new("ssh-keygen");
+    c.arg("-l").arg("-f").arg(&key);
+    let fp = common::run_cmd(c)
+        .success()
+        .out()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    (key, fp)
+}
+
+/// How to run the host's ssh-add inside a RUN that binds the host's /usr at /hostusr (the
+/// busybox base has no ssh client): its dynamic loader, with the host's library path.
+fn host_ssh_add_in_hostusr() -> String {
+    let mut c = Command::new("ldd");
+    c.arg("/usr/bin/ssh-add");
+    let out = common::run_cmd(c).success().stdout;
+    let in_usr = |p: &str| -> String {
+        let real = fs::canonicalize(p).unwrap();
+        let rel = real
+            .strip_prefix("/usr")
+            .unwrap_or_else(|_| panic!("{} is not under /usr", real.display()));
+        format!("/hostusr/{}", rel.display())
+    };
+    let mut loader = None;
+    let mut dirs = Vec::new();
+    for l in out.lines() {
+        let l = l.trim();
+        let path = match l.split_once("=>") {
+            Some((_, p)) => p.trim().split(' ').next().unwrap_or(""),
+            None => l.split(' ').next().unwrap_or(""),
+        };
+        if !path.starts_with('/') {
+            continue;
+        }
+        if l.contains("=>") {
+            let d = in_usr(Path::new(path).parent().unwrap().to_str().unwrap());
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        } else {
+            loader = Some(in_usr(path));
+        }
+    }
+    format!(
+        "{} --library-path {} /hostusr/bin/ssh-add",
+        loader.expect("no dynamic loader in ldd's output"),
+        dirs.join(":")
+    )
+}
+
+/// `--ssh default` (`$SSH_AUTH_SOCK`), `--ssh ID=KEY` (an agent hod starts) and
+/// `--ssh ID=SOCKET` reach the RUN at the default targets (`ssh_agent.N` per mount) and at
+/// a given one with its owner and mode, `SSH_AUTH_SOCK` naming the first; ssh-add lists
+/// the right key through each; the sockets and mount points never reach the image.
+#[test]
+fn run_mount_ssh_forwards_agents() {
+    if !common::require(
+        "bud ssh",
+        &["skopeo", "ssh-agent", "ssh-add", "ssh-keygen", "ldd"],
+    ) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let (k1, fp1) = ssh_key(e.dir.path(), "k1");
+    let (k2, fp2) = ssh_key(e.dir.path(), "k2");
+    let agent = TestAgent::start(e.dir.path(), &[&k2]);
+    let ssh_add = host_ssh_add_in_hostusr();
+    let usr = "--mount=type=bind,from=hostusr,target=/hostusr";
+    let cf = format!(
+        "FROM busybox\n\
+         RUN --mount=type=ssh {usr} \
+         [ \"$SSH_AUTH_SOCK\" = /run/buildkit/ssh_agent.0 ] && test -S \"$SSH_AUTH_SOCK\" && \
+         {ssh_add} -l > /default.txt\n\
+         RUN --mount=type=ssh,id=keys,target=/tmp/agent,mode=0660,uid=7,gid=8 {usr} \
+         [ \"$SSH_AUTH_SOCK\" = /tmp/agent ] && ls -ln /tmp/agent > /ls.txt && \
+         {ssh_add} -l > /keys.txt\n\
+         RUN --mount=type=ssh,id=sock --mount=type=ssh,id=keys {usr} \
+         {ssh_add} -l > /first.txt && \
+         SSH_AUTH_SOCK=/run/buildkit/ssh_agent.1 {ssh_add} -l > /second.txt\n\
+         RUN --mount=type=ssh,id=absent echo \"${{SSH_AUTH_SOCK:-unset}}\" > /absent.txt\n"
+    );
+    let c = context(e.dir.path(), &[(CF, &cf)]);
+    let mut cmd = e.ctx.cmd([
+        "bud".to_string(),
+        "-t".into(),
+        "sshimg".into(),
+        "--build-context".into(),
+        "hostusr=/usr".into(),
+        "--ssh".into(),
+        "default".into(),
+        "--ssh".into(),
+        format!("keys={}", k1.display()),
+        "--ssh".into(),
+        format!("sock={}", agent.sock.display()),
+        c.display().to_string(),
+    ]);
+    cmd.env("SSH_AUTH_SOCK", &agent.sock);
+    common::run_cmd(cmd).success();
+    drop(agent);
+    let b = examine(&e.ctx, common::run_cmd(Command::new("true")), "sshimg");
+    let ctr = e.ctx.ok(["from", "sshimg"]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    for (file, has, lacks) in [
+        ("/default.txt", &fp2, &fp1),
+        ("/keys.txt", &fp1, &fp2),
+        ("/first.txt", &fp2, &fp1),
+        ("/second.txt", &fp1, &fp2),
+    ] {
+        let listed = content(&mnt, file);
+        assert!(
+            listed.contains(has) && !listed.contains(lacks),
+            "{file}: {listed}"
+        );
+    }
+    let ls = content(&mnt, "/ls.txt");
+    assert!(
+        ls.starts_with("srw-rw----") && ls.contains(" 7 ") && ls.contains(" 8 "),
+        "{ls}"
+    );
+    assert_eq!(content(&mnt, "/absent.txt"), "unset\n");
+    e.ctx.ok(["umount", &ctr]);
+    // buildah 1.28.2 leaves the empty /run/buildkit mount point directory behind; hod
+    // removes what it made for the mount.
+    let leaked: Vec<&String> = b
+        .tree
+        .keys()
+        .filter(|k| !(common::is_buildah() && k.as_str() == "/run/buildkit"))
+        .filter(|k| {
+            k.starts_with("/run/") || k.starts_with("/hostusr") || k.as_str() == "/tmp/agent"
+        })
+        .collect();
+    assert!(leaked.is_empty(), "left in the image: {leaked:?}");
+}
+
+/// A required ssh mount without a matching `--ssh` fails the build, naming the ID.
+#[test]
+fn run_mount_ssh_required_without_ssh_fails() {
+    let Some(r) = hod_fails(
+        &[(
+            CF,
+            "FROM busybox\nRUN --mount=type=ssh,id=git,required=true true\n",
+        )],
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("ssh required but no ssh with id git found"),
+        "{}",
+        r.dump()
+    );
+}
+
+// ---------------------------------------------------------------- reproducibility
+
+/// `--timestamp 0` builds of one context give one image ID, in two stores, and the same ID
+/// as the primitives a script would call for the same Containerfile: bud is those library
+/// calls. Each step but the last is an `--add-history` entry; the last one names the
+/// commit (`config --created-by`). COPY comes last because bud's COPY history names the
+/// destination (`… in /a.txt `, buildah's bud text) and `copy --add-history` does not
+/// (buildah's copy text).
+#[test]
+fn timestamp_zero_builds_are_reproducible_and_equal_the_primitives() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let files: &[(&str, &str)] = &[
+        (
+            CF,
+            "FROM busybox\nENV X=1 Y=two\nLABEL l=v\nWORKDIR /w\nRUN touch f\n\
+             USER 1:1\nEXPOSE 8080/tcp\nCMD [\"sh\"]\nCOPY --chmod=0640 a.txt /a.txt\n",
+        ),
+        ("a.txt", "aaa"),
+    ];
+    let bud = |e: &Env| -> String {
+        let c = context(e.dir.path(), files);
+        let out = e.ctx.ok([
+            "bud",
+            "-q",
+            "--timestamp",
+            "0",
+            "-t",
+            "bud",
+            &c.display().to_string(),
+        ]);
+        out.lines().last().unwrap().to_string()
+    };
+    let e1 = env_with(common::hod_bin());
+    let e2 = env_with(common::hod_bin());
+    let one = bud(&e1);
+    let two = bud(&e2);
+    assert_eq!(one, two, "two --timestamp 0 builds differ");
+    if common::is_buildah() {
+        // buildah 1.28.2 dates `--add-history` entries by the clock, not by --timestamp:
+        // no script of its primitives gives a reproducible image.
+        return;
+    }
+
+    let ctx = &e1.ctx;
+    let c = ctx.ok(["from", "-q", "busybox"]);
+    ctx.ok([
+        "config",
+        "--add-history",
+        "--env",
+        "X=1",
+        "--env",
+        "Y=two",
+        &c,
+    ]);
+    ctx.ok(["config", "--add-history", "--label", "l=v", &c]);
+    ctx.ok(["config", "--add-history", "--workingdir", "/w", &c]);
+    ctx.ok(["run", "--add-history", &c, "--", "touch", "f"]);
+    ctx.ok(["config", "--add-history", "--user", "1:1", &c]);
+    // `config --port` keeps the port as given (buildah's too); EXPOSE 8080 means 8080/tcp.
+    ctx.ok(["config", "--add-history", "--port", "8080/tcp", &c]);
+    ctx.ok(["config", "--add-history", "--cmd", "[\"sh\"]", &c]);
+    let a = e1.dir.path().join("ctx/a.txt");
+    let digest = ctx.ok([
+        "copy",
+        "--chmod",
+        "0640",
+        &c,
+        &a.display().to_string(),
+        "/a.txt",
+    ]);
+    let created_by = format!("/bin/sh -c #(nop) COPY file:{digest} in /a.txt ");
+    ctx.ok(["config", "--created-by", &created_by, &c]);
+    let prim = ctx.ok(["commit", "-q", "--timestamp", "0", &c, "prim"]);
+    if prim != one {
+        let show = |i: &str| ctx.ok(["inspect", "-t", "image", i]);
+        panic!(
+            "bud and the primitives differ:\n--- bud\n{}\n--- primitives\n{}",
+            show("bud"),
+            show("prim")
+        );
+    }
+    // The history the primitives recorded is bud's, entry for entry.
+    let b = examine(ctx, common::run_cmd(Command::new("true")), "prim");
+    assert_eq!(
+        b.history[1..],
+        [
+            "/bin/sh -c #(nop) ENV X=1 Y=two (empty)",
+            "/bin/sh -c #(nop) LABEL l=v (empty)",
+            "/bin/sh -c #(nop) WORKDIR /w (empty)",
+            "/bin/sh -c touch f (empty)",
+            "/bin/sh -c #(nop) USER 1:1 (empty)",
+            "/bin/sh -c #(nop) EXPOSE 8080/tcp (empty)",
+            "/bin/sh -c #(nop) CMD [\"sh\"] (empty)",
+            "/bin/sh -c #(nop) COPY file:<digest> in /a.txt ",
+        ]
+    );
 }

@@ -50,12 +50,12 @@ pub(crate) fn clean_entry_name(name: &Path) -> std::result::Result<Option<PathBu
 }
 
 /// How archive entries' metadata is rewritten.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Rewrite {
     /// Owner for every entry (`None` keeps the archive's).
     pub owner: Option<(u32, u32)>,
-    /// Mode for every entry but links.
-    pub chmod: Option<u32>,
+    /// `--chmod` for every entry but links.
+    pub chmod: Option<super::Chmod>,
     /// Timestamp for every entry.
     pub timestamp: Option<i64>,
 }
@@ -101,7 +101,11 @@ pub(crate) fn extract(
         let mtime = rw
             .timestamp
             .unwrap_or_else(|| h.mtime().unwrap_or(0) as i64);
-        let mode = rw.chmod.unwrap_or_else(|| h.mode().unwrap_or(0o644));
+        let own = h.mode().unwrap_or(0o644) & 0o7777;
+        let mode = match &rw.chmod {
+            Some(c) => c.apply(own, kind == tar::EntryType::Directory),
+            None => own,
+        };
         let meta = Meta {
             mode,
             uid,

@@ -12,6 +12,7 @@ use crate::error::{Error, IoResultExt, Result};
 use crate::rootfs;
 
 pub mod archive;
+pub mod chmod;
 pub mod ignore;
 pub mod passwd;
 pub mod pattern;
@@ -19,6 +20,7 @@ pub mod sink;
 pub mod source;
 pub mod url;
 
+pub use chmod::Chmod;
 pub use source::SourceRoot;
 
 /// Copy errors.
@@ -42,8 +44,9 @@ pub struct PutOptions {
     pub owner: Option<(u32, u32)>,
     /// Owner of directories created implicitly (the destination and missing parents).
     pub dir_owner: (u32, u32),
-    /// Permission bits for every copied file and directory (`--chmod`).
-    pub chmod: Option<u32>,
+    /// `--chmod`: the mode of every copied file and directory (octal), or a change to each
+    /// one's own mode (symbolic).
+    pub chmod: Option<Chmod>,
     /// ADD: extract local archives.
     pub extract_archives: bool,
     /// Exclude patterns, relative to the source root.
@@ -103,12 +106,9 @@ pub struct PutSummary {
     pub items: usize,
 }
 
-/// A parsed `--chmod` (octal).
-pub fn parse_chmod(s: &str) -> Result<u32> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| Error::invalid(format!("parsing chmod {s:?}: invalid octal mode")))
+/// A parsed `--chmod` (octal or symbolic).
+pub fn parse_chmod(s: &str) -> Result<Chmod> {
+    Chmod::parse(s)
 }
 
 struct Item {
@@ -332,7 +332,7 @@ pub fn put(
         let (uid, gid) = opts.owner.unwrap_or((0, 0));
         let mtime = opts.timestamp.or(f.last_modified).unwrap_or(0);
         let meta = sink::Meta {
-            mode: opts.chmod.unwrap_or(0o600),
+            mode: opts.chmod.as_ref().map_or(0o600, |c| c.apply(0o600, false)),
             uid,
             gid,
             mtime: (mtime, 0),
@@ -394,7 +394,7 @@ pub fn put(
             if opts.extract_archives && it.md.is_file() && archive::is_archive(&host) {
                 let rw = archive::Rewrite {
                     owner: opts.owner,
-                    chmod: opts.chmod,
+                    chmod: opts.chmod.clone(),
                     timestamp: opts.timestamp,
                 };
                 archive::extract(archive::open(&host)?, &mut sink, rw, &host)?;
@@ -414,9 +414,10 @@ pub fn put(
 
 fn meta_of(host: &Path, md: &std::fs::Metadata, opts: &PutOptions, is_link: bool) -> sink::Meta {
     let (uid, gid) = opts.owner.unwrap_or((md.uid(), md.gid()));
-    let mode = match opts.chmod {
-        Some(m) if !is_link => m,
-        _ => md.mode() & 0o7777,
+    let own = md.mode() & 0o7777;
+    let mode = match &opts.chmod {
+        Some(c) if !is_link => c.apply(own, md.is_dir()),
+        _ => own,
     };
     let mtime = match opts.timestamp {
         Some(t) => (t, 0),

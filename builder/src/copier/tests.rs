@@ -550,6 +550,54 @@ fn compressed(kind: &str, raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A symbolic --chmod changes each item's own mode; `X` tells directories from files.
+#[test]
+fn symbolic_chmod_per_item() {
+    let f = fx();
+    let src = SourceRoot::context(&f.ctx);
+    write(&f.ctx.join("t/plain"), "p");
+    write(&f.ctx.join("t/exec"), "e");
+    write(&f.ctx.join("t/sub/deep"), "d");
+    let set = |p: &str, m: u32| {
+        fs::set_permissions(f.ctx.join(p), fs::Permissions::from_mode(m)).unwrap()
+    };
+    set("t/plain", 0o640);
+    set("t/exec", 0o700);
+    set("t/sub/deep", 0o604);
+    set("t/sub", 0o700);
+    let o = PutOptions {
+        chmod: Some(parse_chmod("a=rX,u+w").unwrap()),
+        ..opts()
+    };
+    put(&f.root, &src, &s(&["t"]), "/x", &o).unwrap();
+    let mode = |p: &str| fs::symlink_metadata(f.root.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(
+        [
+            mode("x/plain"),
+            mode("x/exec"),
+            mode("x/sub"),
+            mode("x/sub/deep")
+        ],
+        [0o644, 0o755, 0o755, 0o644]
+    );
+    // go-r keeps what else each item had
+    let o = PutOptions {
+        chmod: Some(parse_chmod("go-r").unwrap()),
+        ..opts()
+    };
+    put(&f.root, &src, &s(&["t/plain", "t/exec"]), "/y/", &o).unwrap();
+    assert_eq!([mode("y/plain"), mode("y/exec")], [0o600, 0o700]);
+    // archives extracted by ADD: applied to each entry's mode
+    fs::write(f.ctx.join("a.tar"), tar_bytes()).unwrap();
+    let o = PutOptions {
+        chmod: Some(parse_chmod("a+X,go-r").unwrap()),
+        extract_archives: true,
+        ..opts()
+    };
+    put(&f.root, &src, &s(&["a.tar"]), "/z", &o).unwrap();
+    assert_eq!([mode("z/random2"), mode("z/top")], [0o600, 0o711]);
+}
+
 #[test]
 fn add_extracts_archives() {
     let f = fx();
@@ -682,7 +730,7 @@ fn urls_and_checksums() {
     // to a file name, with the right checksum
     let o = PutOptions {
         checksum: Some(digest.clone()),
-        chmod: Some(0o644),
+        chmod: Some(Chmod::Octal(0o644)),
         ..opts()
     };
     put(&f.root, &src, &s(&[&u]), "/named", &o).unwrap();

@@ -168,6 +168,9 @@ impl NamespaceMode {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RunOptions {
+    /// `--add-history`: after a successful run, record `<shell> <command>` as an
+    /// empty-layer history entry of the next commit (buildah run's text).
+    pub add_history: bool,
     /// Isolation; `None` = `BUILDAH_ISOLATION`, else the container's (from `from`).
     pub isolation: Option<Isolation>,
     /// An external OCI runtime to use instead of the embedded one; `None` =
@@ -762,6 +765,13 @@ impl Builder {
             if let Err(e) = self.unmount(store) {
                 tracing::debug!("unmounting after run: {e:#}");
             }
+        }
+        if opts.add_history && matches!(result, Ok(0)) {
+            let shell = match &self.state.config.config.shell {
+                Some(s) if !s.is_empty() => s.join(" "),
+                _ => "/bin/sh -c".to_string(),
+            };
+            self.add_history(format!("{shell} {}", command.join(" ")))?;
         }
         result
     }
