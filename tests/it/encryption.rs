@@ -198,7 +198,10 @@ fn hod_encrypts_skopeo_decrypts() {
         .collect();
     assert!(!types[0].ends_with(ENC_SUFFIX), "{tm}");
     assert!(types[1].ends_with(ENC_SUFFIX), "{tm}");
-    // an index out of range is containers/image's error
+    // an index out of range is containers/image's error (buildah 1.28's c/image ignored it)
+    if common::is_buildah() {
+        return;
+    }
     ctx.hod([
         "push",
         "-q",
