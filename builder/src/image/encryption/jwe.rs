@@ -374,7 +374,10 @@ mod tests {
 
     fn rsa_pair() -> (PublicKey, PrivateKey) {
         let sk = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
-        (PublicKey::Rsa(sk.to_public_key()), PrivateKey::Rsa(sk))
+        (
+            PublicKey::Rsa(sk.to_public_key()),
+            PrivateKey::Rsa(Box::new(sk)),
+        )
     }
 
     #[test]
@@ -396,7 +399,8 @@ mod tests {
             assert_eq!(unwrap(&jwe, &privs).unwrap(), msg);
         }
         // flattened form for one recipient, with alg in the protected header (go-jose)
-        let jwe: Value = serde_json::from_slice(&wrap(&[rpub.clone()], msg).unwrap()).unwrap();
+        let jwe: Value =
+            serde_json::from_slice(&wrap(std::slice::from_ref(&rpub), msg).unwrap()).unwrap();
         assert!(jwe.get("encrypted_key").is_some() && jwe.get("recipients").is_none());
         let ph: Value =
             serde_json::from_slice(&B64URL.decode(jwe["protected"].as_str().unwrap()).unwrap())

@@ -32,7 +32,7 @@ impl fmt::Debug for PublicKey {
 #[derive(Clone)]
 pub enum PrivateKey {
     /// RSA (RSA-OAEP, RSA-OAEP-256).
-    Rsa(rsa::RsaPrivateKey),
+    Rsa(Box<rsa::RsaPrivateKey>),
     /// EC P-256 (ECDH-ES+A128KW/A192KW/A256KW).
     P256(p256::SecretKey),
     /// EC P-384.
@@ -121,7 +121,7 @@ pub fn parse_private_key(data: &[u8], password: Option<&[u8]>) -> Result<Private
     match Some(label) {
         Some("PRIVATE KEY") => {
             if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_pem(text) {
-                return Ok(PrivateKey::Rsa(k));
+                return Ok(PrivateKey::Rsa(Box::new(k)));
             }
             if let Ok(k) = p256::SecretKey::from_pkcs8_pem(text) {
                 return Ok(PrivateKey::P256(k));
@@ -132,7 +132,7 @@ pub fn parse_private_key(data: &[u8], password: Option<&[u8]>) -> Result<Private
             Err("not an RSA, EC P-256 or EC P-384 private key".into())
         }
         Some("RSA PRIVATE KEY") => rsa::RsaPrivateKey::from_pkcs1_pem(text)
-            .map(PrivateKey::Rsa)
+            .map(|k| PrivateKey::Rsa(Box::new(k)))
             .map_err(|e| format!("parsing PKCS#1 RSA private key: {e}")),
         Some("EC PRIVATE KEY") => {
             if let Ok(k) = p256::SecretKey::from_sec1_pem(text) {

@@ -347,7 +347,7 @@ pub enum EncryptStage<W: Write> {
     /// Not encrypting.
     Plain(W),
     /// Encrypting; the ciphertext is digested on its way to `W`.
-    Encrypt(EncryptWriter<Sha256Writer<W>>),
+    Encrypt(Box<EncryptWriter<Sha256Writer<W>>>),
 }
 
 /// What [`EncryptStage::finish`] learnt about the ciphertext.
@@ -366,7 +366,7 @@ impl<W: Write> EncryptStage<W> {
     pub fn new(w: W, key: Option<&LayerKey>) -> Self {
         match key {
             None => EncryptStage::Plain(w),
-            Some(k) => EncryptStage::Encrypt(EncryptWriter::new(Sha256Writer::new(w), k)),
+            Some(k) => EncryptStage::Encrypt(Box::new(EncryptWriter::new(Sha256Writer::new(w), k))),
         }
     }
 
@@ -375,7 +375,7 @@ impl<W: Write> EncryptStage<W> {
         match self {
             EncryptStage::Plain(w) => Ok((w, None)),
             EncryptStage::Encrypt(e) => {
-                let (w, public) = e.finish()?;
+                let (w, public) = (*e).finish()?;
                 let (digest, size, w) = w.finish();
                 Ok((
                     w,
@@ -410,7 +410,7 @@ pub enum DecryptStage<W: Write> {
     /// Not decrypting.
     Plain(W),
     /// Decrypting (HMAC checked by [`DecryptStage::finish`]).
-    Decrypt(DecryptWriter<W>),
+    Decrypt(Box<DecryptWriter<W>>),
 }
 
 impl<W: Write> DecryptStage<W> {
@@ -418,7 +418,7 @@ impl<W: Write> DecryptStage<W> {
     pub fn new(w: W, key: Option<&(LayerKey, PublicOptions)>) -> Result<Self, String> {
         Ok(match key {
             None => DecryptStage::Plain(w),
-            Some((k, public)) => DecryptStage::Decrypt(DecryptWriter::new(w, k, public)?),
+            Some((k, public)) => DecryptStage::Decrypt(Box::new(DecryptWriter::new(w, k, public)?)),
         })
     }
 
@@ -426,7 +426,7 @@ impl<W: Write> DecryptStage<W> {
     pub fn finish(self) -> io::Result<W> {
         match self {
             DecryptStage::Plain(w) => Ok(w),
-            DecryptStage::Decrypt(d) => d.finish(),
+            DecryptStage::Decrypt(d) => (*d).finish(),
         }
     }
 }
@@ -505,7 +505,7 @@ mod tests {
         );
         desc.annotations = Some(ann);
         let dec = DecryptionConfig {
-            keys: vec![PrivateKey::Rsa(sk)],
+            keys: vec![PrivateKey::Rsa(Box::new(sk))],
         };
         let k = dec.layer_key(&desc).unwrap();
         let mut d = DecryptStage::new(Vec::new(), Some(&k)).unwrap();
@@ -514,7 +514,7 @@ mod tests {
         // the wrong key: ocicrypt's words, which buildah's tests match
         let other = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
         let e = DecryptionConfig {
-            keys: vec![PrivateKey::Rsa(other)],
+            keys: vec![PrivateKey::Rsa(Box::new(other))],
         }
         .layer_key(&desc)
         .err()
