@@ -36,7 +36,8 @@ fn rsa_pair(dir: &Path, name: &str) -> (String, String) {
     (pem, public)
 }
 
-/// A two-layer image `localhost/enc:1` (busybox, then `/etc/secret.txt`).
+/// A two-layer image `localhost/enc:1` (busybox, then `/etc/secret.txt` and a 9 MiB
+/// `/big.bin`).
 fn two_layer_image(ctx: &TestContext) {
     let ctr = ctx.scratch_busybox_container();
     ctx.ok(["commit", "-q", &ctr, "localhost/base:1"]);
@@ -44,6 +45,11 @@ fn two_layer_image(ctx: &TestContext) {
     let f = ctx.path("secret.txt");
     std::fs::write(&f, "the secret\n").unwrap();
     ctx.ok(["copy", &ctr, f.to_str().unwrap(), "/etc/secret.txt"]);
+    // 9 MiB of random bytes: the layer is big enough to be streamed to a registry while it
+    // is compressed and encrypted (the pipeline's STREAM_MIN is 8 MiB).
+    let big = ctx.path("big.bin");
+    sh(&format!("head -c 9437184 /dev/urandom > {}", big.display()));
+    ctx.ok(["copy", &ctr, big.to_str().unwrap(), "/big.bin"]);
     ctx.ok(["commit", "-q", &ctr, "localhost/enc:1"]);
 }
 
@@ -163,6 +169,11 @@ fn hod_encrypts_skopeo_decrypts() {
     assert_eq!(
         std::fs::read(bundle.join("rootfs/bin/busybox")).unwrap(),
         std::fs::read("/bin/busybox").unwrap()
+    );
+    assert!(
+        std::fs::read(bundle.join("rootfs/big.bin")).unwrap()
+            == std::fs::read(ctx.path("big.bin")).unwrap(),
+        "the big (streamed) layer differs after decryption"
     );
     // skopeo refuses a wrong key
     let r = skopeo(&[
