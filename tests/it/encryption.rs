@@ -228,7 +228,7 @@ fn hod_encrypts_skopeo_decrypts() {
 
 /// (b) skopeo --encryption-key → hod pull --decryption-key → from/mount shows the files;
 /// (c) without a key: exit 125, a clear error, nothing stored; (d) a wrong key: refused in
-/// ocicrypt's words, nothing stored.
+/// ocicrypt's words, nothing stored; `copy --from` an encrypted image takes the key too.
 #[test]
 fn skopeo_encrypts_hod_decrypts() {
     if !common::require(
@@ -316,6 +316,40 @@ fn skopeo_encrypts_hod_decrypts() {
         "the secret\n"
     );
     fresh.ok(["umount", &ctr]);
+    // copy --from an encrypted image pulls it with the key (another fresh store)
+    let third = TestContext::new("vfs");
+    let ctr3 = third.ok(["from", "scratch"]);
+    let r = third
+        .hod([
+            "copy",
+            "--from",
+            &enc_ref,
+            &ctr3,
+            "/etc/secret.txt",
+            "/s.txt",
+        ])
+        .code_is(125);
+    assert!(
+        r.stderr.contains("does not match config's DiffID"),
+        "{}",
+        r.dump()
+    );
+    third.ok([
+        "copy",
+        "--decryption-key",
+        &pem,
+        "--from",
+        &enc_ref,
+        &ctr3,
+        "/etc/secret.txt",
+        "/s.txt",
+    ]);
+    let mnt3 = third.ok(["mount", &ctr3]);
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&mnt3).join("s.txt")).unwrap(),
+        "the secret\n"
+    );
+    third.ok(["umount", &ctr3]);
     // a decrypted copy is plain again: hod pushes it without the enc annotations
     let back = fresh.path("back");
     fresh.ok(["push", "-q", &id, &format!("oci:{}:b", back.display())]);
