@@ -1,7 +1,8 @@
 //! Reading the key files `--encryption-key jwe:FILE` and `--decryption-key FILE[:PASSWORD]`
 //! name: PEM public keys (PKIX `PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`) and private keys
 //! (PKCS#8 `PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`, SEC1 `EC PRIVATE KEY`) of RSA or EC
-//! P-256/P-384, as ocicrypt's `utils.ParsePublicKey`/`ParsePrivateKey` read them.
+//! P-256/P-384, as ocicrypt's `utils.ParsePublicKey`/`ParsePrivateKey` read them; a
+//! password-protected PKCS#8 key (`ENCRYPTED PRIVATE KEY`) with the password given.
 use std::fmt;
 
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
@@ -105,18 +106,45 @@ pub fn parse_public_key(data: &[u8]) -> Result<PublicKey, String> {
     }
 }
 
-/// Parse a PEM private key. `password` is for encrypted keys, which hod cannot read yet.
+/// Parse a PEM private key; `password` decrypts an encrypted PKCS#8 one.
 pub fn parse_private_key(data: &[u8], password: Option<&[u8]>) -> Result<PrivateKey, String> {
     let text = std::str::from_utf8(data).map_err(|_| "not a PEM file".to_string())?;
     let Some((label, text)) = key_block(text) else {
         return Err("file provided is not a private key (a PEM \"PRIVATE KEY\")".into());
     };
-    if text.contains("Proc-Type: 4,ENCRYPTED") || label == "ENCRYPTED PRIVATE KEY" {
-        return Err(if password.is_none() {
-            "missing password for encrypted private key".into()
-        } else {
-            "password-protected private keys are not supported by hod; decrypt the key first (openssl pkey -in KEY -out PLAIN)".into()
-        });
+    if label == "ENCRYPTED PRIVATE KEY" {
+        // PKCS#8 with PBES2 (what `openssl genpkey -aes256` and OpenSSL 3's `genrsa -aes256`
+        // write), as Go's x509 reads it for ocicrypt.
+        let Some(password) = password else {
+            return Err("missing password for encrypted private key".into());
+        };
+        let doc = pkcs8::EncryptedPrivateKeyInfo::try_from(
+            pkcs8::Document::from_pem(text)
+                .map_err(|e| format!("parsing encrypted private key: {e}"))?
+                .1
+                .as_bytes(),
+        )
+        .map_err(|e| format!("parsing encrypted private key: {e}"))?
+        .decrypt(password)
+        .map_err(|_| "wrong password: could not decrypt private key".to_string())?;
+        let der = doc.as_bytes();
+        if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey::Rsa(Box::new(k)));
+        }
+        if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey::P256(k));
+        }
+        if let Ok(k) = p384::SecretKey::from_pkcs8_der(der) {
+            return Ok(PrivateKey::P384(k));
+        }
+        return Err("not an RSA, EC P-256 or EC P-384 private key".into());
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(
+            "legacy OpenSSL-encrypted PEM keys are not supported by hod; convert the key to \
+             encrypted PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc) or decrypt it first"
+                .into(),
+        );
     }
     match Some(label) {
         Some("PRIVATE KEY") => {

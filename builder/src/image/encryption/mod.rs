@@ -269,6 +269,19 @@ impl DecryptionConfig {
                 Some(p) => Some(if let Some(f) = p.strip_prefix("file=") {
                     std::fs::read(f)
                         .map_err(|e| key_err(format!("reading password file {f}: {e}")))?
+                } else if let Some(fd) = p.strip_prefix("fd=") {
+                    // ocicrypt reads one read(2) of at most 64 bytes from the descriptor.
+                    let n: u32 = fd
+                        .parse()
+                        .map_err(|_| key_err(format!("could not parse file descriptor {fd}")))?;
+                    let mut buf = vec![0u8; 64];
+                    let got = std::fs::File::open(format!("/proc/self/fd/{n}"))
+                        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+                        .map_err(|e| {
+                            key_err(format!("could not read from file descriptor {n}: {e}"))
+                        })?;
+                    buf.truncate(got);
+                    buf
                 } else {
                     p.strip_prefix("pass=").unwrap_or(p).as_bytes().to_vec()
                 }),
@@ -449,6 +462,45 @@ impl<W: Write> Write for DecryptStage<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_protected_pkcs8_keys() {
+        if std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_err()
+        {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let key = t.path().join("k.pem");
+        let st = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -aes-256-cbc -pass pass:s3cret -out {} 2>/dev/null",
+                key.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let k = key.display().to_string();
+        let pw = t.path().join("pw");
+        std::fs::write(&pw, "s3cret").unwrap();
+        for spec in [
+            format!("{k}:s3cret"),
+            format!("{k}:pass=s3cret"),
+            format!("{k}:file={}", pw.display()),
+        ] {
+            let c = DecryptionConfig::from_flags(std::slice::from_ref(&spec))
+                .unwrap()
+                .unwrap();
+            assert!(matches!(c.keys[0], PrivateKey::Rsa(_)), "{spec}");
+        }
+        let e = DecryptionConfig::from_flags(std::slice::from_ref(&k)).unwrap_err();
+        assert!(e.to_string().contains("missing password"), "{e}");
+        let e = DecryptionConfig::from_flags(&[format!("{k}:wrong")]).unwrap_err();
+        assert!(e.to_string().contains("wrong password"), "{e}");
+    }
 
     #[test]
     fn layer_selection_as_containers_image() {
