@@ -12,6 +12,9 @@
 #   _prefetch IMAGE...       put busybox / debian into the test's store offline
 #                            (built by hack/make-*-oci.sh, copied with skopeo).
 #   skip_if_rootless, skip_if_no_podman, skip_if_no_runtime, skip_if_no_debian
+#   skip_missing WHY         skip for a missing tool or capability: in CI ($CI set)
+#                            the test FAILS instead (skips by design use plain `skip`)
+#   require_tool TOOL...     skip_missing unless every TOOL is installed
 #
 # Environment:
 #   HOD              binary under test (default: target/debug/hod of this repo);
@@ -247,10 +250,28 @@ function _prefetch() {
     done
 }
 
+# A test that cannot run here for a missing tool or capability: skipped, except in CI
+# (CI set, as .ci/run sets it), where a check that should run must never pass by skipping.
+function skip_missing() {
+    if [[ -n ${CI:-} ]]; then
+        echo "########## CI: would skip: $* ##########" >&2
+        return 1
+    fi
+    echo "########## SKIPPED: $* ##########" >&2
+    skip "$*"
+}
+
+function require_tool() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { skip_missing "$t is not installed"; return 1; }
+    done
+}
+
 function skip_if_no_debian() {
-    [[ $(id -u) -eq 0 ]] || skip "debian fixture needs root (debootstrap)"
+    [[ $(id -u) -eq 0 ]] || { skip_missing "debian fixture needs root (debootstrap)"; return 1; }
     if [[ ! -s $HOD_TEST_CACHE/debian-bookworm-oci/index.json && -n ${HOD_TEST_OFFLINE:-} ]]; then
-        skip "HOD_TEST_OFFLINE set and no cached debian fixture"
+        skip_missing "HOD_TEST_OFFLINE set and no cached debian fixture"; return 1
     fi
 }
 
@@ -258,18 +279,18 @@ function is_rootless() { [[ $(id -u) -ne 0 ]]; }
 
 function skip_if_rootless() {
     if is_rootless; then
-        echo "########## SKIPPED: ${1:-test needs root} ##########" >&2
-        skip "${1:-test needs root}"
+        skip_missing "${1:-test needs root}"; return 1
     fi
 }
 function skip_if_rootless_environment() { skip_if_rootless "$@"; }
 
 function skip_if_no_podman() {
-    command -v podman >/dev/null || skip "podman is not installed"
+    require_tool podman
 }
 
 function skip_if_no_runtime() {
-    command -v runc >/dev/null || command -v crun >/dev/null || skip "no OCI runtime (runc/crun) installed"
+    command -v runc >/dev/null || command -v crun >/dev/null ||
+        { skip_missing "no OCI runtime (runc/crun) installed"; return 1; }
 }
 
 function random_string() {

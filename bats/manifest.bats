@@ -227,7 +227,7 @@ $LIST_ID"
 }
 
 @test "hod reads and changes lists buildah made, and buildah reads hod's" {
-  command -v /usr/bin/buildah >/dev/null || skip "buildah not installed"
+  require_tool /usr/bin/buildah
   two_arch_images
   # shellcheck disable=SC2086
   /usr/bin/buildah $ROOTDIR_OPTS manifest create localhost/blist:latest
@@ -255,7 +255,7 @@ $LIST_ID"
 # start_registry: a plain-HTTP docker-registry on a free 127.0.0.1 port
 # (REGISTRY=127.0.0.1:PORT); stopped by teardown.
 function start_registry() {
-  command -v docker-registry >/dev/null || skip "docker-registry not installed"
+  require_tool docker-registry
   local port d=$TEST_SCRATCH_DIR/registry
   mkdir -p $d/data
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

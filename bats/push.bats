@@ -27,8 +27,8 @@ function scratch_image() {
 }
 
 @test "push oci: passes oci-image-tool validate and umoci unpack" {
-  command -v oci-image-tool >/dev/null || skip "oci-image-tool not installed"
-  command -v umoci >/dev/null || skip "umoci not installed"
+  require_tool oci-image-tool
+  require_tool umoci
   scratch_image localhost/pushed:1
   run_hod push localhost/pushed:1 oci:$TEST_SCRATCH_DIR/layout:tag
   # Debian's oci-image-tool has no imageLayout check: --type image it is.

@@ -190,7 +190,7 @@ function setup_ctr() {
 
 @test "run --terminal" {
   setup_ctr
-  command -v script >/dev/null || skip "script(1) not installed"
+  require_tool script
   run script -qec "$HOD $HOD_REGISTRY_OPTS $ROOTDIR_OPTS run -t $cid tty" /dev/null
   # stdin is a terminal: a devpts node, or /dev/console bound to the pty (as
   # runc does). script(1) echoes a NUL as "^@" with buildah+runc too
@@ -232,7 +232,7 @@ function setup_ctr() {
   # (buildah 1.28.2 with overlay here prints nothing and exits 0.)
   [[ $STORAGE_DRIVER == vfs ]] || skip "overlay cannot be mounted without CAP_SYS_ADMIN; pods use vfs"
   setup_ctr
-  command -v setpriv >/dev/null || skip "setpriv not installed"
+  require_tool setpriv
   # Kubernetes' default (containerd) capability set: no CAP_SYS_ADMIN.
   caps=-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap
   run setpriv --bounding-set $caps --inh-caps $caps -- \
@@ -245,7 +245,7 @@ function setup_ctr() {
 @test "run in a debootstrap'ed Debian: dpkg -i of a local .deb" {
   skip_if_rootless
   skip_if_no_debian
-  command -v dpkg-deb >/dev/null || skip "dpkg-deb not installed"
+  require_tool dpkg-deb
   _prefetch debian
   run_hod from --quiet debian
   cid=$output
@@ -294,7 +294,7 @@ function setup_ctr() {
   # that stays, the interface of the default route (or any non-lo one)
   hostif=$(awk '$2 == "00000000" { print $1; exit }' /proc/net/route)
   [[ -n $hostif ]] || hostif=$(ls /sys/class/net | grep -vx lo | head -1)
-  [[ -n $hostif ]] || skip "the host has no interface but lo"
+  [[ -n $hostif ]] || skip_missing "the host has no interface but lo"
   run_hod run --network host $cid ls /sys/class/net
   assert "$output" =~ "(^|[[:space:]])$hostif($|[[:space:]])" "host interface $hostif visible"
   run_hod run --network none $cid ls /sys/class/net

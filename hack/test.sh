@@ -20,6 +20,8 @@
 #      BATS_FILTER    bats --filter regex;  BATS_FILES  files to run (default all)
 #      HOD_TEST_CACHE fixture cache (default /var/tmp/hod-test-cache)
 #      CARGO_TEST_ARGS extra args for cargo test (e.g. "-- --test-threads=1")
+#      CI             set (as .ci/run sets it): a test that would skip for a missing tool or
+#                     capability fails instead
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,7 +76,13 @@ if want deps; then
     fi
     command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 2; }
     # Fixture images (built offline from busybox-static; Debian via debootstrap, cached).
-    hack/make-busybox-oci.sh "$HOD_TEST_CACHE/busybox-oci" >/dev/null || exit 2
+    # Built aside and swapped in, so a test reading the cached layout never sees it half made.
+    if [[ ! -s $HOD_TEST_CACHE/busybox-oci/index.json ]]; then
+        mkdir -p "$HOD_TEST_CACHE"
+        hack/make-busybox-oci.sh "$HOD_TEST_CACHE/.busybox-oci.$$" >/dev/null || exit 2
+        mv -T "$HOD_TEST_CACHE/.busybox-oci.$$" "$HOD_TEST_CACHE/busybox-oci" 2>/dev/null ||
+            rm -rf "$HOD_TEST_CACHE/.busybox-oci.$$"
+    fi
     if [[ $(id -u) -eq 0 && ! -s $HOD_TEST_CACHE/debian-bookworm-oci/index.json ]]; then
         hack/make-debian-oci.sh "$HOD_TEST_CACHE/debian-tmp" >/dev/null &&
             rm -rf "$HOD_TEST_CACHE/debian-tmp" ||
@@ -90,11 +98,32 @@ fi
 export HOD=${HOD:-$repo/target/debug/hod}
 
 # ---------------------------------------------------------------- cargo
+cargo_skipped=0 cargo_ignored=0
 if want cargo; then
     log "cargo test --workspace"
+    # Count the skips: tests lacking a tool or capability append a line to $HOD_SKIP_LOG
+    # (failures instead when CI is set; libtest hides a passing test's SKIPPED line), and
+    # cargo's "N ignored" (the #[ignore]d tools run by hand).
+    cargo_log=$(mktemp)
+    HOD_SKIP_LOG=$(mktemp)
+    export HOD_SKIP_LOG
     # shellcheck disable=SC2086
-    if ! cargo "${CARGO_CFG[@]}" test --workspace ${CARGO_TEST_ARGS:-}; then
+    if ! cargo "${CARGO_CFG[@]}" test --workspace ${CARGO_TEST_ARGS:-} 2>&1 | tee "$cargo_log"; then
         failed_tiers+=(cargo)
+    fi
+    cargo_skipped=$(wc -l < "$HOD_SKIP_LOG")
+    if [[ $cargo_skipped -gt 0 ]]; then
+        echo "skipped cargo tests:"
+        sed 's/^/  /' "$HOD_SKIP_LOG"
+    fi
+    cargo_ignored=$(sed -n 's/^test result: .* \([0-9][0-9]*\) ignored;.*/\1/p' "$cargo_log" |
+        awk '{ n += $1 } END { print n + 0 }')
+    rm -f "$cargo_log" "$HOD_SKIP_LOG"
+    unset HOD_SKIP_LOG
+    # In CI a SKIPPED line is a failure even if some test printed one without panicking.
+    if [[ -n ${CI:-} && $cargo_skipped -gt 0 ]]; then
+        echo "CI: $cargo_skipped cargo test(s) printed SKIPPED" >&2
+        failed_tiers+=(cargo-skips)
     fi
 fi
 
@@ -186,6 +215,6 @@ log "done"
 [[ ${#failed_tiers[@]} -eq 0 ]] || echo "failed: ${failed_tiers[*]}"
 if want bats || want examples; then
     echo "bats + examples: $cli_skip of the passed tests were skipped"
-    echo "$cli_pass passed, $cli_fail failed"
 fi
+echo "$cli_pass passed, $cli_fail failed (bats + examples); skipped: $cli_skip bats, $cargo_skipped cargo, $cargo_ignored cargo ignored${CI:+ (CI set: skips for a missing tool fail)}"
 [[ ${#failed_tiers[@]} -eq 0 && $cli_fail -eq 0 ]]

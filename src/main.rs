@@ -5,6 +5,7 @@ mod ctx;
 mod flags;
 mod logging;
 mod output;
+mod progress;
 mod settings;
 mod template;
 

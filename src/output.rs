@@ -190,21 +190,46 @@ pub fn json_pretty(v: &impl serde::Serialize) -> anyhow::Result<String> {
     Ok(String::from_utf8(buf)?)
 }
 
-/// Progress lines and warnings to stderr (nothing when quiet).
-#[derive(Debug, Clone, Copy)]
+/// Progress lines and warnings to stderr (nothing when quiet); on a terminal, blob
+/// transfers as progress bars ([`crate::progress`]) instead of buildah's plain lines.
+#[derive(Debug, Clone)]
 pub struct StderrReporter {
     /// Drop progress lines (warnings still show).
     pub quiet: bool,
+    /// The bars, when stderr is a terminal and not quiet.
+    bars: Option<std::sync::Arc<crate::progress::TermBars>>,
+}
+
+impl StderrReporter {
+    /// A reporter for a command's `--quiet`.
+    pub fn new(quiet: bool) -> StderrReporter {
+        StderrReporter {
+            quiet,
+            bars: crate::progress::stderr_bars(quiet),
+        }
+    }
 }
 
 impl builder::report::Reporter for StderrReporter {
     fn progress(&self, line: &str) {
-        if !self.quiet {
-            let _ = writeln!(io::stderr(), "{line}");
+        if self.quiet {
+            return;
+        }
+        match &self.bars {
+            Some(b) => b.line(line),
+            None => {
+                let _ = writeln!(io::stderr(), "{line}");
+            }
         }
     }
     fn warn(&self, line: &str) {
-        warn(line);
+        match &self.bars {
+            Some(b) => b.suspend(|| warn(line)),
+            None => warn(line),
+        }
+    }
+    fn transfers(&self) -> Option<std::sync::Arc<dyn builder::report::TransferProgress>> {
+        self.bars.clone().map(|b| b as _)
     }
 }
 

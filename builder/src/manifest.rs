@@ -35,11 +35,12 @@ use crate::image::platform::{choose_instance, Platform};
 use crate::image::{Digest, ImageConfig};
 use crate::options::RegistryContext;
 use crate::reference::{normalize_local_name, parse_named, ImageReference};
-use crate::report::Reporter;
+use crate::report::{Reporter, TransferProgress};
 use crate::store::{BigData, ImageRecord, Store};
 use crate::transport::{
     self, read_small_blob, BlobInfo, CopyImageOptions, ImageDestination, ImageSource, LayerInfo,
 };
+use std::sync::Arc;
 
 /// The big-data key holding the list's instance → source-reference map.
 pub const INSTANCES_KEY: &str = "instances.json";
@@ -843,6 +844,9 @@ impl ImageSource for InstanceSource<'_> {
     fn describe(&self) -> String {
         format!("{}@{}", self.inner.describe(), self.digest)
     }
+    fn report_transfers(&mut self, sink: Arc<dyn TransferProgress>) -> bool {
+        self.inner.report_transfers(sink)
+    }
 }
 
 /// A destination that takes one instance of a list being copied: its manifest goes in by
@@ -895,6 +899,9 @@ impl ImageDestination for InstanceDest<'_, '_> {
     }
     fn commit(self: Box<Self>) -> Result<()> {
         Ok(())
+    }
+    fn report_transfers(&mut self, sink: Arc<dyn TransferProgress>) -> bool {
+        self.inner.report_transfers(sink)
     }
 }
 

@@ -528,11 +528,14 @@ fn export(store: &Store, b: &mut Builder, spec: &BuildOutputSpec) -> Result<()> 
             std::fs::write(p, &tar_bytes).map_err(io_at("writing", p))?;
         }
         BuildOutputSpec::Local(dir) => {
+            // The image's tree is untrusted and the destination may hold links already: it is
+            // written with the layer extractor, every path resolved inside `dir` through
+            // descriptors (never `tar::Archive::unpack`, docs/security.md X35).
+            use builder::archive::apply::{apply_layer, ApplyOptions, WhiteoutFormat};
             std::fs::create_dir_all(dir).map_err(io_at("creating", dir))?;
-            let mut a = tar::Archive::new(&tar_bytes[..]);
-            a.set_preserve_permissions(true);
-            a.set_overwrite(true);
-            a.unpack(dir).map_err(io_at("writing output to", dir))?;
+            let mut opts = ApplyOptions::new(WhiteoutFormat::Delete);
+            opts.ignore_chown_errors = !rustix::process::geteuid().is_root();
+            apply_layer(dir, &mut &tar_bytes[..], opts)?;
         }
     }
     Ok(())

@@ -20,7 +20,7 @@ use builder::{Builder, Store};
 use crate::error::{io_at, BuildError, Result};
 use crate::instruction::{
     Command as CommandForm, CopySpec, Healthcheck, Instruction, MountKind, Run as RunStep,
-    RunMount, RunNetwork, Step,
+    RunMount, RunNetwork, RunSecurity, Step,
 };
 use crate::options::{BuildContext, BuildOptions, SecretSource};
 use crate::stage::{Plan, Stage};
@@ -470,6 +470,25 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         ro.context_dir = Some(self.cx.context_dir.to_path_buf());
+        // The host's network and `--security=insecure` are privileges a Containerfile cannot
+        // grant itself: the command line must have asked for them (BuildKit's entitlements,
+        // CVE-2024-23653, docs/security.md P31).
+        let granted = &self.cx.opts.run_defaults;
+        let cli_network = ro.namespaces.network.or(granted.namespaces.network);
+        if r.network == Some(RunNetwork::Host) && cli_network != Some(NetworkMode::Host) {
+            return Err(BuildError::invalid(
+                "RUN --network=host needs the build to run with --network host",
+            ));
+        }
+        if r.security == Some(RunSecurity::Insecure)
+            && !(ro.security.cap_add.iter())
+                .chain(granted.security.cap_add.iter())
+                .any(|c| c.eq_ignore_ascii_case("ALL"))
+        {
+            return Err(BuildError::invalid(
+                "RUN --security=insecure needs the build to run with --cap-add ALL",
+            ));
+        }
         match r.network {
             Some(RunNetwork::None) => ro.namespaces.network = Some(NetworkMode::None),
             Some(RunNetwork::Host) => ro.namespaces.network = Some(NetworkMode::Host),

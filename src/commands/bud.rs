@@ -188,6 +188,8 @@ struct CliReporter {
     log: Option<std::sync::Mutex<std::fs::File>>,
     /// stdout carries the `--output -` tar: the build's lines go to stderr.
     stdout_taken: bool,
+    /// Progress bars for the pulls, when stderr is a terminal (and no --logfile).
+    bars: Option<std::sync::Arc<crate::progress::TermBars>>,
 }
 
 impl CliReporter {
@@ -198,11 +200,25 @@ impl CliReporter {
                     let _ = writeln!(f, "{line}");
                 }
             }
-            None if self.stdout_taken => {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
+            None if self.stdout_taken => self.stderr(line),
             None => {
-                let _ = writeln!(std::io::stdout(), "{line}");
+                let write = || {
+                    let _ = writeln!(std::io::stdout(), "{line}");
+                };
+                match &self.bars {
+                    Some(b) => b.suspend(write),
+                    None => write(),
+                }
+            }
+        }
+    }
+
+    /// A line on stderr, above the bars when they are shown.
+    fn stderr(&self, line: &str) {
+        match &self.bars {
+            Some(b) => b.line(line),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
             }
         }
     }
@@ -215,15 +231,17 @@ impl builder::report::Reporter for CliReporter {
         }
         match &self.log {
             Some(_) => self.out(line),
-            None => {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
+            None => self.stderr(line),
         }
     }
+    fn transfers(&self) -> Option<std::sync::Arc<dyn builder::report::TransferProgress>> {
+        self.bars.clone().map(|b| b as _)
+    }
     fn warn(&self, line: &str) {
-        match &self.log {
-            Some(_) => self.out(&format!("WARN[0000] {line}")),
-            None => crate::output::warn(line),
+        match (&self.log, &self.bars) {
+            (Some(_), _) => self.out(&format!("WARN[0000] {line}")),
+            (None, Some(b)) => b.suspend(|| crate::output::warn(line)),
+            (None, None) => crate::output::warn(line),
         }
     }
 }
@@ -436,6 +454,10 @@ pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         quiet: a.quiet,
         log,
         stdout_taken: to_stdout,
+        bars: match &a.logfile {
+            Some(_) => None,
+            None => crate::progress::stderr_bars(a.quiet),
+        },
     };
     let store = ctx.store()?;
     let out = imagebuildah::build(&store, &opts, &reporter)?;

@@ -96,7 +96,7 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     }
     opts.registry = registry_context(&a.registry, None, ctx)?;
     opts.encryption = crate::flags::encryption_config(&a.encryption)?;
-    let reporter = StderrReporter { quiet: a.quiet };
+    let reporter = StderrReporter::new(a.quiet);
     let out = b.commit(&store, a.image.as_deref(), &opts, &reporter)?;
     if let Some(path) = &a.iidfile {
         super::write_user_file(path, &format!("sha256:{}", out.image_id))?;

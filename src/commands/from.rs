@@ -77,7 +77,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.run_defaults = a.run.defaults()?;
     opts.decryption = decryption_config(&a.decryption)?;
     let store = ctx.store()?;
-    let reporter = StderrReporter { quiet: a.quiet };
+    let reporter = StderrReporter::new(a.quiet);
     let b = imagebuildah::onbuild::from(&store, &a.image, &opts, &reporter)?;
     if let Some(path) = &a.cidfile {
         super::write_user_file(path, b.id())?;

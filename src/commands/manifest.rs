@@ -207,13 +207,7 @@ pub fn run(a: ManifestArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             o.all = a.all;
             o.amend = a.amend;
             o.registry = registry_context(&a.registry, None, ctx)?;
-            let id = manifest::create(
-                &store,
-                &a.list,
-                &a.images,
-                &o,
-                &StderrReporter { quiet: false },
-            )?;
+            let id = manifest::create(&store, &a.list, &a.images, &o, &StderrReporter::new(false))?;
             output::print(&format!("{id}\n"))?;
         }
         ManifestCommand::Add(a) => {
@@ -221,13 +215,8 @@ pub fn run(a: ManifestArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             o.all = a.all;
             o.update = a.instance.update()?;
             o.registry = registry_context(&a.registry, None, ctx)?;
-            let (id, d) = manifest::add(
-                &store,
-                &a.list,
-                &a.image,
-                &o,
-                &StderrReporter { quiet: false },
-            )?;
+            let (id, d) =
+                manifest::add(&store, &a.list, &a.image, &o, &StderrReporter::new(false))?;
             output::print(&format!("{id}: {d}\n"))?;
         }
         ManifestCommand::Annotate(a) => {
@@ -256,7 +245,7 @@ pub fn run(a: ManifestArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             o.remove_signatures = a.remove_signatures;
             o.rm = a.rm;
             o.registry = registry_context(&a.registry, None, ctx)?;
-            let reporter = StderrReporter { quiet: a.quiet };
+            let reporter = StderrReporter::new(a.quiet);
             let d = manifest::push(&store, &a.list, &a.destination, &o, &reporter)?;
             if let Some(p) = &a.digestfile {
                 super::write_user_file(p, &d.to_string())?;

@@ -44,7 +44,7 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.remove_signatures = a.remove_signatures;
     opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     opts.decryption = decryption_config(&a.decryption)?;
-    let reporter = StderrReporter { quiet: a.quiet };
+    let reporter = StderrReporter::new(a.quiet);
     let id = builder::pull::pull(&store, &a.image, &opts, &reporter)?;
     output::println(&id)?;
     Ok(0)

@@ -62,7 +62,7 @@ pub fn run(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.registry = registry_context(&a.registry, None, ctx)?;
     opts.encryption = encryption_config(&a.encryption)?;
     let dest = a.destination.clone().unwrap_or_else(|| a.image.clone());
-    let reporter = StderrReporter { quiet: a.quiet };
+    let reporter = StderrReporter::new(a.quiet);
     let digest = builder::push::push(&store, &a.image, &dest, &opts, &reporter)?;
     if let Some(path) = &a.digestfile {
         super::write_user_file(path, &digest.to_string())?;

@@ -94,7 +94,11 @@ fn layers_output_matches_buildah() {
         return;
     }
     let reference = buildah_ref();
-    if !reference.exists() || common::is_buildah() {
+    if common::is_buildah() {
+        // Validating the test against buildah itself: nothing to compare with (by design).
+        return;
+    }
+    if !reference.exists() {
         common::skipped("layers_output_matches_buildah", "no reference buildah");
         return;
     }

@@ -417,3 +417,75 @@ fn big_layers_stream_and_fall_back_when_refused() {
         assert!(raw.stdout.contains("tar+gzip"), "{}", raw.dump());
     }
 }
+
+/// An auth.json `identitytoken` is an OAuth2 refresh token: hod trades it at the realm with
+/// the refresh-token grant (as containers/image), pulls with the access token it gets, never
+/// shows it, and a wrong one fails with one error naming the registry.
+#[test]
+fn identity_tokens_use_the_refresh_token_grant() {
+    if !common::require(
+        "identity tokens",
+        &["docker-registry", "python3", "openssl"],
+    ) {
+        return;
+    }
+    let Some(reg) = TestRegistry::start(Mode::Token {
+        access_token: false,
+    }) else {
+        return;
+    };
+    let ctx = TestContext::new("vfs");
+    let ctr = ctx.scratch_busybox_container();
+    ctx.ok(["commit", "-q", &ctr, "localhost/idt:1"]);
+    let dest = format!("docker://{}/hod/idt:1", reg.host);
+    ctx.ok([
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        "localhost/idt:1",
+        &dest,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = |token: &str| {
+        let p = dir.path().join(format!("{token}.json"));
+        let j = serde_json::json!({"auths": {reg.host.clone(): {"identitytoken": token}}});
+        std::fs::write(&p, j.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let good = format!("refresh-{PASSWORD}");
+    let fresh = TestContext::new("vfs");
+    let issued = reg.tokens_issued();
+    let r = fresh
+        .hod([
+            "--log-level",
+            "debug",
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile(&good),
+            &dest,
+        ])
+        .success();
+    assert!(reg.tokens_issued() > issued, "a token was issued");
+    assert!(
+        !r.stderr.contains(&good) && !r.stdout.contains(&good),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        fresh.image_id(&dest["docker://".len()..]),
+        ctx.image_id("localhost/idt:1")
+    );
+    let other = TestContext::new("vfs");
+    let r = other.hod([
+        "pull",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile("refresh-wrong"),
+        &dest,
+    ]);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    r.one_error_naming(&reg.host);
+}

@@ -7,6 +7,9 @@ Listens on 127.0.0.1 (a free port, written to PORTFILE), answers GET /token?serv
 with an RS256 JWT signed by KEY (signed with openssl) carrying CERT in `x5c`, granting the
 requested scopes when the Basic credentials are USER:PASS. Anonymous or wrong credentials
 get 401. With `access_token`, the token is returned in that field instead of `token`.
+POST /token is the OAuth2 refresh-token grant containers/image uses for identity tokens
+(auth.json `identitytoken`): form fields grant_type=refresh_token, refresh_token, service,
+scope (space-separated), client_id; the refresh token accepted is `refresh-PASS`.
 Every issued token is counted in PORTFILE.count (the tests check token reuse).
 """
 import base64, http.server, json, os, subprocess, sys, time, urllib.parse
@@ -31,17 +34,32 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def deny(self):
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"details":"unauthorized"}')
+
+    def do_POST(self):
+        u = urllib.parse.urlparse(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+        one = lambda k: form.get(k, [""])[0]
+        if (u.path != "/token" or one("grant_type") != "refresh_token"
+                or one("refresh_token") != "refresh-" + password or not one("client_id")):
+            return self.deny()
+        self.issue({"service": [one("service")], "scope": one("scope").split()}, "access_token")
+
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
         q = urllib.parse.parse_qs(u.query)
         auth = self.headers.get("Authorization", "")
         want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         if u.path != "/token" or auth != want:
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"details":"unauthorized"}')
-            return
+            return self.deny()
+        self.issue(q, field)
+
+    def issue(self, q, field):
         access = []
         for s in q.get("scope", []):
             parts = s.split(":")

@@ -8,13 +8,24 @@ use crate::image::ContainerConfig;
 
 const BUSYBOX: &str = "/bin/busybox";
 
-#[allow(clippy::print_stderr)]
 fn can_run() -> bool {
     let ok = nix::unistd::geteuid().is_root() && Path::new(BUSYBOX).exists();
     if !ok {
-        eprintln!("skipping: needs root and {BUSYBOX}");
+        return crate::test_skip::skipped(
+            "embedded runtime test",
+            &format!("needs root and {BUSYBOX}"),
+        );
     }
     ok
+}
+
+/// `which(name)`, or a skip (a failure in CI) naming `test`.
+fn need(test: &str, name: &str) -> Option<PathBuf> {
+    let p = which(name);
+    if p.is_none() {
+        crate::test_skip::skipped(test, &format!("{name} is not installed"));
+    }
+    p
 }
 
 struct Fixture {
@@ -458,7 +469,7 @@ fn chroot_isolation() {
 
 #[test]
 fn external_runc() {
-    if !can_run() || which("runc").is_none() {
+    if !can_run() || need("external_runc", "runc").is_none() {
         return;
     }
     let f = fixture();
@@ -562,7 +573,7 @@ const POD_CAPS: &str = "-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_ra
 
 #[test]
 fn chroot_isolation_without_sys_admin() {
-    if !can_run() || which("setpriv").is_none() {
+    if !can_run() || need("setpriv test", "setpriv").is_none() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
@@ -801,13 +812,15 @@ fn debian_layer() -> Option<PathBuf> {
 }
 
 #[test]
-#[allow(clippy::print_stderr)]
 fn debian_minbase_dpkg() {
     if !can_run() {
         return;
     }
     let (Some(layer), Some(_)) = (debian_layer(), which("dpkg-deb")) else {
-        eprintln!("skipping: no cached Debian layout (hack/make-debian-oci.sh) or no dpkg-deb");
+        crate::test_skip::skipped(
+            "debian_minbase_dpkg",
+            "no cached Debian layout (hack/make-debian-oci.sh) or no dpkg-deb",
+        );
         return;
     };
     let f = fixture();
@@ -936,7 +949,7 @@ fn rootless_isolation_and_runc_host_network() {
         !out.contains(my_userns.to_str().unwrap()),
         "rootless gets a user namespace: {out}"
     );
-    if let Some(runc) = which("runc") {
+    if let Some(runc) = need("rootless vs runc", "runc") {
         let o = run(
             &f,
             &[
@@ -996,7 +1009,7 @@ fn same_answers_as_runc_and_buildah() {
     let embedded = sections(ok(&embedded));
     assert_eq!(embedded.len(), 8, "{embedded:?}");
     assert_eq!(embedded["exit"], "7\n");
-    if let Some(runc) = which("runc") {
+    if let Some(runc) = need("embedded vs runc", "runc") {
         let o = run(
             &f,
             &["sh", "/probe.sh"],
@@ -1007,7 +1020,7 @@ fn same_answers_as_runc_and_buildah() {
         );
         assert_eq!(sections(ok(&o)), embedded, "embedded vs runc");
     }
-    let Some(buildah) = which("buildah") else {
+    let Some(buildah) = need("embedded vs buildah", "buildah") else {
         return;
     };
     let t = tempfile::tempdir().unwrap();

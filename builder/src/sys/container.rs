@@ -595,6 +595,9 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             }
             set_propagation(&tfd, prop, dest)?;
         }
+        if mode == Mode::Chroot && !is_bind(m) && dest == Path::new("/sys") {
+            readonly_submounts(root, dest)?;
+        }
         return Ok(());
     }
     let tfd = target(root, dest, Create::Dir, false)?;
@@ -902,7 +905,66 @@ fn readonly_path(root: &OwnedFd, path: &Path) -> R<()> {
         &fd_path(&fd),
         MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
     )
-    .map_err(|e| format!("remounting {} read-only: {e}", path.display()))
+    .map_err(|e| format!("remounting {} read-only: {e}", path.display()))?;
+    readonly_submounts(root, path)
+}
+
+/// A remount changes only the top mount of a recursive bind: every mount below `dest` in the
+/// rootfs (the host's cgroup hierarchies under a chroot isolation's `/sys`, `binfmt_misc`
+/// under `/proc/sys`) is remounted read-only too, so a RUN cannot write the host's cgroups or
+/// register an interpreter (security.md R27).
+fn readonly_submounts(root: &OwnedFd, dest: &Path) -> R<()> {
+    let rootfs = ctx(std::fs::read_link(fd_path(root)), || {
+        "finding the rootfs's path".into()
+    })?;
+    let rel_dest = dest.strip_prefix("/").unwrap_or(dest);
+    let top = rootfs.join(rel_dest);
+    let info = ctx(std::fs::read_to_string("/proc/self/mountinfo"), || {
+        "reading /proc/self/mountinfo".into()
+    })?;
+    let mut below: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| PathBuf::from(unescape_mountinfo(mp)))
+        .filter_map(|mp| {
+            let rel = mp.strip_prefix(&top).ok()?;
+            (!rel.as_os_str().is_empty()).then(|| Path::new("/").join(rel_dest).join(rel))
+        })
+        .collect();
+    below.sort();
+    below.dedup();
+    for sub in below {
+        let tfd = target(root, &sub, Create::No, false)?;
+        remount_bind(
+            &fd_path(&tfd),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+        .map_err(|e| format!("remounting {} read-only: {e}", sub.display()))?;
+    }
+    Ok(())
+}
+
+/// A mount point as /proc/self/mountinfo writes it (`\040` for a space, and so on).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
@@ -1078,6 +1140,18 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
     ctx(nix::unistd::chdir(cwd.as_path()), || {
         format!("changing to working directory {}", cwd.display())
     })?;
+    // The working directory must be inside the root: one reached through a leaked
+    // descriptor or a host /proc entry reads as "(unreachable)" (CVE-2024-21626, runc's
+    // check; security.md R25).
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        _ => {
+            return Err(format!(
+                "working directory {} is outside the container's root",
+                cwd.display()
+            ))
+        }
+    }
     nix::sys::stat::umask(NixMode::from_bits_truncate(0o022));
     process::reset_signals();
     let args: Vec<String> = proc_.args().clone().unwrap_or_default();
@@ -1137,4 +1211,20 @@ fn find_executable(cmd: &str, path: &str) -> std::result::Result<PathBuf, String
         }
     }
     Err(format!("{cmd}: executable file not found in $PATH"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_mountinfo;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/sys/fs/cgroup"), "/sys/fs/cgroup");
+        assert_eq!(
+            unescape_mountinfo("/a\\040b\\011c\\012d\\134e"),
+            "/a b\tc\nd\\e"
+        );
+        // Not an escape: a backslash without three octal digits stays.
+        assert_eq!(unescape_mountinfo("/a\\08x\\"), "/a\\08x\\");
+    }
 }

@@ -12,6 +12,10 @@
 //! `verify ─▶ [decrypt] ─▶ decompress ─▶ diff_id ─▶ compress ─▶ [encrypt ─▶ sha256] ─▶ file`. Manifests and configs are read with a 4 MiB bound (D37).
 //! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
 //! and so the image ID, are kept, as containers/image does.
+//! Progress: without a listener ([`Reporter::transfers`] `None`) the pipeline prints
+//! buildah's per-blob lines; with one, it reports byte-level [`TransferEvent`]s instead,
+//! counting itself only what neither end reports ([`ImageDestination::report_transfers`],
+//! [`ImageSource::report_transfers`]; see `report`).
 pub mod blob_cache;
 pub mod codec;
 pub mod dir;
@@ -34,8 +38,11 @@ use crate::image::platform::{choose_instance, Platform};
 use crate::image::{Digest, ImageConfig, Sha256Writer};
 use crate::options::RegistryContext;
 use crate::reference::ImageReference;
-use crate::report::Reporter;
+use crate::report::{
+    BlobMeter, CopyScope, MeteredRead, MeteredWrite, Reporter, TransferEvent, TransferProgress,
+};
 use crate::store::Store;
+use std::sync::Arc;
 
 use crate::archive::pipeline::LayerWriter;
 use codec::{compression_of_media_type, Decoder, LimitedVec};
@@ -91,6 +98,8 @@ pub struct BlobInfo {
     /// Its compression, when the destination reuses a blob other than the source's
     /// (`None` = the source blob itself or its recompression to the copy's target).
     pub compression: Option<Compression>,
+    /// The repository a registry mounted the blob from (`None`: it was already there).
+    pub mounted_from: Option<String>,
 }
 
 /// What the copy pipeline knows about a layer when handing it to a destination.
@@ -134,6 +143,12 @@ pub trait ImageSource {
     /// turns them into the names a pulled image gets.
     fn recorded_names(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Report the bytes of the layers this source transfers itself (a registry's downloads,
+    /// including those running ahead of the pipeline) to `sink`: `true` when it does, and
+    /// the pipeline then counts nothing itself. Not asked when the destination reports.
+    fn report_transfers(&mut self, _sink: Arc<dyn TransferProgress>) -> bool {
+        false
     }
 }
 
@@ -222,6 +237,12 @@ pub trait ImageDestination {
     }
     /// Make the image visible, atomically.
     fn commit(self: Box<Self>) -> Result<()>;
+    /// Report the bytes of the layers this destination transfers itself (a registry's
+    /// uploads, which run after `put_blob` returned) to `sink`: `true` when it does, and
+    /// neither the source nor the pipeline counts them then.
+    fn report_transfers(&mut self, _sink: Arc<dyn TransferProgress>) -> bool {
+        false
+    }
 }
 
 /// The sending end of a blob upload that overlaps the blob's production (see
@@ -428,6 +449,33 @@ pub fn copy_image(
     reporter: &dyn Reporter,
 ) -> Result<CopyOutput> {
     reporter.progress("Getting image source signatures");
+    // Byte-level progress, when the reporter shows it: counted by the one party that moves
+    // the bytes (see `report`); `None` = the plain per-blob lines.
+    let sink = reporter.transfers();
+    let _scope = CopyScope::begin(&sink);
+    // The destination uploading by itself: the pipeline meters preparing each blob for it.
+    // The source downloading by itself: nothing here. Neither: the pipeline's reading is the
+    // transfer.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Metered {
+        Off,
+        Preparing,
+        Transfer,
+    }
+    let metered = match &sink {
+        Some(s) if dst.report_transfers(s.clone()) => Metered::Preparing,
+        Some(s) if src.report_transfers(s.clone()) => Metered::Off,
+        Some(_) => Metered::Transfer,
+        None => Metered::Off,
+    };
+    let meter_for = |desc: &Descriptor| {
+        let size = u64::try_from(desc.size).ok();
+        match metered {
+            Metered::Off => BlobMeter::none(),
+            Metered::Preparing => BlobMeter::preparing(sink.as_ref(), &desc.digest, size),
+            Metered::Transfer => BlobMeter::start(sink.as_ref(), &desc.digest, size),
+        }
+    };
     let (src_bytes, src_mt, src_manifest) = load_image_manifest(src, &opts.platform)?;
     let supported = dst.supported_manifest_types();
     // Encrypted layers need an OCI manifest (containers/image's `requiresOCIEncryption`):
@@ -556,10 +604,19 @@ pub fn copy_image(
             dst.try_reuse_layer(desc, &info)?
         };
         if let Some(have) = reused {
-            reporter.progress(&format!(
-                "Copying blob {} skipped: already exists",
-                desc.digest
-            ));
+            match (&sink, &have.mounted_from) {
+                (None, _) => reporter.progress(&format!(
+                    "Copying blob {} skipped: already exists",
+                    desc.digest
+                )),
+                (Some(s), Some(from)) => s.event(TransferEvent::Mounted {
+                    digest: &desc.digest,
+                    from,
+                }),
+                (Some(s), None) => s.event(TransferEvent::Skipped {
+                    digest: &desc.digest,
+                }),
+            }
             let reuse_media = match have.compression {
                 Some(c) => layer_media_type(out_mt, c)?,
                 None if have.digest == desc.digest => layer_media_type(out_mt, src_c)?,
@@ -572,7 +629,10 @@ pub fn copy_image(
             out_layers.push(d);
             continue;
         }
-        reporter.progress(&format!("Copying blob {}", desc.digest));
+        if sink.is_none() {
+            reporter.progress(&format!("Copying blob {}", desc.digest));
+        }
+        let mut meter = meter_for(desc);
         let spooled = if target == src_c && !crypt {
             src.take_blob_file(desc)
         } else {
@@ -581,6 +641,14 @@ pub fn copy_image(
         // download → verify → decompress → apply in one pass, when both ends can.
         if spooled.is_none() && target == src_c && !crypt && dst.accepts_layer_stream() {
             if let Some(r) = src.open_blob(desc)? {
+                let r: Box<dyn io::Read + Send> = if meter.is_active() {
+                    Box::new(MeteredRead::new(
+                        r,
+                        std::mem::replace(&mut meter, BlobMeter::none()),
+                    ))
+                } else {
+                    r
+                };
                 let mut d = desc.clone();
                 d.media_type = layer_media_type(out_mt, src_c)?.to_string();
                 dst.put_layer_stream(r, &d, &info)
@@ -597,14 +665,21 @@ pub fn copy_image(
             io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
             let (digest, size, _) = w.finish();
             verify(desc, &digest, size)?;
+            meter.add(size);
+            meter.done();
             (f, digest, size, src_c, None)
         } else if target == src_c && (opaque || !crypt) {
             let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
-            src.write_blob(desc, &mut w)
+            let mut out = MeteredWrite {
+                inner: &mut w,
+                meter: &mut meter,
+            };
+            src.write_blob(desc, &mut out)
                 .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
             let (digest, size, tmp) = w.finish();
             verify(desc, &digest, size)?;
+            meter.done();
             if src_c == Compression::None && !opaque && digest != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
@@ -649,8 +724,13 @@ pub fn copy_image(
             {
                 // An uncompressed blob is its own diff: the writer's diff ID digest is the
                 // verification, so the bytes are hashed once, not twice.
-                src.write_blob(desc, &mut enc)
+                let mut metered = MeteredWrite {
+                    inner: &mut enc,
+                    meter: &mut meter,
+                };
+                src.write_blob(desc, &mut metered)
                     .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                meter.done();
                 let out = enc.finish().map_err(io_err)?;
                 verify(desc, &out.diff_id, out.diff_size)?;
                 out
@@ -658,10 +738,15 @@ pub fn copy_image(
                 let dec = Decoder::new(enc, src_c).map_err(io_err)?;
                 let dec = DecryptStage::new(dec, decrypt).map_err(decrypt_err)?;
                 let mut verifier = Sha256Writer::new(dec);
-                src.write_blob(desc, &mut verifier)
+                let mut metered = MeteredWrite {
+                    inner: &mut verifier,
+                    meter: &mut meter,
+                };
+                src.write_blob(desc, &mut metered)
                     .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
                 let (digest, size, dec) = verifier.finish();
                 verify(desc, &digest, size)?;
+                meter.done();
                 // The HMAC is checked before the decrypted bytes are trusted any further.
                 let dec = dec.finish().map_err(|e| decrypt_err(e.to_string()))?;
                 let enc = dec.finish().map_err(io_err)?;
@@ -1027,6 +1112,141 @@ mod name_tests {
 }
 
 #[cfg(test)]
+mod progress_tests {
+    //! Byte-level progress counted by the pipeline (local transports), and its absence.
+    use super::testutil::*;
+    use super::*;
+
+    fn layers() -> Vec<Vec<u8>> {
+        vec![layer_tar("a", &[1u8; 100_000]), layer_tar("b", b"small")]
+    }
+
+    #[test]
+    fn the_pipeline_meters_what_it_reads_when_someone_listens() {
+        let t = tempfile::tempdir().unwrap();
+        for (n, target) in [None, Some(Compression::Zstd)].into_iter().enumerate() {
+            let mut src = image(&layers(), Compression::None);
+            let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+            let rep = Bars::default();
+            let dst = oci::OciLayoutDest::new(&t.path().join(format!("lay{n}")), None).unwrap();
+            let opts = CopyImageOptions {
+                compression: target,
+                ..Default::default()
+            };
+            copy_image(&mut src, Box::new(dst), &opts, &rep).unwrap();
+            let (lines, events) = rep.take();
+            let mut want = vec!["begin".to_string()];
+            for l in &m.layers {
+                // one blob after the other, each ending at its size (however the writes
+                // were cut, at most one position per 64 KiB)
+                want.push(format!("start {} Some({})", l.digest, l.size));
+                let pos: Vec<String> = events
+                    .iter()
+                    .filter(|e| e.starts_with(&format!("pos {} ", l.digest)))
+                    .cloned()
+                    .collect();
+                assert!(pos.len() as u64 <= 1 + l.size as u64 / crate::report::METER_BATCH);
+                assert_eq!(pos.last(), Some(&format!("pos {} {}", l.digest, l.size)));
+                want.extend(pos);
+                want.push(format!("done {}", l.digest));
+            }
+            want.push("end".into());
+            assert_eq!(events, want, "target {target:?}");
+            // the bars replace the per-blob lines; the others stay
+            assert_eq!(
+                lines,
+                vec![
+                    "Getting image source signatures".to_string(),
+                    format!("Copying config {}", m.config.digest),
+                    "Writing manifest to image destination".into(),
+                    "Storing signatures".into(),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn nobody_listening_gets_the_plain_lines() {
+        let t = tempfile::tempdir().unwrap();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        let rep = Collect::default();
+        let dst = oci::OciLayoutDest::new(&t.path().join("lay"), None).unwrap();
+        copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).unwrap();
+        let lines = rep.0.lock().unwrap().clone();
+        let mut want = vec!["Getting image source signatures".to_string()];
+        want.extend(
+            m.layers
+                .iter()
+                .map(|l| format!("Copying blob {}", l.digest)),
+        );
+        want.extend([
+            format!("Copying config {}", m.config.digest),
+            "Writing manifest to image destination".into(),
+            "Storing signatures".into(),
+        ]);
+        assert_eq!(lines, want);
+    }
+
+    #[test]
+    fn streamed_into_the_store_and_skipped_the_second_time() {
+        let t = tempfile::tempdir().unwrap();
+        let store = storage::tests::vfs_store(t.path());
+        let rep = Bars::default();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/p:1".into()]).unwrap());
+        copy_image(&mut src, dst, &CopyImageOptions::default(), &rep).unwrap();
+        let (_, events) = rep.take();
+        for l in &m.layers {
+            assert!(
+                events.contains(&format!("pos {} {}", l.digest, l.size)),
+                "{events:?}"
+            );
+            assert!(events.contains(&format!("done {}", l.digest)), "{events:?}");
+        }
+        let mut src = image(&layers(), Compression::Gzip);
+        let dst =
+            Box::new(storage::StorageDest::new(&store, vec!["localhost/p:2".into()]).unwrap());
+        copy_image(&mut src, dst, &CopyImageOptions::default(), &rep).unwrap();
+        let (lines, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(m.layers.iter().map(|l| format!("skipped {}", l.digest)));
+        want.push("end".into());
+        assert_eq!(events, want);
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(store.options().root.clone())
+            .output();
+    }
+
+    #[test]
+    fn a_failed_copy_still_ends() {
+        let t = tempfile::tempdir().unwrap();
+        let mut src = image(&layers(), Compression::Gzip);
+        let m: ImageManifest = serde_json::from_slice(&src.manifest).unwrap();
+        // the second layer's bytes no longer match its digest
+        src.blobs
+            .insert(m.layers[1].digest.clone(), b"not the layer".to_vec());
+        let rep = Bars::default();
+        let dst = oci::OciLayoutDest::new(&t.path().join("lay"), None).unwrap();
+        assert!(copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).is_err());
+        let (_, events) = rep.take();
+        assert_eq!(events.first().map(String::as_str), Some("begin"));
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        assert!(
+            events.contains(&format!("failed {}", m.layers[1].digest)),
+            "{events:?}"
+        );
+    }
+}
+
+#[cfg(test)]
 mod platform_tests {
     use super::testutil::*;
     use super::*;
@@ -1201,6 +1421,33 @@ pub(crate) mod testutil {
         }
     }
 
+    /// A reporter that shows byte-level progress: its lines, and its transfer events as text.
+    #[derive(Default)]
+    pub struct Bars {
+        pub lines: Collect,
+        pub events: Arc<crate::report::tests::Record>,
+    }
+    impl Reporter for Bars {
+        fn progress(&self, line: &str) {
+            self.lines.progress(line)
+        }
+        fn warn(&self, line: &str) {
+            self.lines.warn(line)
+        }
+        fn transfers(&self) -> Option<Arc<dyn TransferProgress>> {
+            Some(self.events.clone())
+        }
+    }
+    impl Bars {
+        /// The lines and events so far, taken.
+        pub fn take(&self) -> (Vec<String>, Vec<String>) {
+            (
+                std::mem::take(&mut *self.lines.0.lock().unwrap()),
+                self.events.take(),
+            )
+        }
+    }
+
     /// A reporter collecting lines.
     #[derive(Default)]
     pub struct Collect(pub std::sync::Mutex<Vec<String>>);
@@ -1222,12 +1469,23 @@ mod external_tools {
     use super::*;
     use std::process::Command;
 
+    /// Whether `tool` is installed; when it is not, a SKIPPED line (a failure in CI).
     fn have(tool: &str) -> bool {
         Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
             .output()
             .is_ok_and(|o| o.status.success())
+            || crate::test_skip::skipped(
+                "transport interop test",
+                &format!("{tool} is not installed"),
+            )
+    }
+
+    /// Whether hod runs as root; when not, a SKIPPED line (a failure in CI).
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+            || crate::test_skip::skipped("transport interop test", "needs root")
     }
 
     fn run(cmd: &mut Command) {
@@ -1365,7 +1623,7 @@ mod external_tools {
 
     #[test]
     fn podman_and_skopeo_share_our_store() {
-        if !have("podman") || !have("skopeo") || !nix::unistd::geteuid().is_root() {
+        if !have("podman") || !have("skopeo") || !is_root() {
             return;
         }
         let t = tempfile::tempdir().unwrap();
@@ -1439,7 +1697,7 @@ mod external_tools {
 
     #[test]
     fn docker_archive_loads_in_podman() {
-        if !have("podman") || !nix::unistd::geteuid().is_root() {
+        if !have("podman") || !is_root() {
             return;
         }
         let t = tempfile::tempdir().unwrap();

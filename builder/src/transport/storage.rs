@@ -189,6 +189,7 @@ impl ImageDestination for StorageDest<'_> {
                     digest: desc.digest.clone(),
                     size: desc.size,
                     compression: None,
+                    mounted_from: None,
                 }))
             }
             None => Ok(None),

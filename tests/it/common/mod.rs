@@ -9,7 +9,9 @@
 //! Tests that need root, podman, skopeo or another tool call one of the
 //! `require_*` functions first: they return `false` and print a loud
 //! `SKIPPED` line when the tool (or root) is missing, so the test returns
-//! early. CI runs as root with every tool installed, so they all run there.
+//! early. CI runs as root with every tool installed, so they all run there;
+//! when `CI` is set (`.ci/run` sets it), [`skipped`] panics instead: a check
+//! CI should run never passes by skipping.
 #![allow(dead_code)]
 
 pub mod registry;
@@ -61,8 +63,19 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp/hod-test-cache"))
 }
 
+/// True when running in CI (`CI` set and not empty): skips are failures there.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Reports that `test` cannot run (a missing tool or capability): a loud
+/// `SKIPPED` line, or, in CI ([`in_ci`]), a test failure.
 pub fn skipped(test: &str, why: &str) {
+    if in_ci() {
+        panic!("{test} would be SKIPPED ({why}), and CI is set: skips fail in CI");
+    }
     eprintln!("########## SKIPPED {test}: {why} ##########");
+    registry::log_skip(test, why);
 }
 
 pub fn is_root() -> bool {

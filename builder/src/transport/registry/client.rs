@@ -207,16 +207,39 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by registries).
+/// `Retry-After`, at most [`MAX_RETRY_AFTER`].
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let s = h
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(Duration::from_secs(s).min(MAX_RETRY_AFTER))
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?;
+    retry_after_value(v, chrono::Utc::now())
+}
+
+/// A `Retry-After` value as RFC 9110 §10.2.3 has it: delay-seconds, or an HTTP-date
+/// (IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept),
+/// which counts from `now` (a date already past: no wait). At most [`MAX_RETRY_AFTER`].
+fn retry_after_value(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s).min(MAX_RETRY_AFTER));
+    }
+    let at = http_date(v)?;
+    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP-date (always UTC): `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37
+/// GMT` or `Sun Nov  6 08:49:37 1994`.
+fn http_date(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::NaiveDateTime;
+    // asctime pads the day with a space; one space between fields makes it one format.
+    let squeezed = v.split_whitespace().collect::<Vec<_>>().join(" ");
+    [
+        "%a, %d %b %Y %H:%M:%S GMT",
+        "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %d %H:%M:%S %Y",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(&squeezed, f).ok())
+    .map(|t| t.and_utc())
 }
 
 #[derive(serde::Deserialize)]
@@ -243,11 +266,36 @@ struct ErrorEntry {
     message: String,
 }
 
+/// The most of an error body read (containers/image's `iolimits.maxErrorBodySize`).
+const MAX_ERROR_BODY: u64 = 1 << 20;
+/// The most of a token server's answer read (`iolimits.maxAuthTokenBodySize`).
+const MAX_TOKEN_BODY: u64 = 1 << 20;
+
+/// The body of `resp` if it is at most `limit` bytes; `None` (the rest unread) when longer,
+/// so a hostile server cannot make hod hold an unbounded answer (docs/security.md D37).
+async fn body_upto(mut resp: Response, limit: u64) -> reqwest::Result<Option<Vec<u8>>> {
+    if resp.content_length().is_some_and(|l| l > limit) {
+        return Ok(None);
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf))
+}
+
 /// The registry's explanation of a failed response: distribution's `errors[].message`,
 /// else the status line.
 pub(crate) async fn explain(resp: Response) -> String {
     let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = body_upto(resp, MAX_ERROR_BODY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let msgs: Vec<String> = serde_json::from_slice::<ErrorBody>(&body)
         .map(|b| {
             b.errors
@@ -437,19 +485,49 @@ impl Client {
         for s in scope.split(' ').filter(|s| !s.is_empty()) {
             q.push(("scope", s));
         }
+        // An identity token (auth.json `identitytoken`, or `<token>` as the user name) is an
+        // OAuth2 refresh token: POST the refresh-token grant, as containers/image does.
+        let refresh = self
+            .ep
+            .credentials
+            .as_ref()
+            .filter(|c| c.username == crate::registries::auth::TOKEN_USER)
+            .map(|c| c.password.clone());
         let mut last = String::new();
         for attempt in 0..=self.retry.max_retries {
-            let mut req = self.http.get(realm).query(&q);
-            if let Some(c) = &self.ep.credentials {
-                req = req.header(AUTHORIZATION, basic(c));
-            }
-            tracing::debug!(%realm, %scope, "requesting a bearer token");
+            let req = match &refresh {
+                Some(token) => {
+                    let mut form: Vec<(&str, &str)> = vec![
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token),
+                        ("client_id", "containers/image"),
+                    ];
+                    if let Some(s) = service {
+                        form.push(("service", s));
+                    }
+                    form.push(("scope", scope));
+                    self.http.post(realm).form(&form)
+                }
+                None => {
+                    let mut req = self.http.get(realm).query(&q);
+                    if let Some(c) = &self.ep.credentials {
+                        req = req.header(AUTHORIZATION, basic(c));
+                    }
+                    req
+                }
+            };
+            tracing::debug!(%realm, %scope, identity_token = refresh.is_some(), "requesting a bearer token");
             match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let body = resp.bytes().await.map_err(|e| RegistryError::Unreachable {
-                        registry: self.ep.host.clone(),
-                        cause: format!("reading token: {}", cause(&e)),
-                    })?;
+                    let body = body_upto(resp, MAX_TOKEN_BODY)
+                        .await
+                        .map_err(|e| RegistryError::Unreachable {
+                            registry: self.ep.host.clone(),
+                            cause: format!("reading token: {}", cause(&e)),
+                        })?
+                        .ok_or_else(|| {
+                            self.unauthorized("the token server's answer is larger than 1 MiB")
+                        })?;
                     let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
                         self.unauthorized("the token server's answer is not a token response")
                     })?;
@@ -668,5 +746,48 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert(RETRY_AFTER, "99999".parse().unwrap());
         assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:49:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let seven = Some(Duration::from_secs(7));
+        // RFC 9110's three forms of the same instant
+        for v in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after_value(v, now), seven, "{v}");
+        }
+        // a date in the past: retry now; far ahead: the cap; not a date: ignored
+        assert_eq!(
+            retry_after_value("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after_value("Mon, 07 Nov 1994 08:49:37 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_after_value("Sun, 06 Nov 1994 08:49:37 CET", now),
+            None
+        );
+        assert_eq!(retry_after_value("-1", now), None);
+        // through the header, against the real clock
+        let mut h = HeaderMap::new();
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        h.insert(RETRY_AFTER, soon.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
     }
 }

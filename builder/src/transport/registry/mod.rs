@@ -37,6 +37,7 @@ use crate::image::Digest;
 use crate::options::RegistryContext;
 use crate::reference::NamedRef;
 use crate::registries::Endpoint;
+use crate::report::{BlobMeter, TransferEvent, TransferProgress};
 use client::{explain, Client};
 pub(crate) use runtime::block_on;
 
@@ -207,6 +208,21 @@ pub fn list_tags(named: &NamedRef, ctx: &RegistryContext) -> Result<Vec<String>>
     })?
 }
 
+/// Where this transport reports the bytes of the layers it moves (see `report`), if anyone
+/// listens.
+#[derive(Clone, Default)]
+struct Sink(Option<Arc<dyn TransferProgress>>);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Sink(on)"
+        } else {
+            "Sink(off)"
+        })
+    }
+}
+
 /// Tag or digest of a reference, as the manifest URL wants it.
 fn reference_of(named: &NamedRef) -> String {
     match (&named.digest, &named.tag) {
@@ -265,6 +281,8 @@ pub struct RegistrySource {
     taken: HashSet<Digest>,
     /// Background downloads that failed: the error `write_blob` reports.
     failed: HashMap<Digest, Error>,
+    /// Where layer downloads report their bytes.
+    sink: Sink,
     /// Where prefetched blobs are spooled (made on first use).
     spool: Option<crate::scratch::ScratchDir>,
 }
@@ -306,6 +324,7 @@ impl RegistrySource {
             }
             let client = self.client.clone();
             let key = d.digest.clone();
+            let meter = self.meter(&d);
             if self.spool.is_none() {
                 self.spool = Some(crate::scratch::ScratchDir::new("pull")?);
             }
@@ -319,13 +338,24 @@ impl RegistrySource {
                     .prefix(".tmp-blob-")
                     .tempfile_in(&dir)
                     .at("creating temporary file in", &dir)?;
-                read_blob(&client, &d, f.as_file_mut()).await?;
+                read_blob(&client, &d, f.as_file_mut(), meter).await?;
                 remember_blob(&d.digest, &client.ep.host, &client.ep.repository);
                 Ok(f)
             };
             self.prefetch.insert(key, runtime::spawn(task)?);
         }
         Ok(())
+    }
+
+    /// A meter for downloading `desc`: active for the manifest's layers when someone
+    /// listens (configs and manifests are small and get none).
+    fn meter(&self, desc: &Descriptor) -> BlobMeter {
+        match &self.sink.0 {
+            Some(s) if self.layers.iter().any(|l| l.digest == desc.digest) => {
+                BlobMeter::start(Some(s), &desc.digest, u64::try_from(desc.size).ok())
+            }
+            _ => BlobMeter::none(),
+        }
     }
 
     /// The background download of `desc`, if one was started, waited for.
@@ -366,6 +396,7 @@ impl RegistrySource {
                         prefetch: HashMap::new(),
                         taken: HashSet::new(),
                         failed: HashMap::new(),
+                        sink: Sink::default(),
                         spool: None,
                     })
                 }
@@ -473,7 +504,8 @@ impl ImageSource for RegistrySource {
         }
         self.start_prefetch(desc)?;
         let client = self.client.clone();
-        block_on(read_blob(&client, desc, out))??;
+        let meter = self.meter(desc);
+        block_on(read_blob(&client, desc, out, meter))??;
         remember_blob(&desc.digest, &client.ep.host, &client.ep.repository);
         Ok(())
     }
@@ -504,9 +536,10 @@ impl ImageSource for RegistrySource {
         let (tx, rx) = std::sync::mpsc::sync_channel(STREAM_CHUNKS);
         let client = self.client.clone();
         let d = desc.clone();
+        let meter = self.meter(desc);
         let task = async move {
             let mut w = ChannelWriter { tx: tx.clone() };
-            match read_blob(&client, &d, &mut w).await {
+            match read_blob(&client, &d, &mut w, meter).await {
                 Ok(()) => {
                     remember_blob(&d.digest, &client.ep.host, &client.ep.repository);
                     let _ = tokio::task::block_in_place(|| tx.send(Chunk::Done));
@@ -528,6 +561,11 @@ impl ImageSource for RegistrySource {
 
     fn describe(&self) -> String {
         format!("docker://{}", self.named)
+    }
+
+    fn report_transfers(&mut self, sink: Arc<dyn TransferProgress>) -> bool {
+        self.sink = Sink(Some(sink));
+        true
     }
 }
 
@@ -618,10 +656,12 @@ fn chain(e: &Error) -> String {
 /// descriptor's size stop the transfer, and a digest or size mismatch is an error (the
 /// caller, which staged `out`, discards it). A connection dropped mid-blob is resumed with
 /// `Range: bytes=N-` (or by skipping N bytes when the registry ignores the range).
+/// `meter` counts the bytes and reports done once they are verified.
 async fn read_blob<W: Write + ?Sized>(
     client: &Client,
     desc: &Descriptor,
     out: &mut W,
+    mut meter: BlobMeter,
 ) -> Result<()> {
     let what = format!("reading blob {}", desc.digest);
     let repo = client.ep.repository.clone();
@@ -671,6 +711,7 @@ async fn read_blob<W: Write + ?Sized>(
                         });
                     }
                     written += data.len() as u64;
+                    meter.set(written);
                 }
                 Ok(None) => break 'attempt,
                 Err(e) => {
@@ -706,6 +747,7 @@ async fn read_blob<W: Write + ?Sized>(
         }
         .into());
     }
+    meter.done();
     Ok(())
 }
 
@@ -737,6 +779,8 @@ struct Pusher {
     client: Arc<Client>,
     /// Blobs larger than this go up in PATCH chunks of this size.
     chunk_size: u64,
+    /// Where layer uploads report their bytes.
+    sink: Sink,
 }
 
 impl RegistryDest {
@@ -751,6 +795,7 @@ impl RegistryDest {
             pusher: Pusher {
                 client: Arc::new(Client::new(ep, ctx.retry)?),
                 chunk_size: CHUNK_SIZE,
+                sink: Sink::default(),
             },
             reference: reference_of(named),
             staging,
@@ -847,12 +892,12 @@ impl Pusher {
     }
 
     /// Upload the blob in `path` (already verified as `desc`): the whole sequence is
-    /// retried on transient failures.
-    async fn upload(&self, path: &Path, desc: &Descriptor) -> Result<()> {
+    /// retried on transient failures. With `progress`, the bytes sent are reported there.
+    async fn upload(&self, path: &Path, desc: &Descriptor, progress: &Sink) -> Result<()> {
         let max = self.client.retry_policy().max_retries;
         let mut attempt = 0;
         loop {
-            match self.upload_once(path, desc).await {
+            match self.upload_once(path, desc, progress).await {
                 Err(Error::Registry(RegistryError::Transient {
                     what,
                     registry,
@@ -877,7 +922,11 @@ impl Pusher {
         }
     }
 
-    async fn upload_once(&self, path: &Path, desc: &Descriptor) -> Result<()> {
+    async fn upload_once(&self, path: &Path, desc: &Descriptor, progress: &Sink) -> Result<()> {
+        let body = |p: &Path, offset: u64, n: u64| {
+            let sink = progress.0.clone().map(|s| (s, desc.digest.clone()));
+            file_body(p, offset, n, sink)
+        };
         let what = format!("uploading blob {}", desc.digest);
         let scope = self.client.scope(true);
         let repo = self.client.ep.repository.clone();
@@ -910,7 +959,7 @@ impl Pusher {
                     Ok(c.put(url.clone())
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_LENGTH, size.to_string())
-                        .body(file_body(&p, 0, size)?))
+                        .body(body(&p, 0, size)?))
                 })
                 .await?;
             return self.expect_created(resp, &what).await;
@@ -927,7 +976,7 @@ impl Pusher {
                         .header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_RANGE, format!("{offset}-{}", offset + n - 1))
                         .header(CONTENT_LENGTH, n.to_string())
-                        .body(file_body(&p, offset, n)?))
+                        .body(body(&p, offset, n)?))
                 })
                 .await?;
             if resp.status() != StatusCode::ACCEPTED {
@@ -1026,19 +1075,32 @@ impl Pusher {
     }
 }
 
-/// A request body streaming `len` bytes of `path` from `offset`, 1 MiB at a time.
-fn file_body(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body> {
+/// A request body streaming `len` bytes of `path` from `offset`, 1 MiB at a time; each
+/// chunk handed to the connection is reported to `progress` as the blob's position.
+fn file_body(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    progress: Option<(Arc<dyn TransferProgress>, Digest)>,
+) -> Result<reqwest::Body> {
     let mut f = std::fs::File::open(path).at("opening", path)?;
     f.seek(SeekFrom::Start(offset)).at("seeking in", path)?;
-    let stream = futures_util::stream::unfold((f, len), |(mut f, left)| async move {
-        if left == 0 {
+    let state = (f, offset, offset + len, progress);
+    let stream = futures_util::stream::unfold(state, |(mut f, pos, end, progress)| async move {
+        if pos >= end {
             return None;
         }
-        let n = left.min(1 << 20) as usize;
+        let n = (end - pos).min(1 << 20) as usize;
         let mut buf = vec![0u8; n];
         match f.read_exact(&mut buf) {
-            Ok(()) => Some((Ok::<_, std::io::Error>(buf), (f, left - n as u64))),
-            Err(e) => Some((Err(e), (f, 0))),
+            Ok(()) => {
+                let pos = pos + n as u64;
+                if let Some((s, digest)) = &progress {
+                    s.event(TransferEvent::Position { digest, pos });
+                }
+                Some((Ok::<_, std::io::Error>(buf), (f, pos, end, progress)))
+            }
+            Err(e) => Some((Err(e), (f, end, end, progress))),
         }
     });
     Ok(reqwest::Body::wrap_stream(stream))
@@ -1139,7 +1201,14 @@ impl ImageDestination for RegistryDest {
         }
         let pusher = self.pusher.clone();
         let desc = desc.clone();
+        let progress = self.pusher.sink.clone();
         let task = async move {
+            // The bytes went up while the layer was prepared (its bar): report the blob.
+            let mut meter = BlobMeter::start(
+                progress.0.as_ref(),
+                &desc.digest,
+                u64::try_from(desc.size).ok(),
+            );
             let sent = match streamed {
                 Some(t) => match t.await {
                     Ok(Ok(loc)) => pusher.complete_upload(&loc, &desc).await,
@@ -1156,9 +1225,11 @@ impl ImageDestination for RegistryDest {
                     desc.digest
                 );
                 if pusher.blob_size(&desc.digest).await?.is_none() {
-                    pusher.upload(file.path(), &desc).await?;
+                    pusher.upload(file.path(), &desc, &progress).await?;
                 }
             }
+            meter.set(u64::try_from(desc.size).unwrap_or(0));
+            meter.done();
             drop(file);
             remember_blob(
                 &desc.digest,
@@ -1201,6 +1272,7 @@ impl ImageDestination for RegistryDest {
                         digest: d.clone(),
                         size: if have > 0 { have } else { *size },
                         compression: *compression,
+                        mounted_from: None,
                     }));
                 }
             }
@@ -1216,6 +1288,7 @@ impl ImageDestination for RegistryDest {
                             digest: d.clone(),
                             size,
                             compression: *compression,
+                            mounted_from: Some(from),
                         }));
                     }
                 }
@@ -1228,16 +1301,32 @@ impl ImageDestination for RegistryDest {
         &mut self,
         file: tempfile::NamedTempFile,
         desc: &Descriptor,
-        _layer: Option<&LayerInfo>,
+        layer: Option<&LayerInfo>,
     ) -> Result<()> {
         while self.uploads.len() >= MAX_UPLOADS {
             self.wait_oldest()?;
         }
         let pusher = self.pusher.clone();
         let desc = desc.clone();
+        // Layers report their upload (configs are small and get no bar).
+        let progress = if layer.is_some() {
+            self.pusher.sink.clone()
+        } else {
+            Sink::default()
+        };
         let task = async move {
             if pusher.blob_size(&desc.digest).await?.is_none() {
-                pusher.upload(file.path(), &desc).await?;
+                let meter = BlobMeter::start(
+                    progress.0.as_ref(),
+                    &desc.digest,
+                    u64::try_from(desc.size).ok(),
+                );
+                pusher.upload(file.path(), &desc, &progress).await?;
+                meter.done();
+            } else if let Some(s) = &progress.0 {
+                s.event(TransferEvent::Skipped {
+                    digest: &desc.digest,
+                });
             }
             drop(file);
             remember_blob(
@@ -1264,6 +1353,11 @@ impl ImageDestination for RegistryDest {
     fn commit(self: Box<Self>) -> Result<()> {
         // The manifest PUT made the image visible; nothing is staged beyond the temp dir.
         Ok(())
+    }
+
+    fn report_transfers(&mut self, sink: Arc<dyn TransferProgress>) -> bool {
+        self.pusher.sink = Sink(Some(sink));
+        true
     }
 }
 
@@ -1383,6 +1477,112 @@ mod tests {
             &CopyImageOptions::default(),
             &crate::report::Quiet,
         )
+    }
+
+    /// With someone listening, the registry reports its own transfers: uploads (after
+    /// `put_blob` returned), HEAD hits, cross-repository mounts, downloads (also the ones
+    /// running ahead); the pipeline prints no per-blob line and counts nothing itself.
+    #[test]
+    fn transfers_are_reported_by_the_registry() {
+        use crate::transport::testutil::Bars;
+        let Some(reg) = TestRegistry::start(Mode::Plain) else {
+            return;
+        };
+        let c = ctx(&Mode::Plain);
+        let big = vec![
+            layer_tar(
+                "big",
+                &(0..300_000u32)
+                    .map(|i| (i * 7919 % 251) as u8)
+                    .collect::<Vec<_>>(),
+            ),
+            layer_tar("small", b"hello"),
+            layer_tar("third", b"3"),
+        ];
+        let copy_to = |repo: &str, rep: &Bars| {
+            let mut src = image(&big, Compression::Gzip);
+            let dst = RegistryDest::open(&named(&reg.host, repo), &c).unwrap();
+            copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), rep).unwrap()
+        };
+        let rep = Bars::default();
+        let out = copy_to("hod/ev:1", &rep);
+        let m: ImageManifest = serde_json::from_slice(&out.manifest).unwrap();
+        let (lines, events) = rep.take();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        assert_eq!(events.first().map(String::as_str), Some("begin"));
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        for l in &m.layers {
+            let d = &l.digest;
+            let start = format!("start {d} Some({})", l.size);
+            let i = events.iter().position(|e| *e == start).expect(&start);
+            let done = events.iter().rposition(|e| *e == format!("done {d}"));
+            assert!(done.is_some_and(|j| j > i), "{d}: {events:?}");
+            // before it, the pipeline prepared (read and verified) the blob
+            let prep = format!("preparing {d} Some({})", l.size);
+            let p = events.iter().position(|e| *e == prep).expect(&prep);
+            assert!(events[p..i].contains(&format!("done {d}")), "{events:?}");
+            // the upload's position ends at the size
+            let last = events.iter().rfind(|e| e.starts_with(&format!("pos {d} ")));
+            assert_eq!(last, Some(&format!("pos {d} {}", l.size)), "{events:?}");
+        }
+        assert!(
+            !events
+                .iter()
+                .any(|e| e.contains(&m.config.digest.to_string())),
+            "no bar for the config: {events:?}"
+        );
+        // the same repository again: every layer is there (HEAD)
+        copy_to("hod/ev:2", &rep);
+        let (_, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(m.layers.iter().map(|l| format!("skipped {}", l.digest)));
+        want.push("end".into());
+        assert_eq!(events, want);
+        // another repository: mounted from the first
+        copy_to("hod/other:1", &rep);
+        let (_, events) = rep.take();
+        let mut want = vec!["begin".to_string()];
+        want.extend(
+            m.layers
+                .iter()
+                .map(|l| format!("mounted {} hod/ev", l.digest)),
+        );
+        want.push("end".into());
+        assert_eq!(events, want);
+        // pulled: the source reports each layer's download, ahead of the pipeline or not
+        let t = tempfile::tempdir().unwrap();
+        let mut src = RegistrySource::open(&named(&reg.host, "hod/ev:1"), &c).unwrap();
+        let dst = OciLayoutDest::new(&t.path().join("lay"), Some("x")).unwrap();
+        copy_image(&mut src, Box::new(dst), &CopyImageOptions::default(), &rep).unwrap();
+        let (lines, events) = rep.take();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Copying blob")),
+            "{lines:?}"
+        );
+        for l in &m.layers {
+            let d = &l.digest;
+            assert_eq!(
+                events
+                    .iter()
+                    .filter(|e| **e == format!("start {d} Some({})", l.size))
+                    .count(),
+                1,
+                "{events:?}"
+            );
+            assert!(
+                events.contains(&format!("pos {d} {}", l.size)),
+                "{events:?}"
+            );
+            assert!(events.contains(&format!("done {d}")), "{events:?}");
+        }
+        assert_eq!(events.last().map(String::as_str), Some("end"));
+        assert!(
+            !events.iter().any(|e| e.starts_with("failed")),
+            "{events:?}"
+        );
     }
 
     #[test]
