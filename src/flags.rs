@@ -8,12 +8,18 @@
 //!        │  + Ctx (--registries-conf, --registries-conf-dir, --short-name-alias-conf)
 //!        ▼
 //!  registry_context(..) ──▶ builder::options::RegistryContext ──▶ {From,Pull,Push,Commit,Copy}Options
+//!
+//!  EncryptionFlags (--encryption-key --encrypt-layer)          push, commit, bud
+//!  DecryptionFlags (--decryption-key)                          pull, from, bud
+//!        ▼ encryption_config(..) / decryption_config(..) (key files read here, once)
+//!  builder::image::encryption::{EncryptionConfig, DecryptionConfig}
 //! ```
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use builder::image::encryption::{DecryptionConfig, EncryptionConfig};
 use builder::options::{Credentials, Platform, RegistryContext, RetryPolicy};
 
 use crate::ctx::Ctx;
@@ -325,4 +331,50 @@ mod tests {
         let e = registry_context(&t.r, None, &Ctx::default()).unwrap_err();
         assert!(e.to_string().contains("--retry-delay"), "{e}");
     }
+}
+
+/// buildah's image encryption flags (push, commit, bud).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EncryptionFlags {
+    /// Encrypt layers for this recipient: PROTOCOL:KEYFILE, e.g. jwe:key.pub (repeatable;
+    /// only the jwe protocol is supported).
+    #[arg(long = "encryption-key", value_name = "PROTOCOL:KEYFILE")]
+    pub encryption_key: Vec<String>,
+    /// Encrypt only the layer at this index (repeatable; negative counts from the top,
+    /// -1 = the last layer; default: every layer).
+    #[arg(
+        long = "encrypt-layer",
+        value_name = "INDEX",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub encrypt_layer: Vec<i64>,
+}
+
+/// buildah's `--decryption-key` (pull, from, bud).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DecryptionFlags {
+    /// Decrypt encrypted layers with this private key: KEYFILE[:PASSPHRASE] (repeatable).
+    #[arg(long = "decryption-key", value_name = "KEYFILE[:PASSPHRASE]")]
+    pub decryption_key: Vec<String>,
+}
+
+/// The encryption configuration the flags ask for (`None` = no encryption).
+pub fn encryption_config(
+    f: &EncryptionFlags,
+) -> anyhow::Result<Option<std::sync::Arc<EncryptionConfig>>> {
+    Ok(
+        EncryptionConfig::from_flags(&f.encryption_key, &f.encrypt_layer)
+            .map_err(builder::error::Error::from)?
+            .map(std::sync::Arc::new),
+    )
+}
+
+/// The decryption keys the flags name (`None` = none).
+pub fn decryption_config(
+    f: &DecryptionFlags,
+) -> anyhow::Result<Option<std::sync::Arc<DecryptionConfig>>> {
+    Ok(DecryptionConfig::from_flags(&f.decryption_key)
+        .map_err(builder::error::Error::from)?
+        .map(std::sync::Arc::new))
 }

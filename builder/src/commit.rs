@@ -53,6 +53,8 @@ pub struct CommitOptions {
     pub annotations: Vec<(String, String)>,
     /// Registry access when the destination is a registry (`docker://`).
     pub registry: crate::options::RegistryContext,
+    /// `--encryption-key`/`--encrypt-layer`: encrypt the image's layers (OCI format).
+    pub encryption: Option<std::sync::Arc<crate::image::encryption::EncryptionConfig>>,
 }
 
 impl Default for CommitOptions {
@@ -68,6 +70,7 @@ impl Default for CommitOptions {
             created_by: None,
             annotations: Vec::new(),
             registry: Default::default(),
+            encryption: None,
         }
     }
 }
@@ -437,6 +440,7 @@ impl Builder {
             format: None,
             compression: (opts.compression != Compression::None).then_some(opts.compression),
             remove_signatures: false,
+            encryption: opts.encryption.clone(),
             ..Default::default()
         };
         let out = transport::copy_image(&mut src, dst, &copy_opts, reporter)?;

@@ -61,6 +61,8 @@ pub struct CopyOptions {
     pub cwd: Option<PathBuf>,
     /// Registry access (and platform) for a `--from` image that has to be pulled.
     pub registry: RegistryContext,
+    /// `--decryption-key`: keys for an encrypted `--from` image.
+    pub decryption: Option<std::sync::Arc<crate::image::encryption::DecryptionConfig>>,
 }
 
 impl Default for CopyOptions {
@@ -84,6 +86,7 @@ impl Default for CopyOptions {
             retry_delay: Duration::from_secs(2),
             cwd: None,
             registry: RegistryContext::default(),
+            decryption: None,
         }
     }
 }
@@ -139,7 +142,7 @@ impl Drop for FromRoot<'_> {
     }
 }
 
-fn open_from<'s>(store: &'s Store, name: &str, ctx: &RegistryContext) -> Result<FromRoot<'s>> {
+fn open_from<'s>(store: &'s Store, name: &str, opts: &CopyOptions) -> Result<FromRoot<'s>> {
     match Builder::open(store, name) {
         Ok(mut b) => {
             let was_mounted = !b.state.mount_point.is_empty();
@@ -161,7 +164,8 @@ fn open_from<'s>(store: &'s Store, name: &str, ctx: &RegistryContext) -> Result<
     let local = if crate::from::is_transport_ref(name) {
         let popts = crate::pull::PullOptions {
             policy: crate::pull::PullPolicy::Missing,
-            registry: ctx.clone(),
+            registry: opts.registry.clone(),
+            decryption: opts.decryption.clone(),
             ..Default::default()
         };
         crate::pull::pull(store, name, &popts, &crate::report::Quiet)?
@@ -208,7 +212,7 @@ impl Builder {
             ));
         }
         let from = match &opts.from {
-            Some(f) => Some(open_from(store, f, &opts.registry)?),
+            Some(f) => Some(open_from(store, f, opts)?),
             None => None,
         };
         let was_mounted = !self.state.mount_point.is_empty();

@@ -85,6 +85,9 @@ pub enum Error {
     /// `run` errors, including the command's own exit status.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
+    /// Layer encryption errors (`--encryption-key`, `--decryption-key`).
+    #[error(transparent)]
+    Encryption(#[from] crate::image::encryption::EncryptionError),
     /// Manifest-list errors.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),

@@ -201,6 +201,7 @@ pub fn resolve_image(
     let popts = PullOptions {
         policy: opts.pull_policy,
         registry: opts.registry.clone(),
+        decryption: opts.decryption.clone(),
         ..Default::default()
     };
     let record = if is_transport_ref(image) {

@@ -32,6 +32,8 @@ pub struct FromOptions {
     /// `--arch`, `--os`, `--variant` are `registry.platform`; on `scratch` they set the
     /// new config's OS and architecture).
     pub registry: RegistryContext,
+    /// `--decryption-key`: keys for an encrypted image.
+    pub decryption: Option<std::sync::Arc<crate::image::encryption::DecryptionConfig>>,
 }
 
 /// `--creds USER[:PASS]`: registry credentials. `Debug` never shows the password.

@@ -77,6 +77,8 @@ pub struct PullOptions {
     /// Registry access, and the platform to pick from a manifest list
     /// (`--platform`, `--arch`, `--os`, `--variant`).
     pub registry: RegistryContext,
+    /// `--decryption-key`: keys for encrypted layers.
+    pub decryption: Option<std::sync::Arc<crate::image::encryption::DecryptionConfig>>,
 }
 
 /// The names a pull of `r` gives the image, from the reference and what the opened source
@@ -163,6 +165,7 @@ fn pull_one(
     let copy = CopyImageOptions {
         remove_signatures: opts.remove_signatures,
         platform: opts.registry.platform.clone(),
+        decryption: opts.decryption.clone(),
         ..Default::default()
     };
     let out = transport::copy_image(source.as_mut(), dst, &copy, reporter)?;

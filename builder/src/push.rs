@@ -23,6 +23,8 @@ pub struct PushOptions {
     pub remove_signatures: bool,
     /// Registry access (`--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, …).
     pub registry: RegistryContext,
+    /// `--encryption-key`/`--encrypt-layer`.
+    pub encryption: Option<std::sync::Arc<crate::image::encryption::EncryptionConfig>>,
 }
 
 /// The destination a push names: a transport reference, or a bare name meaning a registry
@@ -74,6 +76,7 @@ pub fn push(
             compression,
             compression_level: opts.compression_level,
             remove_signatures: opts.remove_signatures,
+            encryption: opts.encryption.clone(),
             ..Default::default()
         };
         Ok(transport::copy_image(src.as_mut(), dst, &copy, reporter)?.manifest_digest)

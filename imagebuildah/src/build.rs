@@ -480,20 +480,18 @@ fn commit_final(
         let out = b.commit(store, dest, &co, rep)?;
         out.image_id
     };
+    // buildah reports every name the image has once tagged, its new ones first (a
+    // FROM-only build's image is the base image, so the base's names are listed too).
+    let mut tagged = names.clone();
     if !names.is_empty() {
         let img = store.image(&image_id)?;
-        let mut all = img.names.clone();
-        for n in &names {
-            if !all.contains(n) {
-                all.push(n.clone());
-            }
-        }
-        if all != img.names {
-            store.set_image_names(&image_id, &all)?;
+        tagged.extend(img.names.iter().filter(|n| !names.contains(n)).cloned());
+        if tagged != img.names {
+            store.set_image_names(&image_id, &tagged)?;
         }
     }
     reporter.step(&format!("--> {}", short(&image_id)));
-    for n in &names {
+    for n in &tagged {
         reporter.step(&format!("Successfully tagged {n}"));
     }
     Ok(BuildOutput { image_id, names })

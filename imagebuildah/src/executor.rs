@@ -145,6 +145,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         fo.isolation = cx.opts.run.isolation;
         fo.run_defaults = cx.opts.run_defaults.clone();
         fo.registry = cx.opts.registry.clone();
+        fo.decryption = cx.opts.decryption.clone();
         fo.registry.platform = match &stage.platform {
             Some(p) => {
                 let p = crate::shell::process_word(p, stage.from.escape, cx.global_args)
@@ -795,6 +796,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         let mut fo = FromOptions::default();
         fo.pull_policy = self.cx.opts.pull_policy;
         fo.registry = self.cx.opts.registry.clone();
+        fo.decryption = self.cx.opts.decryption.clone();
         let mut b = Builder::new_from(self.cx.store, image, &fo, self.cx.reporter)?;
         b.state
             .other
@@ -858,6 +860,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                         let mut fo = FromOptions::default();
                         fo.pull_policy = self.cx.opts.pull_policy;
                         fo.registry = self.cx.opts.registry.clone();
+                        fo.decryption = self.cx.opts.decryption.clone();
                         let r = builder::from::resolve_image(
                             self.cx.store,
                             img,
@@ -879,6 +882,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let mut fo = FromOptions::default();
                 fo.pull_policy = self.cx.opts.pull_policy;
                 fo.registry = self.cx.opts.registry.clone();
+                fo.decryption = self.cx.opts.decryption.clone();
                 let img = if own {
                     None
                 } else {
@@ -1095,6 +1099,7 @@ pub fn commit_options(opts: &BuildOptions, created_by: &str, last: bool) -> Comm
     co.compression = opts.compression;
     co.timestamp = opts.timestamp;
     co.registry = opts.registry.clone();
+    co.encryption = opts.encryption.clone();
     co.identity_label = opts.identity_label;
     co.created_by = Some(created_by.to_string()).filter(|s| !s.is_empty());
     if last {

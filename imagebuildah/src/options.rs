@@ -209,6 +209,10 @@ pub struct BuildOptions {
     pub run_defaults: RunDefaults,
     /// Registry access, and the platform of base images and of the result (`--platform`).
     pub registry: RegistryContext,
+    /// `--decryption-key`: keys for encrypted base images.
+    pub decryption: Option<std::sync::Arc<builder::image::encryption::DecryptionConfig>>,
+    /// `--encryption-key`/`--encrypt-layer`: encrypt the built image's layers.
+    pub encryption: Option<std::sync::Arc<builder::image::encryption::EncryptionConfig>>,
     /// `-q`: no step lines.
     pub quiet: bool,
     /// `--rm` (default true): remove the working containers after a successful build.

@@ -175,6 +175,12 @@ pub struct BudArgs {
     /// Registry access for base images.
     #[command(flatten)]
     pub registry: RegistryFlags,
+    /// `--decryption-key` for encrypted base images.
+    #[command(flatten)]
+    pub decryption: crate::flags::DecryptionFlags,
+    /// `--encryption-key`, `--encrypt-layer` for the built image.
+    #[command(flatten)]
+    pub encryption: crate::flags::EncryptionFlags,
     /// Platform of base images and of the result.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -375,6 +381,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     o.run_defaults = a.run_defaults.defaults()?;
     o.run_defaults.no_hosts = a.no_hosts;
     o.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
+    o.decryption = crate::flags::decryption_config(&a.decryption)?;
+    o.encryption = crate::flags::encryption_config(&a.encryption)?;
     o.quiet = a.quiet;
     o.remove_containers = a.rm || a.force_rm;
     o.force_remove = a.force_rm;

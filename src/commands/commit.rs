@@ -51,6 +51,9 @@ pub struct CommitArgs {
     /// Add a manifest annotation (k=v) to the image.
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// `--encryption-key`, `--encrypt-layer`.
+    #[command(flatten)]
+    pub encryption: crate::flags::EncryptionFlags,
     /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`
     /// (for a `docker://` destination).
     #[command(flatten)]
@@ -92,6 +95,7 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         opts.annotations.push((k.to_string(), v.to_string()));
     }
     opts.registry = registry_context(&a.registry, None, ctx)?;
+    opts.encryption = crate::flags::encryption_config(&a.encryption)?;
     let reporter = StderrReporter::new(a.quiet);
     let out = b.commit(&store, a.image.as_deref(), &opts, &reporter)?;
     if let Some(path) = &a.iidfile {

@@ -75,9 +75,9 @@ pub struct CopyArgs {
     /// Accepted for compatibility.
     #[arg(long = "blob-cache", hide = true)]
     pub blob_cache: Option<String>,
-    /// Accepted for compatibility.
-    #[arg(long = "decryption-key", hide = true)]
-    pub decryption_keys: Vec<String>,
+    /// `--decryption-key` for an encrypted `--from` image.
+    #[command(flatten)]
+    pub decryption: crate::flags::DecryptionFlags,
     /// The working container, then sources, then the destination.
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -176,6 +176,7 @@ pub fn run(verb: Verb, args: CopyArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.add_history = args.add_history.unwrap_or(false);
     opts.retries = args.registry.retry.unwrap_or(3);
     opts.registry = registry_context(&args.registry, None, ctx)?;
+    opts.decryption = crate::flags::decryption_config(&args.decryption)?;
     opts.retry_delay = retry_delay;
     if args.link {
         tracing::debug!("--link: copying into the container's layer");

@@ -6,7 +6,9 @@ use builder::pull::PullPolicy;
 use builder::run::Isolation;
 
 use crate::ctx::Ctx;
-use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
+use crate::flags::{
+    decryption_config, registry_context, DecryptionFlags, PlatformFlags, RegistryFlags,
+};
 use crate::output::{self, StderrReporter};
 
 use super::run_flags::RunDefaultsArgs;
@@ -40,6 +42,9 @@ pub struct FromArgs {
     /// Isolation for `run`: oci, chroot or rootless (default: BUILDAH_ISOLATION, else oci).
     #[arg(long, value_name = "TYPE")]
     pub isolation: Option<String>,
+    /// `--decryption-key`.
+    #[command(flatten)]
+    pub decryption: DecryptionFlags,
     /// `--platform`, `--arch`, `--os`, `--variant`.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -70,6 +75,7 @@ pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.isolation = a.isolation.as_deref().map(Isolation::parse).transpose()?;
     opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
     opts.run_defaults = a.run.defaults()?;
+    opts.decryption = decryption_config(&a.decryption)?;
     let store = ctx.store()?;
     let reporter = StderrReporter::new(a.quiet);
     let b = imagebuildah::onbuild::from(&store, &a.image, &opts, &reporter)?;

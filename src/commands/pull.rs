@@ -2,7 +2,9 @@
 use builder::pull::PullOptions;
 
 use crate::ctx::Ctx;
-use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
+use crate::flags::{
+    decryption_config, registry_context, DecryptionFlags, PlatformFlags, RegistryFlags,
+};
 use crate::output::{self, StderrReporter};
 
 /// `hod pull [options] IMAGE`
@@ -22,6 +24,9 @@ pub struct PullArgs {
     /// Don't copy signatures.
     #[arg(long)]
     pub remove_signatures: bool,
+    /// `--decryption-key`.
+    #[command(flatten)]
+    pub decryption: DecryptionFlags,
     /// `--platform`, `--arch`, `--os`, `--variant`.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -38,6 +43,7 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.policy = super::from::parse_pull_policy(&a.policy)?;
     opts.remove_signatures = a.remove_signatures;
     opts.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
+    opts.decryption = decryption_config(&a.decryption)?;
     let reporter = StderrReporter::new(a.quiet);
     let id = builder::pull::pull(&store, &a.image, &opts, &reporter)?;
     output::println(&id)?;

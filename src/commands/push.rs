@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use builder::push::PushOptions;
 
 use crate::ctx::Ctx;
-use crate::flags::{registry_context, RegistryFlags};
+use crate::flags::{encryption_config, registry_context, EncryptionFlags, RegistryFlags};
 use crate::output::StderrReporter;
 
 /// `hod push [options] IMAGE [DESTINATION]`
@@ -39,6 +39,9 @@ pub struct PushArgs {
     /// Remove the local image after a successful push.
     #[arg(long)]
     pub rm: bool,
+    /// `--encryption-key`, `--encrypt-layer`.
+    #[command(flatten)]
+    pub encryption: EncryptionFlags,
     /// `--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, `--retry-delay`.
     #[command(flatten)]
     pub registry: RegistryFlags,
@@ -57,6 +60,7 @@ pub fn run(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.compression_level = a.compression_level;
     opts.remove_signatures = a.remove_signatures;
     opts.registry = registry_context(&a.registry, None, ctx)?;
+    opts.encryption = encryption_config(&a.encryption)?;
     let dest = a.destination.clone().unwrap_or_else(|| a.image.clone());
     let reporter = StderrReporter::new(a.quiet);
     let digest = builder::push::push(&store, &a.image, &dest, &opts, &reporter)?;

@@ -14,6 +14,7 @@ mod bud_cache_registry;
 mod commit;
 mod concurrency;
 mod docs;
+mod encryption;
 mod errors;
 mod login;
 mod progress;

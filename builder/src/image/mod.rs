@@ -1,5 +1,5 @@
 //! The image model: one canonical [`ImageConfig`] (a superset of OCI and Docker v2s2 image
-//! configs), digests, the manifest/index/descriptor types (`manifest.rs`), and the typed
+//! configs), digests, ocicrypt-compatible layer encryption (`encryption/`), the manifest/index/descriptor types (`manifest.rs`), and the typed
 //! [`Platform`] with the one instance chooser over indexes (`platform.rs`).
 //!
 //! The working container keeps only the canonical model; conversion to OCI or Docker JSON
@@ -8,6 +8,7 @@
 pub mod config;
 pub mod convert;
 pub mod digest;
+pub mod encryption;
 pub mod manifest;
 pub mod platform;
 

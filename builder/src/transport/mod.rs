@@ -7,7 +7,9 @@
 //!                                                               ImageDestination::put_blob (rename / apply)
 //! ```
 //! Every blob is verified (digest and size) while it is staged, before the destination makes
-//! it visible (D36). Manifests and configs are read with a 4 MiB bound (D37).
+//! it visible (D36). Layer encryption and decryption (`--encryption-key`, `--decryption-key`)
+//! are two more stages of the same writer chain (`image::encryption`):
+//! `verify ─▶ [decrypt] ─▶ decompress ─▶ diff_id ─▶ compress ─▶ [encrypt ─▶ sha256] ─▶ file`. Manifests and configs are read with a 4 MiB bound (D37).
 //! Format conversion (`--format`) changes the manifest's media types only; the config bytes,
 //! and so the image ID, are kept, as containers/image does.
 //! Progress: without a listener ([`Reporter::transfers`] `None`) the pipeline prints
@@ -28,6 +30,9 @@ use std::path::{Path, PathBuf};
 use crate::archive::Compression;
 use crate::builder::ImageFormat;
 use crate::error::{Error, IoResultExt, Result};
+use crate::image::encryption::{
+    self, DecryptStage, DecryptionConfig, EncryptStage, EncryptionConfig, EncryptionError, LayerKey,
+};
 use crate::image::manifest::{self, *};
 use crate::image::platform::{choose_instance, Platform};
 use crate::image::{Digest, ImageConfig, Sha256Writer};
@@ -175,6 +180,11 @@ pub trait ImageDestination {
     ) -> Result<Option<BlobInfo>> {
         Ok(None)
     }
+    /// Whether the destination unpacks layers (the local store) rather than holding blobs:
+    /// an encrypted layer without a key cannot go there.
+    fn unpacks_layers(&self) -> bool {
+        false
+    }
     /// Whether [`ImageDestination::put_layer_stream`] is supported.
     fn accepts_layer_stream(&self) -> bool {
         false
@@ -282,6 +292,10 @@ pub struct CopyImageOptions {
     /// The instance to copy when the source is a manifest list or index (empty fields =
     /// the host's).
     pub platform: Platform,
+    /// `--encryption-key`/`--encrypt-layer`: encrypt layers (forces the OCI format).
+    pub encryption: Option<std::sync::Arc<EncryptionConfig>>,
+    /// `--decryption-key`: decrypt encrypted layers.
+    pub decryption: Option<std::sync::Arc<DecryptionConfig>>,
 }
 
 /// What a copy produced.
@@ -464,7 +478,26 @@ pub fn copy_image(
     };
     let (src_bytes, src_mt, src_manifest) = load_image_manifest(src, &opts.platform)?;
     let supported = dst.supported_manifest_types();
+    // Encrypted layers need an OCI manifest (containers/image's `requiresOCIEncryption`):
+    // when encrypting, or when copying encrypted layers without decrypting them.
+    let src_encrypted = src_manifest
+        .layers
+        .iter()
+        .any(|l| encryption::is_encrypted(&l.media_type));
+    let needs_oci = opts.encryption.is_some() || (src_encrypted && opts.decryption.is_none());
+    if opts.encryption.is_some() && dst.unpacks_layers() {
+        return Err(EncryptionError::LocalStore.into());
+    }
+    if needs_oci {
+        if opts.format == Some(ImageFormat::Docker) {
+            return Err(EncryptionError::DockerFormat.into());
+        }
+        if !supported.contains(&OCI_MANIFEST) {
+            return Err(EncryptionError::NeedsOci(supported.join(", ")).into());
+        }
+    }
     let want_mt = match opts.format {
+        _ if needs_oci => OCI_MANIFEST,
         Some(ImageFormat::Oci) => OCI_MANIFEST,
         Some(ImageFormat::Docker) => DOCKER_MANIFEST,
         None => supported
@@ -506,23 +539,56 @@ pub fn copy_image(
         )));
     }
 
+    // Which layers to encrypt; the keys of the encrypted layers to decrypt, unwrapped before
+    // anything is copied (a wrong key or a missing one stores nothing).
+    let to_encrypt = match &opts.encryption {
+        Some(e) => e.layers.resolve(src_manifest.layers.len())?,
+        None => vec![false; src_manifest.layers.len()],
+    };
+    let mut layer_keys = Vec::with_capacity(src_manifest.layers.len());
+    for (index, desc) in src_manifest.layers.iter().enumerate() {
+        layer_keys.push(match &opts.decryption {
+            _ if !encryption::is_encrypted(&desc.media_type) => None,
+            Some(dec) => Some(dec.layer_key(desc)?),
+            None if dst.unpacks_layers() => {
+                return Err(EncryptionError::MissingKey {
+                    blob: desc.digest.clone(),
+                    diff_id: diff_ids[index].clone(),
+                }
+                .into())
+            }
+            None => None,
+        });
+    }
+
     let mut out_layers = Vec::with_capacity(src_manifest.layers.len());
     for (index, desc) in src_manifest.layers.iter().enumerate() {
-        let src_c = compression_of_media_type(&desc.media_type).ok_or_else(|| {
-            bad(format!(
-                "layer {}: unsupported media type {:?}",
-                desc.digest, desc.media_type
-            ))
-        })?;
-        let target = dst
-            .required_compression()
-            .or(opts.compression)
-            .or(if src_c == Compression::None {
-                dst.desired_compression()
-            } else {
-                None
-            })
-            .unwrap_or(src_c);
+        let src_encrypted = encryption::is_encrypted(&desc.media_type);
+        let decrypt = layer_keys[index].as_ref();
+        // An encrypted layer without its key is copied as it is, still encrypted.
+        let opaque = src_encrypted && decrypt.is_none();
+        // containers/image never encrypts an already encrypted source layer again.
+        let encrypt_key = (to_encrypt[index] && !src_encrypted).then(LayerKey::generate);
+        let crypt = src_encrypted || encrypt_key.is_some();
+        let src_c = compression_of_media_type(encryption::plain_media_type(&desc.media_type))
+            .ok_or_else(|| {
+                bad(format!(
+                    "layer {}: unsupported media type {:?}",
+                    desc.digest, desc.media_type
+                ))
+            })?;
+        let target = if opaque {
+            src_c
+        } else {
+            dst.required_compression()
+                .or(opts.compression)
+                .or(if src_c == Compression::None {
+                    dst.desired_compression()
+                } else {
+                    None
+                })
+                .unwrap_or(src_c)
+        };
         let info = LayerInfo {
             index,
             diff_id: Some(diff_ids[index].clone()),
@@ -530,7 +596,14 @@ pub fn copy_image(
             target,
         };
         let out_media = layer_media_type(out_mt, target)?;
-        if let Some(have) = dst.try_reuse_layer(desc, &info)? {
+        // No reuse and no blob-cache records involving encrypted data (containers/image#1533):
+        // a plain blob must never stand in for an encrypted one, nor the reverse.
+        let reused = if crypt {
+            None
+        } else {
+            dst.try_reuse_layer(desc, &info)?
+        };
+        if let Some(have) = reused {
             match (&sink, &have.mounted_from) {
                 (None, _) => reporter.progress(&format!(
                     "Copying blob {} skipped: already exists",
@@ -560,13 +633,13 @@ pub fn copy_image(
             reporter.progress(&format!("Copying blob {}", desc.digest));
         }
         let mut meter = meter_for(desc);
-        let spooled = if target == src_c {
+        let spooled = if target == src_c && !crypt {
             src.take_blob_file(desc)
         } else {
             None
         };
         // download → verify → decompress → apply in one pass, when both ends can.
-        if spooled.is_none() && target == src_c && dst.accepts_layer_stream() {
+        if spooled.is_none() && target == src_c && !crypt && dst.accepts_layer_stream() {
             if let Some(r) = src.open_blob(desc)? {
                 let r: Box<dyn io::Read + Send> = if meter.is_active() {
                     Box::new(MeteredRead::new(
@@ -585,6 +658,7 @@ pub fn copy_image(
                 continue;
             }
         }
+        let mut annotations = desc.annotations.clone();
         let (file, out_digest, out_size, out_c, stream) = if let Some(mut f) = spooled {
             let mut w = Sha256Writer::new(io::sink());
             f.as_file_mut().rewind().at("rewinding", f.path())?;
@@ -594,7 +668,7 @@ pub fn copy_image(
             meter.add(size);
             meter.done();
             (f, digest, size, src_c, None)
-        } else if target == src_c {
+        } else if target == src_c && (opaque || !crypt) {
             let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
             let mut out = MeteredWrite {
@@ -606,7 +680,7 @@ pub fn copy_image(
             let (digest, size, tmp) = w.finish();
             verify(desc, &digest, size)?;
             meter.done();
-            if src_c == Compression::None && digest != diff_ids[index] {
+            if src_c == Compression::None && !opaque && digest != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
                     expected: diff_ids[index].clone(),
@@ -623,16 +697,31 @@ pub fn copy_image(
                 path: path.clone(),
                 source: e,
             };
-            // source bytes → verify → decompress → (diff_id, compress, blob digest) → file
-            // (and, for big layers going to a registry, straight on to its upload)
+            let decrypt_err = |reason: String| -> Error {
+                EncryptionError::Decrypt {
+                    digest: desc.digest.clone(),
+                    reason,
+                }
+                .into()
+            };
+            // source bytes → verify → [decrypt] → decompress → (diff_id, compress, blob
+            // digest) → [encrypt → digest] → file (and, for big layers going to a registry,
+            // straight on to its upload)
             let stream = if desc.size >= STREAM_MIN {
                 dst.start_blob_stream()?
             } else {
                 None
             };
             let tee = Tee { file: tmp, stream };
-            let mut enc = LayerWriter::with_level(tee, target, opts.compression_level)?;
-            let out = if src_c == Compression::None && desc.digest == diff_ids[index] {
+            let mut enc = LayerWriter::with_level(
+                EncryptStage::new(tee, encrypt_key.as_ref()),
+                target,
+                opts.compression_level,
+            )?;
+            let out = if decrypt.is_none()
+                && src_c == Compression::None
+                && desc.digest == diff_ids[index]
+            {
                 // An uncompressed blob is its own diff: the writer's diff ID digest is the
                 // verification, so the bytes are hashed once, not twice.
                 let mut metered = MeteredWrite {
@@ -647,6 +736,7 @@ pub fn copy_image(
                 out
             } else {
                 let dec = Decoder::new(enc, src_c).map_err(io_err)?;
+                let dec = DecryptStage::new(dec, decrypt).map_err(decrypt_err)?;
                 let mut verifier = Sha256Writer::new(dec);
                 let mut metered = MeteredWrite {
                     inner: &mut verifier,
@@ -657,6 +747,8 @@ pub fn copy_image(
                 let (digest, size, dec) = verifier.finish();
                 verify(desc, &digest, size)?;
                 meter.done();
+                // The HMAC is checked before the decrypted bytes are trusted any further.
+                let dec = dec.finish().map_err(|e| decrypt_err(e.to_string()))?;
                 let enc = dec.finish().map_err(io_err)?;
                 enc.finish().map_err(io_err)?
             };
@@ -668,16 +760,41 @@ pub fn copy_image(
                 }
                 .into());
             }
-            let Tee { file, stream } = out.inner;
-            (file, out.blob_digest, out.blob_size, target, stream)
+            let (tee, encrypted) = out.inner.finish().map_err(io_err)?;
+            let Tee { file, stream } = tee;
+            if decrypt.is_some() {
+                // The decrypted layer carries no encryption annotations.
+                if let Some(a) = &mut annotations {
+                    a.retain(|k, _| !k.starts_with(encryption::ANNOTATION_PREFIX));
+                }
+                if annotations.as_ref().is_some_and(|a| a.is_empty()) {
+                    annotations = None;
+                }
+            }
+            match (encrypted, &encrypt_key, &opts.encryption) {
+                (Some(e), Some(key), Some(cfg)) => {
+                    let a = cfg.annotations(key, &e.public, &out.blob_digest)?;
+                    annotations.get_or_insert_with(Default::default).extend(a);
+                    (file, e.digest, e.size, target, stream)
+                }
+                _ => (file, out.blob_digest, out.blob_size, target, stream),
+            }
         };
-        blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
-        blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);
+        if !crypt {
+            blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
+            blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);
+        }
         let mut file = file;
         file.as_file_mut().flush().at("writing", file.path())?;
         file.as_file_mut().rewind().at("rewinding", file.path())?;
         let mut out_desc = desc.clone();
         out_desc.media_type = layer_media_type(out_mt, out_c)?.to_string();
+        if opaque {
+            out_desc.media_type = desc.media_type.clone();
+        } else if encrypt_key.is_some() {
+            out_desc.media_type.push_str(encryption::ENCRYPTED_SUFFIX);
+        }
+        out_desc.annotations = annotations;
         out_desc.digest = out_digest;
         out_desc.size = out_size as i64;
         let info = LayerInfo {

@@ -195,6 +195,9 @@ impl ImageDestination for StorageDest<'_> {
             None => Ok(None),
         }
     }
+    fn unpacks_layers(&self) -> bool {
+        true
+    }
     fn accepts_layer_stream(&self) -> bool {
         true
     }
