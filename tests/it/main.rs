@@ -20,4 +20,5 @@ mod push;
 mod registries_conf;
 mod registry;
 mod run;
+mod security_layers;
 mod store;

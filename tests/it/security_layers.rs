@@ -1,0 +1,909 @@
+//! Issue 16, the security battery's first half (`docs/security.md`): layers and tar
+//! (B01–B11), build contexts and sources (C12–C17) and `RUN --mount` (M18–M23).
+//!
+//! Every case builds its hostile input here: tar streams with headers written byte by byte
+//! (never through the `tar` crate's builder, which would sanitise the names), OCI layouts
+//! holding them, crafted build contexts. The real binary pulls, builds or copies them, and
+//! the assertions are on sentinels outside the root ([`Host`]: canary bytes, modes,
+//! owners, times, link counts, xattrs, absent files), on the exit status and the one
+//! `Error:` line, and on the store staying consistent with no partial layer.
+//!
+//! Items already covered by the library's unit tests are listed in `docs/security.md`
+//! next to these.
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::common::{self, Run, TestContext};
+
+// ---------------------------------------------------------------------------------------
+// Raw tar headers.
+
+/// One tar header, written field by field.
+#[derive(Clone, Debug)]
+struct H {
+    name: Vec<u8>,
+    typ: u8,
+    link: Vec<u8>,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    dev: (u32, u32),
+    /// The size field when it must differ from the data written.
+    size: Option<u64>,
+}
+
+fn h(name: impl AsRef<[u8]>, typ: u8) -> H {
+    H {
+        name: name.as_ref().to_vec(),
+        typ,
+        link: Vec::new(),
+        mode: if typ == b'5' { 0o755 } else { 0o644 },
+        uid: 0,
+        gid: 0,
+        mtime: 1_600_000_000,
+        dev: (0, 0),
+        size: None,
+    }
+}
+fn file(name: impl AsRef<[u8]>) -> H {
+    h(name, b'0')
+}
+fn dir(name: impl AsRef<[u8]>) -> H {
+    h(name, b'5')
+}
+fn sym(name: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> H {
+    H {
+        link: target.as_ref().to_vec(),
+        mode: 0o777,
+        ..h(name, b'2')
+    }
+}
+fn hard(name: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> H {
+    H {
+        link: target.as_ref().to_vec(),
+        ..h(name, b'1')
+    }
+}
+
+fn octal(field: &mut [u8], v: u64) {
+    let w = field.len() - 1;
+    let s = format!("{v:0w$o}");
+    assert!(s.len() <= w, "{v} does not fit a {w}-digit field");
+    field[..w].copy_from_slice(s.as_bytes());
+    field[w] = 0;
+}
+
+/// A PAX record `"%d %s=%s\n"` (the length counts itself).
+fn pax_record(k: &[u8], v: &[u8]) -> Vec<u8> {
+    let body = k.len() + v.len() + 3;
+    let mut n = body + 1;
+    while n != body + n.to_string().len() {
+        n = body + n.to_string().len();
+    }
+    let mut r = format!("{n} ").into_bytes();
+    r.extend_from_slice(k);
+    r.push(b'=');
+    r.extend_from_slice(v);
+    r.push(b'\n');
+    r
+}
+
+/// A tar stream assembled header by header.
+#[derive(Default)]
+struct Tar {
+    out: Vec<u8>,
+}
+
+impl Tar {
+    fn header(&mut self, h: &H, size: u64) {
+        let mut b = [0u8; 512];
+        assert!(h.name.len() <= 100 && h.link.len() <= 100, "{h:?}");
+        b[..h.name.len()].copy_from_slice(&h.name);
+        octal(&mut b[100..108], u64::from(h.mode));
+        octal(&mut b[108..116], h.uid);
+        octal(&mut b[116..124], h.gid);
+        octal(&mut b[124..136], size);
+        octal(&mut b[136..148], h.mtime);
+        b[156] = h.typ;
+        b[157..157 + h.link.len()].copy_from_slice(&h.link);
+        b[257..263].copy_from_slice(b"ustar\0");
+        b[263..265].copy_from_slice(b"00");
+        b[265..269].copy_from_slice(b"root");
+        b[297..301].copy_from_slice(b"root");
+        octal(&mut b[329..337], u64::from(h.dev.0));
+        octal(&mut b[337..345], u64::from(h.dev.1));
+        b[148..156].fill(b' ');
+        let sum: u64 = b.iter().map(|x| u64::from(*x)).sum();
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        self.out.extend_from_slice(&b);
+    }
+
+    fn data(&mut self, d: &[u8]) {
+        self.out.extend_from_slice(d);
+        while self.out.len() % 512 != 0 {
+            self.out.push(0);
+        }
+    }
+
+    /// An entry; the size field is the data's length unless `h.size` says otherwise.
+    /// Names and link targets over 100 bytes go into a PAX header before it.
+    fn entry(mut self, mut h: H, data: &[u8]) -> Tar {
+        if h.name.len() > 100 || h.link.len() > 100 {
+            let mut recs: Vec<(&[u8], &[u8])> = Vec::new();
+            let (name, link) = (h.name.clone(), h.link.clone());
+            if name.len() > 100 {
+                recs.push((b"path", &name));
+            }
+            if link.len() > 100 {
+                recs.push((b"linkpath", &link));
+            }
+            self = self.pax(&recs);
+            h.name.truncate(100);
+            h.link.truncate(100);
+        }
+        self.header(&h, h.size.unwrap_or(data.len() as u64));
+        self.data(data);
+        self
+    }
+
+    fn e(self, h: H) -> Tar {
+        self.entry(h, b"")
+    }
+
+    /// A PAX extended header (`x`) for the next entry.
+    fn pax(self, records: &[(&[u8], &[u8])]) -> Tar {
+        let mut d = Vec::new();
+        for (k, v) in records {
+            d.extend(pax_record(k, v));
+        }
+        self.entry(h("PaxHeaders/x", b'x'), &d)
+    }
+
+    /// A GNU long name (`L`) for the next entry.
+    fn long_name(self, name: &[u8]) -> Tar {
+        let mut d = name.to_vec();
+        d.push(0);
+        self.entry(h("././@LongLink", b'L'), &d)
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(&[0u8; 1024]);
+        self.out
+    }
+}
+
+fn tar() -> Tar {
+    Tar::default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile images as OCI layouts.
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// One layer as stored in a layout.
+struct Blob {
+    bytes: Vec<u8>,
+    media: &'static str,
+    diff_id: String,
+    /// The descriptor's size when it must lie.
+    size: Option<i64>,
+}
+
+fn plain(tar: Vec<u8>) -> Blob {
+    Blob {
+        diff_id: format!("sha256:{}", sha256_hex(&tar)),
+        bytes: tar,
+        media: "application/vnd.oci.image.layer.v1.tar",
+        size: None,
+    }
+}
+
+fn gzipped(tar: Vec<u8>) -> Blob {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&tar).unwrap();
+    Blob {
+        diff_id: format!("sha256:{}", sha256_hex(&tar)),
+        bytes: e.finish().unwrap(),
+        media: "application/vnd.oci.image.layer.v1.tar+gzip",
+        size: None,
+    }
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn put_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    let d = layout.join("blobs/sha256");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// Writes an OCI layout with `layers` under `layout` (tag `latest`) and returns the
+/// `oci:` reference; `config` is the image config's `config` object.
+fn oci_image(layout: &Path, layers: Vec<Blob>, config: serde_json::Value) -> String {
+    let _ = fs::remove_dir_all(layout);
+    fs::create_dir_all(layout).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    for l in &layers {
+        let digest = put_blob(layout, &l.bytes);
+        descs.push(serde_json::json!({
+            "mediaType": l.media,
+            "digest": digest,
+            "size": l.size.unwrap_or(l.bytes.len() as i64),
+        }));
+        diff_ids.push(l.diff_id.clone());
+        history.push(serde_json::json!({"created_by": "security battery"}));
+    }
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch(),
+        "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    }))
+    .unwrap();
+    let cfg_digest = put_blob(layout, &cfg);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": cfg_digest,
+            "size": cfg.len(),
+        },
+        "layers": descs,
+    }))
+    .unwrap();
+    let m_digest = put_blob(layout, &manifest);
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": m_digest,
+                "size": manifest.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "latest"},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    format!("oci:{}:latest", layout.display())
+}
+
+/// The same layout as an `oci-archive:` tarball.
+fn oci_archive(layout: &Path) -> String {
+    let out = layout.with_extension("tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(&out)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    format!("oci-archive:{}", out.display())
+}
+
+// ---------------------------------------------------------------------------------------
+// Sentinels outside the root.
+
+/// A host directory next to the store whose every byte, mode, owner, time, link count and
+/// xattr is compared before and after; escaping writes aim at it.
+struct Host {
+    dir: PathBuf,
+    before: BTreeMap<String, String>,
+}
+
+const CANARY: &[u8] = b"CANARY: host bytes";
+
+impl Host {
+    fn new(ctx: &TestContext) -> Host {
+        let dir = ctx.path("host");
+        fs::create_dir_all(dir.join("dir")).unwrap();
+        fs::write(dir.join("canary"), CANARY).unwrap();
+        fs::write(dir.join("victim"), b"victim").unwrap();
+        fs::set_permissions(dir.join("canary"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(dir.join("dir"), fs::Permissions::from_mode(0o750)).unwrap();
+        for p in ["canary", "victim", "dir", ""] {
+            let st = Command::new("touch")
+                .args(["-h", "-d", "@1000000000"])
+                .arg(dir.join(p))
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let before = snapshot(&dir);
+        Host { dir, before }
+    }
+
+    /// `$HOST` as an absolute path string (what absolute links point at).
+    fn abs(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// `../../…/$HOST`: enough `..` to climb to `/` from any depth of the store.
+    fn rel(&self) -> String {
+        format!("{}{}", "../".repeat(24), self.abs().trim_start_matches('/'))
+    }
+
+    fn assert_intact(&self, what: &str) {
+        let now = snapshot(&self.dir);
+        assert!(
+            now == self.before,
+            "{what}: the host directory changed\nbefore: {:#?}\nafter: {now:#?}",
+            self.before
+        );
+    }
+}
+
+fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, p: &Path, out: &mut BTreeMap<String, String>) {
+        let md = fs::symlink_metadata(p).unwrap();
+        let mut xattrs: Vec<String> = xattr::list(p)
+            .map(|l| {
+                l.map(|k| {
+                    let v = xattr::get(p, &k).ok().flatten().unwrap_or_default();
+                    format!("{}={}", k.to_string_lossy(), hex::encode(v))
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        xattrs.sort();
+        let content = if md.is_file() {
+            sha256_hex(&fs::read(p).unwrap())
+        } else if md.file_type().is_symlink() {
+            fs::read_link(p).unwrap().display().to_string()
+        } else {
+            String::new()
+        };
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        out.insert(
+            rel,
+            format!(
+                "mode={:o} uid={} gid={} mtime={}.{} nlink={} size={} {content} {xattrs:?}",
+                md.mode(),
+                md.uid(),
+                md.gid(),
+                md.mtime(),
+                md.mtime_nsec(),
+                if md.is_dir() { 0 } else { md.nlink() },
+                if md.is_dir() { 0 } else { md.size() },
+            ),
+        );
+        if md.is_dir() {
+            let mut names: Vec<_> = fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            for n in names {
+                walk(root, &n, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Paths below `dir` whose name starts with `prefix` (escaped writes are named so).
+fn find_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                out.push(p.clone());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A name at the host's `/` that an escape through `-> /` would create; unique per test.
+fn slash_name(test: &str) -> String {
+    format!("hodsec-{test}-{}", std::process::id())
+}
+
+fn assert_not_at_slash(name: &str) {
+    assert!(
+        !Path::new("/").join(name).exists(),
+        "/{name} was written on the host"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Running hod.
+
+fn pull(ctx: &TestContext, src: &str) -> Run {
+    let r = ctx.hod(["pull", "-q", src]);
+    common::assert_no_panic(&r);
+    r
+}
+
+/// A refused input: exit 125, one `Error:` line naming `what`, no image, the store
+/// consistent (no incomplete layer, no layer directory without a record).
+fn assert_rejected(ctx: &TestContext, r: Run, what: &str, case: &str) {
+    if let Err(e) = r.check_one_error_naming(what) {
+        panic!("case {case}: {e}");
+    }
+    assert_eq!(
+        ctx.ok(["images", "-q"]),
+        "",
+        "case {case}: an image was stored"
+    );
+    common::assert_store_consistent(ctx);
+}
+
+fn assert_no_layers(ctx: &TestContext, case: &str) {
+    let layers = ctx.root.join(format!("{}-layers/layers.json", ctx.driver));
+    if let Ok(b) = fs::read(&layers) {
+        if !b.is_empty() {
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            assert!(
+                v.as_array().is_none_or(|a| a.is_empty()),
+                "case {case}: layers left: {v}"
+            );
+        }
+    }
+    let dir = match ctx.driver.as_str() {
+        "vfs" => ctx.root.join("vfs/dir"),
+        d => ctx.root.join(d),
+    };
+    if let Ok(rd) = fs::read_dir(&dir) {
+        let left: Vec<_> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "l" && !n.starts_with('.'))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "case {case}: layer directories left: {left:?}"
+        );
+    }
+}
+
+/// Pull `src`, make a working container and return its mounted rootfs.
+fn pull_and_mount(ctx: &TestContext, src: &str, case: &str) -> PathBuf {
+    let r = pull(ctx, src);
+    assert_eq!(r.code, Some(0), "case {case}:\n{}", r.dump());
+    let id = r.out().lines().last().unwrap_or_default().to_string();
+    let ctr = ctx.ok(["from", "-q", "--pull=never", &id]);
+    PathBuf::from(ctx.ok(["mount", &ctr]))
+}
+
+/// Drops every image and container, so the next case starts empty.
+fn reset(ctx: &TestContext) {
+    ctx.ok(["rm", "-a"]);
+    let ids = ctx.ok(["images", "-q"]);
+    for id in ids.lines().filter(|l| !l.is_empty()) {
+        ctx.ok(["rmi", "-f", id]);
+    }
+}
+
+fn each_driver(test: &str, f: impl Fn(&TestContext)) {
+    if !common::require(test, &[]) {
+        return;
+    }
+    for d in common::DRIVERS {
+        let ctx = TestContext::new(d);
+        f(&ctx);
+    }
+}
+
+/// The directories of `$HOST` as tar entries, so that links to it resolve inside the root
+/// (`<root>$HOST`), plus an in-root look-alike of the canary.
+fn mirror(mut t: Tar, host: &Host) -> Tar {
+    let mut p = String::new();
+    for c in host.abs().trim_start_matches('/').split('/') {
+        p.push_str(c);
+        p.push('/');
+        t = t.e(dir(&p));
+    }
+    t.entry(file(format!("{p}canary")), b"in-root canary")
+}
+
+/// How a case must end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    /// Exit 0 (every write stays inside the root).
+    Contain,
+    /// Exit 125 with one error line naming this.
+    Reject(&'static str),
+}
+
+/// Pull each case's image (one layer per tar) on a fresh store state; check the outcome,
+/// the host directory, `/` and that escaped names only appear inside the store.
+fn run_cases(ctx: &TestContext, host: &Host, item: &str, cases: Vec<(&str, Vec<Vec<u8>>, Want)>) {
+    let marker = "hodsec-";
+    for (case, layers, want) in cases {
+        let case = format!("{item}/{case} ({})", ctx.driver);
+        let n_layers = layers.len();
+        let src = oci_image(
+            &ctx.path("img"),
+            layers.into_iter().map(plain).collect(),
+            serde_json::json!({}),
+        );
+        let r = pull(ctx, &src);
+        match want {
+            Want::Reject(what) => {
+                assert_rejected(ctx, r, what, &case);
+                if n_layers == 1 {
+                    assert_no_layers(ctx, &case);
+                }
+            }
+            Want::Contain => {
+                assert_eq!(r.code, Some(0), "case {case}:\n{}", r.dump());
+                common::assert_store_consistent(ctx);
+            }
+        }
+        host.assert_intact(&case);
+        for p in find_named(ctx.dir.path(), marker) {
+            assert!(
+                p.starts_with(&ctx.root),
+                "case {case}: {} was written outside the store",
+                p.display()
+            );
+        }
+        assert_not_at_slash(&slash_name(item));
+        reset(ctx);
+    }
+}
+
+/// B01: names that leave the root lexically are refused and nothing is written.
+#[test]
+fn b01_lexical_escapes() {
+    each_driver("b01_lexical_escapes", |ctx| {
+        let host = Host::new(ctx);
+        let one = |name: &[u8]| {
+            vec![tar()
+                .entry(file("hodsec-ok"), b"x")
+                .entry(file(name), b"PWNED")
+                .finish()]
+        };
+        let deep = format!("{}/hodsec-b01", host.rel());
+        let bad = Want::Reject("invalid tar entry");
+        let cases = vec![
+            ("dotdot", one(b"../hodsec-b01"), bad),
+            ("slash-dotdot", one(b"/../hodsec-b01"), bad),
+            ("bare-dotdot", vec![tar().e(dir("..")).finish()], bad),
+            ("inner-dotdot", one(b"a/../../hodsec-b01"), bad),
+            ("dot-dotdot", one(b"./../hodsec-b01"), bad),
+            ("deep", one(deep.as_bytes()), bad),
+            (
+                "nul-in-pax-path",
+                vec![tar()
+                    .pax(&[(b"path", b"hodsec-b01\0/../../x")])
+                    .entry(file("placeholder"), b"x")
+                    .finish()],
+                bad,
+            ),
+            ("empty", one(b""), bad),
+            (
+                "pax-path-dotdot",
+                vec![tar()
+                    .pax(&[(b"path", b"../../hodsec-b01")])
+                    .entry(file("placeholder"), b"x")
+                    .finish()],
+                bad,
+            ),
+            (
+                "gnu-longname-dotdot",
+                vec![tar()
+                    .long_name(format!("{}/hodsec-b01", "../".repeat(40)).as_bytes())
+                    .entry(file("placeholder"), b"x")
+                    .finish()],
+                bad,
+            ),
+        ];
+        run_cases(ctx, &host, "b01", cases);
+        // The same refusal through an oci-archive and a gzip-compressed layer.
+        let src = oci_image(
+            &ctx.path("img"),
+            vec![gzipped(one(b"../hodsec-b01").remove(0))],
+            serde_json::json!({}),
+        );
+        let archive = oci_archive(&ctx.path("img"));
+        for s in [src, archive] {
+            let r = pull(ctx, &s);
+            assert_rejected(ctx, r, "invalid tar entry", &s);
+            assert_no_layers(ctx, &s);
+        }
+        host.assert_intact("b01 archives");
+    });
+}
+
+/// B02: writes through a planted absolute, relative or `/` link land inside the root; a
+/// regular file replacing the link replaces the link itself.
+#[test]
+fn b02_write_through_planted_link() {
+    each_driver("b02_write_through_planted_link", |ctx| {
+        let host = Host::new(ctx);
+        let at_slash = slash_name("b02");
+        let links = |t: Tar| {
+            t.e(sym("l_abs", host.abs()))
+                .e(sym("l_rel", host.rel()))
+                .e(sym("l_root", "/"))
+        };
+        let writes = |t: Tar| {
+            t.entry(file("l_abs/hodsec-b02-abs"), b"PWNED")
+                .entry(file("l_rel/hodsec-b02-rel"), b"PWNED")
+                .entry(file("l_abs/canary"), b"PWNED")
+                .entry(file(format!("l_root/{at_slash}")), b"PWNED")
+        };
+        let cases = vec![
+            (
+                "same-layer",
+                vec![writes(links(mirror(tar(), &host))).finish()],
+                Want::Contain,
+            ),
+            (
+                "next-layer",
+                vec![links(mirror(tar(), &host)).finish(), writes(tar()).finish()],
+                Want::Contain,
+            ),
+            (
+                // The link's target does not exist in the root: nothing to write into.
+                "dangling",
+                vec![tar()
+                    .e(sym("l_abs", host.abs()))
+                    .entry(file("l_abs/hodsec-b02-dangling"), b"PWNED")
+                    .finish()],
+                Want::Reject("l_abs"),
+            ),
+            (
+                "file-replaces-link",
+                vec![
+                    tar()
+                        .e(sym("canary", format!("{}/canary", host.abs())))
+                        .finish(),
+                    tar().entry(file("canary"), b"PWNED").finish(),
+                ],
+                Want::Contain,
+            ),
+        ];
+        run_cases(ctx, &host, "b02", cases);
+        // Where the writes went: inside the root, under the mirrored host path (vfs
+        // follows the link in the layer below; overlay shadows it with a directory).
+        let src = oci_image(
+            &ctx.path("img"),
+            vec![plain(writes(links(mirror(tar(), &host))).finish())],
+            serde_json::json!({}),
+        );
+        let mnt = pull_and_mount(ctx, &src, "b02 check");
+        let inside = mnt.join(host.abs().trim_start_matches('/'));
+        assert_eq!(fs::read(inside.join("hodsec-b02-abs")).unwrap(), b"PWNED");
+        assert_eq!(fs::read(inside.join("hodsec-b02-rel")).unwrap(), b"PWNED");
+        assert_eq!(fs::read(inside.join("canary")).unwrap(), b"PWNED");
+        assert_eq!(fs::read(mnt.join(&at_slash)).unwrap(), b"PWNED");
+        host.assert_intact("b02 check");
+        assert_not_at_slash(&at_slash);
+        reset(ctx);
+    });
+}
+
+/// B03: link chains, `..`-heavy relative links and links to prefix siblings of the store
+/// (what a lexical `starts_with(root)` check lets through) stay inside.
+#[test]
+fn b03_link_chains_and_prefix_siblings() {
+    each_driver("b03_link_chains_and_prefix_siblings", |ctx| {
+        let host = Host::new(ctx);
+        let sibling = PathBuf::from(format!("{}-sibling", ctx.root.display()));
+        fs::create_dir_all(&sibling).unwrap();
+        fs::write(sibling.join("canary"), CANARY).unwrap();
+        let root_name = ctx.root.file_name().unwrap().to_string_lossy().into_owned();
+        let cases = vec![
+            (
+                "chain",
+                vec![mirror(tar(), &host)
+                    .e(sym("a", "b"))
+                    .e(sym("b", "c/d"))
+                    .e(dir("c/"))
+                    .e(sym("c/d", host.rel()))
+                    .entry(file("a/hodsec-b03-chain"), b"PWNED")
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                "dirsymlink-up",
+                vec![tar()
+                    .e(dir("x/"))
+                    .e(sym("x/up", "../../../../.."))
+                    .entry(file("x/up/hodsec-b03-up"), b"PWNED")
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                "sibling-abs",
+                vec![tar()
+                    .e(sym("sib", sibling.display().to_string()))
+                    .entry(file("sib/hodsec-b03-sib"), b"PWNED")
+                    .entry(file("sib/canary"), b"PWNED")
+                    .finish()],
+                Want::Reject("sib"),
+            ),
+            (
+                "sibling-rel",
+                vec![tar()
+                    .e(sym("sib", format!("../../../../{root_name}-sibling")))
+                    .entry(file("sib/canary"), b"PWNED")
+                    .finish()],
+                Want::Reject("sib"),
+            ),
+            (
+                // A directory replaced by a link in the next layer, written through in
+                // the one after (one layer cannot name `d` twice: tar-split refuses it).
+                "dir-swapped-for-link",
+                vec![
+                    mirror(tar(), &host)
+                        .e(dir("d/"))
+                        .entry(file("d/f"), b"x")
+                        .finish(),
+                    tar().e(sym("d", host.abs())).finish(),
+                    tar()
+                        .entry(file("d/hodsec-b03-swap"), b"PWNED")
+                        .entry(file("d/canary"), b"PWNED")
+                        .finish(),
+                ],
+                Want::Contain,
+            ),
+        ];
+        run_cases(ctx, &host, "b03", cases);
+        assert_eq!(fs::read(sibling.join("canary")).unwrap(), CANARY);
+        assert_eq!(fs::read_dir(&sibling).unwrap().count(), 1);
+        let _ = fs::remove_dir_all(&sibling);
+    });
+}
+
+/// B04: hard links that leave the root, or to directories and symlinks, are refused; the
+/// victim's link count is unchanged.
+#[test]
+fn b04_hardlink_escapes() {
+    each_driver("b04_hardlink_escapes", |ctx| {
+        let host = Host::new(ctx);
+        let victim = format!("{}/victim", host.abs());
+        let one = |t: Tar| vec![t.finish()];
+        let cases = vec![
+            (
+                "dotdot",
+                one(tar().e(hard("hodsec-h", "../victim"))),
+                Want::Reject("invalid tar entry"),
+            ),
+            (
+                "slash-dotdot",
+                one(tar().e(hard("hodsec-h", "/../victim"))),
+                Want::Reject("invalid tar entry"),
+            ),
+            (
+                "deep-dotdot",
+                one(tar().e(hard("hodsec-h", format!("{}/victim", host.rel())))),
+                Want::Reject("invalid tar entry"),
+            ),
+            // Absolute: resolved in the root, where there is no such file.
+            (
+                "absolute-host-path",
+                one(tar().e(hard("hodsec-h", &victim))),
+                Want::Reject("resolving hard link target"),
+            ),
+            (
+                "to-directory",
+                one(tar().e(dir("d/")).e(hard("hodsec-h", "d"))),
+                Want::Reject("hard link to a directory"),
+            ),
+            (
+                "to-symlink",
+                one(tar().e(sym("s", &victim)).e(hard("hodsec-h", "s"))),
+                Want::Reject("hard link to a symbolic link"),
+            ),
+            (
+                "through-symlinked-parent",
+                one(tar()
+                    .e(sym("s", host.abs()))
+                    .e(hard("hodsec-h", "s/victim"))),
+                Want::Reject("resolving hard link target"),
+            ),
+            (
+                // moby TestUntarInvalidHardlink "loophole-victim".
+                "loophole",
+                one(tar()
+                    .e(hard("loophole-victim", "../victim"))
+                    .entry(file("loophole-victim/hodsec-x"), b"PWNED")),
+                Want::Reject("invalid tar entry"),
+            ),
+            (
+                // A link to a link in the root that itself points out.
+                "loophole-symlink",
+                one(tar()
+                    .e(sym("symlink", &victim))
+                    .e(hard("hodsec-h", "symlink"))
+                    .entry(file("hodsec-h"), b"PWNED")),
+                Want::Reject("hard link to a symbolic link"),
+            ),
+        ];
+        run_cases(ctx, &host, "b04", cases);
+        let md = fs::metadata(&victim).unwrap();
+        assert_eq!(md.nlink(), 1);
+    });
+}
+
+/// B05: the root itself (`.`, `./`, `/`) as a link or a file is refused.
+#[test]
+fn b05_root_replacement() {
+    each_driver("b05_root_replacement", |ctx| {
+        let host = Host::new(ctx);
+        let want = Want::Reject("the root can only be a directory");
+        let cases = vec![
+            (
+                "dot-symlink",
+                vec![tar().e(sym(".", host.abs())).finish()],
+                want,
+            ),
+            (
+                "dotslash-symlink",
+                vec![tar().e(sym("./", host.abs())).finish()],
+                want,
+            ),
+            (
+                "slash-symlink",
+                vec![tar().e(sym("/", host.abs())).finish()],
+                want,
+            ),
+            (
+                "dot-file",
+                vec![tar().entry(file("."), b"PWNED").finish()],
+                want,
+            ),
+            (
+                "slash-file",
+                vec![tar().entry(file("/"), b"PWNED").finish()],
+                want,
+            ),
+            (
+                "dot-hardlink",
+                vec![tar().entry(file("f"), b"x").e(hard(".", "f")).finish()],
+                want,
+            ),
+            (
+                "later-layer",
+                vec![
+                    tar().entry(file("f"), b"x").finish(),
+                    tar().e(sym("./", host.abs())).finish(),
+                ],
+                want,
+            ),
+        ];
+        run_cases(ctx, &host, "b05", cases);
+    });
+}
