@@ -907,3 +907,191 @@ fn b05_root_replacement() {
         run_cases(ctx, &host, "b05", cases);
     });
 }
+
+/// B06: no chmod, chown, utimes, setxattr or mkdir through links: the host directory's
+/// modes, owners, times and xattrs stay as they were, and no directory appears there.
+#[test]
+fn b06_no_metadata_through_links() {
+    each_driver("b06_no_metadata_through_links", |ctx| {
+        let host = Host::new(ctx);
+        let hostdir = format!("{}/dir", host.abs());
+        let canary = format!("{}/canary", host.abs());
+        let loud = |mut x: H| {
+            x.mode = 0o7777;
+            x.uid = 4242;
+            x.gid = 4242;
+            x.mtime = 5;
+            x
+        };
+        let xattr: &[(&[u8], &[u8])] = &[(b"SCHILY.xattr.user.hodsec", b"1")];
+        let cases = vec![
+            (
+                "dir-entry-over-link-next-layer",
+                vec![
+                    tar().e(sym("d", &hostdir)).e(sym("s", "..")).finish(),
+                    tar()
+                        .pax(xattr)
+                        .e(loud(dir("d/")))
+                        .e(loud(dir("s")))
+                        .finish(),
+                ],
+                Want::Contain,
+            ),
+            (
+                "file-through-dotdot-link",
+                vec![tar()
+                    .e(sym("s", "../../.."))
+                    .entry(loud(file("s/hodsec-b06")), b"x")
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                "mkdir-parents-through-link",
+                vec![tar()
+                    .e(sym("d", &hostdir))
+                    .entry(file("d/hodsec-newdir/a/f"), b"x")
+                    .finish()],
+                Want::Reject("d/hodsec-newdir/a/f"),
+            ),
+            (
+                "symlink-entry-metadata",
+                vec![tar()
+                    .e(loud(sym("c", &canary)))
+                    .e(loud(sym("h", host.abs())))
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                "hardlink-entry-metadata",
+                vec![tar()
+                    .e(sym("c", &canary))
+                    .entry(file("f"), b"x")
+                    .e(loud(hard("h", "f")))
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                // The directory's deferred times must not land on what replaced it.
+                "stale-dir-times",
+                vec![
+                    tar().e(loud(dir("x/"))).entry(file("x/f"), b"x").finish(),
+                    tar().e(sym("x", &hostdir)).finish(),
+                ],
+                Want::Contain,
+            ),
+            (
+                "whiteout-then-dir-through-link",
+                vec![
+                    tar().e(sym("d", &hostdir)).finish(),
+                    tar().entry(file(".wh.d"), b"").e(loud(dir("d/"))).finish(),
+                ],
+                Want::Contain,
+            ),
+        ];
+        run_cases(ctx, &host, "b06", cases);
+        // Where the `d/` entry's metadata went: a directory inside the root.
+        let src = oci_image(
+            &ctx.path("img"),
+            vec![
+                plain(tar().e(sym("d", &hostdir)).finish()),
+                plain(tar().pax(xattr).e(loud(dir("d/"))).finish()),
+            ],
+            serde_json::json!({}),
+        );
+        let mnt = pull_and_mount(ctx, &src, "b06 check");
+        let md = fs::symlink_metadata(mnt.join("d")).unwrap();
+        assert!(md.is_dir());
+        assert_eq!(
+            (md.mode() & 0o7777, md.uid(), md.mtime()),
+            (0o7777, 4242, 5)
+        );
+        host.assert_intact("b06 check");
+        reset(ctx);
+    });
+}
+
+/// B07: whiteouts and opaque markers under symlinked parents, and under a directory a
+/// later layer replaced by a link, delete only inside the root.
+#[test]
+fn b07_whiteouts_and_stale_dir_cache() {
+    each_driver("b07_whiteouts_and_stale_dir_cache", |ctx| {
+        let host = Host::new(ctx);
+        let wh = |name: &str| file(name);
+        let links = || {
+            mirror(tar(), &host)
+                .e(sym("l", host.abs()))
+                .e(sym("r", host.rel()))
+                .e(sym("up", "../../.."))
+        };
+        let cases = vec![
+            (
+                "whiteouts-under-links",
+                vec![
+                    links().finish(),
+                    tar()
+                        .entry(wh("l/.wh.canary"), b"")
+                        .entry(wh("r/.wh.victim"), b"")
+                        .entry(wh("up/.wh.var"), b"")
+                        .finish(),
+                ],
+                Want::Contain,
+            ),
+            (
+                "opaque-under-links",
+                vec![
+                    links().finish(),
+                    tar()
+                        .entry(wh("l/.wh..wh..opq"), b"")
+                        .entry(wh("r/.wh..wh..opq"), b"")
+                        .finish(),
+                ],
+                Want::Contain,
+            ),
+            (
+                "dir-replaced-by-link",
+                vec![
+                    mirror(tar(), &host)
+                        .e(dir("d/"))
+                        .entry(file("d/f"), b"x")
+                        .finish(),
+                    tar().e(sym("d", host.abs())).finish(),
+                    tar()
+                        .entry(wh("d/.wh.canary"), b"")
+                        .entry(wh("d/.wh..wh..opq"), b"")
+                        .finish(),
+                ],
+                Want::Contain,
+            ),
+            (
+                "same-layer",
+                vec![links()
+                    .entry(wh("l/.wh.canary"), b"")
+                    .entry(wh("r/.wh..wh..opq"), b"")
+                    .finish()],
+                Want::Contain,
+            ),
+            (
+                "whiteout-of-dotdot",
+                vec![tar().entry(wh(".wh.."), b"").finish()],
+                Want::Reject("invalid whiteout name"),
+            ),
+        ];
+        run_cases(ctx, &host, "b07", cases);
+        if ctx.driver == "vfs" {
+            // The deletions happened, inside the root.
+            let src = oci_image(
+                &ctx.path("img"),
+                vec![
+                    plain(links().finish()),
+                    plain(tar().entry(wh("l/.wh.canary"), b"").finish()),
+                ],
+                serde_json::json!({}),
+            );
+            let mnt = pull_and_mount(ctx, &src, "b07 check");
+            let inside = mnt.join(host.abs().trim_start_matches('/'));
+            assert!(inside.is_dir() && !inside.join("canary").exists());
+            host.assert_intact("b07 check");
+            reset(ctx);
+        }
+    });
+}
