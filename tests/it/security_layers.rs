@@ -387,7 +387,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, String> {
         out.insert(
             rel,
             format!(
-                "mode={:o} uid={} gid={} mtime={}.{} nlink={} size={} {content} {xattrs:?}",
+                "mode={:o} uid={} gid={} mtime={}.{} nlink={} size={} rdev={} {content} {xattrs:?}",
                 md.mode(),
                 md.uid(),
                 md.gid(),
@@ -395,6 +395,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, String> {
                 md.mtime_nsec(),
                 if md.is_dir() { 0 } else { md.nlink() },
                 if md.is_dir() { 0 } else { md.size() },
+                md.rdev(),
             ),
         );
         if md.is_dir() {
@@ -1094,4 +1095,132 @@ fn b07_whiteouts_and_stale_dir_cache() {
             reset(ctx);
         }
     });
+}
+
+/// `security.capability` v2 for `cap_net_raw+ep` (what `setcap` writes on ping).
+const CAP_NET_RAW_EP: &[u8] = &[
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// The B08 corpus: what real images hold and an over-strict fix would break.
+fn corpus() -> Vec<u8> {
+    let mut su = file("bin/su");
+    su.mode = 0o4755;
+    let mut sgid = dir("var/mail/");
+    sgid.mode = 0o2775;
+    sgid.gid = 8;
+    let mut user = file("home/u/.profile");
+    user.uid = 1000;
+    user.gid = 1000;
+    let mut null = h("dev/null", b'3');
+    null.dev = (1, 3);
+    null.mode = 0o666;
+    let mut sticky = dir("tmp/");
+    sticky.mode = 0o1777;
+    let long = format!("usr/share/{}/file", "long-component-".repeat(8));
+    tar()
+        .e(dir("usr/"))
+        .e(dir("usr/lib/"))
+        .e(dir("bin/"))
+        .e(dir("etc/"))
+        .e(dir("dev/"))
+        .e(dir("home/"))
+        .e(dir("home/u/"))
+        .e(sticky)
+        .e(dir("var/"))
+        .e(sgid)
+        // Absolute symlinks traversed inside the root, as /lib -> /usr/lib.
+        .e(sym("lib", "/usr/lib"))
+        .entry(file("lib/libhod.so.1"), b"\x7fELF library")
+        .entry(su, b"setuid binary")
+        // An absolute hard link, and one through the absolute symlink.
+        .e(H {
+            mode: 0o4755,
+            ..hard("bin/su-again", "/bin/su")
+        })
+        .e(hard("bin/lib-again", "/lib/libhod.so.1"))
+        .pax(&[(b"SCHILY.xattr.security.capability", CAP_NET_RAW_EP)])
+        .entry(file("bin/ping"), b"ping binary")
+        // `..` overflow and self-loops are kept as links.
+        .e(sym("etc/up", "../../../../../../../etc"))
+        .e(sym("etc/loop", "loop"))
+        .e(sym("etc/dangling", "/nonexistent/x"))
+        // Implied parents.
+        .entry(file("opt/a/b/implied"), b"implied parents")
+        .entry(user, b"export PS1")
+        .e(null)
+        .e(h("dev/fifo", b'6'))
+        .pax(&[(b"mtime", b"1600000000.123456789")])
+        .entry(file("etc/nanos"), b"sub-second mtime")
+        .entry(file(long.as_bytes()), b"long name")
+        .finish()
+}
+
+/// B08: the corpus survives a pull byte for byte: the tree matches what containers/storage
+/// (skopeo) extracts, and pushing it back gives the very same layer tar.
+#[test]
+fn b08_no_loss_corpus() {
+    if !common::require("b08_no_loss_corpus", &["skopeo"]) {
+        return;
+    }
+    let layer = corpus();
+    let diff = sha256_hex(&layer);
+    for d in common::DRIVERS {
+        let ctx = TestContext::new(d);
+        let src = oci_image(
+            &ctx.path("img"),
+            vec![plain(layer.clone())],
+            serde_json::json!({}),
+        );
+        let mnt = pull_and_mount(&ctx, &src, "b08");
+        // The reference: containers/storage's extraction of the same layer.
+        let reference = TestContext::new("vfs");
+        let r = common::run_cmd({
+            let mut c = Command::new("skopeo");
+            c.args(["copy", "--quiet", &src])
+                .arg(format!("containers-storage:{}b08", reference.store_spec()));
+            c
+        });
+        assert_eq!(r.code, Some(0), "{}", r.dump());
+        let theirs = snapshot(&reference.root.join("vfs/dir").join(&diff));
+        let mut ours = snapshot(&mnt);
+        // Implied parents and the root get the extraction time; containers/storage's too.
+        let mut theirs = theirs;
+        for t in [&mut ours, &mut theirs] {
+            let long_dir = format!("usr/share/{}", "long-component-".repeat(8));
+            for k in ["", "opt", "opt/a", "opt/a/b", "usr/share", &long_dir] {
+                let v = t.get_mut(k).unwrap_or_else(|| panic!("{k:?} missing"));
+                *v = v.split(" mtime=").next().unwrap().to_string();
+            }
+        }
+        assert!(
+            ours == theirs,
+            "{d}: the corpus differs from containers/storage's extraction\nours: {ours:#?}\ntheirs: {theirs:#?}"
+        );
+        // Pushed back uncompressed: the identical tar.
+        let out = ctx.path("out");
+        ctx.ok([
+            "push",
+            "-q",
+            "--disable-compression",
+            &ctx.ok(["images", "-q"]),
+            &format!("oci:{}:back", out.display()),
+        ]);
+        assert!(
+            out.join("blobs/sha256").join(&diff).is_file(),
+            "{d}: the pushed layer is not the pulled one byte for byte"
+        );
+        // The store keeps layers private (CVE-2021-41091).
+        let layer_parent = match *d {
+            "vfs" => ctx.root.join("vfs/dir"),
+            _ => ctx.root.join("overlay"),
+        };
+        let mode = fs::metadata(&layer_parent).unwrap().mode() & 0o777;
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{d}: {} is {mode:o}",
+            layer_parent.display()
+        );
+    }
 }
