@@ -1224,3 +1224,146 @@ fn b08_no_loss_corpus() {
         );
     }
 }
+
+/// The names, types and contents of a tree (no times or modes): the entry list.
+fn entry_list(dir: &Path) -> BTreeMap<String, String> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            let ty = v.split_whitespace().next().unwrap_or("").to_string();
+            let content = v.split_whitespace().nth(8).unwrap_or("").to_string();
+            (k, format!("{} {content}", &ty[..ty.len().min(7)]))
+        })
+        .collect()
+}
+
+/// B09: parser differentials. Each layer either yields exactly the entry list Go's
+/// `archive/tar` yields (containers/storage through skopeo is the oracle), or is refused.
+#[test]
+fn b09_parser_differentials() {
+    if !common::require("b09_parser_differentials", &["skopeo"]) {
+        return;
+    }
+    // TARmageddon: the PAX size says 0, the header's size covers a smuggled inner entry.
+    let inner = tar().entry(file("hodsec-smuggled"), b"SMUGGLED").out;
+    let mut outer = file("hodsec-outer");
+    outer.size = Some(inner.len() as u64);
+    let tarmageddon = tar()
+        .pax(&[(b"size", b"0")])
+        .entry(outer.clone(), &inner)
+        .finish();
+    // The opposite: the PAX size is larger than the header's.
+    let mut small = file("hodsec-outer");
+    small.size = Some(0);
+    let pax_larger = tar()
+        .pax(&[(b"size", format!("{}", inner.len()).as_bytes())])
+        .entry(small, &inner)
+        .finish();
+    let raw_pax = |data: &[u8]| {
+        tar()
+            .entry(h("PaxHeaders/x", b'x'), data)
+            .entry(file("hodsec-after-bad-pax"), b"x")
+            .finish()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("tarmageddon", tarmageddon),
+        ("pax-size-larger", pax_larger),
+        (
+            "x-then-L-then-file",
+            tar()
+                .pax(&[(b"path", b"hodsec-from-pax")])
+                .long_name(b"hodsec-from-gnu")
+                .entry(file("hodsec-from-header"), b"x")
+                .finish(),
+        ),
+        (
+            "L-then-x-then-file",
+            tar()
+                .long_name(b"hodsec-from-gnu")
+                .pax(&[(b"path", b"hodsec-from-pax")])
+                .entry(file("hodsec-from-header"), b"x")
+                .finish(),
+        ),
+        (
+            "two-pax-headers",
+            tar()
+                .pax(&[(b"path", b"hodsec-first")])
+                .pax(&[(b"linkpath", b"x")])
+                .entry(file("hodsec-from-header"), b"x")
+                .finish(),
+        ),
+        ("pax-length-too-long", raw_pax(b"99 path=hodsec-x\n")),
+        ("pax-length-not-a-number", raw_pax(b"1x path=hodsec-x\n")),
+        ("pax-no-equals", raw_pax(b"15 pathhodsecx\n")),
+        ("pax-size-negative", raw_pax(&pax_record(b"size", b"-1"))),
+        (
+            "pax-size-not-a-number",
+            raw_pax(&pax_record(b"size", b"12abc")),
+        ),
+        (
+            "pax-uid-huge",
+            raw_pax(&pax_record(b"uid", b"99999999999999999999")),
+        ),
+        (
+            "pax-path-empty",
+            tar()
+                .pax(&[(b"path", b"")])
+                .entry(file("hodsec-from-header"), b"x")
+                .finish(),
+        ),
+        (
+            "gnu-longlink-dotdot",
+            tar()
+                .entry(file("f"), b"x")
+                .entry(h("././@LongLink", b'K'), b"../../../victim\0")
+                .e(hard("hodsec-h", "f"))
+                .finish(),
+        ),
+    ];
+    let mut report = Vec::new();
+    for (case, layer) in cases {
+        let diff = sha256_hex(&layer);
+        let ctx = TestContext::new("vfs");
+        let src = oci_image(&ctx.path("img"), vec![plain(layer)], serde_json::json!({}));
+        let ours = pull(&ctx, &src);
+        let reference = TestContext::new("vfs");
+        let theirs = common::run_cmd({
+            let mut c = Command::new("skopeo");
+            c.args(["copy", "--quiet", &src])
+                .arg(format!("containers-storage:{}b09", reference.store_spec()));
+            c
+        });
+        match ours.code {
+            Some(0) => {
+                assert_eq!(
+                    theirs.code,
+                    Some(0),
+                    "{case}: hod accepted a layer Go's archive/tar refuses\n{}",
+                    theirs.dump()
+                );
+                let a = entry_list(&ctx.root.join("vfs/dir").join(&diff));
+                let b = entry_list(&reference.root.join("vfs/dir").join(&diff));
+                assert!(
+                    a == b,
+                    "{case}: entry lists differ\nhod: {a:#?}\ngo: {b:#?}"
+                );
+                report.push(format!("{case}: same entries as Go"));
+            }
+            _ => {
+                let line = ours.stderr.trim().to_string();
+                report.push(line);
+                assert_rejected(&ctx, ours, "", case);
+                assert_no_layers(&ctx, case);
+                report.push(format!("{case}: rejected (Go: exit {:?})", theirs.code));
+            }
+        }
+        assert!(
+            find_named(ctx.dir.path(), "hodsec-")
+                .iter()
+                .all(|p| p.starts_with(&ctx.root)),
+            "{case}: written outside the store"
+        );
+    }
+    eprintln!("b09:\n  {}", report.join("\n  "));
+}
