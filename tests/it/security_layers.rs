@@ -1367,3 +1367,271 @@ fn b09_parser_differentials() {
     }
     eprintln!("b09:\n  {}", report.join("\n  "));
 }
+
+/// Runs hod under `/usr/bin/time`: the result, the peak RSS in MiB and the wall time.
+fn timed(ctx: &TestContext, args: &[&str]) -> (Run, u64, f64) {
+    let out = ctx.path("time.out");
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M %e", "-o"])
+        .arg(&out)
+        .arg(&ctx.bin)
+        .args(ctx.global_args())
+        .args(args);
+    let r = common::run_cmd(c);
+    let t = fs::read_to_string(&out).unwrap();
+    let last = t.lines().last().unwrap_or_default().to_string();
+    let mut it = last.split_whitespace();
+    let kib: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+    let secs: f64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(f64::MAX);
+    (r, kib / 1024, secs)
+}
+
+/// A hostile layer whose pull must fail fast and small: one error line, no layer left,
+/// peak RSS under 256 MiB, an answer within 10 s.
+fn assert_bounded_rejection(item: &str, case: &str, layers: Vec<Blob>, what: &str) -> String {
+    let ctx = TestContext::new("vfs");
+    let src = oci_image(&ctx.path("img"), layers, serde_json::json!({}));
+    let (r, mib, secs) = timed(&ctx, &["pull", "-q", &src]);
+    common::assert_no_panic(&r);
+    let case = format!("{item}/{case}");
+    assert_rejected(&ctx, r, what, &case);
+    assert_no_layers(&ctx, &case);
+    assert!(mib < 256, "{case}: peak RSS {mib} MiB");
+    assert!(secs < 10.0, "{case}: took {secs} s");
+    format!("{case}: rejected, peak RSS {mib} MiB, {secs:.2} s")
+}
+
+/// A gzip layer from `tar`, with a made-up diff ID (the real one is never reached).
+fn gz_blob(bytes: Vec<u8>) -> Blob {
+    Blob {
+        bytes,
+        media: "application/vnd.oci.image.layer.v1.tar+gzip",
+        diff_id: format!("sha256:{}", sha256_hex(b"never reached")),
+        size: None,
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// B10: oversized PAX records, GNU long names and sparse maps (both formats) are refused
+/// with bounded memory.
+#[test]
+fn b10_header_limits() {
+    if !common::require("b10_header_limits", &[]) {
+        return;
+    }
+    let mut report = Vec::new();
+    let big = vec![b'a'; 100 << 20];
+    let pax100 = tar()
+        .pax(&[(b"SCHILY.xattr.user.big", &big)])
+        .entry(file("f"), b"x")
+        .finish();
+    report.push(assert_bounded_rejection(
+        "b10",
+        "100MiB-pax-record",
+        vec![gz_blob(gzip(&pax100))],
+        "too large",
+    ));
+    drop(pax100);
+    let mut long = vec![b'n'; 10 << 20];
+    long.push(0);
+    let gnu10 = tar()
+        .entry(h("././@LongLink", b'L'), &long)
+        .entry(file("f"), b"x")
+        .finish();
+    report.push(assert_bounded_rejection(
+        "b10",
+        "10MiB-gnu-long-name",
+        vec![gz_blob(gzip(&gnu10))],
+        "too large",
+    ));
+    drop(gnu10);
+    // Old GNU sparse: a 'S' header with 200,000 extension blocks of 21 entries (~100 MiB).
+    let mut t = Vec::new();
+    let mut b = [0u8; 512];
+    b[..8].copy_from_slice(b"sparse-f");
+    octal(&mut b[100..108], 0o644);
+    octal(&mut b[108..116], 0);
+    octal(&mut b[116..124], 0);
+    octal(&mut b[124..136], 0);
+    octal(&mut b[136..148], 0);
+    b[156] = b'S';
+    b[257..265].copy_from_slice(b"ustar  \0");
+    b[482] = 1; // isextended
+    octal(&mut b[483..495], 1 << 32);
+    b[148..156].fill(b' ');
+    let sum: u64 = b.iter().map(|x| u64::from(*x)).sum();
+    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    t.extend_from_slice(&b);
+    let mut ext = [0u8; 512];
+    for i in 0..21 {
+        octal(&mut ext[i * 24..i * 24 + 12], (i as u64) << 20);
+        octal(&mut ext[i * 24 + 12..i * 24 + 24], 1);
+    }
+    ext[504] = 1;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&t).unwrap();
+    for _ in 0..200_000 {
+        e.write_all(&ext).unwrap();
+    }
+    e.write_all(&[0u8; 1024]).unwrap();
+    report.push(assert_bounded_rejection(
+        "b10",
+        "gnu-sparse-map",
+        vec![gz_blob(e.finish().unwrap())],
+        "",
+    ));
+    // PAX sparse 0.1 with a 100 MiB map, and 1.0 whose map would be in the data.
+    let mut map = b"0,1".repeat(1 << 24);
+    map.truncate(100 << 20);
+    let pax_sparse = tar()
+        .pax(&[
+            (b"GNU.sparse.numblocks", b"33554432"),
+            (b"GNU.sparse.map", &map),
+        ])
+        .entry(file("f"), b"x")
+        .finish();
+    report.push(assert_bounded_rejection(
+        "b10",
+        "pax-sparse-0.1-map",
+        vec![gz_blob(gzip(&pax_sparse))],
+        "",
+    ));
+    drop(pax_sparse);
+    let mut data = b"99999999999999\n".to_vec();
+    data.resize(1 << 20, b'9');
+    let pax_sparse1 = tar()
+        .pax(&[
+            (b"GNU.sparse.major", b"1"),
+            (b"GNU.sparse.minor", b"0"),
+            (b"GNU.sparse.name", b"f"),
+            (b"GNU.sparse.realsize", b"1099511627776"),
+        ])
+        .entry(file("GNUSparseFile.0/f"), &data)
+        .finish();
+    report.push(assert_bounded_rejection(
+        "b10",
+        "pax-sparse-1.0",
+        vec![gz_blob(gzip(&pax_sparse1))],
+        "sparse",
+    ));
+    eprintln!("{}", report.join("\n"));
+}
+
+/// A zstd frame of `n` × 128 KiB zeros, written as RLE blocks (4 bytes each).
+fn zstd_zeros(n: usize) -> Vec<u8> {
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd];
+    out.push(0x00); // frame header: no size, no checksum, not single-segment
+    out.push(7 << 3); // window 128 KiB
+    for i in 0..n {
+        let last = u32::from(i + 1 == n);
+        let hdr = last | (1 << 1) | ((128u32 << 10) << 3);
+        out.extend_from_slice(&hdr.to_le_bytes()[..3]);
+        out.push(0);
+    }
+    out
+}
+
+/// B11: decompression bombs and broken streams: error within 10 s, under 256 MiB, no
+/// partial layer.
+#[test]
+fn b11_bombs_and_broken_streams() {
+    if !common::require("b11_bombs_and_broken_streams", &[]) {
+        return;
+    }
+    let mut report = Vec::new();
+    // 10 GiB of zeros: 160 gzip members of 64 MiB each (~10 MB), and one zstd frame.
+    let member = gzip(&vec![0u8; 64 << 20]);
+    let bomb = member.repeat(160);
+    drop(member);
+    report.push(assert_bounded_rejection(
+        "b11",
+        "gzip-10GiB-zeros",
+        vec![gz_blob(bomb)],
+        "",
+    ));
+    let zbomb = zstd_zeros(80 * 1024);
+    report.push(assert_bounded_rejection(
+        "b11",
+        "zstd-10GiB-zeros",
+        vec![Blob {
+            bytes: zbomb,
+            media: "application/vnd.oci.image.layer.v1.tar+zstd",
+            diff_id: format!("sha256:{}", sha256_hex(b"never reached")),
+            size: None,
+        }],
+        "after the end of the archive",
+    ));
+    // The same bomb behind a valid entry.
+    let mut valid = tar().entry(file("f"), b"x").finish();
+    valid.resize(valid.len() + (64 << 20), 0);
+    let member = gzip(&valid);
+    let mut bomb = member.clone();
+    bomb.extend(gzip(&vec![0u8; 64 << 20]).repeat(159));
+    report.push(assert_bounded_rejection(
+        "b11",
+        "gzip-bomb-after-entry",
+        vec![gz_blob(bomb)],
+        "",
+    ));
+
+    let good = tar()
+        .entry(file("f"), &[7u8; 3000])
+        .entry(file("g"), b"x")
+        .finish();
+    let mut longer = plain(good.clone());
+    longer.size = Some(good.len() as i64 - 512);
+    report.push(assert_bounded_rejection(
+        "b11",
+        "blob-longer-than-descriptor",
+        vec![longer],
+        "",
+    ));
+    let mut shorter = plain(good.clone());
+    shorter.size = Some(good.len() as i64 + 512);
+    report.push(assert_bounded_rejection(
+        "b11",
+        "blob-shorter-than-descriptor",
+        vec![shorter],
+        "",
+    ));
+    let mut wrong_diff = plain(good.clone());
+    wrong_diff.diff_id = format!("sha256:{}", sha256_hex(b"other"));
+    report.push(assert_bounded_rejection(
+        "b11",
+        "diff-id-mismatch",
+        vec![wrong_diff],
+        "",
+    ));
+    for cut in [100, 512, 1500, 3600] {
+        let mut t = plain(good[..cut].to_vec());
+        t.diff_id = format!("sha256:{}", sha256_hex(&good));
+        report.push(assert_bounded_rejection(
+            "b11",
+            &format!("truncated-at-{cut}"),
+            vec![t],
+            "",
+        ));
+    }
+    let z = gzip(&good);
+    report.push(assert_bounded_rejection(
+        "b11",
+        "truncated-gzip",
+        vec![gz_blob(z[..z.len() / 2].to_vec())],
+        "",
+    ));
+    let garbage: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    report.push(assert_bounded_rejection(
+        "b11",
+        "garbage",
+        vec![plain(garbage)],
+        "",
+    ));
+    eprintln!("{}", report.join("\n"));
+}
