@@ -76,11 +76,9 @@ fn unpack(mut f: std::fs::File, name: &str, tmp: tempfile::TempDir) -> Result<Re
         builder::archive::Compression::detect(&head[..n]) != builder::archive::Compression::None;
     let is_tar = compressed || (n >= 262 && &head[257..262] == b"ustar");
     if is_tar {
+        // Entry by entry, confined to `dir` (never `tar::Archive::unpack`).
         let r = builder::archive::compress::decompress(Box::new(f))?;
-        let mut a = tar::Archive::new(r);
-        a.set_preserve_permissions(true);
-        a.unpack(&dir)
-            .map_err(io_at("extracting the context archive to", &dir))?;
+        builder::copier::archive::extract_into(r, &dir, Path::new(url))?;
         return Ok(RemoteContext {
             dir,
             containerfile: None,

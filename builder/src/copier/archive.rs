@@ -165,6 +165,17 @@ pub(crate) fn extract(
     Ok(())
 }
 
+/// Extract the (possibly compressed) archive in `r` into the existing directory `dest`
+/// entry by entry, every write resolved inside `dest` (a remote or stdin build context).
+/// Names with `..` are refused; links in the archive resolve inside `dest`.
+pub fn extract_into(r: Box<dyn Read + Send>, dest: &Path, shown: &Path) -> Result<()> {
+    let root = crate::rootfs::Root::open(dest).at("opening", dest)?;
+    let mut sink = Sink::new(&root, Path::new("/"), crate::rootfs::NewDir::default())?;
+    extract(r, &mut sink, Rewrite::default(), shown)?;
+    sink.finish()?;
+    Ok(())
+}
+
 /// Open `path` for extraction (decompressed).
 pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let f = File::open(path).at("opening", path)?;
