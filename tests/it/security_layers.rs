@@ -1635,3 +1635,377 @@ fn b11_bombs_and_broken_streams() {
     ));
     eprintln!("{}", report.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Contexts and sources.
+
+/// A small HTTP/1.1 file server on 127.0.0.1 (a free port), for remote contexts, git's
+/// dumb protocol and ADD URLs; `extra` answers chosen paths with extra header lines.
+struct Http {
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+type Route = (String, String, Vec<u8>);
+
+impl Http {
+    fn start(root: PathBuf, extra: Vec<Route>) -> Http {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let st = stop.clone();
+        let handle = std::thread::spawn(move || {
+            for s in l.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut s) = s else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut hl = String::new();
+                    if r.read_line(&mut hl).is_err() || hl.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let path = path.split('?').next().unwrap_or("").to_string();
+                let (status, headers, body) = match extra.iter().find(|(p, _, _)| *p == path) {
+                    Some((_, h, b)) => ("200 OK", h.clone(), b.clone()),
+                    None => match fs::read(root.join(path.trim_start_matches('/'))) {
+                        Ok(b) => ("200 OK", String::new(), b),
+                        Err(_) => ("404 Not Found", String::new(), b"not found".to_vec()),
+                    },
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            }
+        });
+        Http {
+            addr,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs hod with `stdin` as its standard input.
+fn hod_stdin(ctx: &TestContext, args: &[&str], stdin: &[u8]) -> Run {
+    let f = ctx.path("stdin.bin");
+    fs::write(&f, stdin).unwrap();
+    let mut c = ctx.cmd(args);
+    let cmdline = format!("{c:?} < stdin");
+    let o = c.stdin(fs::File::open(&f).unwrap()).output().unwrap();
+    let r = Run {
+        cmdline,
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    common::assert_no_panic(&r);
+    r
+}
+
+/// Pushes `image` uncompressed to an OCI layout and returns every blob's bytes.
+fn pushed_blobs(ctx: &TestContext, image: &str) -> Vec<Vec<u8>> {
+    let out = ctx.path("pushed");
+    let _ = fs::remove_dir_all(&out);
+    ctx.ok([
+        "push",
+        "-q",
+        "--disable-compression",
+        image,
+        &format!("oci:{}:x", out.display()),
+    ]);
+    fs::read_dir(out.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| fs::read(e.unwrap().path()).unwrap())
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A working container of `image` mounted (vfs: a plain directory).
+fn mount_image(ctx: &TestContext, image: &str) -> PathBuf {
+    let ctr = ctx.ok(["from", "-q", "--pull=never", image]);
+    PathBuf::from(ctx.ok(["mount", &ctr]))
+}
+
+/// C12: symlinks in the context pointing out of it are copied as links or refused; no
+/// canary byte reaches any layer.
+#[test]
+fn c12_context_symlinks() {
+    if !common::require("c12_context_symlinks", &[]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    let c = ctx.path("context");
+    fs::create_dir_all(c.join("sub")).unwrap();
+    fs::create_dir_all(c.join("dir")).unwrap();
+    fs::write(c.join("keep"), b"ok").unwrap();
+    fs::write(c.join("dir/f"), b"ok").unwrap();
+    let canary = format!("{}/canary", host.abs());
+    std::os::unix::fs::symlink(&canary, c.join("leak")).unwrap();
+    std::os::unix::fs::symlink(format!("{}/canary", host.rel()), c.join("leakrel")).unwrap();
+    std::os::unix::fs::symlink("../../..", c.join("sub/bar")).unwrap();
+    std::os::unix::fs::symlink("/", c.join("rootlink")).unwrap();
+    std::os::unix::fs::symlink(&canary, c.join("dir/inner")).unwrap();
+    std::os::unix::fs::symlink(host.abs(), c.join("dir/hostdir")).unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("copy-dot", "COPY . /all/"),
+        ("copy-leak", "COPY leak /leak"),
+        ("copy-leakrel", "COPY leakrel /leakrel"),
+        ("add-dir", "ADD dir/ /dir/"),
+        ("copy-dotdot-link", "COPY sub/bar/ /bar/"),
+        (
+            "copy-through-root-link",
+            &format!("COPY rootlink{canary} /c"),
+        ),
+        ("copy-through-dir-link", "COPY dir/hostdir/canary /c"),
+        ("copy-glob", "COPY lea* /g/"),
+        ("add-leak", "ADD leak /leak"),
+    ];
+    let cf = ctx.path("Containerfile");
+    let mut report = Vec::new();
+    for (i, (case, line)) in cases.iter().enumerate() {
+        fs::write(&cf, format!("FROM scratch\n{line}\n")).unwrap();
+        let tag = format!("c12-{i}");
+        let r = ctx.hod([
+            "bud",
+            "-q",
+            "-t",
+            &tag,
+            "-f",
+            cf.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ]);
+        common::assert_no_panic(&r);
+        if r.code == Some(0) {
+            for b in pushed_blobs(&ctx, &tag) {
+                assert!(
+                    !contains(&b, CANARY),
+                    "{case}: host canary bytes in a layer"
+                );
+            }
+            report.push(format!("{case}: built, no canary byte in any layer"));
+        } else {
+            r.check_one_error_naming("")
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            report.push(format!("{case}: {}", r.stderr.trim()));
+        }
+        host.assert_intact(case);
+    }
+    // Links are kept as links.
+    let mnt = mount_image(&ctx, "c12-0");
+    assert_eq!(
+        fs::read_link(mnt.join("all/leak")).unwrap(),
+        PathBuf::from(&canary)
+    );
+    assert_eq!(
+        fs::read_link(mnt.join("all/dir/inner")).unwrap(),
+        PathBuf::from(&canary)
+    );
+    eprintln!("c12:\n  {}", report.join("\n  "));
+}
+
+/// C13: a Containerfile, `.containerignore`, `.dockerignore` or `<file>.dockerignore` that
+/// links out of the context is absent: never read.
+#[test]
+fn c13_symlinked_build_files() {
+    if !common::require("c13_symlinked_build_files", &[]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    // Host files an escaping link would read: a Containerfile that labels the image, and
+    // an ignore file that drops `keep` from the context.
+    let evil_cf = ctx.path("evil-containerfile");
+    fs::write(&evil_cf, "FROM scratch\nLABEL leaked=yes\n").unwrap();
+    let evil_ignore = ctx.path("evil-ignore");
+    fs::write(&evil_ignore, "keep\n").unwrap();
+    let rel = |p: &Path| {
+        format!(
+            "{}{}",
+            "../".repeat(24),
+            p.display().to_string().trim_start_matches('/')
+        )
+    };
+    let new_context = |name: &str| {
+        let c = ctx.path(name);
+        fs::create_dir_all(&c).unwrap();
+        fs::write(c.join("keep"), b"ok").unwrap();
+        c
+    };
+    for (case, link, target) in [
+        (
+            "containerfile-abs",
+            "Containerfile",
+            evil_cf.display().to_string(),
+        ),
+        ("containerfile-rel", "Containerfile", rel(&evil_cf)),
+        (
+            "dockerfile-abs",
+            "Dockerfile",
+            evil_cf.display().to_string(),
+        ),
+    ] {
+        let c = new_context(case);
+        std::os::unix::fs::symlink(&target, c.join(link)).unwrap();
+        let r = ctx.hod(["bud", "-q", "-t", case, c.to_str().unwrap()]);
+        common::assert_no_panic(&r);
+        r.one_error_naming("no Containerfile or Dockerfile");
+        assert_eq!(ctx.ok(["images", "-q"]), "", "{case}");
+    }
+    for (case, link) in [
+        ("containerignore", ".containerignore"),
+        ("dockerignore", ".dockerignore"),
+        ("per-file-dockerignore", "Containerfile.dockerignore"),
+        ("per-file-containerignore", "Containerfile.containerignore"),
+    ] {
+        for (how, target) in [
+            ("abs", evil_ignore.display().to_string()),
+            ("rel", rel(&evil_ignore)),
+        ] {
+            let c = new_context(&format!("{case}-{how}"));
+            fs::write(c.join("Containerfile"), "FROM scratch\nCOPY . /all/\n").unwrap();
+            std::os::unix::fs::symlink(&target, c.join(link)).unwrap();
+            let tag = format!("{case}-{how}");
+            let r = ctx.hod(["bud", "-q", "-t", &tag, c.to_str().unwrap()]);
+            common::assert_no_panic(&r);
+            assert_eq!(r.code, Some(0), "{tag}:\n{}", r.dump());
+            let mnt = mount_image(&ctx, &tag);
+            assert!(
+                mnt.join("all/keep").is_file(),
+                "{tag}: the host ignore file was read through {link}"
+            );
+        }
+    }
+    // A Containerfile linked inside the context still works.
+    let c = new_context("inside");
+    fs::create_dir_all(c.join("build")).unwrap();
+    fs::write(
+        c.join("build/Containerfile"),
+        "FROM scratch\nCOPY keep /keep\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("build/Containerfile", c.join("Containerfile")).unwrap();
+    ctx.ok(["bud", "-q", "-t", "inside", c.to_str().unwrap()]);
+    host.assert_intact("c13");
+}
+
+/// C14: stdin and http contexts are extracted entry by entry inside a fresh directory:
+/// `../` entries are refused, a Containerfile linking out is absent, links stay inside.
+#[test]
+fn c14_remote_and_stdin_contexts() {
+    if !common::require("c14_remote_and_stdin_contexts", &[]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    let evil_cf = ctx.path("evil-containerfile");
+    fs::write(&evil_cf, "FROM scratch\nLABEL leaked=yes\n").unwrap();
+    let cf = |t: Tar| t.entry(file("Dockerfile"), b"FROM scratch\nCOPY . /c/\n");
+    let mut garbage_after = tar()
+        .e(sym("Dockerfile", evil_cf.display().to_string()))
+        .finish();
+    garbage_after.extend_from_slice(&[0x5a; 3000]);
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        (
+            "dockerfile-link-and-garbage",
+            garbage_after,
+            Want::Reject("no Containerfile or Dockerfile"),
+        ),
+        (
+            "dotdot-entry",
+            cf(tar()).entry(file("../hodsec-c14"), b"PWNED").finish(),
+            Want::Reject("leaves the destination"),
+        ),
+        (
+            "deep-dotdot-entry",
+            cf(tar())
+                .entry(file(format!("{}/hodsec-c14", host.rel())), b"PWNED")
+                .finish(),
+            Want::Reject("leaves the destination"),
+        ),
+        (
+            "write-through-link",
+            cf(tar())
+                .e(sym("l", host.abs()))
+                .entry(file("l/hodsec-c14"), b"PWNED")
+                .entry(file("l/canary"), b"PWNED")
+                .finish(),
+            Want::Contain,
+        ),
+        (
+            "write-through-dotdot-link",
+            cf(tar())
+                .e(sym("up", "../../../../../.."))
+                .entry(file("up/hodsec-c14"), b"PWNED")
+                .finish(),
+            Want::Contain,
+        ),
+    ];
+    let served = ctx.path("served");
+    fs::create_dir_all(&served).unwrap();
+    let http = Http::start(served.clone(), Vec::new());
+    for (case, t, want) in cases {
+        fs::write(served.join("ctx.tar"), &t).unwrap();
+        let url = http.url("/ctx.tar");
+        for how in ["stdin", "http"] {
+            let r = match how {
+                "stdin" => hod_stdin(&ctx, &["bud", "-q", "-t", "c14", "-"], &t),
+                _ => ctx.hod(["bud", "-q", "-t", "c14", &url]),
+            };
+            let case = format!("{case} ({how})");
+            common::assert_no_panic(&r);
+            match want {
+                Want::Reject(what) => {
+                    r.one_error_naming(what);
+                    assert_eq!(ctx.ok(["images", "-q"]), "", "{case}");
+                }
+                Want::Contain => {
+                    assert_eq!(r.code, Some(0), "{case}:\n{}", r.dump());
+                    let mnt = mount_image(&ctx, "c14");
+                    let found = find_named(&mnt.join("c"), "hodsec-c14");
+                    assert_eq!(found.len(), 1, "{case}: {found:?}");
+                    reset(&ctx);
+                }
+            }
+            host.assert_intact(&case);
+            for p in find_named(ctx.dir.path(), "hodsec-") {
+                assert!(p.starts_with(&ctx.root), "{case}: {} written", p.display());
+            }
+            assert!(
+                find_named(Path::new("/tmp"), "hodsec-c14").is_empty(),
+                "{case}"
+            );
+        }
+    }
+}
