@@ -2009,3 +2009,320 @@ fn c14_remote_and_stdin_contexts() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// RUN --mount.
+
+/// A store holding busybox, a host sentinel and a build context directory.
+fn run_fixture(test: &str) -> Option<(TestContext, Host, PathBuf)> {
+    if !common::require(test, &["skopeo"]) {
+        return None;
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let host = Host::new(&ctx);
+    let c = ctx.path("context");
+    fs::create_dir_all(&c).unwrap();
+    fs::write(c.join("keep"), b"context file").unwrap();
+    Some((ctx, host, c))
+}
+
+fn bud(ctx: &TestContext, context: &Path, tag: &str, containerfile: &str) -> Run {
+    let cf = ctx.path(&format!("{tag}.Containerfile"));
+    fs::write(&cf, containerfile).unwrap();
+    let r = ctx.hod([
+        "bud",
+        "-q",
+        "-t",
+        tag,
+        "-f",
+        cf.to_str().unwrap(),
+        context.to_str().unwrap(),
+    ]);
+    common::assert_no_panic(&r);
+    r
+}
+
+/// Every file of `image` as (path, bytes), read from a mounted working container.
+fn image_file(ctx: &TestContext, image: &str, path: &str) -> Vec<u8> {
+    let mnt = mount_image(ctx, image);
+    fs::read(mnt.join(path.trim_start_matches('/'))).unwrap_or_default()
+}
+
+/// M18: `RUN --mount=type=bind,from=STAGE,source=LINK` where LINK points at `/` (buildah's
+/// CVE-2024-1753 case) or at a host directory binds the stage's own tree, never the host's.
+#[test]
+fn m18_bind_from_stage_via_symlink() {
+    let Some((ctx, host, c)) = run_fixture("m18_bind_from_stage_via_symlink") else {
+        return;
+    };
+    let breakout = slash_name("m18");
+    std::os::unix::fs::symlink(host.abs(), c.join("hostdir")).unwrap();
+    std::os::unix::fs::symlink(format!("{}/canary", host.abs()), c.join("leak")).unwrap();
+    let h = host.abs();
+    let base = format!(
+        "FROM busybox AS base\nRUN ln -s / /rootdir && ln -s {h} /hostdir && ln -s {h}/canary /leak\nFROM busybox\n"
+    );
+    let cases = [
+        format!("--mount=type=bind,from=base,source=/rootdir,destination=/rootdir,rw ls /rootdir{h} > /out 2>&1; touch /rootdir/{breakout}; true"),
+        format!("--mount=type=bind,from=base,source=/rootdir,destination=/r cat /r{h}/canary > /out 2>&1; true"),
+        "--mount=type=bind,from=base,source=/hostdir,destination=/h cat /h/canary > /out 2>&1; true".to_string(),
+        "--mount=type=bind,from=base,source=/leak,destination=/l cat /l > /out 2>&1; true".to_string(),
+        "--mount=type=bind,from=base,source=/hostdir/canary,destination=/l cat /l > /out 2>&1; true".to_string(),
+        "--mount=type=bind,source=hostdir,destination=/h cat /h/canary > /out 2>&1; true".to_string(),
+        "--mount=type=bind,source=leak,destination=/l cat /l > /out 2>&1; true".to_string(),
+        "--mount=type=bind,source=hostdir/canary,destination=/l cat /l > /out 2>&1; true".to_string(),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let tag = format!("m18-{i}");
+        let r = bud(&ctx, &c, &tag, &format!("{base}RUN {case}\n"));
+        eprintln!("m18 {case}: exit {:?} {}", r.code, r.stderr.trim());
+        // Refusing a source that resolves to nothing in the stage is as good as binding
+        // what it resolves to there.
+        if r.code == Some(0) {
+            let got = image_file(&ctx, &tag, "out");
+            assert!(
+                !contains(&got, CANARY) && !contains(&got, b"victim"),
+                "{case}: host content reached the build: {}",
+                String::from_utf8_lossy(&got)
+            );
+        } else {
+            r.check_one_error_naming("resolving mount source")
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+        }
+        assert_not_at_slash(&breakout);
+        host.assert_intact(case);
+    }
+    assert_not_at_slash(&breakout);
+    host.assert_intact("m18");
+    // The stage's own tree is what /rootdir binds.
+    let r = bud(
+        &ctx,
+        &c,
+        "m18-ok",
+        "FROM busybox AS base\nRUN ln -s / /rootdir && echo stage > /marker\nFROM busybox\n\
+         RUN --mount=type=bind,from=base,source=/rootdir,target=/r cat /r/marker > /got\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(image_file(&ctx, "m18-ok", "got"), b"stage\n");
+}
+
+/// M19: cache ids and sources that climb, and links planted in a cache, stay in the
+/// store's cache directory.
+#[test]
+fn m19_cache_id_and_source_traversal() {
+    let Some((ctx, host, c)) = run_fixture("m19_cache_id_and_source_traversal") else {
+        return;
+    };
+    let h = host.abs();
+    let cf = format!(
+        "FROM busybox\n\
+         RUN --mount=type=cache,id=../../..,target=/c touch /c/hodsec-m19-id\n\
+         RUN --mount=type=cache,id=/../../x,target=/c touch /c/hodsec-m19-abs-id\n\
+         RUN --mount=type=cache,id=sel,source=../,target=/c touch /c/hodsec-m19-src; ln -sfn {h} /c/sel; ln -sfn / /c/root\n\
+         RUN --mount=type=cache,id=sel,source=sel,target=/s touch /s/hodsec-m19-via-link 2>/dev/null; cat /s/canary > /leak.txt 2>&1; true\n\
+         RUN --mount=type=cache,id=sel,target=/s touch /s/root/hodsec-m19-root; true\n"
+    );
+    let r = bud(&ctx, &c, "m19", &cf);
+    eprintln!("m19: exit {:?} {}", r.code, r.stderr.trim());
+    if r.code == Some(0) {
+        let got = image_file(&ctx, "m19", "leak.txt");
+        assert!(!contains(&got, CANARY), "{}", String::from_utf8_lossy(&got));
+    } else {
+        r.check_one_error_naming("").unwrap();
+    }
+    let cache = ctx.root.join("hod-cache");
+    for p in find_named(ctx.dir.path(), "hodsec-m19") {
+        assert!(
+            p.starts_with(&cache) || p.starts_with(&ctx.root),
+            "{} written",
+            p.display()
+        );
+    }
+    assert!(find_named(Path::new("/var/tmp"), "hodsec-m19")
+        .iter()
+        .all(|p| p.starts_with(&ctx.root)));
+    host.assert_intact("m19");
+}
+
+/// M20: propagation values, unknown keys and kernel-filesystem targets are refused before
+/// anything runs, as is a target that is a link in the image.
+#[test]
+fn m20_mount_option_validation() {
+    let Some((ctx, host, c)) = run_fixture("m20_mount_option_validation") else {
+        return;
+    };
+    let mark = "true";
+    let cases = [
+        "type=bind,source=.,target=/x,bind-propagation=suid",
+        "type=bind,source=.,target=/x,bind-propagation=z",
+        "type=bind,source=.,target=/x,bogus=1",
+        "type=bind,source=.,target=/proc",
+        "type=bind,source=.,target=/proc/sys",
+        "type=bind,source=.,target=/dev",
+        "type=bind,source=.,target=/sys",
+        "type=tmpfs,target=/sys/..",
+        "type=cache,target=/proc/self",
+        "type=bind,source=.,target=/procx/../proc",
+        "type=tmpfs,target=/linked",
+        "type=bind,source=.,target=/linked/sub",
+    ];
+    for m in cases {
+        let cf = format!("FROM busybox\nRUN ln -s /proc /linked\nRUN --mount={m} {mark}\n");
+        let r = bud(&ctx, &c, "m20", &cf);
+        r.check_one_error_naming("mount")
+            .unwrap_or_else(|e| panic!("--mount={m}: {e}"));
+        assert!(
+            !r.stderr.contains("exit status"),
+            "--mount={m}: the RUN ran: {}",
+            r.stderr
+        );
+        eprintln!("m20 --mount={m}: {}", r.stderr.trim());
+    }
+    // The control: a valid mount runs.
+    let r = bud(
+        &ctx,
+        &c,
+        "m20-ok",
+        "FROM busybox
+RUN ln -s /proc /linked
+RUN --mount=type=bind,source=.,target=/x cat /x/keep > /got
+",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(image_file(&ctx, "m20-ok", "got"), b"context file");
+    host.assert_intact("m20");
+}
+
+/// M22: writes into a bind-mounted context are discarded; the mount-point stubs a RUN
+/// gets are removed inside the root even when the RUN swapped their parent for a link.
+#[test]
+fn m22_stubs_cleanup_and_discarded_writes() {
+    let Some((ctx, host, c)) = run_fixture("m22_stubs_cleanup_and_discarded_writes") else {
+        return;
+    };
+    let context_before = snapshot(&c);
+    // A host tree shaped like the stubs, that a cleanup following the link would remove.
+    let victim = ctx.path("victim");
+    fs::create_dir_all(victim.join("b/c")).unwrap();
+    let victim_before = snapshot(&victim);
+    let v = victim.display();
+    let cf = format!(
+        "FROM busybox\n\
+         RUN --mount=type=bind,target=/ctx,rw echo PWNED > /ctx/keep; touch /ctx/hodsec-m22; rm -f /ctx/keep2\n\
+         RUN --mount=type=bind,target=/ctx,source=.,rw mkdir /ctx/hodsec-m22-dir\n\
+         RUN --mount=type=tmpfs,target=/a/b/c mv /a /a.old && ln -s {v} /a\n\
+         RUN --mount=type=tmpfs,target=/d/b/c mv /d /d.old && ln -s ../../../../../../../../..{v} /d\n"
+    );
+    let r = bud(&ctx, &c, "m22", &cf);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(snapshot(&c) == context_before, "the context changed");
+    assert!(
+        snapshot(&victim) == victim_before,
+        "the victim tree changed"
+    );
+    assert!(find_named(ctx.dir.path(), "hodsec-m22")
+        .iter()
+        .all(|p| p.starts_with(&ctx.root)));
+    host.assert_intact("m22");
+}
+
+/// M23: an image's VOLUME paths and its /etc/hosts, /etc/resolv.conf links resolve in the
+/// root: the host's files are never read or written.
+#[test]
+fn m23_image_driven_mounts() {
+    let Some((ctx, host, c)) = run_fixture("m23_image_driven_mounts") else {
+        return;
+    };
+    let hosts_before = fs::read("/etc/hosts").unwrap();
+    let resolv_before = fs::read("/etc/resolv.conf").ok();
+    let canary = format!("{}/canary", host.abs());
+    let vol_up = format!(
+        "/../../{}/hodsec-m23-vol",
+        host.abs().trim_start_matches('/')
+    );
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Plant, Vec<&str>)> = vec![
+        (
+            "hosts-to-canary",
+            Box::new(|m: &Path| {
+                let _ = fs::remove_file(m.join("etc/hosts"));
+                std::os::unix::fs::symlink(&canary, m.join("etc/hosts")).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "resolv-dotdot",
+            Box::new(|m: &Path| {
+                let _ = fs::remove_file(m.join("etc/resolv.conf"));
+                std::os::unix::fs::symlink(
+                    "../../../../../../etc/resolv.conf",
+                    m.join("etc/resolv.conf"),
+                )
+                .unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "hosts-dotdot",
+            Box::new(|m: &Path| {
+                let _ = fs::remove_file(m.join("etc/hosts"));
+                std::os::unix::fs::symlink("../../../../../../etc/hosts", m.join("etc/hosts"))
+                    .unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "volume-dotdot",
+            Box::new(|_: &Path| {}),
+            vec![vol_up.as_str()],
+        ),
+        (
+            "volume-through-links",
+            Box::new(|m: &Path| {
+                std::os::unix::fs::symlink("/", m.join("x")).unwrap();
+                std::os::unix::fs::symlink(host.abs(), m.join("hostlink")).unwrap();
+            }),
+            vec!["/x/hodsec-m23-x", "/hostlink/hodsec-m23-link"],
+        ),
+    ];
+    for (case, plant, volumes) in cases {
+        let ctr = ctx.ok(["from", "-q", "busybox"]);
+        let mnt = PathBuf::from(ctx.ok(["mount", &ctr]));
+        plant(&mnt);
+        ctx.ok(["umount", &ctr]);
+        for v in volumes {
+            ctx.ok(["config", "--volume", v, &ctr]);
+        }
+        ctx.ok(["commit", "-q", &ctr, "m23-base"]);
+        let r = bud(
+            &ctx,
+            &c,
+            "m23",
+            "FROM m23-base\nRUN cat /etc/hosts /etc/resolv.conf > /seen.txt 2>&1; true\n",
+        );
+        eprintln!("m23 {case}: exit {:?} {}", r.code, r.stderr.trim());
+        if r.code == Some(0) {
+            let seen = image_file(&ctx, "m23", "seen.txt");
+            assert!(
+                !contains(&seen, CANARY),
+                "{case}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+        } else {
+            r.check_one_error_naming("")
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+        }
+        host.assert_intact(case);
+        assert_not_at_slash("hodsec-m23-x");
+        for p in find_named(ctx.dir.path(), "hodsec-m23") {
+            assert!(p.starts_with(&ctx.root), "{case}: {} created", p.display());
+        }
+        reset(&ctx);
+        ctx.seed_busybox("busybox");
+    }
+    assert_eq!(fs::read("/etc/hosts").unwrap(), hosts_before);
+    assert_eq!(fs::read("/etc/resolv.conf").ok(), resolv_before);
+    assert_not_at_slash("hodsec-m23-x");
+    host.assert_intact("m23");
+}
