@@ -2326,3 +2326,169 @@ fn m23_image_driven_mounts() {
     assert_not_at_slash("hodsec-m23-x");
     host.assert_intact("m23");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// C15: git contexts: a subdirectory that links out of the clone, option-like refs,
+/// `file://` submodules and the host's git configuration (a hook) are all refused or
+/// ignored; nothing of the host reaches the build.
+#[test]
+fn c15_git_sources() {
+    if !common::require("c15_git_sources", &["git"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    // A host directory that would make a fine context: its Containerfile copies a secret.
+    let hostctx = ctx.path("hostctx");
+    fs::create_dir_all(&hostctx).unwrap();
+    fs::write(
+        hostctx.join("Containerfile"),
+        "FROM scratch\nCOPY . /stolen/\n",
+    )
+    .unwrap();
+    fs::write(hostctx.join("secret"), CANARY).unwrap();
+    // A repository a file:// submodule would pull in.
+    let secret_repo = ctx.path("secret-repo");
+    fs::create_dir_all(&secret_repo).unwrap();
+    git(&secret_repo, &["init", "-q", "-b", "main"]);
+    fs::write(secret_repo.join("secret-sm"), CANARY).unwrap();
+    git(&secret_repo, &["add", "."]);
+    git(&secret_repo, &["commit", "-q", "-m", "s"]);
+    // The hostile repository.
+    let src = ctx.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    git(&src, &["init", "-q", "-b", "main"]);
+    fs::write(src.join("Containerfile"), "FROM scratch\nCOPY . /ctx/\n").unwrap();
+    fs::write(
+        src.join("sub/Containerfile"),
+        "FROM scratch\nCOPY . /ctx/\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&hostctx, src.join("hostlink")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../..", src.join("up")).unwrap();
+    git(&src, &["add", "."]);
+    git(&src, &["commit", "-q", "-m", "base"]);
+    git(&src, &["tag", "v1"]);
+    let served = ctx.path("served");
+    fs::create_dir_all(&served).unwrap();
+    git(
+        &served,
+        &["clone", "-q", "--bare", src.to_str().unwrap(), "repo.git"],
+    );
+    git(&served.join("repo.git"), &["update-server-info"]);
+    git(
+        &src,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &format!("file://{}", secret_repo.display()),
+            "sm",
+        ],
+    );
+    git(&src, &["commit", "-q", "-m", "submodule"]);
+    git(
+        &served,
+        &["clone", "-q", "--bare", src.to_str().unwrap(), "sub.git"],
+    );
+    git(&served.join("sub.git"), &["update-server-info"]);
+    let http = Http::start(served, Vec::new());
+    // The host's git configuration: a hook that would run at checkout.
+    let home = ctx.path("home");
+    let hooks = ctx.path("hooks");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&hooks).unwrap();
+    let sentinel = ctx.path("hodsec-c15-hook-ran");
+    fs::write(
+        hooks.join("post-checkout"),
+        format!("#!/bin/sh\ntouch {}\n", sentinel.display()),
+    )
+    .unwrap();
+    fs::set_permissions(
+        hooks.join("post-checkout"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::write(
+        home.join(".gitconfig"),
+        format!(
+            "[core]\n\thooksPath = {}\n[protocol \"file\"]\n\tallow = always\n",
+            hooks.display()
+        ),
+    )
+    .unwrap();
+    let url = http.url("/repo.git");
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        (
+            "subdir-links-out",
+            format!("{url}#main:hostlink"),
+            Some("is not a directory"),
+        ),
+        (
+            "subdir-through-link",
+            format!("{url}#main:hostlink/."),
+            Some("is not a directory"),
+        ),
+        (
+            "option-like-ref",
+            format!("{url}#--orphan=x"),
+            Some("invalid git reference"),
+        ),
+        (
+            "option-like-ref-upload-pack",
+            format!("{url}#-uhodsec"),
+            Some("invalid git reference"),
+        ),
+        ("subdir-dotdot", format!("{url}#v1:../../.."), None),
+        ("subdir-up-link", format!("{url}#main:up"), None),
+        ("plain", url.clone(), None),
+        ("file-submodule", http.url("/sub.git"), None),
+    ];
+    for (case, spec, want) in cases {
+        let mut c = ctx.cmd(["bud", "-q", "-t", "c15", &spec]);
+        c.env("HOME", &home);
+        let r = common::run_cmd(c);
+        common::assert_no_panic(&r);
+        eprintln!("c15 {case}: exit {:?} {}", r.code, r.stderr.trim());
+        match want {
+            Some(what) => {
+                r.one_error_naming(what);
+            }
+            None if r.code == Some(0) => {
+                for b in pushed_blobs(&ctx, "c15") {
+                    assert!(
+                        !contains(&b, CANARY),
+                        "{case}: host or submodule bytes in a layer"
+                    );
+                }
+                reset(&ctx);
+            }
+            None => {
+                r.check_one_error_naming("")
+                    .unwrap_or_else(|e| panic!("{case}: {e}"));
+            }
+        }
+        assert!(!sentinel.exists(), "{case}: the host's git hook ran");
+        host.assert_intact(case);
+    }
+}
