@@ -2492,3 +2492,186 @@ fn c15_git_sources() {
         host.assert_intact(case);
     }
 }
+
+/// C16: ADD of a URL names the file from the URL path only (never Content-Disposition),
+/// refuses names that are empty, `..`, or hold `/` or control characters, and writes
+/// through the root (a planted destination link resolves inside it).
+#[test]
+fn c16_add_url_names() {
+    if !common::require("c16_add_url_names", &[]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    let served = ctx.path("served");
+    fs::create_dir_all(served.join("dl")).unwrap();
+    fs::write(served.join("dl/plain.txt"), b"payload").unwrap();
+    let cd = "Content-Disposition: attachment; filename=\"../../../../hodsec-c16-cd\"\r\n";
+    let http = Http::start(
+        served,
+        vec![
+            ("/dl/cd.txt".into(), cd.into(), b"payload".to_vec()),
+            (
+                "/dl/..%2F..%2Fhodsec-c16-enc".into(),
+                String::new(),
+                b"payload".to_vec(),
+            ),
+            ("/dl/hodsec%0Anl".into(), String::new(), b"payload".to_vec()),
+            ("/dl/..".into(), String::new(), b"payload".to_vec()),
+        ],
+    );
+    let c = ctx.path("context");
+    fs::create_dir_all(&c).unwrap();
+    // A base image whose /dst links to the host directory.
+    let base = oci_image(
+        &ctx.path("base"),
+        vec![plain(
+            tar()
+                .e(sym("dst", host.abs()))
+                .e(sym("up", "../../../.."))
+                .finish(),
+        )],
+        serde_json::json!({}),
+    );
+    let base_id = pull(&ctx, &base).success().out().to_string();
+    ctx.ok(["tag", &base_id, "c16-base"]);
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        (
+            "content-disposition",
+            format!("ADD {} /", http.url("/dl/cd.txt")),
+            None,
+        ),
+        (
+            "encoded-dotdot",
+            format!("ADD {} /", http.url("/dl/..%2F..%2Fhodsec-c16-enc")),
+            Some("cannot derive a file name"),
+        ),
+        (
+            "control-char",
+            format!("ADD {} /", http.url("/dl/hodsec%0Anl")),
+            Some("cannot derive a file name"),
+        ),
+        (
+            "dotdot-segment",
+            format!("ADD {} /", http.url("/dl/..")),
+            Some("cannot derive a file name"),
+        ),
+        (
+            "through-planted-link",
+            format!("ADD {} /dst/", http.url("/dl/plain.txt")),
+            None,
+        ),
+        (
+            "through-dotdot-link",
+            format!("ADD {} /up/hodsec-c16-up", http.url("/dl/plain.txt")),
+            None,
+        ),
+    ];
+    for (case, line, want) in cases {
+        let r = bud(&ctx, &c, "c16", &format!("FROM c16-base\n{line}\n"));
+        eprintln!("c16 {case}: exit {:?} {}", r.code, r.stderr.trim());
+        match want {
+            Some(what) => {
+                r.one_error_naming(what);
+            }
+            None => {
+                assert_eq!(r.code, Some(0), "{case}: {}", r.dump());
+                let mnt = mount_image(&ctx, "c16");
+                let names: Vec<_> = find_named(&mnt, "")
+                    .into_iter()
+                    .filter(|p| p.is_file())
+                    .collect();
+                assert!(!names.is_empty(), "{case}: nothing added");
+            }
+        }
+        host.assert_intact(case);
+        for p in find_named(ctx.dir.path(), "hodsec-c16") {
+            assert!(p.starts_with(&ctx.root), "{case}: {} written", p.display());
+        }
+    }
+    // Named from the URL, not from the header.
+    let mnt = mount_image(&ctx, "c16");
+    assert!(find_named(&mnt, "hodsec-c16-cd").is_empty());
+}
+
+/// C17: ADD of archives onto links an earlier step planted (moby TestBuildAddBadLinks,
+/// TestBuildSymlinkBreakout): every write lands in the rootfs.
+#[test]
+fn c17_add_archive_onto_planted_links() {
+    if !common::require("c17_add_archive_onto_planted_links", &[]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let host = Host::new(&ctx);
+    let c = ctx.path("context");
+    fs::create_dir_all(&c).unwrap();
+    fs::write(c.join("foo.txt"), b"PWNED").unwrap();
+    fs::write(
+        c.join("links.tar"),
+        tar()
+            .e(sym("symlink", host.abs()))
+            .e(sym("rel", host.rel()))
+            .e(sym("up", "../../../../.."))
+            .e(dir("d/"))
+            .finish(),
+    )
+    .unwrap();
+    fs::write(
+        c.join("inject.tar"),
+        tar()
+            .entry(file("symlink/hodsec-c17-inject"), b"PWNED")
+            .entry(file("rel/canary"), b"PWNED")
+            .entry(file("up/hodsec-c17-up"), b"PWNED")
+            .finish(),
+    )
+    .unwrap();
+    fs::write(
+        c.join("swap.tar"),
+        tar()
+            .e(sym("d", host.abs()))
+            .entry(file("d/hodsec-c17-swap"), b"PWNED")
+            .finish(),
+    )
+    .unwrap();
+    fs::write(
+        c.join("dotdot.tar"),
+        tar()
+            .entry(file("../../hodsec-c17-dotdot"), b"PWNED")
+            .finish(),
+    )
+    .unwrap();
+    let r = bud(
+        &ctx,
+        &c,
+        "c17",
+        "FROM scratch\nADD links.tar /\nADD foo.txt /symlink/\nADD foo.txt /rel/foo2.txt\n\
+         ADD inject.tar /\nADD swap.tar /\nCOPY foo.txt /up/hodsec-c17-copy\n",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    let mnt = mount_image(&ctx, "c17");
+    let inside = mnt.join(host.abs().trim_start_matches('/'));
+    assert_eq!(fs::read(inside.join("foo.txt")).unwrap(), b"PWNED");
+    assert_eq!(
+        fs::read(inside.join("hodsec-c17-inject")).unwrap(),
+        b"PWNED"
+    );
+    let r = bud(&ctx, &c, "c17-dotdot", "FROM scratch\nADD dotdot.tar /x/\n");
+    r.one_error_naming("leaves the destination");
+    // The same through `hod add` into a working container.
+    let ctr = ctx.ok(["from", "-q", "scratch"]);
+    ctx.ok(["add", &ctr, c.join("links.tar").to_str().unwrap(), "/"]);
+    ctx.ok(["add", &ctr, c.join("inject.tar").to_str().unwrap(), "/"]);
+    ctx.ok([
+        "copy",
+        &ctr,
+        c.join("foo.txt").to_str().unwrap(),
+        "/symlink/",
+    ]);
+    host.assert_intact("c17");
+    for p in find_named(ctx.dir.path(), "hodsec-c17") {
+        assert!(p.starts_with(&ctx.root), "{} written", p.display());
+    }
+    assert!(find_named(Path::new("/var/tmp"), "hodsec-c17")
+        .iter()
+        .all(|p| p.starts_with(&ctx.root)));
+}
