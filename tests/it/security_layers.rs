@@ -19,6 +19,7 @@ use std::process::Command;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::common::registry::{Mode, TestRegistry};
 use crate::common::{self, Run, TestContext};
 
 // ---------------------------------------------------------------------------------------
@@ -637,13 +638,74 @@ fn b01_lexical_escapes() {
             serde_json::json!({}),
         );
         let archive = oci_archive(&ctx.path("img"));
-        for s in [src, archive] {
+        let docker = docker_archive(&ctx.path("docker.tar"), one(b"../hodsec-b01").remove(0));
+        for s in [src, archive, docker] {
             let r = pull(ctx, &s);
             assert_rejected(ctx, r, "invalid tar entry", &s);
             assert_no_layers(ctx, &s);
         }
         host.assert_intact("b01 archives");
+        // And from a registry on 127.0.0.1 (skopeo pushes the hostile layer as it is).
+        if ctx.driver == "vfs" && common::have("skopeo") {
+            let Some(reg) = TestRegistry::start(Mode::Plain) else {
+                return;
+            };
+            let src = oci_image(
+                &ctx.path("img"),
+                vec![gzipped(one(b"../hodsec-b01").remove(0))],
+                serde_json::json!({}),
+            );
+            let dest = format!("docker://{}/evil:b01", reg.host);
+            common::run_cmd({
+                let mut c = Command::new("skopeo");
+                c.args(["copy", "--quiet", "--dest-tls-verify=false", &src, &dest]);
+                c
+            })
+            .success();
+            let r = ctx.hod(["pull", "-q", "--tls-verify=false", &dest]);
+            assert_rejected(ctx, r, "invalid tar entry", &dest);
+            assert_no_layers(ctx, &dest);
+            host.assert_intact("b01 registry");
+            eprintln!("b01: refused from {dest}");
+        }
     });
+}
+
+/// A `docker-archive:` tarball holding one layer.
+fn docker_archive(path: &Path, layer: Vec<u8>) -> String {
+    let dir = path.with_extension("d");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch(),
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&layer))]},
+    }))
+    .unwrap();
+    let cfg_name = format!("{}.json", sha256_hex(&cfg));
+    fs::write(dir.join(&cfg_name), &cfg).unwrap();
+    fs::write(dir.join("layer.tar"), &layer).unwrap();
+    fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&serde_json::json!([{
+            "Config": cfg_name,
+            "RepoTags": ["evil:latest"],
+            "Layers": ["layer.tar"],
+        }]))
+        .unwrap(),
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(path)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    format!("docker-archive:{}", path.display())
 }
 
 /// B02: writes through a planted absolute, relative or `/` link land inside the root; a
