@@ -272,7 +272,7 @@ struct ContainerSource<'s> {
     /// The new layer's spool (`None` once handed to the pipeline).
     layer_file: Option<std::fs::File>,
     layer_path: PathBuf,
-    _tmp: tempfile::TempDir,
+    _tmp: crate::scratch::ScratchDir,
 }
 
 impl ImageSource for ContainerSource<'_> {
@@ -384,10 +384,7 @@ impl Builder {
         }
 
         // The new layer, hashed while it is written.
-        let tmp = tempfile::Builder::new()
-            .prefix("hod-commit-")
-            .tempdir_in(transport::big_temp_dir())
-            .at("creating temporary directory for", "commit")?;
+        let tmp = crate::scratch::ScratchDir::new("commit")?;
         let layer_path = tmp.path().join("layer.tar");
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -502,6 +499,18 @@ impl Builder {
             }
         }
     }
+}
+
+/// `commit --reference-time FILE` (buildah's hidden flag): the commit timestamp, in Unix
+/// seconds, taken from the file's modification time; it then acts as `--timestamp`.
+pub fn reference_time(file: &std::path::Path) -> Result<i64> {
+    let modified = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .at("reading the modification time of", file)?;
+    Ok(match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
 }
 
 #[cfg(test)]
@@ -1004,16 +1013,4 @@ mod tests {
         assert_eq!(rfc3339_of(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_of(1700000000).unwrap(), "2023-11-14T22:13:20Z");
     }
-}
-
-/// `commit --reference-time FILE` (buildah's hidden flag): the commit timestamp, in Unix
-/// seconds, taken from the file's modification time; it then acts as `--timestamp`.
-pub fn reference_time(file: &std::path::Path) -> Result<i64> {
-    let modified = std::fs::metadata(file)
-        .and_then(|m| m.modified())
-        .at("reading the modification time of", file)?;
-    Ok(match modified.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    })
 }
