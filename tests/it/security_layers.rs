@@ -1225,6 +1225,7 @@ fn b08_no_loss_corpus() {
     if !common::require("b08_no_loss_corpus", &["skopeo"]) {
         return;
     }
+    b08_upgrade_layer();
     let layer = corpus();
     let diff = sha256_hex(&layer);
     for d in common::DRIVERS {
@@ -2747,4 +2748,84 @@ fn c17_add_archive_onto_planted_links() {
     assert!(find_named(Path::new("/var/tmp"), "hodsec-c17")
         .iter()
         .all(|p| p.starts_with(&ctx.root)));
+}
+
+/// B08's second layer, as an upgrade writes it: whiteouts, an opaque directory, a setuid
+/// file replaced, writes through the lower layer's absolute `/lib` link, a link replaced by
+/// a directory. The vfs tree of the top layer must equal containers/storage's, and both
+/// layers must push back as the same blobs.
+fn b08_upgrade_layer() {
+    let mut su = file("bin/su");
+    su.mode = 0o4755;
+    su.mtime = 1_700_000_000;
+    let upgrade = tar()
+        .entry(file("etc/.wh.nanos"), b"")
+        .entry(file("home/u/.wh..wh..opq"), b"")
+        .entry(file("home/u/new"), b"new profile")
+        .entry(su, b"setuid binary, v2")
+        .entry(file("lib/libhod.so.2"), b"\x7fELF library v2")
+        .e(hard("bin/lib2-again", "/lib/libhod.so.2"))
+        .e(dir("etc/up/"))
+        .entry(file("etc/up/x"), b"was a link")
+        .finish();
+    let base = corpus();
+    let (d1, d2) = (sha256_hex(&base), sha256_hex(&upgrade));
+    // containers/image's layer ID on a parent: sha256("<parent ID>+<diff ID hex>").
+    let top = sha256_hex(format!("{d1}+{d2}").as_bytes());
+    let ctx = TestContext::new("vfs");
+    let src = oci_image(
+        &ctx.path("img"),
+        vec![plain(base), plain(upgrade)],
+        serde_json::json!({}),
+    );
+    let id = pull(&ctx, &src).success().out().to_string();
+    let reference = TestContext::new("vfs");
+    common::run_cmd({
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "--quiet", &src])
+            .arg(format!("containers-storage:{}b08", reference.store_spec()));
+        c
+    })
+    .success();
+    let mut ours = snapshot(&ctx.root.join("vfs/dir").join(&top));
+    let mut theirs = snapshot(&reference.root.join("vfs/dir").join(&top));
+    let long_dir = format!("usr/share/{}", "long-component-".repeat(8));
+    // Directories this layer writes into without an entry of their own get the time of
+    // the extraction, in both.
+    for t in [&mut ours, &mut theirs] {
+        for k in [
+            "",
+            "opt",
+            "opt/a",
+            "opt/a/b",
+            "usr/share",
+            &long_dir,
+            "bin",
+            "etc",
+            "home/u",
+            "usr/lib",
+        ] {
+            let v = t.get_mut(k).unwrap_or_else(|| panic!("{k:?} missing"));
+            *v = v.split(" mtime=").next().unwrap().to_string();
+        }
+    }
+    assert!(
+        ours == theirs,
+        "the upgraded tree differs from containers/storage's\nours: {ours:#?}\ntheirs: {theirs:#?}"
+    );
+    assert!(!ours.contains_key("etc/nanos") && ours.contains_key("home/u/new"));
+    let out = ctx.path("out");
+    ctx.ok([
+        "push",
+        "-q",
+        "--disable-compression",
+        &id,
+        &format!("oci:{}:back", out.display()),
+    ]);
+    for d in [d1, d2] {
+        assert!(
+            out.join("blobs/sha256").join(&d).is_file(),
+            "layer {d} changed on the way back"
+        );
+    }
 }
