@@ -37,11 +37,24 @@ pub fn load_plan(
     reporter: &dyn BuildReporter,
 ) -> Result<(Plan, Option<PathBuf>)> {
     let mut sources = opts.containerfiles.clone();
+    // Files taken from the context are resolved inside it: a `Containerfile` or
+    // `Containerfile.dockerignore` linking out of the context is absent, never read.
+    let ctx_root = builder::rootfs::Root::open(context).ok();
+    let in_context = |rel: &Path| -> Result<Option<PathBuf>> {
+        match &ctx_root {
+            Some(r) => r
+                .real_path(rel)
+                .map_err(io_at("resolving", context.join(rel))),
+            None => Ok(None),
+        }
+    };
     if sources.is_empty() {
-        let candidates: Vec<PathBuf> = ["Containerfile", "Dockerfile"]
-            .iter()
-            .map(|n| context.join(n))
-            .collect();
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        for n in ["Containerfile", "Dockerfile"] {
+            if let Some(p) = in_context(Path::new(n))? {
+                candidates.push(p);
+            }
+        }
         if let Some(d) = candidates.iter().find(|p| p.is_dir()) {
             return Err(BuildError::invalid(format!(
                 "{}: is not a file",
@@ -64,7 +77,7 @@ pub fn load_plan(
                 let path = if p.exists() || p.is_absolute() {
                     p.clone()
                 } else {
-                    context.join(p)
+                    in_context(p)?.unwrap_or_else(|| context.join(p))
                 };
                 if path.is_dir() {
                     return Err(BuildError::invalid(format!(
@@ -112,14 +125,34 @@ pub fn load_plan(
     // context's own ignore files; --ignorefile wins over both.
     let ignore = match (&opts.ignore_file, &first_path) {
         (Some(f), _) => Some(f.clone()),
-        (None, Some(p)) => [".containerignore", ".dockerignore"]
-            .iter()
-            .find_map(|ext| {
-                let mut name = p.as_os_str().to_owned();
-                name.push(ext);
-                let c = PathBuf::from(name);
-                c.is_file().then_some(c)
-            }),
+        (None, Some(p)) => {
+            // Next to a Containerfile in the context: looked up inside the context.
+            let ctx_real = in_context(Path::new(""))?;
+            let rel = ctx_real
+                .as_ref()
+                .and_then(|c| p.strip_prefix(c).ok())
+                .map(Path::to_path_buf);
+            let mut found = None;
+            for ext in [".containerignore", ".dockerignore"] {
+                let c = match &rel {
+                    Some(rel) => {
+                        let mut name = rel.as_os_str().to_owned();
+                        name.push(ext);
+                        in_context(Path::new(&name))?
+                    }
+                    None => {
+                        let mut name = p.as_os_str().to_owned();
+                        name.push(ext);
+                        Some(PathBuf::from(name))
+                    }
+                };
+                if let Some(c) = c.filter(|c| c.is_file()) {
+                    found = Some(c);
+                    break;
+                }
+            }
+            found
+        }
         _ => None,
     };
     Ok((plan, ignore))

@@ -704,7 +704,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 };
                 let src = m.source.clone().unwrap_or_default();
                 let clean = builder::rootfs::clean_container_path(&format!("/{src}"));
-                let abs = root.join(clean.strip_prefix("/").unwrap_or(&clean));
+                let shown = root.join(clean.strip_prefix("/").unwrap_or(&clean));
+                // Resolved inside the stage (or context): a `source` that is, or goes
+                // through, a link to `/` must not bind the host's tree (CVE-2024-1753).
+                let abs = builder::rootfs::Root::open(&root)
+                    .and_then(|r| r.real_path(&clean))
+                    .map_err(io_at("resolving mount source", &shown))?
+                    .ok_or_else(|| {
+                        // ENOENT: nothing by that name inside the stage or context.
+                        io_at("resolving mount source", &shown)(std::io::Error::from_raw_os_error(
+                            2,
+                        ))
+                    })?;
                 let target = target.ok_or_else(|| {
                     BuildError::invalid(format!("invalid mount {:?}: no target", m.spec))
                 })?;

@@ -76,11 +76,9 @@ fn unpack(mut f: std::fs::File, name: &str, tmp: tempfile::TempDir) -> Result<Re
         builder::archive::Compression::detect(&head[..n]) != builder::archive::Compression::None;
     let is_tar = compressed || (n >= 262 && &head[257..262] == b"ustar");
     if is_tar {
+        // Entry by entry, confined to `dir` (never `tar::Archive::unpack`).
         let r = builder::archive::compress::decompress(Box::new(f))?;
-        let mut a = tar::Archive::new(r);
-        a.set_preserve_permissions(true);
-        a.unpack(&dir)
-            .map_err(io_at("extracting the context archive to", &dir))?;
+        builder::copier::archive::extract_into(r, &dir, Path::new(url))?;
         return Ok(RemoteContext {
             dir,
             containerfile: None,
@@ -116,10 +114,30 @@ fn clone(spec: &str, tmp: tempfile::TempDir) -> Result<RemoteContext> {
         Some((r, s)) => (r.to_string(), s.to_string()),
         None => (fragment, String::new()),
     };
+    if reference.starts_with('-') {
+        return Err(BuildError::invalid(format!(
+            "{spec}: invalid git reference {reference:?}"
+        )));
+    }
     let repo = tmp.path().join("repo");
+    // git sees none of the host's configuration (no hooks, url rewrites or helpers from
+    // /etc/gitconfig or ~/.gitconfig), and submodules cannot use file:// (git marks their
+    // clones as not from the user, which `protocol.file.allow=user` refuses).
+    let home = tmp.path().join("git-home");
+    std::fs::create_dir(&home).map_err(io_at("creating", &home))?;
     let git = |args: &[&str], dir: Option<&Path>| -> Result<()> {
         let mut c = Command::new("git");
-        c.args(args);
+        c.args(["-c", "protocol.file.allow=user"])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", &home)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_CONFIG_PARAMETERS")
+            .env_remove("GIT_SSH_COMMAND");
         if let Some(d) = dir {
             c.current_dir(d);
         }
@@ -130,24 +148,45 @@ fn clone(spec: &str, tmp: tempfile::TempDir) -> Result<RemoteContext> {
             return Err(BuildError::invalid(format!(
                 "cloning {url}: git {}: {}",
                 args.first().copied().unwrap_or(""),
-                String::from_utf8_lossy(&out.stderr).trim()
+                // One line, as every error: git's lines joined.
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )));
         }
         Ok(())
     };
     let repo_s = repo.display().to_string();
     git(
-        &["clone", "--recurse-submodules", "--quiet", &url, &repo_s],
+        &[
+            "clone",
+            "--recurse-submodules",
+            "--quiet",
+            "--",
+            &url,
+            &repo_s,
+        ],
         None,
     )?;
     if !reference.is_empty() {
-        git(&["checkout", "--quiet", &reference], Some(&repo))?;
+        git(&["checkout", "--quiet", &reference, "--"], Some(&repo))?;
     }
     let dir = if subdir.is_empty() {
         repo
     } else {
+        // Inside the clone: a subdirectory that is, or goes through, a symlink out of
+        // the repository is not one of its directories.
         let clean = builder::rootfs::clean_container_path(&format!("/{subdir}"));
-        repo.join(clean.strip_prefix("/").unwrap_or(&clean))
+        builder::rootfs::Root::open(&repo)
+            .and_then(|r| r.real_path(&clean))
+            .map_err(io_at(
+                "resolving",
+                repo.join(clean.strip_prefix("/").unwrap_or(&clean)),
+            ))?
+            .unwrap_or_else(|| tmp.path().join("no-such-subdirectory"))
     };
     if !dir.is_dir() {
         return Err(BuildError::invalid(format!(

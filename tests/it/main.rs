@@ -22,5 +22,6 @@ mod push;
 mod registries_conf;
 mod registry;
 mod run;
+mod security_layers;
 mod security_runtime;
 mod store;

@@ -7,7 +7,7 @@
 //! hod binary's bytes, canary files and directories, `/proc/self/status` capability fields,
 //! the descriptors a RUN sees, then the exit status and the one `Error:` line.
 //!
-//! Items covered by existing tests are mapped in docs/security-runtime-rows.md, not repeated.
+//! Items covered by existing tests are mapped in docs/security.md, not repeated.
 
 use crate::common::{self, Run, TestContext};
 use std::fs;

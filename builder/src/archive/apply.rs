@@ -119,6 +119,11 @@ struct RecState {
 /// plus their header blocks before refusing, so memory stays bounded.
 const MAX_HEADER_BYTES: u64 = 4 << 20;
 
+/// What may follow the end-of-archive blocks: tar writers pad to their record size
+/// (10 KiB for GNU tar, up to 1 MiB with the largest blocking factors); the rest is kept
+/// verbatim in the tar-split, up to this.
+const MAX_TRAILING_BYTES: u64 = 4 << 20;
+
 struct Recorder<'r> {
     inner: &'r mut dyn Read,
     st: Rc<RefCell<RecState>>,
@@ -165,6 +170,25 @@ fn bad(name: &[u8], reason: impl Into<String>) -> Error {
 }
 
 fn tar_err(e: io::Error) -> Error {
+    // The tar reader quotes header bytes in its messages: a hostile header must not put
+    // newlines or terminal escapes into the one error line.
+    let msg = e.to_string();
+    let e = if msg.chars().any(char::is_control) {
+        let clean: String = msg
+            .chars()
+            .flat_map(|c| {
+                let esc: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                esc
+            })
+            .collect();
+        io::Error::new(e.kind(), clean)
+    } else {
+        e
+    };
     Error::Io {
         op: "reading".into(),
         path: "layer tar stream".into(),
@@ -905,8 +929,11 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
         }
         flush(&mut packer, &st)?;
         st.borrow_mut().limit_headers = false;
-        // Anything after the end blocks is kept verbatim, in bounded chunks.
-        let mut chunk = vec![0u8; 1 << 20];
+        // Anything after the end blocks is kept verbatim, in bounded chunks, up to
+        // MAX_TRAILING_BYTES: more is a decompression bomb (gigabytes of zeros after an
+        // empty archive), refused before it costs minutes of CPU.
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut trailing = 0u64;
         loop {
             let k = match rec.read(&mut chunk) {
                 Ok(0) => break,
@@ -914,7 +941,13 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(tar_err(e)),
             };
-            let _ = k;
+            trailing += k as u64;
+            if trailing > MAX_TRAILING_BYTES {
+                return Err(tar_err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("more than {MAX_TRAILING_BYTES} bytes after the end of the archive"),
+                )));
+            }
             flush(&mut packer, &st)?;
         }
     }

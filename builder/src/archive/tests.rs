@@ -1058,3 +1058,34 @@ fn overlay_upper_is_in_walk_order_compare_in_path_order() {
         ["a/", "a.txt", "a/b"]
     );
 }
+
+#[test]
+fn b11_zeros_after_the_end_are_bounded() {
+    let base = tar_of(&[(hdr("a", b'0'), b"abc")]);
+    // A writer's padding (1 MiB records) is kept byte for byte...
+    let mut padded = base.clone();
+    padded.resize(base.len() + (1 << 20), 0);
+    tar_split_roundtrip(&padded);
+    // ...a bomb's gigabytes of zeros are refused after the first 4 MiB.
+    let mut bomb = base.clone();
+    bomb.resize(base.len() + (5 << 20), 0);
+    let err = apply(tmp().path(), &bomb, WhiteoutFormat::Delete).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("after the end of the archive"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tar_errors_stay_on_one_line() {
+    let mut garbage = vec![b'\n'; 512];
+    garbage[..7].copy_from_slice(b"x\ny\x1b[2J");
+    let err = apply(tmp().path(), &garbage, WhiteoutFormat::Delete).unwrap_err();
+    let msg = std::error::Error::source(&err)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        !msg.is_empty() && !msg.chars().any(char::is_control),
+        "{msg:?}"
+    );
+}

@@ -19,11 +19,18 @@ pub fn is_archive(path: &Path) -> bool {
     let Ok(r) = crate::archive::compress::decompress(Box::new(f)) else {
         return false;
     };
-    let mut ar = tar::Archive::new(r);
+    // Bounded like the extraction: a first header with huge PAX data is an archive (whose
+    // extraction is then refused), never read into memory here.
+    let st = std::rc::Rc::new(std::cell::Cell::new((false, 0u64)));
+    let mut ar = tar::Archive::new(HeaderBound { inner: r, st });
     let Ok(mut entries) = ar.entries() else {
         return false;
     };
-    matches!(entries.next(), Some(Ok(_)))
+    match entries.next() {
+        Some(Ok(_)) => true,
+        Some(Err(e)) => e.to_string().contains(TOO_LARGE),
+        None => false,
+    }
 }
 
 /// A tar entry name made relative and checked: `None` for the archive's root (`.`, `/`),
@@ -60,6 +67,34 @@ pub(crate) struct Rewrite {
     pub timestamp: Option<i64>,
 }
 
+/// What the tar reader may buffer for one entry besides its data (PAX records, GNU long
+/// names and links, sparse headers), as for layers: more is refused before it is in memory.
+const MAX_HEADER_BYTES: u64 = 4 << 20;
+const TOO_LARGE: &str = "tar header data too large";
+
+/// Counts the bytes read outside entry data; errors past [`MAX_HEADER_BYTES`].
+struct HeaderBound<R> {
+    inner: R,
+    /// (reading entry data, header bytes read since the last entry)
+    st: std::rc::Rc<std::cell::Cell<(bool, u64)>>,
+}
+
+impl<R: Read> Read for HeaderBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (in_data, used) = self.st.get();
+        if in_data {
+            return self.inner.read(buf);
+        }
+        if used >= MAX_HEADER_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, TOO_LARGE));
+        }
+        let room = (MAX_HEADER_BYTES - used).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        self.st.set((false, used + n as u64));
+        Ok(n)
+    }
+}
+
 /// Extract the (possibly compressed) archive in `r` into the sink's directory.
 pub(crate) fn extract(
     r: Box<dyn Read + Send>,
@@ -67,7 +102,11 @@ pub(crate) fn extract(
     rw: Rewrite,
     shown: &Path,
 ) -> Result<()> {
-    let mut ar = tar::Archive::new(r);
+    let st = std::rc::Rc::new(std::cell::Cell::new((false, 0u64)));
+    let mut ar = tar::Archive::new(HeaderBound {
+        inner: r,
+        st: st.clone(),
+    });
     let bad = |e: io::Error| Error::Io {
         op: "reading archive".into(),
         path: shown.to_path_buf(),
@@ -75,11 +114,32 @@ pub(crate) fn extract(
     };
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
+        st.set((true, 0));
+        extract_entry(&mut entry, sink, rw, shown)?;
+        // What the sink left unread is data too; the next header's budget starts here.
+        io::copy(&mut entry, &mut io::sink()).map_err(bad)?;
+        st.set((false, 0));
+    }
+    Ok(())
+}
+
+fn extract_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    sink: &mut Sink<'_>,
+    rw: Rewrite,
+    shown: &Path,
+) -> Result<()> {
+    let bad = |e: io::Error| Error::Io {
+        op: "reading archive".into(),
+        path: shown.to_path_buf(),
+        source: e,
+    };
+    {
         let raw = entry.path().map_err(bad)?.into_owned();
         let Some(rel) = clean_entry_name(&raw)
             .map_err(|m| Error::invalid(format!("extracting {}: {m}", shown.display())))?
         else {
-            continue;
+            return Ok(());
         };
         let h = entry.header();
         let kind = h.entry_type();
@@ -116,7 +176,7 @@ pub(crate) fn extract(
         match kind {
             tar::EntryType::Directory => sink.dir(&rel, &meta)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                sink.file(&rel, &meta, &mut entry)?
+                sink.file(&rel, &meta, entry)?
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name().map_err(bad)?.ok_or_else(|| {
@@ -166,6 +226,17 @@ pub(crate) fn extract(
             other => tracing::debug!("skipping archive entry {} of type {other:?}", rel.display()),
         }
     }
+    Ok(())
+}
+
+/// Extract the (possibly compressed) archive in `r` into the existing directory `dest`
+/// entry by entry, every write resolved inside `dest` (a remote or stdin build context).
+/// Names with `..` are refused; links in the archive resolve inside `dest`.
+pub fn extract_into(r: Box<dyn Read + Send>, dest: &Path, shown: &Path) -> Result<()> {
+    let root = crate::rootfs::Root::open(dest).at("opening", dest)?;
+    let mut sink = Sink::new(&root, Path::new("/"), crate::rootfs::NewDir::default())?;
+    extract(r, &mut sink, Rewrite::default(), shown)?;
+    sink.finish()?;
     Ok(())
 }
 

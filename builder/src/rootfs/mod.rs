@@ -201,6 +201,24 @@ impl Root {
         Ok(fd)
     }
 
+    /// The host path of what `p` resolves to under the root (links followed inside it):
+    /// a path with no symbolic links in it, below [`Root::path`], for handing to code that
+    /// only takes paths (a mount source, a file to read). `Ok(None)` when it does not exist.
+    /// The path is only as stable as the tree: callers use it for trees nothing else is
+    /// changing at the time (a build context, a stage that is not running).
+    pub fn real_path(&self, p: &Path) -> io::Result<Option<PathBuf>> {
+        let Some(fd) = self.lookup(p, true)? else {
+            return Ok(None);
+        };
+        let real = std::fs::read_link(fd_path(&fd))?;
+        let base = std::fs::read_link(fd_path(&self.fd))?;
+        if !real.starts_with(&base) {
+            // Moved out from under the root between the lookup and now.
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        }
+        Ok(Some(real))
+    }
+
     /// Read the regular file `p` under the root, at most `cap` bytes (more is an error).
     /// Links resolve inside the root; FIFOs, devices and directories count as absent, and
     /// the open never blocks (`O_NONBLOCK`). `Ok(None)` when there is no such regular file.

@@ -251,3 +251,27 @@ fn symlink_escape_finds_climbs_above_the_root() {
     // missing components end the check
     assert_eq!(check("/missing/escape"), None);
 }
+
+#[test]
+fn real_path_resolves_inside() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+    symlink("/", root.join("rootdir")).unwrap();
+    symlink("/usr", root.join("abs")).unwrap();
+    symlink("../../../../..", root.join("up")).unwrap();
+    symlink(t.path(), root.join("host")).unwrap();
+    let r = Root::open(&root).unwrap();
+    let real = std::fs::canonicalize(&root).unwrap();
+    assert_eq!(
+        r.real_path(Path::new("/rootdir")).unwrap(),
+        Some(real.clone())
+    );
+    assert_eq!(r.real_path(Path::new("up")).unwrap(), Some(real.clone()));
+    assert_eq!(
+        r.real_path(Path::new("abs/lib")).unwrap(),
+        Some(real.join("usr/lib"))
+    );
+    // The host directory the link names does not exist inside the root.
+    assert_eq!(r.real_path(Path::new("host/root")).unwrap(), None);
+}
