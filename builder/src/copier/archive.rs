@@ -115,7 +115,7 @@ pub(crate) fn extract(
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         st.set((true, 0));
-        extract_entry(&mut entry, sink, rw, shown)?;
+        extract_entry(&mut entry, sink, &rw, shown)?;
         // What the sink left unread is data too; the next header's budget starts here.
         io::copy(&mut entry, &mut io::sink()).map_err(bad)?;
         st.set((false, 0));
@@ -126,7 +126,7 @@ pub(crate) fn extract(
 fn extract_entry<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     sink: &mut Sink<'_>,
-    rw: Rewrite,
+    rw: &Rewrite,
     shown: &Path,
 ) -> Result<()> {
     let bad = |e: io::Error| Error::Io {
