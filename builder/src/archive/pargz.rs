@@ -43,8 +43,11 @@ struct Job {
     input: Vec<u8>,
     dict: Vec<u8>,
     last: bool,
-    reply: SyncSender<io::Result<(Vec<u8>, flate2::Crc)>>,
+    reply: SyncSender<BlockResult>,
 }
+
+/// A worker's answer: the block's deflate output and its input's CRC-32.
+type BlockResult = io::Result<(Vec<u8>, flate2::Crc)>;
 
 struct Pool {
     jobs: Option<mpsc::Sender<Job>>,
@@ -98,7 +101,7 @@ pub struct ParGzEncoder<W: Write> {
     crc: flate2::Crc,
     header_written: bool,
     pool: Option<Pool>,
-    pending: VecDeque<Receiver<io::Result<(Vec<u8>, flate2::Crc)>>>,
+    pending: VecDeque<Receiver<BlockResult>>,
 }
 
 /// The CRC-32 (and length) of one block; the blocks' CRCs are combined in order.

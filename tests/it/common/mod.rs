@@ -185,9 +185,8 @@ impl Run {
             // buildah prints logrus warnings and libimage's `Trying to pull NAME...` before
             // the error; not errors
             .filter(|l| {
-                !l.starts_with("time=")
-                    && !l.starts_with("WARN")
-                    && !(l.starts_with("Trying to pull ") && l.ends_with("..."))
+                let trying = l.starts_with("Trying to pull ") && l.ends_with("...");
+                !(l.starts_with("time=") || l.starts_with("WARN") || trying)
             })
             .collect();
         if lines.len() != 1 {
