@@ -11,6 +11,8 @@
 //! ```
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
 
 use builder::{Builder, Store};
 
@@ -260,72 +262,71 @@ pub fn build(
         .tempdir()
         .map_err(io_at("creating", std::env::temp_dir()))?;
     let used_args = std::sync::Mutex::new(used);
-    let mut done: Vec<Option<StageOutcome>> = (0..plan.stages.len()).map(|_| None).collect();
-    let mut intermediate_images = Vec::new();
+    let done: Vec<OnceLock<StageOutcome>> =
+        (0..plan.stages.len()).map(|_| OnceLock::new()).collect();
+    let intermediate_images = Mutex::new(Vec::new());
+    let output = Mutex::new(None);
+    let stop = AtomicBool::new(false);
     let multi = target > 0;
-    let result = (|| -> Result<BuildOutput> {
-        let mut output = None;
-        for i in 0..=target {
-            if !needed[i] {
-                continue;
+    let wanted: Vec<bool> = (0..plan.stages.len())
+        .map(|i| i <= target && needed[i])
+        .collect();
+    let deps: Vec<Vec<usize>> = (0..plan.stages.len())
+        .map(|i| stage_dependencies(&plan, i, &global, &wanted))
+        .collect();
+    // One stage: its working container, its image when a later stage or the build uses one.
+    let build_stage = |i: usize| -> Result<()> {
+        let stage = &plan.stages[i];
+        let mut base = plan.base_of(i, &global)?;
+        if i == 0 {
+            if let Some(f) = &opts.from {
+                base = f.clone();
             }
-            let stage = &plan.stages[i];
-            let mut base = plan.base_of(i, &global)?;
-            if i == 0 {
-                if let Some(f) = &opts.from {
-                    base = f.clone();
-                }
-            }
-            let mut shown = stage.base.clone();
-            if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
-                // --build-context NAME=docker-image://… wins over a stage called NAME.
-                base = img.clone();
-                shown = base.clone();
-            } else if let Some(d) = plan.stage_ref(&base, i) {
-                base = done[d]
-                    .as_ref()
-                    .and_then(|o| o.image_id.clone())
-                    .ok_or_else(|| BuildError::invalid(format!("stage {d} has no image")))?;
-                shown = base.clone();
-            } else if base != stage.base {
-                shown = base.clone();
-            }
-            let prefix = if multi {
-                format!("[{}/{}] ", i + 1, target + 1)
-            } else {
-                String::new()
-            };
-            let total = stage.steps.len() + 1;
-            let cx = StageContext {
-                store,
-                opts,
-                reporter,
-                plan: &plan,
-                global_args: &global,
-                context_dir: &context,
-                ignore_file: ignore_file.as_deref(),
-                prefix: prefix.clone(),
-                done: &done,
-                scratch: scratch.path(),
-                used_args: &used_args,
-            };
-            let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
-            let mut cached = None;
-            let run = if opts.layers {
-                ex.run_steps_cached(total).map(|last| cached = last)
-            } else {
-                ex.run_steps(total)
-            };
-            let created_by = ex.last_created_by.clone();
-            let mut b = ex.builder;
-            if let Err(e) = run {
-                done[i] = Some(StageOutcome {
-                    builder: b,
-                    image_id: None,
-                });
-                return Err(e);
-            }
-            let mut image_id = None;
+        }
+        let mut shown = stage.base.clone();
+        if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
+            // --build-context NAME=docker-image://… wins over a stage called NAME.
+            base = img.clone();
+            shown = base.clone();
+        } else if let Some(d) = plan.stage_ref(&base, i) {
+            base = done[d]
+                .get()
+                .and_then(|o| o.image_id.clone())
+                .ok_or_else(|| BuildError::invalid(format!("stage {d} has no image")))?;
+            shown = base.clone();
+        } else if base != stage.base {
+            shown = base.clone();
+        }
+        let prefix = if multi {
+            format!("[{}/{}] ", i + 1, target + 1)
+        } else {
+            String::new()
+        };
+        let total = stage.steps.len() + 1;
+        let cx = StageContext {
+            store,
+            opts,
+            reporter,
+            plan: &plan,
+            global_args: &global,
+            context_dir: &context,
+            ignore_file: ignore_file.as_deref(),
+            prefix: prefix.clone(),
+            done: &done,
+            scratch: scratch.path(),
+            used_args: &used_args,
+            stop: &stop,
+        };
+        let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
+        let mut cached = None;
+        let run = if opts.layers {
+            ex.run_steps_cached(total).map(|last| cached = last)
+        } else {
+            ex.run_steps(total)
+        };
+        let created_by = ex.last_created_by.clone();
+        let mut b = ex.builder;
+        let image_id = run.and_then(|()| {
             if i == target {
                 let out = commit_final(
                     store,
@@ -337,37 +338,72 @@ pub fn build(
                     &created_by,
                     &prefix,
                 )?;
-                image_id = Some(out.image_id.clone());
-                output = Some(out);
+                let id = out.image_id.clone();
+                *output.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+                Ok(Some(id))
             } else if let Some(id) = cached {
-                image_id = Some(id);
+                Ok(Some(id))
             } else if opts.layers && stage.steps.is_empty() && !b.state.from_image_id.is_empty() {
                 // A stage that is only a FROM is its base image (a stable cache key for
                 // COPY --from of it).
-                image_id = Some(b.state.from_image_id.clone());
+                Ok(Some(b.state.from_image_id.clone()))
             } else if from_used[i] {
                 let co = commit_options(opts, &created_by, false);
                 let out = b.commit(store, None, &co, &builder::report::Quiet)?;
                 reporter.step(&format!("--> {}", short(&out.image_id)));
                 if !opts.layers {
-                    intermediate_images.push(out.image_id.clone());
+                    intermediate_images
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(out.image_id.clone());
                 }
-                image_id = Some(out.image_id);
+                Ok(Some(out.image_id))
+            } else {
+                Ok(None)
             }
-            done[i] = Some(StageOutcome {
-                builder: b,
-                image_id,
-            });
-        }
-        let output = output.ok_or_else(|| BuildError::invalid("no stage was built"))?;
+        });
+        // The container is kept for COPY --from, --output and the cleanup, failed or not.
+        let (ok, image_id) = match image_id {
+            Ok(id) => (Ok(()), id),
+            Err(e) => (Err(e), None),
+        };
+        let _ = done[i].set(StageOutcome {
+            builder: b,
+            image_id,
+        });
+        ok
+    };
+    let result = crate::schedule::run_stages(&deps, &wanted, opts.jobs, &stop, &build_stage)
+        .map_err(|f| {
+            if opts.jobs == 1 {
+                f.error
+            } else {
+                // Stages run side by side: say which one failed.
+                let s = &plan.stages[f.stage];
+                BuildError::Stage {
+                    stage: s.name.clone().unwrap_or_else(|| s.index.to_string()),
+                    source: Box::new(f.error),
+                }
+            }
+        })
+        .and_then(|()| {
+            output
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| BuildError::invalid("no stage was built"))
+        });
+    let mut done: Vec<Option<StageOutcome>> = done.into_iter().map(OnceLock::into_inner).collect();
+    let result = result.and_then(|output| {
         if let Some(spec) = &opts.output {
-            let b = done[target].as_mut().map(|o| &mut o.builder);
-            if let Some(b) = b {
-                export(store, b, spec)?;
+            if let Some(o) = done[target].as_mut() {
+                export(store, &mut o.builder, spec)?;
             }
         }
         Ok(output)
-    })();
+    });
+    let intermediate_images = intermediate_images
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let ok = result.is_ok();
     if (ok && opts.remove_containers) || (!ok && opts.force_remove) {
         for o in done.into_iter().flatten() {
@@ -397,6 +433,29 @@ pub fn build(
         }
     }
     result
+}
+
+/// The earlier stages stage `i` waits for: those it names (FROM, COPY --from, RUN --mount
+/// from=) that the build makes. A `--from` that only a stage's own ARGs can expand cannot
+/// be resolved before the stage runs: such a stage waits for every earlier stage.
+fn stage_dependencies(
+    plan: &Plan,
+    i: usize,
+    global: &BTreeMap<String, String>,
+    wanted: &[bool],
+) -> Vec<usize> {
+    let unresolved = plan.stages[i].steps.iter().any(|s| {
+        let o = s.original.to_ascii_lowercase();
+        (o.contains("--from") || o.contains("from=")) && o.contains('$')
+    });
+    if unresolved {
+        return (0..i).filter(|d| wanted[*d]).collect();
+    }
+    let mut d = plan.dependencies(i, global);
+    d.retain(|d| wanted[*d]);
+    d.sort_unstable();
+    d.dedup();
+    d
 }
 
 fn is_predefined(k: &str) -> bool {

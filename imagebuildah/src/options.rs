@@ -215,7 +215,7 @@ pub struct BuildOptions {
     pub force_remove: bool,
     /// `--output`.
     pub output: Option<BuildOutputSpec>,
-    /// `--jobs` (stages are built one after another; accepted for compatibility).
+    /// `--jobs`: how many stages may be built at once (0: no limit; 1: one after another).
     pub jobs: usize,
     /// `--omit-history`.
     pub omit_history: bool,

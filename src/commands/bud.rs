@@ -135,7 +135,7 @@ pub struct BudArgs {
     /// Write the result's files: type=local,dest=DIR or type=tar,dest=FILE.
     #[arg(short = 'o', long, value_name = "type=local,dest=DIR")]
     pub output: Option<String>,
-    /// Stages to build concurrently (accepted; stages run one after another).
+    /// Stages to build concurrently, each once the stages it uses are done (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
     /// Leave the build history out of the image.
@@ -358,9 +358,6 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         .map(BuildOutputSpec::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    if a.jobs == 0 {
-        anyhow::bail!("--jobs must be at least 1");
-    }
     o.jobs = a.jobs;
     o.omit_history = a.omit_history;
     o.identity_label = a.identity_label;
@@ -490,7 +487,8 @@ mod tests {
         );
         assert_eq!(o.secrets[0].id, "s");
         assert_eq!(o.context_dir, PathBuf::from("ctx"));
-        assert!(options(&parse(&["--jobs", "0"]), &ctx).is_err());
+        // buildah: 0 is "no limit"; clap refuses negative values (usize).
+        assert_eq!(options(&parse(&["--jobs", "0"]), &ctx).unwrap().jobs, 0);
         assert!(options(&parse(&["--output", "type=bogus,dest=x"]), &ctx).is_err());
     }
 }

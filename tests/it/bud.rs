@@ -937,20 +937,6 @@ fn from_platform_is_accepted() {
     assert_eq!(b.config["architecture"], arch);
 }
 
-#[test]
-fn jobs_is_accepted() {
-    let Some(b) = hod_build(
-        &[(
-            CF,
-            "FROM busybox AS a\nRUN touch /a\nFROM busybox\nCOPY --from=a /a /a\n",
-        )],
-        &["--jobs", "2"],
-    ) else {
-        return;
-    };
-    assert!(b.has("/a"));
-}
-
 // ---------------------------------------------------------------- files and inputs
 
 #[test]
@@ -1836,4 +1822,86 @@ fn layers_copy_from_a_from_only_stage_is_cached() {
     let one = e.ctx.ok(["bud", "-q", "--layers", &cs]);
     let two = e.ctx.ok(["bud", "-q", "--layers", &cs]);
     assert_eq!(one, two);
+}
+
+// ---------------------------------------------------------------- --jobs
+
+/// Two stages that do not use each other, and a last stage that takes from both.
+const TWO_INDEPENDENT: &str = "FROM busybox AS left
+RUN seq 1 500 > /left && mkdir /l && cp /left /l/copy
+FROM busybox AS right
+RUN seq 501 900 > /right && echo right > /r
+FROM busybox
+COPY --from=left /left /l /from-left/
+COPY --from=right /right /r /from-right/
+";
+
+#[test]
+fn jobs_builds_independent_stages_with_the_same_result() {
+    let files = [(CF, TWO_INDEPENDENT)];
+    let Some(two) = hod_build(&files, &["--jobs", "2", "--timestamp", "0"]) else {
+        return;
+    };
+    for p in [
+        "/from-left/left",
+        "/from-left/copy",
+        "/from-right/right",
+        "/from-right/r",
+    ] {
+        assert!(two.has(p), "{p} missing: {:#?}", two.tree.keys());
+    }
+    // Every step's lines are whole lines of the step that printed them.
+    for line in two.run.stdout.lines().filter(|l| l.contains("STEP")) {
+        assert!(line.starts_with('['), "{line:?} in\n{}", two.run.stdout);
+    }
+    let one = hod_build(&files, &["--jobs", "1", "--timestamp", "0"]).unwrap();
+    assert!(!two.id.is_empty());
+    assert_eq!(two.id, one.id, "--jobs 2 and --jobs 1 differ");
+    assert_eq!(two.tree, one.tree);
+    // 0 is "no limit", as in buildah.
+    let all = hod_build(&files, &["--jobs", "0", "--timestamp", "0"]).unwrap();
+    assert_eq!(all.id, one.id);
+}
+
+#[test]
+fn jobs_runs_independent_stages_at_the_same_time() {
+    // Each stage announces itself in a shared cache mount and waits for the other: this only
+    // finishes when both run at once (a sequential build fails after 20 s).
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/c touch /c/{me} && i=0; \
+             while [ ! -e /c/{other} ] && [ $i -lt 200 ]; do i=$((i+1)); usleep 100000; done; \
+             test -e /c/{other} && echo met > /{me}\n"
+        )
+    };
+    let cf = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let Some(b) = hod_build(&[(CF, &cf)], &["--jobs", "2"]) else {
+        return;
+    };
+    assert!(b.has("/a") && b.has("/b"));
+}
+
+#[test]
+fn jobs_failing_stage_is_named_and_stops_the_build() {
+    let Some(r) = hod_fails(
+        &[(
+            CF,
+            "FROM busybox AS good\nRUN touch /ok\nFROM busybox AS bad\nRUN exit 4\nFROM busybox\nCOPY --from=good /ok /ok\nCOPY --from=bad /etc/passwd /p\nRUN touch /never\n",
+        )],
+        &["--jobs", "2"],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(4), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("building stage bad: error building at STEP \"RUN exit 4\": exit status 4"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("[3/3]"), "{}", r.dump());
 }
