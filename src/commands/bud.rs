@@ -359,6 +359,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     o.jobs = a.jobs;
+    // Stages side by side cannot share hod's stdin (buildah reads /dev/null then too).
+    o.run.null_stdin = a.jobs != 1;
     o.omit_history = a.omit_history;
     o.identity_label = a.identity_label;
     o.compression = match (&a.compression_format, a.disable_compression) {

@@ -220,6 +220,9 @@ pub struct RunOptions {
     pub image_id: String,
     /// Send the command's stdout to this file instead of hod's (`bud -q` discards it).
     pub stdout: Option<PathBuf>,
+    /// Give the command /dev/null as stdin instead of hod's (`bud --jobs` with stages run
+    /// side by side, as buildah).
+    pub null_stdin: bool,
 }
 
 impl RunOptions {
@@ -295,6 +298,8 @@ pub struct ExecOptions {
     pub stdout: Option<PathBuf>,
     /// Send the command's stderr to this file instead of hod's.
     pub stderr: Option<PathBuf>,
+    /// /dev/null as the command's stdin (ignored with a terminal).
+    pub null_stdin: bool,
 }
 
 /// Run `spec` over `rootfs`. `Ok` is the command's exit status; a command that could not be
@@ -813,6 +818,7 @@ impl Builder {
                 runtime_flags: opts.runtime_flags.clone(),
                 container_id: self.id().to_string(),
                 stdout: opts.stdout.clone(),
+                null_stdin: opts.null_stdin,
                 ..Default::default()
             };
             execute(&spec, rootfs, &eo)
