@@ -315,6 +315,49 @@ pub fn image_or_instance(store: &Store, name: &str, platform: &Platform) -> Resu
     Ok(instance_image(store, &l.id, &d.digest)?.id)
 }
 
+/// The platforms image `name` is available for (`bud --all-platforms`): each entry of its
+/// manifest list, or a single image's own; an image not in the store is pulled first (unless
+/// `opts.pull_policy` is never).
+pub fn platforms_of(
+    store: &Store,
+    name: &str,
+    opts: &crate::options::FromOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Platform>> {
+    let local = crate::from::local_name(name);
+    let rec = match store.image(local) {
+        Ok(r) => r,
+        Err(Error::NotFound { .. }) if opts.pull_policy != crate::pull::PullPolicy::Never => {
+            let popts = crate::pull::PullOptions {
+                policy: opts.pull_policy,
+                registry: opts.registry.clone(),
+                ..Default::default()
+            };
+            let id = crate::pull::pull(store, local, &popts, reporter)?;
+            store.image(&id)?
+        }
+        Err(e) => return Err(e),
+    };
+    if let Ok(m) = store.image_big_data(&rec.id, MANIFEST_KEY) {
+        if let Ok(Manifest::OciIndex(l) | Manifest::DockerList(l)) =
+            manifest::parse_manifest(&m, None)
+        {
+            return Ok(l
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref())
+                .map(|p| Platform::new(&p.os, &p.architecture, p.variant.as_deref().unwrap_or("")))
+                .collect());
+        }
+    }
+    let c = crate::from::read_image(store, rec, &Platform::default())?.config;
+    Ok(vec![Platform::new(
+        &c.os,
+        &c.architecture,
+        c.variant.as_deref().unwrap_or(""),
+    )])
+}
+
 fn index_bytes(index: &ImageIndex) -> Vec<u8> {
     manifest::to_json(index)
 }

@@ -138,8 +138,189 @@ fn go_error(e: &std::io::Error) -> String {
     }
 }
 
-/// Build.
+/// Build: once, or once per platform (`--platform a,b`, `--all-platforms`); with
+/// `--manifest`, each image is then added to that manifest list (created if missing).
+///
+/// ```text
+/// platforms: --all-platforms ─> those every base image's list has; else opts.platforms
+///   one (or none) ─> build_once ─┐
+///   several ─> build_once per platform (step lines prefixed `[os/arch] `) ─┤
+/// --manifest LIST ─> manifest::load or manifest::create, then manifest::add each image
+///                    with the platform it was built for
+/// ```
+/// The output is the last image built, as buildah's.
 pub fn build(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<BuildOutput> {
+    let platforms = if opts.all_platforms {
+        base_platforms(store, opts, reporter)?
+    } else {
+        opts.platforms.clone()
+    };
+    if platforms.len() <= 1 && opts.manifest.is_none() {
+        let owned;
+        let opts = match platforms.first() {
+            Some(p) => {
+                let mut o = opts.clone();
+                o.registry.platform = p.clone();
+                owned = o;
+                &owned
+            }
+            None => opts,
+        };
+        return build_once(store, opts, reporter);
+    }
+    let platforms = if platforms.is_empty() {
+        vec![opts.registry.platform.clone()]
+    } else {
+        platforms
+    };
+    let several = platforms.len() > 1;
+    let mut built = Vec::new();
+    for p in &platforms {
+        let mut o = opts.clone();
+        o.registry.platform = p.clone();
+        let shown = p.or_host().to_string();
+        let prefixed = Prefixed {
+            inner: reporter,
+            prefix: if several {
+                format!("[{shown}] ")
+            } else {
+                String::new()
+            },
+        };
+        let out = build_once(store, &o, &prefixed).map_err(|e| {
+            if several {
+                BuildError::Platform {
+                    platform: shown.clone(),
+                    source: Box::new(e),
+                }
+            } else {
+                e
+            }
+        })?;
+        built.push((p.or_host(), out));
+    }
+    if let Some(list) = &opts.manifest {
+        add_to_list(store, list, &built, opts, reporter)?;
+    }
+    built
+        .pop()
+        .map(|(_, o)| o)
+        .ok_or_else(|| BuildError::invalid("no platform was built"))
+}
+
+/// Step lines with a platform prefix (a build for several platforms), as buildah's.
+struct Prefixed<'a> {
+    inner: &'a dyn BuildReporter,
+    prefix: String,
+}
+
+impl builder::report::Reporter for Prefixed<'_> {
+    fn progress(&self, line: &str) {
+        self.inner.progress(line)
+    }
+    fn warn(&self, line: &str) {
+        self.inner.warn(line)
+    }
+}
+
+impl BuildReporter for Prefixed<'_> {
+    fn step(&self, line: &str) {
+        if self.prefix.is_empty() {
+            self.inner.step(line)
+        } else {
+            self.inner.step(&format!("{}{line}", self.prefix))
+        }
+    }
+}
+
+/// `--manifest LIST`: the list (made if missing) gets each image, annotated with the
+/// platform it was built for.
+fn add_to_list(
+    store: &Store,
+    list: &str,
+    built: &[(builder::options::Platform, BuildOutput)],
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<()> {
+    use builder::manifest;
+    let full = builder::reference::normalize_local_name(list)?
+        .with_default_tag()
+        .to_string();
+    let id = match manifest::load(store, &full) {
+        Ok(l) => l.id,
+        Err(builder::Error::NotFound { .. }) => {
+            let mut co = manifest::CreateOptions::default();
+            co.registry = opts.registry.clone();
+            manifest::create(store, &full, &[], &co, reporter)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (p, out) in built {
+        let mut ao = manifest::AddOptions::default();
+        ao.registry = opts.registry.clone();
+        ao.update.os = Some(p.os.clone());
+        ao.update.arch = Some(p.architecture.clone());
+        ao.update.variant = Some(p.variant.clone());
+        manifest::add(store, &id, &out.image_id, &ao, reporter)?;
+    }
+    Ok(())
+}
+
+/// `--all-platforms`: the platforms every base image (not scratch, not a stage) is
+/// available for, as its manifest list in the store says (a single image: its own
+/// platform), in the first base's order.
+fn base_platforms(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<Vec<builder::options::Platform>> {
+    let context = std::path::absolute(&opts.context_dir)
+        .map_err(io_at("resolving context directory", &opts.context_dir))?;
+    let (plan, _) = load_plan(opts, &context, reporter)?;
+    let mut global: BTreeMap<String, String> = BTreeMap::new();
+    for (name, default) in &plan.global_args {
+        if let Some(v) = opts.build_args.get(name).or(default.as_ref()) {
+            global.insert(name.clone(), v.clone());
+        }
+    }
+    let mut common: Option<Vec<builder::options::Platform>> = None;
+    for i in 0..plan.stages.len() {
+        let mut base = plan.base_of(i, &global)?;
+        if i == 0 {
+            if let Some(f) = &opts.from {
+                base = f.clone();
+            }
+        }
+        if base == builder::from::SCRATCH || plan.stage_ref(&base, i).is_some() {
+            continue;
+        }
+        let mut fo = builder::options::FromOptions::default();
+        fo.pull_policy = opts.pull_policy;
+        fo.registry = opts.registry.clone();
+        let these = builder::manifest::platforms_of(store, &base, &fo, reporter)
+            .map_err(|e| BuildError::invalid(format!("finding the platforms of {base}: {e}")))?;
+        common = Some(match common {
+            None => these,
+            Some(c) => c.into_iter().filter(|p| these.contains(p)).collect(),
+        });
+    }
+    match common {
+        Some(c) if !c.is_empty() => Ok(c),
+        Some(_) => Err(BuildError::invalid(
+            "--all-platforms: the base images have no platform in common",
+        )),
+        None => Err(BuildError::invalid(
+            "--all-platforms: no base image to take platforms from (only scratch or stages)",
+        )),
+    }
+}
+
+/// Build once, for `opts.registry.platform`.
+fn build_once(
     store: &Store,
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,

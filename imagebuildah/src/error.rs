@@ -50,6 +50,15 @@ pub enum BuildError {
         #[source]
         source: Box<BuildError>,
     },
+    /// The build for one of several platforms failed: `[linux/arm64]: …`.
+    #[error("[{platform}]")]
+    Platform {
+        /// `os/arch[/variant]`.
+        platform: String,
+        /// The cause.
+        #[source]
+        source: Box<BuildError>,
+    },
 }
 
 impl From<crate::parser::ParseError> for BuildError {
@@ -76,9 +85,9 @@ impl BuildError {
         match self {
             BuildError::Builder(e) => e.exit_status(),
             BuildError::ExitStatus(code) => Some(*code),
-            BuildError::Step { source, .. } | BuildError::Stage { source, .. } => {
-                source.exit_status()
-            }
+            BuildError::Step { source, .. }
+            | BuildError::Stage { source, .. }
+            | BuildError::Platform { source, .. } => source.exit_status(),
             _ => None,
         }
     }

@@ -437,6 +437,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     fn run(&mut self, step: &Step, r: &RunStep) -> Result<String> {
+        let c = &self.builder.state.config;
+        if !builder::run::can_run_arch(&c.architecture) {
+            let mut platform = format!("{}/{}", c.os, c.architecture);
+            if let Some(v) = c.variant.as_deref().filter(|v| !v.is_empty()) {
+                platform = format!("{platform}/{v}");
+            }
+            return Err(BuildError::invalid(format!(
+                "running a command for platform {platform} on this {} host needs emulation: no binfmt_misc handler for {} is registered (qemu-user-static provides them)",
+                builder::image::config::host_arch(),
+                c.architecture
+            )));
+        }
         let cmd = match &r.command {
             CommandForm::Shell(s) if !r.heredocs.is_empty() => {
                 let mut sh = self.shell();

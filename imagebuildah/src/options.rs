@@ -207,6 +207,12 @@ pub struct BuildOptions {
     pub run_defaults: RunDefaults,
     /// Registry access, and the platform of base images and of the result (`--platform`).
     pub registry: RegistryContext,
+    /// `--platform a,b`: build once for each (empty: once, for `registry.platform`).
+    pub platforms: Vec<builder::options::Platform>,
+    /// `--all-platforms`: build for every platform all the base images are available for.
+    pub all_platforms: bool,
+    /// `--manifest LIST`: add the image(s) to this manifest list, creating it if missing.
+    pub manifest: Option<String>,
     /// `-q`: no step lines.
     pub quiet: bool,
     /// `--rm` (default true): remove the working containers after a successful build.

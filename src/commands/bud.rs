@@ -13,7 +13,7 @@ use imagebuildah::BuildReporter;
 
 use super::run_flags::RunDefaultsArgs;
 use crate::ctx::Ctx;
-use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
+use crate::flags::{registry_context, BuildPlatformFlags, RegistryFlags};
 
 /// `hod bud [options] [CONTEXT]`
 #[derive(Debug, clap::Args)]
@@ -171,9 +171,12 @@ pub struct BudArgs {
     /// Registry access for base images.
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// Platform of base images and of the result.
+    /// Platform(s) of base images and of the result.
     #[command(flatten)]
-    pub platform: PlatformFlags,
+    pub platform: BuildPlatformFlags,
+    /// Add the image(s) to this manifest list, creating it if missing.
+    #[arg(long, value_name = "LIST")]
+    pub manifest: Option<String>,
 }
 
 /// The step lines go to stdout (or --logfile), progress and warnings to stderr.
@@ -348,7 +351,10 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     }
     o.run_defaults = a.run_defaults.defaults()?;
     o.run_defaults.no_hosts = a.no_hosts;
-    o.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
+    o.registry = registry_context(&a.registry, Some(&a.platform.first()), ctx)?;
+    o.platforms = a.platform.platforms()?;
+    o.all_platforms = a.platform.all_platforms;
+    o.manifest = a.manifest.clone().filter(|m| !m.is_empty());
     o.quiet = a.quiet;
     o.remove_containers = a.rm || a.force_rm;
     o.force_remove = a.force_rm;

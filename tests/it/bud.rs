@@ -1905,3 +1905,153 @@ fn jobs_failing_stage_is_named_and_stops_the_build() {
     );
     assert!(!r.stdout.contains("[3/3]"), "{}", r.dump());
 }
+
+// ---------------------------------------------------------------- --manifest, --platform a,b
+
+/// `localhost/base`: a list of busybox's files twice, one config saying amd64 (label
+/// base=amd64), one arm64 (base=arm64).
+fn two_platform_base(ctx: &TestContext) {
+    for arch in ["amd64", "arm64"] {
+        let c = ctx.ok(["from", "--pull=never", "busybox"]);
+        ctx.ok([
+            "config",
+            "--arch",
+            arch,
+            "--label",
+            &format!("base={arch}"),
+            &c,
+        ]);
+        ctx.ok(["commit", "-q", &c, &format!("localhost/base-{arch}")]);
+        ctx.ok(["rm", &c]);
+    }
+    ctx.ok(["manifest", "create", "localhost/base"]);
+    for arch in ["arm64", "amd64"] {
+        ctx.ok([
+            "manifest",
+            "add",
+            "localhost/base",
+            &format!("localhost/base-{arch}"),
+        ]);
+    }
+}
+
+/// The instances of list `name`: (os/arch, config of the instance's image as `from
+/// --platform` of the list gives it).
+fn list_instances(ctx: &TestContext, name: &str) -> Vec<(String, Value)> {
+    let v: Value = serde_json::from_str(&ctx.ok(["manifest", "inspect", name])).unwrap();
+    let mut out = Vec::new();
+    for m in v["manifests"].as_array().cloned().unwrap_or_default() {
+        let p = format!(
+            "{}/{}",
+            m["platform"]["os"].as_str().unwrap_or(""),
+            m["platform"]["architecture"].as_str().unwrap_or("")
+        );
+        let c = ctx.ok(["from", "--pull=never", "--platform", &p, name]);
+        let i: Value = serde_json::from_str(&ctx.ok(["inspect", "-t", "container", &c])).unwrap();
+        let mnt = PathBuf::from(ctx.ok(["mount", &c]));
+        let mut config = i["OCIv1"].clone();
+        config["hello"] = Value::from(fs::read_to_string(mnt.join("hello")).unwrap_or_default());
+        ctx.ok(["umount", &c]);
+        ctx.ok(["rm", &c]);
+        out.push((p, config));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn manifest_gets_one_image_per_platform() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let ctx = &e.ctx;
+    two_platform_base(ctx);
+    let dir = context(
+        e.dir.path(),
+        &[
+            (
+                CF,
+                "FROM localhost/base\nCOPY hello /hello\nENV BUILT=yes\n",
+            ),
+            ("hello", "hi\n"),
+        ],
+    );
+    let dir = dir.display().to_string();
+    let run = ctx
+        .hod([
+            "bud",
+            "--pull=never",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--manifest",
+            "m",
+            &dir,
+        ])
+        .success();
+    // Each platform's lines say which platform they are for.
+    assert!(
+        run.stdout
+            .contains("[linux/arm64] STEP 2/3: COPY hello /hello"),
+        "{}",
+        run.dump()
+    );
+    let inst = list_instances(ctx, "localhost/m:latest");
+    assert_eq!(inst.len(), 2, "{inst:#?}");
+    for ((p, c), arch) in inst.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(p, &format!("linux/{arch}"));
+        assert_eq!(c["architecture"], arch, "{p}: {c:#}");
+        // FROM took the base's instance of the same platform.
+        assert_eq!(c["config"]["Labels"]["base"], arch, "{p}: {c:#}");
+        assert_eq!(c["hello"], "hi\n");
+        assert!(c["config"]["Env"].to_string().contains("BUILT=yes"));
+    }
+    // --all-platforms: the platforms the base list has.
+    ctx.ok([
+        "bud",
+        "--pull=never",
+        "--all-platforms",
+        "--manifest",
+        "m2",
+        &dir,
+    ]);
+    let again = list_instances(ctx, "localhost/m2:latest");
+    let platforms: Vec<&str> = again.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(again[1].1["architecture"], "arm64");
+    // A RUN for arm64 needs emulation: without a binfmt_misc handler it fails, naming the
+    // platform; with one (qemu-user-static) it runs.
+    let dir = context(
+        &e.dir.path().join("run"),
+        &[(CF, "FROM localhost/base\nRUN true\n")],
+    );
+    let r = ctx.hod([
+        "bud",
+        "--pull=never",
+        "--platform",
+        "linux/arm64",
+        "--manifest",
+        "m3",
+        &dir.display().to_string(),
+    ]);
+    let emulated = fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|d| {
+            d.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with("qemu-aarch64")
+                    && fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("enabled"))
+            })
+        })
+        .unwrap_or(false);
+    if emulated {
+        r.success();
+    } else {
+        let r = r.code_is(125);
+        assert!(
+            r.stderr.contains("platform linux/arm64")
+                && r.stderr.contains("needs emulation")
+                && r.stderr.contains("RUN true"),
+            "{}",
+            r.dump()
+        );
+    }
+}
