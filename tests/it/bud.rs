@@ -1906,6 +1906,84 @@ fn jobs_failing_stage_is_named_and_stops_the_build() {
     assert!(!r.stdout.contains("[3/3]"), "{}", r.dump());
 }
 
+crate::both_drivers!(jobs_with_layers_leaves_a_consistent_store);
+
+/// Four stages at once, with --layers (every step committed, cache lookups side by side):
+/// the store stays consistent, no container is left, and a rebuild takes every step from
+/// the cache and gives the same image.
+fn jobs_with_layers_leaves_a_consistent_store(driver: &str) {
+    if !common::require("bud --jobs", &["skopeo"]) {
+        return;
+    }
+    let ctx = TestContext::new(driver);
+    ctx.seed_busybox("busybox");
+    let dir = tempfile::Builder::new()
+        .prefix("hodjobs.")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let mut cf = String::new();
+    let mut files = vec![];
+    for s in ["s1", "s2", "s3", "s4"] {
+        cf.push_str(&format!(
+            "FROM busybox AS {s}\nCOPY {s}.txt /in/\nRUN mkdir /out && sed s/x/y/ /in/{s}.txt > /out/{s}\n"
+        ));
+        files.push((format!("{s}.txt"), format!("x {s}\n")));
+    }
+    cf.push_str("FROM busybox\n");
+    for s in ["s1", "s2", "s3", "s4"] {
+        cf.push_str(&format!("COPY --from={s} /out/{s} /{s}\n"));
+    }
+    let mut all: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    all.push((CF, &cf));
+    let c = context(dir.path(), &all).display().to_string();
+    let build = || {
+        ctx.hod([
+            "bud",
+            "--layers",
+            "--jobs",
+            "0",
+            "--timestamp",
+            "0",
+            "-t",
+            "j",
+            &c,
+        ])
+        .success()
+    };
+    let first = build();
+    common::assert_store_consistent(&ctx);
+    assert_eq!(ctx.ok(["containers", "-q"]), "", "containers left");
+    let ctr = ctx.ok(["from", "j"]);
+    let mnt = PathBuf::from(ctx.ok(["mount", &ctr]));
+    for s in ["s1", "s2", "s3", "s4"] {
+        assert_eq!(content(&mnt, s), format!("y {s}\n"), "{}", first.dump());
+    }
+    ctx.ok(["umount", &ctr]);
+    ctx.ok(["rm", &ctr]);
+    let again = build();
+    let steps = again
+        .stdout
+        .lines()
+        .filter(|l| l.contains("STEP ") && !l.contains(": FROM "))
+        .count();
+    assert_eq!(steps, 12);
+    assert_eq!(
+        again.stdout.matches("Using cache").count(),
+        steps,
+        "every step but the FROMs hits:\n{}",
+        again.stdout
+    );
+    assert_eq!(
+        again.stdout.lines().last(),
+        first.stdout.lines().last(),
+        "same image"
+    );
+    common::assert_store_consistent(&ctx);
+}
+
 // ---------------------------------------------------------------- --manifest, --platform a,b
 
 /// `localhost/base`: a list of busybox's files twice, one config saying amd64 (label
