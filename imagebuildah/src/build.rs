@@ -30,6 +30,9 @@ pub struct BuildOutput {
     pub image_id: String,
     /// The names it was given.
     pub names: Vec<String>,
+    /// Every image built, in order, when the build ran once per platform (buildah prints
+    /// each ID); `image_id` is the last. Empty for a single build.
+    pub image_ids: Vec<String>,
 }
 
 /// Read, preprocess and parse the Containerfiles into a plan.
@@ -206,13 +209,17 @@ pub fn build(
     if let Some(list) = &opts.manifest {
         add_to_list(store, list, &built, opts, reporter)?;
     }
-    built
+    let all: Vec<String> = built.iter().map(|(_, o)| o.image_id.clone()).collect();
+    let mut last = built
         .pop()
         .map(|(_, o)| o)
-        .ok_or_else(|| BuildError::invalid("no platform was built"))
+        .ok_or_else(|| BuildError::invalid("no platform was built"))?;
+    last.image_ids = all;
+    Ok(last)
 }
 
-/// Step lines with a platform prefix (a build for several platforms), as buildah's.
+/// STEP and COMMIT lines with a platform prefix (a build for several platforms); as in
+/// buildah, `--> id` and `Successfully tagged` lines have none.
 struct Prefixed<'a> {
     inner: &'a dyn BuildReporter,
     prefix: String,
@@ -229,7 +236,10 @@ impl builder::report::Reporter for Prefixed<'_> {
 
 impl BuildReporter for Prefixed<'_> {
     fn step(&self, line: &str) {
-        if self.prefix.is_empty() {
+        if self.prefix.is_empty()
+            || line.starts_with("--> ")
+            || line.starts_with("Successfully tagged ")
+        {
             self.inner.step(line)
         } else {
             self.inner.step(&format!("{}{line}", self.prefix))
@@ -734,7 +744,11 @@ fn commit_final(
     for n in &names {
         reporter.step(&format!("Successfully tagged {n}"));
     }
-    Ok(BuildOutput { image_id, names })
+    Ok(BuildOutput {
+        image_id,
+        names,
+        image_ids: Vec::new(),
+    })
 }
 
 /// Whether, with `--layers`, the build's image is the last step's image as it is (no

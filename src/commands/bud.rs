@@ -440,6 +440,14 @@ pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         super::write_user_file(path, &format!("sha256:{}", out.image_id))?;
     }
     if a.iidfile.is_none() {
+        // One ID per platform built (buildah's builds each print theirs), the last is the result.
+        for id in out
+            .image_ids
+            .iter()
+            .take(out.image_ids.len().saturating_sub(1))
+        {
+            reporter.out(id);
+        }
         reporter.out(&out.image_id);
     }
     if let Some(t) = spool {

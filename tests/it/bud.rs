@@ -2074,6 +2074,16 @@ fn manifest_gets_one_image_per_platform() {
         "{}",
         run.dump()
     );
+    // As buildah's: `--> id` unprefixed, then each platform's image ID.
+    assert!(!run.stdout.contains("] --> "), "{}", run.dump());
+    let ids: Vec<&str> = run.stdout.lines().rev().take(2).collect();
+    assert!(
+        ids.iter()
+            .all(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+            && ids[0] != ids[1],
+        "{}",
+        run.dump()
+    );
     let inst = list_instances(ctx, "localhost/m:latest");
     assert_eq!(inst.len(), 2, "{inst:#?}");
     for ((p, c), arch) in inst.iter().zip(["amd64", "arm64"]) {
