@@ -635,9 +635,15 @@ fn stage_dependencies(
     global: &BTreeMap<String, String>,
     wanted: &[bool],
 ) -> Vec<usize> {
+    // `--from=X` (COPY, ADD) and `from=X` (RUN --mount) values as written.
     let unresolved = plan.stages[i].steps.iter().any(|s| {
         let o = s.original.to_ascii_lowercase();
-        (o.contains("--from") || o.contains("from=")) && o.contains('$')
+        o.match_indices("from=").any(|(at, _)| {
+            o[at + 5..]
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .next()
+                .is_some_and(|v| v.contains('$'))
+        })
     });
     if unresolved {
         return (0..i).filter(|d| wanted[*d]).collect();
@@ -792,4 +798,35 @@ fn export(store: &Store, b: &mut Builder, spec: &BuildOutputSpec) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_dependencies_follow_from_copy_and_mounts() {
+        let file = "FROM busybox AS a
+FROM busybox AS b
+RUN --mount=type=bind,from=a,target=/a true
+FROM a AS c
+COPY --from=b /x /x
+COPY f$Z /f
+FROM busybox AS d
+ARG S=a
+COPY --from=$S /x /x
+";
+        let plan = crate::stage::from_files(&[("C".into(), file.into())]).unwrap();
+        let g = BTreeMap::new();
+        let all = [true; 4];
+        assert!(stage_dependencies(&plan, 0, &g, &all).is_empty());
+        assert_eq!(stage_dependencies(&plan, 1, &g, &all), [0]);
+        // A `$` outside a --from is no reason to wait.
+        assert_eq!(stage_dependencies(&plan, 2, &g, &all), [0, 1]);
+        // A --from only the stage's own ARG expands: every earlier stage the build makes.
+        assert_eq!(
+            stage_dependencies(&plan, 3, &g, &[true, false, true, true]),
+            [0, 2]
+        );
+    }
 }
