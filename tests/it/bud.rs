@@ -2143,3 +2143,64 @@ fn manifest_gets_one_image_per_platform() {
         );
     }
 }
+
+#[test]
+fn all_platforms_asks_the_registry_for_the_base_list() {
+    use crate::common::registry::{Mode, TestRegistry};
+    if !common::require("bud --all-platforms", &["skopeo", "docker-registry"])
+        || common::is_buildah()
+    {
+        return;
+    }
+    let Some(reg) = TestRegistry::start(Mode::Plain) else {
+        return;
+    };
+    let base = format!("{}/hod/base:latest", reg.host);
+    let one = env_with(common::hod_bin());
+    two_platform_base(&one.ctx);
+    one.ctx.ok([
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=false",
+        "localhost/base",
+        &format!("docker://{base}"),
+    ]);
+    // A store without the base: its list is only in the registry.
+    let two = env_with(common::hod_bin());
+    let dir = context(
+        two.dir.path(),
+        &[
+            (CF, &format!("FROM {base}\nCOPY hello /hello\n")),
+            ("hello", "hi\n"),
+        ],
+    );
+    two.ctx.ok([
+        "bud",
+        "--tls-verify=false",
+        "--all-platforms",
+        "--manifest",
+        "m",
+        &dir.display().to_string(),
+    ]);
+    let inst = list_instances(&two.ctx, "localhost/m:latest");
+    let got: Vec<(&str, &Value, &Value)> = inst
+        .iter()
+        .map(|(p, c)| {
+            (
+                p.as_str(),
+                &c["architecture"],
+                &c["config"]["Labels"]["base"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("linux/amd64", &Value::from("amd64"), &Value::from("amd64")),
+            ("linux/arm64", &Value::from("arm64"), &Value::from("arm64")),
+        ],
+        "{}",
+        reg.log()
+    );
+}
