@@ -504,6 +504,18 @@ impl Builder {
     }
 }
 
+/// `commit --reference-time FILE` (buildah's hidden flag): the commit timestamp, in Unix
+/// seconds, taken from the file's modification time; it then acts as `--timestamp`.
+pub fn reference_time(file: &std::path::Path) -> Result<i64> {
+    let modified = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .at("reading the modification time of", file)?;
+    Ok(match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1004,16 +1016,4 @@ mod tests {
         assert_eq!(rfc3339_of(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_of(1700000000).unwrap(), "2023-11-14T22:13:20Z");
     }
-}
-
-/// `commit --reference-time FILE` (buildah's hidden flag): the commit timestamp, in Unix
-/// seconds, taken from the file's modification time; it then acts as `--timestamp`.
-pub fn reference_time(file: &std::path::Path) -> Result<i64> {
-    let modified = std::fs::metadata(file)
-        .and_then(|m| m.modified())
-        .at("reading the modification time of", file)?;
-    Ok(match modified.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    })
 }

@@ -17,6 +17,8 @@ pub struct PushOptions {
     pub format: Option<ImageFormat>,
     /// Layer compression at the destination (`None` here = the transport's default).
     pub compression: Option<Compression>,
+    /// `--compression-level` (gzip 0–9, zstd 1–22); `None` = the format's default.
+    pub compression_level: Option<i32>,
     /// `--remove-signatures`.
     pub remove_signatures: bool,
     /// Registry access (`--authfile`, `--creds`, `--cert-dir`, `--tls-verify`, `--retry`, …).
@@ -64,9 +66,13 @@ pub fn push(
         } else {
             Some(opts.compression.unwrap_or(Compression::Gzip))
         };
+        if let Some(level) = opts.compression_level {
+            crate::archive::compress::check_level(compression.unwrap_or(Compression::Gzip), level)?;
+        }
         let copy = CopyImageOptions {
             format: opts.format,
             compression,
+            compression_level: opts.compression_level,
             remove_signatures: opts.remove_signatures,
             ..Default::default()
         };

@@ -24,6 +24,9 @@ pub struct PushArgs {
     /// Layer compression: gzip, zstd or none.
     #[arg(long, value_name = "FORMAT")]
     pub compression_format: Option<String>,
+    /// Compression level: 0-9 for gzip (default 6), 1-22 for zstd (default 3).
+    #[arg(long, value_name = "LEVEL")]
+    pub compression_level: Option<i32>,
     /// Write the manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
@@ -51,6 +54,7 @@ pub fn run(a: PushArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         (None, Some(true)) => Some(builder::archive::Compression::None),
         _ => None,
     };
+    opts.compression_level = a.compression_level;
     opts.remove_signatures = a.remove_signatures;
     opts.registry = registry_context(&a.registry, None, ctx)?;
     let dest = a.destination.clone().unwrap_or_else(|| a.image.clone());

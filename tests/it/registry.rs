@@ -362,3 +362,58 @@ fn faults_retry_then_fail_and_store_nothing() {
         ctx.image_id("localhost/f:1")
     );
 }
+
+/// A big layer goes to the registry while it is being compressed (one PATCH with a chunked
+/// body); when the registry refuses that stream, the staged blob is sent the usual way and
+/// the push still succeeds. Either way the pulled image is the pushed one.
+#[test]
+fn big_layers_stream_and_fall_back_when_refused() {
+    if !common::require("streamed uploads", &["docker-registry", "python3"]) {
+        return;
+    }
+    let Some(reg) = TestRegistry::start(Mode::Plain) else {
+        return;
+    };
+    let ctx = TestContext::new("vfs");
+    let ctr = ctx.scratch_busybox_container();
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big");
+    // 12 MiB: half random (stored by the compressor), half text.
+    let mut data = vec![0u8; 6 << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = (x >> 32) as u8;
+    }
+    let mut i = 0u64;
+    while data.len() < 12 << 20 {
+        data.extend_from_slice(format!("line {i}\n").as_bytes());
+        i += 1;
+    }
+    std::fs::write(&big, &data).unwrap();
+    ctx.ok(["copy", &ctr, &big.display().to_string(), "/big"]);
+    ctx.ok(["commit", "-q", &ctr, "localhost/big:1"]);
+    let id = ctx.image_id("localhost/big:1");
+    for (mode, repo) in [("pass", "streamed"), ("reject-stream", "fallback")] {
+        let p = FaultyProxy::start(&reg.host, mode).unwrap();
+        let dest = format!("docker://{}/hod/{repo}:1", p.host);
+        ctx.ok(["push", "--tls-verify=false", "localhost/big:1", &dest]);
+        let reqs = p.requests();
+        let streamed: Vec<&String> = reqs
+            .iter()
+            .filter(|r| r.starts_with("PATCH ") && r.ends_with(" chunked"))
+            .collect();
+        assert_eq!(streamed.len(), 1, "one streamed upload ({mode}): {reqs:#?}");
+        // With "reject-stream" the PATCH got a 500: the image being complete in the
+        // registry (the manifest PUT, then the pull) shows the fallback upload happened.
+        let fresh = TestContext::new("vfs");
+        fresh.ok(["pull", "-q", "--tls-verify=false", &dest]);
+        assert_eq!(fresh.image_id(&dest["docker://".len()..]), id, "{mode}");
+        // (straight to the registry: the proxy keeps only one of skopeo's Accept headers)
+        let direct = format!("docker://{}/hod/{repo}:1", reg.host);
+        let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &direct]);
+        assert!(raw.stdout.contains("tar+gzip"), "{}", raw.dump());
+    }
+}

@@ -11,7 +11,9 @@ UPSTREAM (`127.0.0.1:PORT`, plain HTTP), except that, by MODE:
   corrupt-blob     blob bodies are served with their first byte changed
   big-manifest     manifests are padded past 4 MiB
   unknown-mt       manifests are served as `application/vnd.hod.unknown+json`
-Requests seen are counted in PORTFILE.count.
+  reject-stream    a streamed upload (a PATCH with a chunked body) answers 500
+  pass             nothing is changed (to see the requests)
+Requests seen are counted in PORTFILE.count (a chunked request body is marked `chunked`).
 """
 import http.client, http.server, os, sys
 
@@ -25,11 +27,30 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def read_chunked(self):
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()
+
     def forward(self):
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         with open(portfile + ".count", "a") as f:
-            f.write(f"{self.command} {self.path}\n")
+            f.write(f"{self.command} {self.path}{' chunked' if chunked else ''}\n")
         n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else None
+        body = self.read_chunked() if chunked else (self.rfile.read(n) if n else None)
+        if chunked and mode == "reject-stream" and self.command == "PATCH":
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
         if mode == "500" and self.path.startswith("/v2/") and self.path != "/v2/":
             self.send_response(500)
             self.send_header("Content-Type", "application/json")
@@ -38,7 +59,11 @@ class H(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"{}")
             return
         c = http.client.HTTPConnection(upstream)
-        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        # The client's Host goes through, so the registry's upload locations point here.
+        hdrs = {k: v for k, v in self.headers.items()
+                if k.lower() not in ("connection", "transfer-encoding", "content-length")}
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
         c.request(self.command, self.path, body=body, headers=hdrs)
         r = c.getresponse()
         data = r.read()

@@ -120,9 +120,9 @@ impl<W: Write> Finish<W> for Plain<W> {
     }
 }
 
-impl<W: Write> Finish<W> for flate2::write::GzEncoder<W> {
+impl<W: Write> Finish<W> for super::pargz::ParGzEncoder<W> {
     fn finish(self: Box<Self>) -> io::Result<W> {
-        flate2::write::GzEncoder::finish(*self)
+        super::pargz::ParGzEncoder::finish(*self)
     }
 }
 
@@ -137,20 +137,58 @@ pub const GZIP_LEVEL: u32 = 6;
 /// zstd level used for layers (containers/image's default).
 pub const ZSTD_LEVEL: i32 = 3;
 
-/// A writer that compresses into `w` (`None` passes through).
+/// A writer that compresses into `w` at the default level (`None` passes through).
 pub fn compressor<W: Write + Send + 'static>(
     w: W,
     c: Compression,
 ) -> Result<Box<dyn Finish<W> + Send>> {
+    compressor_with_level(w, c, None)
+}
+
+/// Check a `--compression-level` for `c`: gzip takes 0–9, zstd 1–22 (as containers/image).
+pub fn check_level(c: Compression, level: i32) -> Result<()> {
+    let ok = match c {
+        Compression::Gzip => (0..=9).contains(&level),
+        Compression::Zstd => (1..=22).contains(&level),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::invalid(format!(
+            "compression level {level} is out of range for {} (gzip: 0-9, zstd: 1-22)",
+            format!("{c:?}").to_lowercase()
+        )))
+    }
+}
+
+/// A writer that compresses into `w` (`None` passes through); `level` overrides the default
+/// ([`GZIP_LEVEL`], [`ZSTD_LEVEL`]). gzip runs on every core ([`super::pargz`]); zstd uses
+/// its own worker threads.
+pub fn compressor_with_level<W: Write + Send + 'static>(
+    w: W,
+    c: Compression,
+    level: Option<i32>,
+) -> Result<Box<dyn Finish<W> + Send>> {
+    if let Some(l) = level {
+        check_level(c, l)?;
+    }
     Ok(match c {
         Compression::None => Box::new(Plain(w)),
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+        Compression::Gzip => Box::new(super::pargz::ParGzEncoder::new(
             w,
-            flate2::Compression::new(GZIP_LEVEL),
+            level.map_or(GZIP_LEVEL, |l| l as u32),
         )),
-        Compression::Zstd => Box::new(
-            zstd::stream::write::Encoder::new(w, ZSTD_LEVEL).at("starting", "zstd encoder")?,
-        ),
+        Compression::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(w, level.unwrap_or(ZSTD_LEVEL))
+                .at("starting", "zstd encoder")?;
+            // Always at least one worker: zstd's output is then the same for any number
+            // of workers, so a layer's digest does not depend on the machine.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+            e.multithread(threads as u32)
+                .at("starting", "zstd worker threads")?;
+            Box::new(e)
+        }
         Compression::Bzip2 | Compression::Xz => {
             return Err(crate::error::Error::invalid(format!(
                 "compressing with {c:?} is not supported"
@@ -224,6 +262,41 @@ mod tests {
             assert_eq!(back, data);
         }
         assert!(compressor(Vec::new(), Compression::Xz).is_err());
+    }
+
+    #[test]
+    fn zstd_frames_do_not_depend_on_the_worker_count() {
+        // What `compressor_with_level` relies on to keep layer digests machine-independent.
+        let mut data = Vec::new();
+        let mut x = 1u64;
+        for i in 0..10_000_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 3 == 0 {
+                data.extend_from_slice(&x.to_le_bytes()[..3]);
+            } else {
+                data.extend_from_slice(b"ab\n");
+            }
+        }
+        let z = |workers: u32| {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).unwrap();
+            e.multithread(workers).unwrap();
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        let one = z(1);
+        assert_eq!(z(2), one);
+        assert_eq!(z(5), one);
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        assert!(check_level(Compression::Gzip, 9).is_ok());
+        assert!(check_level(Compression::Gzip, 10).is_err());
+        assert!(check_level(Compression::Zstd, 0).is_err());
+        assert!(check_level(Compression::Zstd, 19).is_ok());
+        assert!(compressor_with_level(Vec::new(), Compression::Gzip, Some(-2)).is_err());
     }
 
     #[test]

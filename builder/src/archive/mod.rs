@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod compress;
 pub mod diff;
+pub mod pargz;
 pub mod pipeline;
 pub mod tarsplit;
 

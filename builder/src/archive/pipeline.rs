@@ -2,7 +2,7 @@
 //! stream (the diff ID), then the compressor, then a sha256 of the compressed blob.
 use std::io::{self, Write};
 
-use super::compress::{compressor, Compression, Finish};
+use super::compress::{compressor_with_level, Compression, Finish};
 use crate::error::Result;
 use crate::image::{Digest, Sha256Writer};
 
@@ -41,7 +41,12 @@ impl<W: Write + Send + 'static> std::fmt::Debug for LayerWriter<W> {
 impl<W: Write + Send + 'static> LayerWriter<W> {
     /// Write the blob into `w`, compressed with `c` (`None`, `Gzip` or `Zstd`).
     pub fn new(w: W, c: Compression) -> Result<LayerWriter<W>> {
-        let comp = compressor(Sha256Writer::new(w), c)?;
+        Self::with_level(w, c, None)
+    }
+
+    /// As [`LayerWriter::new`] at compression level `level` (`None` = the default).
+    pub fn with_level(w: W, c: Compression, level: Option<i32>) -> Result<LayerWriter<W>> {
+        let comp = compressor_with_level(Sha256Writer::new(w), c, level)?;
         Ok(LayerWriter {
             outer: Sha256Writer::new(comp),
             compression: c,

@@ -175,6 +175,25 @@ pub trait ImageDestination {
     ) -> Result<()> {
         Err(bad("this destination does not apply streamed layers"))
     }
+    /// Start sending a layer blob while it is still being produced (its digest is known only
+    /// at the end): the copy writes every byte both to the staged file and to the returned
+    /// stream, then calls [`ImageDestination::finish_blob_stream`]. `None` (the default):
+    /// the destination takes the finished file through [`ImageDestination::put_blob`].
+    fn start_blob_stream(&mut self) -> Result<Option<Box<dyn BlobStream>>> {
+        Ok(None)
+    }
+    /// Complete a stream from [`ImageDestination::start_blob_stream`]: `file` holds the same
+    /// bytes, verified as `desc`, for a destination that must send them again.
+    fn finish_blob_stream(
+        &mut self,
+        stream: Box<dyn BlobStream>,
+        file: tempfile::NamedTempFile,
+        desc: &Descriptor,
+        layer: Option<&LayerInfo>,
+    ) -> Result<()> {
+        drop(stream);
+        self.put_blob(file, desc, layer)
+    }
     /// Store a verified blob staged in `file` (its digest and size are `desc`'s). `layer` is
     /// `None` for the config.
     fn put_blob(
@@ -195,6 +214,36 @@ pub trait ImageDestination {
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// The sending end of a blob upload that overlaps the blob's production (see
+/// [`ImageDestination::start_blob_stream`]). Writes never fail: a stream that breaks is
+/// abandoned, and the destination sends the staged file instead when it is finished.
+pub trait BlobStream: Write + Send {
+    /// For the destination that made it, to take its own stream back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+/// Layers at least this large (uncompressed) are streamed to destinations that can.
+const STREAM_MIN: i64 = 8 << 20;
+
+/// The staged file plus, when the destination streams, the upload it feeds.
+struct Tee {
+    file: tempfile::NamedTempFile,
+    stream: Option<Box<dyn BlobStream>>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Some(s) = self.stream.as_mut() {
+            s.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Options of [`copy_image`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -205,6 +254,8 @@ pub struct CopyImageOptions {
     /// Recompress layers to this; `None` keeps the source's compression (unless the
     /// destination requires one).
     pub compression: Option<Compression>,
+    /// The level layers are recompressed at; `None` = the format's default.
+    pub compression_level: Option<i32>,
     /// Don't copy signatures (there are none yet; kept for the CLI contract).
     pub remove_signatures: bool,
     /// The instance to copy when the source is a manifest list or index (empty fields =
@@ -466,13 +517,13 @@ pub fn copy_image(
                 continue;
             }
         }
-        let (file, out_digest, out_size, out_c) = if let Some(mut f) = spooled {
+        let (file, out_digest, out_size, out_c, stream) = if let Some(mut f) = spooled {
             let mut w = Sha256Writer::new(io::sink());
             f.as_file_mut().rewind().at("rewinding", f.path())?;
             io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
             let (digest, size, _) = w.finish();
             verify(desc, &digest, size)?;
-            (f, digest, size, src_c)
+            (f, digest, size, src_c, None)
         } else if target == src_c {
             let tmp = stage(dst.as_ref())?;
             let mut w = Sha256Writer::new(tmp);
@@ -488,7 +539,7 @@ pub fn copy_image(
                 }
                 .into());
             }
-            (tmp, digest, size, src_c)
+            (tmp, digest, size, src_c, None)
         } else {
             let tmp = stage(dst.as_ref())?;
             let path = tmp.path().to_path_buf();
@@ -498,15 +549,32 @@ pub fn copy_image(
                 source: e,
             };
             // source bytes → verify → decompress → (diff_id, compress, blob digest) → file
-            let enc = LayerWriter::new(tmp, target)?;
-            let dec = Decoder::new(enc, src_c).map_err(io_err)?;
-            let mut verifier = Sha256Writer::new(dec);
-            src.write_blob(desc, &mut verifier)
-                .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
-            let (digest, size, dec) = verifier.finish();
-            verify(desc, &digest, size)?;
-            let enc = dec.finish().map_err(io_err)?;
-            let out = enc.finish().map_err(io_err)?;
+            // (and, for big layers going to a registry, straight on to its upload)
+            let stream = if desc.size >= STREAM_MIN {
+                dst.start_blob_stream()?
+            } else {
+                None
+            };
+            let tee = Tee { file: tmp, stream };
+            let mut enc = LayerWriter::with_level(tee, target, opts.compression_level)?;
+            let out = if src_c == Compression::None && desc.digest == diff_ids[index] {
+                // An uncompressed blob is its own diff: the writer's diff ID digest is the
+                // verification, so the bytes are hashed once, not twice.
+                src.write_blob(desc, &mut enc)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                let out = enc.finish().map_err(io_err)?;
+                verify(desc, &out.diff_id, out.diff_size)?;
+                out
+            } else {
+                let dec = Decoder::new(enc, src_c).map_err(io_err)?;
+                let mut verifier = Sha256Writer::new(dec);
+                src.write_blob(desc, &mut verifier)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                let (digest, size, dec) = verifier.finish();
+                verify(desc, &digest, size)?;
+                let enc = dec.finish().map_err(io_err)?;
+                enc.finish().map_err(io_err)?
+            };
             if out.diff_id != diff_ids[index] {
                 return Err(TransportError::DiffIdMismatch {
                     blob: desc.digest.clone(),
@@ -515,7 +583,8 @@ pub fn copy_image(
                 }
                 .into());
             }
-            (out.inner, out.blob_digest, out.blob_size, target)
+            let Tee { file, stream } = out.inner;
+            (file, out.blob_digest, out.blob_size, target, stream)
         };
         blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
         blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);
@@ -530,8 +599,11 @@ pub fn copy_image(
             compression: out_c,
             ..info
         };
-        dst.put_blob(file, &out_desc, Some(&info))
-            .map_err(|e| e.context(format!("storing blob {}", out_desc.digest)))?;
+        match stream {
+            Some(s) => dst.finish_blob_stream(s, file, &out_desc, Some(&info)),
+            None => dst.put_blob(file, &out_desc, Some(&info)),
+        }
+        .map_err(|e| e.context(format!("storing blob {}", out_desc.digest)))?;
         out_layers.push(out_desc);
     }
 

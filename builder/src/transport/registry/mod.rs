@@ -21,7 +21,7 @@ pub(crate) mod runtime;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCAT
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 
-use super::{BlobInfo, ImageDestination, ImageSource, LayerInfo, TransportError};
+use super::{BlobInfo, BlobStream, ImageDestination, ImageSource, LayerInfo, TransportError};
 use crate::archive::Compression;
 use crate::error::{Error, IoResultExt, Result};
 use crate::image::manifest::*;
@@ -944,6 +944,72 @@ impl Pusher {
         self.expect_created(resp, &what).await
     }
 
+    /// Open an upload session and send it everything `rx` yields as one PATCH with a
+    /// chunked body (the distribution spec's streamed upload), while the blob is still being
+    /// produced; the session's location after the PATCH is returned for the closing PUT.
+    async fn stream_upload(&self, rx: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Result<String> {
+        let what = "uploading blob (streamed)".to_string();
+        let scope = self.client.scope(true);
+        let repo = self.client.ep.repository.clone();
+        let resp = self
+            .client
+            .send(&what, &scope, true, &|c, base| {
+                Ok(c.post(format!("{base}/v2/{repo}/blobs/uploads/"))
+                    .header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            let m = explain(resp).await;
+            return Err(self.client.failed(&what, m));
+        }
+        let loc = self.location(&resp).await.ok_or_else(|| {
+            self.client
+                .failed(&what, "no upload location returned".into())
+        })?;
+        // The body can be sent once: a second attempt (after a 401, say) fails, and the
+        // caller falls back to the staged file.
+        let rx = std::sync::Mutex::new(Some(rx));
+        let resp =
+            self.client
+                .send(&what, &scope, false, &|c, _| {
+                    let rx =
+                        rx.lock().ok().and_then(|mut r| r.take()).ok_or_else(|| {
+                            Error::invalid("the streamed blob body was already sent")
+                        })?;
+                    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+                        rx.recv()
+                            .await
+                            .map(|piece| (Ok::<_, std::io::Error>(piece), rx))
+                    });
+                    Ok(c.patch(loc.clone())
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                        .body(reqwest::Body::wrap_stream(body)))
+                })
+                .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            let m = explain(resp).await;
+            return Err(self.client.failed(&what, m));
+        }
+        self.location(&resp).await.ok_or_else(|| {
+            self.client
+                .failed(&what, "no upload location returned".into())
+        })
+    }
+
+    /// Close a streamed upload session at `loc` as `desc` (the registry checks the digest).
+    async fn complete_upload(&self, loc: &str, desc: &Descriptor) -> Result<()> {
+        let what = format!("uploading blob {}", desc.digest);
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let url = format!("{loc}{sep}digest={}", desc.digest);
+        let resp = self
+            .client
+            .send(&what, &self.client.scope(true), false, &|c, _| {
+                Ok(c.put(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        self.expect_created(resp, &what).await
+    }
+
     async fn expect_created(&self, resp: reqwest::Response, what: &str) -> Result<()> {
         if resp.status() == StatusCode::CREATED {
             Ok(())
@@ -972,9 +1038,131 @@ fn file_body(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body> {
     Ok(reqwest::Body::wrap_stream(stream))
 }
 
+/// Bytes per piece handed to a streamed upload.
+const STREAM_PIECE: usize = 1 << 20;
+
+/// A blob upload fed while the blob is produced ([`ImageDestination::start_blob_stream`]).
+struct RegistryStream {
+    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    buf: Vec<u8>,
+    task: Option<tokio::task::JoinHandle<Result<String>>>,
+}
+
+impl RegistryStream {
+    fn send(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(STREAM_PIECE));
+        // A closed channel means the upload failed: keep going, the staged file is complete.
+        if let Some(tx) = &self.tx {
+            if tx.blocking_send(piece).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// Send what is buffered and end the body; the task then yields the session location.
+    fn close(mut self) -> Option<tokio::task::JoinHandle<Result<String>>> {
+        self.send();
+        self.tx = None;
+        self.task.take()
+    }
+}
+
+impl Drop for RegistryStream {
+    fn drop(&mut self) {
+        // Abandoned (the copy failed): end the body and stop the request.
+        self.tx = None;
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl io::Write for RegistryStream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.tx.is_some() {
+            self.buf.extend_from_slice(b);
+            if self.buf.len() >= STREAM_PIECE {
+                self.send();
+            }
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobStream for RegistryStream {
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
 impl ImageDestination for RegistryDest {
     fn staging_dir(&self) -> &Path {
         self.staging.path()
+    }
+
+    fn start_blob_stream(&mut self) -> Result<Option<Box<dyn BlobStream>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let pusher = self.pusher.clone();
+        let task = runtime::spawn(async move { pusher.stream_upload(rx).await })?;
+        Ok(Some(Box::new(RegistryStream {
+            tx: Some(tx),
+            buf: Vec::with_capacity(STREAM_PIECE),
+            task: Some(task),
+        })))
+    }
+
+    fn finish_blob_stream(
+        &mut self,
+        stream: Box<dyn BlobStream>,
+        file: tempfile::NamedTempFile,
+        desc: &Descriptor,
+        layer: Option<&LayerInfo>,
+    ) -> Result<()> {
+        let Ok(stream) = stream.into_any().downcast::<RegistryStream>() else {
+            return self.put_blob(file, desc, layer);
+        };
+        let streamed = stream.close();
+        while self.uploads.len() >= MAX_UPLOADS {
+            self.wait_oldest()?;
+        }
+        let pusher = self.pusher.clone();
+        let desc = desc.clone();
+        let task = async move {
+            let sent = match streamed {
+                Some(t) => match t.await {
+                    Ok(Ok(loc)) => pusher.complete_upload(&loc, &desc).await,
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(Error::invalid(format!("streamed upload task: {e}"))),
+                },
+                None => Err(Error::invalid("streamed upload was not started")),
+            };
+            if let Err(e) = sent {
+                // Whatever broke the stream, the staged file is whole: send it the usual
+                // way (with retries), unless the registry has the blob after all.
+                tracing::info!(
+                    "streamed upload of {} failed ({e}); sending it again",
+                    desc.digest
+                );
+                if pusher.blob_size(&desc.digest).await?.is_none() {
+                    pusher.upload(file.path(), &desc).await?;
+                }
+            }
+            drop(file);
+            remember_blob(
+                &desc.digest,
+                &pusher.client.ep.host,
+                &pusher.client.ep.repository,
+            );
+            Ok(())
+        };
+        self.uploads.push_back(runtime::spawn(task)?);
+        Ok(())
     }
 
     fn desired_compression(&self) -> Option<Compression> {
