@@ -1,9 +1,11 @@
 //! `build`: Containerfiles + context → an image, through the same primitives as the CLI.
 //!
 //! ```text
-//! BuildOptions ─> context dir, Containerfile(s) (-f, -f -, Containerfile/Dockerfile)
+//! BuildOptions ─> per platform (--platform a,b / --all-platforms), then --manifest LIST
+//!   ─> context dir, Containerfile(s) (-f, -f -, Containerfile/Dockerfile)
 //!   ─> *.in: include::preprocess (cpp, or the built-in #include)
 //!   ─> parser ─> plan::Plan ─> target + the stages it needs
+//!   ─> schedule::run_stages (--jobs: a stage once the stages it uses are done)
 //!   ─> per stage: executor (Builder::new_from, run, copy, config setters)
 //!        a stage a later FROM uses ─> Builder::commit (unnamed, removed at the end)
 //!   ─> target stage: --label/--env/--unsetenv, Builder::commit(first tag), other tags
