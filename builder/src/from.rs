@@ -215,7 +215,7 @@ pub fn resolve_image(
                 }
                 let img = read_image(store, r, &opts.registry.platform)?;
                 // A local image of another platform than the one asked for is no hit
-                // (libimage's lookup): pulled for that platform, if it can be.
+                // (libimage's lookup): it is pulled for that platform.
                 let by_name = !img
                     .record
                     .id
@@ -231,19 +231,17 @@ pub fn resolve_image(
                         img.config.variant.as_deref().unwrap_or(""),
                     );
                     let want = opts.registry.platform.or_host();
-                    let pulled = if local.starts_with("localhost/") {
-                        None
-                    } else {
-                        crate::pull::pull(store, local, &popts, reporter)
-                            .map_err(|e| tracing::debug!("pulling {local:?} for {want}: {e}"))
-                            .ok()
-                    };
-                    if let Some(id) = pulled {
-                        return read_image(store, store.image(&id)?, &opts.registry.platform);
+                    // As buildah: the pull's error when it fails (a local-only name cannot
+                    // be pulled, and says why).
+                    if local.starts_with("localhost/") {
+                        return Err(Error::invalid(format!(
+                            "image {local}: image platform ({have}) does not match the expected platform ({want})"
+                        )));
                     }
-                    reporter.warn(&format!(
-                        "image platform ({have}) does not match the expected platform ({want})"
-                    ));
+                    let id = crate::pull::pull(store, local, &popts, reporter).context_with(|| {
+                        format!("image platform ({have}) does not match the expected platform ({want})")
+                    })?;
+                    return read_image(store, store.image(&id)?, &opts.registry.platform);
                 }
                 return Ok(img);
             }

@@ -2107,6 +2107,27 @@ fn manifest_gets_one_image_per_platform() {
     let platforms: Vec<&str> = again.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
     assert_eq!(again[1].1["architecture"], "arm64");
+    // A single-platform local image of another platform is no base for it (buildah pulls,
+    // and fails).
+    let single = context(
+        &e.dir.path().join("single"),
+        &[(CF, "FROM localhost/base-amd64\nENV X=1\n")],
+    );
+    let r = ctx
+        .hod([
+            "bud",
+            "--platform",
+            "linux/arm64",
+            &single.display().to_string(),
+        ])
+        .code_is(125);
+    assert!(
+        r.stderr.contains(
+            "image platform (linux/amd64) does not match the expected platform (linux/arm64)"
+        ),
+        "{}",
+        r.dump()
+    );
     // A RUN for arm64 needs emulation: without a binfmt_misc handler it fails, naming the
     // platform; with one (qemu-user-static) it runs.
     let dir = context(
