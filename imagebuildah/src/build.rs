@@ -183,31 +183,49 @@ pub fn build(
         platforms
     };
     let several = platforms.len() > 1;
-    let mut built = Vec::new();
-    for p in &platforms {
+    // The platforms are independent builds: --jobs runs that many at once, as buildah does.
+    let results: Vec<OnceLock<BuildOutput>> = platforms.iter().map(|_| OnceLock::new()).collect();
+    let build_platform = |i: usize| -> Result<()> {
+        let p = &platforms[i];
         let mut o = opts.clone();
         o.registry.platform = p.clone();
-        let shown = p.or_host().to_string();
         let prefixed = Prefixed {
             inner: reporter,
             prefix: if several {
-                format!("[{shown}] ")
+                format!("[{}] ", p.or_host())
             } else {
                 String::new()
             },
         };
-        let out = build_once(store, &o, &prefixed).map_err(|e| {
-            if several {
-                BuildError::Platform {
-                    platform: shown.clone(),
-                    source: Box::new(e),
-                }
-            } else {
-                e
+        let out = build_once(store, &o, &prefixed)?;
+        let _ = results[i].set(out);
+        Ok(())
+    };
+    let n = platforms.len();
+    let stop = AtomicBool::new(false);
+    crate::schedule::run_stages(
+        &vec![Vec::new(); n],
+        &vec![true; n],
+        opts.jobs,
+        &stop,
+        &build_platform,
+    )
+    .map_err(|f| {
+        if several {
+            BuildError::Platform {
+                platform: platforms[f.stage].or_host().to_string(),
+                source: Box::new(f.error),
             }
-        })?;
-        built.push((p.or_host(), out));
-    }
+        } else {
+            f.error
+        }
+    })?;
+    // In --platform order, whichever finished first.
+    let mut built: Vec<(builder::options::Platform, BuildOutput)> = platforms
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| r.into_inner().map(|o| (p.or_host(), o)))
+        .collect();
     if let Some(list) = &opts.manifest {
         add_to_list(store, list, &built, opts, reporter)?;
     }

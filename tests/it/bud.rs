@@ -2094,10 +2094,12 @@ fn manifest_gets_one_image_per_platform() {
         assert_eq!(c["hello"], "hi\n");
         assert!(c["config"]["Env"].to_string().contains("BUILT=yes"));
     }
-    // --all-platforms: the platforms the base list has.
+    // --all-platforms: the platforms the base list has (with --jobs 2, built side by side).
     ctx.ok([
         "bud",
         "--pull=never",
+        "--jobs",
+        "2",
         "--all-platforms",
         "--manifest",
         "m2",
