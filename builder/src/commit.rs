@@ -272,7 +272,7 @@ struct ContainerSource<'s> {
     /// The new layer's spool (`None` once handed to the pipeline).
     layer_file: Option<std::fs::File>,
     layer_path: PathBuf,
-    _tmp: tempfile::TempDir,
+    _tmp: crate::scratch::ScratchDir,
 }
 
 impl ImageSource for ContainerSource<'_> {
@@ -384,10 +384,7 @@ impl Builder {
         }
 
         // The new layer, hashed while it is written.
-        let tmp = tempfile::Builder::new()
-            .prefix("hod-commit-")
-            .tempdir_in(transport::big_temp_dir())
-            .at("creating temporary directory for", "commit")?;
+        let tmp = crate::scratch::ScratchDir::new("commit")?;
         let layer_path = tmp.path().join("layer.tar");
         let file = std::fs::OpenOptions::new()
             .read(true)

@@ -41,6 +41,7 @@ pub mod report;
 pub mod rm;
 pub mod rootfs;
 pub mod run;
+pub mod scratch;
 pub mod store;
 pub mod sys;
 pub mod transport;

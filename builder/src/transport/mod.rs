@@ -780,11 +780,7 @@ pub fn destination_names(r: &ImageReference) -> Result<Vec<String>> {
 /// Where large temporary files go (layer spools, extracted archives): `$TMPDIR`, else
 /// `/var/tmp` as containers/image uses (not `/tmp`, often a small tmpfs).
 pub fn big_temp_dir() -> PathBuf {
-    match std::env::var_os("TMPDIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
-        _ => std::env::temp_dir(),
-    }
+    crate::scratch::big_temp_dir()
 }
 
 /// Read a file with a size bound (index.json, manifest.json, …).

@@ -362,17 +362,14 @@ impl ImageDestination for OciArchiveDest {
 /// Only `oci-layout`, `index.json` and `blobs/<algo>/<hex>` regular files are taken.
 #[derive(Debug)]
 pub struct OciArchiveSource {
-    _tmp: tempfile::TempDir,
+    _tmp: crate::scratch::ScratchDir,
     inner: OciLayoutSource,
 }
 
 impl OciArchiveSource {
     /// Open the image `reference` of the archive `path`.
     pub fn open(path: &Path, reference: Option<&str>) -> Result<OciArchiveSource> {
-        let tmp = tempfile::Builder::new()
-            .prefix("hod-oci-archive-")
-            .tempdir_in(super::big_temp_dir())
-            .at("creating temporary directory for", path)?;
+        let tmp = crate::scratch::ScratchDir::new("oci-archive")?;
         extract_layout(path, tmp.path())?;
         let inner = OciLayoutSource::open(tmp.path(), reference)?;
         Ok(OciArchiveSource { _tmp: tmp, inner })

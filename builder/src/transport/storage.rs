@@ -84,7 +84,7 @@ pub fn chain_layer_id(parent: Option<&str>, diff_id: &Digest) -> String {
 pub struct StorageDest<'s> {
     store: StoreHandle<'s>,
     names: Vec<String>,
-    staging: tempfile::TempDir,
+    staging: crate::scratch::ScratchDir,
     top: Option<String>,
     config: Option<(Digest, Vec<u8>)>,
     manifest: Option<(Digest, Vec<u8>)>,
@@ -107,11 +107,7 @@ impl<'s> StorageDest<'s> {
 
     /// Write into the store `store` refers to.
     pub fn with_handle(store: StoreHandle<'s>, names: Vec<String>) -> Result<StorageDest<'s>> {
-        let dir = super::big_temp_dir();
-        let staging = tempfile::Builder::new()
-            .prefix("hod-storage-dest-")
-            .tempdir_in(&dir)
-            .at("creating temporary directory in", &dir)?;
+        let staging = crate::scratch::ScratchDir::new("storage-dest")?;
         Ok(StorageDest {
             store,
             names,

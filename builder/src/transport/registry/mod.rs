@@ -265,6 +265,8 @@ pub struct RegistrySource {
     taken: HashSet<Digest>,
     /// Background downloads that failed: the error `write_blob` reports.
     failed: HashMap<Digest, Error>,
+    /// Where prefetched blobs are spooled (made on first use).
+    spool: Option<crate::scratch::ScratchDir>,
 }
 
 impl Drop for RegistrySource {
@@ -304,8 +306,15 @@ impl RegistrySource {
             }
             let client = self.client.clone();
             let key = d.digest.clone();
+            if self.spool.is_none() {
+                self.spool = Some(crate::scratch::ScratchDir::new("pull")?);
+            }
+            let dir = self
+                .spool
+                .as_ref()
+                .map(|s| s.path().to_path_buf())
+                .unwrap_or_default();
             let task = async move {
-                let dir = super::big_temp_dir();
                 let mut f = tempfile::Builder::new()
                     .prefix(".tmp-blob-")
                     .tempfile_in(&dir)
@@ -357,6 +366,7 @@ impl RegistrySource {
                         prefetch: HashMap::new(),
                         taken: HashSet::new(),
                         failed: HashMap::new(),
+                        spool: None,
                     })
                 }
                 Err(e) => {
@@ -709,7 +719,7 @@ const MAX_UPLOADS: usize = 3;
 pub struct RegistryDest {
     pusher: Pusher,
     reference: String,
-    staging: tempfile::TempDir,
+    staging: crate::scratch::ScratchDir,
     uploads: std::collections::VecDeque<tokio::task::JoinHandle<Result<()>>>,
 }
 
@@ -736,11 +746,7 @@ impl RegistryDest {
             .into_iter()
             .rfind(|e| !e.is_mirror)
             .ok_or_else(|| Error::invalid(format!("no registry to push {named} to")))?;
-        let dir = super::big_temp_dir();
-        let staging = tempfile::Builder::new()
-            .prefix("hod-registry-dest-")
-            .tempdir_in(&dir)
-            .at("creating temporary directory in", &dir)?;
+        let staging = crate::scratch::ScratchDir::new("registry-dest")?;
         Ok(RegistryDest {
             pusher: Pusher {
                 client: Arc::new(Client::new(ep, ctx.retry)?),
