@@ -11,8 +11,10 @@
 //! A process killed with SIGKILL runs no destructors, and a commit's layer tar can be
 //! gigabytes. So the owner holds an exclusive `flock` on the directory, which the kernel drops
 //! when the process dies, and the first scratch directory a process makes sweeps the others:
-//! a `hod-*` directory whose lock can be taken (its owner is gone) and which is more than a
-//! minute old (so one just made, not yet locked, is left alone) is removed.
+//! a `hod-<kind>-XXXXXX` directory (one of [`KINDS`], named as `new` names them) whose lock
+//! can be taken (its owner is gone) and which is more than a minute old (so one just made,
+//! not yet locked, is left alone) is removed. Other `hod-*` names (the test suite's
+//! `/var/tmp/hod-test-cache`, a user's own directories) are never touched.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -24,6 +26,16 @@ use crate::error::{IoResultExt, Result};
 
 /// Name prefix of every scratch directory.
 const PREFIX: &str = "hod-";
+/// What scratch directories are for (`hod-<kind>-XXXXXX`): the only names swept.
+pub const KINDS: &[&str] = &[
+    "commit",
+    "storage-dest",
+    "pull",
+    "registry-dest",
+    "oci-archive",
+];
+/// Length of the random suffix `tempfile` gives (`XXXXXX`).
+const RANDOM_LEN: usize = 6;
 /// Younger directories are never swept (made but perhaps not locked yet).
 const GRACE: Duration = Duration::from_secs(60);
 
@@ -48,11 +60,16 @@ pub struct ScratchDir {
 impl ScratchDir {
     /// Make `<big temp dir>/hod-<what>-XXXXXX`, after sweeping leftovers of dead processes.
     pub fn new(what: &str) -> Result<ScratchDir> {
+        debug_assert!(
+            KINDS.contains(&what),
+            "scratch kind {what:?} is not in KINDS"
+        );
         let parent = big_temp_dir();
         static SWEEP: Once = Once::new();
         SWEEP.call_once(|| sweep(&parent));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{what}-"))
+            .rand_bytes(RANDOM_LEN)
             .tempdir_in(&parent)
             .at("creating temporary directory in", &parent)?;
         let lock = File::open(dir.path()).at("opening", dir.path())?;
@@ -68,7 +85,17 @@ impl ScratchDir {
     }
 }
 
-/// Remove the `hod-*` directories of `parent` whose owners are gone (best effort: anything
+/// Whether `name` is one [`ScratchDir::new`] makes: `hod-<kind>-` and the random suffix.
+fn is_scratch_name(name: &str) -> bool {
+    KINDS.iter().any(|k| {
+        name.strip_prefix(PREFIX)
+            .and_then(|r| r.strip_prefix(k))
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|r| r.len() == RANDOM_LEN && r.chars().all(|c| c.is_ascii_alphanumeric()))
+    })
+}
+
+/// Remove the scratch directories of `parent` whose owners are gone (best effort: anything
 /// that cannot be read, locked or removed is left as it is).
 pub fn sweep(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
@@ -76,8 +103,7 @@ pub fn sweep(parent: &Path) {
     };
     let now = SystemTime::now();
     for e in entries.flatten() {
-        let name = e.file_name();
-        if !name.to_string_lossy().starts_with(PREFIX) {
+        if !is_scratch_name(&e.file_name().to_string_lossy()) {
             continue;
         }
         let Ok(meta) = e.metadata() else { continue };
@@ -119,19 +145,23 @@ mod tests {
             std::fs::write(p.join("layer.tar"), b"x").unwrap();
             p
         };
-        let dead = mk("hod-commit-dead");
-        let young = mk("hod-commit-young");
+        let dead = mk("hod-commit-dead01");
+        let young = mk("hod-commit-young1");
         let other = mk("buildah123");
-        let owned = mk("hod-commit-owned");
+        // The test suite's fixture cache, and other hod-* names that are no scratch dirs.
+        let cache = mk("hod-test-cache");
+        let lookalike = mk("hod-commit-notrandom");
+        let owned = mk("hod-pull-Owned1");
         let held = File::open(&owned).unwrap();
         flock(&held, FlockOperation::NonBlockingLockExclusive).unwrap();
-        for p in [&dead, &other, &owned] {
+        for p in [&dead, &other, &owned, &cache, &lookalike] {
             age(p, 3600);
         }
         sweep(parent.path());
         assert!(!dead.exists(), "a dead owner's directory is removed");
         assert!(young.exists(), "a new directory is left alone");
         assert!(other.exists(), "not ours");
+        assert!(cache.exists() && lookalike.exists(), "not scratch dirs");
         assert!(owned.exists(), "a live owner's directory is kept");
         drop(held);
         sweep(parent.path());
@@ -140,7 +170,7 @@ mod tests {
 
     #[test]
     fn scratch_dir_is_locked_and_removed_on_drop() {
-        let s = ScratchDir::new("test").unwrap();
+        let s = ScratchDir::new("commit").unwrap();
         let p = s.path().to_path_buf();
         let f = File::open(&p).unwrap();
         assert!(flock(&f, FlockOperation::NonBlockingLockExclusive).is_err());
