@@ -5,6 +5,7 @@
 //!  RegistryFlags (--authfile --creds --cert-dir --tls-verify --retry --retry-delay
 //!                 --signature-policy)        from, pull, push, commit, copy/add
 //!  PlatformFlags (--platform --arch --os --variant)          from, pull
+//!  BuildPlatformFlags (the same, --platform a list; --all-platforms)    bud
 //!        │  + Ctx (--registries-conf, --registries-conf-dir, --short-name-alias-conf)
 //!        ▼
 //!  registry_context(..) ──▶ builder::options::RegistryContext ──▶ {From,Pull,Push,Commit,Copy}Options
@@ -84,6 +85,55 @@ impl PlatformFlags {
                 self.variant.as_deref().unwrap_or(""),
             )),
         }
+    }
+}
+
+/// `bud`'s platform flags: `--platform` repeats or takes a comma list (one build each).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BuildPlatformFlags {
+    /// Build for OS/ARCH[/VARIANT] instead of this host's (e.g. linux/arm64); several
+    /// (repeated, or a comma list) build once each, for --manifest.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// Build for this architecture instead of the host's.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Build for this OS instead of the host's.
+    #[arg(long, value_name = "OS")]
+    pub os: Option<String>,
+    /// Build for this architecture variant (e.g. v7, v8).
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// Build for every platform all the base images are available for (for --manifest).
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+}
+
+impl BuildPlatformFlags {
+    /// The platform of one build (the first of several), as `from`'s flags give it.
+    pub fn first(&self) -> PlatformFlags {
+        PlatformFlags {
+            platform: self.platform.first().cloned(),
+            arch: self.arch.clone(),
+            os: self.os.clone(),
+            variant: self.variant.clone(),
+        }
+    }
+
+    /// Every `--platform` value, typed (empty when none was given).
+    pub fn platforms(&self) -> anyhow::Result<Vec<Platform>> {
+        if self.platform.len() > 1 {
+            // --os/--arch/--variant with several: refused as with one.
+            self.first().platform()?;
+        }
+        let mut out: Vec<Platform> = Vec::new();
+        for p in &self.platform {
+            let p = Platform::parse(p)?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -210,10 +210,41 @@ pub fn resolve_image(
     } else {
         let local = local_name(image);
         match store.image(local) {
-            Ok(r) if opts.pull_policy != PullPolicy::Always => r,
             Ok(r) => {
-                tracing::debug!("pull policy always: using the local image {local:?}");
-                r
+                if opts.pull_policy == PullPolicy::Always {
+                    tracing::debug!("pull policy always: using the local image {local:?}");
+                }
+                let img = read_image(store, r, &opts.registry.platform)?;
+                // A local image of another platform than the one asked for is no hit
+                // (libimage's lookup): it is pulled for that platform.
+                let by_name = !img
+                    .record
+                    .id
+                    .starts_with(local.trim_start_matches("sha256:"));
+                if by_name
+                    && opts.pull_policy != PullPolicy::Never
+                    && !image.starts_with("containers-storage:")
+                    && !platform_matches(&img.config, &opts.registry.platform)
+                {
+                    let have = Platform::new(
+                        &img.config.os,
+                        &img.config.architecture,
+                        img.config.variant.as_deref().unwrap_or(""),
+                    );
+                    let want = opts.registry.platform.or_host();
+                    // As buildah: the pull's error when it fails (a local-only name cannot
+                    // be pulled, and says why).
+                    if local.starts_with("localhost/") {
+                        return Err(Error::invalid(format!(
+                            "image {local}: image platform ({have}) does not match the expected platform ({want})"
+                        )));
+                    }
+                    let id = crate::pull::pull(store, local, &popts, reporter).context_with(|| {
+                        format!("image platform ({have}) does not match the expected platform ({want})")
+                    })?;
+                    return read_image(store, store.image(&id)?, &opts.registry.platform);
+                }
+                return Ok(img);
             }
             // Not in the store: a registry image, pulled as `pull` does (not for an explicit
             // `containers-storage:` name, nor with --pull=never).
@@ -232,6 +263,21 @@ pub fn resolve_image(
         }
     };
     read_image(store, record, &opts.registry.platform)
+}
+
+/// Whether an image's config is for `platform` (empty fields: the host's; a config without
+/// an architecture suits any).
+fn platform_matches(config: &ImageConfig, platform: &Platform) -> bool {
+    if platform.is_empty() || config.architecture.is_empty() {
+        return true;
+    }
+    let have = crate::image::manifest::Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+        ..Default::default()
+    };
+    platform.wanted().iter().any(|w| w.matches(&have))
 }
 
 /// Read an image's config through its manifest (OCI or Docker, picking the platform's

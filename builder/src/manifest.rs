@@ -316,6 +316,92 @@ pub fn image_or_instance(store: &Store, name: &str, platform: &Platform) -> Resu
     Ok(instance_image(store, &l.id, &d.digest)?.id)
 }
 
+/// The platforms image `name` is available for (`bud --all-platforms`): the entries of a
+/// manifest list in the store; else, unless the pull policy is never, of the list the name
+/// has in its registry (buildah asks the registry); else the image's own platform (pulled
+/// first when it is not here).
+pub fn platforms_of(
+    store: &Store,
+    name: &str,
+    opts: &crate::options::FromOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Platform>> {
+    let of_list = |l: &ImageIndex| -> Vec<Platform> {
+        l.manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .map(|p| Platform::new(&p.os, &p.architecture, p.variant.as_deref().unwrap_or("")))
+            .collect()
+    };
+    let local = crate::from::local_name(name);
+    let rec = match store.image(local) {
+        Ok(r) => Some(r),
+        Err(Error::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(r) = &rec {
+        if let Ok(m) = store.image_big_data(&r.id, MANIFEST_KEY) {
+            if let Ok(Manifest::OciIndex(l) | Manifest::DockerList(l)) =
+                manifest::parse_manifest(&m, None)
+            {
+                return Ok(of_list(&l));
+            }
+        }
+    }
+    let never = opts.pull_policy == crate::pull::PullPolicy::Never;
+    // A pulled image keeps only its own instance: the registry says which others there are.
+    let remote = match ImageReference::parse(name)? {
+        ImageReference::Local(n) if !never && !n.starts_with("localhost/") => parse_named(&n)
+            .ok()
+            .map(|n| ImageReference::Docker(n.with_default_tag())),
+        ImageReference::Local(_) => None,
+        r => Some(r),
+    };
+    if let Some(r) = remote {
+        let listed = (|| -> Result<Option<Vec<Platform>>> {
+            let mut src = transport::open_source(&r, Some(store), &opts.registry)?;
+            let (bytes, mt) = src.manifest(None)?;
+            Ok(
+                match manifest::parse_manifest(&bytes, Some(mt.as_str()).filter(|m| !m.is_empty()))?
+                {
+                    Manifest::OciIndex(l) | Manifest::DockerList(l) => Some(of_list(&l)),
+                    _ => None,
+                },
+            )
+        })();
+        match listed {
+            Ok(Some(p)) => return Ok(p),
+            Ok(None) => {}
+            Err(e) if rec.is_none() => return Err(e),
+            Err(e) => tracing::debug!("reading the manifest of {name}: {e}; using the local image"),
+        }
+    }
+    let rec = match rec {
+        Some(r) => r,
+        None if !never => {
+            let popts = crate::pull::PullOptions {
+                policy: opts.pull_policy,
+                registry: opts.registry.clone(),
+                ..Default::default()
+            };
+            let id = crate::pull::pull(store, local, &popts, reporter)?;
+            store.image(&id)?
+        }
+        None => {
+            return Err(Error::NotFound {
+                kind: "image",
+                name: name.to_string(),
+            })
+        }
+    };
+    let c = crate::from::read_image(store, rec, &Platform::default())?.config;
+    Ok(vec![Platform::new(
+        &c.os,
+        &c.architecture,
+        c.variant.as_deref().unwrap_or(""),
+    )])
+}
+
 fn index_bytes(index: &ImageIndex) -> Vec<u8> {
     manifest::to_json(index)
 }

@@ -131,16 +131,19 @@ mod tests {
         let dead = mk("hod-scratch-commit-dead");
         let young = mk("hod-scratch-commit-young");
         let other = mk("hod-context-123");
+        // The test suite's fixture cache (it was swept once) and a user's own hod-* names.
+        let cache = mk("hod-test-cache");
         let owned = mk("hod-scratch-commit-owned");
         let held = File::open(&owned).unwrap();
         flock(&held, FlockOperation::NonBlockingLockExclusive).unwrap();
-        for p in [&dead, &other, &owned] {
+        for p in [&dead, &other, &cache, &owned] {
             age(p, 3600);
         }
         sweep(parent.path());
         assert!(!dead.exists(), "a dead owner's directory is removed");
         assert!(young.exists(), "a new directory is left alone");
         assert!(other.exists(), "not ours");
+        assert!(cache.exists(), "not a scratch directory");
         assert!(owned.exists(), "a live owner's directory is kept");
         drop(held);
         sweep(parent.path());

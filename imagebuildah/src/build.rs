@@ -1,9 +1,11 @@
 //! `build`: Containerfiles + context → an image, through the same primitives as the CLI.
 //!
 //! ```text
-//! BuildOptions ─> context dir, Containerfile(s) (-f, -f -, Containerfile/Dockerfile)
+//! BuildOptions ─> per platform (--platform a,b / --all-platforms), then --manifest LIST
+//!   ─> context dir, Containerfile(s) (-f, -f -, Containerfile/Dockerfile)
 //!   ─> *.in: include::preprocess (cpp, or the built-in #include)
 //!   ─> parser ─> plan::Plan ─> target + the stages it needs
+//!   ─> schedule::run_stages (--jobs: a stage once the stages it uses are done)
 //!   ─> per stage: executor (Builder::new_from, run, copy, config setters)
 //!        a stage a later FROM uses ─> Builder::commit (unnamed, removed at the end)
 //!   ─> target stage: --label/--env/--unsetenv, Builder::commit(first tag), other tags
@@ -11,6 +13,8 @@
 //! ```
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
 
 use builder::{Builder, Store};
 
@@ -28,6 +32,9 @@ pub struct BuildOutput {
     pub image_id: String,
     /// The names it was given.
     pub names: Vec<String>,
+    /// Every image built, in order, when the build ran once per platform (buildah prints
+    /// each ID); `image_id` is the last. Empty for a single build.
+    pub image_ids: Vec<String>,
 }
 
 /// Read, preprocess and parse the Containerfiles into a plan.
@@ -169,8 +176,214 @@ fn go_error(e: &std::io::Error) -> String {
     }
 }
 
-/// Build.
+/// Build: once, or once per platform (`--platform a,b`, `--all-platforms`); with
+/// `--manifest`, each image is then added to that manifest list (created if missing).
+///
+/// ```text
+/// platforms: --all-platforms ─> those every base image's list has; else opts.platforms
+///   one (or none) ─> build_once ─┐
+///   several ─> build_once per platform (step lines prefixed `[os/arch] `) ─┤
+/// --manifest LIST ─> manifest::load or manifest::create, then manifest::add each image
+///                    with the platform it was built for
+/// ```
+/// The output is the last image built, as buildah's.
 pub fn build(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<BuildOutput> {
+    let platforms = if opts.all_platforms {
+        base_platforms(store, opts, reporter)?
+    } else {
+        opts.platforms.clone()
+    };
+    if platforms.len() <= 1 && opts.manifest.is_none() {
+        let owned;
+        let opts = match platforms.first() {
+            Some(p) => {
+                let mut o = opts.clone();
+                o.registry.platform = p.clone();
+                owned = o;
+                &owned
+            }
+            None => opts,
+        };
+        return build_once(store, opts, reporter);
+    }
+    let platforms = if platforms.is_empty() {
+        vec![opts.registry.platform.clone()]
+    } else {
+        platforms
+    };
+    let several = platforms.len() > 1;
+    // The platforms are independent builds: --jobs runs that many at once, as buildah does.
+    let results: Vec<OnceLock<BuildOutput>> = platforms.iter().map(|_| OnceLock::new()).collect();
+    let build_platform = |i: usize| -> Result<()> {
+        let p = &platforms[i];
+        let mut o = opts.clone();
+        o.registry.platform = p.clone();
+        let prefixed = Prefixed {
+            inner: reporter,
+            prefix: if several {
+                format!("[{}] ", p.or_host())
+            } else {
+                String::new()
+            },
+        };
+        let out = build_once(store, &o, &prefixed)?;
+        let _ = results[i].set(out);
+        Ok(())
+    };
+    let n = platforms.len();
+    let stop = AtomicBool::new(false);
+    crate::schedule::run_stages(
+        &vec![Vec::new(); n],
+        &vec![true; n],
+        opts.jobs,
+        &stop,
+        &build_platform,
+    )
+    .map_err(|f| {
+        if several {
+            BuildError::Platform {
+                platform: platforms[f.stage].or_host().to_string(),
+                source: Box::new(f.error),
+            }
+        } else {
+            f.error
+        }
+    })?;
+    // In --platform order, whichever finished first.
+    let mut built: Vec<(builder::options::Platform, BuildOutput)> = platforms
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| r.into_inner().map(|o| (p.or_host(), o)))
+        .collect();
+    if let Some(list) = &opts.manifest {
+        add_to_list(store, list, &built, opts, reporter)?;
+    }
+    let all: Vec<String> = built.iter().map(|(_, o)| o.image_id.clone()).collect();
+    let mut last = built
+        .pop()
+        .map(|(_, o)| o)
+        .ok_or_else(|| BuildError::invalid("no platform was built"))?;
+    last.image_ids = all;
+    Ok(last)
+}
+
+/// STEP and COMMIT lines with a platform prefix (a build for several platforms); as in
+/// buildah, `--> id` and `Successfully tagged` lines have none.
+struct Prefixed<'a> {
+    inner: &'a dyn BuildReporter,
+    prefix: String,
+}
+
+impl builder::report::Reporter for Prefixed<'_> {
+    fn progress(&self, line: &str) {
+        self.inner.progress(line)
+    }
+    fn warn(&self, line: &str) {
+        self.inner.warn(line)
+    }
+}
+
+impl BuildReporter for Prefixed<'_> {
+    fn step(&self, line: &str) {
+        if self.prefix.is_empty()
+            || line.starts_with("--> ")
+            || line.starts_with("Successfully tagged ")
+        {
+            self.inner.step(line)
+        } else {
+            self.inner.step(&format!("{}{line}", self.prefix))
+        }
+    }
+}
+
+/// `--manifest LIST`: the list (made if missing) gets each image, annotated with the
+/// platform it was built for.
+fn add_to_list(
+    store: &Store,
+    list: &str,
+    built: &[(builder::options::Platform, BuildOutput)],
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<()> {
+    use builder::manifest;
+    let full = builder::reference::normalize_local_name(list)?
+        .with_default_tag()
+        .to_string();
+    let id = match manifest::load(store, &full) {
+        Ok(l) => l.id,
+        Err(builder::Error::NotFound { .. }) => {
+            let mut co = manifest::CreateOptions::default();
+            co.registry = opts.registry.clone();
+            manifest::create(store, &full, &[], &co, reporter)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (p, out) in built {
+        let mut ao = manifest::AddOptions::default();
+        ao.registry = opts.registry.clone();
+        ao.update.os = Some(p.os.clone());
+        ao.update.arch = Some(p.architecture.clone());
+        ao.update.variant = Some(p.variant.clone());
+        manifest::add(store, &id, &out.image_id, &ao, reporter)?;
+    }
+    Ok(())
+}
+
+/// `--all-platforms`: the platforms every base image (not scratch, not a stage) is
+/// available for, as its manifest list in the store says (a single image: its own
+/// platform), in the first base's order.
+fn base_platforms(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<Vec<builder::options::Platform>> {
+    let context = std::path::absolute(&opts.context_dir)
+        .map_err(io_at("resolving context directory", &opts.context_dir))?;
+    let (plan, _) = load_plan(opts, &context, reporter)?;
+    let mut global: BTreeMap<String, String> = BTreeMap::new();
+    for (name, default) in &plan.global_args {
+        if let Some(v) = opts.build_args.get(name).or(default.as_ref()) {
+            global.insert(name.clone(), v.clone());
+        }
+    }
+    let mut common: Option<Vec<builder::options::Platform>> = None;
+    for i in 0..plan.stages.len() {
+        let mut base = plan.base_of(i, &global)?;
+        if i == 0 {
+            if let Some(f) = &opts.from {
+                base = f.clone();
+            }
+        }
+        if base == builder::from::SCRATCH || plan.stage_ref(&base, i).is_some() {
+            continue;
+        }
+        let mut fo = builder::options::FromOptions::default();
+        fo.pull_policy = opts.pull_policy;
+        fo.registry = opts.registry.clone();
+        let these = builder::manifest::platforms_of(store, &base, &fo, reporter)
+            .map_err(|e| BuildError::invalid(format!("finding the platforms of {base}: {e}")))?;
+        common = Some(match common {
+            None => these,
+            Some(c) => c.into_iter().filter(|p| these.contains(p)).collect(),
+        });
+    }
+    match common {
+        Some(c) if !c.is_empty() => Ok(c),
+        Some(_) => Err(BuildError::invalid(
+            "--all-platforms: the base images have no platform in common",
+        )),
+        None => Err(BuildError::invalid(
+            "--all-platforms: no base image to take platforms from (only scratch or stages)",
+        )),
+    }
+}
+
+/// Build once, for `opts.registry.platform`.
+fn build_once(
     store: &Store,
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,
@@ -294,73 +507,72 @@ pub fn build(
     // Declared after the scratch directory, so key agents stop before it is removed.
     let ssh_agents = crate::ssh::Agents::start(&opts.ssh, scratch.path())?;
     let used_args = std::sync::Mutex::new(used);
-    let mut done: Vec<Option<StageOutcome>> = (0..plan.stages.len()).map(|_| None).collect();
-    let mut intermediate_images = Vec::new();
+    let done: Vec<OnceLock<StageOutcome>> =
+        (0..plan.stages.len()).map(|_| OnceLock::new()).collect();
+    let intermediate_images = Mutex::new(Vec::new());
+    let output = Mutex::new(None);
+    let stop = AtomicBool::new(false);
     let multi = target > 0;
-    let result = (|| -> Result<BuildOutput> {
-        let mut output = None;
-        for i in 0..=target {
-            if !needed[i] {
-                continue;
+    let wanted: Vec<bool> = (0..plan.stages.len())
+        .map(|i| i <= target && needed[i])
+        .collect();
+    let deps: Vec<Vec<usize>> = (0..plan.stages.len())
+        .map(|i| stage_dependencies(&plan, i, &global, &wanted))
+        .collect();
+    // One stage: its working container, its image when a later stage or the build uses one.
+    let build_stage = |i: usize| -> Result<()> {
+        let stage = &plan.stages[i];
+        let mut base = plan.base_of(i, &global)?;
+        if i == 0 {
+            if let Some(f) = &opts.from {
+                base = f.clone();
             }
-            let stage = &plan.stages[i];
-            let mut base = plan.base_of(i, &global)?;
-            if i == 0 {
-                if let Some(f) = &opts.from {
-                    base = f.clone();
-                }
-            }
-            let mut shown = stage.base.clone();
-            if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
-                // --build-context NAME=docker-image://… wins over a stage called NAME.
-                base = img.clone();
-                shown = base.clone();
-            } else if let Some(d) = plan.stage_ref(&base, i) {
-                base = done[d]
-                    .as_ref()
-                    .and_then(|o| o.image_id.clone())
-                    .ok_or_else(|| BuildError::invalid(format!("stage {d} has no image")))?;
-                shown = base.clone();
-            } else if base != stage.base {
-                shown = base.clone();
-            }
-            let prefix = if multi {
-                format!("[{}/{}] ", i + 1, target + 1)
-            } else {
-                String::new()
-            };
-            let total = stage.steps.len() + 1;
-            let cx = StageContext {
-                store,
-                opts,
-                reporter,
-                plan: &plan,
-                global_args: &global,
-                context_dir: &context,
-                ignore_file: ignore_file.as_deref(),
-                prefix: prefix.clone(),
-                done: &done,
-                scratch: scratch.path(),
-                ssh: &ssh_agents,
-                used_args: &used_args,
-            };
-            let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
-            let mut cached = None;
-            let run = if opts.layers {
-                ex.run_steps_cached(total).map(|last| cached = last)
-            } else {
-                ex.run_steps(total)
-            };
-            let created_by = ex.last_created_by.clone();
-            let mut b = ex.builder;
-            if let Err(e) = run {
-                done[i] = Some(StageOutcome {
-                    builder: b,
-                    image_id: None,
-                });
-                return Err(e);
-            }
-            let mut image_id = None;
+        }
+        let mut shown = stage.base.clone();
+        if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
+            // --build-context NAME=docker-image://… wins over a stage called NAME.
+            base = img.clone();
+            shown = base.clone();
+        } else if let Some(d) = plan.stage_ref(&base, i) {
+            base = done[d]
+                .get()
+                .and_then(|o| o.image_id.clone())
+                .ok_or_else(|| BuildError::invalid(format!("stage {d} has no image")))?;
+            shown = base.clone();
+        } else if base != stage.base {
+            shown = base.clone();
+        }
+        let prefix = if multi {
+            format!("[{}/{}] ", i + 1, target + 1)
+        } else {
+            String::new()
+        };
+        let total = stage.steps.len() + 1;
+        let cx = StageContext {
+            store,
+            opts,
+            reporter,
+            plan: &plan,
+            global_args: &global,
+            context_dir: &context,
+            ignore_file: ignore_file.as_deref(),
+            prefix: prefix.clone(),
+            done: &done,
+            scratch: scratch.path(),
+            ssh: &ssh_agents,
+            used_args: &used_args,
+            stop: &stop,
+        };
+        let mut ex = StageExecutor::start(&cx, stage, &base, &shown, total)?;
+        let mut cached = None;
+        let run = if opts.layers {
+            ex.run_steps_cached(total).map(|last| cached = last)
+        } else {
+            ex.run_steps(total)
+        };
+        let created_by = ex.last_created_by.clone();
+        let mut b = ex.builder;
+        let image_id = run.and_then(|()| {
             if i == target {
                 let out = commit_final(
                     store,
@@ -372,37 +584,72 @@ pub fn build(
                     &created_by,
                     &prefix,
                 )?;
-                image_id = Some(out.image_id.clone());
-                output = Some(out);
+                let id = out.image_id.clone();
+                *output.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+                Ok(Some(id))
             } else if let Some(id) = cached {
-                image_id = Some(id);
+                Ok(Some(id))
             } else if opts.layers && stage.steps.is_empty() && !b.state.from_image_id.is_empty() {
                 // A stage that is only a FROM is its base image (a stable cache key for
                 // COPY --from of it).
-                image_id = Some(b.state.from_image_id.clone());
+                Ok(Some(b.state.from_image_id.clone()))
             } else if from_used[i] {
                 let co = commit_options(opts, &created_by, false);
                 let out = b.commit(store, None, &co, &builder::report::Quiet)?;
                 reporter.step(&format!("--> {}", short(&out.image_id)));
                 if !opts.layers {
-                    intermediate_images.push(out.image_id.clone());
+                    intermediate_images
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(out.image_id.clone());
                 }
-                image_id = Some(out.image_id);
+                Ok(Some(out.image_id))
+            } else {
+                Ok(None)
             }
-            done[i] = Some(StageOutcome {
-                builder: b,
-                image_id,
-            });
-        }
-        let output = output.ok_or_else(|| BuildError::invalid("no stage was built"))?;
+        });
+        // The container is kept for COPY --from, --output and the cleanup, failed or not.
+        let (ok, image_id) = match image_id {
+            Ok(id) => (Ok(()), id),
+            Err(e) => (Err(e), None),
+        };
+        let _ = done[i].set(StageOutcome {
+            builder: b,
+            image_id,
+        });
+        ok
+    };
+    let result = crate::schedule::run_stages(&deps, &wanted, opts.jobs, &stop, &build_stage)
+        .map_err(|f| {
+            if opts.jobs == 1 {
+                f.error
+            } else {
+                // Stages run side by side: say which one failed.
+                let s = &plan.stages[f.stage];
+                BuildError::Stage {
+                    stage: s.name.clone().unwrap_or_else(|| s.index.to_string()),
+                    source: Box::new(f.error),
+                }
+            }
+        })
+        .and_then(|()| {
+            output
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| BuildError::invalid("no stage was built"))
+        });
+    let mut done: Vec<Option<StageOutcome>> = done.into_iter().map(OnceLock::into_inner).collect();
+    let result = result.and_then(|output| {
         if let Some(spec) = &opts.output {
-            let b = done[target].as_mut().map(|o| &mut o.builder);
-            if let Some(b) = b {
-                export(store, b, spec)?;
+            if let Some(o) = done[target].as_mut() {
+                export(store, &mut o.builder, spec)?;
             }
         }
         Ok(output)
-    })();
+    });
+    let intermediate_images = intermediate_images
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let ok = result.is_ok();
     if (ok && opts.remove_containers) || (!ok && opts.force_remove) {
         for o in done.into_iter().flatten() {
@@ -432,6 +679,35 @@ pub fn build(
         }
     }
     result
+}
+
+/// The earlier stages stage `i` waits for: those it names (FROM, COPY --from, RUN --mount
+/// from=) that the build makes. A `--from` that only a stage's own ARGs can expand cannot
+/// be resolved before the stage runs: such a stage waits for every earlier stage.
+fn stage_dependencies(
+    plan: &Plan,
+    i: usize,
+    global: &BTreeMap<String, String>,
+    wanted: &[bool],
+) -> Vec<usize> {
+    // `--from=X` (COPY, ADD) and `from=X` (RUN --mount) values as written.
+    let unresolved = plan.stages[i].steps.iter().any(|s| {
+        let o = s.original.to_ascii_lowercase();
+        o.match_indices("from=").any(|(at, _)| {
+            o[at + 5..]
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .next()
+                .is_some_and(|v| v.contains('$'))
+        })
+    });
+    if unresolved {
+        return (0..i).filter(|d| wanted[*d]).collect();
+    }
+    let mut d = plan.dependencies(i, global);
+    d.retain(|d| wanted[*d]);
+    d.sort_unstable();
+    d.dedup();
+    d
 }
 
 fn is_predefined(k: &str) -> bool {
@@ -527,7 +803,11 @@ fn commit_final(
     for n in &tagged {
         reporter.step(&format!("Successfully tagged {n}"));
     }
-    Ok(BuildOutput { image_id, names })
+    Ok(BuildOutput {
+        image_id,
+        names,
+        image_ids: Vec::new(),
+    })
 }
 
 /// Whether, with `--layers`, the build's image is the last step's image as it is (no
@@ -574,4 +854,35 @@ fn export(store: &Store, b: &mut Builder, spec: &BuildOutputSpec) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_dependencies_follow_from_copy_and_mounts() {
+        let file = "FROM busybox AS a
+FROM busybox AS b
+RUN --mount=type=bind,from=a,target=/a true
+FROM a AS c
+COPY --from=b /x /x
+COPY f$Z /f
+FROM busybox AS d
+ARG S=a
+COPY --from=$S /x /x
+";
+        let plan = crate::stage::from_files(&[("C".into(), file.into())]).unwrap();
+        let g = BTreeMap::new();
+        let all = [true; 4];
+        assert!(stage_dependencies(&plan, 0, &g, &all).is_empty());
+        assert_eq!(stage_dependencies(&plan, 1, &g, &all), [0]);
+        // A `$` outside a --from is no reason to wait.
+        assert_eq!(stage_dependencies(&plan, 2, &g, &all), [0, 1]);
+        // A --from only the stage's own ARG expands: every earlier stage the build makes.
+        assert_eq!(
+            stage_dependencies(&plan, 3, &g, &[true, false, true, true]),
+            [0, 2]
+        );
+    }
 }

@@ -41,6 +41,24 @@ pub enum BuildError {
         #[source]
         source: Box<BuildError>,
     },
+    /// A stage of a build that runs stages side by side (`--jobs`) failed: names it.
+    #[error("building stage {stage}")]
+    Stage {
+        /// The stage's name, or its index.
+        stage: String,
+        /// The cause.
+        #[source]
+        source: Box<BuildError>,
+    },
+    /// The build for one of several platforms failed: `[linux/arm64]: …`.
+    #[error("[{platform}]")]
+    Platform {
+        /// `os/arch[/variant]`.
+        platform: String,
+        /// The cause.
+        #[source]
+        source: Box<BuildError>,
+    },
 }
 
 impl From<crate::parser::ParseError> for BuildError {
@@ -67,7 +85,9 @@ impl BuildError {
         match self {
             BuildError::Builder(e) => e.exit_status(),
             BuildError::ExitStatus(code) => Some(*code),
-            BuildError::Step { source, .. } => source.exit_status(),
+            BuildError::Step { source, .. }
+            | BuildError::Stage { source, .. }
+            | BuildError::Platform { source, .. } => source.exit_status(),
             _ => None,
         }
     }

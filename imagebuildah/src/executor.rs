@@ -55,14 +55,16 @@ pub struct StageContext<'a> {
     pub ignore_file: Option<&'a Path>,
     /// `[i/n] ` for multi-stage builds.
     pub prefix: String,
-    /// Earlier stages' results (by index).
-    pub done: &'a [Option<StageOutcome>],
+    /// Earlier stages' results (by index; set once a stage is over).
+    pub done: &'a [std::sync::OnceLock<StageOutcome>],
     /// A private directory for secrets and heredoc files of this build.
     pub scratch: &'a Path,
     /// The `--ssh` agents, by ID.
     pub ssh: &'a crate::ssh::Agents,
     /// Build args the build used (for the unused-args warning).
     pub used_args: &'a std::sync::Mutex<BTreeSet<String>>,
+    /// Set when another stage failed (`--jobs`): the stage stops before its next step.
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
 /// The platform args buildah predefines (`TARGETARCH`, …), valued for `platform`.
@@ -182,6 +184,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     pub fn run_steps(&mut self, total_steps: usize) -> Result<()> {
         let n = self.stage.steps.len();
         for (k, step) in self.stage.steps.iter().enumerate() {
+            self.check_stop()?;
             self.cx.reporter.step(&format!(
                 "{}STEP {}/{total_steps}: {}",
                 self.cx.prefix,
@@ -203,6 +206,17 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         self.builder.save()?;
+        Ok(())
+    }
+
+    /// Fail when another stage failed (`--jobs`): no further step starts.
+    fn check_stop(&self) -> Result<()> {
+        if self.cx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BuildError::invalid(format!(
+                "stage {}: stopped because another stage failed",
+                self.stage.index
+            )));
+        }
         Ok(())
     }
 
@@ -426,6 +440,18 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     fn run(&mut self, step: &Step, r: &RunStep) -> Result<String> {
+        let c = &self.builder.state.config;
+        if !builder::run::can_run_arch(&c.architecture) {
+            let mut platform = format!("{}/{}", c.os, c.architecture);
+            if let Some(v) = c.variant.as_deref().filter(|v| !v.is_empty()) {
+                platform = format!("{platform}/{v}");
+            }
+            return Err(BuildError::invalid(format!(
+                "running a command for platform {platform} on this {} host needs emulation: no binfmt_misc handler for {} is registered (qemu-user-static provides them)",
+                builder::image::config::host_arch(),
+                c.architecture
+            )));
+        }
         let cmd = match &r.command {
             CommandForm::Shell(s) if !r.heredocs.is_empty() => {
                 let mut sh = self.shell();
@@ -791,7 +817,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
-            let Some(Some(o)) = self.cx.done.get(i) else {
+            let Some(o) = self.cx.done.get(i).and_then(|o| o.get()) else {
                 return Err(BuildError::invalid(format!("stage {f:?} was not built")));
             };
             let mut b = o.builder.clone();
@@ -882,7 +908,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                     }
                 }
             } else if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
-                let Some(Some(o)) = self.cx.done.get(i) else {
+                let Some(o) = self.cx.done.get(i).and_then(|o| o.get()) else {
                     return Err(BuildError::invalid(format!("stage {f:?} was not built")));
                 };
                 opts.from = Some(o.builder.id().to_string());

@@ -7,6 +7,7 @@
 //!  build::build(store, &BuildOptions, reporter)
 //!     ├─ include (Containerfile.in: cpp or the built-in #include)
 //!     ├─ stage::Plan (stages, --target, the stages it needs)
+//!     ├─ schedule (--jobs: each stage once the stages it uses are done, N at once)
 //!     └─ executor (one stage = one working container; Builder::{new_from, run, copy,
 //!                  commit} and the config setters, the same calls the CLI makes)
 //! ```
@@ -28,6 +29,7 @@ pub mod onbuild;
 pub mod options;
 pub mod parser;
 pub mod remote;
+pub mod schedule;
 pub mod shell;
 pub mod ssh;
 pub mod stage;

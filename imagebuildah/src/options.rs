@@ -213,6 +213,12 @@ pub struct BuildOptions {
     pub decryption: Option<std::sync::Arc<builder::image::encryption::DecryptionConfig>>,
     /// `--encryption-key`/`--encrypt-layer`: encrypt the built image's layers.
     pub encryption: Option<std::sync::Arc<builder::image::encryption::EncryptionConfig>>,
+    /// `--platform a,b`: build once for each (empty: once, for `registry.platform`).
+    pub platforms: Vec<builder::options::Platform>,
+    /// `--all-platforms`: build for every platform all the base images are available for.
+    pub all_platforms: bool,
+    /// `--manifest LIST`: add the image(s) to this manifest list, creating it if missing.
+    pub manifest: Option<String>,
     /// `-q`: no step lines.
     pub quiet: bool,
     /// `--rm` (default true): remove the working containers after a successful build.
@@ -221,7 +227,7 @@ pub struct BuildOptions {
     pub force_remove: bool,
     /// `--output`.
     pub output: Option<BuildOutputSpec>,
-    /// `--jobs` (stages are built one after another; accepted for compatibility).
+    /// `--jobs`: how many stages may be built at once (0: no limit; 1: one after another).
     pub jobs: usize,
     /// `--omit-history`.
     pub omit_history: bool,

@@ -13,7 +13,7 @@ use imagebuildah::BuildReporter;
 
 use super::run_flags::RunDefaultsArgs;
 use crate::ctx::Ctx;
-use crate::flags::{registry_context, PlatformFlags, RegistryFlags};
+use crate::flags::{registry_context, BuildPlatformFlags, RegistryFlags};
 
 /// `hod bud [options] [CONTEXT]`
 #[derive(Debug, clap::Args)]
@@ -139,7 +139,7 @@ pub struct BudArgs {
     /// Write the result's files: type=local,dest=DIR or type=tar,dest=FILE.
     #[arg(short = 'o', long, value_name = "type=local,dest=DIR")]
     pub output: Option<String>,
-    /// Stages to build concurrently (accepted; stages run one after another).
+    /// Stages to build concurrently, each once the stages it uses are done (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
     /// Leave the build history out of the image.
@@ -181,9 +181,12 @@ pub struct BudArgs {
     /// `--encryption-key`, `--encrypt-layer` for the built image.
     #[command(flatten)]
     pub encryption: crate::flags::EncryptionFlags,
-    /// Platform of base images and of the result.
+    /// Platform(s) of base images and of the result.
     #[command(flatten)]
-    pub platform: PlatformFlags,
+    pub platform: BuildPlatformFlags,
+    /// Add the image(s) to this manifest list, creating it if missing.
+    #[arg(long, value_name = "LIST")]
+    pub manifest: Option<String>,
 }
 
 /// The step lines go to stdout (or --logfile), progress and warnings to stderr.
@@ -380,9 +383,12 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     }
     o.run_defaults = a.run_defaults.defaults()?;
     o.run_defaults.no_hosts = a.no_hosts;
-    o.registry = registry_context(&a.registry, Some(&a.platform), ctx)?;
+    o.registry = registry_context(&a.registry, Some(&a.platform.first()), ctx)?;
     o.decryption = crate::flags::decryption_config(&a.decryption)?;
     o.encryption = crate::flags::encryption_config(&a.encryption)?;
+    o.platforms = a.platform.platforms()?;
+    o.all_platforms = a.platform.all_platforms;
+    o.manifest = a.manifest.clone().filter(|m| !m.is_empty());
     o.quiet = a.quiet;
     o.remove_containers = a.rm || a.force_rm;
     o.force_remove = a.force_rm;
@@ -392,10 +398,9 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         .map(BuildOutputSpec::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    if a.jobs == 0 {
-        anyhow::bail!("--jobs must be at least 1");
-    }
     o.jobs = a.jobs;
+    // Stages side by side cannot share hod's stdin (buildah reads /dev/null then too).
+    o.run.null_stdin = a.jobs != 1;
     o.omit_history = a.omit_history;
     o.identity_label = a.identity_label;
     o.compression = match (&a.compression_format, a.disable_compression) {
@@ -473,6 +478,14 @@ pub fn run(a: BudArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         super::write_user_file(path, &format!("sha256:{}", out.image_id))?;
     }
     if a.iidfile.is_none() {
+        // One ID per platform built (buildah's builds each print theirs), the last is the result.
+        for id in out
+            .image_ids
+            .iter()
+            .take(out.image_ids.len().saturating_sub(1))
+        {
+            reporter.out(id);
+        }
         reporter.out(&out.image_id);
     }
     if let Some(t) = spool {
@@ -531,7 +544,8 @@ mod tests {
         assert_eq!(o.secrets[0].id, "s");
         assert_eq!((o.ssh[0].id.as_str(), o.ssh[0].paths.len()), ("git", 2));
         assert_eq!(o.context_dir, PathBuf::from("ctx"));
-        assert!(options(&parse(&["--jobs", "0"]), &ctx).is_err());
+        // buildah: 0 is "no limit"; clap refuses negative values (usize).
+        assert_eq!(options(&parse(&["--jobs", "0"]), &ctx).unwrap().jobs, 0);
         assert!(options(&parse(&["--output", "type=bogus,dest=x"]), &ctx).is_err());
     }
 }

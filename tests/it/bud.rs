@@ -982,20 +982,6 @@ fn from_platform_is_accepted() {
     assert_eq!(b.config["architecture"], arch);
 }
 
-#[test]
-fn jobs_is_accepted() {
-    let Some(b) = hod_build(
-        &[(
-            CF,
-            "FROM busybox AS a\nRUN touch /a\nFROM busybox\nCOPY --from=a /a /a\n",
-        )],
-        &["--jobs", "2"],
-    ) else {
-        return;
-    };
-    assert!(b.has("/a"));
-}
-
 // ---------------------------------------------------------------- files and inputs
 
 #[test]
@@ -2182,5 +2168,409 @@ fn timestamp_zero_builds_are_reproducible_and_equal_the_primitives() {
             "/bin/sh -c #(nop) CMD [\"sh\"] (empty)",
             "/bin/sh -c #(nop) COPY file:<digest> in /a.txt ",
         ]
+    );
+}
+
+// ---------------------------------------------------------------- --jobs
+
+/// Two stages that do not use each other, and a last stage that takes from both.
+const TWO_INDEPENDENT: &str = "FROM busybox AS left
+RUN seq 1 500 > /left && mkdir /l && cp /left /l/copy
+FROM busybox AS right
+RUN seq 501 900 > /right && echo right > /r
+FROM busybox
+COPY --from=left /left /l /from-left/
+COPY --from=right /right /r /from-right/
+";
+
+#[test]
+fn jobs_builds_independent_stages_with_the_same_result() {
+    let files = [(CF, TWO_INDEPENDENT)];
+    let Some(two) = hod_build(&files, &["--jobs", "2", "--timestamp", "0"]) else {
+        return;
+    };
+    for p in [
+        "/from-left/left",
+        "/from-left/copy",
+        "/from-right/right",
+        "/from-right/r",
+    ] {
+        assert!(two.has(p), "{p} missing: {:#?}", two.tree.keys());
+    }
+    // Every step's lines are whole lines of the step that printed them.
+    for line in two.run.stdout.lines().filter(|l| l.contains("STEP")) {
+        assert!(line.starts_with('['), "{line:?} in\n{}", two.run.stdout);
+    }
+    let one = hod_build(&files, &["--jobs", "1", "--timestamp", "0"]).unwrap();
+    assert!(!two.id.is_empty());
+    assert_eq!(two.id, one.id, "--jobs 2 and --jobs 1 differ");
+    assert_eq!(two.tree, one.tree);
+    // 0 is "no limit", as in buildah.
+    let all = hod_build(&files, &["--jobs", "0", "--timestamp", "0"]).unwrap();
+    assert_eq!(all.id, one.id);
+}
+
+#[test]
+fn jobs_runs_independent_stages_at_the_same_time() {
+    // Each stage announces itself in a shared cache mount and waits for the other: this only
+    // finishes when both run at once (a sequential build fails after 20 s).
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/c touch /c/{me} && i=0; \
+             while [ ! -e /c/{other} ] && [ $i -lt 200 ]; do i=$((i+1)); usleep 100000; done; \
+             test -e /c/{other} && echo met > /{me}\n"
+        )
+    };
+    let cf = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let Some(b) = hod_build(&[(CF, &cf)], &["--jobs", "2"]) else {
+        return;
+    };
+    assert!(b.has("/a") && b.has("/b"));
+}
+
+#[test]
+fn jobs_failing_stage_is_named_and_stops_the_build() {
+    let Some(r) = hod_fails(
+        &[(
+            CF,
+            "FROM busybox AS good\nRUN touch /ok\nFROM busybox AS bad\nRUN exit 4\nFROM busybox\nCOPY --from=good /ok /ok\nCOPY --from=bad /etc/passwd /p\nRUN touch /never\n",
+        )],
+        &["--jobs", "2"],
+    ) else {
+        return;
+    };
+    assert_eq!(r.code, Some(4), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("building stage bad: error building at STEP \"RUN exit 4\": exit status 4"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("[3/3]"), "{}", r.dump());
+}
+
+crate::both_drivers!(jobs_with_layers_leaves_a_consistent_store);
+
+/// Four stages at once, with --layers (every step committed, cache lookups side by side):
+/// the store stays consistent, no container is left, and a rebuild takes every step from
+/// the cache and gives the same image.
+fn jobs_with_layers_leaves_a_consistent_store(driver: &str) {
+    if !common::require("bud --jobs", &["skopeo"]) {
+        return;
+    }
+    let ctx = TestContext::new(driver);
+    ctx.seed_busybox("busybox");
+    let dir = tempfile::Builder::new()
+        .prefix("hodjobs.")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let mut cf = String::new();
+    let mut files = vec![];
+    for s in ["s1", "s2", "s3", "s4"] {
+        cf.push_str(&format!(
+            "FROM busybox AS {s}\nCOPY {s}.txt /in/\nRUN mkdir /out && sed s/x/y/ /in/{s}.txt > /out/{s}\n"
+        ));
+        files.push((format!("{s}.txt"), format!("x {s}\n")));
+    }
+    cf.push_str("FROM busybox\n");
+    for s in ["s1", "s2", "s3", "s4"] {
+        cf.push_str(&format!("COPY --from={s} /out/{s} /{s}\n"));
+    }
+    let mut all: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    all.push((CF, &cf));
+    let c = context(dir.path(), &all).display().to_string();
+    let build = || {
+        ctx.hod([
+            "bud",
+            "--layers",
+            "--jobs",
+            "0",
+            "--timestamp",
+            "0",
+            "-t",
+            "j",
+            &c,
+        ])
+        .success()
+    };
+    let first = build();
+    common::assert_store_consistent(&ctx);
+    assert_eq!(ctx.ok(["containers", "-q"]), "", "containers left");
+    let ctr = ctx.ok(["from", "j"]);
+    let mnt = PathBuf::from(ctx.ok(["mount", &ctr]));
+    for s in ["s1", "s2", "s3", "s4"] {
+        assert_eq!(content(&mnt, s), format!("y {s}\n"), "{}", first.dump());
+    }
+    ctx.ok(["umount", &ctr]);
+    ctx.ok(["rm", &ctr]);
+    let again = build();
+    let steps = again
+        .stdout
+        .lines()
+        .filter(|l| l.contains("STEP ") && !l.contains(": FROM "))
+        .count();
+    assert_eq!(steps, 12);
+    assert_eq!(
+        again.stdout.matches("Using cache").count(),
+        steps,
+        "every step but the FROMs hits:\n{}",
+        again.stdout
+    );
+    assert_eq!(
+        again.stdout.lines().last(),
+        first.stdout.lines().last(),
+        "same image"
+    );
+    common::assert_store_consistent(&ctx);
+}
+
+// ---------------------------------------------------------------- --manifest, --platform a,b
+
+/// `localhost/base`: a list of busybox's files twice, one config saying amd64 (label
+/// base=amd64), one arm64 (base=arm64).
+fn two_platform_base(ctx: &TestContext) {
+    for arch in ["amd64", "arm64"] {
+        let c = ctx.ok(["from", "--pull=never", "busybox"]);
+        ctx.ok([
+            "config",
+            "--arch",
+            arch,
+            "--label",
+            &format!("base={arch}"),
+            &c,
+        ]);
+        ctx.ok(["commit", "-q", &c, &format!("localhost/base-{arch}")]);
+        ctx.ok(["rm", &c]);
+    }
+    ctx.ok(["manifest", "create", "localhost/base"]);
+    for arch in ["arm64", "amd64"] {
+        ctx.ok([
+            "manifest",
+            "add",
+            "localhost/base",
+            &format!("localhost/base-{arch}"),
+        ]);
+    }
+}
+
+/// The instances of list `name`: (os/arch, config of the instance's image as `from
+/// --platform` of the list gives it).
+fn list_instances(ctx: &TestContext, name: &str) -> Vec<(String, Value)> {
+    let v: Value = serde_json::from_str(&ctx.ok(["manifest", "inspect", name])).unwrap();
+    let mut out = Vec::new();
+    for m in v["manifests"].as_array().cloned().unwrap_or_default() {
+        let p = format!(
+            "{}/{}",
+            m["platform"]["os"].as_str().unwrap_or(""),
+            m["platform"]["architecture"].as_str().unwrap_or("")
+        );
+        let c = ctx.ok(["from", "--pull=never", "--platform", &p, name]);
+        let i: Value = serde_json::from_str(&ctx.ok(["inspect", "-t", "container", &c])).unwrap();
+        let mnt = PathBuf::from(ctx.ok(["mount", &c]));
+        let mut config = i["OCIv1"].clone();
+        config["hello"] = Value::from(fs::read_to_string(mnt.join("hello")).unwrap_or_default());
+        ctx.ok(["umount", &c]);
+        ctx.ok(["rm", &c]);
+        out.push((p, config));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn manifest_gets_one_image_per_platform() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    let ctx = &e.ctx;
+    two_platform_base(ctx);
+    let dir = context(
+        e.dir.path(),
+        &[
+            (
+                CF,
+                "FROM localhost/base\nCOPY hello /hello\nENV BUILT=yes\n",
+            ),
+            ("hello", "hi\n"),
+        ],
+    );
+    let dir = dir.display().to_string();
+    let run = ctx
+        .hod([
+            "bud",
+            "--pull=never",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--manifest",
+            "m",
+            &dir,
+        ])
+        .success();
+    // Each platform's lines say which platform they are for.
+    assert!(
+        run.stdout
+            .contains("[linux/arm64] STEP 2/3: COPY hello /hello"),
+        "{}",
+        run.dump()
+    );
+    // As buildah's: `--> id` unprefixed, then each platform's image ID.
+    assert!(!run.stdout.contains("] --> "), "{}", run.dump());
+    let ids: Vec<&str> = run.stdout.lines().rev().take(2).collect();
+    assert!(
+        ids.iter()
+            .all(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+            && ids[0] != ids[1],
+        "{}",
+        run.dump()
+    );
+    let inst = list_instances(ctx, "localhost/m:latest");
+    assert_eq!(inst.len(), 2, "{inst:#?}");
+    for ((p, c), arch) in inst.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(p, &format!("linux/{arch}"));
+        assert_eq!(c["architecture"], arch, "{p}: {c:#}");
+        // FROM took the base's instance of the same platform.
+        assert_eq!(c["config"]["Labels"]["base"], arch, "{p}: {c:#}");
+        assert_eq!(c["hello"], "hi\n");
+        assert!(c["config"]["Env"].to_string().contains("BUILT=yes"));
+    }
+    // --all-platforms: the platforms the base list has (with --jobs 2, built side by side).
+    ctx.ok([
+        "bud",
+        "--pull=never",
+        "--jobs",
+        "2",
+        "--all-platforms",
+        "--manifest",
+        "m2",
+        &dir,
+    ]);
+    let again = list_instances(ctx, "localhost/m2:latest");
+    let platforms: Vec<&str> = again.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(again[1].1["architecture"], "arm64");
+    // A single-platform local image of another platform is no base for it (buildah pulls,
+    // and fails).
+    let single = context(
+        &e.dir.path().join("single"),
+        &[(CF, "FROM localhost/base-amd64\nENV X=1\n")],
+    );
+    let r = ctx
+        .hod([
+            "bud",
+            "--platform",
+            "linux/arm64",
+            &single.display().to_string(),
+        ])
+        .code_is(125);
+    assert!(
+        r.stderr.contains(
+            "image platform (linux/amd64) does not match the expected platform (linux/arm64)"
+        ),
+        "{}",
+        r.dump()
+    );
+    // A RUN for arm64 needs emulation: without a binfmt_misc handler it fails, naming the
+    // platform; with one (qemu-user-static) it runs.
+    let dir = context(
+        &e.dir.path().join("run"),
+        &[(CF, "FROM localhost/base\nRUN true\n")],
+    );
+    let r = ctx.hod([
+        "bud",
+        "--pull=never",
+        "--platform",
+        "linux/arm64",
+        "--manifest",
+        "m3",
+        &dir.display().to_string(),
+    ]);
+    let emulated = fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|d| {
+            d.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with("qemu-aarch64")
+                    && fs::read_to_string(e.path()).is_ok_and(|t| t.starts_with("enabled"))
+            })
+        })
+        .unwrap_or(false);
+    if emulated {
+        r.success();
+    } else {
+        let r = r.code_is(125);
+        assert!(
+            r.stderr.contains("platform linux/arm64")
+                && r.stderr.contains("needs emulation")
+                && r.stderr.contains("RUN true"),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+#[test]
+fn all_platforms_asks_the_registry_for_the_base_list() {
+    use crate::common::registry::{Mode, TestRegistry};
+    if !common::require("bud --all-platforms", &["skopeo", "docker-registry"])
+        || common::is_buildah()
+    {
+        return;
+    }
+    let Some(reg) = TestRegistry::start(Mode::Plain) else {
+        return;
+    };
+    let base = format!("{}/hod/base:latest", reg.host);
+    let one = env_with(common::hod_bin());
+    two_platform_base(&one.ctx);
+    one.ctx.ok([
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=false",
+        "localhost/base",
+        &format!("docker://{base}"),
+    ]);
+    // A store without the base: its list is only in the registry.
+    let two = env_with(common::hod_bin());
+    let dir = context(
+        two.dir.path(),
+        &[
+            (CF, &format!("FROM {base}\nCOPY hello /hello\n")),
+            ("hello", "hi\n"),
+        ],
+    );
+    two.ctx.ok([
+        "bud",
+        "--tls-verify=false",
+        "--all-platforms",
+        "--manifest",
+        "m",
+        &dir.display().to_string(),
+    ]);
+    let inst = list_instances(&two.ctx, "localhost/m:latest");
+    let got: Vec<(&str, &Value, &Value)> = inst
+        .iter()
+        .map(|(p, c)| {
+            (
+                p.as_str(),
+                &c["architecture"],
+                &c["config"]["Labels"]["base"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("linux/amd64", &Value::from("amd64"), &Value::from("amd64")),
+            ("linux/arm64", &Value::from("arm64"), &Value::from("arm64")),
+        ],
+        "{}",
+        reg.log()
     );
 }

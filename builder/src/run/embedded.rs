@@ -243,6 +243,9 @@ pub fn run(
             .stderr(Stdio::from(s3));
         Some(tty)
     } else {
+        if opts.null_stdin {
+            cmd.stdin(Stdio::null());
+        }
         None
     };
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {

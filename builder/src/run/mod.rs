@@ -223,6 +223,9 @@ pub struct RunOptions {
     pub image_id: String,
     /// Send the command's stdout to this file instead of hod's (`bud -q` discards it).
     pub stdout: Option<PathBuf>,
+    /// Give the command /dev/null as stdin instead of hod's (`bud --jobs` with stages run
+    /// side by side, as buildah).
+    pub null_stdin: bool,
 }
 
 impl RunOptions {
@@ -298,6 +301,8 @@ pub struct ExecOptions {
     pub stdout: Option<PathBuf>,
     /// Send the command's stderr to this file instead of hod's.
     pub stderr: Option<PathBuf>,
+    /// /dev/null as the command's stdin (ignored with a terminal).
+    pub null_stdin: bool,
 }
 
 /// Run `spec` over `rootfs`. `Ok` is the command's exit status; a command that could not be
@@ -697,6 +702,40 @@ pub fn prepare(
     Ok((generate(&inputs)?, terminal))
 }
 
+/// Whether this host runs programs built for `arch` (Go's names: amd64, arm64, …): its own
+/// architecture, 386 on amd64, arm on arm64, or any other through an enabled binfmt_misc
+/// handler (qemu-user-static registers `qemu-<cpu>`). A RUN in an image of another
+/// architecture needs one.
+pub fn can_run_arch(arch: &str) -> bool {
+    let host = crate::image::config::host_arch();
+    if arch.is_empty()
+        || arch == host
+        || (host, arch) == ("amd64", "386")
+        || (host, arch) == ("arm64", "arm")
+    {
+        return true;
+    }
+    let cpu = match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "386" => "i386",
+        "mips64le" => "mips64el",
+        "mipsle" => "mipsel",
+        "loong64" => "loongarch64",
+        a => a,
+    };
+    let Ok(entries) = std::fs::read_dir("/proc/sys/fs/binfmt_misc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name
+            .strip_prefix("qemu-")
+            .is_some_and(|r| r == cpu || r.strip_prefix(cpu).is_some_and(|t| t.starts_with('-')));
+        ours && std::fs::read_to_string(e.path()).is_ok_and(|t| t.lines().next() == Some("enabled"))
+    })
+}
+
 /// The maps `--isolation rootless` uses: root → the caller's IDs, plus its /etc/subuid range.
 pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
     let uid = nix::unistd::geteuid().as_raw();
@@ -823,6 +862,7 @@ impl Builder {
                 runtime_flags: opts.runtime_flags.clone(),
                 container_id: self.id().to_string(),
                 stdout: opts.stdout.clone(),
+                null_stdin: opts.null_stdin,
                 ..Default::default()
             };
             execute(&spec, rootfs, &eo)

@@ -48,9 +48,13 @@ pub fn run(
         .arg("--bundle")
         .arg(&opts.bundle_dir)
         .arg(&id);
-    cmd.stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+    cmd.stdin(if opts.null_stdin {
+        Stdio::null()
+    } else {
+        Stdio::inherit()
+    })
+    .stdout(Stdio::inherit())
+    .stderr(Stdio::inherit());
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
         if let Some(path) = target {
             let f = super::open_output(path).map_err(|e| RunError::Io {

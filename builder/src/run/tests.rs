@@ -105,6 +105,7 @@ fn run_in(f: &Fixture, cmd: &[&str], opts: &RunOptions, config: &ContainerConfig
             container_id: "0123456789abcdef".into(),
             stdout: Some(out_path.clone()),
             stderr: Some(err_path.clone()),
+            null_stdin: opts.null_stdin,
         };
         execute(&spec, &f.rootfs, &eo)
     })();

@@ -81,6 +81,7 @@ impl StageExecutor<'_, '_> {
         let is_target =
             self.cx.plan.target(self.cx.opts.target.as_deref()).ok() == Some(self.stage.index);
         for (k, step) in self.stage.steps.iter().enumerate() {
+            self.check_stop()?;
             let is_last = k + 1 == n;
             let print_id = !is_last || !is_target;
             self.cx.reporter.step(&format!(
@@ -344,7 +345,7 @@ impl StageExecutor<'_, '_> {
             _ => {}
         }
         if let Some(i) = self.cx.plan.stage_ref(f, self.stage.index) {
-            let Some(Some(o)) = self.cx.done.get(i) else {
+            let Some(o) = self.cx.done.get(i).and_then(|o| o.get()) else {
                 return Ok(());
             };
             let mut b = o.builder.clone();
