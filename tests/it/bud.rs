@@ -1364,6 +1364,75 @@ fn killed_during_run_leaves_no_tagged_image_and_next_build_works() {
     e.ctx.ok(["inspect", "-t", "image", "killed"]);
 }
 
+#[test]
+fn killed_during_commit_leaves_no_tagged_image_and_next_build_works() {
+    if !common::require("bud", &["skopeo"]) {
+        return;
+    }
+    let e = env_with(common::hod_bin());
+    // 64 MiB of random bytes: the final commit is still writing its layer when killed.
+    let c = context(
+        e.dir.path(),
+        &[(
+            CF,
+            "FROM busybox\nRUN head -c 67108864 /dev/urandom > /big\n",
+        )],
+    );
+    // The commit's layer tar goes to this TMPDIR; the kill waits for it to grow.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = e
+        .ctx
+        .cmd(["bud", "-t", "killed-commit", &c.display().to_string()])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bytes in the commit's scratch directories (`hod-scratch-commit-*/layer.tar`).
+    let written = |dir: &Path| -> u64 {
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|d| {
+                d.file_name()
+                    .to_string_lossy()
+                    .starts_with("hod-scratch-commit-")
+            })
+            .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let mut killed_midway = false;
+    while child.try_wait().unwrap().is_none() {
+        if written(tmp.path()) > 1 << 20 {
+            child.kill().unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            killed_midway = child.wait().unwrap().signal() == Some(9);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(
+        killed_midway,
+        "the build ended before its commit wrote 1 MiB"
+    );
+    assert!(
+        e.ctx.hod(["inspect", "-t", "image", "killed-commit"]).code != Some(0),
+        "no tagged image"
+    );
+    common::assert_store_consistent(&e.ctx);
+    let c2 = context(
+        &e.dir.path().join("2"),
+        &[(CF, "FROM busybox\nRUN touch /fine\n")],
+    );
+    e.ctx
+        .ok(["bud", "-t", "killed-commit", &c2.display().to_string()]);
+    e.ctx.ok(["inspect", "-t", "image", "killed-commit"]);
+    common::assert_store_consistent(&e.ctx);
+}
+
 // ---------------------------------------------------------------- --layers
 
 #[test]
