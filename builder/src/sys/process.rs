@@ -1,5 +1,6 @@
 //! Process plumbing: fork in the single-threaded helper, spawning a helper with inherited
 //! descriptors at fixed numbers, signal forwarding, controlling terminals, loopback.
+#![allow(unsafe_code)] // fork, exec-time fd setup, signal and terminal calls: each block has a `// SAFETY:` line
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;

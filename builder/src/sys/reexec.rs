@@ -38,7 +38,11 @@ pub fn dispatch() {
 
 /// In test binaries there is no hod `main`: run [`dispatch`] from the ELF initialisers, before
 /// the test harness starts any thread, so the builder's own tests can spawn the helpers.
+// SAFETY: an `.init_array` entry runs before `main` and before any thread exists; `dispatch`
+// only reads the environment and, for a helper, runs it and exits (nothing it uses needs
+// Rust's runtime set up beyond what the C runtime has done by then).
 #[cfg(test)]
+#[allow(unsafe_code)]
 #[used]
 #[link_section = ".init_array"]
 static TEST_DISPATCH: extern "C" fn() = {

@@ -3,6 +3,7 @@
 //! comparisons), and the installer. x86_64 only: other architectures' syscalls (i386 through
 //! `int 0x80`, x32) get the profile's default errno... unless the default is allow, in which
 //! case they get `ENOSYS` so that a deny-list cannot be bypassed through another ABI.
+#![allow(unsafe_code)] // installing the BPF program: each block has a `// SAFETY:` line
 use std::io;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator};
