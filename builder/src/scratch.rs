@@ -17,7 +17,7 @@
 //! locks, are never swept.
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{flock, FlockOperation};
@@ -51,15 +51,21 @@ impl ScratchDir {
     /// Make `<big temp dir>/hod-scratch-<what>-XXXXXX`, after sweeping leftovers of dead
     /// processes.
     pub fn new(what: &str) -> Result<ScratchDir> {
-        let parent = big_temp_dir();
-        static SWEEP: Once = Once::new();
-        SWEEP.call_once(|| sweep(&parent));
-        Self::new_in(&parent, what)
+        Self::new_in(&big_temp_dir(), what)
     }
 
-    /// Make `<parent>/hod-<what>-XXXXXX`, locked like [`ScratchDir::new`]'s (for small
-    /// private files that belong in the system temp dir, such as a build's secrets).
+    /// Make `<parent>/hod-scratch-<what>-XXXXXX`, locked like [`ScratchDir::new`]'s (for
+    /// small private files that belong in the system temp dir, such as a build's secrets);
+    /// the first one in each parent sweeps that parent.
     pub fn new_in(parent: &Path, what: &str) -> Result<ScratchDir> {
+        static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+        {
+            let mut swept = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+            if !swept.iter().any(|p| p == parent) {
+                swept.push(parent.to_path_buf());
+                sweep(parent);
+            }
+        }
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{what}-"))
             .tempdir_in(parent)

@@ -20,7 +20,7 @@ pub struct RemoteContext {
     pub dir: PathBuf,
     /// The Containerfile when the URL named one.
     pub containerfile: Option<PathBuf>,
-    _tmp: tempfile::TempDir,
+    _tmp: builder::scratch::ScratchDir,
 }
 
 /// Whether `s` names a git repository buildah would clone.
@@ -39,10 +39,8 @@ pub fn is_remote(s: &str) -> bool {
 
 /// Fetch `url` into a temporary context.
 pub fn fetch(url: &str) -> Result<RemoteContext> {
-    let tmp = tempfile::Builder::new()
-        .prefix("hod-context-")
-        .tempdir()
-        .map_err(io_at("creating", std::env::temp_dir()))?;
+    // Locked while the build runs, and swept by a later hod if this one is killed.
+    let tmp = builder::scratch::ScratchDir::new_in(&std::env::temp_dir(), "context")?;
     if is_git(url) {
         return clone(url, tmp);
     }
@@ -54,17 +52,18 @@ pub fn fetch(url: &str) -> Result<RemoteContext> {
 /// A context read from standard input (`hod bud -`): a tar archive (maybe compressed) of
 /// the context, or a Containerfile with an empty context.
 pub fn from_bytes(data: Vec<u8>) -> Result<RemoteContext> {
-    let tmp = tempfile::Builder::new()
-        .prefix("hod-context-")
-        .tempdir()
-        .map_err(io_at("creating", std::env::temp_dir()))?;
+    let tmp = builder::scratch::ScratchDir::new_in(&std::env::temp_dir(), "context")?;
     let p = tmp.path().join("stdin");
     std::fs::write(&p, &data).map_err(io_at("writing", &p))?;
     let f = std::fs::File::open(&p).map_err(io_at("reading", &p))?;
     unpack(f, "Containerfile", tmp)
 }
 
-fn unpack(mut f: std::fs::File, name: &str, tmp: tempfile::TempDir) -> Result<RemoteContext> {
+fn unpack(
+    mut f: std::fs::File,
+    name: &str,
+    tmp: builder::scratch::ScratchDir,
+) -> Result<RemoteContext> {
     let url = name;
     let dir = tmp.path().join("context");
     std::fs::create_dir(&dir).map_err(io_at("creating", &dir))?;
@@ -100,7 +99,7 @@ fn unpack(mut f: std::fs::File, name: &str, tmp: tempfile::TempDir) -> Result<Re
     })
 }
 
-fn clone(spec: &str, tmp: tempfile::TempDir) -> Result<RemoteContext> {
+fn clone(spec: &str, tmp: builder::scratch::ScratchDir) -> Result<RemoteContext> {
     let (url, fragment) = match spec.split_once('#') {
         Some((u, f)) => (u.to_string(), f.to_string()),
         None => (spec.to_string(), String::new()),
@@ -239,7 +238,7 @@ mod tests {
         run(&["add", "."]);
         run(&["commit", "-q", "-m", "x"]);
         let spec = format!("file://{}#main:nested/sub", src.path().display());
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = builder::scratch::ScratchDir::new_in(&std::env::temp_dir(), "context").unwrap();
         let ctx = clone(&spec, tmp).unwrap();
         assert!(ctx.dir.join("Containerfile").is_file());
     }
