@@ -929,27 +929,9 @@ impl Pusher {
         };
         let what = format!("uploading blob {}", desc.digest);
         let scope = self.client.scope(true);
-        let repo = self.client.ep.repository.clone();
-        let resp = self
-            .client
-            .send(&what, &scope, true, &|c, base| {
-                Ok(c.post(format!("{base}/v2/{repo}/blobs/uploads/"))
-                    .header(CONTENT_LENGTH, "0"))
-            })
-            .await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            let m = explain(resp).await;
-            return Err(self.client.failed(&what, m));
-        }
-        let mut loc = self.location(&resp).await.ok_or_else(|| {
-            self.client
-                .failed(&what, "no upload location returned".into())
-        })?;
+        let mut loc = self.open_upload(&what, &scope).await?;
         let size = desc.size.max(0) as u64;
-        let with_digest = |loc: &str| {
-            let sep = if loc.contains('?') { '&' } else { '?' };
-            format!("{loc}{sep}digest={}", desc.digest)
-        };
+        let with_digest = |loc: &str| with_digest(loc, &desc.digest);
         if size <= self.chunk_size {
             let url = with_digest(&loc);
             let p = path.to_path_buf();
@@ -999,28 +981,33 @@ impl Pusher {
         self.expect_created(resp, &what).await
     }
 
-    /// Open an upload session and send it everything `rx` yields as one PATCH with a
-    /// chunked body (the distribution spec's streamed upload), while the blob is still being
-    /// produced; the session's location after the PATCH is returned for the closing PUT.
-    async fn stream_upload(&self, rx: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Result<String> {
-        let what = "uploading blob (streamed)".to_string();
-        let scope = self.client.scope(true);
+    /// Open an upload session (POST, 202): its location.
+    async fn open_upload(&self, what: &str, scope: &str) -> Result<String> {
         let repo = self.client.ep.repository.clone();
         let resp = self
             .client
-            .send(&what, &scope, true, &|c, base| {
+            .send(what, scope, true, &|c, base| {
                 Ok(c.post(format!("{base}/v2/{repo}/blobs/uploads/"))
                     .header(CONTENT_LENGTH, "0"))
             })
             .await?;
         if resp.status() != StatusCode::ACCEPTED {
             let m = explain(resp).await;
-            return Err(self.client.failed(&what, m));
+            return Err(self.client.failed(what, m));
         }
-        let loc = self.location(&resp).await.ok_or_else(|| {
+        self.location(&resp).await.ok_or_else(|| {
             self.client
-                .failed(&what, "no upload location returned".into())
-        })?;
+                .failed(what, "no upload location returned".into())
+        })
+    }
+
+    /// Open an upload session and send it everything `rx` yields as one PATCH with a
+    /// chunked body (the distribution spec's streamed upload), while the blob is still being
+    /// produced; the session's location after the PATCH is returned for the closing PUT.
+    async fn stream_upload(&self, rx: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Result<String> {
+        let what = "uploading blob (streamed)".to_string();
+        let scope = self.client.scope(true);
+        let loc = self.open_upload(&what, &scope).await?;
         // The body can be sent once: a second attempt (after a 401, say) fails, and the
         // caller falls back to the staged file.
         let rx = std::sync::Mutex::new(Some(rx));
@@ -1054,8 +1041,7 @@ impl Pusher {
     /// Close a streamed upload session at `loc` as `desc` (the registry checks the digest).
     async fn complete_upload(&self, loc: &str, desc: &Descriptor) -> Result<()> {
         let what = format!("uploading blob {}", desc.digest);
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let url = format!("{loc}{sep}digest={}", desc.digest);
+        let url = with_digest(loc, &desc.digest);
         let resp = self
             .client
             .send(&what, &self.client.scope(true), false, &|c, _| {
@@ -1073,6 +1059,12 @@ impl Pusher {
             Err(self.client.failed(what, m))
         }
     }
+}
+
+/// An upload session's location with the blob's `digest` query (the closing PUT).
+fn with_digest(loc: &str, digest: &Digest) -> String {
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    format!("{loc}{sep}digest={digest}")
 }
 
 /// A request body streaming `len` bytes of `path` from `offset`, 1 MiB at a time; each
