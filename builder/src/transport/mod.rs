@@ -979,12 +979,6 @@ pub fn destination_names(r: &ImageReference) -> Result<Vec<String>> {
     })
 }
 
-/// Where large temporary files go (layer spools, extracted archives): `$TMPDIR`, else
-/// `/var/tmp` as containers/image uses (not `/tmp`, often a small tmpfs).
-pub fn big_temp_dir() -> PathBuf {
-    crate::scratch::big_temp_dir()
-}
-
 /// Read a file with a size bound (index.json, manifest.json, …).
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
@@ -1063,7 +1057,7 @@ mod persist_tests {
     #[test]
     fn persist_across_filesystems_copies() {
         let shm = Path::new("/dev/shm");
-        let t = tempfile::tempdir_in(big_temp_dir()).unwrap();
+        let t = tempfile::tempdir_in(crate::scratch::big_temp_dir()).unwrap();
         let same_fs = |a: &Path, b: &Path| {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata(a).unwrap().dev() == std::fs::metadata(b).unwrap().dev()
