@@ -1068,7 +1068,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
     }
     let nnp = proc_.no_new_privileges() == Some(true);
     if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let prog = ctx(seccomp::compile(profile), || {
+        let filter = ctx(seccomp::compile(profile), || {
             "compiling the seccomp profile".into()
         })?;
         if !nnp && !caps::have_effective("CAP_SYS_ADMIN") {
@@ -1079,7 +1079,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
                     "setting no_new_privs".into()
                 })?;
             }
-            ctx(seccomp::install(&prog), || {
+            ctx(seccomp::install(&filter), || {
                 "installing the seccomp filter".into()
             })?;
         }
