@@ -257,7 +257,13 @@ mod tests {
             // setns is in the allow list and in the EPERM rule without CAP_SYS_ADMIN: for
             // libseccomp (so runc too) the first rule stands, the kernel checks the capability.
             (x, 308, [0; 6], ALLOW, "setns"),
-            (x, 170, [0; 6], ERRNO | 1, "sethostname without CAP_SYS_ADMIN"),
+            (
+                x,
+                170,
+                [0; 6],
+                ERRNO | 1,
+                "sethostname without CAP_SYS_ADMIN",
+            ),
             (x, 321, [0; 6], ERRNO | 1, "bpf without CAP_SYS_ADMIN"),
             (x, 248, [0; 6], ERRNO | 38, "add_key"),
             (x, 425, [0; 6], ERRNO | 38, "io_uring_setup"),
