@@ -179,7 +179,8 @@ fn seccomp_probe_matches_buildah_and_runc() {
     let profile_opt = format!("seccomp={}", profile.display());
 
     // (case, `from` args, `run` args for both, extra `run` args for hod only)
-    let cases: &[(&str, &[&str], &[&str], &[&str])] = &[
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case] = &[
         ("default", &[], &[], &[]),
         (
             "cap-add CAP_SYS_ADMIN",
