@@ -5,7 +5,8 @@
 //! errno's name, or `SIG<n>`). It runs in a busybox container under hod's embedded runtime and
 //! under buildah with runc, each from its own store, for the default profile, `--cap-add
 //! CAP_SYS_ADMIN`, chroot isolation, a profile file (containers/common's current one, the copy
-//! hod builds in), `seccomp=unconfined`, hod with `--runtime runc`, and a `bud` RUN step. Every
+//! hod builds in), `seccomp=unconfined`, a profile of its own (with and without CAP_SYS_ADMIN),
+//! hod with `--runtime runc`, and a `bud` RUN step. Every
 //! answer must be the same; [`EXCEPTIONS`] would name a deliberate difference (there is none).
 //!
 //! `default_profile_runs_debian_package_tools` checks that the default profile lets a Debian
@@ -177,6 +178,11 @@ fn seccomp_probe_matches_buildah_and_runc() {
     assert_eq!(buildah.name(), "buildah");
     let profile = common::repo_dir().join("builder/src/run/seccomp.json");
     let profile_opt = format!("seccomp={}", profile.display());
+    // A profile of our own in the same format: errno names and numbers, caps and arch
+    // conditions, an argument condition, a kill.
+    let custom = tmp.path().join("custom.json");
+    fs::write(&custom, CUSTOM_PROFILE).unwrap();
+    let custom_opt = format!("seccomp={}", custom.display());
 
     // (case, `from` args, `run` args for both, extra `run` args for hod only)
     type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
@@ -195,6 +201,13 @@ fn seccomp_probe_matches_buildah_and_runc() {
             "unconfined",
             &["--security-opt", "seccomp=unconfined"],
             &[],
+            &[],
+        ),
+        ("custom profile", &["--security-opt", &custom_opt], &[], &[]),
+        (
+            "custom profile, CAP_SYS_ADMIN",
+            &["--security-opt", &custom_opt],
+            &["--cap-add", "CAP_SYS_ADMIN"],
             &[],
         ),
     ];
@@ -238,7 +251,48 @@ fn seccomp_probe_matches_buildah_and_runc() {
         answer(unconfined, "socket(AF_NETLINK,NETLINK_AUDIT)"),
         "EINVAL"
     );
+    // The custom profile's rules, as written.
+    let custom = &results[6].1;
+    assert_eq!(answer(custom, "keyctl"), "EACCES");
+    assert_ne!(
+        answer(custom, "add_key"),
+        "EIO",
+        "includes.caps without the capability"
+    );
+    assert_ne!(
+        answer(custom, "request_key"),
+        "ENXIO",
+        "excludes.arches on amd64"
+    );
+    assert_eq!(answer(custom, "personality(PER_LINUX32)"), "E2BIG");
+    assert_eq!(answer(custom, "personality(0xffffffff)"), "OK");
+    assert_eq!(answer(custom, "mbind"), "SIG31");
+    assert_eq!(
+        answer(custom, "_sysctl"),
+        "EROFS",
+        "the default errno by name"
+    );
+    assert_eq!(
+        answer(&results[7].1, "add_key"),
+        "EIO",
+        "includes.caps with it"
+    );
 }
+
+const CUSTOM_PROFILE: &str = r#"{
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+    "syscalls": [
+        {"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errno": "EACCES"},
+        {"names": ["add_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5, "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 6, "excludes": {"arches": ["amd64", "arm64"]}},
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 7,
+         "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+        {"name": "mbind", "action": "SCMP_ACT_KILL_PROCESS", "args": null},
+        {"names": ["_sysctl"], "action": "SCMP_ACT_ERRNO", "errno": "EROFS", "comment": "by name"}
+    ]
+}"#;
 
 const HELLO_C: &str = "#include <stdio.h>\nint main(void) { puts(\"built and ran\"); return 0; }\n";
 
