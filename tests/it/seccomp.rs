@@ -1,11 +1,13 @@
 //! Issue 16 item 3: the seccomp filter a RUN gets, side by side with buildah 1.28.2 and runc.
 //!
-//! `seccomp_probe.c` (built here with `gcc -static`) calls about 70 syscalls once each, in a
-//! child of its own, with harmless or invalid arguments, and prints `NAME RESULT` (`OK`, the
-//! errno's name, or `SIG<n>`). It runs in a busybox container under hod's embedded runtime and
+//! `seccomp_probe.c` (built here with `gcc -static`) makes 79 calls once each (64 syscalls
+//! through x86_64's ABI, some through x32's and i386's `int 0x80` too), each in a child of its
+//! own, with harmless or invalid arguments, and prints `NAME RESULT` (`OK`, the errno's name,
+//! or `SIG<n>`). It runs in a busybox container under hod's embedded runtime and
 //! under buildah with runc, each from its own store, for the default profile, `--cap-add
 //! CAP_SYS_ADMIN`, chroot isolation, a profile file (containers/common's current one, the copy
-//! hod builds in), `seccomp=unconfined`, a profile of its own (with and without CAP_SYS_ADMIN),
+//! hod builds in), the same with EPERM as the default errno (runc's ENOSYS stub),
+//! `seccomp=unconfined`, a profile of its own (with and without CAP_SYS_ADMIN),
 //! hod with `--runtime runc`, and a `bud` RUN step. Every
 //! answer must be the same; [`EXCEPTIONS`] would name a deliberate difference (there is none).
 //!
@@ -183,6 +185,16 @@ fn seccomp_probe_matches_buildah_and_runc() {
     let custom = tmp.path().join("custom.json");
     fs::write(&custom, CUSTOM_PROFILE).unwrap();
     let custom_opt = format!("seccomp={}", custom.display());
+    // containers/common's profile with EPERM as the default errno: runc answers ENOSYS above
+    // the highest syscall the profile names (its patchbpf stub), and so must hod.
+    let mut eperm: serde_json::Value =
+        serde_json::from_slice(&fs::read(&profile).unwrap()).unwrap();
+    let obj = eperm.as_object_mut().unwrap();
+    obj.remove("defaultErrnoRet");
+    obj.remove("defaultErrno");
+    let eperm_path = tmp.path().join("eperm.json");
+    fs::write(&eperm_path, serde_json::to_vec(&eperm).unwrap()).unwrap();
+    let eperm_opt = format!("seccomp={}", eperm_path.display());
 
     // (case, `from` args, `run` args for both, extra `run` args for hod only)
     type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
@@ -210,6 +222,7 @@ fn seccomp_probe_matches_buildah_and_runc() {
             &["--cap-add", "CAP_SYS_ADMIN"],
             &[],
         ),
+        ("EPERM default", &["--security-opt", &eperm_opt], &[], &[]),
     ];
     let mut results = Vec::new();
     for (case, from, run, hod_only) in cases {
@@ -236,6 +249,11 @@ fn seccomp_probe_matches_buildah_and_runc() {
         ("getpid", "OK"),
         ("personality(0xffffffff)", "OK"),
         ("keyctl", "EOPNOTSUPP"),
+        ("syscall(1000)", "ENOSYS"),
+        ("i386:getpid", "OK"),
+        ("i386:add_key", "ENOSYS"),
+        ("i386:kexec_load", "EPERM"),
+        ("i386:personality(0x0040000)", "ENOSYS"),
     ] {
         assert_eq!(answer(default, name), want, "default profile: {name}");
     }
@@ -276,6 +294,18 @@ fn seccomp_probe_matches_buildah_and_runc() {
         answer(&results[7].1, "add_key"),
         "EIO",
         "includes.caps with it"
+    );
+    let eperm = &results[8].1;
+    assert_eq!(answer(eperm, "add_key"), "EPERM");
+    assert_eq!(
+        answer(eperm, "syscall(1000)"),
+        "ENOSYS",
+        "runc's ENOSYS stub"
+    );
+    assert_eq!(
+        answer(eperm, "i386:syscall(1000)"),
+        "ENOSYS",
+        "runc's ENOSYS stub"
     );
 }
 

@@ -41,7 +41,21 @@
 #define BAD ((long)-1)
 static const char *missing = "/nonexistent-seccomp-probe/x";
 
-struct probe { const char *name; long nr; long a[6]; };
+/* abi: 0 = the native syscall(2), 1 = the i386 ABI through int 0x80 (x86_64 only). */
+struct probe { const char *name; long nr; long a[6]; int abi; };
+
+static long call(const struct probe *p) {
+#if defined(__x86_64__)
+    if (p->abi == 1) {
+        long r;
+        __asm__ volatile("int $0x80" : "=a"(r) : "a"(p->nr), "b"(p->a[0]), "c"(p->a[1]), "d"(p->a[2])
+                         : "memory");
+        if (r < 0 && r > -4096) { errno = (int)-r; return -1; }
+        return r;
+    }
+#endif
+    return syscall(p->nr, p->a[0], p->a[1], p->a[2], p->a[3], p->a[4], p->a[5]);
+}
 
 int main(void) {
     const long M = (long)missing;
@@ -116,13 +130,24 @@ int main(void) {
         {"landlock_create_ruleset", SYS_landlock_create_ruleset, {0, 0, 0xdead}},
         {"mknod", SYS_mknod, {M, 0020000, 0x0103}},
         {"seccomp(GET_ACTION_AVAIL)", SYS_seccomp, {2, 0, 0}},
+        {"syscall(1000)", 1000, {0}},
+#if defined(__x86_64__)
+        {"x32:getpid", 0x40000000 | 39, {0}},
+        {"x32:syscall(1000)", 0x40000000 | 1000, {0}},
+        {"i386:getpid", 20, {0}, 1},
+        {"i386:mount", 21, {0, 0, 0}, 1},
+        {"i386:kexec_load", 283, {0, 0, 0}, 1},
+        {"i386:add_key", 286, {0, 0, 0}, 1},
+        {"i386:personality(0x0040000)", 136, {0x0040000}, 1},
+        {"i386:syscall(1000)", 1000, {0}, 1},
+#endif
     };
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid < 0) { perror("fork"); return 2; }
         if (pid == 0) {
-            long r = syscall(p[i].nr, p[i].a[0], p[i].a[1], p[i].a[2], p[i].a[3], p[i].a[4], p[i].a[5]);
+            long r = call(&p[i]);
             _exit(r == -1 ? (errno & 0xff) : 0);
         }
         int st;

@@ -1071,6 +1071,9 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         let filter = ctx(seccomp::compile(profile), || {
             "compiling the seccomp profile".into()
         })?;
+        let prog = ctx(seccomp::program(profile, &filter), || {
+            "generating the seccomp program".into()
+        })?;
         if !nnp && !caps::have_effective("CAP_SYS_ADMIN") {
             tracing::debug!("no CAP_SYS_ADMIN and no no_new_privs: seccomp filter not installed");
         } else {
@@ -1079,7 +1082,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
                     "setting no_new_privs".into()
                 })?;
             }
-            ctx(seccomp::install(&filter), || {
+            ctx(seccomp::install(profile, &prog), || {
                 "installing the seccomp filter".into()
             })?;
         }

@@ -1,18 +1,24 @@
 //! The embedded runtime's seccomp filter: the spec's `linux.seccomp` compiled by libseccomp,
-//! rule by rule as runc 1.1 does it (`libcontainer/seccomp/seccomp_linux.go`), so a RUN gets
-//! the same answers under hod as under buildah with runc.
+//! rule by rule as runc 1.1 does it (`libcontainer/seccomp/seccomp_linux.go`), and loaded as
+//! runc loads it (`patchbpf`), so a RUN gets the same answers under hod as under buildah with
+//! runc.
 //!
 //! ```text
-//!  LinuxSeccomp ──compile──► libseccomp context ──load──► seccomp(2) on this thread
-//!   default action            + architectures (native, x86, x32 / arm …)
-//!   syscalls[names]           + one rule per name (native number, translated per arch)
+//!  LinuxSeccomp ──compile──► libseccomp context ──export──► BPF ──┐
+//!   default action            + architectures (native,            │ ENOSYS stub in front
+//!   syscalls[names]             x86, x32 / arm …)                 ▼ (runc's patchbpf)
+//!                             + one rule per name     install: seccomp(2) on this thread
 //! ```
 //!
 //! runc's rules: a rule whose action equals the default is skipped; a name libseccomp does not
 //! know is skipped; `SCMP_ACT_ERRNO` without `errnoRet` is `EPERM`; conditions on distinct
 //! arguments are one rule (AND), several conditions on the same argument are one rule each (OR).
-//! libseccomp decides what two rules for one syscall mean, for both runtimes.
-//! No `unsafe` here: the libseccomp crate wraps the C library.
+//! libseccomp decides what two rules for one syscall mean, for both runtimes. When the default
+//! action refuses with another errno than ENOSYS, runc puts a stub in front of libseccomp's
+//! program that answers ENOSYS for syscall numbers above the highest one the profile names, per
+//! architecture (so a program probing a syscall newer than the profile falls back); hod builds
+//! the same stub.
+#![allow(unsafe_code)] // installing the BPF program: the one block has a `// SAFETY:` line
 use std::io;
 use std::str::FromStr;
 
@@ -102,13 +108,11 @@ pub fn compile_for(
     // The runtime sets no_new_privs itself when the spec asks for it.
     ctx.set_ctl_nnp(false)
         .map_err(|e| err("setting the seccomp filter's NNP attribute", e))?;
+    // Flags are passed to seccomp(2) by `install`; runc 1.1 refuses every flag, hod takes LOG.
     for flag in profile.flags().iter().flatten() {
-        match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true),
-            other => return Err(invalid(format!("seccomp flag {other:?} is not supported"))),
+        if *flag != LinuxSeccompFilterFlag::SeccompFilterFlagLog {
+            return Err(invalid(format!("seccomp flag {flag:?} is not supported")));
         }
-        .map_err(|e| err("setting a seccomp flag", e))?;
     }
     for rule in profile.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;
@@ -155,10 +159,253 @@ pub fn compile_for(
     Ok(ctx)
 }
 
-/// Install the filter on this thread (and its future children). Needs `no_new_privs` or
-/// `CAP_SYS_ADMIN` in the current user namespace.
-pub fn install(ctx: &ScmpFilterContext) -> io::Result<()> {
-    ctx.load().map_err(|e| err("loading the seccomp filter", e))
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
+
+/// The kernel's `AUDIT_ARCH_*` value of a libseccomp architecture (x32 shares x86_64's).
+fn audit_arch(arch: ScmpArch) -> Option<u32> {
+    Some(match arch {
+        ScmpArch::X86 => 0x4000_0003,
+        ScmpArch::X8664 | ScmpArch::X32 => 0xc000_003e,
+        ScmpArch::Arm => 0x4000_0028,
+        ScmpArch::Aarch64 => 0xc000_00b7,
+        ScmpArch::Riscv64 => 0xc000_00f3,
+        ScmpArch::Ppc => 0x0000_0014,
+        ScmpArch::Ppc64 => 0x8000_0015,
+        ScmpArch::Ppc64Le => 0xc000_0015,
+        ScmpArch::S390 => 0x0000_0016,
+        ScmpArch::S390X => 0x8000_0016,
+        ScmpArch::Mips => 0x0000_0008,
+        ScmpArch::Mipsel => 0x4000_0008,
+        ScmpArch::Mips64 => 0x8000_0008,
+        ScmpArch::Mipsel64 => 0xc000_0008,
+        ScmpArch::Mips64N32 => 0xa000_0008,
+        ScmpArch::Mipsel64N32 => 0xe000_0008,
+        _ => return None,
+    })
+}
+
+/// The highest syscall number the profile names, per architecture of its `architectures`
+/// (runc's `findLastSyscalls`): (audit arch, libseccomp arch, number).
+fn last_syscalls(profile: &LinuxSeccomp) -> io::Result<Vec<(u32, ScmpArch, u32)>> {
+    let mut out: Vec<(u32, ScmpArch, u32)> = Vec::new();
+    for a in profile.architectures().iter().flatten() {
+        let name = serde_json::to_value(a)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut arch = ScmpArch::from_str(&name)
+            .map_err(|e| invalid(format!("seccomp architecture {name}: {e}")))?;
+        if arch == ScmpArch::Native {
+            arch = ScmpArch::native();
+        }
+        let audit = audit_arch(arch).ok_or_else(|| {
+            invalid(format!(
+                "seccomp architecture {name} has no AUDIT_ARCH value"
+            ))
+        })?;
+        if out.iter().any(|(_, a, _)| *a == arch) {
+            continue;
+        }
+        let last = profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names())
+            .filter_map(|n| ScmpSyscall::from_name_by_arch(n, arch).ok())
+            .map(i32::from)
+            .filter(|n| *n > 0)
+            .max();
+        if let Some(last) = last {
+            out.push((audit, arch, last as u32));
+        }
+    }
+    Ok(out)
+}
+
+/// A classic-BPF instruction with jumps to labels, resolved by [`assemble`].
+#[derive(Clone, Copy)]
+enum Op {
+    Load(u32),
+    Ret(u32),
+    /// Jump always.
+    Ja(usize),
+    /// `A == k`, `A > k`, `A & k != 0`: (k, true label, false label).
+    Jeq(u32, usize, usize),
+    Jgt(u32, usize, usize),
+    Jset(u32, usize, usize),
+    /// A label: no instruction.
+    Label(usize),
+}
+
+fn assemble(ops: &[Op]) -> io::Result<Vec<libc::sock_filter>> {
+    let mut at = std::collections::HashMap::new();
+    let mut pc = 0usize;
+    for op in ops {
+        match op {
+            Op::Label(l) => {
+                at.insert(*l, pc);
+            }
+            _ => pc += 1,
+        }
+    }
+    let mut out = Vec::new();
+    let rel = |from: usize, label: &usize| -> io::Result<usize> {
+        at.get(label)
+            .and_then(|to| to.checked_sub(from + 1))
+            .ok_or_else(|| invalid("seccomp stub: backward or unknown jump".into()))
+    };
+    let short = |n: usize| -> io::Result<u8> {
+        u8::try_from(n).map_err(|_| invalid("seccomp stub: jump too long".into()))
+    };
+    for op in ops {
+        let pc = out.len();
+        let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+        out.push(match op {
+            Op::Label(_) => continue,
+            Op::Load(off) => insn(0x20, 0, 0, *off),
+            Op::Ret(k) => insn(0x06, 0, 0, *k),
+            Op::Ja(l) => insn(0x05, 0, 0, rel(pc, l)? as u32),
+            Op::Jeq(k, t, f) => insn(0x15, short(rel(pc, t)?)?, short(rel(pc, f)?)?, *k),
+            Op::Jgt(k, t, f) => insn(0x25, short(rel(pc, t)?)?, short(rel(pc, f)?)?, *k),
+            Op::Jset(k, t, f) => insn(0x45, short(rel(pc, t)?)?, short(rel(pc, f)?)?, *k),
+        });
+    }
+    Ok(out)
+}
+
+/// runc's `-ENOSYS` stub for `profile`, or nothing when the default action allows or already
+/// answers ENOSYS. It ends where libseccomp's program starts.
+pub fn enosys_stub(profile: &LinuxSeccomp) -> io::Result<Vec<libc::sock_filter>> {
+    let default = profile.default_action();
+    if profile.default_errno_ret() == Some(libc::ENOSYS as u32)
+        || matches!(
+            default,
+            LinuxSeccompAction::ScmpActAllow
+                | LinuxSeccompAction::ScmpActLog
+                | LinuxSeccompAction::ScmpActTrace
+        )
+    {
+        return Ok(Vec::new());
+    }
+    let last = last_syscalls(profile)?;
+    let mut audits: Vec<u32> = Vec::new();
+    for (a, _, _) in &last {
+        if !audits.contains(a) {
+            audits.push(*a);
+        }
+    }
+    const FILTER: usize = 0;
+    const ENOSYS: usize = 1;
+    let (mut next, mut ops) = (2usize, vec![Op::Load(4)]);
+    let mut sections = Vec::new();
+    for audit in &audits {
+        let (here, after) = (next, next + 1);
+        next += 2;
+        ops.push(Op::Jeq(*audit, here, after));
+        ops.push(Op::Label(after));
+        sections.push(Op::Label(here));
+        sections.push(Op::Load(0));
+        let group: Vec<(ScmpArch, u32)> = last
+            .iter()
+            .filter(|(a, _, _)| a == audit)
+            .map(|(_, arch, n)| (*arch, *n))
+            .collect();
+        let max = |arch| group.iter().find(|(a, _)| *a == arch).map(|(_, n)| *n);
+        if *audit == 0xc000_003e {
+            let (x64, x32) = (max(ScmpArch::X8664), max(ScmpArch::X32));
+            let (is_x32, is_x64) = (next, next + 1);
+            next += 2;
+            sections.push(Op::Jset(X32_SYSCALL_BIT, is_x32, is_x64));
+            sections.push(Op::Label(is_x32));
+            sections.push(match x32 {
+                Some(n) => Op::Jgt(n, ENOSYS, FILTER),
+                None => Op::Ja(FILTER),
+            });
+            sections.push(Op::Label(is_x64));
+            sections.push(match x64 {
+                Some(n) => Op::Jgt(n, ENOSYS, FILTER),
+                None => Op::Ja(FILTER),
+            });
+        } else {
+            if group
+                .iter()
+                .any(|(a, _)| matches!(a, ScmpArch::S390 | ScmpArch::S390X))
+            {
+                // s390's multiplexed syscall 0 is answered ENOSYS, as runc does.
+                let past = next;
+                next += 1;
+                sections.push(Op::Jeq(0, ENOSYS, past));
+                sections.push(Op::Label(past));
+            }
+            let n = group.iter().map(|(_, n)| *n).max().unwrap_or(0);
+            sections.push(Op::Jgt(n, ENOSYS, FILTER));
+        }
+    }
+    ops.push(Op::Ja(FILTER));
+    ops.extend(sections);
+    ops.push(Op::Label(ENOSYS));
+    ops.push(Op::Ret(RET_ERRNO_ENOSYS));
+    ops.push(Op::Label(FILTER));
+    if audits.is_empty() {
+        return Ok(Vec::new());
+    }
+    assemble(&ops)
+}
+
+/// The program hod installs: runc's ENOSYS stub (if any) and libseccomp's filter.
+pub fn program(
+    profile: &LinuxSeccomp,
+    ctx: &ScmpFilterContext,
+) -> io::Result<Vec<libc::sock_filter>> {
+    let fd = rustix::fs::memfd_create("seccomp-bpf", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    ctx.export_bpf(&file)
+        .map_err(|e| err("exporting the seccomp filter", e))?;
+    let mut raw = Vec::new();
+    std::io::Seek::rewind(&mut file)?;
+    std::io::Read::read_to_end(&mut file, &mut raw)?;
+    let mut prog = enosys_stub(profile)?;
+    prog.extend(raw.chunks_exact(8).map(|c| libc::sock_filter {
+        code: u16::from_ne_bytes([c[0], c[1]]),
+        jt: c[2],
+        jf: c[3],
+        k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+    }));
+    if prog.len() > u16::MAX as usize {
+        return Err(invalid("seccomp program too long".into()));
+    }
+    Ok(prog)
+}
+
+/// Install `prog` on this thread (and its future children), with `SECCOMP_FILTER_FLAG_LOG`
+/// when the profile asks for it. Needs `no_new_privs` or `CAP_SYS_ADMIN` in the current user
+/// namespace.
+pub fn install(profile: &LinuxSeccomp, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let mut flags: libc::c_ulong = 0;
+    for flag in profile.flags().iter().flatten() {
+        if *flag == LinuxSeccompFilterFlag::SeccompFilterFlagLog {
+            flags |= libc::SECCOMP_FILTER_FLAG_LOG;
+        }
+    }
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call and is not written through
+    // the pointer; the kernel copies the program during seccomp(2) and keeps no pointer to it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -362,6 +609,48 @@ mod tests {
                 assert_eq!(got, *want, "{what}");
             }
         }
+    }
+
+    #[test]
+    fn enosys_stub_for_other_default_errnos() {
+        // containers/common's profile with the default errno left out (so EPERM): runc puts
+        // its stub in front, and syscalls above the highest named one get ENOSYS, per ABI.
+        let mut p = Profile::builtin();
+        p.default_errno_ret = None;
+        p.default_errno = None;
+        let s = resolve(&p, DEFAULT_CAPABILITIES, "amd64", None)
+            .unwrap()
+            .unwrap();
+        let stub = enosys_stub(&s).unwrap();
+        assert!(!stub.is_empty());
+        let prog: Vec<(u16, u8, u8, u32)> = program(&s, &compile(&s).unwrap())
+            .unwrap()
+            .iter()
+            .map(|i| (i.code, i.jt, i.jf, i.k))
+            .collect();
+        let x = AUDIT_ARCH_X86_64;
+        let cases: &[(u32, u32, u32, &str)] = &[
+            (x, 1000, ERRNO | 38, "x86_64 above the profile"),
+            (x, 248, ERRNO | 1, "add_key, below it: the default"),
+            (x, 165, ALLOW, "mount"),
+            (x, 1000 | X32, ERRNO | 38, "x32 above the profile"),
+            (x, 248 | X32, ERRNO | 1, "x32 add_key"),
+            (AUDIT_ARCH_I386, 1000, ERRNO | 38, "i386 above the profile"),
+            (AUDIT_ARCH_I386, 286, ERRNO | 1, "i386 add_key"),
+            (AUDIT_ARCH_I386, 21, ALLOW, "i386 mount"),
+        ];
+        for (arch, nr, want, what) in cases {
+            assert_eq!(eval(&prog, *arch, *nr, [0; 6]), *want, "{what}");
+        }
+        // No stub with ENOSYS as the default errno, or an allowing default.
+        let default = default_for("amd64", DEFAULT_CAPABILITIES);
+        assert!(enosys_stub(&default).unwrap().is_empty());
+        let allow: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]
+        }))
+        .unwrap();
+        assert!(enosys_stub(&allow).unwrap().is_empty());
     }
 
     #[test]
