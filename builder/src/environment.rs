@@ -115,6 +115,14 @@ impl Environment {
         }
     }
 
+    /// Files can be given any owner: not in a user namespace with only one ID mapped. Where
+    /// they cannot, layers and copies keep root as the owner (containers/storage's
+    /// `ignore_chown_errors`) and a RUN as another user runs in a nested user namespace
+    /// where that user is hod's one ID.
+    pub fn keeps_owners(&self) -> bool {
+        !self.user_namespace.single_id()
+    }
+
     /// How `chroot` isolation is set up here.
     pub fn chroot_setup(&self) -> ChrootSetup {
         if self.sys_admin {
@@ -186,6 +194,7 @@ impl Environment {
             isolation,
             bare_chroot: effective == Some(Isolation::Chroot)
                 && self.chroot_setup() == ChrootSetup::Bare,
+            owners_lost: !self.keeps_owners(),
         }
     }
 
@@ -260,12 +269,15 @@ pub struct Fallbacks {
     pub isolation: Option<Isolation>,
     /// `chroot` isolation without namespaces or mounts ([`ChrootSetup::Bare`]).
     pub bare_chroot: bool,
+    /// Files are owned by root whatever the layer or `--chown` says
+    /// ([`Environment::keeps_owners`]).
+    pub owners_lost: bool,
 }
 
 impl Fallbacks {
     /// Nothing falls back.
     pub fn is_empty(&self) -> bool {
-        self.driver.is_none() && self.isolation.is_none() && !self.bare_chroot
+        self.driver.is_none() && self.isolation.is_none() && !self.bare_chroot && !self.owners_lost
     }
 }
 
@@ -299,6 +311,9 @@ impl std::fmt::Display for Fallbacks {
                 "isolation chroot without namespaces (RUN gets no /proc, /sys or mounts)".into(),
             ),
             (None, false) => {}
+        }
+        if self.owners_lost {
+            what.push("root as the owner of every file (no other ID to give)".into());
         }
         write!(f, "{}: using {}", why.join(", "), what.join(", "))
     }
@@ -353,6 +368,7 @@ mod tests {
             driver: Some(DriverKind::Vfs),
             isolation: Some(Isolation::Chroot),
             bare_chroot: true,
+            owners_lost: false,
         };
         assert_eq!(
             f.to_string(),
@@ -371,6 +387,7 @@ mod tests {
             driver: Some(DriverKind::Vfs),
             isolation: None,
             bare_chroot: false,
+            owners_lost: false,
         };
         assert_eq!(
             g.to_string(),

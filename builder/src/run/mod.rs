@@ -671,6 +671,20 @@ pub fn prepare(
         || opts.namespaces.user == Some(NamespaceMode::Private)
     {
         Some(default_rootless_maps())
+    } else if (user.uid != 0 || user.gid != 0)
+        && !crate::environment::Environment::get().keeps_owners()
+    {
+        // Only one ID here (hod's, root): a run as another user gets it in a nested user
+        // namespace, where it is that user.
+        let own = |id: u32, ours: u32| IdMap {
+            container_id: id,
+            host_id: ours,
+            size: 1,
+        };
+        Some((
+            vec![own(user.uid, nix::unistd::geteuid().as_raw())],
+            vec![own(user.gid, nix::unistd::getegid().as_raw())],
+        ))
     } else {
         None
     };
