@@ -6,10 +6,11 @@
 #   hack/pod.sh userns  CMD…   a pod with user namespaces (`hostUsers: false`) whose root is
 #                              the only mapped ID (unshare --user --map-root-user --mount)
 #   hack/pod.sh userns-range CMD…
-#                              the same with 65536 IDs, 0 -> the first /etc/subuid range
-#                              (of $POD_SUBID_USER, else the first line; 100000 without
-#                              one), as the kubelet maps a pod; the caller makes the store
-#                              the pod uses owned by that ID, as a pod's volume would be
+#                              the same with 65536 IDs, 0 -> $POD_ID_BASE, else the first
+#                              /etc/subuid range (of $POD_SUBID_USER, else the first line;
+#                              100000 without one), as the kubelet maps a pod; the caller
+#                              makes the store the pod uses owned by that ID, as a pod's
+#                              volume would be
 #   hack/pod.sh nouserns CMD…  a pod without user namespaces: host root with the bounding,
 #                              inheritable and ambient sets of a pod's default capabilities
 #                              (containerd's and CRI-O's, no CAP_SYS_ADMIN) and the
@@ -54,8 +55,8 @@ userns)
     exec unshare --user --map-root-user --mount --propagation private -- "$@"
     ;;
 userns-range)
-    uid0=$(subid_range /etc/subuid)
-    gid0=$(subid_range /etc/subgid)
+    uid0=${POD_ID_BASE:-$(subid_range /etc/subuid)}
+    gid0=${POD_ID_BASE:-$(subid_range /etc/subgid)}
     # The child unshares, then waits on a fifo until its maps are written (by root,
     # directly, as the kubelet's runtime does from the host side) and becomes the
     # namespace's root, all in one process: an exec in between would drop its capabilities.
