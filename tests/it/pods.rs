@@ -342,3 +342,40 @@ fn pod_with_one_id() {
     assert_eq!(owner_of(&entries, "app/f"), "0/0");
     assert_eq!(owner_of(&entries, "home/app/out"), "0/0");
 }
+
+/// shell-examples/s2i.sh in a pod without user namespaces, configured as the tutorial's
+/// manifest does it (`BUILDAH_ISOLATION=chroot`, `STORAGE_DRIVER=vfs`): the application
+/// image runs under podman as 1001.
+#[test]
+fn s2i_in_a_pod_without_user_namespaces() {
+    if !common::require(
+        "s2i_in_a_pod_without_user_namespaces",
+        &["perl", "setpriv", "podman"],
+    ) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let mut c = Command::new(common::repo_dir().join("hack/pod.sh"));
+    c.args(["nouserns", "env"])
+        .arg(format!("HOD={}", ctx.bin.display()))
+        .arg(format!("HOD_ROOT={}", ctx.root.display()))
+        .arg(format!("HOD_RUNROOT={}", ctx.runroot.display()))
+        .arg(format!("OCI_DIR={}", ctx.path("oci").display()))
+        .args(["BUILDAH_ISOLATION=chroot", "STORAGE_DRIVER=vfs"])
+        .arg(common::repo_dir().join("shell-examples/s2i.sh"));
+    let r = common::run_cmd(c);
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("using isolation chroot without namespaces"),
+        "{}",
+        r.dump()
+    );
+    let mut args: Vec<&str> = vec!["run", "--rm"];
+    args.extend(common::PODMAN_RUN_OPTS);
+    args.push("localhost/s2i-app:latest");
+    let p = ctx.podman(&args);
+    assert_eq!(p.code, Some(0), "{}", p.dump());
+    assert_eq!(p.stdout, "hello from s2i, uid=1001\nbuilt by uid 1001\n");
+}
