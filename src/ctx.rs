@@ -39,7 +39,7 @@ impl Ctx {
                 o.driver,
                 self.driver_explicit,
                 &o.root,
-                &d.mount_options,
+                &builder::store::driver::overlay::extra_mount_data(&d),
                 d.mount_program.is_some(),
             );
             if !fb.is_empty() {

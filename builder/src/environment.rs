@@ -135,7 +135,8 @@ impl Environment {
     }
 
     /// Whether the overlay driver can work here, for a store whose overlay home is
-    /// `home` and mount options `mount_options`: with CAP_SYS_ADMIN in the host's user
+    /// `home` and whose layers are mounted with `mount_options` (the driver's
+    /// [`crate::store::driver::overlay::extra_mount_data`]): with CAP_SYS_ADMIN in the host's user
     /// namespace, or with a FUSE `mount_program`, it is assumed; in a user namespace of its
     /// own, an overlay is mounted and written in a probe; without CAP_SYS_ADMIN, no.
     pub fn overlay_works(&self, home: &Path, mount_options: &[String], fuse: bool) -> bool {
