@@ -63,6 +63,8 @@ userns)
 userns-range)
     uid0=${POD_ID_BASE:-$(subid_range /etc/subuid)}
     gid0=${POD_ID_BASE:-$(subid_range /etc/subgid)}
+    # Not `unshare --map-users`: it writes the maps with newuidmap, which allows root only
+    # the ranges /etc/subuid gives root.
     # The child unshares, then waits on a fifo until its maps are written (by root,
     # directly, as the kubelet's runtime does from the host side) and becomes the
     # namespace's root, all in one process: an exec in between would drop its capabilities.
