@@ -1117,8 +1117,11 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
     }
     let nnp = proc_.no_new_privileges() == Some(true);
     if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let prog = ctx(seccomp::compile(profile), || {
+        let filter = ctx(seccomp::compile(profile), || {
             "compiling the seccomp profile".into()
+        })?;
+        let prog = ctx(seccomp::program(profile, &filter), || {
+            "generating the seccomp program".into()
         })?;
         if !nnp && !caps::have_effective("CAP_SYS_ADMIN") {
             tracing::debug!("no CAP_SYS_ADMIN and no no_new_privs: seccomp filter not installed");
@@ -1128,7 +1131,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
                     "setting no_new_privs".into()
                 })?;
             }
-            ctx(seccomp::install(&prog), || {
+            ctx(seccomp::install(profile, &prog), || {
                 "installing the seccomp filter".into()
             })?;
         }
