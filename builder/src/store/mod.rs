@@ -555,7 +555,8 @@ impl Store {
         tar: &mut dyn Read,
         opts: &PutLayerOptions,
     ) -> Result<Layer> {
-        let ignore_chown = self.driver.opts.ignore_chown_errors;
+        let ignore_chown = self.driver.opts.ignore_chown_errors
+            || !crate::environment::Environment::get().keeps_owners();
         let mut apply =
             |dir: &Path, whiteouts: crate::archive::apply::WhiteoutFormat, ts: &mut dyn Write| {
                 let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
