@@ -579,6 +579,12 @@ impl Store {
     pub fn layer_diff(&self, id: &str, w: &mut dyn Write) -> Result<()> {
         self.layer_diff_impl(id, w)
     }
+    /// Whether [`Store::layer_diff`] of the layer is rebuilt from its tar-split, so that it
+    /// fails unless every file matches the size and CRC-64 recorded when the layer (and its
+    /// diff digest) was made.
+    pub fn layer_diff_is_checked(&self, id: &str) -> bool {
+        self.paths.tar_split(id).is_file()
+    }
     /// Mount a layer (with its parents) and return the mount point; counted in
     /// `mountpoints.json`.
     pub fn mount_layer(&self, id: &str) -> Result<PathBuf> {
