@@ -614,6 +614,9 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             }
             if host_dev {
                 flags.remove(MsFlags::MS_NODEV);
+                // The spec's tmpfs `strictatime` is not the host's /dev's to change (a
+                // user namespace may not: EPERM).
+                flags.remove(MsFlags::MS_STRICTATIME | MsFlags::MS_RELATIME | MsFlags::MS_NOATIME);
             }
         }
         let remount = flags
