@@ -89,15 +89,22 @@ pub struct Driver {
     pub home: PathBuf,
     /// Options.
     pub opts: DriverOptions,
+    /// Overlay in a rootless user namespace without a mount program: mounted with
+    /// `userxattr`, opaque directories marked `user.overlay.opaque` (as containers/storage).
+    pub userxattr: bool,
 }
 
 impl Driver {
     /// The driver for `paths`.
     pub fn new(paths: &Paths, opts: DriverOptions) -> Driver {
+        let userxattr = paths.driver == DriverKind::Overlay
+            && opts.mount_program.is_none()
+            && crate::sys::userns::identity().is_rootless();
         Driver {
             kind: paths.driver,
             home: paths.driver_home(),
             opts,
+            userxattr,
         }
     }
 
@@ -152,6 +159,15 @@ impl Driver {
         match self.kind {
             DriverKind::Overlay => WhiteoutFormat::Overlay,
             DriverKind::Vfs => WhiteoutFormat::Delete,
+        }
+    }
+
+    /// The xattr that marks an opaque directory in an overlay layer.
+    pub fn opaque_xattr(&self) -> &'static str {
+        if self.userxattr {
+            crate::archive::apply::USER_OPAQUE_XATTR
+        } else {
+            crate::archive::apply::OPAQUE_XATTR
         }
     }
 
