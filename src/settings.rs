@@ -162,7 +162,10 @@ impl RootlessHost {
                                 return Err(e).with_context(|| format!("creating {}", d.display()));
                             }
                         } else {
-                            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+                            let _ = std::fs::set_permissions(
+                                &d,
+                                std::fs::Permissions::from_mode(0o700),
+                            );
                         }
                         let m = std::fs::symlink_metadata(&d)
                             .with_context(|| format!("checking {}", d.display()))?;
@@ -516,7 +519,9 @@ mountopt = "nodev"
         )
         .unwrap();
         assert_eq!(ctx.store_options.driver, DriverKind::Vfs);
-        let fuse = host(RootlessOverlay::MountProgram("/usr/bin/fuse-overlayfs".into()));
+        let fuse = host(RootlessOverlay::MountProgram(
+            "/usr/bin/fuse-overlayfs".into(),
+        ));
         let ctx = resolve_with(&args(), &StorageConf::default(), &home, Some(&fuse)).unwrap();
         assert_eq!(ctx.store_options.driver, DriverKind::Overlay);
         assert_eq!(
@@ -532,8 +537,7 @@ mountopt = "nodev"
         assert_eq!(ctx.store_options.root, PathBuf::from("/home/u/s/1000"));
         assert_eq!(ctx.store_options.driver, DriverKind::Vfs);
         let conf =
-            parse_storage_conf("[storage]\ngraphroot = \"/g\"\nrunroot = \"/r/${UID}\"\n")
-                .unwrap();
+            parse_storage_conf("[storage]\ngraphroot = \"/g\"\nrunroot = \"/r/$UID\"\n").unwrap();
         let ctx = resolve_with(&args(), &conf, &home, Some(&h)).unwrap();
         assert_eq!(ctx.store_options.root, PathBuf::from("/g"));
         assert_eq!(ctx.store_options.run_root, PathBuf::from("/r/1000"));

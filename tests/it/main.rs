@@ -21,6 +21,7 @@ mod progress;
 mod push;
 mod registries_conf;
 mod registry;
+mod rootless;
 mod run;
 mod security_layers;
 mod security_runtime;

@@ -361,7 +361,10 @@ impl Plan {
 }
 
 fn report(fd: &OwnedFd, kind: &str, msg: &str) {
-    let _ = nix::unistd::write(fd, format!("{kind}\t{}\n", msg.replace('\n', " ")).as_bytes());
+    let _ = nix::unistd::write(
+        fd,
+        format!("{kind}\t{}\n", msg.replace('\n', " ")).as_bytes(),
+    );
 }
 
 /// The child's side: when this process was started by [`Plan::run`], enter the namespace
@@ -471,7 +474,8 @@ mod tests {
             vec![(0, 1000, 1), (1, 100000, 65536), (65537, 300000, 10)]
         );
         assert_eq!(rootless_map(7, &[]).len(), 1);
-        let id = identity_maps("         0       1001          1\n         1     100000      65536\n");
+        let id =
+            identity_maps("         0       1001          1\n         1     100000      65536\n");
         assert_eq!(
             id.iter()
                 .map(|m| (m.container_id, m.host_id, m.size))
