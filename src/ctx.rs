@@ -1,5 +1,8 @@
 //! What every subcommand receives: the resolved global options.
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use builder::environment::{Environment, Fallbacks};
 
 use builder::store::StoreOptions;
 
@@ -8,6 +11,9 @@ use builder::store::StoreOptions;
 pub struct Ctx {
     /// Where and how the store lives.
     pub store_options: StoreOptions,
+    /// The driver was chosen with `--storage-driver` or `STORAGE_DRIVER` (kept even where
+    /// it cannot work; storage.conf's or the built-in default may fall back to vfs).
+    pub driver_explicit: bool,
     /// `--registries-conf`, if given (into every `RegistryContext`, see `flags.rs`).
     pub registries_conf: Option<PathBuf>,
     /// `--registries-conf-dir`, if given (into every `RegistryContext`).
@@ -20,8 +26,36 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Open the store.
+    /// Open the store, with the driver this environment allows
+    /// ([`builder::environment::Environment::fallbacks`]); the first time, say in one line
+    /// what hod falls back to, if anything.
     pub fn store(&self) -> anyhow::Result<builder::Store> {
-        Ok(builder::Store::open(&self.store_options)?)
+        static FALLBACKS: OnceLock<Fallbacks> = OnceLock::new();
+        let o = &self.store_options;
+        let fb = FALLBACKS.get_or_init(|| {
+            let d = builder::store::driver::DriverOptions::parse(o.driver, &o.driver_options)
+                .unwrap_or_default();
+            let fb = Environment::get().fallbacks(
+                o.driver,
+                self.driver_explicit,
+                &o.root,
+                &d.overlay_mount_options(o.driver),
+                d.mount_program.is_some(),
+            );
+            if !fb.is_empty() {
+                crate::output::warn(&fb.to_string());
+            }
+            fb
+        });
+        match fb.driver {
+            Some(driver) if driver != o.driver => {
+                let mut o = o.clone();
+                o.driver = driver;
+                // The options were the overlay driver's.
+                o.driver_options.clear();
+                Ok(builder::Store::open(&o)?)
+            }
+            _ => Ok(builder::Store::open(o)?),
+        }
     }
 }

@@ -17,6 +17,7 @@ mod docs;
 mod encryption;
 mod errors;
 mod login;
+mod pods;
 mod progress;
 mod push;
 mod registries_conf;

@@ -612,7 +612,10 @@ fn without_subordinate_ids_one_warning_and_a_single_id_map() {
         "{}",
         r.dump()
     );
-    t.ok(&["from", "--name", "c", &busybox_ref()]);
+    // Every command says it once, in one line.
+    let r = t.hod(&["from", "--name", "c", &busybox_ref()]).success();
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one warning line:\n{}", r.dump());
     let r = t
         .hod(&["run", "--network", "none", "c", "--", "id", "-u"])
         .success();

@@ -12,6 +12,7 @@ use crate::builder::Builder;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
+pub mod bare;
 pub mod embedded;
 pub mod mounts;
 pub mod oci;
@@ -87,13 +88,14 @@ impl Isolation {
     }
 
     /// The isolation a container gets when `from` is not told: `BUILDAH_ISOLATION`, else
-    /// `rootless` for a rootless user (as buildah), else OCI.
+    /// `rootless` for a rootless user (as buildah), else OCI where this environment lets hod
+    /// create namespaces, else chroot ([`crate::environment::Environment::default_isolation`]).
     pub fn default_from_env() -> std::result::Result<Isolation, RunError> {
         Ok(Isolation::from_env()?.unwrap_or_else(|| {
             if crate::sys::userns::identity().is_rootless() {
                 Isolation::Rootless
             } else {
-                Isolation::Oci
+                crate::environment::Environment::get().default_isolation()
             }
         }))
     }
@@ -594,6 +596,18 @@ pub fn prepare(
         }
         extra.push(mounts::materialize(p, &dirs, i, owner)?);
     }
+    if chroot
+        && (!parsed.is_empty() || !opts.devices.is_empty())
+        && crate::environment::Environment::get().chroot_setup()
+            == crate::environment::ChrootSetup::Bare
+    {
+        return Err(RunError::Invalid(
+            "--volume, --mount and --device need a mount namespace, and this process can \
+             create none (no CAP_SYS_ADMIN and no user namespaces)"
+                .into(),
+        )
+        .into());
+    }
     let mut devices = Vec::new();
     for d in &opts.devices {
         devices.push(parse_device(d)?);
@@ -665,6 +679,20 @@ pub fn prepare(
         || opts.namespaces.user == Some(NamespaceMode::Private)
     {
         Some(default_rootless_maps())
+    } else if (user.uid != 0 || user.gid != 0)
+        && !crate::environment::Environment::get().keeps_owners()
+    {
+        // Only one ID here (hod's, root): a run as another user gets it in a nested user
+        // namespace, where it is that user.
+        let own = |id: u32, ours: u32| IdMap {
+            container_id: id,
+            host_id: ours,
+            size: 1,
+        };
+        Some((
+            vec![own(user.uid, nix::unistd::geteuid().as_raw())],
+            vec![own(user.gid, nix::unistd::getegid().as_raw())],
+        ))
     } else {
         None
     };
@@ -875,6 +903,20 @@ impl Builder {
                 stdout: opts.stdout.clone(),
                 null_stdin: opts.null_stdin,
                 ..Default::default()
+            };
+            // Where nothing can be mounted, the files the spec binds go into the rootfs
+            // for the run (and out again when `_staged` drops, before the placeholder
+            // cleanup below).
+            let _staged = if eo.isolation == Isolation::Chroot
+                && crate::environment::Environment::get().chroot_setup()
+                    == crate::environment::ChrootSetup::Bare
+            {
+                Some(bare::Staged::put(
+                    rootfs,
+                    &EtcFiles::in_bundle(bundle.path()),
+                )?)
+            } else {
+                None
             };
             execute(&spec, rootfs, &eo)
         });

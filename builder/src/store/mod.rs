@@ -578,7 +578,8 @@ impl Store {
         tar: &mut dyn Read,
         opts: &PutLayerOptions,
     ) -> Result<Layer> {
-        let ignore_chown = self.driver.opts.ignore_chown_errors;
+        let ignore_chown = self.driver.opts.ignore_chown_errors
+            || !crate::environment::Environment::get().keeps_owners();
         let opaque_xattr = self.driver.opaque_xattr();
         let mut apply =
             |dir: &Path, whiteouts: crate::archive::apply::WhiteoutFormat, ts: &mut dyn Write| {

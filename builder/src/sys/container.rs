@@ -37,6 +37,10 @@ pub enum Mode {
     /// buildah's chroot isolation: mount and UTS namespaces only (plus a user namespace with
     /// an identity map when CAP_SYS_ADMIN is missing), host /dev, /proc, /sys bound in, chroot.
     Chroot,
+    /// chroot(2) alone, for where neither a mount nor a user namespace can be created (a pod
+    /// without CAP_SYS_ADMIN and without user namespaces): no namespace, no mount; hod puts
+    /// the files the spec would bind into the rootfs itself (`run::bare`).
+    Bare,
 }
 
 /// What hod hands the helper.
@@ -145,10 +149,10 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
     // If hod dies, so does the container (the init below gets the same treatment).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let mut flags = match p.mode {
-        Mode::Oci => ns_flags(&p.spec)?,
+        Mode::Oci => ns_flags(&p.spec)? | CloneFlags::CLONE_NEWNS,
         Mode::Chroot => CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
+        Mode::Bare => CloneFlags::empty(),
     };
-    flags |= CloneFlags::CLONE_NEWNS;
     if p.new_userns {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
@@ -164,19 +168,24 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
             Ok(1) if b[0] == b'1' => {}
             _ => return Err("hod did not set up the user namespace's ID maps".into()),
         }
-        ctx(
+        // EINVAL: root is not mapped (a run as another user where hod has one ID); the
+        // helper keeps the namespace's capabilities as its creator all the same.
+        for r in [
             nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)),
-            || "becoming root in the user namespace".into(),
-        )?;
-        ctx(
             nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
-            || "becoming root in the user namespace".into(),
-        )?;
+        ] {
+            match r {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => return Err(format!("becoming root in the user namespace: {e}")),
+            }
+        }
         flags.remove(CloneFlags::CLONE_NEWUSER);
     }
-    ctx(nix::sched::unshare(flags), || {
-        format!("creating namespaces ({flags:?})")
-    })?;
+    if !flags.is_empty() {
+        ctx(nix::sched::unshare(flags), || {
+            format!("creating namespaces ({flags:?})")
+        })?;
+    }
     let pid_ns = flags.contains(CloneFlags::CLONE_NEWPID);
     let (err_r, err_w) = ctx(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), || {
         "creating a pipe".into()
@@ -369,6 +378,9 @@ fn is_bind(m: &Mount) -> bool {
 }
 
 fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
+    if p.mode == Mode::Bare {
+        return bare_chroot(&p.rootfs);
+    }
     let prop = match p
         .spec
         .linux()
@@ -507,6 +519,24 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
     Ok(())
 }
 
+/// [`Mode::Bare`]: into the rootfs with chroot(2) alone (its mounts were left out and its
+/// files put in place by hod).
+fn bare_chroot(rootfs: &Path) -> R<()> {
+    let root: OwnedFd = ctx(
+        rustix::fs::open(
+            rootfs,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ),
+        || format!("opening the rootfs {}", rootfs.display()),
+    )?;
+    ctx(nix::unistd::fchdir(root.as_raw_fd()), || {
+        "entering the rootfs".into()
+    })?;
+    ctx(nix::unistd::chroot("."), || "chroot into the rootfs".into())?;
+    ctx(nix::unistd::chdir("/"), || "changing to /".into())
+}
+
 fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
     let dest = m.destination();
     let opts: Vec<String> = m.options().clone().unwrap_or_default();
@@ -620,6 +650,25 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             Some(data_s.as_str())
         },
     );
+    // In a user namespace where GID 5 (tty) is not mapped (a pod's or a rootless user's
+    // namespace with one ID), devpts refuses `gid=5`: mount it without, as runc does.
+    let r = match r {
+        Err(nix::errno::Errno::EINVAL) if typ == "devpts" && data_s.contains("gid=") => {
+            let kept: Vec<&str> = data
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !o.starts_with("gid="))
+                .collect();
+            mount(
+                Some(src.as_path()),
+                &fd_path(&tfd),
+                Some(typ.as_str()),
+                flags,
+                Some(kept.join(",").as_str()),
+            )
+        }
+        r => r,
+    };
     match r {
         Ok(()) => {}
         Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) if typ == "sysfs" => {
@@ -1054,7 +1103,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         if bounding & (1u64 << n) == 0 {
             match rustix::thread::remove_capability_from_bounding_set(rustix_cap(n)) {
                 Ok(()) | Err(rustix::io::Errno::INVAL) => {}
-                Err(e) if mode == Mode::Chroot => {
+                Err(e) if mode != Mode::Oci => {
                     tracing::debug!("dropping capability {n} from the bounding set: {e}")
                 }
                 Err(e) => {
@@ -1095,7 +1144,13 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         .collect();
     match nix::unistd::setgroups(&groups) {
         Ok(()) => {}
-        Err(e) if mode == Mode::Chroot => tracing::debug!("setgroups: {e}"),
+        Err(e) if mode != Mode::Oci => tracing::debug!("setgroups: {e}"),
+        // A user namespace whose maps were written without CAP_SETGID (`unshare
+        // --map-root-user`, a rootless user without newgidmap) forbids setgroups(2): the
+        // process keeps the groups it has, as runc does there.
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            tracing::debug!("setgroups is denied in this user namespace")
+        }
         Err(e) => return Err(format!("setting supplementary groups: {e}")),
     }
     ctx(
@@ -1184,6 +1239,11 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         REPORT_EXEC,
         format!("{}: {}", exe.display(), io::Error::from(e)),
     ))
+}
+
+/// Whether `/proc/self/setgroups` says `deny`.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 fn rustix_cap(n: u32) -> rustix::thread::CapabilitySet {

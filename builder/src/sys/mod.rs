@@ -5,6 +5,7 @@
 
 pub mod caps;
 pub mod container;
+pub mod probe;
 pub mod process;
 pub mod reexec;
 pub mod seccomp;

@@ -5,6 +5,7 @@
 //! |-----------|----------------------------------------------------------|-------------------------------|
 //! | `run`     | the embedded runtime ([`super::container::helper_main`]) | [`PAYLOAD_ENV`] file, fds 3/4 |
 //! | `unshare` | user + mount namespace for `hod unshare`                 | argv, fds 3/4                 |
+//! | `probe`   | what the environment allows ([`super::probe`])           | argv; the answer is the status |
 //!
 //! Not a helper but started the same way: a rootless hod re-executed into its user namespace
 //! ([`super::userns`]) enters it here and then goes on with `main`.
@@ -35,6 +36,7 @@ pub fn dispatch() {
     let code = match name.as_str() {
         "run" => super::container::helper_main(),
         "unshare" => super::unshare::helper_main(),
+        "probe" => super::probe::helper_main(),
         _ => 125,
     };
     std::process::exit(code);

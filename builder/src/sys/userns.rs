@@ -199,8 +199,9 @@ fn find_in_path(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-const SINGLE_NOTE: &str = "hod runs in a user namespace with only your own UID and GID mapped \
-     (layers with files owned by other IDs cannot be stored; see docs/tutorials/rootless.md)";
+const SINGLE_NOTE: &str =
+    "hod runs in a user namespace that maps only your UID and GID (as root), \
+     so every file it stores is root's whatever the layer says (see docs/tutorials/rootless.md)";
 
 impl Plan {
     /// The plan for this process: `None` for root, and inside the rootless namespace.

@@ -318,11 +318,8 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
     }
     // overlay refuses a second mount of a volatile upper while this marker exists.
     let _ = remove_all(&work.join("work/incompat/volatile"));
-    let (flags, mut extra) = parse_mount_options(&d.opts.mount_options);
     // In a user namespace the kernel keeps overlay's metadata in user.overlay.* xattrs.
-    if d.userxattr && !extra.iter().any(|o| o == "userxattr") {
-        extra.push("userxattr".to_string());
-    }
+    let (flags, extra) = parse_mount_options(&d.opts.overlay_mount_options(d.kind));
     let suffix = if extra.is_empty() {
         String::new()
     } else {
