@@ -329,26 +329,9 @@ impl Plan {
 
     fn write_maps(&self, pid: Pid) -> std::result::Result<(), String> {
         if self.method == Method::NewIdMap {
-            for (tool, maps) in [("newuidmap", &self.uids), ("newgidmap", &self.gids)] {
-                let mut c = std::process::Command::new(tool);
-                c.arg(pid.to_string());
-                for m in maps {
-                    c.args([
-                        m.container_id.to_string(),
-                        m.host_id.to_string(),
-                        m.size.to_string(),
-                    ]);
-                }
-                let out = c.output().map_err(|e| format!("running {tool}: {e}"))?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "{tool} {pid}: {}: {} (check the ranges in /etc/subuid and /etc/subgid)",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                }
-            }
-            return Ok(());
+            // Not root: the same newuidmap/newgidmap calls as the embedded runtime's.
+            return crate::run::embedded::write_id_maps(pid, &self.uids, &self.gids)
+                .map_err(|e| format!("{e} (check the ranges in /etc/subuid and /etc/subgid)"));
         }
         let proc = Path::new("/proc").join(pid.to_string());
         let write = |f: &str, data: String| {
