@@ -11,18 +11,24 @@
 #                              100000 without one), as the kubelet maps a pod; the caller
 #                              makes the store the pod uses owned by that ID, as a pod's
 #                              volume would be
-#   hack/pod.sh nouserns CMD…  a pod without user namespaces: host root with the bounding,
-#                              inheritable and ambient sets of a pod's default capabilities
-#                              (containerd's and CRI-O's, no CAP_SYS_ADMIN) and the
+#   hack/pod.sh nouserns CMD…  a pod without user namespaces: host root with a pod's default
+#                              capabilities as its bounding set, no inheritable or ambient
+#                              ones (no CAP_SYS_ADMIN; $POD_RUNTIME, see below) and the
 #                              RuntimeDefault seccomp rules for namespaces: clone and
 #                              unshare with CLONE_NEWUSER fail with EPERM, clone3 with ENOSYS
 #                              (so the C library falls back to clone)
 set -euo pipefail
 
-# containerd's default capability set (CRI-O's lacks NET_RAW, MKNOD, AUDIT_WRITE and
-# SYS_CHROOT since 1.18/1.20; containerd's is the wider and the usual one). NET_RAW is
-# left out here as CRI-O leaves it out: nothing hod does needs it.
-POD_CAPS=+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+sys_chroot,+mknod,+audit_write,+setfcap
+# The pod's default capabilities: containerd's (pkg/oci defaults), or with POD_RUNTIME=crio
+# CRI-O's (internal/config/capabilities: no NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE or
+# SETFCAP); POD_CAPS_ADD=sys_chroot,mknod adds some, as `capabilities.add` does.
+case ${POD_RUNTIME:-containerd} in
+containerd) caps=chown,dac_override,fsetid,fowner,mknod,net_raw,setgid,setuid,setfcap,setpcap,net_bind_service,sys_chroot,kill,audit_write ;;
+crio) caps=chown,dac_override,fsetid,fowner,setgid,setuid,setpcap,net_bind_service,kill ;;
+*) echo "$0: POD_RUNTIME is containerd or crio" >&2; exit 2 ;;
+esac
+[ -n "${POD_CAPS_ADD:-}" ] && caps=$caps,$POD_CAPS_ADD
+POD_CAPS=$(echo "$caps" | sed 's/[^,]*/+&/g')
 
 usage() {
     echo "usage: $0 userns|userns-range|nouserns CMD [ARG…]" >&2

@@ -18,6 +18,7 @@
 #      HOD_BIN        binary for tests/it (default: the cargo-built hod)
 #      BATS_DRIVERS   drivers for the bats tier (default "vfs overlay")
 #      BATS_FILTER    bats --filter regex;  BATS_FILES  files to run (default all)
+#      EXAMPLES       shell examples to run (default all, e.g. "s2i")
 #      HOD_TEST_CACHE fixture cache (default /var/tmp/hod-test-cache)
 #      CARGO_TEST_ARGS extra args for cargo test (e.g. "-- --test-threads=1")
 #      CI             set (as .ci/run sets it): a test that would skip for a missing tool or
@@ -188,6 +189,23 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
                 [[ -n ${id1:-} ]] || rc=1
             fi
             ;;
+        s2i)
+            # The application image runs as 1001 under podman, its layers keep the in-image
+            # owners (root's scripts, 1001's application), and it was pushed to OCI_DIR.
+            env "${env[@]}" OCI_DIR="$s/oci" shell-examples/s2i.sh >"$s/log" 2>&1 || rc=1
+            if [[ $rc = 0 ]]; then
+                out=$("${P[@]}" "${RUN[@]}" localhost/s2i-app:latest 2>>"$s/log") || rc=1
+                [[ ${out:-} == "hello from s2i, uid=1001"$'\n'"built by uid 1001" ]] ||
+                    { echo "podman run printed '${out:-}'" >>"$s/log"; rc=1; }
+                user=$(skopeo inspect --config "oci:$s/oci:latest" 2>>"$s/log" | jq -r .config.User) || rc=1
+                [[ ${user:-} == 1001 ]] || { echo "config User is '${user:-}'" >>"$s/log"; rc=1; }
+                owners=$(for l in $(skopeo inspect --raw "oci:$s/oci:latest" | jq -r '.layers[].digest' | cut -d: -f2); do
+                    tar --numeric-owner -tvzf "$s/oci/blobs/sha256/$l"; done 2>>"$s/log" | awk '{print $2, $6}')
+                for want in "0/0 usr/libexec/s2i/assemble" "1001/0 opt/app-root/src/build-info" "1001/0 opt/app-root/src/app.sh"; do
+                    grep -qxF "$want" <<<"$owners" || { echo "no '$want' in the layers: $owners" >>"$s/log"; rc=1; }
+                done
+            fi
+            ;;
     esac
     if [[ $rc = 0 ]]; then
         echo "ok - example $name ($driver)"
@@ -205,7 +223,7 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
 if want examples; then
     log "shell examples with HOD=$HOD"
     for driver in vfs overlay; do
-        for ex in scratch-busybox make-install-destdir containerfile-include; do
+        for ex in ${EXAMPLES:-scratch-busybox make-install-destdir containerfile-include s2i}; do
             example "$ex" "$driver"
         done
     done

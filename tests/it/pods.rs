@@ -52,18 +52,29 @@ struct PodStore {
     ctx: TestContext,
     pod: Pod,
     conf: PathBuf,
+    /// Environment for hack/pod.sh (`POD_RUNTIME`, `POD_CAPS_ADD`).
+    pod_env: Vec<(&'static str, &'static str)>,
 }
 
 impl PodStore {
     /// A store for `pod`: owned by the pod's root, seeded with busybox as `localhost/bb`
     /// from inside the pod (as a pod pulls its base image).
     fn new(pod: Pod) -> PodStore {
+        Self::with_env(pod, Vec::new())
+    }
+
+    fn with_env(pod: Pod, pod_env: Vec<(&'static str, &'static str)>) -> PodStore {
         let ctx = TestContext::new("vfs");
         // The pod's root must reach the store, the context and the output (a pod's volume).
         fs::set_permissions(ctx.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let conf = ctx.path("storage.conf");
         fs::write(&conf, "[storage]\ndriver = \"overlay\"\n").unwrap();
-        let s = PodStore { ctx, pod, conf };
+        let s = PodStore {
+            ctx,
+            pod,
+            conf,
+            pod_env,
+        };
         if pod == Pod::UserNamespace {
             for d in [&s.ctx.root, &s.ctx.runroot] {
                 chown(d, ID_BASE);
@@ -95,7 +106,7 @@ impl PodStore {
             .env_remove("STORAGE_DRIVER")
             .env_remove("BUILDAH_ISOLATION")
             .env_remove("STORAGE_OPTS");
-        for (k, v) in env {
+        for (k, v) in self.pod_env.iter().chain(env) {
             c.env(k, v);
         }
         c
@@ -187,7 +198,10 @@ fn require(test: &str) -> bool {
 
 /// bud with the defaults in `pod`; returns the run and the pushed image's entries.
 fn bud_in(pod: Pod) -> (PodStore, Run, Vec<(String, String, char)>) {
-    let s = PodStore::new(pod);
+    bud_in_store(PodStore::new(pod))
+}
+
+fn bud_in_store(s: PodStore) -> (PodStore, Run, Vec<(String, String, char)>) {
     let ctx_dir = s.context();
     let r = s.hod(&[
         "bud",
@@ -341,4 +355,67 @@ fn pod_with_one_id() {
     // The one ID is the pod's root: everything is root's in the layers.
     assert_eq!(owner_of(&entries, "app/f"), "0/0");
     assert_eq!(owner_of(&entries, "home/app/out"), "0/0");
+}
+
+/// shell-examples/s2i.sh in a pod without user namespaces, configured as the tutorial's
+/// manifest does it (`BUILDAH_ISOLATION=chroot`, `STORAGE_DRIVER=vfs`): the application
+/// image runs under podman as 1001.
+#[test]
+fn s2i_in_a_pod_without_user_namespaces() {
+    if !common::require(
+        "s2i_in_a_pod_without_user_namespaces",
+        &["perl", "setpriv", "podman"],
+    ) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let mut c = Command::new(common::repo_dir().join("hack/pod.sh"));
+    c.args(["nouserns", "env"])
+        .arg(format!("HOD={}", ctx.bin.display()))
+        .arg(format!("HOD_ROOT={}", ctx.root.display()))
+        .arg(format!("HOD_RUNROOT={}", ctx.runroot.display()))
+        .arg(format!("OCI_DIR={}", ctx.path("oci").display()))
+        .args(["BUILDAH_ISOLATION=chroot", "STORAGE_DRIVER=vfs"])
+        .arg(common::repo_dir().join("shell-examples/s2i.sh"));
+    let r = common::run_cmd(c);
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("using isolation chroot without namespaces"),
+        "{}",
+        r.dump()
+    );
+    let mut args: Vec<&str> = vec!["run", "--rm"];
+    args.extend(common::PODMAN_RUN_OPTS);
+    args.push("localhost/s2i-app:latest");
+    let p = ctx.podman(&args);
+    assert_eq!(p.code, Some(0), "{}", p.dump());
+    assert_eq!(p.stdout, "hello from s2i, uid=1001\nbuilt by uid 1001\n");
+}
+
+/// The same pod on CRI-O, whose default capabilities lack SYS_CHROOT (and MKNOD): RUN says
+/// what to add; with SYS_CHROOT added, bud works (the run's /dev has no nodes then).
+#[test]
+fn pod_without_user_namespaces_on_crio() {
+    if !require("pod_without_user_namespaces_on_crio") {
+        return;
+    }
+    let s = PodStore::with_env(Pod::NoUserNamespace, vec![("POD_RUNTIME", "crio")]);
+    let ctx_dir = s.context();
+    let r = s.hod(&["bud", "--pull=never", &ctx_dir.display().to_string()]);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("add SYS_CHROOT to the pod's capabilities"),
+        "{}",
+        r.dump()
+    );
+    let s = PodStore::with_env(
+        Pod::NoUserNamespace,
+        vec![("POD_RUNTIME", "crio"), ("POD_CAPS_ADD", "sys_chroot")],
+    );
+    let (_s, _r, entries) = bud_in_store(s);
+    assert_eq!(owner_of(&entries, "app/f"), "1001/0");
+    assert_eq!(owner_of(&entries, "home/app/out"), "1001/0");
 }

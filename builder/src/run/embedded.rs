@@ -185,6 +185,13 @@ pub fn run(
     // chroot isolation without CAP_SYS_ADMIN: a user namespace with an identity map gives the
     // mount namespace and bind mounts (buildah's chroot falls back the same way).
     let chroot_userns = mode == Mode::Chroot && env.chroot_setup() == ChrootSetup::UserNamespace;
+    if mode == Mode::Bare && !crate::sys::caps::have_effective("CAP_SYS_CHROOT") {
+        return Err(RunError::Setup(
+            "isolation chroot needs CAP_SYS_CHROOT where no namespace can be created (CRI-O's \
+             default capabilities lack it: add SYS_CHROOT to the pod's capabilities)"
+                .into(),
+        ));
+    }
     if mode == Mode::Oci && !has_userns && !env.sys_admin {
         return Err(RunError::Setup(
             "isolation oci needs CAP_SYS_ADMIN, which this process does not have (a pod \
