@@ -10,7 +10,8 @@
 //! `unshare` with `mount`, `bud` with RUN steps, on vfs and overlay; the pushed layers carry
 //! the in-image owners (0 and 1001), the store holds them as the user's subordinate IDs;
 //! rootless podman on the same store lists and runs hod's images; the single-ID fallback and
-//! its one warning line; a store owned by another user is refused with its path named.
+//! its one warning line; a store owned by another user is refused with its path named;
+//! shell-examples/s2i.sh run by the user.
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -646,4 +647,93 @@ fn a_store_owned_by_another_user_is_refused_by_path() {
     ] {
         t.hod(&args).one_error_naming(store.to_str().unwrap());
     }
+}
+
+/// Copies `src` (a file or a directory tree) to `dest`, keeping modes.
+fn copy_tree(src: &Path, dest: &Path) {
+    if src.is_dir() {
+        fs::create_dir_all(dest).unwrap();
+        for e in fs::read_dir(src).unwrap().flatten() {
+            copy_tree(&e.path(), &dest.join(e.file_name()));
+        }
+    } else {
+        fs::copy(src, dest).unwrap();
+    }
+}
+
+/// shell-examples/s2i.sh as a rootless user (overlay): the S2I builder image, `run --user
+/// 1001` of assemble, `config --user 1001`, commit, push; the layers keep 1001 and rootless
+/// podman runs the result as 1001.
+#[test]
+fn s2i_example_as_a_user() {
+    if !require_rootless("rootless s2i.sh", &["podman", "tar", "bash"]) {
+        return;
+    }
+    let u = ensure_user("hodtest", true);
+    let t = UserDir::new(&u);
+    t.configure("overlay");
+    // The script finds shell-examples/s2i/ next to itself; the checkout may not be open to
+    // the user, so both go into the user's directory.
+    let ex = t.work("ex/shell-examples");
+    fs::create_dir_all(&ex).unwrap();
+    fs::copy(
+        common::repo_dir().join("shell-examples/s2i.sh"),
+        ex.join("s2i.sh"),
+    )
+    .unwrap();
+    copy_tree(
+        &common::repo_dir().join("shell-examples/s2i"),
+        &ex.join("s2i"),
+    );
+    Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", u.uid, u.gid))
+        .arg(t.work("ex"))
+        .status()
+        .unwrap();
+    let oci = t.work("s2i-oci");
+    let hod_env = format!("HOD={}", t.hod.display());
+    let oci_env = format!("OCI_DIR={}", oci.display());
+    let script = ex.join("s2i.sh");
+    let r = run_cmd(t.cmd(
+        Path::new("env"),
+        &[&hod_env, &oci_env, "bash", script.to_str().unwrap()],
+    ));
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(0), "s2i.sh as {}:\n{}", u.name, r.dump());
+    let (manifest, config) = common::oci_manifest_and_config(&oci, "latest");
+    assert_eq!(config["config"]["User"], "1001", "{config}");
+    let mut all = Vec::new();
+    for l in manifest["layers"].as_array().unwrap() {
+        let d = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        all.extend(layer_owners(&oci.join("blobs/sha256").join(d)));
+    }
+    // assemble ran as 1001 and put the application in its home.
+    let app: Vec<_> = all
+        .iter()
+        .filter(|(p, _, _)| p.trim_start_matches("./").starts_with("opt/app-root/src/"))
+        .collect();
+    assert!(!app.is_empty(), "{:?}", not_root(&all));
+    for (p, uid, _) in &app {
+        assert_eq!(*uid, 1001, "{p}: {:?}", not_root(&all));
+    }
+    assert_eq!(owner_of(&all, "bin/busybox").0, 0);
+    for (p, uid, gid) in &all {
+        assert!(
+            [0, 1001].contains(uid) && [0, 1001].contains(gid),
+            "{p} is owned by {uid}:{gid}: {:?}",
+            not_root(&all)
+        );
+    }
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(PODMAN_RUN);
+    args.push("localhost/s2i-app:latest");
+    let r = t.podman(&args);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(
+        r.out(),
+        "hello from s2i, uid=1001\nbuilt by uid 1001",
+        "{}",
+        r.dump()
+    );
 }
