@@ -5,6 +5,8 @@
 #
 #   hack/pod.sh userns  CMD…   a pod with user namespaces (`hostUsers: false`) whose root is
 #                              the only mapped ID (unshare --user --map-root-user --mount)
+#                              (POD_DEFAULT_CAPS=1: with only a pod's default capabilities
+#                              in the namespace, as without `capabilities.add: [SYS_ADMIN]`)
 #   hack/pod.sh userns-range CMD…
 #                              the same with 65536 IDs, 0 -> $POD_ID_BASE, else the first
 #                              /etc/subuid range (of $POD_SUBID_USER, else the first line;
@@ -56,13 +58,22 @@ subid_range() {
     fi
 }
 
+# POD_DEFAULT_CAPS=1: in the user namespace pods too, only the default capabilities (a pod
+# with `hostUsers: false` and no `capabilities.add`: no CAP_SYS_ADMIN even in its namespace).
+cmd=("$@")
+if [ -n "${POD_DEFAULT_CAPS:-}" ]; then
+    cmd=(setpriv --bounding-set "-all,$POD_CAPS" --inh-caps -all --ambient-caps -all -- "$@")
+fi
+
 case $mode in
 userns)
-    exec unshare --user --map-root-user --mount --propagation private -- "$@"
+    exec unshare --user --map-root-user --mount --propagation private -- "${cmd[@]}"
     ;;
 userns-range)
     uid0=${POD_ID_BASE:-$(subid_range /etc/subuid)}
     gid0=${POD_ID_BASE:-$(subid_range /etc/subgid)}
+    # Not `unshare --map-users`: it writes the maps with newuidmap, which allows root only
+    # the ranges /etc/subuid gives root.
     # The child unshares, then waits on a fifo until its maps are written (by root,
     # directly, as the kubelet's runtime does from the host side) and becomes the
     # namespace's root, all in one process: an exec in between would drop its capabilities.
@@ -87,7 +98,7 @@ userns-range)
         $) = "0 0";
         POSIX::setuid(0) or die "pod.sh: setuid: $!\n";
         exec @ARGV or die "pod.sh: $ARGV[0]: $!\n";
-    ' "$dir/go" "$@" &
+    ' "$dir/go" "${cmd[@]}" &
     pid=$!
     own=$(readlink /proc/self/ns/user)
     for _ in $(seq 1 500); do

@@ -49,7 +49,8 @@ if want deps; then
         [debootstrap]=debootstrap [jq]=jq [newuidmap]=uidmap [setfattr]=attr [zstd]=zstd
         [xz]=xz-utils [bzip2]=bzip2 [curl]=curl [gcc]=gcc [make]=make [file]=file
         [setpriv]=util-linux [script]=bsdutils [python3]=python3 [dpkg-deb]=dpkg
-        [flock]=util-linux [timeout]=coreutils [useradd]=passwd [usermod]=passwd
+        [flock]=util-linux [timeout]=coreutils [perl]=perl-base [unshare]=util-linux
+        [useradd]=passwd [usermod]=passwd
         [htpasswd]=apache2-utils [openssl]=openssl [cpp]=cpp [git]=git
     )
     missing=()

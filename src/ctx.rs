@@ -14,6 +14,9 @@ pub struct Ctx {
     /// The driver was chosen with `--storage-driver` or `STORAGE_DRIVER` (kept even where
     /// it cannot work; storage.conf's or the built-in default may fall back to vfs).
     pub driver_explicit: bool,
+    /// The store options adapted to the environment, and what fell back (decided on the
+    /// first [`Ctx::store`]).
+    pub adapted: OnceLock<(StoreOptions, Fallbacks)>,
     /// `--registries-conf`, if given (into every `RegistryContext`, see `flags.rs`).
     pub registries_conf: Option<PathBuf>,
     /// `--registries-conf-dir`, if given (into every `RegistryContext`).
@@ -30,32 +33,13 @@ impl Ctx {
     /// ([`builder::environment::Environment::fallbacks`]); the first time, say in one line
     /// what hod falls back to, if anything.
     pub fn store(&self) -> anyhow::Result<builder::Store> {
-        static FALLBACKS: OnceLock<Fallbacks> = OnceLock::new();
-        let o = &self.store_options;
-        let fb = FALLBACKS.get_or_init(|| {
-            let d = builder::store::driver::DriverOptions::parse(o.driver, &o.driver_options)
-                .unwrap_or_default();
-            let fb = Environment::get().fallbacks(
-                o.driver,
-                self.driver_explicit,
-                &o.root,
-                &d.overlay_mount_options(o.driver),
-                d.mount_program.is_some(),
-            );
-            if !fb.is_empty() {
-                crate::output::warn(&fb.to_string());
-            }
-            fb
+        let (opts, fb) = self.adapted.get_or_init(|| {
+            Environment::get().adapt_store(&self.store_options, self.driver_explicit)
         });
-        match fb.driver {
-            Some(driver) if driver != o.driver => {
-                let mut o = o.clone();
-                o.driver = driver;
-                // The options were the overlay driver's.
-                o.driver_options.clear();
-                Ok(builder::Store::open(&o)?)
-            }
-            _ => Ok(builder::Store::open(o)?),
+        static SAID: std::sync::Once = std::sync::Once::new();
+        if !fb.is_empty() {
+            SAID.call_once(|| crate::output::warn(&fb.to_string()));
         }
+        Ok(builder::Store::open(opts)?)
     }
 }

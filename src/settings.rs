@@ -346,6 +346,7 @@ pub fn resolve_with(
     Ok(Ctx {
         store_options,
         driver_explicit: g.storage_driver.is_some() || env_driver.is_some(),
+        adapted: Default::default(),
         registries_conf: g.registries_conf.clone(),
         registries_conf_dir: g.registries_conf_dir.clone(),
         short_name_alias_conf: g.short_name_alias_conf.clone(),

@@ -12,9 +12,9 @@
 //!        │
 //!        ├─> default_isolation(): oci, else chroot          (from, bud, run)
 //!        ├─> chroot_setup(): mount ns | user ns | bare chroot (the embedded runtime)
-//!        └─> fallbacks(wanted driver, explicit?, store root) ─> Fallbacks (Display: the
-//!             one line the CLI prints), driver: vfs where overlay cannot work (probed in
-//!             a user namespace)
+//!        └─> adapt_store(store options, explicit?) ─> (the options to open the store
+//!             with, Fallbacks (Display: the one line the CLI prints)); driver: vfs where
+//!             overlay cannot work (probed in a user namespace)
 //! ```
 //!
 //! Choices given explicitly (`--storage-driver`, `STORAGE_DRIVER`, `--isolation`,
@@ -24,7 +24,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::run::{IdMap, Isolation};
-use crate::store::DriverKind;
+use crate::store::driver::DriverOptions;
+use crate::store::{DriverKind, StoreOptions};
 
 /// The user namespace hod runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +136,8 @@ impl Environment {
     }
 
     /// Whether the overlay driver can work here, for a store whose overlay home is
-    /// `home` and mount options `mount_options`: with CAP_SYS_ADMIN in the host's user
+    /// `home` and whose layers are mounted with `mount_options` (the driver's
+    /// [`crate::store::driver::overlay::extra_mount_data`]): with CAP_SYS_ADMIN in the host's user
     /// namespace, or with a FUSE `mount_program`, it is assumed; in a user namespace of its
     /// own, an overlay is mounted and written in a probe; without CAP_SYS_ADMIN, no.
     pub fn overlay_works(&self, home: &Path, mount_options: &[String], fuse: bool) -> bool {
@@ -197,6 +199,26 @@ impl Environment {
             // A rootless user's one-ID namespace was announced at start (sys::userns).
             owners_lost: !self.keeps_owners() && !crate::sys::userns::identity().is_rootless(),
         }
+    }
+
+    /// The store options to open a store with here, and what fell back: `opts` with vfs
+    /// instead of overlay where overlay cannot work (and the driver was not `explicit`ly
+    /// chosen; overlay's options are dropped with it).
+    pub fn adapt_store(&self, opts: &StoreOptions, explicit: bool) -> (StoreOptions, Fallbacks) {
+        let d = DriverOptions::parse(opts.driver, &opts.driver_options).unwrap_or_default();
+        let fb = self.fallbacks(
+            opts.driver,
+            explicit,
+            &opts.root,
+            &crate::store::driver::overlay::extra_mount_data(&d),
+            d.mount_program.is_some(),
+        );
+        let mut o = opts.clone();
+        if let Some(driver) = fb.driver.filter(|d| *d != opts.driver) {
+            o.driver = driver;
+            o.driver_options.clear();
+        }
+        (o, fb)
     }
 
     /// Identity maps of the IDs this namespace has (what a nested user namespace for
@@ -358,6 +380,31 @@ mod tests {
         assert_eq!(root.default_isolation(), Isolation::Oci);
         assert_eq!(root.chroot_setup(), ChrootSetup::MountNamespace);
         assert!(root.overlay_works(Path::new("/nonexistent"), &[], false));
+    }
+
+    #[test]
+    fn store_driver_falls_back_unless_chosen() {
+        let pod = env(false, UserNamespace::Initial, false);
+        let mut o = StoreOptions::default();
+        o.root = "/nonexistent".into();
+        o.driver = DriverKind::Overlay;
+        o.driver_options = vec!["overlay.mountopt=nodev".into()];
+        let (a, fb) = pod.adapt_store(&o, false);
+        assert_eq!(
+            (a.driver, fb.driver),
+            (DriverKind::Vfs, Some(DriverKind::Vfs))
+        );
+        assert!(a.driver_options.is_empty());
+        let (a, fb) = pod.adapt_store(&o, true);
+        assert_eq!((a.driver, fb.driver), (DriverKind::Overlay, None));
+        assert_eq!(a.driver_options, o.driver_options);
+        // A FUSE mount program works without CAP_SYS_ADMIN.
+        o.driver_options = vec!["overlay.mount_program=/usr/bin/fuse-overlayfs".into()];
+        assert_eq!(pod.adapt_store(&o, false).0.driver, DriverKind::Overlay);
+        let root = env(true, UserNamespace::Initial, true);
+        let (a, fb) = root.adapt_store(&o, false);
+        assert_eq!(a.driver, DriverKind::Overlay);
+        assert!(fb.driver.is_none() && !fb.owners_lost);
     }
 
     #[test]

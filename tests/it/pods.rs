@@ -419,3 +419,26 @@ fn pod_without_user_namespaces_on_crio() {
     assert_eq!(owner_of(&entries, "app/f"), "1001/0");
     assert_eq!(owner_of(&entries, "home/app/out"), "1001/0");
 }
+
+/// A pod with user namespaces but only the default capabilities (no `capabilities.add`):
+/// no CAP_SYS_ADMIN even in its own namespace, so RUN is chroot in a nested user namespace
+/// over the pod's 65536 IDs, and owners are kept.
+#[test]
+fn pod_with_user_namespaces_and_default_capabilities() {
+    if !require("pod_with_user_namespaces_and_default_capabilities") {
+        return;
+    }
+    let s = PodStore::with_env(Pod::UserNamespace, vec![("POD_DEFAULT_CAPS", "1")]);
+    let (_s, r, entries) = bud_in_store(s);
+    assert_eq!(
+        warnings(&r),
+        [
+            "WARN[0000] no CAP_SYS_ADMIN, in a user namespace: using storage driver vfs instead \
+          of overlay, isolation chroot instead of oci"
+        ],
+        "{}",
+        r.dump()
+    );
+    assert_eq!(owner_of(&entries, "app/f"), "1001/0");
+    assert_eq!(owner_of(&entries, "home/app/out"), "1001/0");
+}

@@ -268,6 +268,15 @@ fn join_paths(v: &[PathBuf]) -> String {
         .join(":")
 }
 
+/// The mount data the driver adds to `lowerdir=…,upperdir=…,workdir=…` when it mounts a
+/// layer; `environment`'s overlay probe mounts its test overlay with the same, so that what
+/// it finds holds for the driver's mounts.
+/// In a rootless user namespace that includes `userxattr` (the kernel keeps overlay's
+/// metadata in user.overlay.* xattrs there; [`super::DriverOptions::userxattr`]).
+pub fn extra_mount_data(o: &super::DriverOptions) -> Vec<String> {
+    parse_mount_options(&o.overlay_mount_options(super::DriverKind::Overlay)).1
+}
+
 /// Split mount options into flags and data, like c/storage's `mount.ParseOptions`.
 fn parse_mount_options(opts: &[String]) -> (MsFlags, Vec<String>) {
     let mut flags = MsFlags::empty();
@@ -318,8 +327,8 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
     }
     // overlay refuses a second mount of a volatile upper while this marker exists.
     let _ = remove_all(&work.join("work/incompat/volatile"));
-    // In a user namespace the kernel keeps overlay's metadata in user.overlay.* xattrs.
-    let (flags, extra) = parse_mount_options(&d.opts.overlay_mount_options(d.kind));
+    let (flags, _) = parse_mount_options(&d.opts.mount_options);
+    let extra = extra_mount_data(&d.opts);
     let suffix = if extra.is_empty() {
         String::new()
     } else {
