@@ -541,7 +541,8 @@ fn primitives_keep_in_image_owners(driver: &str) {
     t.ok(&["rm", "c"]);
 }
 
-/// `bud` with RUN, COPY --chown and USER as a rootless user; podman runs the result.
+/// `bud --layers` with RUN, COPY --chown and USER as a rootless user; a RUN's whiteout and
+/// opaque directory survive commit and re-use; podman runs the result.
 fn bud_with_run_steps_as_a_user(driver: &str) {
     if !require_rootless("rootless bud", &["podman", "tar"]) {
         return;
@@ -557,6 +558,8 @@ fn bud_with_run_steps_as_a_user(driver: &str) {
         &ctx.join("Containerfile"),
         "FROM localhost/busybox:rl\n\
          RUN mkdir /data && echo x > /data/x && chown -R 1001:1001 /data\n\
+         RUN mkdir /opq && touch /opq/old\n\
+         RUN rm -rf /opq && mkdir /opq && touch /opq/only && rm /bin/vi\n\
          COPY --chown=1001:1001 file /data/file\n\
          USER 1001:1001\n\
          RUN id -u > /data/uid && touch /tmp/mine\n\
@@ -565,6 +568,7 @@ fn bud_with_run_steps_as_a_user(driver: &str) {
     let r = t
         .hod(&[
             "bud",
+            "--layers",
             "--network",
             "none",
             "-t",
@@ -589,6 +593,45 @@ fn bud_with_run_steps_as_a_user(driver: &str) {
         assert_eq!(owner_of(&all, p), (1001, 1001), "{p}: {:?}", not_root(&all));
     }
     assert_eq!(owner_of(&all, "bin/busybox"), (0, 0));
+    // The whiteout a RUN made is in the layers as such, and on overlay (whose upper dir
+    // marks a removed and remade directory opaque, as user.overlay.opaque here) the opaque
+    // directory too; mounted again, it hides the older layer's /opq/old.
+    let mut expect = vec!["bin/.wh.vi", "opq/only"];
+    if driver == "overlay" {
+        expect.push("opq/.wh..wh..opq");
+    }
+    for p in expect {
+        assert!(
+            all.iter().any(|(q, _, _)| q.trim_start_matches("./") == p),
+            "{p} not in the layers"
+        );
+    }
+    // hod and podman see them applied.
+    t.ok(&["from", "--name", "again", "localhost/rl-bud"]);
+    let r = t
+        .hod(&[
+            "run",
+            "--network",
+            "none",
+            "again",
+            "--",
+            "sh",
+            "-c",
+            "ls -A /opq; test ! -e /bin/vi && echo gone",
+        ])
+        .success();
+    assert_eq!(r.out(), "only\ngone", "{}", r.dump());
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(PODMAN_RUN);
+    args.extend_from_slice(&[
+        "localhost/rl-bud",
+        "sh",
+        "-c",
+        "ls -A /opq; test ! -e /bin/vi && echo gone",
+    ]);
+    let r = t.podman(&args);
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert_eq!(r.out(), "only\ngone", "{}", r.dump());
     for (p, uid, gid) in &all {
         assert!(
             [0, 1001].contains(uid) && [0, 1001].contains(gid),

@@ -178,9 +178,13 @@ impl Driver {
         }
     }
 
-    /// The xattr that marks an opaque directory in an overlay layer.
+    /// The xattr that marks an opaque directory in an overlay layer: `user.overlay.opaque`
+    /// in a rootless user namespace, where `trusted.*` cannot be set (the kernel's overlay
+    /// reads it with `userxattr`, fuse-overlayfs reads it too), else `trusted.overlay.opaque`.
     pub fn opaque_xattr(&self) -> &'static str {
-        if self.userxattr {
+        if self.userxattr
+            || self.kind == DriverKind::Overlay && crate::sys::userns::identity().is_rootless()
+        {
             crate::archive::apply::USER_OPAQUE_XATTR
         } else {
             crate::archive::apply::OPAQUE_XATTR
