@@ -815,3 +815,59 @@ fn s2i_example_as_a_user() {
         r.dump()
     );
 }
+
+/// Without newuidmap/newgidmap in `$PATH`: the single-ID fallback and its one warning line;
+/// with helpers that fail: one error naming the helper, not a panic or a hang.
+#[test]
+fn missing_or_failing_newuidmap() {
+    if !require_rootless("rootless newuidmap", &[]) {
+        return;
+    }
+    if common::is_buildah() {
+        common::skipped(
+            "rootless newuidmap",
+            "buildah 1.28.2 warns in several lines and falls back on a failing newuidmap",
+        );
+        return;
+    }
+    let u = ensure_user("hodtest", true);
+    let t = UserDir::new(&u);
+    t.configure("vfs");
+    let hod = t.hod.display().to_string();
+    // No helpers: a PATH with only what `unshare cat` needs.
+    let bare = t.work("bare");
+    fs::create_dir_all(&bare).unwrap();
+    std::os::unix::fs::symlink("/bin/cat", bare.join("cat")).unwrap();
+    let path = format!("PATH={}", bare.display());
+    let r = run_cmd(t.cmd(
+        Path::new("env"),
+        &[&path, &hod, "unshare", "cat", "/proc/self/uid_map"],
+    ));
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    let map: Vec<u64> = r
+        .out()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(map, vec![0, u64::from(u.uid), 1], "{}", r.dump());
+    let said: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(said.len(), 1, "{}", r.dump());
+    assert!(
+        said[0].contains("newuidmap/newgidmap not found"),
+        "{}",
+        r.dump()
+    );
+    // Helpers that refuse.
+    let broken = t.work("broken");
+    for tool in ["newuidmap", "newgidmap"] {
+        t.write(
+            &broken.join(tool),
+            "#!/bin/sh\necho \"$0: write to uid_map failed: Operation not permitted\" >&2\nexit 1\n",
+        );
+        fs::set_permissions(broken.join(tool), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("PATH={}:/usr/bin:/bin", broken.display());
+    let r = run_cmd(t.cmd(Path::new("env"), &[&path, &hod, "images"]));
+    common::assert_no_panic(&r);
+    r.one_error_naming("newuidmap");
+}

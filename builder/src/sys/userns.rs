@@ -267,7 +267,10 @@ impl Plan {
     /// Run hod again in the namespace, with the same arguments, and wait for it: its exit
     /// status (128+N for a signal). Signals hod receives are forwarded to it.
     pub fn run(self) -> crate::error::Result<i32> {
-        let setup = |m: String| crate::error::Error::from(crate::run::RunError::Setup(m));
+        // "entering the rootless user namespace: creating a user namespace: EPERM: …"
+        let setup = |m: String| {
+            crate::error::Error::invalid(format!("entering the rootless user namespace: {m}"))
+        };
         let pipe = || {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
                 .map_err(|e| setup(format!("creating a pipe: {}", std::io::Error::from(e))))
@@ -330,8 +333,13 @@ impl Plan {
     fn write_maps(&self, pid: Pid) -> std::result::Result<(), String> {
         if self.method == Method::NewIdMap {
             // Not root: the same newuidmap/newgidmap calls as the embedded runtime's.
-            return crate::run::embedded::write_id_maps(pid, &self.uids, &self.gids)
-                .map_err(|e| format!("{e} (check the ranges in /etc/subuid and /etc/subgid)"));
+            return crate::run::embedded::write_id_maps(pid, &self.uids, &self.gids).map_err(|e| {
+                let e = match e {
+                    crate::run::RunError::Setup(m) => m,
+                    other => other.to_string(),
+                };
+                format!("{e} (check the ranges in /etc/subuid and /etc/subgid)")
+            });
         }
         let proc = Path::new("/proc").join(pid.to_string());
         let write = |f: &str, data: String| {
