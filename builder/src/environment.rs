@@ -385,10 +385,12 @@ mod tests {
     #[test]
     fn store_driver_falls_back_unless_chosen() {
         let pod = env(false, UserNamespace::Initial, false);
-        let mut o = StoreOptions::default();
-        o.root = "/nonexistent".into();
-        o.driver = DriverKind::Overlay;
-        o.driver_options = vec!["overlay.mountopt=nodev".into()];
+        let mut o = StoreOptions {
+            root: "/nonexistent".into(),
+            driver: DriverKind::Overlay,
+            driver_options: vec!["overlay.mountopt=nodev".into()],
+            ..Default::default()
+        };
         let (a, fb) = pod.adapt_store(&o, false);
         assert_eq!(
             (a.driver, fb.driver),

@@ -24,6 +24,7 @@ mod registries_conf;
 mod registry;
 mod rootless;
 mod run;
+mod seccomp;
 mod security_layers;
 mod security_runtime;
 mod store;

@@ -290,6 +290,20 @@ fn pod_without_user_namespaces() {
         "echo ran > /ran && echo to-null > /dev/null && grep -c localhost /etc/hosts",
     ]);
     assert_ne!(out.trim(), "0", "/etc/hosts in the run: {out}");
+    // The files a run got are put back through what they were, not through what the run
+    // left at their path: a link to /etc/group does not get /etc/group overwritten.
+    let mnt = PathBuf::from(s.ctx.ok(["mount", &ctr]));
+    let group = fs::read(mnt.join("etc/group")).unwrap();
+    step(&[
+        "run",
+        &ctr,
+        "--",
+        "sh",
+        "-c",
+        "ln -sf /etc/group /etc/hosts",
+    ]);
+    assert_eq!(fs::read(mnt.join("etc/group")).unwrap(), group);
+    s.ctx.ok(["umount", &ctr]);
     let src = s.ctx.path("context/f");
     step(&[
         "copy",

@@ -14,7 +14,7 @@
 //! [`ChrootSetup::Bare`]: crate::environment::ChrootSetup::Bare
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{EtcFiles, RunError};
@@ -24,8 +24,10 @@ use crate::rootfs::{resolve_in_root, Create};
 #[derive(Debug)]
 pub struct Staged {
     root: File,
-    /// (path in the rootfs, content before the run).
-    files: Vec<(PathBuf, Vec<u8>)>,
+    /// (path in the rootfs, the file as resolved before the run, its content then): the
+    /// content goes back through the descriptor, so a RUN that replaced the path (with a
+    /// link to another file, say) does not redirect it.
+    files: Vec<(PathBuf, OwnedFd, Vec<u8>)>,
     /// Device nodes made in /dev.
     nodes: Vec<&'static str>,
 }
@@ -67,8 +69,8 @@ impl Staged {
             let fd = resolve_in_root(&staged.root, dest, Create::File, true)
                 .map_err(|e| io("resolving", dest, e))?;
             let old = read_fd(&fd).map_err(|e| io("reading", dest, e))?;
-            staged.files.push((dest.to_path_buf(), old));
             write_fd(&fd, &data).map_err(|e| io("writing", dest, e))?;
+            staged.files.push((dest.to_path_buf(), fd, old));
         }
         let dev = resolve_in_root(&staged.root, Path::new("/dev"), Create::Dir, true)
             .map_err(|e| io("creating", Path::new("/dev"), e))?;
@@ -103,10 +105,8 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        for (dest, old) in self.files.drain(..) {
-            let r = resolve_in_root(&self.root, &dest, Create::No, true)
-                .and_then(|fd| write_fd(&fd, &old));
-            if let Err(e) = r {
+        for (dest, fd, old) in self.files.drain(..) {
+            if let Err(e) = write_fd(&fd, &old) {
                 tracing::warn!("putting back {} after the run: {e}", dest.display());
             }
         }
