@@ -19,6 +19,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use crate::both_drivers;
+use crate::common::registry::{Mode, TestRegistry};
 use crate::common::{self, run_cmd, Run};
 
 both_drivers!(
@@ -539,6 +540,37 @@ fn primitives_keep_in_image_owners(driver: &str) {
     assert_eq!(r.code, Some(0), "{}", r.dump());
     assert_eq!(r.out(), "1001\n1001:1001", "{}", r.dump());
     t.ok(&["rm", "c"]);
+
+    // Through a registry: push, forget the image, pull it back; the layer is applied again
+    // with its owners.
+    let Some(reg) = TestRegistry::start(Mode::Plain) else {
+        return;
+    };
+    let remote = format!("{}/rl/img:{driver}", reg.host);
+    t.ok(&[
+        "push",
+        "--tls-verify=false",
+        "localhost/rl-img",
+        &format!("docker://{remote}"),
+    ]);
+    t.ok(&["rmi", "localhost/rl-img"]);
+    t.ok(&["pull", "-q", "--tls-verify=false", &remote]);
+    t.ok(&["from", "--name", "back", &remote]);
+    let r = t
+        .hod(&[
+            "run",
+            "--network",
+            "none",
+            "back",
+            "--",
+            "stat",
+            "-c",
+            "%u:%g",
+            "/app/f",
+            "/app/copied",
+        ])
+        .success();
+    assert_eq!(r.out(), "1001:1001\n1001:1001", "{}", r.dump());
 }
 
 /// `bud --layers` with RUN, COPY --chown and USER as a rootless user; a RUN's whiteout and
