@@ -582,7 +582,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             Create::File
         };
         let tfd = target(root, dest, create, follow)?;
-        ctx(
+        let bind_src = |rec: bool| {
             mount(
                 Some(&fd_path(&sfd)),
                 &fd_path(&tfd),
@@ -594,9 +594,18 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                         MsFlags::empty()
                     },
                 None::<&str>,
-            ),
-            || format!("bind-mounting {} on {}", src.display(), dest.display()),
-        )?;
+            )
+        };
+        let r = match bind_src(rec) {
+            // In a user namespace a mount with locked submounts (the host's /dev with its
+            // /dev/shm) can only be bound with them; the host's IDs are unmapped there, so
+            // the RUN cannot write in the host's /dev anyway.
+            Err(nix::errno::Errno::EINVAL) if host_dev && !rec => bind_src(true),
+            r => r,
+        };
+        ctx(r, || {
+            format!("bind-mounting {} on {}", src.display(), dest.display())
+        })?;
         drop(tfd);
         if mode == Mode::Chroot && !is_bind(m) {
             flags |= MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
@@ -622,7 +631,11 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                     Ok(()) => {}
                     // chroot isolation binds host mounts whose flags a user namespace may not
                     // change; a user's `ro` must still hold, so only host binds are lenient.
-                    Err(e) if mode == Mode::Chroot && !is_bind(m) && dest != Path::new("/dev") => {
+                    Err(e)
+                        if mode == Mode::Chroot
+                            && !is_bind(m)
+                            && (dest != Path::new("/dev") || !host_root_mapped()) =>
+                    {
                         tracing::debug!("chroot isolation: remounting {}: {e}", dest.display())
                     }
                     Err(e) => return Err(format!("remounting {}: {e}", dest.display())),
@@ -744,6 +757,22 @@ fn set_propagation(tfd: &OwnedFd, prop: MsFlags, dest: &Path) -> R<()> {
         ),
         || format!("setting propagation of {}", dest.display()),
     )
+}
+
+/// Whether the host's `/dev` is owned by an ID mapped here (the host's root in the initial
+/// user namespace, or in one mapping host ID 0): then that `/dev`, bound under chroot
+/// isolation, must be read-only, since its owner's rights would let a RUN write there.
+/// Where its owner is unmapped (shown as the overflow ID) it is closed to the RUN whatever
+/// the mount flags.
+fn host_root_mapped() -> bool {
+    let overflow = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(65534);
+    match rustix::fs::stat("/dev") {
+        Ok(st) => st.st_uid != overflow,
+        Err(_) => true,
+    }
 }
 
 fn remount_bind(path: &Path, flags: MsFlags) -> nix::Result<()> {
