@@ -51,6 +51,7 @@ if want deps; then
         [xz]=xz-utils [bzip2]=bzip2 [curl]=curl [gcc]=gcc [make]=make [file]=file
         [setpriv]=util-linux [script]=bsdutils [python3]=python3 [dpkg-deb]=dpkg
         [flock]=util-linux [timeout]=coreutils [perl]=perl-base [unshare]=util-linux
+        [useradd]=passwd [usermod]=passwd
         [htpasswd]=apache2-utils [openssl]=openssl [cpp]=cpp [git]=git
     )
     missing=()

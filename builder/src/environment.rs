@@ -196,7 +196,8 @@ impl Environment {
             isolation,
             bare_chroot: effective == Some(Isolation::Chroot)
                 && self.chroot_setup() == ChrootSetup::Bare,
-            owners_lost: !self.keeps_owners(),
+            // A rootless user's one-ID namespace was announced at start (sys::userns).
+            owners_lost: !self.keeps_owners() && !crate::sys::userns::identity().is_rootless(),
         }
     }
 

@@ -22,6 +22,7 @@ mod progress;
 mod push;
 mod registries_conf;
 mod registry;
+mod rootless;
 mod run;
 mod seccomp;
 mod security_layers;

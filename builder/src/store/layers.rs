@@ -630,7 +630,14 @@ impl Store {
             .get(&lid)
             .map_err(|e| e.context(format!("mounting layer {lid}")))?;
         mounts[idx].path = clean(&p);
-        mounts[idx].count = mounts[idx].count.max(0) + 1;
+        // On overlay, a count left from a mount that is gone (unmounted by the kernel, or
+        // made in the mount namespace of a rootless hod or `hod unshare` session that has
+        // ended) counts nothing: this mount is the one. vfs has no mounts to look at.
+        mounts[idx].count = if self.driver.kind == crate::store::DriverKind::Overlay {
+            1
+        } else {
+            mounts[idx].count.max(0) + 1
+        };
         if let Err(e) = save_mounts(&self.paths, &mg, &mounts) {
             let _ = self.driver.put(&lid);
             return Err(e);

@@ -86,6 +86,12 @@ pub enum StoreError {
         /// What the stream hashed to.
         actual: Digest,
     },
+    /// A rootless user's store directory belongs to someone else.
+    #[error("opening store {}: it is owned by another user (a rootless hod needs a store of its own: use --root, or the default ~/.local/share/containers/storage)", path.display())]
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+    },
 }
 
 /// Which graph driver lays out layer contents.
@@ -116,6 +122,19 @@ impl DriverKind {
             ))
             .into()),
         }
+    }
+}
+
+/// A rootless user's store directories must be theirs (root inside hod's user namespace, or
+/// the user's own UID outside it); one that does not exist yet is created as theirs.
+fn check_owned(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.uid() != nix::unistd::geteuid().as_raw() => Err(StoreError::NotOwned {
+            path: dir.to_path_buf(),
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 
@@ -490,6 +509,10 @@ impl Store {
             driver: opts.driver,
         };
         let driver = driver::Driver::new(&paths, dopts);
+        if crate::sys::userns::identity().is_rootless() {
+            check_owned(&paths.root)?;
+            check_owned(&paths.run_root)?;
+        }
         let store = Store {
             opts: opts.clone(),
             paths,
@@ -557,11 +580,13 @@ impl Store {
     ) -> Result<Layer> {
         let ignore_chown = self.driver.opts.ignore_chown_errors
             || !crate::environment::Environment::get().keeps_owners();
+        let opaque_xattr = self.driver.opaque_xattr();
         let mut apply =
             |dir: &Path, whiteouts: crate::archive::apply::WhiteoutFormat, ts: &mut dyn Write| {
                 let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
                 o.tar_split = Some(ts);
                 o.ignore_chown_errors = ignore_chown;
+                o.opaque_xattr = opaque_xattr;
                 crate::archive::apply::apply_layer(dir, tar, o)
             };
         self.put_layer_with(parent, opts, &mut apply)

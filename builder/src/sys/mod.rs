@@ -11,3 +11,4 @@ pub mod process;
 pub mod reexec;
 pub mod seccomp;
 pub mod unshare;
+pub mod userns;
