@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 const TRIALS: usize = 20;
 /// Bytes of random payload in the image each campaign moves.
-const PAYLOAD: usize = 12 << 20;
+const PAYLOAD: usize = 8 << 20;
 
 crate::both_drivers!(
     sigkill_commit,
@@ -161,12 +161,8 @@ impl Campaign {
     /// A container from `image`, a working container with the payload at `/payload`.
     fn payload_container(&self) -> String {
         let ctr = self.ctx.ok(["from", "-q", "busybox"]);
-        self.ctx.ok([
-            "copy",
-            &ctr,
-            self.payload.to_str().unwrap(),
-            "/payload",
-        ]);
+        self.ctx
+            .ok(["copy", &ctr, self.payload.to_str().unwrap(), "/payload"]);
         ctr
     }
 
@@ -274,7 +270,11 @@ impl Campaign {
                 "vfs" => self.ctx.root.join("vfs/dir").join(id),
                 _ => self.ctx.root.join("overlay").join(id).join("diff"),
             };
-            assert!(dir.is_dir(), "{why}: layer {id} has no directory {}", dir.display());
+            assert!(
+                dir.is_dir(),
+                "{why}: layer {id} has no directory {}",
+                dir.display()
+            );
         }
         for img in images.as_array().unwrap() {
             let mut next = img["layer"].as_str();
@@ -320,7 +320,13 @@ impl Campaign {
     fn finish(&self) {
         if common::have("podman") {
             let r = self.ctx.podman(["images", "-a"]);
-            assert_eq!(r.code, Some(0), "{}: podman images:\n{}", self.name, r.dump());
+            assert_eq!(
+                r.code,
+                Some(0),
+                "{}: podman images:\n{}",
+                self.name,
+                r.dump()
+            );
         }
         eprintln!(
             "{}: {} killed, {} finished before the kill",
@@ -502,8 +508,9 @@ fn check_layout(dir: &Path, why: &str) -> Option<()> {
     let blob = |digest: &str| -> Vec<u8> {
         let hexd = digest.strip_prefix("sha256:").unwrap();
         let p = dir.join("blobs/sha256").join(hexd);
-        let data = std::fs::read(&p)
-            .unwrap_or_else(|e| panic!("{why}: the layout names {digest}, but {}: {e}", p.display()));
+        let data = std::fs::read(&p).unwrap_or_else(|e| {
+            panic!("{why}: the layout names {digest}, but {}: {e}", p.display())
+        });
         assert_eq!(
             hex::encode(Sha256::digest(&data)),
             hexd,
@@ -596,7 +603,10 @@ fn registry_image_whole(host: &str, repo: &str, why: &str) -> Option<()> {
             .args(["-sf", &format!("http://{host}/v2/{repo}/blobs/{d}")])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{why}: the tag exists but blob {d} does not");
+        assert!(
+            out.status.success(),
+            "{why}: the tag exists but blob {d} does not"
+        );
         assert_eq!(
             format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout))),
             d,
@@ -607,7 +617,10 @@ fn registry_image_whole(host: &str, repo: &str, why: &str) -> Option<()> {
 }
 
 fn sigkill_push_registry(driver: &str) {
-    if !required("sigkill_push_registry", &["skopeo", "docker-registry", "curl"]) {
+    if !required(
+        "sigkill_push_registry",
+        &["skopeo", "docker-registry", "curl"],
+    ) {
         return;
     }
     let Some(reg) = TestRegistry::start(Mode::Plain) else {
@@ -666,7 +679,7 @@ fn sigkill_bud(driver: &str) {
     c.payload = ctxdir.join("payload");
     std::fs::write(
         ctxdir.join("Containerfile"),
-        "FROM busybox\nCOPY payload /payload\nRUN cat /payload > /copy && sleep 0.2\n",
+        "FROM busybox\nCOPY payload /payload\nRUN cat /payload > /copy && sleep 0.1\n",
     )
     .unwrap();
     let target = "localhost/kill-bud:latest";
@@ -727,7 +740,11 @@ fn timed_build(c: &Campaign, args: &[String]) -> (Duration, Duration, Duration) 
             commit_at = Some(t0.elapsed());
         }
     }
-    assert!(child.wait().unwrap().success(), "{}: an uncut build failed", c.name);
+    assert!(
+        child.wait().unwrap().success(),
+        "{}: an uncut build failed",
+        c.name
+    );
     let duration = t0.elapsed();
     (
         duration,
