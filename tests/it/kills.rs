@@ -12,14 +12,21 @@
 //! - the same command run again succeeds and gives a whole image.
 //!
 //! ```text
-//!  setup (store with busybox + a 12 MiB random payload image)
-//!  measure one uncut run: duration D (bud: also where RUN and commit start)
+//!  setup: a store with busybox and an 8 MiB random payload (a working container or image)
+//!  D = the shortest of three uncut runs (bud: also when its RUN and its commit start)
 //!  20 x { spawn hod in its own process group; sleep U[0, D) (seeded); SIGKILL hod;
-//!         wait for its process group to end; check; re-run; check whole; reset }
+//!         wait for its process group to end; check; re-run (D = its duration);
+//!         check the result is whole; reset }
 //! ```
 //!
-//! The delays are drawn from a seed printed at the start (`HOD_KILL_SEED=N` replays one
-//! campaign); every assertion names the campaign, seed, trial and delay. Payloads are big
+//! `bud` draws the even trials' delays within its RUN step and the odd ones within its
+//! commit. pull and push run through an `oci:` layout and through a `docker-registry` on
+//! 127.0.0.1 (a port picked free); each push trial goes to a new repository, so its blobs
+//! are uploaded again.
+//!
+//! The delays and the payload come from a seed printed at the start (`HOD_KILL_SEED=N`
+//! replays the same draws; a delay is a fraction of the duration measured at run time);
+//! every assertion names the campaign, seed, trial and delay. Payloads are big
 //! enough that most kills land mid-transfer and small enough that all twelve campaigns stay
 //! within a few minutes of CI time.
 
