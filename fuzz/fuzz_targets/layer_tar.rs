@@ -39,13 +39,21 @@ fn check_parent(parent: &Path) {
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["canary", "root"], "something was written beside the root");
+    assert_eq!(
+        names,
+        ["canary", "root"],
+        "something was written beside the root"
+    );
     let canary = parent.join("canary");
     let md = std::fs::symlink_metadata(&canary).unwrap();
     assert!(md.file_type().is_file(), "the canary was replaced");
     assert_eq!(md.mode() & 0o7777, 0o644, "the canary's mode changed");
     assert_eq!(md.nlink(), 1, "the canary was hard-linked");
-    assert_eq!(std::fs::read(&canary).unwrap(), CANARY, "the canary was written");
+    assert_eq!(
+        std::fs::read(&canary).unwrap(),
+        CANARY,
+        "the canary was written"
+    );
 }
 
 fn fresh_root(parent: &Path) -> PathBuf {
