@@ -244,7 +244,7 @@ if want fuzz; then
                     -print_final_stats=1) >"$fuzz_log" 2>&1; then
                 echo "fuzz $t: $(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb):' "$fuzz_log" |
                     sed 's/^stat:://' | tr -s ' \n' ' ')"
-                grep -E '^#[0-9]+ +DONE' "$fuzz_log" | tail -1
+                grep -aE '^#[0-9]+[[:space:]]+DONE' "$fuzz_log" | tail -1
             else
                 echo "fuzz $t: FAILED"
                 tail -60 "$fuzz_log"
