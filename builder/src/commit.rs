@@ -336,6 +336,11 @@ impl Builder {
         reporter: &dyn Reporter,
     ) -> Result<CommitOutput> {
         let what = dest.unwrap_or("an unnamed image");
+        if self.is_detached() {
+            return Err(crate::Error::invalid(format!(
+                "committing to {what}: the builder has no container yet"
+            )));
+        }
         self.commit_inner(store, dest, opts, reporter)
             .context_with(|| format!("committing container {:?} to {what}", self.name()))
     }
