@@ -16,6 +16,7 @@ mod concurrency;
 mod docs;
 mod encryption;
 mod errors;
+mod kills;
 mod login;
 mod pods;
 mod progress;
