@@ -24,7 +24,8 @@ use crate::common::{self, run_cmd, Run};
 
 both_drivers!(
     primitives_keep_in_image_owners,
-    bud_with_run_steps_as_a_user
+    bud_with_run_steps_as_a_user,
+    s2i_example_as_a_user
 );
 
 /// The UID hodtest gets when it is free: not 1001, the in-image owner the tests look for.
@@ -771,17 +772,16 @@ fn copy_tree(src: &Path, dest: &Path) {
     }
 }
 
-/// shell-examples/s2i.sh as a rootless user (overlay): the S2I builder image, `run --user
-/// 1001` of assemble, `config --user 1001`, commit, push; the layers keep 1001 and rootless
-/// podman runs the result as 1001.
-#[test]
-fn s2i_example_as_a_user() {
+/// shell-examples/s2i.sh as a rootless user: the S2I builder image, `run --user 1001` of
+/// assemble, `config --user 1001`, commit, push; the layers keep 1001 and rootless podman
+/// runs the result as 1001.
+fn s2i_example_as_a_user(driver: &str) {
     if !require_rootless("rootless s2i.sh", &["podman", "tar", "bash"]) {
         return;
     }
     let u = ensure_user("hodtest", true);
     let t = UserDir::new(&u);
-    t.configure("overlay");
+    t.configure(driver);
     // The script finds shell-examples/s2i/ next to itself; the checkout may not be open to
     // the user, so both go into the user's directory.
     let ex = t.work("ex/shell-examples");
