@@ -176,8 +176,9 @@ pub fn run(
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none()
+            })
         });
     // chroot isolation without CAP_SYS_ADMIN: a user namespace with an identity map gives the
     // mount namespace and bind mounts (buildah's chroot falls back the same way).

@@ -112,7 +112,7 @@ where
 }
 
 /// `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A new network namespace with loopback only.
@@ -122,25 +122,36 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace (`/proc/PID/ns/net`, `ns:PATH`), joined.
+    Path(PathBuf),
 }
 
 impl NetworkMode {
-    /// Parse `private`, `none`, `host` (`""`/`default` = private).
+    /// Parse `private`, `none`, `host`, a namespace path (`""`/`default` = private).
     pub fn parse(s: &str) -> std::result::Result<NetworkMode, RunError> {
         match s {
             // buildah takes "container" (its NetworkDefault spelling) as private too.
             "" | "default" | "private" | "bridge" | "container" => Ok(NetworkMode::Private),
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
-            other => Err(RunError::Invalid(format!(
-                "unable to find network with name or ID {other}: network not found"
-            ))),
+            other => match namespace_path(other) {
+                Some(p) => Ok(NetworkMode::Path(p)),
+                None => Err(RunError::Invalid(format!(
+                    "unable to find network with name or ID {other}: network not found"
+                ))),
+            },
         }
     }
 }
 
+/// `/PATH` or `ns:/PATH`: a namespace to join (buildah's spellings).
+fn namespace_path(s: &str) -> Option<PathBuf> {
+    let p = s.strip_prefix("ns:").unwrap_or(s);
+    p.starts_with('/').then(|| PathBuf::from(p))
+}
+
 /// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamespaceMode {
     /// A new namespace.
@@ -148,17 +159,23 @@ pub enum NamespaceMode {
     Private,
     /// The host's.
     Host,
+    /// An existing namespace (`/proc/PID/ns/TYPE`, `ns:PATH`), joined.
+    Path(PathBuf),
 }
 
 impl NamespaceMode {
-    /// Parse `""`, `private` (also `container`), `host`.
+    /// Parse `""`, `private` (also `container`), `host`, a namespace path (`/…`, `ns:/…`).
     pub fn parse(s: &str) -> std::result::Result<NamespaceMode, RunError> {
         match s {
             "" | "private" | "container" => Ok(NamespaceMode::Private),
             "host" => Ok(NamespaceMode::Host),
-            other => Err(RunError::Invalid(format!(
-                "namespace mode {other:?} is not supported (use private or host)"
-            ))),
+            other => namespace_path(other)
+                .map(NamespaceMode::Path)
+                .ok_or_else(|| {
+                    RunError::Invalid(format!(
+                        "namespace mode {other:?} is not supported (use private, host or a path)"
+                    ))
+                }),
         }
     }
 }
@@ -249,7 +266,7 @@ impl RunOptions {
 
     /// The network mode in effect (private unless said).
     pub fn network(&self) -> NetworkMode {
-        self.namespaces.network.unwrap_or_default()
+        self.namespaces.network.clone().unwrap_or_default()
     }
 }
 
@@ -486,7 +503,8 @@ pub fn prepare(
         if opts
             .namespaces
             .network
-            .is_some_and(|n| n != NetworkMode::Host)
+            .as_ref()
+            .is_some_and(|n| *n != NetworkMode::Host)
         {
             return Err(RunError::Invalid(
                 "cannot set --network other than host with --isolation chroot".into(),

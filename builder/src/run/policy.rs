@@ -21,7 +21,7 @@ use super::{NamespaceMode, NetworkMode, RunError};
 
 /// Namespace choices; `None` = not said here (the container's default, else private; a
 /// cgroup namespace is shared with hod unless asked for).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Namespaces {
     /// `--network`.
@@ -42,12 +42,12 @@ impl Namespaces {
     /// These choices, with `under`'s where these say nothing.
     pub fn or(&self, under: &Namespaces) -> Namespaces {
         Namespaces {
-            network: self.network.or(under.network),
-            pid: self.pid.or(under.pid),
-            ipc: self.ipc.or(under.ipc),
-            uts: self.uts.or(under.uts),
-            cgroup: self.cgroup.or(under.cgroup),
-            user: self.user.or(under.user),
+            network: self.network.clone().or_else(|| under.network.clone()),
+            pid: self.pid.clone().or_else(|| under.pid.clone()),
+            ipc: self.ipc.clone().or_else(|| under.ipc.clone()),
+            uts: self.uts.clone().or_else(|| under.uts.clone()),
+            cgroup: self.cgroup.clone().or_else(|| under.cgroup.clone()),
+            user: self.user.clone().or_else(|| under.user.clone()),
         }
     }
 

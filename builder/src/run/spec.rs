@@ -349,25 +349,32 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
 
     // Namespaces.
     let ns = &opts.namespaces;
-    let private = |m: Option<NamespaceMode>| m.unwrap_or_default() != NamespaceMode::Host;
+    // A new namespace (`{"type"}`), a joined one (`{"type", "path"}`), or the host's (none).
+    let ns_entry = |typ: &str, m: &Option<NamespaceMode>| match m {
+        Some(NamespaceMode::Host) => None,
+        Some(NamespaceMode::Path(p)) => Some(json!({"type": typ, "path": p})),
+        None | Some(NamespaceMode::Private) => Some(json!({"type": typ})),
+    };
+    let private = |m: &Option<NamespaceMode>| matches!(m, None | Some(NamespaceMode::Private));
     let mut namespaces = vec![json!({"type": "mount"})];
-    if private(ns.pid) {
-        namespaces.push(json!({"type": "pid"}));
-    }
-    if private(ns.ipc) {
-        namespaces.push(json!({"type": "ipc"}));
-    }
-    if private(ns.uts) {
-        namespaces.push(json!({"type": "uts"}));
-    }
-    if opts.network() != NetworkMode::Host {
-        namespaces.push(json!({"type": "network"}));
+    namespaces.extend(ns_entry("pid", &ns.pid));
+    namespaces.extend(ns_entry("ipc", &ns.ipc));
+    namespaces.extend(ns_entry("uts", &ns.uts));
+    match opts.network() {
+        NetworkMode::Host => {}
+        NetworkMode::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
+        NetworkMode::Private | NetworkMode::None => namespaces.push(json!({"type": "network"})),
     }
     // The cgroup namespace is hod's unless `--cgroupns private` asks for one.
-    if ns.cgroup == Some(NamespaceMode::Private) {
-        namespaces.push(json!({"type": "cgroup"}));
+    if matches!(
+        ns.cgroup,
+        Some(NamespaceMode::Private | NamespaceMode::Path(_))
+    ) {
+        namespaces.extend(ns_entry("cgroup", &ns.cgroup));
     }
-    if inp.id_maps.is_some() {
+    if let Some(NamespaceMode::Path(p)) = &ns.user {
+        namespaces.push(json!({"type": "user", "path": p}));
+    } else if inp.id_maps.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
 
@@ -506,8 +513,9 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         "mounts": mounts,
         "linux": linux,
     });
-    // A hostname needs a private UTS namespace (runc refuses it otherwise).
-    if private(ns.uts) {
+    // A hostname needs a new UTS namespace (runc refuses it otherwise; a joined one is not
+    // hod's to rename).
+    if private(&ns.uts) {
         doc["hostname"] = json!(inp.hostname);
     }
     if let Some(profile) = sec.apparmor.as_deref().filter(|p| *p != "unconfined") {

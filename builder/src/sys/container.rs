@@ -113,42 +113,90 @@ fn load_payload() -> R<Payload> {
     })
 }
 
-fn ns_flags(spec: &Spec) -> R<CloneFlags> {
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Time => CloneFlags::empty(),
+    }
+}
+
+/// The namespaces to create (flags) and those to join (`path` entries), from the spec.
+fn ns_flags(spec: &Spec) -> R<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
     let mut flags = CloneFlags::empty();
+    let mut joins = Vec::new();
     let linux = spec.linux().as_ref();
     for ns in linux
         .and_then(|l| l.namespaces().as_ref())
         .into_iter()
         .flatten()
     {
-        if ns.path().is_some() {
-            return Err(format!(
-                "joining an existing {:?} namespace is not supported by the embedded runtime",
-                ns.typ()
-            ));
+        match ns.path() {
+            Some(p) if ns.typ() == LinuxNamespaceType::Mount => {
+                return Err(format!(
+                    "joining an existing mount namespace ({}) is not supported",
+                    p.display()
+                ))
+            }
+            Some(p) => joins.push((p.clone(), ns_flag(ns.typ()))),
+            None => flags |= ns_flag(ns.typ()),
         }
-        flags |= match ns.typ() {
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::Time => CloneFlags::empty(),
-        };
     }
-    Ok(flags)
+    Ok((flags, joins))
+}
+
+/// Whether the namespace at `path` is the one this process is in already (setns(2) refuses
+/// to re-enter one's own user namespace).
+fn is_current_ns(path: &Path, flag: CloneFlags) -> bool {
+    let name = match flag {
+        CloneFlags::CLONE_NEWUSER => "user",
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        _ => return false,
+    };
+    let id = |p: &Path| {
+        std::fs::metadata(p).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        })
+    };
+    let mine = id(&Path::new("/proc/self/ns").join(name));
+    mine.is_some() && id(path) == mine
+}
+
+/// setns(2) into the namespace at `path`.
+fn join_ns(path: &Path, flag: CloneFlags) -> R<()> {
+    if is_current_ns(path, flag) {
+        return Ok(());
+    }
+    let f = ctx(std::fs::File::open(path), || {
+        format!("opening namespace {}", path.display())
+    })?;
+    ctx(nix::sched::setns(f.as_fd(), flag), || {
+        format!("joining namespace {}", path.display())
+    })
 }
 
 fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
     // If hod dies, so does the container (the init below gets the same treatment).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let mut flags = match p.mode {
+    let (mut flags, joins) = match p.mode {
         Mode::Oci => ns_flags(&p.spec)?,
-        Mode::Chroot => CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
+        Mode::Chroot => (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS, vec![]),
     };
     flags |= CloneFlags::CLONE_NEWNS;
+    // A joined user namespace first: the others are joined or created as its root.
+    for (path, flag) in joins.iter().filter(|j| j.1 == CloneFlags::CLONE_NEWUSER) {
+        join_ns(path, *flag)?;
+    }
     if p.new_userns {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
@@ -173,6 +221,9 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
             || "becoming root in the user namespace".into(),
         )?;
         flags.remove(CloneFlags::CLONE_NEWUSER);
+    }
+    for (path, flag) in joins.iter().filter(|j| j.1 != CloneFlags::CLONE_NEWUSER) {
+        join_ns(path, *flag)?;
     }
     ctx(nix::sched::unshare(flags), || {
         format!("creating namespaces ({flags:?})")
