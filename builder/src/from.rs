@@ -67,6 +67,10 @@ impl Builder {
             Some(i) => i,
             None => crate::run::Isolation::default_from_env()?,
         };
+        // containers.conf's [containers] defaults, under what the caller gave.
+        let run_defaults = crate::containers_conf::ContainersConf::load()
+            .map_err(crate::error::Error::from)?
+            .under(&opts.run_defaults);
         let base = if image == SCRATCH {
             None
         } else {
@@ -107,7 +111,7 @@ impl Builder {
                 container_id: record.id.clone(),
                 format,
                 isolation,
-                run_defaults: opts.run_defaults.clone(),
+                run_defaults: run_defaults.clone(),
                 version: crate::builder::STATE_VERSION,
                 ..Default::default()
             };

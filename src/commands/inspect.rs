@@ -124,9 +124,13 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     let sec = &s.run_defaults.security;
     m.insert(
         "Capabilities".into(),
-        builder::run::spec::capability_set(&sec.cap_add, &sec.cap_drop)
-            .map(|c| json!(c))
-            .unwrap_or(Value::Null),
+        builder::run::spec::capability_set(
+            sec.base_capabilities.as_deref(),
+            &sec.cap_add,
+            &sec.cap_drop,
+        )
+        .map(|c| json!(c))
+        .unwrap_or(Value::Null),
     );
     m.insert(
         "Format".into(),

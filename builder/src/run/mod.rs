@@ -950,7 +950,7 @@ mod option_tests {
             ..Default::default()
         };
         let m = o.with_defaults(&d);
-        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
+        let caps = spec::capability_set(None, &m.security.cap_add, &m.security.cap_drop).unwrap();
         assert!(
             caps.contains(&"CAP_CHOWN"),
             "a run's cap-add beats a default cap-drop"
@@ -1047,7 +1047,7 @@ mod option_tests {
         });
         let d = RunDefaults::from_state_value(&j);
         let m = RunOptions::default().with_defaults(&d);
-        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
+        let caps = spec::capability_set(None, &m.security.cap_add, &m.security.cap_drop).unwrap();
         assert!(!caps.contains(&"CAP_DAC_OVERRIDE"), "{caps:?}");
         assert!(caps.contains(&"CAP_NET_ADMIN"), "{caps:?}");
         assert!(m.security.no_new_privileges == Some(true) && m.security.seccomp_unconfined());

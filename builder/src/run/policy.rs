@@ -91,6 +91,10 @@ pub enum SeccompProfile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Security {
+    /// The set `--cap-add`/`--cap-drop` start from: containers.conf `default_capabilities`
+    /// (`None` = buildah's default set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_capabilities: Option<Vec<String>>,
     /// `--cap-add`.
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
@@ -167,6 +171,8 @@ impl Security {
             !self.cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)) || self.cap_drop.contains(c)
         });
         Security {
+            base_capabilities: (self.base_capabilities.clone())
+                .or_else(|| under.base_capabilities.clone()),
             cap_add: cat(&under.cap_add, &self.cap_add),
             cap_drop,
             seccomp: self.seccomp.clone().or_else(|| under.seccomp.clone()),

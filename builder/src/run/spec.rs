@@ -158,9 +158,14 @@ pub fn parse_shm_size(s: &str) -> Result<u64, RunError> {
     super::policy::parse_size(s).map_err(|_| RunError::Invalid(format!("invalid --shm-size {s:?}")))
 }
 
-/// The final capability set: defaults (or the container's), `--cap-add`, then `--cap-drop`
-/// (a capability in both is dropped, as buildah documents). `ALL` is accepted in both.
-pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static str>, RunError> {
+/// The final capability set: `base` (containers.conf's `default_capabilities`, else
+/// buildah's default set), `--cap-add`, then `--cap-drop` (a capability in both is dropped,
+/// as buildah documents). `ALL` is accepted in all three.
+pub fn capability_set(
+    base: Option<&[String]>,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<&'static str>, RunError> {
     let mut set: Vec<&'static str> = DEFAULT_CAPABILITIES.to_vec();
     let expand = |names: &[String]| -> Result<Vec<&'static str>, RunError> {
         let mut out = Vec::new();
@@ -176,6 +181,14 @@ pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static st
         }
         Ok(out)
     };
+    if let Some(base) = base {
+        set = Vec::new();
+        for c in expand(base)? {
+            if !set.contains(&c) {
+                set.push(c);
+            }
+        }
+    }
     for c in expand(add)? {
         if !set.contains(&c) {
             set.push(c);
@@ -334,7 +347,11 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
     let cwd = crate::rootfs::clean_container_path(&cwd);
 
     let sec = &opts.security;
-    let capabilities = capability_set(&sec.cap_add, &sec.cap_drop)?;
+    let capabilities = capability_set(
+        sec.base_capabilities.as_deref(),
+        &sec.cap_add,
+        &sec.cap_drop,
+    )?;
 
     let mut rlimits: Vec<Rlimit> = Vec::new();
     for r in &opts.resources.ulimits {
