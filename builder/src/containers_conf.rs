@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::run::{Namespaces, Resources, RunDefaults, RunError};
+use crate::run::{Namespaces, Resources, RunDefaults, RunError, Security};
 
 /// The `[containers]` keys hod honours, as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -166,8 +166,7 @@ impl ContainersConf {
         let in_conf = |key: &str, e: RunError| {
             RunError::Invalid(format!("containers.conf [containers] {key}: {e}"))
         };
-        let mut d = RunDefaults::default();
-        d.namespaces = Namespaces::parse(
+        let namespaces = Namespaces::parse(
             c.netns.as_deref(),
             c.pidns.as_deref(),
             c.ipcns.as_deref(),
@@ -176,14 +175,22 @@ impl ContainersConf {
             c.userns.as_deref().filter(|u| !u.is_empty()),
         )
         .map_err(|e| in_conf("namespaces", e))?;
-        d.resources = Resources::parse(
+        let resources = Resources::parse(
             None,
             c.shm_size.as_deref(),
             c.default_ulimits.as_deref().unwrap_or_default(),
         )
         .map_err(|e| in_conf("default_ulimits/shm_size", e))?;
-        d.devices = c.devices.unwrap_or_default();
-        d.security.base_capabilities = c.default_capabilities;
+        let d = RunDefaults {
+            namespaces,
+            resources,
+            devices: c.devices.unwrap_or_default(),
+            security: Security {
+                base_capabilities: c.default_capabilities,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         Ok(ContainersConf {
             run_defaults: d,
             retry: raw.engine.retry,
