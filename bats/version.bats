@@ -19,3 +19,8 @@ load helpers
   run_hod --version
   assert "$output" =~ ' version [0-9]+\.[0-9]+'
 }
+
+@test "an unknown subcommand is cobra's 'unknown command'" {
+  run_hod 125 NoSuchCommand
+  expect_output 'Error: unknown command "NoSuchCommand" for "hod"'
+}
