@@ -299,3 +299,27 @@ function _two_platform_layout() {
   run_hod 125 run --security-opt bogus=1 $cid true
   expect_output --substring "invalid --security-opt"
 }
+
+@test "from --suffix names the container <image>-<suffix>" {
+  _prefetch busybox
+  run_hod from --quiet --suffix 4242 busybox
+  expect_output "busybox-4242"
+  run_hod from --quiet --suffix sfx scratch
+  expect_output "sfx"
+}
+
+@test "a docker-archive pushed without a name records the image's, and from gets it back" {
+  _prefetch busybox
+  run_hod push busybox docker-archive:$TEST_SCRATCH_DIR/d.tar
+  run tar -xOf $TEST_SCRATCH_DIR/d.tar manifest.json
+  assert "$output" =~ '"RepoTags":\["docker.io/library/busybox:latest"\]'
+  run_hod rmi busybox
+  run_hod from --quiet docker-archive:$TEST_SCRATCH_DIR/d.tar
+  expect_output "busybox-working-container"
+  # an oci-archive has no such name
+  run_hod push busybox oci-archive:$TEST_SCRATCH_DIR/o.tar
+  run_hod rm -a
+  run_hod rmi -a
+  run_hod from --quiet oci-archive:$TEST_SCRATCH_DIR/o.tar
+  expect_output "oci-archive-working-container"
+}

@@ -167,11 +167,6 @@ pub fn registry_context(
 ) -> anyhow::Result<RegistryContext> {
     let mut r = RegistryContext::default();
     r.auth_file = flags.authfile.clone().filter(|p| !p.as_os_str().is_empty());
-    // buildah (containers/common's CheckAuthFile): a named auth file must exist.
-    if let Some(p) = &r.auth_file {
-        std::fs::metadata(p)
-            .with_context(|| format!("credential file is not accessible: stat {}", p.display()))?;
-    }
     r.credentials = flags
         .creds
         .as_deref()

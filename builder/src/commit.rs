@@ -347,6 +347,8 @@ impl Builder {
         reporter: &dyn Reporter,
     ) -> Result<CommitOutput> {
         let what = dest.unwrap_or("an unnamed image");
+        // As buildah: a named --authfile must exist, whatever the destination.
+        crate::registries::auth::check_auth_file(&opts.registry)?;
         self.commit_inner(store, dest, opts, reporter)
             .context_with(|| format!("committing container {:?} to {what}", self.name()))
     }

@@ -93,8 +93,15 @@ impl Builder {
             Some(n) => store.create_container(std::slice::from_ref(n), image_id.as_deref(), ""),
             None => {
                 let base_name = match &prefix_source {
-                    Some(spec) => format!("{}-working-container", image_name_prefix(spec)),
-                    None => "working-container".to_string(),
+                    Some(spec) => format!(
+                        "{}-{}",
+                        image_name_prefix(spec),
+                        opts.suffix.as_deref().unwrap_or("working-container")
+                    ),
+                    None => opts
+                        .suffix
+                        .clone()
+                        .unwrap_or_else(|| "working-container".to_string()),
                 };
                 store.create_container_auto_name(&base_name, image_id.as_deref(), "")
             }
