@@ -87,9 +87,18 @@ linux/arm64/v8"
   # without --all only this host's instance
   run_hod manifest create third
   run_hod manifest add third oci:$TEST_SCRATCH_DIR/layout:both
+  # the digest printed is the instance added, which annotate then finds
+  sha=$(awk '{print $2}' <<<"$output")
   run_hod manifest inspect third
-  run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$output"
+  inspected=$output
+  run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$inspected"
   expect_output "amd64"
+  run jq -r '.manifests[0].digest' <<<"$inspected"
+  expect_output "$sha"
+  run_hod manifest annotate --annotation hello=world third "$sha"
+  run_hod manifest inspect third
+  run jq -r '.manifests[0].annotations.hello' <<<"$output"
+  expect_output "world"
 }
 
 @test "manifest add and annotate override platform fields and annotations" {

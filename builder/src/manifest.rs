@@ -713,7 +713,12 @@ pub fn add(
         }
         Ok(())
     })?;
-    Ok((l.id, top))
+    // buildah prints the instance it added (the source list's digest only with --all).
+    let shown = match found.as_slice() {
+        [one] if !opts.all => one.desc.digest.clone(),
+        _ => top,
+    };
+    Ok((l.id, shown))
 }
 
 /// The digest an `annotate`/`remove` argument names: a digest, else an image whose digest
