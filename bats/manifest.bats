@@ -135,6 +135,11 @@ linux/arm64/v8"
   run_hod 125 manifest remove mylist $ARM64_DIGEST
   expect_output --substring "no instance matching digest"
 
+  # a list with two names: rm of one name only untags it
+  run_hod tag mylist mylist2
+  run_hod manifest rm mylist2
+  expect_output "untagged: localhost/mylist2:latest"
+  run_hod manifest exists mylist
   run_hod manifest rm mylist
   expect_output "untagged: localhost/mylist:latest
 $LIST_ID"

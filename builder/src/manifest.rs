@@ -776,19 +776,34 @@ pub fn remove(store: &Store, list: &str, instance: &str) -> Result<(String, Dige
 /// What `manifest rm` removed.
 #[derive(Debug, Clone)]
 pub struct Removed {
-    /// The list's names.
+    /// The names removed (`untagged: NAME`).
     pub names: Vec<String>,
-    /// Its ID.
-    pub id: String,
+    /// The list's ID when the list itself went (`None`: one of its names only).
+    pub id: Option<String>,
 }
 
-/// `manifest rm LIST`: remove the list record only (its instances stay).
+/// `manifest rm LIST`: remove the list record only (its instances stay). As `rmi`, a name
+/// of a list with other names only untags that name.
 pub fn rm(store: &Store, list: &str) -> Result<Removed> {
     let l = load(store, list)?;
+    if l.names.len() > 1 {
+        if let Some(n) = l
+            .names
+            .iter()
+            .find(|n| crate::reference::name_matches(n, list))
+        {
+            let rest: Vec<String> = l.names.iter().filter(|x| *x != n).cloned().collect();
+            store.set_image_names(&l.id, &rest)?;
+            return Ok(Removed {
+                names: vec![n.clone()],
+                id: None,
+            });
+        }
+    }
     store.delete_image(&l.id)?;
     Ok(Removed {
         names: l.names,
-        id: l.id,
+        id: Some(l.id),
     })
 }
 
