@@ -1243,7 +1243,7 @@ mod tests {
             id
         );
         let r = rm(&store, "mylist").unwrap();
-        assert_eq!(r.id, id);
+        assert_eq!(r.id, Some(id));
         assert!(!exists(&store, "mylist").unwrap());
     }
 }
