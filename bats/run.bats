@@ -201,6 +201,22 @@ function setup_ctr() {
   assert "$output" =~ '^(/dev/pts/[0-9]+|/dev/console)$' "tty inside run -t"
 }
 
+@test "run --terminal gives the command a terminal with both runtimes, even when hod has none" {
+  setup_ctr
+  run_hod run --terminal=true $cid sh -c '[ -t 0 ] && [ -t 1 ] && echo tty' </dev/null
+  expect_output --substring "tty"
+  run_hod run --terminal=false $cid sh -c '[ -t 1 ] || echo none' </dev/null
+  expect_output "none"
+  skip_if_no_runtime
+  # the status comes through
+  run_hod 3 run --runtime runc --terminal=true $cid sh -c '[ -t 0 ] && [ -t 1 ] && echo tty; exit 3' </dev/null
+  expect_output --substring "tty"
+  run_hod run --runtime runc --terminal=true $cid ls --color=auto /
+  colored=$output
+  run_hod run --runtime runc --terminal=false $cid ls --color=auto /
+  assert "$colored" != "$output" "ls colours on a terminal only"
+}
+
 @test "run passes stdin through" {
   setup_ctr
   run sh -c "echo piped-in | $HOD $HOD_REGISTRY_OPTS $ROOTDIR_OPTS run $cid cat"

@@ -77,14 +77,15 @@ pub fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<(), Run
     Ok(())
 }
 
-/// Terminal relay: hod's stdin/stdout ↔ the pty master, raw mode while it runs.
-struct Tty {
+/// Terminal relay: hod's stdin/stdout ↔ the pty master, raw mode while it runs (also for
+/// an external runtime, see `oci::run`).
+pub(super) struct Tty {
     master: OwnedFd,
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Tty {
-    fn open() -> Result<(Tty, OwnedFd), RunError> {
+    pub(super) fn open() -> Result<(Tty, OwnedFd), RunError> {
         let ws = process::get_winsize(std::io::stdin().as_fd()).ok();
         let pty = nix::pty::openpty(None, None)
             .map_err(|e| RunError::Setup(format!("allocating a pty: {e}")))?;
@@ -111,7 +112,7 @@ impl Tty {
         ))
     }
 
-    fn relay(&self, out: Option<File>) -> Result<std::thread::JoinHandle<()>, RunError> {
+    pub(super) fn relay(&self, out: Option<File>) -> Result<std::thread::JoinHandle<()>, RunError> {
         let mut to_master = File::from(
             self.master
                 .try_clone()
