@@ -294,6 +294,25 @@ function setup_ctr() {
   test ! -e $TEST_SCRATCH_DIR/lower/n
 }
 
+@test "run --volume :O,upperdir=,workdir= keeps the writes in the given upper directory" {
+  setup_ctr
+  T=$TEST_SCRATCH_DIR
+  mkdir -p $T/lower $T/upper $T/work
+  echo hello > $T/lower/hello
+  ov=$T/lower:/test:O,upperdir=$T/upper,workdir=$T/work
+  run_hod run -v $ov $cid cat /test/hello
+  expect_output "hello"
+  run_hod run -v $ov $cid sh -c 'echo world > /test/world'
+  run cat $T/upper/world
+  expect_output "world"
+  test ! -e $T/lower/world
+  # the next run sees it
+  run_hod run -v $ov $cid cat /test/world
+  expect_output "world"
+  run_hod 125 run -v $T/lower:/test:O,upperdir=$T/upper $cid true
+  expect_output --substring "upperdir and workdir go together"
+}
+
 @test "run --mount type=cache persists between runs" {
   setup_ctr
   run_hod run --mount type=cache,target=/cache $cid sh -c 'echo kept > /cache/marker'
