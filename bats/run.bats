@@ -313,6 +313,27 @@ function setup_ctr() {
   expect_output --substring "upperdir and workdir go together"
 }
 
+@test "run --mount type=bind,from=IMAGE binds from inside the image, and leaves no container" {
+  setup_ctr
+  run_hod from --quiet busybox
+  b=$output
+  run_hod run $b sh -c 'mkdir /subdir; echo hello1 > /hello1; echo hello2 > /subdir/hello; ln -s / /subdir/up; echo image > /etc/marker'
+  run_hod commit -q $b mbase
+  run_hod containers -q
+  before=$output
+  run_hod run --mount type=bind,source=.,from=mbase,target=/test $cid cat /test/hello1
+  expect_output "hello1"
+  run_hod run --mount type=bind,source=subdir,from=mbase,target=/test $cid cat /test/hello
+  expect_output "hello2"
+  # a link to / leads to the image's root, not the host's
+  run_hod run --mount type=bind,source=subdir/up/etc,from=mbase,target=/test $cid cat /test/marker
+  expect_output "image"
+  run_hod 125 run --mount type=bind,source=nosuch,from=mbase,target=/test $cid true
+  expect_output --substring "no such file or directory"
+  run_hod containers -q
+  expect_output "$before"
+}
+
 @test "run --mount type=cache persists between runs" {
   setup_ctr
   run_hod run --mount type=cache,target=/cache $cid sh -c 'echo kept > /cache/marker'

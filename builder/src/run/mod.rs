@@ -797,6 +797,71 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
     (sub("/etc/subuid", uid), sub("/etc/subgid", gid))
 }
 
+/// `--mount` values with `from=IMAGE` rewritten to bind the source from inside the image's
+/// rootfs (resolved inside it, so a link cannot lead out); the working containers made for
+/// that go into `temps`.
+fn mounts_from_images(
+    store: &Store,
+    mounts: &[String],
+    temps: &mut Vec<Builder>,
+) -> Result<Vec<String>> {
+    let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
+        RunError::Io {
+            op: op.into(),
+            path: p.to_path_buf(),
+            source: e,
+        }
+        .into()
+    };
+    let mut out = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let parts: Vec<&str> = m.split(',').collect();
+        let Some(from) = parts.iter().find_map(|p| p.strip_prefix("from=")) else {
+            out.push(m.clone());
+            continue;
+        };
+        if from.is_empty() {
+            return Err(
+                RunError::Invalid(format!("invalid mount {m:?}: from needs an image")).into(),
+            );
+        }
+        let src = parts
+            .iter()
+            .find_map(|p| p.strip_prefix("src=").or_else(|| p.strip_prefix("source=")))
+            .unwrap_or(".");
+        let mut b = Builder::new_from(
+            store,
+            from,
+            &crate::options::FromOptions::default(),
+            &crate::report::Quiet,
+        )?;
+        let root = b.mount(store);
+        temps.push(b);
+        let root = root?;
+        let clean = crate::rootfs::clean_container_path(&format!("/{src}"));
+        let abs = crate::rootfs::Root::open(&root)
+            .and_then(|r| r.real_path(&clean))
+            .map_err(|e| io("resolving mount source", &clean, e))?
+            .ok_or_else(|| {
+                io(
+                    "resolving mount source",
+                    &clean,
+                    std::io::Error::from_raw_os_error(libc::ENOENT),
+                )
+            })?;
+        let mut rewritten: Vec<String> = parts
+            .iter()
+            .filter(|p| {
+                !(p.starts_with("from=") || p.starts_with("src=") || p.starts_with("source="))
+            })
+            .map(|p| p.to_string())
+            .collect();
+        rewritten.push(format!("src={}", abs.display()));
+        out.push(rewritten.join(","));
+    }
+    Ok(out)
+}
+
 impl Builder {
     /// Run `command` in the container; returns the command's exit status. The container's
     /// run defaults (from `from`) go under `opts`; the isolation is `opts`', else
@@ -814,7 +879,31 @@ impl Builder {
         }
         opts.no_pivot |= std::env::var("BUILDAH_NOPIVOT")
             .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
-        let opts = &opts;
+        // `--mount …,from=IMAGE`: a bind from the image's rootfs, through temporary working
+        // containers removed after the run.
+        let mut temps = Vec::new();
+        let resolved = mounts_from_images(store, &opts.mounts, &mut temps);
+        let result = match resolved {
+            Ok(m) => {
+                opts.mounts = m;
+                self.run_with_mounts(store, command, &opts)
+            }
+            Err(e) => Err(e),
+        };
+        for t in temps {
+            if let Err(e) = t.delete(store) {
+                tracing::debug!("removing the container of a --mount from=: {e:#}");
+            }
+        }
+        result
+    }
+
+    fn run_with_mounts(
+        &mut self,
+        store: &Store,
+        command: &[String],
+        opts: &RunOptions,
+    ) -> Result<i32> {
         let was_mounted = !self.state.mount_point.is_empty();
         let rootfs = self.mount(store)?;
         let result = self.run_mounted(store, &rootfs, command, opts);
