@@ -323,3 +323,24 @@ function _two_platform_layout() {
   run_hod from --quiet oci-archive:$TEST_SCRATCH_DIR/o.tar
   expect_output "oci-archive-working-container"
 }
+
+@test "from --cgroup-parent: later runs are in a cgroup under it, with both runtimes; the run's own cgroup goes" {
+  skip_if_rootless "cgroups are made as root"
+  _prefetch busybox
+  parent=hodtest-$(random_string 6 | tr A-Z a-z)
+  run_hod from --quiet --cgroupns=host --cgroup-parent $parent busybox
+  cid=$output
+  run_hod --cgroup-manager cgroupfs run $cid sh -c 'cat /proc/$$/cgroup'
+  assert "$output" =~ "/$parent/hod-" "the run's cgroup is under the parent"
+  leaf=$(grep -o "/$parent/hod-[^/]*" <<<"$output" | head -1)
+  run find /sys/fs/cgroup -path "*$leaf" -maxdepth 4
+  expect_output "" "the run's own cgroup is removed afterwards"
+  if command -v runc >/dev/null; then
+    run_hod run --runtime runc $cid sh -c 'cat /proc/$$/cgroup'
+    assert "$output" =~ "/$parent/" "runc gets the spec's cgroupsPath"
+  fi
+  run_hod from --quiet busybox
+  run_hod run $output sh -c 'cat /proc/$$/cgroup'
+  assert "$output" !~ "$parent" "without --cgroup-parent"
+  find /sys/fs/cgroup -depth -type d -name "$parent" -exec rmdir {} + 2>/dev/null || true
+}

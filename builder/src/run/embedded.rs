@@ -315,6 +315,18 @@ pub fn run(
         let _ = h.join();
     }
     drop(tty);
+    // The run's own cgroups (the leaves; `--cgroup-parent` itself stays, as with runc).
+    if let Some(cg) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    {
+        for (_, dir) in crate::sys::container::cgroup_dirs(cg).unwrap_or_default() {
+            if let Err(e) = std::fs::remove_dir(&dir) {
+                tracing::debug!("removing cgroup {}: {e}", dir.display());
+            }
+        }
+    }
     let _ = std::fs::remove_file(&ppath);
     if let Some(e) = maps_error {
         return Err(e);

@@ -224,6 +224,9 @@ pub struct RunOptions {
     pub volumes: Vec<String>,
     /// `--mount type=…`.
     pub mounts: Vec<String>,
+    /// `--cgroup-parent` (of `from`/`bud`): the run's cgroup is made under this one
+    /// (cgroupfs layout: relative to hod's own cgroup in each hierarchy unless absolute).
+    pub cgroup_parent: Option<String>,
     /// Directory relative `--mount type=bind` sources are taken from.
     pub context_dir: Option<PathBuf>,
     /// Allocate a pty; `None` = when stdin is a terminal.
@@ -260,6 +263,9 @@ impl RunOptions {
         o.devices = cat(&d.devices, &self.devices);
         o.volumes = cat(&d.volumes, &self.volumes);
         o.no_hosts |= d.no_hosts;
+        if o.cgroup_parent.is_none() {
+            o.cgroup_parent = d.cgroup_parent.clone();
+        }
         o.no_hostname |= d.no_hostname;
         o
     }
@@ -717,7 +723,18 @@ pub fn prepare(
         id_maps,
         terminal,
     };
-    Ok((generate(&inputs)?, terminal))
+    let mut spec = generate(&inputs)?;
+    if let Some(parent) = opts.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+        let leaf = format!(
+            "hod-{}-{}",
+            container_id.chars().take(12).collect::<String>(),
+            &crate::fsutil::random_id()[..8]
+        );
+        if let Some(l) = spec.linux_mut() {
+            l.set_cgroups_path(Some(Path::new(parent).join(leaf)));
+        }
+    }
+    Ok((spec, terminal))
 }
 
 /// Whether this host runs programs built for `arch` (Go's names: amd64, arm64, …): its own

@@ -453,6 +453,9 @@ pub struct RunDefaults {
     pub no_hosts: bool,
     /// Keep the image's /etc/hostname.
     pub no_hostname: bool,
+    /// `--cgroup-parent`: the cgroup later runs are made under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 impl RunDefaults {

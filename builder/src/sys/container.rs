@@ -185,9 +185,81 @@ fn join_ns(path: &Path, flag: CloneFlags) -> R<()> {
     })
 }
 
+/// The directories of the cgroup `path` (the spec's `cgroupsPath`) in each hierarchy this
+/// process is in (cgroupfs layout, as runc's: a relative path is under this process's own
+/// cgroup). cgroup v1 hierarchies are at `/sys/fs/cgroup/<controllers>`, v2 at
+/// `/sys/fs/cgroup/unified` (hybrid) or `/sys/fs/cgroup`.
+pub fn cgroup_dirs(path: &Path) -> io::Result<Vec<(PathBuf, PathBuf)>> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    let base = Path::new("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    for line in own.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, cur) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+        let mount = if ctrls.is_empty() {
+            if base.join("unified/cgroup.procs").exists() {
+                base.join("unified")
+            } else {
+                base.to_path_buf()
+            }
+        } else {
+            base.join(ctrls.strip_prefix("name=").unwrap_or(ctrls))
+        };
+        if !mount.join("cgroup.procs").exists() {
+            continue;
+        }
+        let start = mount.join(cur.trim_start_matches('/'));
+        let target = if path.is_absolute() {
+            mount.join(path.strip_prefix("/").unwrap_or(path))
+        } else {
+            start.join(path)
+        };
+        out.push((start, target));
+    }
+    Ok(out)
+}
+
+/// Move this process into the cgroup `path` in every hierarchy (made as needed; a new
+/// cpuset cgroup gets its parent's CPUs and memory nodes, as runc does).
+fn join_cgroup(path: &Path) -> R<()> {
+    for (start, target) in ctx(cgroup_dirs(path), || "reading /proc/self/cgroup".into())? {
+        ctx(std::fs::create_dir_all(&target), || {
+            format!("creating cgroup {}", target.display())
+        })?;
+        if target.join("cpuset.cpus").exists() {
+            let mut levels: Vec<&Path> = target.ancestors().take_while(|a| *a != start).collect();
+            levels.reverse();
+            for dir in levels {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                    if v.trim().is_empty() {
+                        if let Some(parent) = dir.parent() {
+                            let pv = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                            let _ = std::fs::write(dir.join(f), pv.trim());
+                        }
+                    }
+                }
+            }
+        }
+        let procs = target.join("cgroup.procs");
+        ctx(std::fs::write(&procs, "0"), || {
+            format!("joining cgroup {}", target.display())
+        })?;
+    }
+    Ok(())
+}
+
 fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
     // If hod dies, so does the container (the init below gets the same treatment).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if let Some(cg) = p
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    {
+        join_cgroup(cg)?;
+    }
     let (mut flags, joins) = match p.mode {
         Mode::Oci => ns_flags(&p.spec)?,
         Mode::Chroot => (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS, vec![]),
