@@ -44,6 +44,17 @@ EOF
   expect_output --substring "nofile=500"
 }
 
+@test "containers.conf: default_ulimits also apply at run time, under the container's" {
+  setup_conf
+  CONTAINERS_CONF=/dev/null run_hod from --quiet busybox
+  cid=$output
+  CONTAINERS_CONF=$conf run_hod run $cid sh -c 'ulimit -n'
+  expect_output "500"
+  CONTAINERS_CONF=/dev/null run_hod from --quiet --ulimit nofile=300:400 busybox
+  CONTAINERS_CONF=$conf run_hod run $output sh -c 'ulimit -n'
+  expect_output "300"
+}
+
 @test "containers.conf: devices" {
   setup_conf
   rm -f $TEST_SCRATCH_DIR/dev-foo

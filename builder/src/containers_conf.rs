@@ -17,6 +17,8 @@
 //! `from` (and so every `bud` stage) records the result in the container, as buildah does:
 //! a later `run` uses what was in force when the container was made, and a `--ulimit`,
 //! `--device`, `--cap-add`, namespace flag … given to `from`/`bud` wins over the file.
+//! `default_ulimits` is also read again by each `run` and put under everything else (as
+//! buildah's run does).
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;

@@ -885,6 +885,14 @@ impl Builder {
     /// `BUILDAH_ISOLATION`'s, else the container's.
     pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
         let mut opts = opts.with_defaults(&self.state.run_defaults);
+        // containers.conf's default_ulimits as they are now go under everything else (buildah
+        // applies them at run time; its other [containers] keys were taken at `from`).
+        let conf = crate::containers_conf::ContainersConf::load()?;
+        let conf_limits = Resources {
+            ulimits: conf.run_defaults.resources.ulimits.clone(),
+            ..Default::default()
+        };
+        opts.resources = opts.resources.or(&conf_limits);
         if opts.isolation.is_none() {
             opts.isolation = Some(Isolation::from_env()?.unwrap_or(self.state.isolation));
         }
