@@ -3,7 +3,8 @@
 #
 #   hack/test.sh [TIER...]      TIER: deps build cargo bats examples (default: all, in order)
 #
-# 1. deps      apt-get install whatever of the test tools is missing (Debian/Ubuntu, as root)
+# 1. deps      apt-get install whatever of the test tools (and libseccomp-dev, to build) is
+#              missing (Debian/Ubuntu, as root)
 # 2. build     cargo build of hod (dev profile, dependencies optimised: one build
 #              serves both the cargo tests and the CLI tiers)
 # 3. cargo     cargo test --workspace: unit tests and tests/it (integration)
@@ -57,6 +58,9 @@ if want deps; then
     done
     [[ -x /bin/busybox ]] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing+=(busybox-static)
     [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a || -e /usr/lib/libc.a ]] || missing+=(libc6-dev)
+    # Building hod: the seccomp filter links libseccomp (as runc does).
+    [[ -e /usr/include/seccomp.h ]] || missing+=(libseccomp-dev)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     if [[ ${#missing[@]} -gt 0 ]]; then
         mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
         echo "installing: ${missing[*]}"

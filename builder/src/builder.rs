@@ -175,8 +175,13 @@ impl Builder {
         Ok(Some(Builder { state, record, dir }))
     }
 
-    /// Persist the state atomically.
+    /// Persist the state atomically (a detached builder, which has no container, keeps
+    /// its state in memory only).
     pub fn save(&self) -> Result<()> {
+        if self.is_detached() {
+            // No container yet: the state is the in-memory one (`detached_from_base`).
+            return Ok(());
+        }
         let path = self.dir.join(STATE_FILE);
         let data = serde_json::to_vec_pretty(&self.state).map_err(|source| Error::Json {
             op: "encoding builder state for".into(),

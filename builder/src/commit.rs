@@ -349,6 +349,11 @@ impl Builder {
         let what = dest.unwrap_or("an unnamed image");
         // As buildah: a named --authfile must exist, whatever the destination.
         crate::registries::auth::check_auth_file(&opts.registry)?;
+        if self.is_detached() {
+            return Err(crate::Error::invalid(format!(
+                "committing to {what}: the builder has no container yet"
+            )));
+        }
         self.commit_inner(store, dest, opts, reporter)
             .context_with(|| format!("committing container {:?} to {what}", self.name()))
     }

@@ -8,6 +8,8 @@
 //!     ──> config digest ──> big data "sha256:<hex>" ──> ImageConfig
 //! store.create_container(name, image) ──> hod.json in the container's userdata dir
 //! ```
+use std::path::PathBuf;
+
 use crate::builder::{Builder, BuilderState, BUILDER_TYPE};
 use crate::error::{Error, Result, ResultExt};
 use crate::image::manifest::{self, Manifest};
@@ -58,46 +60,34 @@ impl Builder {
         opts: &FromOptions,
         reporter: &dyn Reporter,
     ) -> Result<Builder> {
-        // The environment's defaults, decided here so every caller gets the CLI's.
-        let format = match opts.format {
-            Some(f) => f,
-            None => crate::builder::ImageFormat::default_from_env()?,
-        };
-        let isolation = match opts.isolation {
-            Some(i) => i,
-            None => crate::run::Isolation::default_from_env()?,
-        };
-        // containers.conf's [containers] defaults, under what the caller gave.
-        let run_defaults = crate::containers_conf::ContainersConf::load()
-            .map_err(crate::error::Error::from)?
-            .under(&opts.run_defaults);
-        let base = if image == SCRATCH {
-            None
-        } else {
-            Some(resolve_image(store, image, opts, reporter)?)
-        };
-        let (from_image, prefix_source) = match &base {
-            None => (String::new(), None),
-            Some(b) => {
-                let spec = image_name_for(
-                    image.strip_prefix("containers-storage:").unwrap_or(image),
-                    &b.record,
-                );
-                (spec.clone(), Some(spec))
-            }
-        };
-        let image_id = base.as_ref().map(|b| b.record.id.clone());
+        let base = resolve_base(store, image, opts, reporter)?;
+        Builder::new_from_base(store, image, base.as_ref(), opts)
+    }
+
+    /// Create a working container from a base [`resolve_base`] found for `image` (the
+    /// reference as the user wrote it: it names the container and the base annotations)
+    /// and save its state.
+    pub fn new_from_base(
+        store: &Store,
+        image: &str,
+        base: Option<&BaseImage>,
+        opts: &FromOptions,
+    ) -> Result<Builder> {
+        let mut state = initial_state(image, base, opts)?;
+        let image_id = base.map(|b| b.record.id.clone());
         // A generated name is picked by the store under its lock (parallel `from`s of one
         // image would otherwise race for the same `-N` suffix).
         let record = match &opts.name {
             Some(n) => store.create_container(std::slice::from_ref(n), image_id.as_deref(), ""),
             None => {
-                let base_name = match &prefix_source {
-                    Some(spec) => format!(
-                        "{}-{}",
-                        image_name_prefix(spec),
-                        opts.suffix.as_deref().unwrap_or("working-container")
-                    ),
+                let base_name = match base {
+                    Some(_) => {
+                        format!(
+                            "{}-{}",
+                            image_name_prefix(&state.from_image),
+                            opts.suffix.as_deref().unwrap_or("working-container")
+                        )
+                    }
                     None => opts
                         .suffix
                         .clone()
@@ -107,61 +97,13 @@ impl Builder {
             }
         }
         .context_with(|| "creating container".to_string())?;
-        let name = record.names.first().cloned().unwrap_or_default();
+        state.container = record.names.first().cloned().unwrap_or_default();
+        state.container_id = record.id.clone();
         let result = (|| {
-            let dir = store.container_dir(&record.id)?;
-            let mut state = BuilderState {
-                kind: BUILDER_TYPE.to_string(),
-                from_image: from_image.clone(),
-                from_image_id: image_id.clone().unwrap_or_default(),
-                container: name.clone(),
-                container_id: record.id.clone(),
-                format,
-                isolation,
-                run_defaults: run_defaults.clone(),
-                version: crate::builder::STATE_VERSION,
-                ..Default::default()
-            };
-            match &base {
-                None => {
-                    state.config = ImageConfig::scratch();
-                    let platform = &opts.registry.platform;
-                    if !platform.architecture.is_empty() {
-                        state.config.architecture = platform.architecture.clone();
-                    }
-                    if !platform.os.is_empty() {
-                        state.config.os = platform.os.clone();
-                    }
-                    if !platform.variant.is_empty() {
-                        state.config.variant = Some(platform.variant.clone());
-                    }
-                    state
-                        .annotations
-                        .insert(ANNOTATION_BASE_DIGEST.to_string(), String::new());
-                }
-                Some(b) => {
-                    state.config = b.config.clone();
-                    state.from_docker = b.docker;
-                    let digest = b
-                        .manifest_digest
-                        .as_ref()
-                        .map(|d| d.to_string())
-                        .unwrap_or_default();
-                    state.from_image_digest = digest.clone();
-                    state
-                        .annotations
-                        .insert(ANNOTATION_BASE_DIGEST.to_string(), digest);
-                    if !is_short_name(&from_image) {
-                        state
-                            .annotations
-                            .insert(ANNOTATION_BASE_NAME.to_string(), from_image.clone());
-                    }
-                }
-            }
             let b = Builder {
                 state,
+                dir: store.container_dir(&record.id)?,
                 record: record.clone(),
-                dir,
             };
             b.save()?;
             Ok(b)
@@ -173,6 +115,118 @@ impl Builder {
         }
         result
     }
+
+    /// The builder [`Builder::new_from_base`] would make, without its container: the
+    /// state lives in memory only ([`Builder::save`] keeps nothing, [`Builder::delete`]
+    /// removes nothing, mounting fails). The Containerfile engine uses it for a `--layers`
+    /// stage whose steps may all be cache hits, and makes the container only on a miss
+    /// (on vfs a container is a copy of the whole base).
+    pub fn detached_from_base(
+        image: &str,
+        base: Option<&BaseImage>,
+        opts: &FromOptions,
+    ) -> Result<Builder> {
+        Ok(Builder {
+            state: initial_state(image, base, opts)?,
+            record: Default::default(),
+            dir: PathBuf::new(),
+        })
+    }
+
+    /// Whether the builder has no container and no state directory (see
+    /// [`Builder::detached_from_base`]).
+    pub fn is_detached(&self) -> bool {
+        self.dir.as_os_str().is_empty()
+    }
+}
+
+/// The found base of `image`: `None` for `scratch`, else the image (pulled when the
+/// policy and reference say so) and its config for the platform.
+pub fn resolve_base(
+    store: &Store,
+    image: &str,
+    opts: &FromOptions,
+    reporter: &dyn Reporter,
+) -> Result<Option<BaseImage>> {
+    if image == SCRATCH {
+        Ok(None)
+    } else {
+        resolve_image(store, image, opts, reporter).map(Some)
+    }
+}
+
+/// A new working container's state (without the container's name and ID), with the
+/// environment's defaults decided here so every caller gets the CLI's.
+fn initial_state(
+    image: &str,
+    base: Option<&BaseImage>,
+    opts: &FromOptions,
+) -> Result<BuilderState> {
+    let format = match opts.format {
+        Some(f) => f,
+        None => crate::builder::ImageFormat::default_from_env()?,
+    };
+    let isolation = match opts.isolation {
+        Some(i) => i,
+        None => crate::run::Isolation::default_from_env()?,
+    };
+    let from_image = match base {
+        None => String::new(),
+        Some(b) => image_name_for(
+            image.strip_prefix("containers-storage:").unwrap_or(image),
+            &b.record,
+        ),
+    };
+    let mut state = BuilderState {
+        kind: BUILDER_TYPE.to_string(),
+        from_image: from_image.clone(),
+        from_image_id: base.map(|b| b.record.id.clone()).unwrap_or_default(),
+        format,
+        isolation,
+        // containers.conf's [containers] defaults, under what the caller gave.
+        run_defaults: crate::containers_conf::ContainersConf::load()
+            .map_err(crate::error::Error::from)?
+            .under(&opts.run_defaults),
+        version: crate::builder::STATE_VERSION,
+        ..Default::default()
+    };
+    match base {
+        None => {
+            state.config = ImageConfig::scratch();
+            let platform = &opts.registry.platform;
+            if !platform.architecture.is_empty() {
+                state.config.architecture = platform.architecture.clone();
+            }
+            if !platform.os.is_empty() {
+                state.config.os = platform.os.clone();
+            }
+            if !platform.variant.is_empty() {
+                state.config.variant = Some(platform.variant.clone());
+            }
+            state
+                .annotations
+                .insert(ANNOTATION_BASE_DIGEST.to_string(), String::new());
+        }
+        Some(b) => {
+            state.config = b.config.clone();
+            state.from_docker = b.docker;
+            let digest = b
+                .manifest_digest
+                .as_ref()
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            state.from_image_digest = digest.clone();
+            state
+                .annotations
+                .insert(ANNOTATION_BASE_DIGEST.to_string(), digest);
+            if !is_short_name(&from_image) {
+                state
+                    .annotations
+                    .insert(ANNOTATION_BASE_NAME.to_string(), from_image);
+            }
+        }
+    }
+    Ok(state)
 }
 
 impl Builder {

@@ -11,6 +11,11 @@ impl Builder {
     /// reference (containers/storage counts them), so a caller's `mount` + `unmount` pair
     /// leaves an earlier mount in place.
     pub fn mount(&mut self, store: &Store) -> Result<PathBuf> {
+        if self.is_detached() {
+            return Err(crate::Error::invalid(
+                "mounting a builder that has no container yet",
+            ));
+        }
         let path = store
             .mount_layer(&self.record.layer)
             .context_with(|| format!("mounting container {:?}", self.state.container))?;

@@ -6,6 +6,9 @@ use crate::store::Store;
 impl Builder {
     /// Unmount (every reference) and delete the container, its layer and its directories.
     pub fn delete(self, store: &Store) -> Result<()> {
+        if self.is_detached() {
+            return Ok(());
+        }
         if let Err(e) = store.unmount_layer(&self.record.layer, true) {
             tracing::debug!("unmounting {} before removal: {e}", self.record.id);
         }

@@ -115,6 +115,9 @@ pub struct StageExecutor<'a, 'c> {
     pub last_created_by: String,
     /// How the stage's containers are made (again, after each cached step).
     from_opts: FromOptions,
+    /// The base (as written, and found) of a detached `builder` whose container is not
+    /// made yet (`--layers`, see `start`).
+    pending: Option<(String, builder::from::BaseImage)>,
 }
 
 fn now() -> String {
@@ -156,9 +159,28 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
             None => cx.opts.registry.platform.clone(),
         };
-        let builder = Builder::new_from(cx.store, base, &fo, cx.reporter)
+        let found = builder::from::resolve_base(cx.store, base, &fo, cx.reporter)
             .map_err(|e| step_error(&from_line, e.into()))?;
+        // --layers: when every step may be a cache hit, the container (on vfs a copy of
+        // the whole base) is made only when a step misses or the stage's container is used.
+        let lazy = cx.opts.layers
+            && !cx.opts.no_cache
+            && cx.opts.cache_ttl != Some(Default::default())
+            && !stage.steps.is_empty()
+            && found
+                .as_ref()
+                .is_some_and(|b| b.config.config.on_build.as_ref().is_none_or(Vec::is_empty));
+        let (builder, pending) = if lazy {
+            let b = Builder::detached_from_base(base, found.as_ref(), &fo)
+                .map_err(|e| step_error(&from_line, e.into()))?;
+            (b, found.map(|f| (base.to_string(), f)))
+        } else {
+            let b = Builder::new_from_base(cx.store, base, found.as_ref(), &fo)
+                .map_err(|e| step_error(&from_line, e.into()))?;
+            (b, None)
+        };
         let mut ex = StageExecutor {
+            pending,
             from_opts: fo,
             cx,
             stage,
@@ -223,7 +245,13 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     /// Replace the working container by one made from `image` (after a cached or a
     /// committed step in `--layers` mode).
     fn switch_to(&mut self, image: &str) -> Result<()> {
-        let b = Builder::new_from(self.cx.store, image, &self.from_opts, self.cx.reporter)?;
+        let b = match self.pending.take() {
+            // The stage's first container, from its base as FROM named it.
+            Some((spec, base)) if base.record.id == image => {
+                Builder::new_from_base(self.cx.store, &spec, Some(&base), &self.from_opts)?
+            }
+            _ => Builder::new_from(self.cx.store, image, &self.from_opts, self.cx.reporter)?,
+        };
         let old = std::mem::replace(&mut self.builder, b);
         // --rm=false keeps every step's container, as buildah does.
         if self.cx.opts.remove_containers {

@@ -22,6 +22,7 @@ mod push;
 mod registries_conf;
 mod registry;
 mod run;
+mod seccomp;
 mod security_layers;
 mod security_runtime;
 mod store;

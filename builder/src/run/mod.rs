@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod mounts;
 pub mod oci;
 pub mod policy;
+pub mod seccomp;
 pub mod spec;
 pub mod unshare;
 pub mod user;
@@ -699,15 +700,7 @@ pub fn prepare(
         eff.namespaces.ipc = Some(NamespaceMode::Host);
         eff.namespaces.cgroup = Some(NamespaceMode::Host);
     }
-    let seccomp_profile = match &opts.security.seccomp {
-        Some(SeccompProfile::File(path)) => {
-            let data = std::fs::read(path).map_err(|e| io("reading seccomp profile", path, e))?;
-            Some(serde_json::from_slice(&data).map_err(|e| {
-                RunError::Invalid(format!("parsing seccomp profile {}: {e}", path.display()))
-            })?)
-        }
-        _ => None,
-    };
+    let seccomp_profile = seccomp::Profile::for_option(opts.security.seccomp.as_ref())?;
     let inputs = SpecInputs {
         seccomp_profile,
         rootfs,

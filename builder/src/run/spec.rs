@@ -118,8 +118,10 @@ pub struct SpecInputs<'a> {
     pub id_maps: Option<(Vec<IdMap>, Vec<IdMap>)>,
     /// Whether a terminal is attached.
     pub terminal: bool,
-    /// The profile of `--security-opt seccomp=FILE`, read by the caller.
-    pub seccomp_profile: Option<Value>,
+    /// The seccomp profile (`--security-opt seccomp=FILE`, or the default one the caller
+    /// found: [`super::seccomp::Profile::for_option`]); `None` = containers/common's built-in
+    /// default, unless `seccomp=unconfined` says no filter.
+    pub seccomp_profile: Option<super::seccomp::Profile>,
 }
 
 fn set_env(env: &mut Vec<String>, kv: &str) {
@@ -247,58 +249,6 @@ pub fn parse_ulimit(s: &str) -> Result<Rlimit, RunError> {
         soft,
         hard,
     })
-}
-
-/// The default seccomp profile: allow everything except what containers/common's default
-/// profile does not allow on x86_64 (kernel keyring, kexec, modules, swap, io_uring, …), and
-/// the capability-conditional groups when the capability is not granted.
-pub fn default_seccomp(capabilities: &[&str]) -> Value {
-    let has = |c: &str| capabilities.contains(&c);
-    let mut rules = vec![
-        json!({"names": ["io_pgetevents", "kexec_file_load", "kexec_load", "migrate_pages", "move_pages",
-                         "nfsservctl", "swapoff", "swapon", "sysfs", "uselib", "userfaultfd", "ustat", "vmsplice"],
-               "action": "SCMP_ACT_ERRNO", "errnoRet": 1}),
-        json!({"names": ["_sysctl", "add_key", "request_key", "afs_syscall", "getpmsg", "putpmsg", "security",
-                         "tuxcall", "vserver", "io_uring_setup", "io_uring_enter", "io_uring_register",
-                         "quotactl_fd", "set_mempolicy_home_node", "create_module", "get_kernel_syms", "query_module"],
-               "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
-    ];
-    let conditional: &[(&str, &[&str])] = &[
-        (
-            "CAP_SYS_ADMIN",
-            &[
-                "bpf",
-                "fanotify_init",
-                "lookup_dcookie",
-                "perf_event_open",
-                "quotactl",
-                "setdomainname",
-                "sethostname",
-                "setns",
-            ],
-        ),
-        ("CAP_SYS_CHROOT", &["chroot"]),
-        (
-            "CAP_SYS_MODULE",
-            &["delete_module", "finit_module", "init_module"],
-        ),
-        ("CAP_SYS_PACCT", &["acct"]),
-        ("CAP_SYS_PTRACE", &["kcmp", "process_madvise"]),
-        ("CAP_SYS_RAWIO", &["ioperm", "iopl"]),
-        ("CAP_SYS_TIME", &["clock_settime", "settimeofday"]),
-        ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
-        ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
-    ];
-    for (cap, names) in conditional {
-        if !has(cap) {
-            rules.push(json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}));
-        }
-    }
-    if !has("CAP_AUDIT_WRITE") {
-        rules.push(json!({"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
-            "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]}));
-    }
-    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rules})
 }
 
 fn mount_json(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
@@ -484,10 +434,22 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         "rootfsPropagation": "rprivate",
         "devices": serde_json::to_value(&inp.devices).map_err(|e| RunError::Invalid(format!("encoding devices: {e}")))?,
     });
-    match (&sec.seccomp, &inp.seccomp_profile) {
-        (Some(super::SeccompProfile::Unconfined), _) => {}
-        (_, Some(profile)) => linux["seccomp"] = profile.clone(),
-        (_, None) => linux["seccomp"] = default_seccomp(&cap_names),
+    if sec.seccomp != Some(super::SeccompProfile::Unconfined) {
+        let builtin;
+        let profile = match &inp.seccomp_profile {
+            Some(p) => p,
+            None => {
+                builtin = super::seccomp::Profile::builtin();
+                &builtin
+            }
+        };
+        let kernel = super::seccomp::kernel_version();
+        if let Some(resolved) =
+            super::seccomp::resolve(profile, &cap_names, super::seccomp::native_arch(), kernel)?
+        {
+            linux["seccomp"] = serde_json::to_value(resolved)
+                .map_err(|e| RunError::Invalid(format!("encoding the seccomp profile: {e}")))?;
+        }
     }
     if let Some(limit) = opts.resources.memory {
         linux["resources"] = json!({"memory": {"limit": limit}});
@@ -767,7 +729,8 @@ mod tests {
         let spec = generate(&inputs(&cfg, &unconfined, &cmd)).unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
         let mut i = inputs(&cfg, &opts, &cmd);
-        i.seccomp_profile = Some(json!({"defaultAction": "SCMP_ACT_LOG"}));
+        i.seccomp_profile =
+            Some(serde_json::from_value(json!({"defaultAction": "SCMP_ACT_LOG"})).unwrap());
         let v = serde_json::to_value(generate(&i).unwrap()).unwrap();
         assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_LOG");
     }
@@ -818,33 +781,29 @@ mod tests {
 
     #[test]
     fn seccomp_profile_depends_on_caps() {
-        let p = default_seccomp(DEFAULT_CAPABILITIES);
-        let names = |p: &Value| -> Vec<String> {
-            p["syscalls"]
+        // The default spec carries containers/common's profile resolved for the capabilities:
+        // setns is refused (EPERM) without CAP_SYS_ADMIN and allowed with it.
+        let cfg = ContainerConfig::default();
+        let cmd = vec!["true".to_string()];
+        let setns_rules = |opts: &RunOptions| -> Vec<Value> {
+            let v = serde_json::to_value(generate(&inputs(&cfg, opts, &cmd)).unwrap()).unwrap();
+            assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+            assert_eq!(v["linux"]["seccomp"]["defaultErrnoRet"], 38);
+            v["linux"]["seccomp"]["syscalls"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .flat_map(|r| {
-                    r["names"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|n| n.as_str().unwrap().to_string())
-                })
+                .filter(|r| r["names"].as_array().unwrap().contains(&json!("setns")))
+                .cloned()
                 .collect()
         };
-        let n = names(&p);
-        assert!(n.contains(&"add_key".to_string()));
-        assert!(n.contains(&"setns".to_string()));
-        assert!(
-            !n.contains(&"chroot".to_string()),
-            "CAP_SYS_CHROOT is a default"
-        );
-        let mut with_admin = DEFAULT_CAPABILITIES.to_vec();
-        with_admin.push("CAP_SYS_ADMIN");
-        assert!(!names(&default_seccomp(&with_admin)).contains(&"setns".to_string()));
-        // It compiles with the embedded runtime's compiler.
-        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(p).unwrap();
-        crate::sys::seccomp::compile(&s).unwrap();
+        let opts = RunOptions::default();
+        assert!(setns_rules(&opts)
+            .iter()
+            .any(|r| r["action"] == "SCMP_ACT_ERRNO" && r["errnoRet"] == 1));
+        let mut admin = opts.clone();
+        admin.security.cap_add = vec!["SYS_ADMIN".into()];
+        let rules = setns_rules(&admin);
+        assert!(!rules.is_empty() && rules.iter().all(|r| r["action"] == "SCMP_ACT_ALLOW"));
     }
 }

@@ -665,7 +665,7 @@ fn runtime_hardening() {
         },
     );
     assert!(o.status.is_err());
-    // Seccomp: add_key is refused, keyctl stays allowed (as in containers/common).
+    // /proc/sys is read-only.
     let o = run(
         &f,
         &[

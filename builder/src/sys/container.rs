@@ -643,7 +643,11 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
         match (typ.as_str(), dest.to_str()) {
             ("proc", _) => (true, Some("/proc".into())),
             ("sysfs", _) => (true, Some("/sys".into())),
+            // The host's /dev, read-only and without its submounts (the host's /dev/shm
+            // and /dev/mqueue stay out), and its devpts for terminals, as buildah's chroot
+            // isolation does: a RUN must not create or replace nodes in the host's /dev.
             ("tmpfs", Some("/dev")) => (true, Some("/dev".into())),
+            ("devpts", Some("/dev/pts")) => (true, Some("/dev/pts".into())),
             (_, Some(d)) if d.starts_with("/dev/") => return Ok(()),
             ("cgroup" | "cgroup2" | "mqueue" | "devpts", _) => return Ok(()),
             _ => (false, m.source().clone()),
@@ -651,7 +655,8 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
     } else {
         (false, m.source().clone())
     };
-    let rec = rec || (mode == Mode::Chroot && bind && !is_bind(m));
+    let host_dev = mode == Mode::Chroot && !is_bind(m) && dest.starts_with("/dev");
+    let rec = rec || (mode == Mode::Chroot && bind && !is_bind(m) && !host_dev);
     if bind {
         let src =
             source.ok_or_else(|| format!("bind mount on {} has no source", dest.display()))?;
@@ -688,10 +693,10 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
         drop(tfd);
         if mode == Mode::Chroot && !is_bind(m) {
             flags |= MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-            if dest != Path::new("/dev") && dest != Path::new("/proc") {
+            if dest != Path::new("/proc") && dest != Path::new("/dev/pts") {
                 flags |= MsFlags::MS_RDONLY;
             }
-            if dest == Path::new("/dev") {
+            if host_dev {
                 flags.remove(MsFlags::MS_NODEV);
             }
         }
@@ -710,7 +715,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                     Ok(()) => {}
                     // chroot isolation binds host mounts whose flags a user namespace may not
                     // change; a user's `ro` must still hold, so only host binds are lenient.
-                    Err(e) if mode == Mode::Chroot && !is_bind(m) => {
+                    Err(e) if mode == Mode::Chroot && !is_bind(m) && dest != Path::new("/dev") => {
                         tracing::debug!("chroot isolation: remounting {}: {e}", dest.display())
                     }
                     Err(e) => return Err(format!("remounting {}: {e}", dest.display())),
@@ -1191,8 +1196,11 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
     }
     let nnp = proc_.no_new_privileges() == Some(true);
     if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let prog = ctx(seccomp::compile(profile), || {
+        let filter = ctx(seccomp::compile(profile), || {
             "compiling the seccomp profile".into()
+        })?;
+        let prog = ctx(seccomp::program(profile, &filter), || {
+            "generating the seccomp program".into()
         })?;
         if !nnp && !caps::have_effective("CAP_SYS_ADMIN") {
             tracing::debug!("no CAP_SYS_ADMIN and no no_new_privs: seccomp filter not installed");
@@ -1202,7 +1210,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
                     "setting no_new_privs".into()
                 })?;
             }
-            ctx(seccomp::install(&prog), || {
+            ctx(seccomp::install(profile, &prog), || {
                 "installing the seccomp filter".into()
             })?;
         }

@@ -590,6 +590,60 @@ pub(crate) mod tests {
         assert!(store.image("localhost/bad:1").is_err());
     }
 
+    /// A source that hands over spooled files (as commit does), possibly tampered with.
+    struct SpoolingSource {
+        inner: MemSource,
+        dir: tempfile::TempDir,
+        flip: bool,
+    }
+    impl ImageSource for SpoolingSource {
+        fn manifest(&mut self, i: Option<&Digest>) -> Result<(Vec<u8>, String)> {
+            self.inner.manifest(i)
+        }
+        fn write_blob(&mut self, desc: &Descriptor, out: &mut dyn Write) -> Result<()> {
+            self.inner.write_blob(desc, out)
+        }
+        fn describe(&self) -> String {
+            "spooling".into()
+        }
+        fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
+            let mut bytes = self.inner.blobs.get(&desc.digest)?.clone();
+            if self.flip {
+                bytes[600] ^= 1;
+            }
+            let mut f = tempfile::NamedTempFile::new_in(self.dir.path()).unwrap();
+            f.write_all(&bytes).unwrap();
+            Some(f)
+        }
+    }
+
+    #[test]
+    fn a_spooled_layer_is_verified_by_the_store_as_it_is_applied() {
+        let t = tempfile::tempdir().unwrap();
+        let store = vfs_store(t.path());
+        for flip in [true, false] {
+            let mut src = SpoolingSource {
+                inner: image(&[layer_tar("a", b"1")], Compression::None),
+                dir: tempfile::tempdir().unwrap(),
+                flip,
+            };
+            let dst = Box::new(StorageDest::new(&store, vec!["localhost/s:1".into()]).unwrap());
+            let r = copy_image(&mut src, dst, &CopyImageOptions::default(), &Quiet);
+            if flip {
+                let e = r.err().expect("a tampered spool is refused");
+                assert!(format!("{e:?}").contains("igest"), "{e:?}");
+                assert!(store.images().unwrap().is_empty());
+                assert!(store.layers().unwrap().is_empty(), "no layer is left");
+            } else {
+                r.unwrap();
+                let l = store.layers().unwrap();
+                assert_eq!(l.len(), 1);
+                let m: ImageManifest = serde_json::from_slice(&src.inner.manifest).unwrap();
+                assert_eq!(l[0].diff_digest.as_ref(), Some(&m.layers[0].digest));
+            }
+        }
+    }
+
     #[test]
     fn chain_ids_match_containers_image() {
         let d = Digest::of(b"layer");

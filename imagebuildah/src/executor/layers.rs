@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! per step:  key = parent image + the step as written + build args it uses + source digests
+//!   FROM  ─> with a cache, the base is found but its container is not made yet (detached)
 //!   hit  ─> "--> Using cache <id>"; the config comes from the cached image; the working
 //!           container is left as it is (stale) until a step misses or the stage ends
 //!   miss ─> (--explain-cache: what differed from the closest cached step)
@@ -74,7 +75,7 @@ impl StageExecutor<'_, '_> {
         // Images this build made (a step whose parent is one of them cannot hit).
         let mut made_here: BTreeSet<String> = BTreeSet::new();
         // The working container is not `parent` (the steps since it were cache hits).
-        let mut stale = false;
+        let mut stale = self.builder.is_detached();
         let mut last = None;
         // The target's last step is named by the build's COMMIT line; other stages print
         // `--> id` after every step.
