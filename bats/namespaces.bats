@@ -49,8 +49,14 @@ function teardown() {
   expect_output "$want"
   # the host's own user namespace, as a path: no new user namespace
   run_hod from --quiet --userns=/proc/self/ns/user busybox
-  run_hod run $output readlink /proc/self/ns/user
+  ucid=$output
+  run_hod run $ucid readlink /proc/self/ns/user
   expect_output "$(readlink /proc/self/ns/user)"
+  if command -v runc >/dev/null; then
+    # runc wants ID maps for a user namespace entry: hod's own needs none at all
+    run_hod run --runtime runc $ucid readlink /proc/self/ns/user
+    expect_output "$(readlink /proc/self/ns/user)"
+  fi
   printf 'FROM busybox\nRUN echo ns=$(readlink /proc/self/ns/ipc)\n' > $TEST_SCRATCH_DIR/Containerfile
   run_hod bud --ipc=/proc/$nspid/ns/ipc -f $TEST_SCRATCH_DIR/Containerfile $TEST_SCRATCH_DIR
   expect_output --substring "ns=$want"

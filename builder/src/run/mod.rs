@@ -669,7 +669,26 @@ pub fn prepare(
         etc.hostname = Some(p);
     }
 
-    let id_maps = if !opts.uid_map.is_empty() {
+    // A user namespace to join: hod's own is no user namespace at all; another one's maps
+    // (which runc wants in the spec) are read from its process (`/proc/PID/{uid,gid}_map`).
+    let mut user_ns = opts.namespaces.user.clone();
+    let mut joined_maps = None;
+    if let Some(NamespaceMode::Path(p)) = &user_ns {
+        if same_namespace(p, Path::new("/proc/self/ns/user")) {
+            user_ns = Some(NamespaceMode::Host);
+        } else if let Some(proc_dir) = p.parent().and_then(Path::parent) {
+            let read = |f: &str| {
+                let path = proc_dir.join(f);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| io("reading", &path, e))
+                    .map(|t| parse_proc_id_map(&t))
+            };
+            joined_maps = Some((read("uid_map")?, read("gid_map")?));
+        }
+    }
+    let id_maps = if joined_maps.is_some() {
+        joined_maps
+    } else if !opts.uid_map.is_empty() {
         let g = if opts.gid_map.is_empty() {
             opts.uid_map.clone()
         } else {
@@ -687,6 +706,7 @@ pub fn prepare(
         .terminal
         .unwrap_or_else(|| nix::unistd::isatty(0).unwrap_or(false));
     let mut eff = opts.clone();
+    eff.namespaces.user = user_ns;
     eff.isolation = Some(isolation);
     eff.namespaces.network = Some(network);
     if isolation == Isolation::Rootless {
@@ -805,6 +825,35 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
         v
     };
     (sub("/etc/subuid", uid), sub("/etc/subgid", gid))
+}
+
+/// Whether two namespace files name the same namespace.
+fn same_namespace(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
+/// `/proc/PID/uid_map`'s lines (`inside outside count`).
+fn parse_proc_id_map(text: &str) -> Vec<IdMap> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match f.as_slice() {
+                [c, h, z] => Some(IdMap {
+                    container_id: *c,
+                    host_id: *h,
+                    size: *z,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// `--mount` values with `from=IMAGE` rewritten to bind the source from inside the image's
