@@ -218,6 +218,6 @@ load helpers
 @test "commit with a --authfile that does not exist fails" {
   run_hod from --quiet scratch
   run_hod 125 commit --authfile $TEST_SCRATCH_DIR/nonexistent $output img
-  expect_output --substring "credential file is not accessible"
+  expect_output --substring "checking authfile"
   run_hod 125 images img
 }
