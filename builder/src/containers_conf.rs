@@ -269,9 +269,11 @@ retry_delay = "5s"
         ]);
         assert_eq!(c.run_defaults.resources.shm_size, Some(1 << 20));
         assert_eq!(c.run_defaults.resources.ulimits.len(), 1);
-        let mut given = RunDefaults::default();
-        given.resources = Resources::parse(None, None, &["nofile=300:400".into()]).unwrap();
-        given.devices = vec!["/dev/null:/dev/n2".into()];
+        let given = RunDefaults {
+            resources: Resources::parse(None, None, &["nofile=300:400".into()]).unwrap(),
+            devices: vec!["/dev/null:/dev/n2".into()],
+            ..Default::default()
+        };
         let d = c.under(&given);
         assert_eq!(d.resources.ulimits.len(), 1);
         assert_eq!(d.resources.ulimits[0].soft, 300);
