@@ -134,3 +134,19 @@ function teardown() {
   run_hod add --quiet $cid $TEST_SCRATCH_DIR/randomfile /random
   expect_output ""
 }
+
+@test "add --from an image the store does not have pulls it first" {
+  _prefetch busybox
+  start_registry
+  run_hod push --tls-verify=false busybox docker://$REGISTRY/fromimg:1
+  run_hod from --quiet scratch
+  cid=$output
+  run_hod 125 images $REGISTRY/fromimg:1
+  run_hod add --from $REGISTRY/fromimg:1 $cid /etc/passwd /tmp/passwd
+  run_hod mount $cid
+  test -s $output/tmp/passwd
+  run_hod images $REGISTRY/fromimg:1
+  # a name found nowhere still names the image in the error
+  run_hod 125 add --from $REGISTRY/nosuch:1 $cid /etc/passwd /tmp/x
+  expect_output --substring "error copying content from image \"$REGISTRY/nosuch:1\""
+}

@@ -198,3 +198,26 @@ load helpers
   expect_output --substring "04:05:06"
   run_hod 125 commit -q --reference-time $TEST_SCRATCH_DIR/ref --timestamp 5 $cid img2
 }
+
+@test "commit --unsetenv and --omit-timestamp" {
+  _prefetch busybox
+  run_hod from --quiet busybox
+  cid=$output
+  run_hod config --env FOO=1 --env BAR=2 $cid
+  run_hod commit -q --unsetenv PATH --unsetenv FOO --omit-timestamp $cid img1
+  run_hod inspect -t image --format '{{.OCIv1.Config.Env}}' img1
+  expect_output "[BAR=2]"
+  run_hod inspect -t image --format '{{.OCIv1.Created}}' img1
+  expect_output --substring "1970-01-01"
+  # the container keeps its environment
+  run_hod run $cid sh -c 'echo $FOO'
+  expect_output "1"
+  run_hod 125 commit -q --omit-timestamp --timestamp 5 $cid img2
+}
+
+@test "commit with a --authfile that does not exist fails" {
+  run_hod from --quiet scratch
+  run_hod 125 commit --authfile $TEST_SCRATCH_DIR/nonexistent $output img
+  expect_output --substring "checking authfile"
+  run_hod 125 images img
+}

@@ -299,3 +299,48 @@ function _two_platform_layout() {
   run_hod 125 run --security-opt bogus=1 $cid true
   expect_output --substring "invalid --security-opt"
 }
+
+@test "from --suffix names the container <image>-<suffix>" {
+  _prefetch busybox
+  run_hod from --quiet --suffix 4242 busybox
+  expect_output "busybox-4242"
+  run_hod from --quiet --suffix sfx scratch
+  expect_output "sfx"
+}
+
+@test "a docker-archive pushed without a name records the image's, and from gets it back" {
+  _prefetch busybox
+  run_hod push busybox docker-archive:$TEST_SCRATCH_DIR/d.tar
+  run tar -xOf $TEST_SCRATCH_DIR/d.tar manifest.json
+  assert "$output" =~ '"RepoTags":\["docker.io/library/busybox:latest"\]'
+  run_hod rmi busybox
+  run_hod from --quiet docker-archive:$TEST_SCRATCH_DIR/d.tar
+  expect_output "busybox-working-container"
+  # an oci-archive has no such name
+  run_hod push busybox oci-archive:$TEST_SCRATCH_DIR/o.tar
+  run_hod rm -a
+  run_hod rmi -a
+  run_hod from --quiet oci-archive:$TEST_SCRATCH_DIR/o.tar
+  expect_output "oci-archive-working-container"
+}
+
+@test "from --cgroup-parent: later runs are in a cgroup under it, with both runtimes; the run's own cgroup goes" {
+  skip_if_rootless "cgroups are made as root"
+  _prefetch busybox
+  parent=hodtest-$(random_string 6 | tr A-Z a-z)
+  run_hod from --quiet --cgroupns=host --cgroup-parent $parent busybox
+  cid=$output
+  run_hod --cgroup-manager cgroupfs run $cid sh -c 'cat /proc/$$/cgroup'
+  assert "$output" =~ "/$parent/hod-" "the run's cgroup is under the parent"
+  leaf=$(grep -o "/$parent/hod-[^/]*" <<<"$output" | head -1)
+  run find /sys/fs/cgroup -path "*$leaf" -maxdepth 4
+  expect_output "" "the run's own cgroup is removed afterwards"
+  if command -v runc >/dev/null; then
+    run_hod run --runtime runc $cid sh -c 'cat /proc/$$/cgroup'
+    assert "$output" =~ "/$parent/" "runc gets the spec's cgroupsPath"
+  fi
+  run_hod from --quiet busybox
+  run_hod run $output sh -c 'cat /proc/$$/cgroup'
+  assert "$output" !~ "$parent" "without --cgroup-parent"
+  find /sys/fs/cgroup -depth -type d -name "$parent" -exec rmdir {} + 2>/dev/null || true
+}

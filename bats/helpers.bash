@@ -70,7 +70,50 @@ function teardown() {
     teardown_tests
 }
 
+# start_registry: a plain-HTTP docker-registry on a free 127.0.0.1 port
+# (REGISTRY=127.0.0.1:PORT); stopped by teardown_tests.
+function start_registry() {
+  require_tool docker-registry
+  local port d=$TEST_SCRATCH_DIR/registry
+  mkdir -p $d/data
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >$d/config.yml <<CFG
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $d/data
+http:
+  addr: 127.0.0.1:$port
+  secret: hod-test-secret
+CFG
+  # insecure in registries.conf too: buildah 1.28's manifest inspect has no --tls-verify
+  cat >>$TEST_SCRATCH_DIR/registries.conf <<REG
+
+[[registry]]
+location = "127.0.0.1:$port"
+insecure = true
+REG
+  docker-registry serve $d/config.yml >$d/log 2>&1 &
+  REGISTRY_PID=$!
+  REGISTRY=127.0.0.1:$port
+  local i
+  for i in $(seq 1 100); do
+    curl -fs http://$REGISTRY/v2/ >/dev/null && return 0
+    sleep 0.1
+  done
+  die "docker-registry did not start: $(cat $d/log)"
+}
+
+
 function teardown_tests() {
+    if [[ -n ${REGISTRY_PID:-} ]]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
+    fi
     cd / || true
     [[ -n ${TEST_SCRATCH_DIR:-} && -d $TEST_SCRATCH_DIR ]] || return 0
     # Unmount whatever the test left mounted below the scratch dir (overlay

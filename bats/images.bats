@@ -90,6 +90,9 @@ load helpers
   run_hod images --json
   run jq -r '.[0].names | length' <<<"$output"
   expect_output "2"
+  # one name at most, as buildah
+  run_hod 125 images busybox localhost/another:two
+  expect_output "Error: 'buildah images' requires at most 1 argument"
 }
 
 @test "images committed by hod are listed by podman, images from podman by hod" {

@@ -76,3 +76,14 @@ load helpers
   run_hod 125 inspect --type badtype foo
   expect_output --substring 'the only recognized types are "container" and "image"'
 }
+
+@test "inspect: a template reads an absent Docker string field as empty, as Go's zero value" {
+  run_hod from --quiet scratch
+  run_hod commit -q --format docker $output img
+  run_hod inspect -t image -f '[{{.Docker.Parent}}][{{.Docker.Comment}}]' img
+  expect_output "[][]"
+  # JSON keeps omitting them, as buildah's
+  run_hod inspect -t image img
+  run jq -r '.Docker | has("parent")' <<<"$output"
+  expect_output "false"
+}

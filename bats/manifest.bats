@@ -87,9 +87,18 @@ linux/arm64/v8"
   # without --all only this host's instance
   run_hod manifest create third
   run_hod manifest add third oci:$TEST_SCRATCH_DIR/layout:both
+  # the digest printed is the instance added, which annotate then finds
+  sha=$(awk '{print $2}' <<<"$output")
   run_hod manifest inspect third
-  run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$output"
+  inspected=$output
+  run jq -r '[.manifests[].platform.architecture] | join(",")' <<<"$inspected"
   expect_output "amd64"
+  run jq -r '.manifests[0].digest' <<<"$inspected"
+  expect_output "$sha"
+  run_hod manifest annotate --annotation hello=world third "$sha"
+  run_hod manifest inspect third
+  run jq -r '.manifests[0].annotations.hello' <<<"$output"
+  expect_output "world"
 }
 
 @test "manifest add and annotate override platform fields and annotations" {
@@ -126,6 +135,11 @@ linux/arm64/v8"
   run_hod 125 manifest remove mylist $ARM64_DIGEST
   expect_output --substring "no instance matching digest"
 
+  # a list with two names: rm of one name only untags it
+  run_hod tag mylist mylist2
+  run_hod manifest rm mylist2
+  expect_output "untagged: localhost/mylist2:latest"
+  run_hod manifest exists mylist
   run_hod manifest rm mylist
   expect_output "untagged: localhost/mylist:latest
 $LIST_ID"
@@ -250,44 +264,6 @@ $LIST_ID"
   assert "$status" -eq 0 "buildah manifest push --all of hod's list"
   run jq -r '.manifests | length' $TEST_SCRATCH_DIR/bdir/manifest.json
   expect_output 1
-}
-
-# start_registry: a plain-HTTP docker-registry on a free 127.0.0.1 port
-# (REGISTRY=127.0.0.1:PORT); stopped by teardown.
-function start_registry() {
-  require_tool docker-registry
-  local port d=$TEST_SCRATCH_DIR/registry
-  mkdir -p $d/data
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  cat >$d/config.yml <<CFG
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $d/data
-http:
-  addr: 127.0.0.1:$port
-  secret: hod-test-secret
-CFG
-  # insecure in registries.conf too: buildah 1.28's manifest inspect has no --tls-verify
-  cat >>$TEST_SCRATCH_DIR/registries.conf <<REG
-
-[[registry]]
-location = "127.0.0.1:$port"
-insecure = true
-REG
-  docker-registry serve $d/config.yml >$d/log 2>&1 &
-  REGISTRY_PID=$!
-  REGISTRY=127.0.0.1:$port
-  local i
-  for i in $(seq 1 100); do
-    curl -fs http://$REGISTRY/v2/ >/dev/null && return 0
-    sleep 0.1
-  done
-  die "docker-registry did not start: $(cat $d/log)"
 }
 
 function teardown() {

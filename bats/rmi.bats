@@ -31,7 +31,14 @@ load helpers
 
 @test "remove multiple non-existent images errors" {
   run_hod 125 rmi image1 image2 image3
-  expect_output --substring "image1"
+  # buildah's (go-multierror) list, one line per image
+  expect_output --from="${lines[0]}" "Error: 3 errors occurred:"
+  expect_output --from="${lines[1]}" --substring " image1: image not known"
+  expect_output --from="${lines[2]}" --substring " image2: image not known"
+  expect_output --from="${lines[3]}" --substring " image3: image not known"
+  # one error is one line
+  run_hod 125 rmi image1
+  expect_output "Error: image1: image not known"
 }
 
 @test "remove all images" {

@@ -201,6 +201,22 @@ function setup_ctr() {
   assert "$output" =~ '^(/dev/pts/[0-9]+|/dev/console)$' "tty inside run -t"
 }
 
+@test "run --terminal gives the command a terminal with both runtimes, even when hod has none" {
+  setup_ctr
+  run_hod run --terminal=true $cid sh -c '[ -t 0 ] && [ -t 1 ] && echo tty' </dev/null
+  expect_output --substring "tty"
+  run_hod run --terminal=false $cid sh -c '[ -t 1 ] || echo none' </dev/null
+  expect_output "none"
+  skip_if_no_runtime
+  # the status comes through
+  run_hod 3 run --runtime runc --terminal=true $cid sh -c '[ -t 0 ] && [ -t 1 ] && echo tty; exit 3' </dev/null
+  expect_output --substring "tty"
+  run_hod run --runtime runc --terminal=true $cid ls --color=auto /
+  colored=$output
+  run_hod run --runtime runc --terminal=false $cid ls --color=auto /
+  assert "$colored" != "$output" "ls colours on a terminal only"
+}
+
 @test "run passes stdin through" {
   setup_ctr
   run sh -c "echo piped-in | $HOD $HOD_REGISTRY_OPTS $ROOTDIR_OPTS run $cid cat"
@@ -276,6 +292,46 @@ function setup_ctr() {
   run cat $TEST_SCRATCH_DIR/lower/f
   expect_output "lower"
   test ! -e $TEST_SCRATCH_DIR/lower/n
+}
+
+@test "run --volume :O,upperdir=,workdir= keeps the writes in the given upper directory" {
+  setup_ctr
+  T=$TEST_SCRATCH_DIR
+  mkdir -p $T/lower $T/upper $T/work
+  echo hello > $T/lower/hello
+  ov=$T/lower:/test:O,upperdir=$T/upper,workdir=$T/work
+  run_hod run -v $ov $cid cat /test/hello
+  expect_output "hello"
+  run_hod run -v $ov $cid sh -c 'echo world > /test/world'
+  run cat $T/upper/world
+  expect_output "world"
+  test ! -e $T/lower/world
+  # the next run sees it
+  run_hod run -v $ov $cid cat /test/world
+  expect_output "world"
+  run_hod 125 run -v $T/lower:/test:O,upperdir=$T/upper $cid true
+  expect_output --substring "upperdir and workdir go together"
+}
+
+@test "run --mount type=bind,from=IMAGE binds from inside the image, and leaves no container" {
+  setup_ctr
+  run_hod from --quiet busybox
+  b=$output
+  run_hod run $b sh -c 'mkdir /subdir; echo hello1 > /hello1; echo hello2 > /subdir/hello; ln -s / /subdir/up; echo image > /etc/marker'
+  run_hod commit -q $b mbase
+  run_hod containers -q
+  before=$output
+  run_hod run --mount type=bind,source=.,from=mbase,target=/test $cid cat /test/hello1
+  expect_output "hello1"
+  run_hod run --mount type=bind,source=subdir,from=mbase,target=/test $cid cat /test/hello
+  expect_output "hello2"
+  # a link to / leads to the image's root, not the host's
+  run_hod run --mount type=bind,source=subdir/up/etc,from=mbase,target=/test $cid cat /test/marker
+  expect_output "image"
+  run_hod 125 run --mount type=bind,source=nosuch,from=mbase,target=/test $cid true
+  expect_output --substring "no such file or directory"
+  run_hod containers -q
+  expect_output "$before"
 }
 
 @test "run --mount type=cache persists between runs" {

@@ -19,3 +19,17 @@ load helpers
   run_hod --version
   assert "$output" =~ ' version [0-9]+\.[0-9]+'
 }
+
+@test "an unknown subcommand is cobra's 'unknown command'" {
+  run_hod 125 NoSuchCommand
+  expect_output 'Error: unknown command "NoSuchCommand" for "hod"'
+}
+
+@test "--log-level debug writes logrus's text lines; info and above keep quiet" {
+  run_hod --log-level=debug images -q
+  assert "$output" =~ 'time="[0-9T:-]+Z" level=debug msg="\[graphdriver\] trying provided driver' "a logrus debug line"
+  run_hod --log-level=info images -q
+  expect_output ""
+  run_hod 125 --log-level=invalid images -q
+  expect_output --substring "unable to parse log level"
+}

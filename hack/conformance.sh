@@ -9,11 +9,16 @@
 # Needs ../shared/conformance (run.sh and baselines/) and a containers/buildah snapshot in
 # BUILDAH_SRC (see ../shared/conformance/README.md; BUILDAH_SRC_REV defaults to the baseline's
 # commit 5b1b18eebdc2). Env: JOBS (default 2), OUT (results dir), HOD (binary; default: a
-# release build made here), DOC (default docs/conformance.md; "-" = print only).
+# release build made here), CONFORMANCE_DIR (the harness; default ../shared/conformance), DOC (default docs/conformance.md; "-" = print only).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-conf=$repo/../shared/conformance
+conf=${CONFORMANCE_DIR:-$repo/../shared/conformance}
+# In a linked git worktree, ../shared is next to the main checkout, not next to the worktree.
+if [[ ! -d $conf ]]; then
+    common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+    [[ -n $common ]] && conf=$(dirname "$(dirname "$common")")/shared/conformance
+fi
 baseline=$conf/baselines/buildah-1.28.2.txt
 [[ -x $conf/run.sh ]] || { echo "conformance: $conf/run.sh not found" >&2; exit 2; }
 [[ -n ${BUILDAH_SRC:-} ]] || { echo "conformance: set BUILDAH_SRC to a containers/buildah snapshot (see $conf/README.md)" >&2; exit 2; }

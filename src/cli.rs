@@ -91,6 +91,16 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub registries_conf_dir: Option<PathBuf>,
+    /// Cgroup manager: cgroupfs or systemd (hod always lays runs' cgroups out as cgroupfs
+    /// does; accepted for buildah's scripts).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        value_name = "MANAGER",
+        value_parser = ["cgroupfs", "systemd"]
+    )]
+    pub cgroup_manager: Option<String>,
     /// Path to the short-name alias cache file (not usually used).
     #[arg(
         long,

@@ -106,6 +106,12 @@ pub fn clap_exit(e: clap::Error) -> ! {
 /// One line for a clap error: cobra's wording for unknown flags, else clap's first paragraph.
 fn clap_message(e: &clap::Error, kind: clap::error::ErrorKind) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    // cobra: `unknown command "X" for "buildah"`.
+    if kind == ErrorKind::InvalidSubcommand {
+        if let Some(ContextValue::String(cmd)) = e.get(ContextKind::InvalidSubcommand) {
+            return format!("unknown command {cmd:?} for \"hod\"");
+        }
+    }
     if kind == ErrorKind::UnknownArgument {
         if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
             if arg.starts_with('-') {

@@ -51,6 +51,8 @@ pub struct CommitOptions {
     pub created_by: Option<String>,
     /// Extra manifest annotations.
     pub annotations: Vec<(String, String)>,
+    /// `--unsetenv`: environment variables the committed image's config leaves out.
+    pub unset_env: Vec<String>,
     /// Registry access when the destination is a registry (`docker://`).
     pub registry: crate::options::RegistryContext,
     /// `--encryption-key`/`--encrypt-layer`: encrypt the image's layers (OCI format).
@@ -69,6 +71,7 @@ impl Default for CommitOptions {
             empty_layer: false,
             created_by: None,
             annotations: Vec::new(),
+            unset_env: Vec::new(),
             registry: Default::default(),
             encryption: None,
         }
@@ -187,6 +190,14 @@ pub fn build_image(
             comment: Some(comment).filter(|c| !c.is_empty()),
             empty_layer,
         });
+    }
+    if !opts.unset_env.is_empty() {
+        if let Some(env) = cfg.config.env.as_mut() {
+            env.retain(|e| {
+                let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+                !opts.unset_env.iter().any(|u| u == key)
+            });
+        }
     }
     if opts.identity_label {
         cfg.config
@@ -336,6 +347,8 @@ impl Builder {
         reporter: &dyn Reporter,
     ) -> Result<CommitOutput> {
         let what = dest.unwrap_or("an unnamed image");
+        // As buildah: a named --authfile must exist, whatever the destination.
+        crate::registries::auth::check_auth_file(&opts.registry)?;
         if self.is_detached() {
             return Err(crate::Error::invalid(format!(
                 "committing to {what}: the builder has no container yet"

@@ -159,18 +159,27 @@ fn open_from<'s>(store: &'s Store, name: &str, opts: &CopyOptions) -> Result<Fro
         Err(Error::NotFound { .. }) => {}
         Err(e) => return Err(e.context(format!("reading build container {name:?}"))),
     }
-    // A transport reference (`oci:DIR:TAG`, `docker://…`) is pulled first, through the one
-    // `transport::open_source`, unless the store has it.
-    let local = if crate::from::is_transport_ref(name) {
+    // A transport reference (`oci:DIR:TAG`, `docker://…`), or a name the store does not
+    // have, is pulled first (as buildah's `--from`, with the missing policy), through the
+    // one `transport::open_source`.
+    let pull = || {
         let popts = crate::pull::PullOptions {
             policy: crate::pull::PullPolicy::Missing,
             registry: opts.registry.clone(),
             decryption: opts.decryption.clone(),
             ..Default::default()
         };
-        crate::pull::pull(store, name, &popts, &crate::report::Quiet)?
+        crate::pull::pull(store, name, &popts, &crate::report::Quiet)
+    };
+    let local = if crate::from::is_transport_ref(name) {
+        pull()?
     } else {
-        name.to_string()
+        match store.image(name) {
+            Err(Error::NotFound { .. }) => pull().context_with(|| {
+                format!("no container named {name:?}, error copying content from image {name:?}")
+            })?,
+            _ => name.to_string(),
+        }
     };
     let img = store.image(&local).context_with(|| {
         format!("no container named {name:?}, error copying content from image {name:?}")

@@ -82,9 +82,16 @@ impl Builder {
             None => {
                 let base_name = match base {
                     Some(_) => {
-                        format!("{}-working-container", image_name_prefix(&state.from_image))
+                        format!(
+                            "{}-{}",
+                            image_name_prefix(&state.from_image),
+                            opts.suffix.as_deref().unwrap_or("working-container")
+                        )
                     }
-                    None => "working-container".to_string(),
+                    None => opts
+                        .suffix
+                        .clone()
+                        .unwrap_or_else(|| "working-container".to_string()),
                 };
                 store.create_container_auto_name(&base_name, image_id.as_deref(), "")
             }
@@ -176,7 +183,10 @@ fn initial_state(
         from_image_id: base.map(|b| b.record.id.clone()).unwrap_or_default(),
         format,
         isolation,
-        run_defaults: opts.run_defaults.clone(),
+        // containers.conf's [containers] defaults, under what the caller gave.
+        run_defaults: crate::containers_conf::ContainersConf::load()
+            .map_err(crate::error::Error::from)?
+            .under(&opts.run_defaults),
         version: crate::builder::STATE_VERSION,
         ..Default::default()
     };

@@ -220,7 +220,12 @@ impl<'a> ImageIndex<'a> {
         if let Some(l) = self.layers.get(&child.layer) {
             candidates.extend(self.images_on(&l.parent));
         }
-        candidates.into_iter().find(|p| self.is_parent_of(p, child))
+        // The nearest: config-only steps (ENV, EXPOSE, …) leave several ancestors on one
+        // layer, each a parent by history; the one with the longest history is the direct one.
+        candidates
+            .into_iter()
+            .filter(|p| self.is_parent_of(p, child))
+            .max_by_key(|p| self.config(&p.id).map_or(0, |c| c.history.len()))
     }
 
     /// The images built directly on this one (the layer cache's candidates for the next

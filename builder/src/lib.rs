@@ -23,6 +23,7 @@ pub mod archive;
 pub mod builder;
 pub mod commit;
 pub mod config;
+pub mod containers_conf;
 pub mod copier;
 pub mod copy;
 pub mod environment;

@@ -713,7 +713,12 @@ pub fn add(
         }
         Ok(())
     })?;
-    Ok((l.id, top))
+    // buildah prints the instance it added (the source list's digest only with --all).
+    let shown = match found.as_slice() {
+        [one] if !opts.all => one.desc.digest.clone(),
+        _ => top,
+    };
+    Ok((l.id, shown))
 }
 
 /// The digest an `annotate`/`remove` argument names: a digest, else an image whose digest
@@ -771,19 +776,34 @@ pub fn remove(store: &Store, list: &str, instance: &str) -> Result<(String, Dige
 /// What `manifest rm` removed.
 #[derive(Debug, Clone)]
 pub struct Removed {
-    /// The list's names.
+    /// The names removed (`untagged: NAME`).
     pub names: Vec<String>,
-    /// Its ID.
-    pub id: String,
+    /// The list's ID when the list itself went (`None`: one of its names only).
+    pub id: Option<String>,
 }
 
-/// `manifest rm LIST`: remove the list record only (its instances stay).
+/// `manifest rm LIST`: remove the list record only (its instances stay). As `rmi`, a name
+/// of a list with other names only untags that name.
 pub fn rm(store: &Store, list: &str) -> Result<Removed> {
     let l = load(store, list)?;
+    if l.names.len() > 1 {
+        if let Some(n) = l
+            .names
+            .iter()
+            .find(|n| crate::reference::name_matches(n, list))
+        {
+            let rest: Vec<String> = l.names.iter().filter(|x| *x != n).cloned().collect();
+            store.set_image_names(&l.id, &rest)?;
+            return Ok(Removed {
+                names: vec![n.clone()],
+                id: None,
+            });
+        }
+    }
     store.delete_image(&l.id)?;
     Ok(Removed {
         names: l.names,
-        id: l.id,
+        id: Some(l.id),
     })
 }
 
@@ -1223,7 +1243,7 @@ mod tests {
             id
         );
         let r = rm(&store, "mylist").unwrap();
-        assert_eq!(r.id, id);
+        assert_eq!(r.id, Some(id));
         assert!(!exists(&store, "mylist").unwrap());
     }
 }

@@ -18,6 +18,9 @@ pub struct FromOptions {
     /// `--name`: the container's name; the default is `<image>-working-container`, made
     /// unique with `-1`, `-2`, ….
     pub name: Option<String>,
+    /// `--suffix`: a generated name is `<image>-<suffix>` instead of
+    /// `<image>-working-container` (buildah's hidden flag).
+    pub suffix: Option<String>,
     /// `--pull`: when to fetch the image.
     pub pull_policy: PullPolicy,
     /// `--format`: the default format of images committed from the container; `None` =

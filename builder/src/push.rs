@@ -4,7 +4,7 @@ use crate::builder::ImageFormat;
 use crate::error::{Result, ResultExt};
 use crate::image::Digest;
 use crate::options::RegistryContext;
-use crate::reference::{parse_named, ImageReference};
+use crate::reference::{parse_named, ArchiveSelector, ImageReference, NamedRef};
 use crate::report::Reporter;
 use crate::store::Store;
 use crate::transport::{self, CopyImageOptions};
@@ -38,6 +38,18 @@ pub fn push_destination(dest: &str) -> Result<ImageReference> {
     }
 }
 
+/// The name a docker-archive push without one records: `image` when it names the image,
+/// else the image's first name (none for an unnamed image pushed by ID).
+fn archive_name_for(store: &Store, image: &str) -> Option<NamedRef> {
+    let index = crate::images::ImageIndex::load(store).ok()?;
+    let rec = index.get(image).ok()?;
+    let by_name = parse_named(image)
+        .ok()
+        .map(|n| n.with_default_tag())
+        .filter(|n| rec.names.iter().any(|x| *x == n.to_string()));
+    by_name.or_else(|| (rec.names.first()).and_then(|n| parse_named(n).ok()))
+}
+
 /// Push `image` (name or ID in `store`) to `dest` (`oci:dir:tag`, `dir:…`, …).
 pub fn push(
     store: &Store,
@@ -48,12 +60,19 @@ pub fn push(
 ) -> Result<Digest> {
     (|| -> Result<Digest> {
         crate::registries::auth::check_auth_file(&opts.registry)?;
-        let dst_ref = push_destination(dest)?;
+        let mut dst_ref = push_destination(dest)?;
         if let ImageReference::Docker(n) = &dst_ref {
             crate::registries::check_registry_sources(
                 crate::registries::SourceUse::Push,
                 &n.domain,
             )?;
+        }
+        // libimage: a docker-archive written without a name records the source's (the name
+        // pushed, else the image's first), so loading it back gives the image its name.
+        if let ImageReference::DockerArchive { selector, .. } = &mut dst_ref {
+            if selector.is_none() {
+                *selector = archive_name_for(store, image).map(ArchiveSelector::Named);
+            }
         }
         let dst = transport::open_destination(&dst_ref, Some(store), &opts.registry)?;
         // A list's name pushes the host's instance, as buildah 1.28 does (`manifest push`

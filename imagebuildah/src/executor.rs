@@ -530,7 +530,8 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         // grant itself: the command line must have asked for them (BuildKit's entitlements,
         // CVE-2024-23653, docs/security.md P31).
         let granted = &self.cx.opts.run_defaults;
-        let cli_network = ro.namespaces.network.or(granted.namespaces.network);
+        let cli_network =
+            (ro.namespaces.network.clone()).or_else(|| granted.namespaces.network.clone());
         if r.network == Some(RunNetwork::Host) && cli_network != Some(NetworkMode::Host) {
             return Err(BuildError::invalid(
                 "RUN --network=host needs the build to run with --network host",

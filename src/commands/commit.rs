@@ -51,6 +51,12 @@ pub struct CommitArgs {
     /// Add a manifest annotation (k=v) to the image.
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
+    /// Leave this environment variable out of the committed image's configuration.
+    #[arg(long, value_name = "ENV")]
+    pub unsetenv: Vec<String>,
+    /// Set the created timestamp to the epoch (same as --timestamp 0).
+    #[arg(long, conflicts_with_all = ["timestamp", "reference_time"])]
+    pub omit_timestamp: bool,
     /// `--encryption-key`, `--encrypt-layer`.
     #[command(flatten)]
     pub encryption: crate::flags::EncryptionFlags,
@@ -84,8 +90,10 @@ pub fn run(a: CommitArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     opts.squash = a.squash;
     opts.timestamp = match &a.reference_time {
         Some(f) => Some(builder::commit::reference_time(f)?),
+        None if a.omit_timestamp => Some(0),
         None => a.timestamp,
     };
+    opts.unset_env = a.unsetenv.clone();
     opts.omit_history = a.omit_history;
     if let Some(l) = a.identity_label {
         opts.identity_label = l;

@@ -21,6 +21,9 @@ pub struct FromArgs {
     /// Name for the working container (default `<image>-working-container`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Suffix of the generated container name, instead of `working-container`.
+    #[arg(long, hide = true, value_name = "SUFFIX")]
+    pub suffix: Option<String>,
     /// Write the container ID to this file.
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
@@ -70,6 +73,7 @@ pub fn pull_policy(pull: Option<&str>, always: bool, never: bool) -> anyhow::Res
 pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = FromOptions::default();
     opts.name = a.name.clone();
+    opts.suffix = a.suffix.clone();
     opts.pull_policy = pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;
     opts.format = a.format.as_deref().map(super::parse_format).transpose()?;
     opts.isolation = a.isolation.as_deref().map(Isolation::parse).transpose()?;

@@ -8,8 +8,9 @@ use crate::output;
 /// `hod images [options] [IMAGE]`
 #[derive(Debug, clap::Args)]
 pub struct ImagesArgs {
-    /// Only list images matching this name.
-    pub image: Option<String>,
+    /// Only list images matching this name (at most one).
+    #[arg(value_name = "IMAGE")]
+    pub image: Vec<String>,
     /// Show all images, including intermediate images from a build.
     #[arg(short, long)]
     pub all: bool,
@@ -123,7 +124,11 @@ pub fn name_tag_pairs(names: &[String]) -> Vec<(String, String)> {
 
 /// List.
 pub fn run(a: ImagesArgs, ctx: &Ctx) -> anyhow::Result<i32> {
-    if a.image.is_some() && a.all {
+    if a.image.len() > 1 {
+        // buildah's own words, which scripts written for it match.
+        anyhow::bail!("'buildah images' requires at most 1 argument");
+    }
+    if !a.image.is_empty() && a.all {
         anyhow::bail!("when using the --all switch, you may not pass any images names or IDs");
     }
     if a.quiet && a.format.is_some() {
@@ -137,7 +142,7 @@ pub fn run(a: ImagesArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let index = ImageIndex::load(&store)?;
     let mut images = index.list(&filters, a.all)?;
-    if let Some(name) = &a.image {
+    if let Some(name) = a.image.first() {
         let id = index.get(name)?.id.clone();
         images.retain(|i| i.id == id);
     }

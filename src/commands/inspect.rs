@@ -124,9 +124,13 @@ pub fn container_info(store: &Store, b: &Builder) -> Value {
     let sec = &s.run_defaults.security;
     m.insert(
         "Capabilities".into(),
-        builder::run::spec::capability_set(&sec.cap_add, &sec.cap_drop)
-            .map(|c| json!(c))
-            .unwrap_or(Value::Null),
+        builder::run::spec::capability_set(
+            sec.base_capabilities.as_deref(),
+            &sec.cap_add,
+            &sec.cap_drop,
+        )
+        .map(|c| json!(c))
+        .unwrap_or(Value::Null),
     );
     m.insert(
         "Format".into(),
@@ -250,6 +254,29 @@ fn escape_html(s: &str) -> String {
         .replace('&', "\\u0026")
 }
 
+/// The string fields of Go's `docker.V2Image` that its JSON omits when empty: a template
+/// reads them as `""` (Go's zero value), not `<no value>` (`{{.Docker.Parent}}`).
+const DOCKER_STRING_FIELDS: &[&str] = &[
+    "id",
+    "parent",
+    "comment",
+    "container",
+    "docker_version",
+    "author",
+    "variant",
+];
+
+/// `info` as a Go template sees buildah's structs: absent zero-valued fields filled in.
+fn go_zero_values(mut info: Value) -> Value {
+    if let Some(Value::Object(d)) = info.get_mut("Docker") {
+        for f in DOCKER_STRING_FIELDS {
+            d.entry(f.to_string())
+                .or_insert_with(|| Value::String(String::new()));
+        }
+    }
+    info
+}
+
 /// Inspect.
 pub fn run(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let store = ctx.store()?;
@@ -268,7 +295,7 @@ pub fn run(a: InspectArgs, ctx: &Ctx) -> anyhow::Result<i32> {
             anyhow::bail!("invalid format provided: {fmt}");
         }
         let t = Template::parse(fmt).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
-        let mut out = t.render(&info)?;
+        let mut out = t.render(&go_zero_values(info))?;
         if tty {
             out.push('\n');
         }

@@ -264,7 +264,9 @@ pub fn run(a: ManifestArgs, ctx: &Ctx) -> anyhow::Result<i32> {
                         for n in &r.names {
                             out.push_str(&format!("untagged: {n}\n"));
                         }
-                        out.push_str(&format!("{}\n", r.id));
+                        if let Some(id) = &r.id {
+                            out.push_str(&format!("{id}\n"));
+                        }
                         output::print(&out)?;
                     }
                     Err(e) => {

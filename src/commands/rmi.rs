@@ -37,15 +37,15 @@ pub fn run(a: RmiArgs, ctx: &Ctx) -> anyhow::Result<i32> {
         out.push_str(&format!("{id}\n"));
     }
     output::print(&out)?;
-    // Every error is shown; the last one is rmi's own.
+    // One error: that error. Several: buildah's (hashicorp/go-multierror) list, one
+    // `\t* ` line each.
     let mut errors = report.errors;
-    match errors.pop() {
-        Some(last) => {
-            for e in errors {
-                output::eprint_error(&anyhow::Error::from(e));
-            }
-            Err(last.into())
-        }
-        None => Ok(0),
+    if errors.len() <= 1 {
+        return match errors.pop() {
+            Some(e) => Err(e.into()),
+            None => Ok(0),
+        };
     }
+    let list: Vec<String> = (errors.iter()).map(|e| format!("\t* {e:#}")).collect();
+    anyhow::bail!("{} errors occurred:\n{}", list.len(), list.join("\n"))
 }

@@ -33,7 +33,7 @@ pub struct RunArgs {
     /// Hostname.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// IPC namespace: private or host.
+    /// IPC namespace: private, host, or a namespace path to join (/proc/PID/ns/…).
     #[arg(long)]
     pub ipc: Option<String>,
     /// Isolation: oci, chroot or rootless (default: BUILDAH_ISOLATION, else the container's).
@@ -42,7 +42,7 @@ pub struct RunArgs {
     /// Attach a mount: type=bind|tmpfs|cache,….
     #[arg(long)]
     pub mount: Vec<String>,
-    /// Network: private, none or host.
+    /// Network: private, none, host, or a path to join (/proc/PID/ns/net).
     #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
     /// Do not generate /etc/hostname.
@@ -54,7 +54,7 @@ pub struct RunArgs {
     /// chroot instead of pivot_root (also when BUILDAH_NOPIVOT is set).
     #[arg(long)]
     pub no_pivot: bool,
-    /// PID namespace: private or host.
+    /// PID namespace: private, host, or a namespace path to join (/proc/PID/ns/…).
     #[arg(long)]
     pub pid: Option<String>,
     /// An external OCI runtime (e.g. runc) instead of the embedded one (default: BUILDAH_RUNTIME).
@@ -75,7 +75,7 @@ pub struct RunArgs {
     /// user[:group] to run as.
     #[arg(long)]
     pub user: Option<String>,
-    /// UTS namespace: private or host.
+    /// UTS namespace: private, host, or a namespace path to join (/proc/PID/ns/…).
     #[arg(long)]
     pub uts: Option<String>,
     /// Exit codes that count as success.

@@ -63,6 +63,9 @@ pub struct RunDefaultsArgs {
     /// Memory limit for later `run`s (number with unit b, k, m or g).
     #[arg(short, long, value_name = "LIMIT")]
     pub memory: Option<String>,
+    /// Cgroup under which later `run`s' cgroups are made (cgroupfs: relative to hod's own).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
 }
 
 impl RunDefaultsArgs {
@@ -95,6 +98,7 @@ impl RunDefaultsArgs {
         d.devices = self.device.clone();
         d.volumes = self.volume.clone();
         d.group_add = self.group_add.clone();
+        d.cgroup_parent = self.cgroup_parent.clone();
         Ok(d)
     }
 }

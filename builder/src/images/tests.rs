@@ -272,3 +272,71 @@ fn rmi_untags_removes_and_follows_dangling_parents() {
     let r = remove_images(&f.store, &o(&[], true, false)).unwrap();
     assert_eq!(r.removed, vec![f.base.clone()]);
 }
+
+/// `bud --layers` leaves one unnamed image per step; config-only steps (ENV, EXPOSE, …)
+/// share their layer with the step before. Removing the built image takes the whole chain
+/// of dangling intermediates with it, not only the first (buildah's rmi.bats "rmi with
+/// cached images").
+#[test]
+fn rmi_follows_a_chain_of_config_only_intermediates() {
+    let f = family();
+    let l1 = f.store.image(&f.base).unwrap().layer;
+    let l1 = f.store.layer(&l1).unwrap();
+    let put = f
+        .store
+        .put_layer(
+            Some(&l1.id),
+            &mut &tar_of("t")[..],
+            &PutLayerOptions::default(),
+        )
+        .unwrap();
+    let h1 = hist("/bin/sh -c #(nop) ADD file:a in /", false);
+    let s1 = hist("/bin/sh -c #(nop) EXPOSE 8080", true);
+    let s2 = hist("/bin/sh -c #(nop) ARG X", true);
+    let s3 = hist("/bin/sh -c touch /t", false);
+    let none = serde_json::Value::Null;
+    let i1 = image(
+        &f.store,
+        None,
+        &l1,
+        &[&l1],
+        vec![h1.clone(), s1.clone()],
+        none.clone(),
+        "2024-02-01T00:00:00Z",
+    );
+    let i2 = image(
+        &f.store,
+        None,
+        &l1,
+        &[&l1],
+        vec![h1.clone(), s1.clone(), s2.clone()],
+        none.clone(),
+        "2024-02-02T00:00:00Z",
+    );
+    let top = image(
+        &f.store,
+        Some("localhost/top:latest"),
+        &put,
+        &[&l1, &put],
+        vec![h1, s1, s2, s3],
+        none,
+        "2024-02-03T00:00:00Z",
+    );
+    let index = ImageIndex::load(&f.store).unwrap();
+    assert_eq!(
+        index.parent(&top).map(|p| p.id.clone()),
+        Some(i2.clone()),
+        "the nearest ancestor"
+    );
+    drop(index);
+    let r = remove_images(
+        &f.store,
+        &RemoveOptions {
+            images: vec!["top".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.removed, vec![top, i2, i1]);
+    assert!(f.store.image(&f.base).is_ok(), "the named base stays");
+}

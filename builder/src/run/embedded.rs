@@ -78,14 +78,15 @@ pub fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<(), Run
     Ok(())
 }
 
-/// Terminal relay: hod's stdin/stdout ↔ the pty master, raw mode while it runs.
-struct Tty {
+/// Terminal relay: hod's stdin/stdout ↔ the pty master, raw mode while it runs (also for
+/// an external runtime, see `oci::run`).
+pub(super) struct Tty {
     master: OwnedFd,
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Tty {
-    fn open() -> Result<(Tty, OwnedFd), RunError> {
+    pub(super) fn open() -> Result<(Tty, OwnedFd), RunError> {
         let ws = process::get_winsize(std::io::stdin().as_fd()).ok();
         let pty = nix::pty::openpty(None, None)
             .map_err(|e| RunError::Setup(format!("allocating a pty: {e}")))?;
@@ -112,7 +113,7 @@ impl Tty {
         ))
     }
 
-    fn relay(&self, out: Option<File>) -> Result<std::thread::JoinHandle<()>, RunError> {
+    pub(super) fn relay(&self, out: Option<File>) -> Result<std::thread::JoinHandle<()>, RunError> {
         let mut to_master = File::from(
             self.master
                 .try_clone()
@@ -179,8 +180,9 @@ pub fn run(
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none()
+            })
         });
     // chroot isolation without CAP_SYS_ADMIN: a user namespace with an identity map gives the
     // mount namespace and bind mounts (buildah's chroot falls back the same way).
@@ -327,6 +329,18 @@ pub fn run(
         let _ = h.join();
     }
     drop(tty);
+    // The run's own cgroups (the leaves; `--cgroup-parent` itself stays, as with runc).
+    if let Some(cg) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    {
+        for (_, dir) in crate::sys::container::cgroup_dirs(cg).unwrap_or_default() {
+            if let Err(e) = std::fs::remove_dir(&dir) {
+                tracing::debug!("removing cgroup {}: {e}", dir.display());
+            }
+        }
+    }
     let _ = std::fs::remove_file(&ppath);
     if let Some(e) = maps_error {
         return Err(e);

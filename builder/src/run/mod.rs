@@ -122,7 +122,7 @@ where
 }
 
 /// `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A new network namespace with loopback only.
@@ -132,25 +132,36 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace (`/proc/PID/ns/net`, `ns:PATH`), joined.
+    Path(PathBuf),
 }
 
 impl NetworkMode {
-    /// Parse `private`, `none`, `host` (`""`/`default` = private).
+    /// Parse `private`, `none`, `host`, a namespace path (`""`/`default` = private).
     pub fn parse(s: &str) -> std::result::Result<NetworkMode, RunError> {
         match s {
             // buildah takes "container" (its NetworkDefault spelling) as private too.
             "" | "default" | "private" | "bridge" | "container" => Ok(NetworkMode::Private),
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
-            other => Err(RunError::Invalid(format!(
-                "unable to find network with name or ID {other}: network not found"
-            ))),
+            other => match namespace_path(other) {
+                Some(p) => Ok(NetworkMode::Path(p)),
+                None => Err(RunError::Invalid(format!(
+                    "unable to find network with name or ID {other}: network not found"
+                ))),
+            },
         }
     }
 }
 
+/// `/PATH` or `ns:/PATH`: a namespace to join (buildah's spellings).
+fn namespace_path(s: &str) -> Option<PathBuf> {
+    let p = s.strip_prefix("ns:").unwrap_or(s);
+    p.starts_with('/').then(|| PathBuf::from(p))
+}
+
 /// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamespaceMode {
     /// A new namespace.
@@ -158,17 +169,23 @@ pub enum NamespaceMode {
     Private,
     /// The host's.
     Host,
+    /// An existing namespace (`/proc/PID/ns/TYPE`, `ns:PATH`), joined.
+    Path(PathBuf),
 }
 
 impl NamespaceMode {
-    /// Parse `""`, `private` (also `container`), `host`.
+    /// Parse `""`, `private` (also `container`), `host`, a namespace path (`/…`, `ns:/…`).
     pub fn parse(s: &str) -> std::result::Result<NamespaceMode, RunError> {
         match s {
             "" | "private" | "container" => Ok(NamespaceMode::Private),
             "host" => Ok(NamespaceMode::Host),
-            other => Err(RunError::Invalid(format!(
-                "namespace mode {other:?} is not supported (use private or host)"
-            ))),
+            other => namespace_path(other)
+                .map(NamespaceMode::Path)
+                .ok_or_else(|| {
+                    RunError::Invalid(format!(
+                        "namespace mode {other:?} is not supported (use private, host or a path)"
+                    ))
+                }),
         }
     }
 }
@@ -217,6 +234,9 @@ pub struct RunOptions {
     pub volumes: Vec<String>,
     /// `--mount type=…`.
     pub mounts: Vec<String>,
+    /// `--cgroup-parent` (of `from`/`bud`): the run's cgroup is made under this one
+    /// (cgroupfs layout: relative to hod's own cgroup in each hierarchy unless absolute).
+    pub cgroup_parent: Option<String>,
     /// Directory relative `--mount type=bind` sources are taken from.
     pub context_dir: Option<PathBuf>,
     /// Allocate a pty; `None` = when stdin is a terminal.
@@ -253,13 +273,16 @@ impl RunOptions {
         o.devices = cat(&d.devices, &self.devices);
         o.volumes = cat(&d.volumes, &self.volumes);
         o.no_hosts |= d.no_hosts;
+        if o.cgroup_parent.is_none() {
+            o.cgroup_parent = d.cgroup_parent.clone();
+        }
         o.no_hostname |= d.no_hostname;
         o
     }
 
     /// The network mode in effect (private unless said).
     pub fn network(&self) -> NetworkMode {
-        self.namespaces.network.unwrap_or_default()
+        self.namespaces.network.clone().unwrap_or_default()
     }
 }
 
@@ -496,7 +519,8 @@ pub fn prepare(
         if opts
             .namespaces
             .network
-            .is_some_and(|n| n != NetworkMode::Host)
+            .as_ref()
+            .is_some_and(|n| *n != NetworkMode::Host)
         {
             return Err(RunError::Invalid(
                 "cannot set --network other than host with --isolation chroot".into(),
@@ -669,7 +693,26 @@ pub fn prepare(
         etc.hostname = Some(p);
     }
 
-    let id_maps = if !opts.uid_map.is_empty() {
+    // A user namespace to join: hod's own is no user namespace at all; another one's maps
+    // (which runc wants in the spec) are read from its process (`/proc/PID/{uid,gid}_map`).
+    let mut user_ns = opts.namespaces.user.clone();
+    let mut joined_maps = None;
+    if let Some(NamespaceMode::Path(p)) = &user_ns {
+        if same_namespace(p, Path::new("/proc/self/ns/user")) {
+            user_ns = Some(NamespaceMode::Host);
+        } else if let Some(proc_dir) = p.parent().and_then(Path::parent) {
+            let read = |f: &str| {
+                let path = proc_dir.join(f);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| io("reading", &path, e))
+                    .map(|t| parse_proc_id_map(&t))
+            };
+            joined_maps = Some((read("uid_map")?, read("gid_map")?));
+        }
+    }
+    let id_maps = if joined_maps.is_some() {
+        joined_maps
+    } else if !opts.uid_map.is_empty() {
         let g = if opts.gid_map.is_empty() {
             opts.uid_map.clone()
         } else {
@@ -701,6 +744,7 @@ pub fn prepare(
         .terminal
         .unwrap_or_else(|| nix::unistd::isatty(0).unwrap_or(false));
     let mut eff = opts.clone();
+    eff.namespaces.user = user_ns;
     eff.isolation = Some(isolation);
     eff.namespaces.network = Some(network);
     if isolation == Isolation::Rootless {
@@ -730,7 +774,18 @@ pub fn prepare(
         id_maps,
         terminal,
     };
-    Ok((generate(&inputs)?, terminal))
+    let mut spec = generate(&inputs)?;
+    if let Some(parent) = opts.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+        let leaf = format!(
+            "hod-{}-{}",
+            container_id.chars().take(12).collect::<String>(),
+            &crate::fsutil::random_id()[..8]
+        );
+        if let Some(l) = spec.linux_mut() {
+            l.set_cgroups_path(Some(Path::new(parent).join(leaf)));
+        }
+    }
+    Ok((spec, terminal))
 }
 
 /// Whether this host runs programs built for `arch` (Go's names: amd64, arm64, …): its own
@@ -811,12 +866,114 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
     )
 }
 
+/// Whether two namespace files name the same namespace.
+fn same_namespace(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
+/// `/proc/PID/uid_map`'s lines (`inside outside count`).
+fn parse_proc_id_map(text: &str) -> Vec<IdMap> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match f.as_slice() {
+                [c, h, z] => Some(IdMap {
+                    container_id: *c,
+                    host_id: *h,
+                    size: *z,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `--mount` values with `from=IMAGE` rewritten to bind the source from inside the image's
+/// rootfs (resolved inside it, so a link cannot lead out); the working containers made for
+/// that go into `temps`.
+fn mounts_from_images(
+    store: &Store,
+    mounts: &[String],
+    temps: &mut Vec<Builder>,
+) -> Result<Vec<String>> {
+    let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
+        RunError::Io {
+            op: op.into(),
+            path: p.to_path_buf(),
+            source: e,
+        }
+        .into()
+    };
+    let mut out = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let parts: Vec<&str> = m.split(',').collect();
+        let Some(from) = parts.iter().find_map(|p| p.strip_prefix("from=")) else {
+            out.push(m.clone());
+            continue;
+        };
+        if from.is_empty() {
+            return Err(
+                RunError::Invalid(format!("invalid mount {m:?}: from needs an image")).into(),
+            );
+        }
+        let src = parts
+            .iter()
+            .find_map(|p| p.strip_prefix("src=").or_else(|| p.strip_prefix("source=")))
+            .unwrap_or(".");
+        let mut b = Builder::new_from(
+            store,
+            from,
+            &crate::options::FromOptions::default(),
+            &crate::report::Quiet,
+        )?;
+        let root = b.mount(store);
+        temps.push(b);
+        let root = root?;
+        let clean = crate::rootfs::clean_container_path(&format!("/{src}"));
+        let abs = crate::rootfs::Root::open(&root)
+            .and_then(|r| r.real_path(&clean))
+            .map_err(|e| io("resolving mount source", &clean, e))?
+            .ok_or_else(|| {
+                io(
+                    "resolving mount source",
+                    &clean,
+                    std::io::Error::from_raw_os_error(libc::ENOENT),
+                )
+            })?;
+        let mut rewritten: Vec<String> = parts
+            .iter()
+            .filter(|p| {
+                !(p.starts_with("from=") || p.starts_with("src=") || p.starts_with("source="))
+            })
+            .map(|p| p.to_string())
+            .collect();
+        rewritten.push(format!("src={}", abs.display()));
+        out.push(rewritten.join(","));
+    }
+    Ok(out)
+}
+
 impl Builder {
     /// Run `command` in the container; returns the command's exit status. The container's
     /// run defaults (from `from`) go under `opts`; the isolation is `opts`', else
     /// `BUILDAH_ISOLATION`'s, else the container's.
     pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
         let mut opts = opts.with_defaults(&self.state.run_defaults);
+        // containers.conf's default_ulimits as they are now go under everything else (buildah
+        // applies them at run time; its other [containers] keys were taken at `from`).
+        let conf = crate::containers_conf::ContainersConf::load()?;
+        let conf_limits = Resources {
+            ulimits: conf.run_defaults.resources.ulimits.clone(),
+            ..Default::default()
+        };
+        opts.resources = opts.resources.or(&conf_limits);
         if opts.isolation.is_none() {
             opts.isolation = Some(Isolation::from_env()?.unwrap_or(self.state.isolation));
         }
@@ -828,7 +985,31 @@ impl Builder {
         }
         opts.no_pivot |= std::env::var("BUILDAH_NOPIVOT")
             .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
-        let opts = &opts;
+        // `--mount …,from=IMAGE`: a bind from the image's rootfs, through temporary working
+        // containers removed after the run.
+        let mut temps = Vec::new();
+        let resolved = mounts_from_images(store, &opts.mounts, &mut temps);
+        let result = match resolved {
+            Ok(m) => {
+                opts.mounts = m;
+                self.run_with_mounts(store, command, &opts)
+            }
+            Err(e) => Err(e),
+        };
+        for t in temps {
+            if let Err(e) = t.delete(store) {
+                tracing::debug!("removing the container of a --mount from=: {e:#}");
+            }
+        }
+        result
+    }
+
+    fn run_with_mounts(
+        &mut self,
+        store: &Store,
+        command: &[String],
+        opts: &RunOptions,
+    ) -> Result<i32> {
         let was_mounted = !self.state.mount_point.is_empty();
         let rootfs = self.mount(store)?;
         let result = self.run_mounted(store, &rootfs, command, opts);
@@ -978,7 +1159,7 @@ mod option_tests {
             ..Default::default()
         };
         let m = o.with_defaults(&d);
-        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
+        let caps = spec::capability_set(None, &m.security.cap_add, &m.security.cap_drop).unwrap();
         assert!(
             caps.contains(&"CAP_CHOWN"),
             "a run's cap-add beats a default cap-drop"
@@ -1075,7 +1256,7 @@ mod option_tests {
         });
         let d = RunDefaults::from_state_value(&j);
         let m = RunOptions::default().with_defaults(&d);
-        let caps = spec::capability_set(&m.security.cap_add, &m.security.cap_drop).unwrap();
+        let caps = spec::capability_set(None, &m.security.cap_add, &m.security.cap_drop).unwrap();
         assert!(!caps.contains(&"CAP_DAC_OVERRIDE"), "{caps:?}");
         assert!(caps.contains(&"CAP_NET_ADMIN"), "{caps:?}");
         assert!(m.security.no_new_privileges == Some(true) && m.security.seccomp_unconfined());

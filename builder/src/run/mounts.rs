@@ -15,10 +15,13 @@ pub enum MountKind {
         /// The host path.
         source: PathBuf,
     },
-    /// A host directory as the lower layer of an overlay whose writes are discarded (`:O`).
+    /// A host directory as the lower layer of an overlay whose writes are discarded (`:O`),
+    /// or kept in a given upper directory (`:O,upperdir=DIR,workdir=DIR`).
     Overlay {
         /// The host path.
         source: PathBuf,
+        /// `upperdir=` and `workdir=`: where the writes persist (else per-run scratch).
+        upper_work: Option<(PathBuf, PathBuf)>,
     },
     /// A fresh tmpfs.
     Tmpfs,
@@ -98,6 +101,7 @@ pub fn parse_volume(v: &str) -> Result<ParsedMount, RunError> {
     let destination = check_destination(dest, "volume")?;
     let mut options = vec!["rbind".to_string()];
     let mut overlay = false;
+    let (mut upper, mut work) = (None, None);
     let mut chown = false;
     let mut rw_seen = None;
     let mut prop = None;
@@ -113,6 +117,20 @@ pub fn parse_volume(v: &str) -> Result<ParsedMount, RunError> {
             "z" | "Z" => {} // SELinux relabelling: nothing to do without SELinux.
             "U" => chown = true,
             "O" => overlay = true,
+            o if o.starts_with("upperdir=") || o.starts_with("workdir=") => {
+                let (k, p) = o.split_once('=').unwrap_or((o, ""));
+                if !p.starts_with('/') {
+                    return Err(invalid(format!(
+                        "invalid volume {v:?}: {k} must be an absolute path"
+                    )));
+                }
+                let slot = if k == "upperdir" {
+                    &mut upper
+                } else {
+                    &mut work
+                };
+                *slot = Some(PathBuf::from(p));
+            }
             "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" => options.push(o.to_string()),
             p if propagation(p).is_some() => {
                 if prop.replace(p).is_some() {
@@ -132,9 +150,24 @@ pub fn parse_volume(v: &str) -> Result<ParsedMount, RunError> {
         options.push("ro".into());
     }
     options.push(prop.unwrap_or("rprivate").to_string());
+    let upper_work = match (upper, work) {
+        (None, None) => None,
+        (Some(u), Some(w)) if overlay => Some((u, w)),
+        (Some(_), Some(_)) => {
+            return Err(invalid(format!(
+                "invalid volume {v:?}: upperdir and workdir need the O option"
+            )))
+        }
+        _ => {
+            return Err(invalid(format!(
+                "invalid volume {v:?}: upperdir and workdir go together"
+            )))
+        }
+    };
     let kind = if overlay {
         MountKind::Overlay {
             source: PathBuf::from(src),
+            upper_work,
         }
     } else {
         MountKind::Bind {
@@ -295,13 +328,24 @@ pub fn materialize(
             std::fs::metadata(source).map_err(|e| io("checking mount source", source, e))?;
             ("bind".to_string(), source.clone(), p.options.clone())
         }
-        MountKind::Overlay { source } => {
+        MountKind::Overlay { source, upper_work } => {
             std::fs::metadata(source).map_err(|e| io("checking mount source", source, e))?;
-            let base = dirs.run_dir.join(format!("overlay-{index}"));
-            let (upper, work) = (base.join("upper"), base.join("work"));
-            for d in [&upper, &work] {
-                std::fs::create_dir_all(d).map_err(|e| io("creating", d, e))?;
-            }
+            let (upper, work) = match upper_work {
+                Some((u, w)) => {
+                    for d in [u, w] {
+                        std::fs::metadata(d).map_err(|e| io("checking overlay directory", d, e))?;
+                    }
+                    (u.clone(), w.clone())
+                }
+                None => {
+                    let base = dirs.run_dir.join(format!("overlay-{index}"));
+                    let (upper, work) = (base.join("upper"), base.join("work"));
+                    for d in [&upper, &work] {
+                        std::fs::create_dir_all(d).map_err(|e| io("creating", d, e))?;
+                    }
+                    (upper, work)
+                }
+            };
             let mut o: Vec<String> = p
                 .options
                 .iter()
@@ -373,9 +417,25 @@ mod tests {
         assert_eq!(
             v.kind,
             MountKind::Overlay {
-                source: "/a".into()
+                source: "/a".into(),
+                upper_work: None
             }
         );
+        let v = parse_volume("/a:/b:O,upperdir=/u,workdir=/w").unwrap();
+        assert_eq!(
+            v.kind,
+            MountKind::Overlay {
+                source: "/a".into(),
+                upper_work: Some(("/u".into(), "/w".into()))
+            }
+        );
+        for bad in [
+            "/a:/b:O,upperdir=/u",
+            "/a:/b:upperdir=/u,workdir=/w",
+            "/a:/b:O,upperdir=u,workdir=/w",
+        ] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
         for bad in [
             "/a",
             "a:/b",

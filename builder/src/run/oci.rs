@@ -24,10 +24,17 @@ pub fn run(
     let mut root = spec.root().clone().unwrap_or_default();
     root.set_path(rootfs.to_path_buf());
     spec.set_root(Some(root));
-    // The terminal, if any, is hod's own (passed as stdio), so runc needs no console socket.
+    // With a terminal, runc (in the foreground) makes the container's pty and relays it to
+    // its own stdio, which must be a terminal: hod's pty slave, whose master hod relays to
+    // its stdio (so it works when hod's own stdio is not a terminal, as buildah's does).
     if let Some(p) = spec.process_mut() {
-        p.set_terminal(Some(false));
+        p.set_terminal(Some(opts.terminal));
     }
+    let tty = if opts.terminal {
+        Some(super::embedded::Tty::open()?)
+    } else {
+        None
+    };
     let config = opts.bundle_dir.join("config.json");
     let data = serde_json::to_vec_pretty(&spec)
         .map_err(|e| RunError::Setup(format!("encoding config.json: {e}")))?;
@@ -55,8 +62,18 @@ pub fn run(
     })
     .stdout(Stdio::inherit())
     .stderr(Stdio::inherit());
+    if let Some((_, slave)) = &tty {
+        let dup = || {
+            slave
+                .try_clone()
+                .map_err(|e| RunError::Setup(format!("dup: {e}")))
+        };
+        cmd.stdin(Stdio::from(dup()?))
+            .stdout(Stdio::from(dup()?))
+            .stderr(Stdio::from(dup()?));
+    }
     for (target, is_out) in [(&opts.stdout, true), (&opts.stderr, false)] {
-        if let Some(path) = target {
+        if let (Some(path), None) = (target, &tty) {
             let f = super::open_output(path).map_err(|e| RunError::Io {
                 op: "creating".into(),
                 path: path.clone(),
@@ -74,6 +91,24 @@ pub fn run(
         path: runtime.to_path_buf(),
         source: e,
     })?;
+    // Our copies of the pty slave go, so the relay sees the end when the container's do.
+    drop(cmd);
+    let (tty, relay) = match tty {
+        Some((t, slave)) => {
+            drop(slave);
+            let out = match &opts.stdout {
+                Some(p) => Some(super::open_output(p).map_err(|e| RunError::Io {
+                    op: "creating".into(),
+                    path: p.clone(),
+                    source: e,
+                })?),
+                None => None,
+            };
+            let h = t.relay(out)?;
+            (Some(t), Some(h))
+        }
+        None => (None, None),
+    };
     let fwd =
         crate::sys::process::Forwarder::to(nix::unistd::Pid::from_raw(child.id() as i32)).ok();
     let status = child.wait().map_err(|e| RunError::Io {
@@ -82,6 +117,10 @@ pub fn run(
         source: e,
     })?;
     drop(fwd);
+    if let Some(h) = relay {
+        let _ = h.join();
+    }
+    drop(tty);
     use std::os::unix::process::ExitStatusExt;
     Ok(status
         .code()

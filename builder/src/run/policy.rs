@@ -21,7 +21,7 @@ use super::{NamespaceMode, NetworkMode, RunError};
 
 /// Namespace choices; `None` = not said here (the container's default, else private; a
 /// cgroup namespace is shared with hod unless asked for).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Namespaces {
     /// `--network`.
@@ -42,12 +42,12 @@ impl Namespaces {
     /// These choices, with `under`'s where these say nothing.
     pub fn or(&self, under: &Namespaces) -> Namespaces {
         Namespaces {
-            network: self.network.or(under.network),
-            pid: self.pid.or(under.pid),
-            ipc: self.ipc.or(under.ipc),
-            uts: self.uts.or(under.uts),
-            cgroup: self.cgroup.or(under.cgroup),
-            user: self.user.or(under.user),
+            network: self.network.clone().or_else(|| under.network.clone()),
+            pid: self.pid.clone().or_else(|| under.pid.clone()),
+            ipc: self.ipc.clone().or_else(|| under.ipc.clone()),
+            uts: self.uts.clone().or_else(|| under.uts.clone()),
+            cgroup: self.cgroup.clone().or_else(|| under.cgroup.clone()),
+            user: self.user.clone().or_else(|| under.user.clone()),
         }
     }
 
@@ -91,6 +91,10 @@ pub enum SeccompProfile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Security {
+    /// The set `--cap-add`/`--cap-drop` start from: containers.conf `default_capabilities`
+    /// (`None` = buildah's default set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_capabilities: Option<Vec<String>>,
     /// `--cap-add`.
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
@@ -167,6 +171,8 @@ impl Security {
             !self.cap_add.iter().any(|a| a.eq_ignore_ascii_case(c)) || self.cap_drop.contains(c)
         });
         Security {
+            base_capabilities: (self.base_capabilities.clone())
+                .or_else(|| under.base_capabilities.clone()),
             cap_add: cat(&under.cap_add, &self.cap_add),
             cap_drop,
             seccomp: self.seccomp.clone().or_else(|| under.seccomp.clone()),
@@ -447,6 +453,9 @@ pub struct RunDefaults {
     pub no_hosts: bool,
     /// Keep the image's /etc/hostname.
     pub no_hostname: bool,
+    /// `--cgroup-parent`: the cgroup later runs are made under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 impl RunDefaults {

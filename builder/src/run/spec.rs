@@ -173,9 +173,14 @@ pub fn parse_shm_size(s: &str) -> Result<u64, RunError> {
     super::policy::parse_size(s).map_err(|_| RunError::Invalid(format!("invalid --shm-size {s:?}")))
 }
 
-/// The final capability set: defaults (or the container's), `--cap-add`, then `--cap-drop`
-/// (a capability in both is dropped, as buildah documents). `ALL` is accepted in both.
-pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static str>, RunError> {
+/// The final capability set: `base` (containers.conf's `default_capabilities`, else
+/// buildah's default set), `--cap-add`, then `--cap-drop` (a capability in both is dropped,
+/// as buildah documents). `ALL` is accepted in all three.
+pub fn capability_set(
+    base: Option<&[String]>,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<&'static str>, RunError> {
     let mut set: Vec<&'static str> = DEFAULT_CAPABILITIES.to_vec();
     let expand = |names: &[String]| -> Result<Vec<&'static str>, RunError> {
         let mut out = Vec::new();
@@ -191,6 +196,14 @@ pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<&'static st
         }
         Ok(out)
     };
+    if let Some(base) = base {
+        set = Vec::new();
+        for c in expand(base)? {
+            if !set.contains(&c) {
+                set.push(c);
+            }
+        }
+    }
     for c in expand(add)? {
         if !set.contains(&c) {
             set.push(c);
@@ -297,7 +310,11 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
     let cwd = crate::rootfs::clean_container_path(&cwd);
 
     let sec = &opts.security;
-    let capabilities = capability_set(&sec.cap_add, &sec.cap_drop)?;
+    let capabilities = capability_set(
+        sec.base_capabilities.as_deref(),
+        &sec.cap_add,
+        &sec.cap_drop,
+    )?;
 
     let mut rlimits: Vec<Rlimit> = Vec::new();
     for r in &opts.resources.ulimits {
@@ -312,25 +329,32 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
 
     // Namespaces.
     let ns = &opts.namespaces;
-    let private = |m: Option<NamespaceMode>| m.unwrap_or_default() != NamespaceMode::Host;
+    // A new namespace (`{"type"}`), a joined one (`{"type", "path"}`), or the host's (none).
+    let ns_entry = |typ: &str, m: &Option<NamespaceMode>| match m {
+        Some(NamespaceMode::Host) => None,
+        Some(NamespaceMode::Path(p)) => Some(json!({"type": typ, "path": p})),
+        None | Some(NamespaceMode::Private) => Some(json!({"type": typ})),
+    };
+    let private = |m: &Option<NamespaceMode>| matches!(m, None | Some(NamespaceMode::Private));
     let mut namespaces = vec![json!({"type": "mount"})];
-    if private(ns.pid) {
-        namespaces.push(json!({"type": "pid"}));
-    }
-    if private(ns.ipc) {
-        namespaces.push(json!({"type": "ipc"}));
-    }
-    if private(ns.uts) {
-        namespaces.push(json!({"type": "uts"}));
-    }
-    if opts.network() != NetworkMode::Host {
-        namespaces.push(json!({"type": "network"}));
+    namespaces.extend(ns_entry("pid", &ns.pid));
+    namespaces.extend(ns_entry("ipc", &ns.ipc));
+    namespaces.extend(ns_entry("uts", &ns.uts));
+    match opts.network() {
+        NetworkMode::Host => {}
+        NetworkMode::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
+        NetworkMode::Private | NetworkMode::None => namespaces.push(json!({"type": "network"})),
     }
     // The cgroup namespace is hod's unless `--cgroupns private` asks for one.
-    if ns.cgroup == Some(NamespaceMode::Private) {
-        namespaces.push(json!({"type": "cgroup"}));
+    if matches!(
+        ns.cgroup,
+        Some(NamespaceMode::Private | NamespaceMode::Path(_))
+    ) {
+        namespaces.extend(ns_entry("cgroup", &ns.cgroup));
     }
-    if inp.id_maps.is_some() {
+    if let Some(NamespaceMode::Path(p)) = &ns.user {
+        namespaces.push(json!({"type": "user", "path": p}));
+    } else if inp.id_maps.is_some() {
         namespaces.push(json!({"type": "user"}));
     }
 
@@ -481,8 +505,9 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         "mounts": mounts,
         "linux": linux,
     });
-    // A hostname needs a private UTS namespace (runc refuses it otherwise).
-    if private(ns.uts) {
+    // A hostname needs a new UTS namespace (runc refuses it otherwise; a joined one is not
+    // hod's to rename).
+    if private(&ns.uts) {
         doc["hostname"] = json!(inp.hostname);
     }
     if let Some(profile) = sec.apparmor.as_deref().filter(|p| *p != "unconfined") {

@@ -503,6 +503,12 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the store and clean up incomplete layers.
     pub fn open(opts: &StoreOptions) -> Result<Store> {
+        tracing::debug!(
+            "[graphdriver] trying provided driver {:?} (root {}, run root {})",
+            opts.driver.name(),
+            opts.root.display(),
+            opts.run_root.display()
+        );
         let dopts = driver::DriverOptions::parse(opts.driver, &opts.driver_options)?;
         let paths = paths::Paths {
             root: opts.root.clone(),

@@ -117,42 +117,165 @@ fn load_payload() -> R<Payload> {
     })
 }
 
-fn ns_flags(spec: &Spec) -> R<CloneFlags> {
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Time => CloneFlags::empty(),
+    }
+}
+
+/// The namespaces to create (flags) and those to join (`path` entries), from the spec.
+fn ns_flags(spec: &Spec) -> R<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
     let mut flags = CloneFlags::empty();
+    let mut joins = Vec::new();
     let linux = spec.linux().as_ref();
     for ns in linux
         .and_then(|l| l.namespaces().as_ref())
         .into_iter()
         .flatten()
     {
-        if ns.path().is_some() {
-            return Err(format!(
-                "joining an existing {:?} namespace is not supported by the embedded runtime",
-                ns.typ()
-            ));
+        match ns.path() {
+            Some(p) if ns.typ() == LinuxNamespaceType::Mount => {
+                return Err(format!(
+                    "joining an existing mount namespace ({}) is not supported",
+                    p.display()
+                ))
+            }
+            Some(p) => joins.push((p.clone(), ns_flag(ns.typ()))),
+            None => flags |= ns_flag(ns.typ()),
         }
-        flags |= match ns.typ() {
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::Time => CloneFlags::empty(),
-        };
     }
-    Ok(flags)
+    Ok((flags, joins))
+}
+
+/// Whether the namespace at `path` is the one this process is in already (setns(2) refuses
+/// to re-enter one's own user namespace).
+fn is_current_ns(path: &Path, flag: CloneFlags) -> bool {
+    let name = match flag {
+        CloneFlags::CLONE_NEWUSER => "user",
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        _ => return false,
+    };
+    let id = |p: &Path| {
+        std::fs::metadata(p).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        })
+    };
+    let mine = id(&Path::new("/proc/self/ns").join(name));
+    mine.is_some() && id(path) == mine
+}
+
+/// setns(2) into the namespace at `path`.
+fn join_ns(path: &Path, flag: CloneFlags) -> R<()> {
+    if is_current_ns(path, flag) {
+        return Ok(());
+    }
+    let f = ctx(std::fs::File::open(path), || {
+        format!("opening namespace {}", path.display())
+    })?;
+    ctx(nix::sched::setns(f.as_fd(), flag), || {
+        format!("joining namespace {}", path.display())
+    })
+}
+
+/// The directories of the cgroup `path` (the spec's `cgroupsPath`) in each hierarchy this
+/// process is in (cgroupfs layout, as runc's: a relative path is under this process's own
+/// cgroup). cgroup v1 hierarchies are at `/sys/fs/cgroup/<controllers>`, v2 at
+/// `/sys/fs/cgroup/unified` (hybrid) or `/sys/fs/cgroup`.
+pub fn cgroup_dirs(path: &Path) -> io::Result<Vec<(PathBuf, PathBuf)>> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    let base = Path::new("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    for line in own.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, cur) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+        let mount = if ctrls.is_empty() {
+            if base.join("unified/cgroup.procs").exists() {
+                base.join("unified")
+            } else {
+                base.to_path_buf()
+            }
+        } else {
+            base.join(ctrls.strip_prefix("name=").unwrap_or(ctrls))
+        };
+        if !mount.join("cgroup.procs").exists() {
+            continue;
+        }
+        let start = mount.join(cur.trim_start_matches('/'));
+        let target = if path.is_absolute() {
+            mount.join(path.strip_prefix("/").unwrap_or(path))
+        } else {
+            start.join(path)
+        };
+        out.push((start, target));
+    }
+    Ok(out)
+}
+
+/// Move this process into the cgroup `path` in every hierarchy (made as needed; a new
+/// cpuset cgroup gets its parent's CPUs and memory nodes, as runc does).
+fn join_cgroup(path: &Path) -> R<()> {
+    for (start, target) in ctx(cgroup_dirs(path), || "reading /proc/self/cgroup".into())? {
+        ctx(std::fs::create_dir_all(&target), || {
+            format!("creating cgroup {}", target.display())
+        })?;
+        if target.join("cpuset.cpus").exists() {
+            let mut levels: Vec<&Path> = target.ancestors().take_while(|a| *a != start).collect();
+            levels.reverse();
+            for dir in levels {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                    if v.trim().is_empty() {
+                        if let Some(parent) = dir.parent() {
+                            let pv = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                            let _ = std::fs::write(dir.join(f), pv.trim());
+                        }
+                    }
+                }
+            }
+        }
+        let procs = target.join("cgroup.procs");
+        ctx(std::fs::write(&procs, "0"), || {
+            format!("joining cgroup {}", target.display())
+        })?;
+    }
+    Ok(())
 }
 
 fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
     // If hod dies, so does the container (the init below gets the same treatment).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let mut flags = match p.mode {
-        Mode::Oci => ns_flags(&p.spec)? | CloneFlags::CLONE_NEWNS,
-        Mode::Chroot => CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
-        Mode::Bare => CloneFlags::empty(),
+    if let Some(cg) = p
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    {
+        join_cgroup(cg)?;
+    }
+    let (mut flags, joins) = match p.mode {
+        Mode::Oci => {
+            let (f, j) = ns_flags(&p.spec)?;
+            (f | CloneFlags::CLONE_NEWNS, j)
+        }
+        Mode::Chroot => (CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS, vec![]),
+        Mode::Bare => (CloneFlags::empty(), vec![]),
     };
+    // A joined user namespace first: the others are joined or created as its root.
+    for (path, flag) in joins.iter().filter(|j| j.1 == CloneFlags::CLONE_NEWUSER) {
+        join_ns(path, *flag)?;
+    }
     if p.new_userns {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
@@ -180,6 +303,9 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
             }
         }
         flags.remove(CloneFlags::CLONE_NEWUSER);
+    }
+    for (path, flag) in joins.iter().filter(|j| j.1 != CloneFlags::CLONE_NEWUSER) {
+        join_ns(path, *flag)?;
     }
     if !flags.is_empty() {
         ctx(nix::sched::unshare(flags), || {
