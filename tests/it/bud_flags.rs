@@ -1,0 +1,64 @@
+//! Issue 17: `bud` flags and behaviours that buildah's own `bud.bats` checks, each pinned
+//! here so CI keeps them (CI has no copy of the buildah suite). Every case runs in a fresh
+//! vfs store; none needs the network.
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::{self, TestContext};
+
+/// A context directory holding one Containerfile.
+fn context(ctx: &TestContext, containerfile: &str) -> PathBuf {
+    let dir = ctx.path("ctx");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("Containerfile"), containerfile).unwrap();
+    dir
+}
+
+/// bud.bats "bud with --cpu-shares flag/short flag (-c), no/invalid/valid argument" and
+/// "bud-with-unlimited-memory-swap": the flags exist, a bad or missing value is pflag's
+/// usage error (a missing one swallows the next flag, as in Go), a good one builds.
+#[test]
+fn cpu_shares_and_memory_swap() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nLABEL a=b\n");
+    let d = dir.display().to_string();
+    for flag in ["--cpu-shares", "-c"] {
+        let r = ctx.hod(["bud", flag, "bogus", "-t", "x", &d]).code_is(125);
+        assert!(
+            r.stderr.contains("invalid argument \"bogus\" for ")
+                && r.stderr.contains("invalid syntax"),
+            "{}",
+            r.dump()
+        );
+        let r = ctx.hod(["bud", flag, "-t", "x", &d]).code_is(125);
+        assert!(
+            r.stderr.contains("invalid argument \"-t\"") && r.stderr.contains("invalid syntax"),
+            "{}",
+            r.dump()
+        );
+        ctx.ok(["bud", flag, "2", "-t", "shares", &d]);
+    }
+    ctx.ok(["bud", "--memory-swap", "-1", "-t", "swap", &d]);
+    ctx.ok(["from", "--pull=never", "shares"]);
+}
+
+/// bud.bats "bud with --dns* flags": with --network=none each --dns* flag is refused by
+/// name before its value is looked at (example.com is no address).
+#[test]
+fn dns_flags_with_network_none() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\n");
+    let d = dir.display().to_string();
+    for flag in ["--dns", "--dns-option", "--dns-search"] {
+        let r = ctx
+            .hod(["bud", &format!("{flag}=example.com"), "--network=none", &d])
+            .code_is(125);
+        assert_eq!(
+            r.stderr.trim(),
+            format!("Error: the {flag} option cannot be used with --network=none"),
+            "{}",
+            r.dump()
+        );
+    }
+    common::assert_no_panic(&ctx.hod(["bud", "--dns=example.com", &d]));
+}
