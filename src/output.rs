@@ -115,9 +115,10 @@ fn clap_message(e: &clap::Error, kind: clap::error::ErrorKind) -> String {
     }
     if kind == ErrorKind::ValueValidation {
         // pflag's wording: invalid argument "VALUE" for "--flag" flag: CAUSE
-        if let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) =
-            (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue))
-        {
+        if let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+            e.get(ContextKind::InvalidArg),
+            e.get(ContextKind::InvalidValue),
+        ) {
             let flag = arg.split(' ').next().unwrap_or(arg);
             let cause = std::error::Error::source(e)
                 .map(|c| c.to_string())

@@ -192,6 +192,21 @@ pub fn build(
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,
 ) -> Result<BuildOutput> {
+    if opts.log_rusage && !opts.quiet {
+        let r = crate::rusage::RusageReporter::new(reporter, opts.rusage_logfile.as_deref())?;
+        let out = build_platforms(store, opts, &r);
+        r.log();
+        return out;
+    }
+    build_platforms(store, opts, reporter)
+}
+
+/// [`build`] without the resource usage lines.
+fn build_platforms(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<BuildOutput> {
     let platforms = if opts.all_platforms {
         base_platforms(store, opts, reporter)?
     } else {

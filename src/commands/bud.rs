@@ -87,6 +87,12 @@ pub struct BudArgs {
     /// Created time (seconds since the epoch) of the image, its history and its files.
     #[arg(long, value_name = "SECONDS")]
     pub timestamp: Option<i64>,
+    /// Log resource usage (CPU, elapsed time, I/O) at each step.
+    #[arg(long)]
+    pub log_rusage: bool,
+    /// With --log-rusage: write the usage lines to this file instead of the output.
+    #[arg(long, value_name = "FILE")]
+    pub rusage_logfile: Option<PathBuf>,
     /// KEY=VALUE label of the image (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -350,6 +356,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     o.format = a.format.as_deref().map(super::parse_format).transpose()?;
     o.squash = a.squash;
     o.timestamp = a.timestamp;
+    o.log_rusage = a.log_rusage;
+    o.rusage_logfile = a.rusage_logfile.clone();
     for l in &a.label {
         o.labels.push(match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),

@@ -174,9 +174,15 @@ mod tests {
         assert_eq!(d.group_add, ["wheel"]);
         let t = T::parse_from(["x", "-c", "2", "--memory-swap", "-1"]);
         let d = t.a.defaults().unwrap();
-        assert_eq!((d.resources.cpu_shares, d.resources.memory_swap), (Some(2), Some(-1)));
+        assert_eq!(
+            (d.resources.cpu_shares, d.resources.memory_swap),
+            (Some(2), Some(-1))
+        );
         let e = T::try_parse_from(["x", "--cpu-shares", "bogus"]).unwrap_err();
-        assert!(e.to_string().contains("parsing \"bogus\": invalid syntax"), "{e}");
+        assert!(
+            e.to_string().contains("parsing \"bogus\": invalid syntax"),
+            "{e}"
+        );
         // A missing value takes the next flag, as Go's pflag does, and fails on it.
         assert!(T::try_parse_from(["x", "-c", "--memory", "1m"]).is_err());
         let t = T::parse_from(["x", "--dns=example.com", "--network=none"]);

@@ -62,3 +62,51 @@ fn dns_flags_with_network_none() {
     }
     common::assert_no_panic(&ctx.hod(["bud", "--dns=example.com", &d]));
 }
+
+/// A line of buildah's `rusage.FormatDiff`: `…(system) …(user) …(elapsed) … input … output`.
+fn is_rusage_line(l: &str) -> bool {
+    let w: Vec<&str> = l.split(' ').collect();
+    w.len() == 7
+        && w[0].ends_with("s(system)")
+        && w[1].ends_with("s(user)")
+        && w[2].ends_with("s(elapsed)")
+        && w[3].ends_with('B')
+        && w[4] == "input"
+        && w[5].ends_with('B')
+        && w[6] == "output"
+}
+
+/// bud.bats "bud with-rusage" and "bud with-rusage-logfile": --log-rusage prints usage lines
+/// between the steps; with --rusage-logfile they go to the file, and only they.
+#[test]
+fn log_rusage_to_output_or_file() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nLABEL a=b\nLABEL c=d\n");
+    let d = dir.display().to_string();
+    let r = ctx.hod(["bud", "--log-rusage", "-t", "x", &d]).success();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let n = lines.iter().filter(|l| is_rusage_line(l)).count();
+    // Before STEP 2 and STEP 3, and at the end.
+    assert_eq!(n, 3, "{}", r.dump());
+    let step2 = lines
+        .iter()
+        .position(|l| l.starts_with("STEP 2/3"))
+        .unwrap();
+    assert!(is_rusage_line(lines[step2 - 1]), "{}", r.dump());
+
+    let log = ctx.path("rusage.log");
+    fs::write(&log, "old content\n").unwrap();
+    let l = log.display().to_string();
+    let r = ctx
+        .hod(["bud", "--log-rusage", "--rusage-logfile", &l, "-t", "x", &d])
+        .success();
+    assert!(!r.stdout.lines().any(is_rusage_line), "{}", r.dump());
+    let text = fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().all(is_rusage_line), "{text}");
+    // --quiet: nothing.
+    let r = ctx
+        .hod(["bud", "-q", "--log-rusage", "-t", "x", &d])
+        .success();
+    assert!(!r.stdout.lines().any(is_rusage_line), "{}", r.dump());
+}
