@@ -110,3 +110,30 @@ fn log_rusage_to_output_or_file() {
         .success();
     assert!(!r.stdout.lines().any(is_rusage_line), "{}", r.dump());
 }
+
+/// bud.bats "bud with FROM AS construct" (with and without --layers): a stage built FROM an
+/// earlier one keeps its environment, and `{{.Docker.ContainerConfig.Env}}` shows it for an
+/// OCI image as buildah's does (container_config is the config).
+#[test]
+fn from_as_stage_env_in_container_config() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM scratch AS base\nENV LOCAL=/1\nLABEL a=b\n\nFROM base\nLABEL c=d\n",
+    );
+    let d = dir.display().to_string();
+    for layers in ["--layers=false", "--layers"] {
+        ctx.ok(["bud", layers, "-t", "test1", &d]);
+        let env = ctx.ok([
+            "inspect",
+            "--format",
+            "{{.Docker.ContainerConfig.Env}}|{{.Docker.Config.Env}}",
+            "--type",
+            "image",
+            "test1",
+        ]);
+        let (cc, c) = env.split_once('|').unwrap();
+        assert!(cc.contains("LOCAL=/1"), "{env}");
+        assert_eq!(cc, c);
+    }
+}
