@@ -137,3 +137,34 @@ fn from_as_stage_env_in_container_config() {
         assert_eq!(cc, c);
     }
 }
+
+/// bud.bats "bud with --build-arg": off a terminal the warning for an ARG without a value is
+/// logrus's text line, its message quoted (`missing \"foo\" build argument. Try adding`);
+/// `--build-arg foo` alone takes hod's environment.
+#[test]
+fn missing_build_arg_warning_is_logrus_text() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nARG foo\nLABEL x=$foo\n");
+    let d = dir.display().to_string();
+    let r = ctx
+        .hod(["--log-level", "warn", "bud", "-t", "a", &d])
+        .success();
+    assert!(
+        r.stderr.contains(
+            r#"level=warning msg="missing \"foo\" build argument. Try adding \"--build-arg foo=<VALUE>\" to the command line""#
+        ),
+        "{}",
+        r.dump()
+    );
+    let mut cmd = ctx.cmd(["bud", "--build-arg", "foo", "-t", "b", &d]);
+    cmd.env("foo", "from-env");
+    let r = common::run_cmd(cmd).success();
+    assert!(!r.stderr.contains("missing"), "{}", r.dump());
+    let label = ctx.ok([
+        "inspect",
+        "--format",
+        "{{index .Docker.Config.Labels \"x\"}}",
+        "b",
+    ]);
+    assert_eq!(label, "from-env");
+}
