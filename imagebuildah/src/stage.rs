@@ -195,9 +195,18 @@ pub fn from_steps(steps: Vec<Step>) -> Result<Plan> {
 /// where the earlier ones stop, as buildah does with several `-f`.
 pub fn from_files(files: &[(String, String)]) -> Result<Plan> {
     let mut all = Vec::new();
-    for (name, text) in files {
-        let steps =
-            crate::instruction::steps(name, text).map_err(|e: ParseError| BuildError::from(e))?;
+    for (i, (name, text)) in files.iter().enumerate() {
+        let steps = crate::instruction::steps(name, text).map_err(|e: ParseError| {
+            if i == 0 {
+                BuildError::from(e)
+            } else {
+                // buildah's wording for a second -f file (its tests match on it).
+                BuildError::invalid(format!(
+                    "parsing additional Dockerfile {name}: {} (line {})",
+                    e.kind, e.location.start_line
+                ))
+            }
+        })?;
         all.extend(steps);
     }
     from_steps(all)

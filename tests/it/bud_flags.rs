@@ -168,3 +168,24 @@ fn missing_build_arg_warning_is_logrus_text() {
     ]);
     assert_eq!(label, "from-env");
 }
+
+/// bud.bats "build-multiple-parse": a bad second -f file is named as buildah names it,
+/// with imagebuilder's wording for a bad escape directive.
+#[test]
+fn bad_additional_containerfile_is_named() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\n");
+    let second = ctx.path("Dockerfile2");
+    fs::write(&second, "# escape=|\\nFROM alpine\n").unwrap();
+    let d = dir.display().to_string();
+    let f1 = dir.join("Containerfile").display().to_string();
+    let f2 = second.display().to_string();
+    let r = ctx.hod(["bud", "-f", &f1, "-f", &f2, &d]).code_is(125);
+    assert!(
+        r.stderr.contains(&format!(
+            "parsing additional Dockerfile {f2}: invalid ESCAPE '|\\nFROM alpine'. Must be ` or \\"
+        )),
+        "{}",
+        r.dump()
+    );
+}
