@@ -148,6 +148,9 @@ pub struct BudArgs {
     /// Stages to build concurrently, each once the stages it uses are done (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
+    /// Pass stdin into the RUN containers (without it they read /dev/null).
+    #[arg(long)]
+    pub stdin: bool,
     /// Leave the build history out of the image.
     #[arg(long)]
     pub omit_history: bool,
@@ -407,8 +410,9 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     o.jobs = a.jobs;
-    // Stages side by side cannot share hod's stdin (buildah reads /dev/null then too).
-    o.run.null_stdin = a.jobs != 1;
+    // RUN reads hod's stdin only with --stdin, and never when stages run side by side
+    // (buildah reads /dev/null then too): a build in `cmdlist | sh` leaves the rest alone.
+    o.run.null_stdin = !a.stdin || a.jobs != 1;
     o.omit_history = a.omit_history;
     o.identity_label = a.identity_label;
     o.compression = match (&a.compression_format, a.disable_compression) {

@@ -189,3 +189,47 @@ fn bad_additional_containerfile_is_named() {
         r.dump()
     );
 }
+
+/// Run `cmd` with `input` on its stdin; also returns what of `input` it left unread.
+fn with_stdin(mut cmd: std::process::Command, input: &str) -> (common::Run, String) {
+    use std::io::{Read, Seek, Write};
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(input.as_bytes()).unwrap();
+    f.rewind().unwrap();
+    let mut rest = f.try_clone().unwrap();
+    let cmdline = format!("{cmd:?}");
+    let out = cmd.stdin(f).output().unwrap();
+    let mut left = String::new();
+    rest.read_to_string(&mut left).unwrap();
+    let r = common::Run {
+        cmdline,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (r, left)
+}
+
+/// bud.bats "bud test no --stdin" and "bud does not gobble stdin": RUN reads /dev/null
+/// unless --stdin, and hod leaves its stdin unread for whatever comes after it.
+#[test]
+fn run_reads_stdin_only_with_the_flag() {
+    if !common::is_root() {
+        return common::skipped("run_reads_stdin_only_with_the_flag", "needs root");
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let dir = context(
+        &ctx,
+        "FROM busybox\nRUN read -t 1 x && echo test got \\<$x\\>\n",
+    );
+    let d = dir.display().to_string();
+    let (r, left) = with_stdin(ctx.cmd(["bud", "--pull=never", "-t", "a", &d]), "input\n");
+    assert_eq!(r.code, Some(1), "{}", r.dump());
+    assert_eq!(left, "input\n", "stdin was read: {}", r.dump());
+    let (r, _) = with_stdin(
+        ctx.cmd(["bud", "--pull=never", "--stdin", "-t", "b", &d]),
+        "input\n",
+    );
+    assert!(r.stdout.contains("test got <input>"), "{}", r.dump());
+}
