@@ -729,10 +729,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let Some((id, data)) = self.secret_value(m)? else {
                     return Ok(None);
                 };
-                // A relative target is under /run/secrets, as in buildah.
+                // No target: /run/secrets/ID. A relative target is taken from / (buildah
+                // hands it to the runtime as it is, which resolves it so).
                 let target = match target {
                     Some(t) if t.starts_with('/') => t,
-                    Some(t) => format!("/run/secrets/{t}"),
+                    Some(t) => format!("/{t}"),
                     None => format!("/run/secrets/{id}"),
                 };
                 let file =

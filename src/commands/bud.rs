@@ -392,8 +392,7 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         // buildah -q shows no RUN output either.
         r.stdout = Some(PathBuf::from("/dev/null"));
     }
-    o.run_defaults = a.run_defaults.bud_defaults()?;
-    o.run_defaults.no_hosts = a.no_hosts;
+    o.run_defaults = a.run_defaults.bud_defaults(a.no_hosts)?;
     o.registry = registry_context(&a.registry, Some(&a.platform.first()), ctx)?;
     o.decryption = crate::flags::decryption_config(&a.decryption)?;
     o.encryption = crate::flags::encryption_config(&a.encryption)?;

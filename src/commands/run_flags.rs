@@ -79,16 +79,20 @@ fn parse_cpu_shares(s: &str) -> Result<u64, String> {
 }
 
 impl RunDefaultsArgs {
-    /// `bud`'s typed defaults: as [`defaults`](Self::defaults), after buildah's build-only
-    /// check that no `--dns*` flag comes with `--network=none`.
-    pub fn bud_defaults(&self) -> anyhow::Result<RunDefaults> {
+    /// `bud`'s typed defaults: as [`defaults`](Self::defaults) with bud's `--no-hosts`,
+    /// after buildah's build-only checks (no `--dns*` flag with `--network=none`, no
+    /// `--add-host` with `--no-hosts`).
+    pub fn bud_defaults(&self, no_hosts: bool) -> anyhow::Result<RunDefaults> {
         let network = self
             .network
             .as_deref()
             .map(builder::run::NetworkMode::parse)
             .transpose()?;
         Dns::refuse_with_network_none(network, &self.dns, &self.dns_option, &self.dns_search)?;
-        self.defaults()
+        Dns::refuse_add_host_with_no_hosts(no_hosts, &self.add_host)?;
+        let mut d = self.defaults()?;
+        d.no_hosts = no_hosts;
+        Ok(d)
     }
 
     /// The library's typed defaults.
@@ -186,7 +190,7 @@ mod tests {
         // A missing value takes the next flag, as Go's pflag does, and fails on it.
         assert!(T::try_parse_from(["x", "-c", "--memory", "1m"]).is_err());
         let t = T::parse_from(["x", "--dns=example.com", "--network=none"]);
-        let e = t.a.bud_defaults().unwrap_err().to_string();
+        let e = t.a.bud_defaults(false).unwrap_err().to_string();
         assert_eq!(e, "the --dns option cannot be used with --network=none");
         let bad = T::parse_from(["x", "--security-opt", "bogus=1"]);
         assert!(bad.a.defaults().is_err());

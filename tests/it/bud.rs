@@ -1824,7 +1824,7 @@ fn secret_by_id_alone_and_relative_target() {
     let e = env_with(common::hod_bin());
     let c = context(
         e.dir.path(),
-        &[(CF, "FROM busybox\nRUN --mount=type=secret,id=HODSEC,target=rel md5sum < /run/secrets/rel > /sum\n")],
+        &[(CF, "FROM busybox\nRUN --mount=type=secret,id=HODSEC,target=rel md5sum < /rel > /sum\nRUN test ! -e /rel\n")],
     );
     // `id=HODSEC` alone: the environment variable of that name wins over a file.
     let out = e

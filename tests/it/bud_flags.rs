@@ -61,6 +61,16 @@ fn dns_flags_with_network_none() {
         );
     }
     common::assert_no_panic(&ctx.hod(["bud", "--dns=example.com", &d]));
+    // bud.bats "bud with --add-host": --add-host needs the /etc/hosts --no-hosts turns off.
+    let r = ctx
+        .hod(["bud", "--add-host=h:1.2.3.4", "--no-hosts", &d])
+        .code_is(125);
+    assert!(
+        r.stderr
+            .contains("--no-hosts and --add-host conflict, can not be used together"),
+        "{}",
+        r.dump()
+    );
 }
 
 /// A line of buildah's `rusage.FormatDiff`: `…(system) …(user) …(elapsed) … input … output`.

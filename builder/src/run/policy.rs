@@ -337,6 +337,17 @@ pub struct Dns {
 }
 
 impl Dns {
+    /// buildah's rule for `bud`: `--add-host` entries need the /etc/hosts that
+    /// `--no-hosts` turns off.
+    pub fn refuse_add_host_with_no_hosts(no_hosts: bool, hosts: &[String]) -> Result<(), RunError> {
+        if no_hosts && !hosts.is_empty() {
+            return Err(RunError::Invalid(
+                "--no-hosts and --add-host conflict, can not be used together".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// `bud`'s rule (buildah's GenBuildOptions): with `--network=none`, any of `--dns`,
     /// `--dns-option`, `--dns-search` is an error, checked before their values are.
     pub fn refuse_with_network_none(
@@ -764,6 +775,10 @@ mod tests {
         assert!(Dns::refuse_with_network_none(none, &[], &[], &[]).is_ok());
         let host = Some(NetworkMode::Host);
         assert!(Dns::refuse_with_network_none(host, &v(&["1.1.1.1"]), &[], &[]).is_ok());
+        let e = Dns::refuse_add_host_with_no_hosts(true, &v(&["h:1.2.3.4"])).unwrap_err();
+        assert!(e.to_string().contains("--no-hosts and --add-host conflict"));
+        assert!(Dns::refuse_add_host_with_no_hosts(false, &v(&["h:1.2.3.4"])).is_ok());
+        assert!(Dns::refuse_add_host_with_no_hosts(true, &[]).is_ok());
     }
 
     #[test]
