@@ -192,6 +192,19 @@ pub fn build(
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,
 ) -> Result<BuildOutput> {
+    // buildah's debug lines for these settings (scripts and its tests look for them).
+    if opts.cache_ttl == Some(std::time::Duration::ZERO) {
+        tracing::debug!(
+            "Setting --no-cache=true since --cache-ttl was set to 0s which effectively means user wants to ignore cache"
+        );
+    }
+    if let Some(delay) = opts.registry.retry.delay {
+        tracing::debug!(
+            "Setting MaxPullPushRetries to {} and PullPushRetryDelay to {}",
+            opts.registry.retry.max_retries,
+            crate::rusage::go_duration_ms(delay)
+        );
+    }
     if opts.log_rusage && !opts.quiet {
         let r = crate::rusage::RusageReporter::new(reporter, opts.rusage_logfile.as_deref())?;
         let out = build_platforms(store, opts, &r);

@@ -116,7 +116,7 @@ fn format_diff(now: &ChildrenUsage, then: &ChildrenUsage, elapsed: Duration) -> 
 }
 
 /// Go's `Duration.Round(time.Millisecond).String()`: `0s`, `12ms`, `1.5s`, `2m3.004s`, `1h0m0s`.
-fn go_duration_ms(d: Duration) -> String {
+pub(crate) fn go_duration_ms(d: Duration) -> String {
     let ms = (d.as_micros() + 500) / 1000;
     if ms == 0 {
         return "0s".into();

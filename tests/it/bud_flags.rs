@@ -243,3 +243,34 @@ fn run_reads_stdin_only_with_the_flag() {
     );
     assert!(r.stdout.contains("test got <input>"), "{}", r.dump());
 }
+
+/// bud.bats "build test --retry and --retry-delay" and "build verify cache behaviour with
+/// --cache-ttl=0s": buildah's debug lines for those settings.
+#[test]
+fn retry_and_cache_ttl_debug_lines() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nLABEL a=b\n");
+    let d = dir.display().to_string();
+    let r = ctx
+        .hod([
+            "--log-level",
+            "debug",
+            "bud",
+            "--retry",
+            "4",
+            "--retry-delay",
+            "5s",
+            "--cache-ttl=0",
+            "--layers",
+            &d,
+        ])
+        .success();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        all.contains("Setting MaxPullPushRetries to 4 and PullPushRetryDelay to 5s"),
+        "{}",
+        r.dump()
+    );
+    assert!(all.contains("Setting --no-cache=true"), "{}", r.dump());
+    assert!(!all.contains("Using cache"), "{}", r.dump());
+}
