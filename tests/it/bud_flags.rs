@@ -274,3 +274,48 @@ fn retry_and_cache_ttl_debug_lines() {
     assert!(all.contains("Setting --no-cache=true"), "{}", r.dump());
     assert!(!all.contains("Using cache"), "{}", r.dump());
 }
+
+/// bud.bats "bud with --pull-always": --pull-always (and --pull=always) pulls a base the
+/// store already has ("Trying to pull …"); the default uses the store's.
+#[test]
+fn pull_always_pulls_a_base_the_store_has() {
+    use crate::common::registry::{Mode, TestRegistry};
+    if !common::require("bud --pull-always", &["skopeo", "docker-registry"]) || common::is_buildah()
+    {
+        return;
+    }
+    let Some(reg) = TestRegistry::start(Mode::Plain) else {
+        return;
+    };
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let image = format!("{}/hod/base:1", reg.host);
+    ctx.ok([
+        "push",
+        "--tls-verify=false",
+        "busybox",
+        &format!("docker://{image}"),
+    ]);
+    ctx.ok(["pull", "--tls-verify=false", &image]);
+    let dir = context(&ctx, &format!("FROM {image}\nLABEL a=b\n"));
+    let d = dir.display().to_string();
+    let trying = format!("Trying to pull {image}...");
+    for flag in ["--pull-always", "--pull=always"] {
+        let r = ctx
+            .hod(["bud", flag, "--tls-verify=false", "-t", "x", &d])
+            .success();
+        assert!(
+            r.stderr.contains(&trying) || r.stdout.contains(&trying),
+            "{}",
+            r.dump()
+        );
+    }
+    let r = ctx
+        .hod(["bud", "--tls-verify=false", "-t", "x", &d])
+        .success();
+    assert!(
+        !r.stderr.contains(&trying) && !r.stdout.contains(&trying),
+        "{}",
+        r.dump()
+    );
+}
