@@ -319,3 +319,29 @@ fn pull_always_pulls_a_base_the_store_has() {
         r.dump()
     );
 }
+
+/// bud.bats "bud-from-scratch-untagged": a container made from an image ID commits an image
+/// with the base's digest annotation but no base name.
+#[test]
+fn base_given_by_id_has_no_base_name() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nLABEL a=b\n");
+    let iidfile = ctx.path("iid");
+    let d = dir.display().to_string();
+    ctx.ok(["bud", "--iidfile", &iidfile.display().to_string(), &d]);
+    let iid = fs::read_to_string(&iidfile).unwrap();
+    assert!(iid.starts_with("sha256:") && iid.len() == 71, "{iid}");
+    let ctr = ctx.ok(["from", &iid]);
+    ctx.ok(["commit", &ctr, "new-image"]);
+    let from_digest = ctx.ok(["inspect", "--format", "{{.FromImageDigest}}", &iid]);
+    let ann = |k: &str| {
+        ctx.ok([
+            "inspect",
+            "--format",
+            &format!("{{{{index .ImageAnnotations \"org.opencontainers.image.base.{k}\" }}}}"),
+            "new-image",
+        ])
+    };
+    assert_eq!(ann("digest"), from_digest);
+    assert_eq!(ann("name"), "");
+}
