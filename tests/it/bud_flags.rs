@@ -345,3 +345,28 @@ fn base_given_by_id_has_no_base_name() {
     assert_eq!(ann("digest"), from_digest);
     assert_eq!(ann("name"), "");
 }
+
+/// bud.bats "bud with --layers and --build-args: override ARG with ENV and image must be
+/// cached": a build arg that ENV overrides is no part of the cache key, so another value of
+/// it is a hit on every step.
+#[test]
+fn arg_overridden_by_env_does_not_miss_the_cache() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nARG FOO\nENV FOO=bat\nLABEL x=$FOO\n");
+    let d = dir.display().to_string();
+    let one = ctx.ok(["bud", "--layers", "--build-arg=FOO=1", "-t", "a", &d]);
+    let two = ctx.ok(["bud", "--layers", "--build-arg=FOO=12", "-t", "a", &d]);
+    assert_eq!(one.lines().last(), two.lines().last(), "{one}\n---\n{two}");
+    // Without the ENV the value is the step's input: a miss.
+    let dir2 = ctx.path("ctx2");
+    fs::create_dir_all(&dir2).unwrap();
+    fs::write(
+        dir2.join("Containerfile"),
+        "FROM scratch\nARG FOO\nLABEL x=$FOO\n",
+    )
+    .unwrap();
+    let d2 = dir2.display().to_string();
+    let one = ctx.ok(["bud", "--layers", "--build-arg=FOO=1", "-t", "b", &d2]);
+    let two = ctx.ok(["bud", "--layers", "--build-arg=FOO=12", "-t", "b", &d2]);
+    assert_ne!(one.lines().last(), two.lines().last());
+}

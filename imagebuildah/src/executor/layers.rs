@@ -281,8 +281,15 @@ impl StageExecutor<'_, '_> {
         e.steps.push(step.original.clone());
         let vars = self.vars();
         let (inst, names) = step.expand_with_matches(&vars)?;
+        // An ARG that ENV overrides is not in the key: the step sees the ENV value, which
+        // the parent image already carries (buildah's cache hits across such ARGs).
+        let env = self.builder.state.config.env().to_vec();
+        let overridden = |k: &str| {
+            env.iter()
+                .any(|e| e.split_once('=').map(|p| p.0) == Some(k))
+        };
         for n in names {
-            if let Some(v) = self.args.get(&n) {
+            if let Some(v) = self.args.get(&n).filter(|_| !overridden(&n)) {
                 e.args.insert(n, v.clone());
             }
         }
@@ -290,7 +297,9 @@ impl StageExecutor<'_, '_> {
             Instruction::Run(_) => {
                 // A RUN sees every ARG in scope (buildah records them: `|N k=v … cmd`).
                 for (k, v) in &self.args {
-                    e.args.insert(k.clone(), v.clone());
+                    if !overridden(k) {
+                        e.args.insert(k.clone(), v.clone());
+                    }
                 }
             }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
