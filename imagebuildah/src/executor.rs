@@ -1051,9 +1051,14 @@ fn strip_keyword(original: &str) -> &str {
 }
 
 /// Wrap a step's failure: `error building at STEP "RUN false": exit status 1`.
+/// The step is named as imagebuilder's message names it: the keyword upper-cased
+/// (`run true` → `RUN true`).
 pub fn step_error(step: &str, e: BuildError) -> BuildError {
+    let t = step.trim_start();
+    let keyword = t.split(char::is_whitespace).next().unwrap_or("");
+    let step = format!("{}{}", keyword.to_ascii_uppercase(), &t[keyword.len()..]);
     BuildError::Step {
-        step: step.to_string(),
+        step,
         source: Box::new(e),
     }
 }

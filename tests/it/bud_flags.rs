@@ -370,3 +370,18 @@ fn arg_overridden_by_env_does_not_miss_the_cache() {
     let two = ctx.ok(["bud", "--layers", "--build-arg=FOO=12", "-t", "b", &d2]);
     assert_ne!(one.lines().last(), two.lines().last());
 }
+
+/// bud.bats "bud with --add-host": a failing step is named with its keyword upper-cased, as
+/// imagebuilder's message has it (`run grep …` fails as `STEP "RUN grep …"`).
+#[test]
+fn failing_step_keyword_is_upper_cased() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "from scratch\nrun true\n");
+    let r = ctx.hod(["bud", &dir.display().to_string()]);
+    assert_ne!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        r.stderr.contains("error building at STEP \"RUN true\""),
+        "{}",
+        r.dump()
+    );
+}
