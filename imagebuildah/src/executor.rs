@@ -715,6 +715,23 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         cleanup: &mut Vec<PathBuf>,
         mounted: &mut Vec<Builder>,
     ) -> Result<Option<String>> {
+        match m.from.as_deref() {
+            // buildah's wording (its runStageMountPoints).
+            Some("") => {
+                return Err(BuildError::invalid(
+                    "unable to resolve argument for `from=`: from points to an empty value",
+                ))
+            }
+            // A cache whose contents are another stage's (or image's) tree below `source`:
+            // mounted as a bind of it, resolved inside it; writes go to an overlay that is
+            // discarded, never to the other stage.
+            Some(_) if m.kind == MountKind::Cache => {
+                let mut bind = m.clone();
+                bind.kind = MountKind::Bind;
+                return self.mount_spec(&bind, cleanup, mounted);
+            }
+            _ => {}
+        }
         let extra = |out: &mut String| {
             for (k, v) in &m.options {
                 match v {

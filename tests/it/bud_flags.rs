@@ -385,3 +385,45 @@ fn failing_step_keyword_is_upper_cased() {
         r.dump()
     );
 }
+
+/// bud.bats "bud-with-mount-cache-from-like-buildkit" (and its multiple-from and relative
+/// source variants), "bud-with-mount-bind-from-with-empty-from-like-buildkit": a cache mount
+/// `from=STAGE` shows that stage's tree below `source`; an empty `from=` is buildah's error.
+#[test]
+fn cache_mount_from_a_stage() {
+    if !common::is_root() {
+        return common::skipped("cache_mount_from_a_stage", "needs root");
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let dir = context(
+        &ctx,
+        "FROM busybox AS builder\n\
+         RUN mkdir -p /subdir/subdir2 && echo hello > /hello && echo hello2 > /subdir/subdir2/hello2\n\
+         FROM busybox AS b2\n\
+         RUN echo other > /other\n\
+         FROM busybox\n\
+         RUN --mount=type=cache,from=builder,target=/test --mount=type=cache,from=b2,target=/t3 cat /test/hello /t3/other\n\
+         RUN --mount=type=cache,id=2,source=/subdir/subdir2,from=builder,target=/t2 cat /t2/hello2\n",
+    );
+    let d = dir.display().to_string();
+    let r = ctx.hod(["bud", "--pull=never", "-t", "c", &d]).success();
+    for want in ["hello\n", "other\n", "hello2\n"] {
+        assert!(r.stdout.contains(want), "{want:?}: {}", r.dump());
+    }
+    let dir2 = ctx.path("ctx2");
+    fs::create_dir_all(&dir2).unwrap();
+    fs::write(
+        dir2.join("Containerfile"),
+        "FROM busybox\nRUN --mount=type=bind,source=.,from=,target=/test cat /test/hello\n",
+    )
+    .unwrap();
+    let r = ctx
+        .hod(["bud", "--pull=never", &dir2.display().to_string()])
+        .code_is(125);
+    assert!(
+        r.stderr.contains("from points to an empty value"),
+        "{}",
+        r.dump()
+    );
+}
