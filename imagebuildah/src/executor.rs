@@ -468,18 +468,21 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     fn run(&mut self, step: &Step, r: &RunStep) -> Result<String> {
+        // A RUN for another architecture is tried as buildah tries it (the kernel decides:
+        // the image's binaries may run here); when it fails without an emulator for that
+        // architecture, the error says so.
         let c = &self.builder.state.config;
-        if !builder::run::can_run_arch(&c.architecture) {
+        let emulation_hint = (!builder::run::can_run_arch(&c.architecture)).then(|| {
             let mut platform = format!("{}/{}", c.os, c.architecture);
             if let Some(v) = c.variant.as_deref().filter(|v| !v.is_empty()) {
                 platform = format!("{platform}/{v}");
             }
-            return Err(BuildError::invalid(format!(
+            format!(
                 "running a command for platform {platform} on this {} host needs emulation: no binfmt_misc handler for {} is registered (qemu-user-static provides them)",
                 builder::image::config::host_arch(),
                 c.architecture
-            )));
-        }
+            )
+        });
         let cmd = match &r.command {
             CommandForm::Shell(s) if !r.heredocs.is_empty() => {
                 let mut sh = self.shell();
@@ -608,7 +611,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         let u = self.builder.unmount(self.cx.store);
-        let status = result?;
+        let status = match (result, emulation_hint) {
+            (Ok(s), _) => s,
+            (Err(e), Some(hint)) => return Err(BuildError::invalid(format!("{e} ({hint})"))),
+            (Err(e), None) => return Err(e.into()),
+        };
         u?;
         if status != 0 {
             return Err(BuildError::ExitStatus(status));

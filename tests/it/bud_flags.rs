@@ -427,3 +427,52 @@ fn cache_mount_from_a_stage() {
         r.dump()
     );
 }
+
+/// bud.bats "build-with-inline-platform" (and its two variants): a RUN in an image of another
+/// architecture is tried, not refused up front; a binary the kernel cannot run fails with
+/// its "exec format error", and hod names the missing emulator.
+#[test]
+fn foreign_binary_run_names_the_missing_emulator() {
+    if !common::is_root() {
+        return common::skipped(
+            "foreign_binary_run_names_the_missing_emulator",
+            "needs root",
+        );
+    }
+    let emulated = fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("qemu-"))
+        })
+        .unwrap_or(false);
+    if emulated || std::env::consts::ARCH != "x86_64" {
+        return common::skipped(
+            "foreign_binary_run_names_the_missing_emulator",
+            "an x86_64 host without a qemu binfmt_misc handler",
+        );
+    }
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM --platform=linux/arm64 scratch\nCOPY sh /bin/sh\nRUN true\n",
+    );
+    // An ELF header for aarch64 (e_machine 183): the amd64 kernel refuses it with ENOEXEC.
+    let mut elf = vec![0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little endian
+    elf[6] = 1; // version
+    elf[16] = 2; // ET_EXEC
+    elf[18] = 183; // EM_AARCH64
+    elf[20] = 1;
+    fs::write(dir.join("sh"), &elf).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let r = ctx.hod(["bud", "-t", "foreign", &dir.display().to_string()]);
+    assert_ne!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        r.stderr.to_lowercase().contains("format error") && r.stderr.contains("needs emulation"),
+        "{}",
+        r.dump()
+    );
+}
