@@ -476,3 +476,26 @@ fn foreign_binary_run_names_the_missing_emulator() {
         r.dump()
     );
 }
+
+/// bud.bats "bud-multi-stage-nocache-nocommit": a two-stage build whose first stage is only
+/// copied from creates one image, which --log-level=debug shows as containers/image does.
+#[test]
+fn multi_stage_build_creates_one_image() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM scratch AS myname\nCOPY Containerfile /\n\nFROM scratch\nCOPY --from=myname /Containerfile /c\n",
+    );
+    let r = ctx
+        .hod(["--log-level=debug", "bud", &dir.display().to_string()])
+        .success();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        all.lines()
+            .filter(|l| l.contains("created new image ID"))
+            .count(),
+        1,
+        "{}",
+        r.dump()
+    );
+}
