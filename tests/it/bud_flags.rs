@@ -499,3 +499,35 @@ fn multi_stage_build_creates_one_image() {
         r.dump()
     );
 }
+
+/// bud.bats "build test optimal cache working for COPY/ADD instruction": a rebuild finds the
+/// COPY's and ADD's cached images before copying, and --log-level debug says so.
+#[test]
+fn copy_and_add_hit_the_cache_first() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM scratch\nCOPY Containerfile .\nADD Containerfile /b\n",
+    );
+    let d = dir.display().to_string();
+    ctx.ok(["bud", "--layers", "-t", "source", &d]);
+    let r = ctx
+        .hod([
+            "--log-level",
+            "debug",
+            "bud",
+            "--layers",
+            "-t",
+            "source",
+            &d,
+        ])
+        .success();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        all.matches("Found a cache hit in the first iteration with id ")
+            .count(),
+        2,
+        "{}",
+        r.dump()
+    );
+}

@@ -113,6 +113,11 @@ impl StageExecutor<'_, '_> {
                         self.push_cache(&id, &key)
                             .map_err(|e| step_error(&step.original, e))?;
                     }
+                    if is_copy_or_add(step) {
+                        // The key holds the sources' digests, so a COPY/ADD hit is found
+                        // before anything is copied (buildah's first-pass lookup).
+                        tracing::debug!("Found a cache hit in the first iteration with id {id}");
+                    }
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
                     if print_id {
                         self.cx
@@ -421,4 +426,10 @@ fn explain(
         )],
         None => vec!["no cached image of this step".into()],
     }
+}
+
+/// Whether `step` is a COPY or ADD (by its keyword).
+fn is_copy_or_add(step: &Step) -> bool {
+    let k = step.original.split_whitespace().next().unwrap_or("");
+    k.eq_ignore_ascii_case("COPY") || k.eq_ignore_ascii_case("ADD")
 }
