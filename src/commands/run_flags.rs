@@ -182,7 +182,9 @@ mod tests {
             (d.resources.cpu_shares, d.resources.memory_swap),
             (Some(2), Some(-1))
         );
-        let e = T::try_parse_from(["x", "--cpu-shares", "bogus"]).unwrap_err();
+        let e = T::try_parse_from(["x", "--cpu-shares", "bogus"])
+            .err()
+            .unwrap();
         assert!(
             e.to_string().contains("parsing \"bogus\": invalid syntax"),
             "{e}"

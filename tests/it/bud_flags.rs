@@ -531,3 +531,21 @@ fn copy_and_add_hit_the_cache_first() {
         r.dump()
     );
 }
+
+/// bud.bats "bud timestamp": `{{ .History }}` prints the entries as Go prints buildah's
+/// structs, the time as `time.Time.String()`.
+#[test]
+fn history_template_prints_go_structs() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nCOPY Containerfile /tmpfile\n");
+    ctx.ok([
+        "bud",
+        "--timestamp=40",
+        "-t",
+        "timestamp",
+        &dir.display().to_string(),
+    ]);
+    let h = ctx.ok(["inspect", "--format", "{{ .History }}", "timestamp"]);
+    assert!(h.starts_with("[{1970-01-01 00:00:40 +0000 UTC "), "{h}");
+    assert!(h.ends_with(" false}]"), "{h}");
+}
