@@ -472,6 +472,7 @@ fn build_once(
         .canonicalize()
         .map_err(io_at("resolving context directory", &context))?;
     let (mut plan, ignore_file) = load_plan(opts, &context, reporter)?;
+    plan.build_context_names = opts.build_contexts.keys().cloned().collect();
 
     // Global ARGs: defaults, overridden by --build-arg.
     let mut global: BTreeMap<String, String> = BTreeMap::new();

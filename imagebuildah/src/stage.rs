@@ -37,6 +37,9 @@ pub struct Plan {
     pub global_args: Vec<(String, Option<String>)>,
     /// The stages in file order.
     pub stages: Vec<Stage>,
+    /// `--build-context` names: a `COPY --from=` or `RUN --mount from=` naming one uses
+    /// that context, not a stage of the same name (so that stage is no dependency).
+    pub build_context_names: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -142,6 +145,9 @@ impl Plan {
                 _ => Vec::new(),
             };
             for r in refs {
+                if r.parse::<usize>().is_err() && self.build_context_names.contains(&r) {
+                    continue;
+                }
                 if let Some(d) = self.stage_ref(&r, i) {
                     out.push(d);
                 }

@@ -549,3 +549,36 @@ fn history_template_prints_go_structs() {
     assert!(h.starts_with("[{1970-01-01 00:00:40 +0000 UTC "), "{h}");
     assert!(h.ends_with(" false}]"), "{h}");
 }
+
+/// bud.bats "build-test skipping unwanted stages with FROM and conflict with additional
+/// build context": `COPY --from=one` with `--build-context one=DIR` copies from DIR, so the
+/// stage named `one` is not needed and not built.
+#[test]
+fn build_context_named_like_a_stage_skips_the_stage() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM scratch AS one\nLABEL unwanted=stage\n\nFROM scratch\nCOPY --from=one somefile /somefile\n",
+    );
+    let other = ctx.path("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("somefile"), "something\n").unwrap();
+    let r = ctx
+        .hod([
+            "bud",
+            "--build-context",
+            &format!("one={}", other.display()),
+            "-t",
+            "source",
+            &dir.display().to_string(),
+        ])
+        .success();
+    assert!(!r.stdout.contains("unwanted"), "{}", r.dump());
+    let ctr = ctx.ok(["from", "source"]);
+    let mnt = PathBuf::from(ctx.ok(["mount", &ctr]));
+    assert_eq!(
+        fs::read_to_string(mnt.join("somefile")).unwrap(),
+        "something\n"
+    );
+    ctx.ok(["umount", &ctr]);
+}
