@@ -501,7 +501,11 @@ fn build_once(
     }
     let target = plan.target(opts.target.as_deref())?;
     // Bad tags fail before anything is built.
-    for t in &opts.tags {
+    for t in opts
+        .tags
+        .iter()
+        .filter(|t| !builder::from::is_transport_ref(t))
+    {
         builder::reference::normalize_local_name(t)
             .map_err(|e| BuildError::from(e).context_tag(t))?;
     }
@@ -784,9 +788,17 @@ fn commit_final(
         }
     }
     b.save()?;
+    // A first tag with a transport (`dir:PATH`, `oci:DIR`, `docker://…`) is where the image
+    // is written, as buildah's output; the other tags name it in the local store.
+    let transport_dest = opts
+        .tags
+        .first()
+        .filter(|t| builder::from::is_transport_ref(t))
+        .cloned();
     let names: Vec<String> = opts
         .tags
         .iter()
+        .filter(|t| !builder::from::is_transport_ref(t))
         .map(|t| {
             builder::reference::normalize_local_name(t)
                 .map(|n| n.to_string())
@@ -805,14 +817,16 @@ fn commit_final(
         && opts.annotations.is_empty()
         && !opts.squash;
     let plain = final_is_last_step_image(opts);
-    let image_id = if reuse {
+    let image_id = if reuse && transport_dest.is_none() {
         b.state.from_image_id.clone()
-    } else if let Some(id) = cached.filter(|_| plain) {
+    } else if let Some(id) = cached.filter(|_| plain && transport_dest.is_none()) {
         // --layers: the last step's image is the result.
         id.to_string()
     } else {
         let co = commit_options(opts, created_by, true);
-        let dest = names.first().map(String::as_str);
+        let dest = transport_dest
+            .as_deref()
+            .or(names.first().map(String::as_str));
         let quiet = builder::report::Quiet;
         let rep: &dyn builder::report::Reporter = if opts.quiet { &quiet } else { reporter };
         let out = b.commit(store, dest, &co, rep)?;
@@ -821,7 +835,7 @@ fn commit_final(
     // buildah reports every name the image has once tagged, its new ones first (a
     // FROM-only build's image is the base image, so the base's names are listed too).
     let mut tagged = names.clone();
-    if !names.is_empty() {
+    if !names.is_empty() && transport_dest.is_none() {
         let img = store.image(&image_id)?;
         tagged.extend(img.names.iter().filter(|n| !names.contains(n)).cloned());
         if tagged != img.names {

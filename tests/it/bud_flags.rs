@@ -582,3 +582,28 @@ fn build_context_named_like_a_stage_skips_the_stage() {
     );
     ctx.ok(["umount", &ctr]);
 }
+
+/// bud.bats "buildah-bud-policy": `-t dir:PATH` (a tag with a transport) writes the image
+/// there, as buildah's output does, also when --layers finds every step cached.
+#[test]
+fn tag_with_a_transport_writes_there() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nCOPY Containerfile /c\n");
+    let d = dir.display().to_string();
+    for (i, extra) in [
+        [].as_slice(),
+        ["--layers"].as_slice(),
+        ["--layers"].as_slice(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = ctx.path(&format!("out{i}"));
+        let mut a = vec!["bud"];
+        a.extend_from_slice(extra);
+        let t = format!("dir:{}", out.display());
+        a.extend(["-t", &t, &d]);
+        ctx.ok(a);
+        assert!(out.join("manifest.json").is_file(), "{extra:?}");
+    }
+}
