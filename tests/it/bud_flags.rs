@@ -607,3 +607,38 @@ fn tag_with_a_transport_writes_there() {
         assert!(out.join("manifest.json").is_file(), "{extra:?}");
     }
 }
+
+/// bud.bats "bud with additional directory of devices": `--device DIR:/dev/fuse` adds each
+/// device node of DIR below /dev/fuse.
+#[test]
+fn device_directory_adds_its_nodes() {
+    if !common::is_root() {
+        return common::skipped("device_directory_adds_its_nodes", "needs root");
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let devs = ctx.path("devs");
+    fs::create_dir_all(&devs).unwrap();
+    let st = std::process::Command::new("mknod")
+        .arg(devs.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::write(devs.join("plain"), "not a device").unwrap();
+    let dir = context(
+        &ctx,
+        "FROM busybox\nRUN ls /dev/fuse && echo x > /dev/fuse/null\n",
+    );
+    let r = ctx
+        .hod([
+            "bud",
+            "--pull=never",
+            "--device",
+            &format!("{}:/dev/fuse", devs.display()),
+            &dir.display().to_string(),
+        ])
+        .success();
+    assert!(r.stdout.lines().any(|l| l == "null"), "{}", r.dump());
+    assert!(!r.stdout.contains("plain"), "{}", r.dump());
+}
