@@ -179,6 +179,16 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 .map_err(|e| step_error(&from_line, e.into()))?;
             (b, None)
         };
+        let mut builder = builder;
+        // As buildah's commits: the build's --platform/--arch/--os name the image's platform
+        // even when the base is another one's (`FROM --platform=$BUILDPLATFORM …`).
+        let want = &cx.opts.registry.platform;
+        if !want.architecture.is_empty() {
+            builder.state.config.architecture = want.architecture.clone();
+        }
+        if !want.os.is_empty() {
+            builder.state.config.os = want.os.clone();
+        }
         let mut ex = StageExecutor {
             pending,
             from_opts: fo,

@@ -642,3 +642,35 @@ fn device_directory_adds_its_nodes() {
     assert!(r.stdout.lines().any(|l| l == "null"), "{}", r.dump());
     assert!(!r.stdout.contains("plain"), "{}", r.dump());
 }
+
+/// bud.bats "build-with-inline-platform-amd-but-tag-as-arm" and "…-rely-on-defaultbuiltinargs":
+/// a base pulled for the host (`FROM --platform=linux/amd64`) built with --platform
+/// linux/arm64 gives an arm64 image, as buildah's commits set the build's platform.
+#[test]
+fn build_platform_names_the_image_platform() {
+    if std::env::consts::ARCH != "x86_64" {
+        return common::skipped(
+            "build_platform_names_the_image_platform",
+            "needs an x86_64 host",
+        );
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let dir = context(&ctx, "FROM --platform=linux/amd64 busybox\nLABEL a=b\n");
+    let d = dir.display().to_string();
+    ctx.ok([
+        "bud",
+        "--pull=never",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "arm",
+        &d,
+    ]);
+    let arch = ctx.ok(["inspect", "--format", "{{ .OCIv1.Architecture }}", "arm"]);
+    assert_eq!(arch, "arm64");
+    // Without --platform the base's platform stays.
+    ctx.ok(["bud", "--pull=never", "-t", "host", &d]);
+    let arch = ctx.ok(["inspect", "--format", "{{ .OCIv1.Architecture }}", "host"]);
+    assert_eq!(arch, "amd64");
+}
