@@ -604,6 +604,7 @@ fn build_once(
             ex.run_steps(total)
         };
         let created_by = ex.last_created_by.clone();
+        let deferred_push = ex.deferred_cache_push.take();
         let mut b = ex.builder;
         let image_id = run.and_then(|()| {
             if i == target {
@@ -616,6 +617,7 @@ fn build_once(
                     cached.as_deref(),
                     &created_by,
                     &prefix,
+                    deferred_push.as_ref(),
                 )?;
                 let id = out.image_id.clone();
                 *output.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
@@ -763,6 +765,7 @@ fn commit_final(
     cached: Option<&str>,
     created_by: &str,
     prefix: &str,
+    deferred_push: Option<&(String, String)>,
 ) -> Result<BuildOutput> {
     let c = &mut b.state.config;
     for e in &opts.env {
@@ -807,6 +810,10 @@ fn commit_final(
         .collect::<Result<_>>()?;
     let first = opts.tags.first().map(String::as_str);
     reporter.step(format!("{prefix}COMMIT {}", first.unwrap_or("")).trim_end());
+    // --cache-to: the last step's image goes out after the COMMIT line, as buildah's.
+    if let Some((step_id, key)) = deferred_push {
+        crate::executor::push_cache(store, opts, reporter, step_id, key)?;
+    }
     // A stage that is only a FROM of an image is that image, as in buildah.
     let reuse = no_steps
         && !b.state.from_image_id.is_empty()

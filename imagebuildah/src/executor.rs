@@ -27,6 +27,7 @@ use crate::stage::{Plan, Stage};
 use crate::BuildReporter;
 
 mod layers;
+pub(crate) use layers::push_cache;
 
 /// What the stages before this one left for it.
 #[derive(Debug)]
@@ -118,6 +119,9 @@ pub struct StageExecutor<'a, 'c> {
     /// The base (as written, and found) of a detached `builder` whose container is not
     /// made yet (`--layers`, see `start`).
     pending: Option<(String, builder::from::BaseImage)>,
+    /// `--cache-to`: the target's last step image and key, pushed after the build's COMMIT
+    /// line (as buildah, whose last step is that commit).
+    pub deferred_cache_push: Option<(String, String)>,
 }
 
 fn now() -> String {
@@ -199,6 +203,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             declared: BTreeSet::new(),
             cmd_set: false,
             last_created_by: String::new(),
+            deferred_cache_push: None,
         };
         // The base image's ONBUILD triggers run first, parsed as Containerfile lines.
         let triggers = ex.builder.take_onbuild_triggers()?;

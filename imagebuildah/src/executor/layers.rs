@@ -153,8 +153,12 @@ impl StageExecutor<'_, '_> {
                 .commit(store, None, &co, &builder::report::Quiet)
                 .map_err(|e| step_error(&step.original, e.into()))?;
             store.set_image_metadata(&out.image_id, &want.to_metadata())?;
-            self.push_cache(&out.image_id, &key)
-                .map_err(|e| step_error(&step.original, e))?;
+            if print_id {
+                self.push_cache(&out.image_id, &key)
+                    .map_err(|e| step_error(&step.original, e))?;
+            } else {
+                self.deferred_cache_push = Some((out.image_id.clone(), key.clone()));
+            }
             by_key.insert(key, out.image_id.clone());
             entries.push((out.image_id.clone(), want));
             made_here.insert(out.image_id.clone());
@@ -217,6 +221,11 @@ impl StageExecutor<'_, '_> {
                         continue;
                     }
                     tracing::debug!("pulled cache {src}: {id}");
+                    if !self.cx.opts.quiet {
+                        self.cx
+                            .reporter
+                            .step(&format!("--> Cache pulled from remote {src}"));
+                    }
                     return Some(id);
                 }
                 Err(e) => tracing::debug!("pulling cache {src}: {e}"),
@@ -227,20 +236,7 @@ impl StageExecutor<'_, '_> {
 
     /// `--cache-to`: push a step's image to every repository as `REPO:<key>`.
     fn push_cache(&self, id: &str, key: &str) -> Result<()> {
-        for repo in &self.cx.opts.cache_to {
-            let dest = cache_ref(repo, key);
-            let mut po = builder::push::PushOptions::default();
-            po.registry = self.cx.opts.registry.clone();
-            po.format = self.cx.opts.format;
-            builder::push::push(self.cx.store, id, &dest, &po, &builder::report::Quiet).map_err(
-                |e| {
-                    crate::error::BuildError::invalid(format!(
-                        "failed pushing cache to {dest:?}: {e}"
-                    ))
-                },
-            )?;
-        }
-        Ok(())
+        push_cache(self.cx.store, self.cx.opts, self.cx.reporter, id, key)
     }
 
     /// The `created_by` of an image's last history entry.
@@ -432,4 +428,28 @@ fn explain(
 fn is_copy_or_add(step: &Step) -> bool {
     let k = step.original.split_whitespace().next().unwrap_or("");
     k.eq_ignore_ascii_case("COPY") || k.eq_ignore_ascii_case("ADD")
+}
+
+/// `--cache-to`: push `id` to every repository as `REPO:<key>`, after buildah's
+/// `--> Pushing cache REPO:KEY` line.
+pub(crate) fn push_cache(
+    store: &builder::Store,
+    opts: &crate::options::BuildOptions,
+    reporter: &dyn crate::BuildReporter,
+    id: &str,
+    key: &str,
+) -> Result<()> {
+    for repo in &opts.cache_to {
+        let dest = cache_ref(repo, key);
+        if !opts.quiet {
+            reporter.step(&format!("--> Pushing cache {dest}"));
+        }
+        let mut po = builder::push::PushOptions::default();
+        po.registry = opts.registry.clone();
+        po.format = opts.format;
+        builder::push::push(store, id, &dest, &po, &builder::report::Quiet).map_err(|e| {
+            crate::error::BuildError::invalid(format!("failed pushing cache to {dest:?}: {e}"))
+        })?;
+    }
+    Ok(())
 }
