@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hack/test.sh: every test of hod, as CI runs it (.ci/run calls this).
 #
-#   hack/test.sh [TIER...]      TIER: deps build cargo bats examples (default: all, in order)
+#   hack/test.sh [TIER...]      TIER: deps build cargo bats examples fuzz (default: all, in order)
 #
 # 1. deps      apt-get install whatever of the test tools (and libseccomp-dev, to build) is
 #              missing (Debian/Ubuntu, as root)
@@ -10,6 +10,9 @@
 # 3. cargo     cargo test --workspace: unit tests and tests/it (integration)
 # 4. bats      bats/*.bats with TAP output, for the vfs and the overlay driver
 # 5. examples  shell-examples/*.sh on fresh stores, both drivers, checked with podman/skopeo
+# 6. fuzz      cargo fuzz (nightly, libFuzzer) on fuzz/: the Containerfile parser, the layer
+#              tar reader and the manifest parser, HOD_FUZZ_SECONDS each (default 30); installs
+#              the nightly toolchain and cargo-fuzz if missing, and fails if it cannot
 #
 # Prints cargo's "test result:" lines, bats' TAP, and last "N passed, N failed"
 # for the bats + examples tiers. Exits non-zero if anything failed.
@@ -19,8 +22,10 @@
 #      HOD_BIN        binary for tests/it (default: the cargo-built hod)
 #      BATS_DRIVERS   drivers for the bats tier (default "vfs overlay")
 #      BATS_FILTER    bats --filter regex;  BATS_FILES  files to run (default all)
+#      EXAMPLES       shell examples to run (default all, e.g. "s2i")
 #      HOD_TEST_CACHE fixture cache (default /var/tmp/hod-test-cache)
 #      CARGO_TEST_ARGS extra args for cargo test (e.g. "-- --test-threads=1")
+#      HOD_FUZZ_SECONDS seconds of fuzzing per target in the fuzz tier (default 30)
 #      CI             set (as .ci/run sets it): a test that would skip for a missing tool or
 #                     capability fails instead
 set -uo pipefail
@@ -28,7 +33,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 tiers=("$@")
-[[ ${#tiers[@]} -gt 0 ]] || tiers=(deps build cargo bats examples)
+[[ ${#tiers[@]} -gt 0 ]] || tiers=(deps build cargo bats examples fuzz)
 want() { local t; for t in "${tiers[@]}"; do [[ $t == "$1" ]] && return 0; done; return 1; }
 
 export HOD_TEST_CACHE=${HOD_TEST_CACHE:-/var/tmp/hod-test-cache}
@@ -49,7 +54,8 @@ if want deps; then
         [debootstrap]=debootstrap [jq]=jq [newuidmap]=uidmap [setfattr]=attr [zstd]=zstd
         [xz]=xz-utils [bzip2]=bzip2 [curl]=curl [gcc]=gcc [make]=make [file]=file
         [setpriv]=util-linux [script]=bsdutils [python3]=python3 [dpkg-deb]=dpkg
-        [flock]=util-linux [timeout]=coreutils
+        [flock]=util-linux [timeout]=coreutils [perl]=perl-base [unshare]=util-linux
+        [useradd]=passwd [usermod]=passwd
         [htpasswd]=apache2-utils [openssl]=openssl [cpp]=cpp [git]=git
     )
     missing=()
@@ -192,6 +198,23 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
                 [[ -n ${id1:-} ]] || rc=1
             fi
             ;;
+        s2i)
+            # The application image runs as 1001 under podman, its layers keep the in-image
+            # owners (root's scripts, 1001's application), and it was pushed to OCI_DIR.
+            env "${env[@]}" OCI_DIR="$s/oci" shell-examples/s2i.sh >"$s/log" 2>&1 || rc=1
+            if [[ $rc = 0 ]]; then
+                out=$("${P[@]}" "${RUN[@]}" localhost/s2i-app:latest 2>>"$s/log") || rc=1
+                [[ ${out:-} == "hello from s2i, uid=1001"$'\n'"built by uid 1001" ]] ||
+                    { echo "podman run printed '${out:-}'" >>"$s/log"; rc=1; }
+                user=$(skopeo inspect --config "oci:$s/oci:latest" 2>>"$s/log" | jq -r .config.User) || rc=1
+                [[ ${user:-} == 1001 ]] || { echo "config User is '${user:-}'" >>"$s/log"; rc=1; }
+                owners=$(for l in $(skopeo inspect --raw "oci:$s/oci:latest" | jq -r '.layers[].digest' | cut -d: -f2); do
+                    tar --numeric-owner -tvzf "$s/oci/blobs/sha256/$l"; done 2>>"$s/log" | awk '{print $2, $6}')
+                for want in "0/0 usr/libexec/s2i/assemble" "1001/0 opt/app-root/src/build-info" "1001/0 opt/app-root/src/app.sh"; do
+                    grep -qxF "$want" <<<"$owners" || { echo "no '$want' in the layers: $owners" >>"$s/log"; rc=1; }
+                done
+            fi
+            ;;
     esac
     if [[ $rc = 0 ]]; then
         echo "ok - example $name ($driver)"
@@ -209,10 +232,50 @@ example() { # name driver: runs shell-examples/NAME.sh on a fresh store and chec
 if want examples; then
     log "shell examples with HOD=$HOD"
     for driver in vfs overlay; do
-        for ex in scratch-busybox make-install-destdir containerfile-include; do
+        for ex in ${EXAMPLES:-scratch-busybox make-install-destdir containerfile-include s2i}; do
             example "$ex" "$driver"
         done
     done
+fi
+
+# ---------------------------------------------------------------- fuzz
+# Bounded libFuzzer runs of fuzz/fuzz_targets/* (docs/security.md, "Fuzzing"). Inputs that
+# grow coverage go to fuzz/corpus/TARGET (not committed); fuzz/seeds/TARGET are the seeds.
+# A crash, panic, timeout or out-of-memory fails the tier; the input is in fuzz/artifacts/.
+fuzz_targets=(containerfile layer_tar manifest)
+if want fuzz; then
+    log "fuzz: ${HOD_FUZZ_SECONDS:-30}s per target"
+    fuzz_ok=1
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        rustup toolchain install nightly --profile minimal || fuzz_ok=0
+    fi
+    if [[ $fuzz_ok = 1 ]] && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked || fuzz_ok=0
+    fi
+    if [[ $fuzz_ok = 0 ]]; then
+        echo "fuzz: cannot install the nightly toolchain or cargo-fuzz" >&2
+        failed_tiers+=(fuzz)
+    elif ! (cd fuzz && cargo +nightly fuzz build -s none); then
+        echo "fuzz: building the targets failed" >&2
+        failed_tiers+=(fuzz)
+    else
+        for t in "${fuzz_targets[@]}"; do
+            mkdir -p "fuzz/corpus/$t"
+            fuzz_log=$(mktemp)
+            if (cd fuzz && cargo +nightly fuzz run -s none "$t" "corpus/$t" "seeds/$t" -- \
+                    -max_total_time="${HOD_FUZZ_SECONDS:-30}" -timeout=10 -rss_limit_mb=2048 \
+                    -print_final_stats=1) >"$fuzz_log" 2>&1; then
+                echo "fuzz $t: $(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb):' "$fuzz_log" |
+                    sed 's/^stat:://' | tr -s ' \n' ' ')"
+                grep -aE '^#[0-9]+[[:space:]]+DONE' "$fuzz_log" | tail -1
+            else
+                echo "fuzz $t: FAILED"
+                tail -60 "$fuzz_log"
+                failed_tiers+=("fuzz-$t")
+            fi
+            rm -f "$fuzz_log"
+        done
+    fi
 fi
 
 log "done"

@@ -159,6 +159,13 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether a rootless user's hod runs this in its user namespace: everything but
+    /// `version` and `mount` (which, like buildah's, must be run from `hod unshare` for a
+    /// mount to outlive it), as buildah decides it.
+    pub fn wants_userns(&self) -> bool {
+        !matches!(self, Command::Version(_) | Command::Mount(_))
+    }
+
     /// Run the subcommand; the result is the exit code.
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
         match self {

@@ -19,8 +19,11 @@ pub fn filter_for(level: &str, debug: bool) -> anyhow::Result<&'static str> {
 /// Install the subscriber (once).
 pub fn init(level: &str, debug: bool) -> anyhow::Result<()> {
     let f = filter_for(level, debug)?;
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a warning in a log file stays one plain line.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(EnvFilter::new(f))
         .with_target(false)
         .try_init();

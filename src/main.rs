@@ -29,6 +29,19 @@ fn main() {
     if let Some(msg) = cli::check_order(&argv) {
         output::exit(Err(anyhow::anyhow!(msg)));
     }
+    // A rootless user's hod runs again as root of its user namespace (still no thread).
+    if cli.command.wants_userns() {
+        if let Some(plan) = builder::sys::userns::Plan::for_this_process() {
+            if let Some(w) = plan.warning() {
+                if logging::filter_for(&cli.global.log_level, cli.global.debug)
+                    .is_ok_and(|f| f != "error")
+                {
+                    output::warn(w);
+                }
+            }
+            output::exit(plan.run().map_err(anyhow::Error::from));
+        }
+    }
     let result = logging::init(&cli.global.log_level, cli.global.debug)
         .and_then(|()| settings::resolve(&cli.global))
         .and_then(|ctx| cli.command.run(&ctx));

@@ -25,6 +25,7 @@ pub mod commit;
 pub mod config;
 pub mod copier;
 pub mod copy;
+pub mod environment;
 pub mod error;
 pub mod from;
 pub mod fsutil;

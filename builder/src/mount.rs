@@ -3,7 +3,21 @@ use std::path::PathBuf;
 
 use crate::builder::Builder;
 use crate::error::{Result, ResultExt};
-use crate::store::Store;
+use crate::store::{DriverKind, Store};
+
+/// buildah's rule for `mount` by a rootless user outside the user namespace: only vfs (a
+/// directory), since an overlay mount made there would vanish with the command's namespace.
+pub fn check_rootless_mount(driver: DriverKind) -> Result<()> {
+    match crate::sys::userns::identity() {
+        crate::sys::userns::Identity::Rootless {
+            in_userns: false, ..
+        } if driver != DriverKind::Vfs => Err(crate::error::Error::invalid(format!(
+            "cannot mount using driver {} in rootless mode. You need to run it in a `hod unshare` session",
+            driver.name()
+        ))),
+        _ => Ok(()),
+    }
+}
 
 impl Builder {
     /// Mount the container's rootfs (its layer over the image's layers) and save the mount

@@ -60,12 +60,8 @@ fn host_info() -> Value {
         .unwrap_or(0.0);
     let secs = uptime as u64;
     let cgroup2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let rootless = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self")
-            .map(|m| m.uid() != 0)
-            .unwrap_or(false)
-    };
+    // A normal user, also as root of its user namespace.
+    let rootless = builder::sys::userns::identity().is_rootless();
     json!({
         "os": std::env::consts::OS,
         "arch": builder::image::config::host_arch(),

@@ -21,6 +21,7 @@ pub struct MountArgs {
 
 /// Mount or list.
 pub fn run(a: MountArgs, ctx: &Ctx) -> anyhow::Result<i32> {
+    builder::mount::check_rootless_mount(ctx.store_options.driver)?;
     let store = ctx.store()?;
     let mut out = String::new();
     let mut rows = Vec::new();

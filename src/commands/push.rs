@@ -24,7 +24,7 @@ pub struct PushArgs {
     /// Layer compression: gzip, zstd or none.
     #[arg(long, value_name = "FORMAT")]
     pub compression_format: Option<String>,
-    /// Compression level: 0-9 for gzip (default 6), 1-22 for zstd (default 3).
+    /// Compression level: 0-9 for gzip (default 3), 1-22 for zstd (default 3).
     #[arg(long, value_name = "LEVEL")]
     pub compression_level: Option<i32>,
     /// Write the manifest digest to this file.

@@ -25,8 +25,56 @@ pub struct LayerDigests<W> {
 
 /// A writer that digests the uncompressed stream, compresses it and digests the result.
 pub struct LayerWriter<W: Write + Send + 'static> {
-    outer: Sha256Writer<Box<dyn Finish<Sha256Writer<W>> + Send>>,
+    outer: Outer<Box<dyn Finish<Sha256Writer<W>> + Send>>,
     compression: Compression,
+}
+
+/// The uncompressed side: hashed, or (a diff ID the source vouches for) only counted.
+enum Outer<C: Write> {
+    Hash(Sha256Writer<C>),
+    Known {
+        inner: C,
+        digest: Digest,
+        written: u64,
+    },
+}
+
+impl<C: Write> Outer<C> {
+    fn written(&self) -> u64 {
+        match self {
+            Outer::Hash(h) => h.written(),
+            Outer::Known { written, .. } => *written,
+        }
+    }
+    fn finish(self) -> (Digest, u64, C) {
+        match self {
+            Outer::Hash(h) => h.finish(),
+            Outer::Known {
+                inner,
+                digest,
+                written,
+            } => (digest, written, inner),
+        }
+    }
+}
+
+impl<C: Write> Write for Outer<C> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Outer::Hash(h) => h.write(buf),
+            Outer::Known { inner, written, .. } => {
+                let n = inner.write(buf)?;
+                *written += n as u64;
+                Ok(n)
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Outer::Hash(h) => h.flush(),
+            Outer::Known { inner, .. } => inner.flush(),
+        }
+    }
 }
 
 impl<W: Write + Send + 'static> std::fmt::Debug for LayerWriter<W> {
@@ -48,7 +96,28 @@ impl<W: Write + Send + 'static> LayerWriter<W> {
     pub fn with_level(w: W, c: Compression, level: Option<i32>) -> Result<LayerWriter<W>> {
         let comp = compressor_with_level(Sha256Writer::new(w), c, level)?;
         Ok(LayerWriter {
-            outer: Sha256Writer::new(comp),
+            outer: Outer::Hash(Sha256Writer::new(comp)),
+            compression: c,
+        })
+    }
+
+    /// As [`LayerWriter::with_level`] for a stream whose digest is already known and
+    /// verified by its source (a stored layer rebuilt from tar-split, every file checked
+    /// against its CRC-64): the uncompressed bytes are counted, not hashed again, and
+    /// [`LayerDigests::diff_id`] is `diff_id`.
+    pub fn with_known_diff(
+        w: W,
+        c: Compression,
+        level: Option<i32>,
+        diff_id: Digest,
+    ) -> Result<LayerWriter<W>> {
+        let comp = compressor_with_level(Sha256Writer::new(w), c, level)?;
+        Ok(LayerWriter {
+            outer: Outer::Known {
+                inner: comp,
+                digest: diff_id,
+                written: 0,
+            },
             compression: c,
         })
     }

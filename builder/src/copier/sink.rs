@@ -82,7 +82,9 @@ impl<'r> Sink<'r> {
             new_dir,
             dir_times: Vec::new(),
             cache: None,
-            is_root: rustix::process::geteuid().is_root(),
+            // Owners must be set: as root, unless only one ID is mapped here.
+            is_root: rustix::process::geteuid().is_root()
+                && crate::environment::Environment::get().keeps_owners(),
             hasher: Sha256::new(),
             items: 0,
             buf: Vec::new(),
@@ -189,7 +191,8 @@ impl<'r> Sink<'r> {
 
     fn chown_result(&self, r: io::Result<()>, u: u32, g: u32) -> io::Result<()> {
         match r {
-            Err(e) if !self.is_root && errno(&e) == Some(libc::EPERM) => {
+            // EINVAL: the ID is not mapped in this user namespace.
+            Err(e) if !self.is_root && matches!(errno(&e), Some(libc::EPERM | libc::EINVAL)) => {
                 tracing::debug!("not changing owner to {u}:{g}: {e}");
                 Ok(())
             }
@@ -394,7 +397,9 @@ impl<'r> Sink<'r> {
                 let uid = Some(rustix::fs::Uid::from_raw(meta.uid));
                 let gid = Some(rustix::fs::Gid::from_raw(meta.gid));
                 match rustix::fs::chownat(&pfd, tmp.as_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW) {
-                    Err(e) if e == rustix::io::Errno::PERM && !self.is_root => {}
+                    Err(e)
+                        if (e == rustix::io::Errno::PERM || e == rustix::io::Errno::INVAL)
+                            && !self.is_root => {}
                     r => r?,
                 }
                 rustix::fs::chmodat(

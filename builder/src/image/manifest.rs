@@ -539,4 +539,23 @@ mod tests {
         check_no_duplicate_keys(br#"{"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]}"#).unwrap();
         assert!(check_no_duplicate_keys(br#"[{"x":1,"x":1}]"#).is_err());
     }
+
+    /// Found by the `manifest` fuzz target (fuzz/, docs/security.md "Fuzzing"): an unknown
+    /// field holding a float came back one digit off (`8.888888888888889e43` written as
+    /// `8.88888888888889e43`) when serde_json parsed floats without `float_roundtrip`, so a
+    /// manifest or config hod rewrites would change bytes, and digest, it had no reason to.
+    #[test]
+    fn unknown_float_fields_survive_a_round_trip() {
+        let doc = br#"{"schemaVersion":2,"manifests":[],"x":88888888888888888888888888888888888888888882,"y":0.1,"z":1e-300}"#;
+        let m = parse_manifest(doc, None).unwrap();
+        let Manifest::OciIndex(i) = &m else {
+            panic!("{m:?}")
+        };
+        let again = parse_manifest(&to_json(i), Some(OCI_INDEX)).unwrap();
+        assert_eq!(again, m);
+        assert_eq!(
+            i.other["x"].as_f64(),
+            Some(88888888888888888888888888888888888888888882.0)
+        );
+    }
 }

@@ -42,7 +42,8 @@ pub const DOCKER_REGISTRY_HOST: &str = "registry-1.docker.io";
 pub struct SysEnv {
     /// `$HOME`.
     pub home: PathBuf,
-    /// The effective user ID (root reads `/var/cache`, others `~/.cache`).
+    /// The host user ID hod acts for, a rootless user's also inside its user namespace
+    /// (root reads `/var/cache`, others `~/.cache`).
     pub uid: u32,
     /// Prefix of system paths (`/etc/containers/…`, `/run/containers/…`): `/` except in tests
     /// (containers/image's `RootForImplicitAbsolutePaths`).
@@ -74,7 +75,8 @@ impl SysEnv {
         };
         SysEnv {
             home: var("HOME").unwrap_or_else(|| PathBuf::from("/")),
-            uid: rustix::process::geteuid().as_raw(),
+            // The host UID containers/image uses (`GetRootlessUID`), also in the user namespace.
+            uid: crate::sys::userns::identity().host_uid(),
             root: PathBuf::from("/"),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_config_home: var("XDG_CONFIG_HOME"),

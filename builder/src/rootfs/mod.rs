@@ -443,6 +443,10 @@ fn create_missing(dir: BorrowedFd<'_>, name: &OsStr, last: bool, create: Create)
                         Err(e)
                             if e.raw_os_error() == Some(libc::EPERM)
                                 && !rustix::process::geteuid().is_root() => {}
+                        // Only one ID is mapped here: the same.
+                        Err(e)
+                            if e.raw_os_error() == Some(libc::EINVAL)
+                                && !crate::environment::Environment::get().keeps_owners() => {}
                         r => r?,
                     }
                 }

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use super::spec::IdMap;
 use super::{ExecOptions, Isolation, RunError};
+use crate::environment::ChrootSetup;
 use crate::sys::container::{
     Mode, Payload, REPORT_EXEC, REPORT_FD, REPORT_SETUP, REPORT_USERNS, SYNC_FD,
 };
@@ -167,8 +168,10 @@ pub fn run(
     rootfs: &Path,
     opts: &ExecOptions,
 ) -> Result<(i32, Reports), RunError> {
-    let mode = match opts.isolation {
-        Isolation::Chroot => Mode::Chroot,
+    let env = crate::environment::Environment::get();
+    let mode = match (opts.isolation, env.chroot_setup()) {
+        (Isolation::Chroot, ChrootSetup::Bare) => Mode::Bare,
+        (Isolation::Chroot, _) => Mode::Chroot,
         _ => Mode::Oci,
     };
     let has_userns = spec
@@ -181,7 +184,21 @@ pub fn run(
         });
     // chroot isolation without CAP_SYS_ADMIN: a user namespace with an identity map gives the
     // mount namespace and bind mounts (buildah's chroot falls back the same way).
-    let chroot_userns = mode == Mode::Chroot && !crate::sys::caps::have_effective("CAP_SYS_ADMIN");
+    let chroot_userns = mode == Mode::Chroot && env.chroot_setup() == ChrootSetup::UserNamespace;
+    if mode == Mode::Bare && !crate::sys::caps::have_effective("CAP_SYS_CHROOT") {
+        return Err(RunError::Setup(
+            "isolation chroot needs CAP_SYS_CHROOT where no namespace can be created (CRI-O's \
+             default capabilities lack it: add SYS_CHROOT to the pod's capabilities)"
+                .into(),
+        ));
+    }
+    if mode == Mode::Oci && !has_userns && !env.sys_admin {
+        return Err(RunError::Setup(
+            "isolation oci needs CAP_SYS_ADMIN, which this process does not have (a pod \
+             without it?): use --isolation chroot or BUILDAH_ISOLATION=chroot"
+                .into(),
+        ));
+    }
     let new_userns = has_userns || chroot_userns;
     let maps: (Vec<IdMap>, Vec<IdMap>) = if has_userns {
         let l = spec.linux().as_ref();
@@ -200,12 +217,9 @@ pub fn run(
             conv(l.and_then(|l| l.gid_mappings().as_ref())),
         )
     } else {
-        let id = vec![IdMap {
-            container_id: 0,
-            host_id: 0,
-            size: u32::MAX,
-        }];
-        (id.clone(), id)
+        // Identity over the IDs hod's own namespace has (all of them on a host; a pod's
+        // 65536 in a pod with user namespaces).
+        env.identity_maps()
     };
 
     let payload = Payload {

@@ -12,6 +12,7 @@ use crate::builder::Builder;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
+pub mod bare;
 pub mod embedded;
 pub mod mounts;
 pub mod oci;
@@ -87,9 +88,17 @@ impl Isolation {
         }
     }
 
-    /// The isolation a container gets when `from` is not told: `BUILDAH_ISOLATION`, else OCI.
+    /// The isolation a container gets when `from` is not told: `BUILDAH_ISOLATION`, else
+    /// `rootless` for a rootless user (as buildah), else OCI where this environment lets hod
+    /// create namespaces, else chroot ([`crate::environment::Environment::default_isolation`]).
     pub fn default_from_env() -> std::result::Result<Isolation, RunError> {
-        Ok(Isolation::from_env()?.unwrap_or_default())
+        Ok(Isolation::from_env()?.unwrap_or_else(|| {
+            if crate::sys::userns::identity().is_rootless() {
+                Isolation::Rootless
+            } else {
+                crate::environment::Environment::get().default_isolation()
+            }
+        }))
     }
 
     /// buildah's name for it (`oci`, `chroot`, `rootless`).
@@ -538,6 +547,9 @@ pub fn prepare(
     } else {
         opts.network()
     };
+    if network == NetworkMode::Private && crate::sys::userns::identity().is_rootless() {
+        warn_rootless_network();
+    }
     let root = std::fs::File::open(rootfs).map_err(|e| io("opening", rootfs, e))?;
     let user_spec = opts
         .user
@@ -623,6 +635,18 @@ pub fn prepare(
         }
         extra.push(mounts::materialize(p, &dirs, i, owner)?);
     }
+    if chroot
+        && (!parsed.is_empty() || !opts.devices.is_empty())
+        && crate::environment::Environment::get().chroot_setup()
+            == crate::environment::ChrootSetup::Bare
+    {
+        return Err(RunError::Invalid(
+            "--volume, --mount and --device need a mount namespace, and this process can \
+             create none (no CAP_SYS_ADMIN and no user namespaces)"
+                .into(),
+        )
+        .into());
+    }
     let mut devices = Vec::new();
     for d in &opts.devices {
         devices.extend(parse_devices(d)?);
@@ -694,6 +718,20 @@ pub fn prepare(
         || opts.namespaces.user == Some(NamespaceMode::Private)
     {
         Some(default_rootless_maps())
+    } else if (user.uid != 0 || user.gid != 0)
+        && !crate::environment::Environment::get().keeps_owners()
+    {
+        // Only one ID here (hod's, root): a run as another user gets it in a nested user
+        // namespace, where it is that user.
+        let own = |id: u32, ours: u32| IdMap {
+            container_id: id,
+            host_id: ours,
+            size: 1,
+        };
+        Some((
+            vec![own(user.uid, nix::unistd::geteuid().as_raw())],
+            vec![own(user.gid, nix::unistd::getegid().as_raw())],
+        ))
     } else {
         None
     };
@@ -767,47 +805,48 @@ pub fn can_run_arch(arch: &str) -> bool {
     })
 }
 
-/// The maps `--isolation rootless` uses: root → the caller's IDs, plus its /etc/subuid range.
+/// A rootless user asked for a private network with outside access (buildah sets one up with
+/// slirp4netns or pasta): hod gives loopback only, and says so once per process.
+fn warn_rootless_network() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let tun = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_ok();
+        let why = if tun {
+            "hod does not run slirp4netns or pasta"
+        } else {
+            "that needs slirp4netns or pasta and /dev/net/tun, which this user cannot open"
+        };
+        tracing::warn!(
+            "rootless RUN cannot get a network with outside access ({why}): it gets a private network with loopback only; use --network host for the host's network, or --network none"
+        );
+    });
+}
+
+/// The maps `--isolation rootless` uses: root → the caller's IDs, plus its /etc/subuid
+/// ranges; for root (of the host, or of a user namespace such as rootless hod's own), the IDs
+/// its namespace has, each mapped to itself.
 pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
+    use crate::sys::userns::{identity_maps, parse_subid, rootless_map};
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     if uid == 0 {
-        let id = vec![IdMap {
-            container_id: 0,
-            host_id: 0,
-            size: u32::MAX,
-        }];
-        return (id.clone(), id);
+        let read = |f: &str| identity_maps(&std::fs::read_to_string(f).unwrap_or_default());
+        return (read("/proc/self/uid_map"), read("/proc/self/gid_map"));
     }
     let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten()
         .map(|u| u.name)
         .unwrap_or_default();
-    let sub = |file: &str, own: u32| -> Vec<IdMap> {
-        let mut v = vec![IdMap {
-            container_id: 0,
-            host_id: own,
-            size: 1,
-        }];
-        if let Ok(s) = std::fs::read_to_string(file) {
-            for l in s.lines() {
-                let f: Vec<&str> = l.split(':').collect();
-                if f.len() == 3 && (f[0] == name || f[0] == own.to_string()) {
-                    if let (Ok(start), Ok(n)) = (f[1].parse::<u32>(), f[2].parse::<u32>()) {
-                        v.push(IdMap {
-                            container_id: 1,
-                            host_id: start,
-                            size: n,
-                        });
-                        break;
-                    }
-                }
-            }
-        }
-        v
-    };
-    (sub("/etc/subuid", uid), sub("/etc/subgid", gid))
+    let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
+    (
+        rootless_map(uid, &parse_subid(&read("/etc/subuid"), &name, uid)),
+        rootless_map(gid, &parse_subid(&read("/etc/subgid"), &name, gid)),
+    )
 }
 
 impl Builder {
@@ -895,6 +934,20 @@ impl Builder {
                 stdout: opts.stdout.clone(),
                 null_stdin: opts.null_stdin,
                 ..Default::default()
+            };
+            // Where nothing can be mounted, the files the spec binds go into the rootfs
+            // for the run (and out again when `_staged` drops, before the placeholder
+            // cleanup below).
+            let _staged = if eo.isolation == Isolation::Chroot
+                && crate::environment::Environment::get().chroot_setup()
+                    == crate::environment::ChrootSetup::Bare
+            {
+                Some(bare::Staged::put(
+                    rootfs,
+                    &EtcFiles::in_bundle(bundle.path()),
+                )?)
+            } else {
+                None
             };
             execute(&spec, rootfs, &eo)
         });

@@ -80,6 +80,19 @@ pub struct EtcFiles {
     pub containerenv: Option<PathBuf>,
 }
 
+impl EtcFiles {
+    /// The files [`super::prepare`] wrote into a run's `bundle` directory.
+    pub fn in_bundle(bundle: &Path) -> EtcFiles {
+        let f = |name: &str| Some(bundle.join(name)).filter(|p| p.is_file());
+        EtcFiles {
+            hosts: f("hosts"),
+            resolv_conf: f("resolv.conf"),
+            hostname: f("hostname"),
+            containerenv: f("containerenv"),
+        }
+    }
+}
+
 /// One user-namespace ID mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdMap {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::containers::ContainerSet;
 use super::json;
 use super::lock::{self, LockGuard, LockKind};
 use super::paths::{self, Paths};
@@ -245,6 +246,7 @@ impl Store {
             return Ok(());
         }
         let mut first_err = None;
+        let mut deleted = HashSet::new();
         for id in &incomplete {
             tracing::debug!("found incomplete layer {id}, deleting it");
             if let Err(e) = self.remove_layer_files(id) {
@@ -252,8 +254,12 @@ impl Store {
                 continue;
             }
             set.remove(id);
+            deleted.insert(id.clone());
         }
         set.save(&self.paths, &g)?;
+        if let Err(e) = self.drop_containers_of(&deleted) {
+            first_err.get_or_insert(e);
+        }
         match first_err {
             Some(e) => Err(e.context(format!(
                 "deleting incomplete layers in {}",
@@ -261,6 +267,38 @@ impl Store {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Drop the records (and directories) of the containers whose layer is in `deleted`,
+    /// with `layers.lock` held by the caller. Container removal deletes the layer first
+    /// (flagging it `incomplete`) and the record after, so a removal killed in between
+    /// leaves a record naming a layer [`Self::cleanup_incomplete`] has just deleted: the
+    /// removal is finished here, so no container names a missing layer.
+    fn drop_containers_of(&self, deleted: &HashSet<String>) -> Result<()> {
+        if deleted.is_empty() {
+            return Ok(());
+        }
+        let _ig = self.lock(self.paths.images_lock(), LockKind::Exclusive)?;
+        let cg = self.lock(self.paths.containers_lock(), LockKind::Exclusive)?;
+        let mut cs = ContainerSet::load(&self.paths)?;
+        let gone: Vec<String> = cs
+            .containers
+            .iter()
+            .filter(|c| deleted.contains(&c.layer) && paths::is_full_id(&c.id))
+            .map(|c| c.id.clone())
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for id in &gone {
+            tracing::debug!(
+                "container {id} was being removed (its layer was incomplete); finishing"
+            );
+            paths::remove_all(&self.paths.containers_dir().join(id))?;
+            paths::remove_all(&self.paths.run_containers_dir().join(id))?;
+        }
+        cs.containers.retain(|c| !gone.contains(&c.id));
+        cs.save(&self.paths, &cg)
     }
 
     /// Remove a layer's driver dirs, tar-split and data dir (not its record).
@@ -630,7 +668,14 @@ impl Store {
             .get(&lid)
             .map_err(|e| e.context(format!("mounting layer {lid}")))?;
         mounts[idx].path = clean(&p);
-        mounts[idx].count = mounts[idx].count.max(0) + 1;
+        // On overlay, a count left from a mount that is gone (unmounted by the kernel, or
+        // made in the mount namespace of a rootless hod or `hod unshare` session that has
+        // ended) counts nothing: this mount is the one. vfs has no mounts to look at.
+        mounts[idx].count = if self.driver.kind == crate::store::DriverKind::Overlay {
+            1
+        } else {
+            mounts[idx].count.max(0) + 1
+        };
         if let Err(e) = save_mounts(&self.paths, &mg, &mounts) {
             let _ = self.driver.put(&lid);
             return Err(e);

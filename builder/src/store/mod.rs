@@ -18,7 +18,8 @@
 //! the JSON under the exclusive lock, records a fresh last-write token in the lock file
 //! (`pkg/lockfile`), then writes temp file + fsync + rename (0600). A layer being written (or
 //! deleted) is flagged `incomplete` in layers.json first; `Store::open` deletes incomplete
-//! layers left by a killed process.
+//! layers left by a killed process, and finishes removing the containers whose layer that was
+//! (a container's layer goes before its record, so a killed `rm` leaves such a record).
 //!
 //! JSON is written as Go's `encoding/json` writes c/storage's structs (field order, omitted
 //! empty fields, `\u003c`-style escapes, RFC 3339 times without trailing zeros), so the files
@@ -86,6 +87,12 @@ pub enum StoreError {
         /// What the stream hashed to.
         actual: Digest,
     },
+    /// A rootless user's store directory belongs to someone else.
+    #[error("opening store {}: it is owned by another user (a rootless hod needs a store of its own: use --root, or the default ~/.local/share/containers/storage)", path.display())]
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+    },
 }
 
 /// Which graph driver lays out layer contents.
@@ -116,6 +123,19 @@ impl DriverKind {
             ))
             .into()),
         }
+    }
+}
+
+/// A rootless user's store directories must be theirs (root inside hod's user namespace, or
+/// the user's own UID outside it); one that does not exist yet is created as theirs.
+fn check_owned(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.uid() != nix::unistd::geteuid().as_raw() => Err(StoreError::NotOwned {
+            path: dir.to_path_buf(),
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 
@@ -490,6 +510,10 @@ impl Store {
             driver: opts.driver,
         };
         let driver = driver::Driver::new(&paths, dopts);
+        if crate::sys::userns::identity().is_rootless() {
+            check_owned(&paths.root)?;
+            check_owned(&paths.run_root)?;
+        }
         let store = Store {
             opts: opts.clone(),
             paths,
@@ -555,12 +579,15 @@ impl Store {
         tar: &mut dyn Read,
         opts: &PutLayerOptions,
     ) -> Result<Layer> {
-        let ignore_chown = self.driver.opts.ignore_chown_errors;
+        let ignore_chown = self.driver.opts.ignore_chown_errors
+            || !crate::environment::Environment::get().keeps_owners();
+        let opaque_xattr = self.driver.opaque_xattr();
         let mut apply =
             |dir: &Path, whiteouts: crate::archive::apply::WhiteoutFormat, ts: &mut dyn Write| {
                 let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
                 o.tar_split = Some(ts);
                 o.ignore_chown_errors = ignore_chown;
+                o.opaque_xattr = opaque_xattr;
                 crate::archive::apply::apply_layer(dir, tar, o)
             };
         self.put_layer_with(parent, opts, &mut apply)
@@ -577,6 +604,12 @@ impl Store {
     /// computing its change set against the parent) to `w`.
     pub fn layer_diff(&self, id: &str, w: &mut dyn Write) -> Result<()> {
         self.layer_diff_impl(id, w)
+    }
+    /// Whether [`Store::layer_diff`] of the layer is rebuilt from its tar-split, so that it
+    /// fails unless every file matches the size and CRC-64 recorded when the layer (and its
+    /// diff digest) was made.
+    pub fn layer_diff_is_checked(&self, id: &str) -> bool {
+        self.paths.tar_split(id).is_file()
     }
     /// Mount a layer (with its parents) and return the mount point; counted in
     /// `mountpoints.json`.

@@ -340,6 +340,36 @@ fn open_deletes_incomplete_layers() {
     );
 }
 
+/// A container removal killed after its layer was flagged `incomplete` and before its
+/// record went (the SIGKILL campaign of `bud` found it): the next open deletes the layer and
+/// finishes the removal, so no container names a missing layer; other containers stay.
+#[test]
+fn open_finishes_a_container_removal_killed_half_way() {
+    let d = tempfile::tempdir().unwrap();
+    let o = opts(d.path(), DriverKind::Vfs);
+    let s = Store::open(&o).unwrap();
+    let doomed = s.create_container(&["doomed".into()], None, "").unwrap();
+    let kept = s.create_container(&["kept".into()], None, "").unwrap();
+    let userdata = s.container_dir(&doomed.id).unwrap();
+    fs::write(userdata.join("state"), "x").unwrap();
+    // What delete_container_impl has saved when the kill comes: the layer flagged.
+    let lj = d.path().join("root/vfs-layers/layers.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&lj).unwrap()).unwrap();
+    for l in v.as_array_mut().unwrap() {
+        if l["id"] == doomed.layer.as_str() {
+            l["flags"] = serde_json::json!({"incomplete": true});
+        }
+    }
+    fs::write(&lj, v.to_string()).unwrap();
+    let s2 = Store::open(&o).unwrap();
+    let left: Vec<String> = s2.containers().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(left, vec![kept.id.clone()]);
+    assert!(!userdata.exists());
+    let layers: Vec<String> = s2.layers().unwrap().into_iter().map(|l| l.id).collect();
+    assert_eq!(layers, vec![kept.layer]);
+    assert!(!d.path().join("root/vfs/dir").join(&doomed.layer).exists());
+}
+
 fn config_and_manifest() -> (String, Vec<BigData>, Digest) {
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#

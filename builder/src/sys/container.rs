@@ -37,6 +37,10 @@ pub enum Mode {
     /// buildah's chroot isolation: mount and UTS namespaces only (plus a user namespace with
     /// an identity map when CAP_SYS_ADMIN is missing), host /dev, /proc, /sys bound in, chroot.
     Chroot,
+    /// chroot(2) alone, for where neither a mount nor a user namespace can be created (a pod
+    /// without CAP_SYS_ADMIN and without user namespaces): no namespace, no mount; hod puts
+    /// the files the spec would bind into the rootfs itself (`run::bare`).
+    Bare,
 }
 
 /// What hod hands the helper.
@@ -145,10 +149,10 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
     // If hod dies, so does the container (the init below gets the same treatment).
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let mut flags = match p.mode {
-        Mode::Oci => ns_flags(&p.spec)?,
+        Mode::Oci => ns_flags(&p.spec)? | CloneFlags::CLONE_NEWNS,
         Mode::Chroot => CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS,
+        Mode::Bare => CloneFlags::empty(),
     };
-    flags |= CloneFlags::CLONE_NEWNS;
     if p.new_userns {
         flags |= CloneFlags::CLONE_NEWUSER;
     }
@@ -164,19 +168,24 @@ fn helper(p: &Payload, report: &OwnedFd, sync: Option<OwnedFd>) -> R<i32> {
             Ok(1) if b[0] == b'1' => {}
             _ => return Err("hod did not set up the user namespace's ID maps".into()),
         }
-        ctx(
+        // EINVAL: root is not mapped (a run as another user where hod has one ID); the
+        // helper keeps the namespace's capabilities as its creator all the same.
+        for r in [
             nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)),
-            || "becoming root in the user namespace".into(),
-        )?;
-        ctx(
             nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
-            || "becoming root in the user namespace".into(),
-        )?;
+        ] {
+            match r {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => return Err(format!("becoming root in the user namespace: {e}")),
+            }
+        }
         flags.remove(CloneFlags::CLONE_NEWUSER);
     }
-    ctx(nix::sched::unshare(flags), || {
-        format!("creating namespaces ({flags:?})")
-    })?;
+    if !flags.is_empty() {
+        ctx(nix::sched::unshare(flags), || {
+            format!("creating namespaces ({flags:?})")
+        })?;
+    }
     let pid_ns = flags.contains(CloneFlags::CLONE_NEWPID);
     let (err_r, err_w) = ctx(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), || {
         "creating a pipe".into()
@@ -369,6 +378,9 @@ fn is_bind(m: &Mount) -> bool {
 }
 
 fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
+    if p.mode == Mode::Bare {
+        return bare_chroot(&p.rootfs);
+    }
     let prop = match p
         .spec
         .linux()
@@ -507,6 +519,24 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
     Ok(())
 }
 
+/// [`Mode::Bare`]: into the rootfs with chroot(2) alone (its mounts were left out and its
+/// files put in place by hod).
+fn bare_chroot(rootfs: &Path) -> R<()> {
+    let root: OwnedFd = ctx(
+        rustix::fs::open(
+            rootfs,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ),
+        || format!("opening the rootfs {}", rootfs.display()),
+    )?;
+    ctx(nix::unistd::fchdir(root.as_raw_fd()), || {
+        "entering the rootfs".into()
+    })?;
+    ctx(nix::unistd::chroot("."), || "chroot into the rootfs".into())?;
+    ctx(nix::unistd::chdir("/"), || "changing to /".into())
+}
+
 fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
     let dest = m.destination();
     let opts: Vec<String> = m.options().clone().unwrap_or_default();
@@ -520,7 +550,11 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
         match (typ.as_str(), dest.to_str()) {
             ("proc", _) => (true, Some("/proc".into())),
             ("sysfs", _) => (true, Some("/sys".into())),
+            // The host's /dev, read-only and without its submounts (the host's /dev/shm
+            // and /dev/mqueue stay out), and its devpts for terminals, as buildah's chroot
+            // isolation does: a RUN must not create or replace nodes in the host's /dev.
             ("tmpfs", Some("/dev")) => (true, Some("/dev".into())),
+            ("devpts", Some("/dev/pts")) => (true, Some("/dev/pts".into())),
             (_, Some(d)) if d.starts_with("/dev/") => return Ok(()),
             ("cgroup" | "cgroup2" | "mqueue" | "devpts", _) => return Ok(()),
             _ => (false, m.source().clone()),
@@ -528,7 +562,8 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
     } else {
         (false, m.source().clone())
     };
-    let rec = rec || (mode == Mode::Chroot && bind && !is_bind(m));
+    let host_dev = mode == Mode::Chroot && !is_bind(m) && dest.starts_with("/dev");
+    let rec = rec || (mode == Mode::Chroot && bind && !is_bind(m) && !host_dev);
     if bind {
         let src =
             source.ok_or_else(|| format!("bind mount on {} has no source", dest.display()))?;
@@ -547,7 +582,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             Create::File
         };
         let tfd = target(root, dest, create, follow)?;
-        ctx(
+        let bind_src = |rec: bool| {
             mount(
                 Some(&fd_path(&sfd)),
                 &fd_path(&tfd),
@@ -559,17 +594,29 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                         MsFlags::empty()
                     },
                 None::<&str>,
-            ),
-            || format!("bind-mounting {} on {}", src.display(), dest.display()),
-        )?;
+            )
+        };
+        let r = match bind_src(rec) {
+            // In a user namespace a mount with locked submounts (the host's /dev with its
+            // /dev/shm) can only be bound with them; the host's IDs are unmapped there, so
+            // the RUN cannot write in the host's /dev anyway.
+            Err(nix::errno::Errno::EINVAL) if host_dev && !rec => bind_src(true),
+            r => r,
+        };
+        ctx(r, || {
+            format!("bind-mounting {} on {}", src.display(), dest.display())
+        })?;
         drop(tfd);
         if mode == Mode::Chroot && !is_bind(m) {
             flags |= MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-            if dest != Path::new("/dev") && dest != Path::new("/proc") {
+            if dest != Path::new("/proc") && dest != Path::new("/dev/pts") {
                 flags |= MsFlags::MS_RDONLY;
             }
-            if dest == Path::new("/dev") {
+            if host_dev {
                 flags.remove(MsFlags::MS_NODEV);
+                // The spec's tmpfs `strictatime` is not the host's /dev's to change (a
+                // user namespace may not: EPERM).
+                flags.remove(MsFlags::MS_STRICTATIME | MsFlags::MS_RELATIME | MsFlags::MS_NOATIME);
             }
         }
         let remount = flags
@@ -587,7 +634,11 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
                     Ok(()) => {}
                     // chroot isolation binds host mounts whose flags a user namespace may not
                     // change; a user's `ro` must still hold, so only host binds are lenient.
-                    Err(e) if mode == Mode::Chroot && !is_bind(m) => {
+                    Err(e)
+                        if mode == Mode::Chroot
+                            && !is_bind(m)
+                            && (dest != Path::new("/dev") || !host_root_mapped()) =>
+                    {
                         tracing::debug!("chroot isolation: remounting {}: {e}", dest.display())
                     }
                     Err(e) => return Err(format!("remounting {}: {e}", dest.display())),
@@ -620,6 +671,25 @@ fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
             Some(data_s.as_str())
         },
     );
+    // In a user namespace where GID 5 (tty) is not mapped (a pod's or a rootless user's
+    // namespace with one ID), devpts refuses `gid=5`: mount it without, as runc does.
+    let r = match r {
+        Err(nix::errno::Errno::EINVAL) if typ == "devpts" && data_s.contains("gid=") => {
+            let kept: Vec<&str> = data
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !o.starts_with("gid="))
+                .collect();
+            mount(
+                Some(src.as_path()),
+                &fd_path(&tfd),
+                Some(typ.as_str()),
+                flags,
+                Some(kept.join(",").as_str()),
+            )
+        }
+        r => r,
+    };
     match r {
         Ok(()) => {}
         Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) if typ == "sysfs" => {
@@ -690,6 +760,22 @@ fn set_propagation(tfd: &OwnedFd, prop: MsFlags, dest: &Path) -> R<()> {
         ),
         || format!("setting propagation of {}", dest.display()),
     )
+}
+
+/// Whether the host's `/dev` is owned by an ID mapped here (the host's root in the initial
+/// user namespace, or in one mapping host ID 0): then that `/dev`, bound under chroot
+/// isolation, must be read-only, since its owner's rights would let a RUN write there.
+/// Where its owner is unmapped (shown as the overflow ID) it is closed to the RUN whatever
+/// the mount flags.
+fn host_root_mapped() -> bool {
+    let overflow = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(65534);
+    match rustix::fs::stat("/dev") {
+        Ok(st) => st.st_uid != overflow,
+        Err(_) => true,
+    }
 }
 
 fn remount_bind(path: &Path, flags: MsFlags) -> nix::Result<()> {
@@ -1054,7 +1140,7 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         if bounding & (1u64 << n) == 0 {
             match rustix::thread::remove_capability_from_bounding_set(rustix_cap(n)) {
                 Ok(()) | Err(rustix::io::Errno::INVAL) => {}
-                Err(e) if mode == Mode::Chroot => {
+                Err(e) if mode != Mode::Oci => {
                     tracing::debug!("dropping capability {n} from the bounding set: {e}")
                 }
                 Err(e) => {
@@ -1098,7 +1184,13 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         .collect();
     match nix::unistd::setgroups(&groups) {
         Ok(()) => {}
-        Err(e) if mode == Mode::Chroot => tracing::debug!("setgroups: {e}"),
+        Err(e) if mode != Mode::Oci => tracing::debug!("setgroups: {e}"),
+        // A user namespace whose maps were written without CAP_SETGID (`unshare
+        // --map-root-user`, a rootless user without newgidmap) forbids setgroups(2): the
+        // process keeps the groups it has, as runc does there.
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            tracing::debug!("setgroups is denied in this user namespace")
+        }
         Err(e) => return Err(format!("setting supplementary groups: {e}")),
     }
     ctx(
@@ -1187,6 +1279,11 @@ fn prepare_exec(spec: &Spec, mode: Mode) -> R<(&'static str, String)> {
         REPORT_EXEC,
         format!("{}: {}", exe.display(), io::Error::from(e)),
     ))
+}
+
+/// Whether `/proc/self/setgroups` says `deny`.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 fn rustix_cap(n: u32) -> rustix::thread::CapabilitySet {

@@ -6,7 +6,9 @@
 
 pub mod caps;
 pub mod container;
+pub mod probe;
 pub mod process;
 pub mod reexec;
 pub mod seccomp;
 pub mod unshare;
+pub mod userns;

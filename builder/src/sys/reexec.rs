@@ -5,6 +5,10 @@
 //! |-----------|----------------------------------------------------------|-------------------------------|
 //! | `run`     | the embedded runtime ([`super::container::helper_main`]) | [`PAYLOAD_ENV`] file, fds 3/4 |
 //! | `unshare` | user + mount namespace for `hod unshare`                 | argv, fds 3/4                 |
+//! | `probe`   | what the environment allows ([`super::probe`])           | argv; the answer is the status |
+//!
+//! Not a helper but started the same way: a rootless hod re-executed into its user namespace
+//! ([`super::userns`]) enters it here and then goes on with `main`.
 use std::process::Command;
 
 /// Environment variable naming the helper to run.
@@ -22,6 +26,7 @@ pub fn command(name: &str) -> Command {
 /// If this process was started as one of hod's helpers, run it and exit; otherwise return.
 /// Must be called before any thread or async runtime exists.
 pub fn dispatch() {
+    super::userns::enter_child();
     let Some(name) = std::env::var_os(HELPER_ENV) else {
         return;
     };
@@ -31,6 +36,7 @@ pub fn dispatch() {
     let code = match name.as_str() {
         "run" => super::container::helper_main(),
         "unshare" => super::unshare::helper_main(),
+        "probe" => super::probe::helper_main(),
         _ => 125,
     };
     std::process::exit(code);

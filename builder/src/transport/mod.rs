@@ -138,6 +138,13 @@ pub trait ImageSource {
     fn open_blob(&mut self, _desc: &Descriptor) -> Result<Option<Box<dyn io::Read + Send>>> {
         Ok(None)
     }
+    /// Whether the bytes [`ImageSource::write_blob`] gives for `desc` are checked by the
+    /// source itself against what was recorded when `desc`'s digest was computed (a stored
+    /// layer rebuilt from its tar-split, each file verified against its CRC-64, failing
+    /// otherwise), so that the pipeline need not hash them again to verify them.
+    fn verifies_blob(&self, _desc: &Descriptor) -> bool {
+        false
+    }
     /// The names the source itself records for the image (an `oci-archive:`'s ref-name
     /// annotation, a `docker-archive:`'s `RepoTags`), as stored; `pull::pulled_names`
     /// turns them into the names a pulled image gets.
@@ -667,132 +674,140 @@ pub fn copy_image(
             && src_c == Compression::None
             && desc.digest == diff_ids[index]
             && desc.size >= 0;
-        let (file, out_digest, out_size, out_c, stream) =
-            if let Some(f) = spooled.take_if(|_| store_verifies) {
-                meter.add(desc.size as u64);
-                meter.done();
-                (f, desc.digest.clone(), desc.size as u64, src_c, None)
-            } else if let Some(mut f) = spooled {
-                let mut w = Sha256Writer::new(io::sink());
-                f.as_file_mut().rewind().at("rewinding", f.path())?;
-                io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
-                let (digest, size, _) = w.finish();
-                verify(desc, &digest, size)?;
-                meter.add(size);
-                meter.done();
-                (f, digest, size, src_c, None)
-            } else if target == src_c && (opaque || !crypt) {
-                let tmp = stage(dst.as_ref())?;
-                let mut w = Sha256Writer::new(tmp);
-                let mut out = MeteredWrite {
-                    inner: &mut w,
-                    meter: &mut meter,
-                };
-                src.write_blob(desc, &mut out)
-                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
-                let (digest, size, tmp) = w.finish();
-                verify(desc, &digest, size)?;
-                meter.done();
-                if src_c == Compression::None && !opaque && digest != diff_ids[index] {
-                    return Err(TransportError::DiffIdMismatch {
-                        blob: desc.digest.clone(),
-                        expected: diff_ids[index].clone(),
-                        actual: digest,
-                    }
-                    .into());
+        let (file, out_digest, out_size, out_c, stream) = if let Some(f) =
+            spooled.take_if(|_| store_verifies)
+        {
+            meter.add(desc.size as u64);
+            meter.done();
+            (f, desc.digest.clone(), desc.size as u64, src_c, None)
+        } else if let Some(mut f) = spooled {
+            let mut w = Sha256Writer::new(io::sink());
+            f.as_file_mut().rewind().at("rewinding", f.path())?;
+            io::copy(f.as_file_mut(), &mut w).at("reading", f.path())?;
+            let (digest, size, _) = w.finish();
+            verify(desc, &digest, size)?;
+            meter.add(size);
+            meter.done();
+            (f, digest, size, src_c, None)
+        } else if target == src_c && (opaque || !crypt) {
+            let tmp = stage(dst.as_ref())?;
+            let mut w = Sha256Writer::new(tmp);
+            let mut out = MeteredWrite {
+                inner: &mut w,
+                meter: &mut meter,
+            };
+            src.write_blob(desc, &mut out)
+                .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+            let (digest, size, tmp) = w.finish();
+            verify(desc, &digest, size)?;
+            meter.done();
+            if src_c == Compression::None && !opaque && digest != diff_ids[index] {
+                return Err(TransportError::DiffIdMismatch {
+                    blob: desc.digest.clone(),
+                    expected: diff_ids[index].clone(),
+                    actual: digest,
                 }
-                (tmp, digest, size, src_c, None)
+                .into());
+            }
+            (tmp, digest, size, src_c, None)
+        } else {
+            let tmp = stage(dst.as_ref())?;
+            let path = tmp.path().to_path_buf();
+            let io_err = |e: io::Error| Error::Io {
+                op: "recompressing blob into".into(),
+                path: path.clone(),
+                source: e,
+            };
+            let decrypt_err = |reason: String| -> Error {
+                EncryptionError::Decrypt {
+                    digest: desc.digest.clone(),
+                    reason,
+                }
+                .into()
+            };
+            // source bytes → verify → [decrypt] → decompress → (diff_id, compress, blob
+            // digest) → [encrypt → digest] → file (and, for big layers going to a registry,
+            // straight on to its upload)
+            let stream = if desc.size >= STREAM_MIN {
+                dst.start_blob_stream()?
             } else {
-                let tmp = stage(dst.as_ref())?;
-                let path = tmp.path().to_path_buf();
-                let io_err = |e: io::Error| Error::Io {
-                    op: "recompressing blob into".into(),
-                    path: path.clone(),
-                    source: e,
-                };
-                let decrypt_err = |reason: String| -> Error {
-                    EncryptionError::Decrypt {
-                        digest: desc.digest.clone(),
-                        reason,
-                    }
-                    .into()
-                };
-                // source bytes → verify → [decrypt] → decompress → (diff_id, compress, blob
-                // digest) → [encrypt → digest] → file (and, for big layers going to a registry,
-                // straight on to its upload)
-                let stream = if desc.size >= STREAM_MIN {
-                    dst.start_blob_stream()?
-                } else {
-                    None
-                };
-                let tee = Tee { file: tmp, stream };
-                let mut enc = LayerWriter::with_level(
-                    EncryptStage::new(tee, encrypt_key.as_ref()),
+                None
+            };
+            let tee = Tee { file: tmp, stream };
+            let own_diff =
+                decrypt.is_none() && src_c == Compression::None && desc.digest == diff_ids[index];
+            let stage = EncryptStage::new(tee, encrypt_key.as_ref());
+            let mut enc = if own_diff && src.verifies_blob(desc) {
+                // The source checks the bytes itself against what was recorded when
+                // their digest was computed: hashing them again would only cost CPU.
+                LayerWriter::with_known_diff(
+                    stage,
                     target,
                     opts.compression_level,
-                )?;
-                let out = if decrypt.is_none()
-                    && src_c == Compression::None
-                    && desc.digest == diff_ids[index]
-                {
-                    // An uncompressed blob is its own diff: the writer's diff ID digest is the
-                    // verification, so the bytes are hashed once, not twice.
-                    let mut metered = MeteredWrite {
-                        inner: &mut enc,
-                        meter: &mut meter,
-                    };
-                    src.write_blob(desc, &mut metered)
-                        .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
-                    meter.done();
-                    let out = enc.finish().map_err(io_err)?;
-                    verify(desc, &out.diff_id, out.diff_size)?;
-                    out
-                } else {
-                    let dec = Decoder::new(enc, src_c).map_err(io_err)?;
-                    let dec = DecryptStage::new(dec, decrypt).map_err(decrypt_err)?;
-                    let mut verifier = Sha256Writer::new(dec);
-                    let mut metered = MeteredWrite {
-                        inner: &mut verifier,
-                        meter: &mut meter,
-                    };
-                    src.write_blob(desc, &mut metered)
-                        .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
-                    let (digest, size, dec) = verifier.finish();
-                    verify(desc, &digest, size)?;
-                    meter.done();
-                    // The HMAC is checked before the decrypted bytes are trusted any further.
-                    let dec = dec.finish().map_err(|e| decrypt_err(e.to_string()))?;
-                    let enc = dec.finish().map_err(io_err)?;
-                    enc.finish().map_err(io_err)?
-                };
-                if out.diff_id != diff_ids[index] {
-                    return Err(TransportError::DiffIdMismatch {
-                        blob: desc.digest.clone(),
-                        expected: diff_ids[index].clone(),
-                        actual: out.diff_id,
-                    }
-                    .into());
-                }
-                let (tee, encrypted) = out.inner.finish().map_err(io_err)?;
-                let Tee { file, stream } = tee;
-                if decrypt.is_some() {
-                    // The decrypted layer carries no encryption annotations.
-                    if let Some(a) = &mut annotations {
-                        a.retain(|k, _| !k.starts_with(encryption::ANNOTATION_PREFIX));
-                    }
-                    if annotations.as_ref().is_some_and(|a| a.is_empty()) {
-                        annotations = None;
-                    }
-                }
-                match (encrypted, &encrypt_key, &opts.encryption) {
-                    (Some(e), Some(key), Some(cfg)) => {
-                        let a = cfg.annotations(key, &e.public, &out.blob_digest)?;
-                        annotations.get_or_insert_with(Default::default).extend(a);
-                        (file, e.digest, e.size, target, stream)
-                    }
-                    _ => (file, out.blob_digest, out.blob_size, target, stream),
-                }
+                    desc.digest.clone(),
+                )?
+            } else {
+                LayerWriter::with_level(stage, target, opts.compression_level)?
             };
+            let out = if own_diff {
+                // An uncompressed blob is its own diff: the writer's diff ID digest is the
+                // verification, so the bytes are hashed once, not twice.
+                let mut metered = MeteredWrite {
+                    inner: &mut enc,
+                    meter: &mut meter,
+                };
+                src.write_blob(desc, &mut metered)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                meter.done();
+                let out = enc.finish().map_err(io_err)?;
+                verify(desc, &out.diff_id, out.diff_size)?;
+                out
+            } else {
+                let dec = Decoder::new(enc, src_c).map_err(io_err)?;
+                let dec = DecryptStage::new(dec, decrypt).map_err(decrypt_err)?;
+                let mut verifier = Sha256Writer::new(dec);
+                let mut metered = MeteredWrite {
+                    inner: &mut verifier,
+                    meter: &mut meter,
+                };
+                src.write_blob(desc, &mut metered)
+                    .map_err(|e| e.context(format!("copying blob {}", desc.digest)))?;
+                let (digest, size, dec) = verifier.finish();
+                verify(desc, &digest, size)?;
+                meter.done();
+                // The HMAC is checked before the decrypted bytes are trusted any further.
+                let dec = dec.finish().map_err(|e| decrypt_err(e.to_string()))?;
+                let enc = dec.finish().map_err(io_err)?;
+                enc.finish().map_err(io_err)?
+            };
+            if out.diff_id != diff_ids[index] {
+                return Err(TransportError::DiffIdMismatch {
+                    blob: desc.digest.clone(),
+                    expected: diff_ids[index].clone(),
+                    actual: out.diff_id,
+                }
+                .into());
+            }
+            let (tee, encrypted) = out.inner.finish().map_err(io_err)?;
+            let Tee { file, stream } = tee;
+            if decrypt.is_some() {
+                // The decrypted layer carries no encryption annotations.
+                if let Some(a) = &mut annotations {
+                    a.retain(|k, _| !k.starts_with(encryption::ANNOTATION_PREFIX));
+                }
+                if annotations.as_ref().is_some_and(|a| a.is_empty()) {
+                    annotations = None;
+                }
+            }
+            match (encrypted, &encrypt_key, &opts.encryption) {
+                (Some(e), Some(key), Some(cfg)) => {
+                    let a = cfg.annotations(key, &e.public, &out.blob_digest)?;
+                    annotations.get_or_insert_with(Default::default).extend(a);
+                    (file, e.digest, e.size, target, stream)
+                }
+                _ => (file, out.blob_digest, out.blob_size, target, stream),
+            }
+        };
         if !crypt {
             blob_cache::record_compressed(&desc.digest, &diff_ids[index], src_c);
             blob_cache::record_compressed(&out_digest, &diff_ids[index], out_c);

@@ -439,6 +439,12 @@ impl ImageSource for StorageSource<'_> {
     fn describe(&self) -> String {
         format!("containers-storage:{}", self.id)
     }
+    fn verifies_blob(&self, desc: &Descriptor) -> bool {
+        self.layers
+            .iter()
+            .find(|l| l.diff_digest.as_ref() == Some(&desc.digest))
+            .is_some_and(|l| self.store.layer_diff_is_checked(&l.id))
+    }
 }
 
 #[cfg(test)]
@@ -597,6 +603,65 @@ pub(crate) mod tests {
         assert!(store.image("localhost/bad:1").is_err());
     }
 
+    #[test]
+    fn a_pushed_layer_is_checked_against_its_tar_split() {
+        let t = tempfile::tempdir().unwrap();
+        let store = vfs_store(t.path());
+        let mut src = image(&[layer_tar("f", b"original")], Compression::Gzip);
+        copy_image(
+            &mut src,
+            Box::new(StorageDest::new(&store, vec!["localhost/x:1".into()]).unwrap()),
+            &CopyImageOptions::default(),
+            &Quiet,
+        )
+        .unwrap();
+        let l = &store.layers().unwrap()[0];
+        assert!(store.layer_diff_is_checked(&l.id));
+        let s = StorageSource::open(&store, "localhost/x:1").unwrap();
+        let m: ImageManifest = serde_json::from_slice(&s.manifest).unwrap();
+        assert!(s.verifies_blob(&m.layers[0]));
+        assert!(!s.verifies_blob(&m.config));
+        // Recompressed from the store (the diff ID is not hashed again): same digests.
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let mut s = StorageSource::open(&store, "localhost/x:1").unwrap();
+            let lay = t.path().join(format!("ok-{c:?}"));
+            let opts = CopyImageOptions {
+                compression: Some(c),
+                ..Default::default()
+            };
+            let out = copy_image(
+                &mut s,
+                Box::new(OciLayoutDest::new(&lay, Some("v")).unwrap()),
+                &opts,
+                &Quiet,
+            )
+            .unwrap();
+            let cfg: ImageConfig = serde_json::from_slice(
+                &std::fs::read(lay.join("blobs/sha256").join(out.config_digest.hex())).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(cfg.rootfs.diff_ids, [l.diff_digest.clone().unwrap()]);
+        }
+        // A file changed behind the store's back (same size) is caught, nothing written.
+        let f = store.layer_diff_dir(&l.id).unwrap().join("f");
+        std::fs::write(&f, b"tampered").unwrap();
+        let mut s = StorageSource::open(&store, "localhost/x:1").unwrap();
+        let lay = t.path().join("bad");
+        let opts = CopyImageOptions {
+            compression: Some(Compression::Gzip),
+            ..Default::default()
+        };
+        let e = copy_image(
+            &mut s,
+            Box::new(OciLayoutDest::new(&lay, Some("v")).unwrap()),
+            &opts,
+            &Quiet,
+        )
+        .expect_err("a tampered layer is refused");
+        assert!(format!("{e:?}").contains("checksum"), "{e:?}");
+        assert!(OciLayoutSource::open(&lay, Some("v")).is_err());
+    }
+
     /// A source that hands over spooled files (as commit does), possibly tampered with.
     struct SpoolingSource {
         inner: MemSource,
@@ -637,7 +702,7 @@ pub(crate) mod tests {
             let dst = Box::new(StorageDest::new(&store, vec!["localhost/s:1".into()]).unwrap());
             let r = copy_image(&mut src, dst, &CopyImageOptions::default(), &Quiet);
             if flip {
-                let e = r.err().expect("a tampered spool is refused");
+                let e = r.expect_err("a tampered spool is refused");
                 assert!(format!("{e:?}").contains("igest"), "{e:?}");
                 assert!(store.images().unwrap().is_empty());
                 assert!(store.layers().unwrap().is_empty(), "no layer is left");

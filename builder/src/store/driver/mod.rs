@@ -30,6 +30,24 @@ pub struct DriverOptions {
 }
 
 impl DriverOptions {
+    /// Overlay in a rootless user namespace without a mount program: mounted with
+    /// `userxattr`, opaque directories marked `user.overlay.opaque` (as containers/storage).
+    pub fn userxattr(&self, kind: DriverKind) -> bool {
+        kind == DriverKind::Overlay
+            && self.mount_program.is_none()
+            && crate::sys::userns::identity().is_rootless()
+    }
+
+    /// The overlay mount options the kernel gets: the configured ones, plus `userxattr`
+    /// where [`DriverOptions::userxattr`] says so.
+    pub fn overlay_mount_options(&self, kind: DriverKind) -> Vec<String> {
+        let mut v = self.mount_options.clone();
+        if self.userxattr(kind) && !v.iter().any(|o| o == "userxattr") {
+            v.push("userxattr".to_string());
+        }
+        v
+    }
+
     /// Parse `driver.key=value` pairs for `kind`; unknown keys are an error, like c/storage.
     pub fn parse(kind: DriverKind, opts: &[String]) -> Result<DriverOptions> {
         let mut o = DriverOptions::default();
@@ -89,15 +107,20 @@ pub struct Driver {
     pub home: PathBuf,
     /// Options.
     pub opts: DriverOptions,
+    /// Overlay in a rootless user namespace without a mount program: mounted with
+    /// `userxattr`, opaque directories marked `user.overlay.opaque` (as containers/storage).
+    pub userxattr: bool,
 }
 
 impl Driver {
     /// The driver for `paths`.
     pub fn new(paths: &Paths, opts: DriverOptions) -> Driver {
+        let userxattr = opts.userxattr(paths.driver);
         Driver {
             kind: paths.driver,
             home: paths.driver_home(),
             opts,
+            userxattr,
         }
     }
 
@@ -152,6 +175,19 @@ impl Driver {
         match self.kind {
             DriverKind::Overlay => WhiteoutFormat::Overlay,
             DriverKind::Vfs => WhiteoutFormat::Delete,
+        }
+    }
+
+    /// The xattr that marks an opaque directory in an overlay layer: `user.overlay.opaque`
+    /// in a rootless user namespace, where `trusted.*` cannot be set (the kernel's overlay
+    /// reads it with `userxattr`, fuse-overlayfs reads it too), else `trusted.overlay.opaque`.
+    pub fn opaque_xattr(&self) -> &'static str {
+        if self.userxattr
+            || self.kind == DriverKind::Overlay && crate::sys::userns::identity().is_rootless()
+        {
+            crate::archive::apply::USER_OPAQUE_XATTR
+        } else {
+            crate::archive::apply::OPAQUE_XATTR
         }
     }
 

@@ -39,6 +39,45 @@ pub fn generate_link_id() -> String {
     out
 }
 
+/// How overlay can work for a rootless user on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootlessOverlay {
+    /// The kernel mounts overlay in a user namespace (Linux 5.11 and later), with `userxattr`.
+    Native,
+    /// Through a FUSE mount program (fuse-overlayfs, found in `$PATH`).
+    MountProgram(PathBuf),
+    /// Neither: rootless users get vfs unless they configure otherwise.
+    Unavailable,
+}
+
+/// Whether the kernel release string (`uname -r`) is at least `major.minor`.
+pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+/// What [`RootlessOverlay`] this host offers: the kernel's overlay from 5.11 on (the first
+/// release that allows it in a user namespace), else fuse-overlayfs when installed.
+pub fn rootless_overlay() -> RootlessOverlay {
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if kernel_at_least(&release, 5, 11) {
+        return RootlessOverlay::Native;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    match std::env::split_paths(&path)
+        .map(|d| d.join("fuse-overlayfs"))
+        .find(|p| p.is_file())
+    {
+        Some(p) => RootlessOverlay::MountProgram(p),
+        None => RootlessOverlay::Unavailable,
+    }
+}
+
 pub(super) fn init(d: &Driver) -> Result<()> {
     mkdir_all(&d.home, 0o700)?;
     mkdir_all(&d.home.join("l"), 0o755)
@@ -229,6 +268,15 @@ fn join_paths(v: &[PathBuf]) -> String {
         .join(":")
 }
 
+/// The mount data the driver adds to `lowerdir=…,upperdir=…,workdir=…` when it mounts a
+/// layer; `environment`'s overlay probe mounts its test overlay with the same, so that what
+/// it finds holds for the driver's mounts.
+/// In a rootless user namespace that includes `userxattr` (the kernel keeps overlay's
+/// metadata in user.overlay.* xattrs there; [`super::DriverOptions::userxattr`]).
+pub fn extra_mount_data(o: &super::DriverOptions) -> Vec<String> {
+    parse_mount_options(&o.overlay_mount_options(super::DriverKind::Overlay)).1
+}
+
 /// Split mount options into flags and data, like c/storage's `mount.ParseOptions`.
 fn parse_mount_options(opts: &[String]) -> (MsFlags, Vec<String>) {
     let mut flags = MsFlags::empty();
@@ -279,7 +327,8 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
     }
     // overlay refuses a second mount of a volatile upper while this marker exists.
     let _ = remove_all(&work.join("work/incompat/volatile"));
-    let (flags, extra) = parse_mount_options(&d.opts.mount_options);
+    let (flags, _) = parse_mount_options(&d.opts.mount_options);
+    let extra = extra_mount_data(&d.opts);
     let suffix = if extra.is_empty() {
         String::new()
     } else {
@@ -317,6 +366,7 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
             Some(data.as_str()),
         )
         .map_err(std::io::Error::from)
+        .map_err(|e| rootless_hint(d, e))
         .at(
             &format!("creating overlay mount (mount_data={data:?}) at"),
             &merged,
@@ -353,11 +403,26 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
     });
-    r.at(
+    r.map_err(|e| rootless_hint(d, e)).at(
         &format!("creating overlay mount (mount_data={rdata:?}) at"),
         &merged,
     )?;
     Ok(merged)
+}
+
+/// A rootless mount the kernel refuses: say what to do instead.
+fn rootless_hint(d: &Driver, e: std::io::Error) -> std::io::Error {
+    if !d.userxattr || !matches!(e.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) {
+        return e;
+    }
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "{e} (this kernel does not mount overlay in a user namespace: install fuse-overlayfs \
+             and set mount_program = \"/usr/bin/fuse-overlayfs\" under [storage.options.overlay] \
+             in ~/.config/containers/storage.conf, or use --storage-driver vfs)"
+        ),
+    )
 }
 
 /// Unmount `<home>/<id>/merged` (lazily, as c/storage does); not mounted is fine.
@@ -394,6 +459,15 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
         assert_ne!(a, generate_link_id());
+    }
+
+    #[test]
+    fn kernel_versions() {
+        assert!(kernel_at_least("6.18.44-fc-v1272", 5, 11));
+        assert!(kernel_at_least("5.11.0", 5, 11));
+        assert!(!kernel_at_least("5.10.200-generic", 5, 11));
+        assert!(!kernel_at_least("4.19.0", 5, 11));
+        assert!(!kernel_at_least("", 5, 11));
     }
 
     #[test]
