@@ -431,6 +431,15 @@ fn build_once(
             if o.containerfiles.is_empty() {
                 if let Some(cf) = &remote.containerfile {
                     o.containerfiles.push(ContainerfileSource::Path(cf.clone()));
+                } else if !["Containerfile", "Dockerfile"]
+                    .iter()
+                    .any(|n| remote.dir.join(n).is_file())
+                {
+                    // buildah's DiscoverContainerfile wording for a fetched context.
+                    return Err(BuildError::invalid(format!(
+                        "cannot find Containerfile or Dockerfile in context directory: stat {}: no such file or directory",
+                        remote.dir.join("Dockerfile").display()
+                    )));
                 }
             } else {
                 // -f paths are inside the fetched context.

@@ -674,3 +674,83 @@ fn build_platform_names_the_image_platform() {
     let arch = ctx.ok(["inspect", "--format", "{{ .OCIv1.Architecture }}", "host"]);
     assert_eq!(arch, "amd64");
 }
+
+/// bud.bats "bud-github-context-from-commit": a git context (served by `git daemon` on
+/// 127.0.0.1) builds at the commit `#REF` names; at a ref without a Containerfile the error
+/// is buildah's DiscoverContainerfile wording.
+#[test]
+fn git_context_at_a_commit() {
+    if !common::have("git") {
+        return common::skipped("git_context_at_a_commit", "needs git");
+    }
+    let ctx = TestContext::new("vfs");
+    let base = ctx.path("git");
+    let repo = base.join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let st = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "git {args:?}: {st:?}");
+        String::from_utf8_lossy(&st.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    fs::write(repo.join("Dockerfile"), "FROM scratch\nLABEL from=commit\n").unwrap();
+    git(&["add", "Dockerfile"]);
+    git(&["commit", "-q", "-m", "one"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    git(&["rm", "-q", "Dockerfile"]);
+    git(&["commit", "-q", "-m", "two"]);
+    fs::write(repo.join(".git/git-daemon-export-ok"), "").unwrap();
+    let port = crate::common::registry::free_port();
+    use std::os::unix::process::CommandExt;
+    // Its own process group: `git daemon` runs git-daemon as a child, stopped with it.
+    let mut daemon = std::process::Command::new("git")
+        .process_group(0)
+        .args([
+            "daemon",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+            "--export-all",
+            "--reuseaddr",
+            &base.display().to_string(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for it to listen.
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = format!("git://127.0.0.1:{port}/repo");
+    let ok = ctx.hod(["bud", "-t", "giturl", &format!("{url}#{commit}")]);
+    let bad = ctx.hod(["bud", "-t", "giturl", &format!("{url}#main")]);
+    let _ = std::process::Command::new("kill")
+        .args(["--", &format!("-{}", daemon.id())])
+        .status();
+    let _ = daemon.wait();
+    ok.success();
+    let bad = bad.code_is(125);
+    assert!(
+        bad.stderr
+            .contains("cannot find Containerfile or Dockerfile in context directory"),
+        "{}",
+        bad.dump()
+    );
+}
