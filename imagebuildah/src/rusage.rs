@@ -180,7 +180,6 @@ mod tests {
             user: Duration::from_millis(1500),
             in_blocks: 8,
             out_blocks: 2,
-            ..a
         };
         assert_eq!(
             format_diff(&b, &a, Duration::from_millis(2001)),
