@@ -42,6 +42,19 @@ fn cache_to_then_cache_from_on_an_empty_store_reuses_every_step() {
         first.contains("COMMIT cached\n--> Pushing cache "),
         "{first}"
     );
+    // A rebuild hits locally: each hit is reported, then pushed (buildah's order).
+    let again = bud(&one, &["--cache-to", &repo]);
+    let lines: Vec<&str> = again.lines().collect();
+    let pushes: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].starts_with("--> Pushing cache "))
+        .collect();
+    assert_eq!(pushes.len(), 5, "{again}");
+    assert!(
+        pushes
+            .iter()
+            .all(|&i| lines[i - 1].starts_with("--> Using cache ")),
+        "{again}"
+    );
     let tags = common::run_cmd({
         let mut c = std::process::Command::new("skopeo");
         c.args([

@@ -109,16 +109,17 @@ impl StageExecutor<'_, '_> {
                     }
                 }
                 if let Some(id) = hit {
-                    if local {
-                        self.push_cache(&id, &key)
-                            .map_err(|e| step_error(&step.original, e))?;
-                    }
                     if is_copy_or_add(step) {
                         // The key holds the sources' digests, so a COPY/ADD hit is found
                         // before anything is copied (buildah's first-pass lookup).
                         tracing::debug!("Found a cache hit in the first iteration with id {id}");
                     }
+                    // As buildah: the hit is reported first, then a local one is pushed.
                     self.cx.reporter.step(&format!("--> Using cache {id}"));
+                    if local {
+                        self.push_cache(&id, &key)
+                            .map_err(|e| step_error(&step.original, e))?;
+                    }
                     if print_id {
                         self.cx
                             .reporter
