@@ -119,6 +119,19 @@ fn clap_message(e: &clap::Error, kind: clap::error::ErrorKind) -> String {
             }
         }
     }
+    if kind == ErrorKind::ValueValidation {
+        // pflag's wording: invalid argument "VALUE" for "--flag" flag: CAUSE
+        if let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+            e.get(ContextKind::InvalidArg),
+            e.get(ContextKind::InvalidValue),
+        ) {
+            let flag = arg.split(' ').next().unwrap_or(arg);
+            let cause = std::error::Error::source(e)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            return format!("invalid argument {value:?} for \"{flag}\" flag: {cause}");
+        }
+    }
     let rendered = e.render().to_string();
     let first: Vec<&str> = rendered
         .lines()
@@ -182,9 +195,23 @@ pub fn eprint_error(e: &anyhow::Error) {
     let _ = writeln!(io::stderr(), "{e:#}");
 }
 
-/// A warning on stderr, as buildah (logrus) shows it.
+/// A warning on stderr, as buildah (logrus) shows it: `WARN[0000] …` on a terminal, else
+/// logrus's text format, `time="…" level=warning msg="…"` (what scripts and buildah's tests
+/// grep, e.g. `missing \"foo\" build argument`).
 pub fn warn(msg: &str) {
-    let _ = writeln!(io::stderr(), "WARN[0000] {msg}");
+    use std::io::IsTerminal;
+    let line = if io::stderr().is_terminal() {
+        format!("WARN[0000] {msg}")
+    } else {
+        logrus_warning(msg, &chrono::Utc::now())
+    };
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// logrus's text-format line for a warning (the message quoted as Go's %q does).
+fn logrus_warning(msg: &str, now: &chrono::DateTime<chrono::Utc>) -> String {
+    let time = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("time={time:?} level=warning msg={msg:?}")
 }
 
 /// JSON indented with four spaces, as Go's `json.MarshalIndent(v, "", "    ")`.
@@ -355,6 +382,15 @@ mod tests {
         assert_eq!(
             out,
             "latest  localhost/a\n1       docker.io/library/busybox\n"
+        );
+    }
+
+    #[test]
+    fn warnings_off_a_terminal_are_logrus_text() {
+        let t = chrono::DateTime::from_timestamp(0, 0).unwrap();
+        assert_eq!(
+            logrus_warning("missing \"foo\" build argument", &t),
+            r#"time="1970-01-01T00:00:00Z" level=warning msg="missing \"foo\" build argument""#
         );
     }
 

@@ -934,6 +934,54 @@ fn go_quote(v: &Value) -> String {
     }
 }
 
+/// The JSON fields of an image history entry (OCI `v1.History`, Docker's `V2S2History`).
+const HISTORY_FIELDS: [&str; 5] = ["created", "created_by", "author", "comment", "empty_layer"];
+
+/// Whether `m` is an image history entry: in buildah a Go struct, not a map.
+fn is_history_entry(m: &serde_json::Map<String, Value>) -> bool {
+    (m.contains_key("created") || m.contains_key("created_by"))
+        && m.keys().all(|k| HISTORY_FIELDS.contains(&k.as_str()))
+}
+
+/// A history entry as Go's `fmt` prints the struct: `{Created CreatedBy Author Comment
+/// EmptyLayer}`, the time as `time.Time.String()` (`1970-01-01 00:00:40 +0000 UTC`).
+fn go_history_entry(m: &serde_json::Map<String, Value>) -> String {
+    let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let created = match m.get("created").and_then(Value::as_str) {
+        None => "<nil>".to_string(),
+        Some(t) => go_time(t),
+    };
+    let empty = m
+        .get("empty_layer")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    format!(
+        "{{{created} {} {} {} {empty}}}",
+        text("created_by"),
+        text("author"),
+        text("comment")
+    )
+}
+
+/// An RFC 3339 time as Go's `time.Time.String()` (fraction trimmed, `UTC` for a zero offset).
+fn go_time(t: &str) -> String {
+    let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) else {
+        return t.to_string();
+    };
+    let mut s = d.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = d.timestamp_subsec_nanos();
+    if nanos > 0 {
+        s.push_str(format!(".{nanos:09}").trim_end_matches('0'));
+    }
+    let off = d.format("%z").to_string();
+    let zone = if d.offset().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        off.clone()
+    };
+    format!("{s} {off} {zone}")
+}
+
 fn go_value(v: &Value, nested: bool) -> String {
     match v {
         Value::Null => "<nil>".to_string(),
@@ -961,6 +1009,7 @@ fn go_value(v: &Value, nested: bool) -> String {
                 .join(" ")
         ),
         Value::Object(m) if m.is_empty() && nested => "{}".to_string(),
+        Value::Object(m) if is_history_entry(m) => go_history_entry(m),
         Value::Object(m) => format!(
             "map[{}]",
             m.iter()
@@ -973,6 +1022,21 @@ fn go_value(v: &Value, nested: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn history_entries_print_as_go_structs() {
+        let v = serde_json::json!([{
+            "created": "1970-01-01T00:00:40Z",
+            "created_by": "/bin/sh -c touch /tmpfile",
+            "empty_layer": true
+        }, {"created": "2023-11-14T22:13:20.5+01:00", "comment": "c"}]);
+        let t = Template::parse("{{.}}").unwrap();
+        assert_eq!(
+            t.render(&v).unwrap(),
+            "[{1970-01-01 00:00:40 +0000 UTC /bin/sh -c touch /tmpfile   true} \
+             {2023-11-14 22:13:20.5 +0100 +0100   c false}]"
+        );
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -1045,7 +1109,7 @@ mod tests {
             ("{{range $i, $e := .OCIv1.Config.Env}}{{$i}}:{{$e}} {{end}}", "0:A=1 1:B=2 "),
             ("{{range $h := .OCIv1.History}}{{$h.CreatedBy}}{{end}}", "onetwo"),
             ("{{ (index .OCIv1.History 0).CreatedBy | upper }}", "ONE"),
-            ("{{.}}", "map[Container:busybox-working-container Empty: Flag:true Float:1.5 FromImage:docker.io/library/busybox:latest ImageAnnotations:map[org.opencontainers.image.base.digest:sha256:x] Num:3 OCIv1:map[architecture:amd64 config:map[Cmd:<nil> Env:[A=1 B=2] ExposedPorts:map[80/tcp:{}] Labels:map[a:b x:1]] history:[map[created_by:one] map[created_by:two empty_layer:true]] os.version:10]]"),
+            ("{{.}}", "map[Container:busybox-working-container Empty: Flag:true Float:1.5 FromImage:docker.io/library/busybox:latest ImageAnnotations:map[org.opencontainers.image.base.digest:sha256:x] Num:3 OCIv1:map[architecture:amd64 config:map[Cmd:<nil> Env:[A=1 B=2] ExposedPorts:map[80/tcp:{}] Labels:map[a:b x:1]] history:[{<nil> one   false} {<nil> two   true}] os.version:10]]"),
         ];
         for (t, want) in cases {
             assert_eq!(render(t, &v), want, "template {t}");

@@ -240,7 +240,13 @@ pub fn build_image(
                 ANNOTATION_BASE_DIGEST.to_string(),
                 state.from_image_digest.clone(),
             );
-            annotations.insert(ANNOTATION_BASE_NAME.to_string(), state.from_image.clone());
+            // Only a fully-qualified name, as buildah's `from` sets it: a base given by
+            // its ID (or a short name) has none.
+            if !crate::from::is_short_name(&state.from_image) {
+                annotations
+                    .entry(ANNOTATION_BASE_NAME.to_string())
+                    .or_insert_with(|| state.from_image.clone());
+            }
         }
         annotations.insert(ANNOTATION_CREATED.to_string(), created.to_string());
         for (k, v) in &opts.annotations {

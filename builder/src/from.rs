@@ -276,16 +276,21 @@ pub fn resolve_image(
         let local = local_name(image);
         match store.image(local) {
             Ok(r) => {
-                if opts.pull_policy == PullPolicy::Always {
-                    tracing::debug!("pull policy always: using the local image {local:?}");
+                let by_name = !r.id.starts_with(local.trim_start_matches("sha256:"));
+                // --pull=always: a name is pulled even when the store has it (buildah's
+                // "Trying to pull …"); an image ID, a containers-storage: name and a
+                // localhost/ name (never in a registry) are the store's.
+                if opts.pull_policy == PullPolicy::Always
+                    && by_name
+                    && !image.starts_with("containers-storage:")
+                    && !local.starts_with("localhost/")
+                {
+                    let id = crate::pull::pull(store, local, &popts, reporter)?;
+                    return read_image(store, store.image(&id)?, &opts.registry.platform);
                 }
                 let img = read_image(store, r, &opts.registry.platform)?;
                 // A local image of another platform than the one asked for is no hit
                 // (libimage's lookup): it is pulled for that platform.
-                let by_name = !img
-                    .record
-                    .id
-                    .starts_with(local.trim_start_matches("sha256:"));
                 if by_name
                     && opts.pull_policy != PullPolicy::Never
                     && !image.starts_with("containers-storage:")

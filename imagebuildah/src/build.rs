@@ -192,6 +192,34 @@ pub fn build(
     opts: &BuildOptions,
     reporter: &dyn BuildReporter,
 ) -> Result<BuildOutput> {
+    // buildah's debug lines for these settings (scripts and its tests look for them).
+    if opts.cache_ttl == Some(std::time::Duration::ZERO) {
+        tracing::debug!(
+            "Setting --no-cache=true since --cache-ttl was set to 0s which effectively means user wants to ignore cache"
+        );
+    }
+    if let Some(delay) = opts.registry.retry.delay {
+        tracing::debug!(
+            "Setting MaxPullPushRetries to {} and PullPushRetryDelay to {}",
+            opts.registry.retry.max_retries,
+            crate::rusage::go_duration_ms(delay)
+        );
+    }
+    if opts.log_rusage && !opts.quiet {
+        let r = crate::rusage::RusageReporter::new(reporter, opts.rusage_logfile.as_deref())?;
+        let out = build_platforms(store, opts, &r);
+        r.log();
+        return out;
+    }
+    build_platforms(store, opts, reporter)
+}
+
+/// [`build`] without the resource usage lines.
+fn build_platforms(
+    store: &Store,
+    opts: &BuildOptions,
+    reporter: &dyn BuildReporter,
+) -> Result<BuildOutput> {
     let platforms = if opts.all_platforms {
         base_platforms(store, opts, reporter)?
     } else {
@@ -403,6 +431,15 @@ fn build_once(
             if o.containerfiles.is_empty() {
                 if let Some(cf) = &remote.containerfile {
                     o.containerfiles.push(ContainerfileSource::Path(cf.clone()));
+                } else if !["Containerfile", "Dockerfile"]
+                    .iter()
+                    .any(|n| remote.dir.join(n).is_file())
+                {
+                    // buildah's DiscoverContainerfile wording for a fetched context.
+                    return Err(BuildError::invalid(format!(
+                        "cannot find Containerfile or Dockerfile in context directory: stat {}: no such file or directory",
+                        remote.dir.join("Dockerfile").display()
+                    )));
                 }
             } else {
                 // -f paths are inside the fetched context.
@@ -444,6 +481,7 @@ fn build_once(
         .canonicalize()
         .map_err(io_at("resolving context directory", &context))?;
     let (mut plan, ignore_file) = load_plan(opts, &context, reporter)?;
+    plan.build_context_names = opts.build_contexts.keys().cloned().collect();
 
     // Global ARGs: defaults, overridden by --build-arg.
     let mut global: BTreeMap<String, String> = BTreeMap::new();
@@ -472,7 +510,11 @@ fn build_once(
     }
     let target = plan.target(opts.target.as_deref())?;
     // Bad tags fail before anything is built.
-    for t in &opts.tags {
+    for t in opts
+        .tags
+        .iter()
+        .filter(|t| !builder::from::is_transport_ref(t))
+    {
         builder::reference::normalize_local_name(t)
             .map_err(|e| BuildError::from(e).context_tag(t))?;
     }
@@ -571,6 +613,7 @@ fn build_once(
             ex.run_steps(total)
         };
         let created_by = ex.last_created_by.clone();
+        let deferred_push = ex.deferred_cache_push.take();
         let mut b = ex.builder;
         let image_id = run.and_then(|()| {
             if i == target {
@@ -583,6 +626,7 @@ fn build_once(
                     cached.as_deref(),
                     &created_by,
                     &prefix,
+                    deferred_push.as_ref(),
                 )?;
                 let id = out.image_id.clone();
                 *output.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
@@ -730,6 +774,7 @@ fn commit_final(
     cached: Option<&str>,
     created_by: &str,
     prefix: &str,
+    deferred_push: Option<&(String, String)>,
 ) -> Result<BuildOutput> {
     let c = &mut b.state.config;
     for e in &opts.env {
@@ -755,9 +800,17 @@ fn commit_final(
         }
     }
     b.save()?;
+    // A first tag with a transport (`dir:PATH`, `oci:DIR`, `docker://…`) is where the image
+    // is written, as buildah's output; the other tags name it in the local store.
+    let transport_dest = opts
+        .tags
+        .first()
+        .filter(|t| builder::from::is_transport_ref(t))
+        .cloned();
     let names: Vec<String> = opts
         .tags
         .iter()
+        .filter(|t| !builder::from::is_transport_ref(t))
         .map(|t| {
             builder::reference::normalize_local_name(t)
                 .map(|n| n.to_string())
@@ -766,6 +819,10 @@ fn commit_final(
         .collect::<Result<_>>()?;
     let first = opts.tags.first().map(String::as_str);
     reporter.step(format!("{prefix}COMMIT {}", first.unwrap_or("")).trim_end());
+    // --cache-to: the last step's image goes out after the COMMIT line, as buildah's.
+    if let Some((step_id, key)) = deferred_push {
+        crate::executor::push_cache(store, opts, reporter, step_id, key)?;
+    }
     // A stage that is only a FROM of an image is that image, as in buildah.
     let reuse = no_steps
         && !b.state.from_image_id.is_empty()
@@ -776,14 +833,16 @@ fn commit_final(
         && opts.annotations.is_empty()
         && !opts.squash;
     let plain = final_is_last_step_image(opts);
-    let image_id = if reuse {
+    let image_id = if reuse && transport_dest.is_none() {
         b.state.from_image_id.clone()
-    } else if let Some(id) = cached.filter(|_| plain) {
+    } else if let Some(id) = cached.filter(|_| plain && transport_dest.is_none()) {
         // --layers: the last step's image is the result.
         id.to_string()
     } else {
         let co = commit_options(opts, created_by, true);
-        let dest = names.first().map(String::as_str);
+        let dest = transport_dest
+            .as_deref()
+            .or(names.first().map(String::as_str));
         let quiet = builder::report::Quiet;
         let rep: &dyn builder::report::Reporter = if opts.quiet { &quiet } else { reporter };
         let out = b.commit(store, dest, &co, rep)?;
@@ -792,7 +851,7 @@ fn commit_final(
     // buildah reports every name the image has once tagged, its new ones first (a
     // FROM-only build's image is the base image, so the base's names are listed too).
     let mut tagged = names.clone();
-    if !names.is_empty() {
+    if !names.is_empty() && transport_dest.is_none() {
         let img = store.image(&image_id)?;
         tagged.extend(img.names.iter().filter(|n| !names.contains(n)).cloned());
         if tagged != img.names {

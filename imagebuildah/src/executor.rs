@@ -27,6 +27,7 @@ use crate::stage::{Plan, Stage};
 use crate::BuildReporter;
 
 mod layers;
+pub(crate) use layers::push_cache;
 
 /// What the stages before this one left for it.
 #[derive(Debug)]
@@ -118,6 +119,9 @@ pub struct StageExecutor<'a, 'c> {
     /// The base (as written, and found) of a detached `builder` whose container is not
     /// made yet (`--layers`, see `start`).
     pending: Option<(String, builder::from::BaseImage)>,
+    /// `--cache-to`: the target's last step image and key, pushed after the build's COMMIT
+    /// line (as buildah, whose last step is that commit).
+    pub deferred_cache_push: Option<(String, String)>,
 }
 
 fn now() -> String {
@@ -179,6 +183,16 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 .map_err(|e| step_error(&from_line, e.into()))?;
             (b, None)
         };
+        let mut builder = builder;
+        // As buildah's commits: the build's --platform/--arch/--os name the image's platform
+        // even when the base is another one's (`FROM --platform=$BUILDPLATFORM …`).
+        let want = &cx.opts.registry.platform;
+        if !want.architecture.is_empty() {
+            builder.state.config.architecture = want.architecture.clone();
+        }
+        if !want.os.is_empty() {
+            builder.state.config.os = want.os.clone();
+        }
         let mut ex = StageExecutor {
             pending,
             from_opts: fo,
@@ -189,6 +203,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             declared: BTreeSet::new(),
             cmd_set: false,
             last_created_by: String::new(),
+            deferred_cache_push: None,
         };
         // The base image's ONBUILD triggers run first, parsed as Containerfile lines.
         let triggers = ex.builder.take_onbuild_triggers()?;
@@ -468,18 +483,21 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
     }
 
     fn run(&mut self, step: &Step, r: &RunStep) -> Result<String> {
+        // A RUN for another architecture is tried as buildah tries it (the kernel decides:
+        // the image's binaries may run here); when it fails without an emulator for that
+        // architecture, the error says so.
         let c = &self.builder.state.config;
-        if !builder::run::can_run_arch(&c.architecture) {
+        let emulation_hint = (!builder::run::can_run_arch(&c.architecture)).then(|| {
             let mut platform = format!("{}/{}", c.os, c.architecture);
             if let Some(v) = c.variant.as_deref().filter(|v| !v.is_empty()) {
                 platform = format!("{platform}/{v}");
             }
-            return Err(BuildError::invalid(format!(
+            format!(
                 "running a command for platform {platform} on this {} host needs emulation: no binfmt_misc handler for {} is registered (qemu-user-static provides them)",
                 builder::image::config::host_arch(),
                 c.architecture
-            )));
-        }
+            )
+        });
         let cmd = match &r.command {
             CommandForm::Shell(s) if !r.heredocs.is_empty() => {
                 let mut sh = self.shell();
@@ -609,7 +627,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             }
         }
         let u = self.builder.unmount(self.cx.store);
-        let status = result?;
+        let status = match (result, emulation_hint) {
+            (Ok(s), _) => s,
+            (Err(e), Some(hint)) => return Err(BuildError::invalid(format!("{e} ({hint})"))),
+            (Err(e), None) => return Err(e.into()),
+        };
         u?;
         if status != 0 {
             return Err(BuildError::ExitStatus(status));
@@ -716,6 +738,23 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         cleanup: &mut Vec<PathBuf>,
         mounted: &mut Vec<Builder>,
     ) -> Result<Option<String>> {
+        match m.from.as_deref() {
+            // buildah's wording (its runStageMountPoints).
+            Some("") => {
+                return Err(BuildError::invalid(
+                    "unable to resolve argument for `from=`: from points to an empty value",
+                ))
+            }
+            // A cache whose contents are another stage's (or image's) tree below `source`:
+            // mounted as a bind of it, resolved inside it; writes go to an overlay that is
+            // discarded, never to the other stage.
+            Some(_) if m.kind == MountKind::Cache => {
+                let mut bind = m.clone();
+                bind.kind = MountKind::Bind;
+                return self.mount_spec(&bind, cleanup, mounted);
+            }
+            _ => {}
+        }
         let extra = |out: &mut String| {
             for (k, v) in &m.options {
                 match v {
@@ -730,10 +769,11 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 let Some((id, data)) = self.secret_value(m)? else {
                     return Ok(None);
                 };
-                // A relative target is under /run/secrets, as in buildah.
+                // No target: /run/secrets/ID. A relative target is taken from / (buildah
+                // hands it to the runtime as it is, which resolves it so).
                 let target = match target {
                     Some(t) if t.starts_with('/') => t,
-                    Some(t) => format!("/run/secrets/{t}"),
+                    Some(t) => format!("/{t}"),
                     None => format!("/run/secrets/{id}"),
                 };
                 let file =
@@ -1051,9 +1091,14 @@ fn strip_keyword(original: &str) -> &str {
 }
 
 /// Wrap a step's failure: `error building at STEP "RUN false": exit status 1`.
+/// The step is named as imagebuilder's message names it: the keyword upper-cased
+/// (`run true` → `RUN true`).
 pub fn step_error(step: &str, e: BuildError) -> BuildError {
+    let t = step.trim_start();
+    let keyword = t.split(char::is_whitespace).next().unwrap_or("");
+    let step = format!("{}{}", keyword.to_ascii_uppercase(), &t[keyword.len()..]);
     BuildError::Step {
-        step: step.to_string(),
+        step,
         source: Box::new(e),
     }
 }

@@ -29,6 +29,7 @@ pub mod onbuild;
 pub mod options;
 pub mod parser;
 pub mod remote;
+pub mod rusage;
 pub mod schedule;
 pub mod shell;
 pub mod ssh;

@@ -185,6 +185,11 @@ pub struct BuildOptions {
     pub squash: bool,
     /// `--timestamp`.
     pub timestamp: Option<i64>,
+    /// `--log-rusage`: a resource usage line before each step after FROM and at the end
+    /// (not with `quiet`).
+    pub log_rusage: bool,
+    /// `--rusage-logfile`: those lines go to this file instead of the build's output.
+    pub rusage_logfile: Option<PathBuf>,
     /// `--label` (applied to the final image).
     pub labels: Vec<(String, String)>,
     /// `--annotation`.

@@ -37,6 +37,9 @@ pub struct Plan {
     pub global_args: Vec<(String, Option<String>)>,
     /// The stages in file order.
     pub stages: Vec<Stage>,
+    /// `--build-context` names: a `COPY --from=` or `RUN --mount from=` naming one uses
+    /// that context, not a stage of the same name (so that stage is no dependency).
+    pub build_context_names: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -142,6 +145,9 @@ impl Plan {
                 _ => Vec::new(),
             };
             for r in refs {
+                if r.parse::<usize>().is_err() && self.build_context_names.contains(&r) {
+                    continue;
+                }
                 if let Some(d) = self.stage_ref(&r, i) {
                     out.push(d);
                 }
@@ -195,9 +201,18 @@ pub fn from_steps(steps: Vec<Step>) -> Result<Plan> {
 /// where the earlier ones stop, as buildah does with several `-f`.
 pub fn from_files(files: &[(String, String)]) -> Result<Plan> {
     let mut all = Vec::new();
-    for (name, text) in files {
-        let steps =
-            crate::instruction::steps(name, text).map_err(|e: ParseError| BuildError::from(e))?;
+    for (i, (name, text)) in files.iter().enumerate() {
+        let steps = crate::instruction::steps(name, text).map_err(|e: ParseError| {
+            if i == 0 {
+                BuildError::from(e)
+            } else {
+                // buildah's wording for a second -f file (its tests match on it).
+                BuildError::invalid(format!(
+                    "parsing additional Dockerfile {name}: {} (line {})",
+                    e.kind, e.location.start_line
+                ))
+            }
+        })?;
         all.extend(steps);
     }
     from_steps(all)

@@ -87,6 +87,12 @@ pub struct BudArgs {
     /// Created time (seconds since the epoch) of the image, its history and its files.
     #[arg(long, value_name = "SECONDS")]
     pub timestamp: Option<i64>,
+    /// Log resource usage (CPU, elapsed time, I/O) at each step.
+    #[arg(long)]
+    pub log_rusage: bool,
+    /// With --log-rusage: write the usage lines to this file instead of the output.
+    #[arg(long, value_name = "FILE")]
+    pub rusage_logfile: Option<PathBuf>,
     /// KEY=VALUE label of the image (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
@@ -142,6 +148,9 @@ pub struct BudArgs {
     /// Stages to build concurrently, each once the stages it uses are done (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
+    /// Pass stdin into the RUN containers (without it they read /dev/null).
+    #[arg(long)]
+    pub stdin: bool,
     /// Leave the build history out of the image.
     #[arg(long)]
     pub omit_history: bool,
@@ -350,6 +359,8 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     o.format = a.format.as_deref().map(super::parse_format).transpose()?;
     o.squash = a.squash;
     o.timestamp = a.timestamp;
+    o.log_rusage = a.log_rusage;
+    o.rusage_logfile = a.rusage_logfile.clone();
     for l in &a.label {
         o.labels.push(match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -381,8 +392,7 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         // buildah -q shows no RUN output either.
         r.stdout = Some(PathBuf::from("/dev/null"));
     }
-    o.run_defaults = a.run_defaults.defaults()?;
-    o.run_defaults.no_hosts = a.no_hosts;
+    o.run_defaults = a.run_defaults.bud_defaults(a.no_hosts)?;
     o.registry = registry_context(&a.registry, Some(&a.platform.first()), ctx)?;
     o.decryption = crate::flags::decryption_config(&a.decryption)?;
     o.encryption = crate::flags::encryption_config(&a.encryption)?;
@@ -399,8 +409,9 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     o.jobs = a.jobs;
-    // Stages side by side cannot share hod's stdin (buildah reads /dev/null then too).
-    o.run.null_stdin = a.jobs != 1;
+    // RUN reads hod's stdin only with --stdin, and never when stages run side by side
+    // (buildah reads /dev/null then too): a build in `cmdlist | sh` leaves the rest alone.
+    o.run.null_stdin = !a.stdin || a.jobs != 1;
     o.omit_history = a.omit_history;
     o.identity_label = a.identity_label;
     o.compression = match (&a.compression_format, a.disable_compression) {

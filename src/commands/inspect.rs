@@ -66,8 +66,18 @@ pub fn oci_view(c: &ImageConfig) -> Value {
 }
 
 /// The Docker projection (everything kept).
+/// As buildah's, `container_config` is the image's `config` when the image has none of its
+/// own (an OCI image): `{{.Docker.ContainerConfig.Env}}` reads the environment either way.
 pub fn docker_view(c: &ImageConfig) -> Value {
-    serde_json::to_value(c).unwrap_or(Value::Null)
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        if !m.contains_key("container_config") {
+            if let Some(cfg) = m.get("config").cloned() {
+                m.insert("container_config".into(), cfg);
+            }
+        }
+    }
+    v
 }
 
 fn base_info(c: &ImageConfig) -> Map<String, Value> {
@@ -326,6 +336,10 @@ mod tests {
         assert_eq!(v["config"]["Env"][0], "A=1");
         let d = docker_view(&c);
         assert_eq!(d["config"]["Hostname"], "h");
+        assert_eq!(d["container_config"]["Env"][0], "A=1", "OCI image: config");
+        c.other
+            .insert("container_config".into(), json!({"Env": ["B=2"]}));
+        assert_eq!(docker_view(&c)["container_config"]["Env"][0], "B=2");
     }
 
     #[test]

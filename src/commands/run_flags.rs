@@ -66,9 +66,38 @@ pub struct RunDefaultsArgs {
     /// Cgroup under which later `run`s' cgroups are made (cgroupfs: relative to hod's own).
     #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// Memory plus swap limit for later `run`s (as --memory; -1: unlimited swap).
+    #[arg(long, value_name = "LIMIT", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (relative weight) for later `run`s.
+    #[arg(short = 'c', long, value_name = "SHARES", allow_hyphen_values = true,
+          value_parser = parse_cpu_shares)]
+    pub cpu_shares: Option<u64>,
+}
+
+/// `--cpu-shares` as Go's `strconv.ParseUint` (buildah's message quotes it).
+fn parse_cpu_shares(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| format!("strconv.ParseUint: parsing {s:?}: invalid syntax"))
 }
 
 impl RunDefaultsArgs {
+    /// `bud`'s typed defaults: as [`defaults`](Self::defaults) with bud's `--no-hosts`,
+    /// after buildah's build-only checks (no `--dns*` flag with `--network=none`, no
+    /// `--add-host` with `--no-hosts`).
+    pub fn bud_defaults(&self, no_hosts: bool) -> anyhow::Result<RunDefaults> {
+        let network = self
+            .network
+            .as_deref()
+            .map(builder::run::NetworkMode::parse)
+            .transpose()?;
+        Dns::refuse_with_network_none(network, &self.dns, &self.dns_option, &self.dns_search)?;
+        Dns::refuse_add_host_with_no_hosts(no_hosts, &self.add_host)?;
+        let mut d = self.defaults()?;
+        d.no_hosts = no_hosts;
+        Ok(d)
+    }
+
     /// The library's typed defaults.
     pub fn defaults(&self) -> anyhow::Result<RunDefaults> {
         let mut security = Security::parse_opts(&self.security_opt)?;
@@ -89,6 +118,12 @@ impl RunDefaultsArgs {
             self.shm_size.as_deref(),
             &self.ulimit,
         )?;
+        d.resources.cpu_shares = self.cpu_shares;
+        d.resources.memory_swap = self
+            .memory_swap
+            .as_deref()
+            .map(Resources::parse_memory_swap)
+            .transpose()?;
         d.dns = Dns::parse(
             &self.dns,
             &self.dns_search,
@@ -145,6 +180,24 @@ mod tests {
         assert_eq!(d.namespaces.pid, Some(builder::run::NamespaceMode::Host));
         assert_eq!(d.namespaces.network, None, "no --network: no default");
         assert_eq!(d.group_add, ["wheel"]);
+        let t = T::parse_from(["x", "-c", "2", "--memory-swap", "-1"]);
+        let d = t.a.defaults().unwrap();
+        assert_eq!(
+            (d.resources.cpu_shares, d.resources.memory_swap),
+            (Some(2), Some(-1))
+        );
+        let e = T::try_parse_from(["x", "--cpu-shares", "bogus"])
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("parsing \"bogus\": invalid syntax"),
+            "{e}"
+        );
+        // A missing value takes the next flag, as Go's pflag does, and fails on it.
+        assert!(T::try_parse_from(["x", "-c", "--memory", "1m"]).is_err());
+        let t = T::parse_from(["x", "--dns=example.com", "--network=none"]);
+        let e = t.a.bud_defaults(false).unwrap_err().to_string();
+        assert_eq!(e, "the --dns option cannot be used with --network=none");
         let bad = T::parse_from(["x", "--security-opt", "bogus=1"]);
         assert!(bad.a.defaults().is_err());
     }

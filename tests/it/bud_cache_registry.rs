@@ -35,6 +35,26 @@ fn cache_to_then_cache_from_on_an_empty_store_reuses_every_step() {
     one.seed_busybox("busybox");
     let first = bud(&one, &["--cache-to", &repo]);
     assert_eq!(first.matches("--> Using cache").count(), 0, "{first}");
+    // buildah's lines (bud.bats remote cache tests): one per pushed step, the last one
+    // after the build's COMMIT line.
+    assert_eq!(first.matches("--> Pushing cache ").count(), 5, "{first}");
+    assert!(
+        first.contains("COMMIT cached\n--> Pushing cache "),
+        "{first}"
+    );
+    // A rebuild hits locally: each hit is reported, then pushed (buildah's order).
+    let again = bud(&one, &["--cache-to", &repo]);
+    let lines: Vec<&str> = again.lines().collect();
+    let pushes: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].starts_with("--> Pushing cache "))
+        .collect();
+    assert_eq!(pushes.len(), 5, "{again}");
+    assert!(
+        pushes
+            .iter()
+            .all(|&i| lines[i - 1].starts_with("--> Using cache ")),
+        "{again}"
+    );
     let tags = common::run_cmd({
         let mut c = std::process::Command::new("skopeo");
         c.args([
@@ -56,6 +76,11 @@ fn cache_to_then_cache_from_on_an_empty_store_reuses_every_step() {
     two.seed_busybox("busybox");
     let second = bud(&two, &["--cache-from", &repo]);
     assert_eq!(second.matches("--> Using cache").count(), 5, "{second}");
+    assert_eq!(
+        second.matches("--> Cache pulled from remote ").count(),
+        5,
+        "{second}"
+    );
     assert_eq!(first.lines().last(), second.lines().last(), "same image ID");
     let ctr = two.ok(["from", "cached"]);
     let mnt = std::path::PathBuf::from(two.ok(["mount", &ctr]));

@@ -11,6 +11,7 @@ mod common;
 mod bud;
 mod bud_cache;
 mod bud_cache_registry;
+mod bud_flags;
 mod commit;
 mod concurrency;
 mod docs;

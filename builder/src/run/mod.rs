@@ -364,6 +364,44 @@ pub(crate) fn open_output(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// `--device HOST[:CTR][:rwm]` where HOST may be a directory: each device node below it is
+/// added as `CTR/<its name>` (buildah's directory of devices); otherwise [`parse_device`].
+pub fn parse_devices(
+    d: &str,
+) -> std::result::Result<Vec<oci_spec::runtime::LinuxDevice>, RunError> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut parts = d.splitn(3, ':');
+    let host = parts.next().unwrap_or("");
+    if !Path::new(host).is_dir() {
+        return Ok(vec![parse_device(d)?]);
+    }
+    let rest: Vec<&str> = parts.collect();
+    let (ctr, perms) = match rest.as_slice() {
+        [] => (host, None),
+        [c] if c.starts_with('/') => (*c, None),
+        [p] => (host, Some(*p)),
+        [c, p] => (*c, Some(*p)),
+        _ => return Err(RunError::Invalid(format!("invalid device {d:?}"))),
+    };
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(host).sort_by_file_name() {
+        let e =
+            e.map_err(|e| RunError::Invalid(format!("reading device directory {host}: {e}")))?;
+        let ft = e.file_type();
+        if !(ft.is_char_device() || ft.is_block_device()) {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy();
+        let target = format!("{}/{name}", ctr.trim_end_matches('/'));
+        let spec = match perms {
+            Some(p) => format!("{}:{target}:{p}", e.path().display()),
+            None => format!("{}:{target}", e.path().display()),
+        };
+        out.push(parse_device(&spec)?);
+    }
+    Ok(out)
+}
+
 /// `--device /dev/x[:/dev/y][:rwm]` → an OCI device (the host node is stat'ed).
 pub fn parse_device(d: &str) -> std::result::Result<oci_spec::runtime::LinuxDevice, RunError> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -635,7 +673,7 @@ pub fn prepare(
     }
     let mut devices = Vec::new();
     for d in &opts.devices {
-        devices.push(parse_device(d)?);
+        devices.extend(parse_devices(d)?);
     }
 
     let hostname = opts

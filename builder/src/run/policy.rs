@@ -204,6 +204,11 @@ pub struct Resources {
     pub shm_size: Option<u64>,
     /// `--ulimit`.
     pub ulimits: Vec<Rlimit>,
+    /// `--cpu-shares` (`-c`): relative CPU weight (the spec's `linux.resources.cpu.shares`).
+    pub cpu_shares: Option<u64>,
+    /// `--memory-swap`: memory plus swap, bytes; `-1` is unlimited (the spec's
+    /// `linux.resources.memory.swap`).
+    pub memory_swap: Option<i64>,
 }
 
 impl Resources {
@@ -230,7 +235,19 @@ impl Resources {
                 .iter()
                 .map(|u| parse_ulimit(u))
                 .collect::<Result<_, _>>()?,
+            ..Resources::default()
         })
+    }
+
+    /// Parse a `--memory-swap` value: a size as for `--memory`, or `-1` for unlimited.
+    pub fn parse_memory_swap(s: &str) -> Result<i64, RunError> {
+        if s.trim() == "-1" {
+            return Ok(-1);
+        }
+        parse_size(s)
+            .ok()
+            .and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(|| RunError::Invalid(format!("invalid value for memory-swap {s:?}")))
     }
 
     /// These limits on top of `under` (a ulimit here replaces the same one there).
@@ -246,6 +263,8 @@ impl Resources {
             memory: self.memory.or(under.memory),
             shm_size: self.shm_size.or(under.shm_size),
             ulimits,
+            cpu_shares: self.cpu_shares.or(under.cpu_shares),
+            memory_swap: self.memory_swap.or(under.memory_swap),
         }
     }
 }
@@ -324,6 +343,42 @@ pub struct Dns {
 }
 
 impl Dns {
+    /// buildah's rule for `bud`: `--add-host` entries need the /etc/hosts that
+    /// `--no-hosts` turns off.
+    pub fn refuse_add_host_with_no_hosts(no_hosts: bool, hosts: &[String]) -> Result<(), RunError> {
+        if no_hosts && !hosts.is_empty() {
+            return Err(RunError::Invalid(
+                "--no-hosts and --add-host conflict, can not be used together".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `bud`'s rule (buildah's GenBuildOptions): with `--network=none`, any of `--dns`,
+    /// `--dns-option`, `--dns-search` is an error, checked before their values are.
+    pub fn refuse_with_network_none(
+        network: Option<NetworkMode>,
+        servers: &[String],
+        options: &[String],
+        search: &[String],
+    ) -> Result<(), RunError> {
+        if network != Some(NetworkMode::None) {
+            return Ok(());
+        }
+        for (flag, given) in [
+            ("--dns", servers),
+            ("--dns-option", options),
+            ("--dns-search", search),
+        ] {
+            if !given.is_empty() {
+                return Err(RunError::Invalid(format!(
+                    "the {flag} option cannot be used with --network=none"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Parse the flags' values.
     pub fn parse(
         servers: &[String],
@@ -712,6 +767,35 @@ mod tests {
                 .to_string()
                 .contains("--pid")
         );
+    }
+
+    #[test]
+    fn dns_flags_refused_with_network_none_before_their_values_are_checked() {
+        let none = Some(NetworkMode::None);
+        let e = Dns::refuse_with_network_none(none, &v(&["example.com"]), &[], &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the --dns option cannot be used with --network=none"
+        );
+        let e = Dns::refuse_with_network_none(none, &[], &[], &v(&["example.com"])).unwrap_err();
+        assert!(e.to_string().starts_with("the --dns-search option"));
+        let e = Dns::refuse_with_network_none(none, &[], &v(&["use-vc"]), &[]).unwrap_err();
+        assert!(e.to_string().starts_with("the --dns-option option"));
+        assert!(Dns::refuse_with_network_none(none, &[], &[], &[]).is_ok());
+        let host = Some(NetworkMode::Host);
+        assert!(Dns::refuse_with_network_none(host, &v(&["1.1.1.1"]), &[], &[]).is_ok());
+        let e = Dns::refuse_add_host_with_no_hosts(true, &v(&["h:1.2.3.4"])).unwrap_err();
+        assert!(e.to_string().contains("--no-hosts and --add-host conflict"));
+        assert!(Dns::refuse_add_host_with_no_hosts(false, &v(&["h:1.2.3.4"])).is_ok());
+        assert!(Dns::refuse_add_host_with_no_hosts(true, &[]).is_ok());
+    }
+
+    #[test]
+    fn memory_swap_takes_sizes_and_minus_one() {
+        assert_eq!(Resources::parse_memory_swap("-1").unwrap(), -1);
+        assert_eq!(Resources::parse_memory_swap("70m").unwrap(), 70 << 20);
+        assert!(Resources::parse_memory_swap("-2").is_err());
+        assert!(Resources::parse_memory_swap("bogus").is_err());
     }
 
     #[test]

@@ -464,8 +464,19 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
                 .map_err(|e| RunError::Invalid(format!("encoding the seccomp profile: {e}")))?;
         }
     }
-    if let Some(limit) = opts.resources.memory {
-        linux["resources"] = json!({"memory": {"limit": limit}});
+    let r = &opts.resources;
+    if r.memory.is_some() || r.memory_swap.is_some() || r.cpu_shares.is_some() {
+        let mut res = json!({});
+        if let Some(limit) = r.memory {
+            res["memory"]["limit"] = json!(limit);
+        }
+        if let Some(swap) = r.memory_swap {
+            res["memory"]["swap"] = json!(swap);
+        }
+        if let Some(shares) = r.cpu_shares {
+            res["cpu"] = json!({"shares": shares});
+        }
+        linux["resources"] = res;
     }
     if let Some((u, g)) = &inp.id_maps {
         let conv = |m: &Vec<IdMap>| -> Value {
@@ -698,7 +709,11 @@ mod tests {
                 "apparmor=myprofile".into(),
             ])
             .unwrap(),
-            resources: Resources::parse(Some("256m"), Some("1m"), &[]).unwrap(),
+            resources: Resources {
+                cpu_shares: Some(512),
+                memory_swap: Some(-1),
+                ..Resources::parse(Some("256m"), Some("1m"), &[]).unwrap()
+            },
             namespaces: Namespaces {
                 cgroup: Some(NamespaceMode::Private),
                 uts: Some(NamespaceMode::Host),
@@ -711,6 +726,8 @@ mod tests {
         assert_eq!(v["process"]["noNewPrivileges"], true);
         assert_eq!(v["process"]["apparmorProfile"], "myprofile");
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 256 << 20);
+        assert_eq!(v["linux"]["resources"]["memory"]["swap"], -1);
+        assert_eq!(v["linux"]["resources"]["cpu"]["shares"], 512);
         let masked: Vec<&str> = v["linux"]["maskedPaths"]
             .as_array()
             .unwrap()

@@ -310,3 +310,33 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is always sound; it never returns.
     unsafe { libc::_exit(code) }
 }
+
+/// Resource usage of this process's waited-for children (`getrusage(RUSAGE_CHILDREN)`),
+/// the counters buildah's `--log-rusage` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildrenUsage {
+    /// User CPU time.
+    pub user: std::time::Duration,
+    /// System CPU time.
+    pub system: std::time::Duration,
+    /// Blocks read (512 bytes each).
+    pub in_blocks: i64,
+    /// Blocks written (512 bytes each).
+    pub out_blocks: i64,
+}
+
+/// The current [`ChildrenUsage`].
+pub fn children_usage() -> std::io::Result<ChildrenUsage> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(std::io::Error::from)?;
+    let d = |t: nix::sys::time::TimeVal| {
+        std::time::Duration::from_secs(t.tv_sec().max(0) as u64)
+            + std::time::Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Ok(ChildrenUsage {
+        user: d(u.user_time()),
+        system: d(u.system_time()),
+        in_blocks: u.block_reads(),
+        out_blocks: u.block_writes(),
+    })
+}

@@ -299,8 +299,15 @@ impl ImageDestination for StorageDest<'_> {
         ];
         // An image with this ID already there gets the names added and the big data
         // replaced (the store's create_image contract, as containers/image does).
+        let existed = self.store.image(&id).is_ok();
         self.store
             .create_image(&id, &self.names, self.top.as_deref(), &big, created)?;
+        // containers/image's debug lines (scripts count the images a build makes by them).
+        if existed {
+            tracing::debug!("reusing image ID {id:?}");
+        } else {
+            tracing::debug!("created new image ID {id:?}");
+        }
         Ok(())
     }
 }

@@ -109,11 +109,17 @@ impl StageExecutor<'_, '_> {
                     }
                 }
                 if let Some(id) = hit {
+                    if is_copy_or_add(step) {
+                        // The key holds the sources' digests, so a COPY/ADD hit is found
+                        // before anything is copied (buildah's first-pass lookup).
+                        tracing::debug!("Found a cache hit in the first iteration with id {id}");
+                    }
+                    // As buildah: the hit is reported first, then a local one is pushed.
+                    self.cx.reporter.step(&format!("--> Using cache {id}"));
                     if local {
                         self.push_cache(&id, &key)
                             .map_err(|e| step_error(&step.original, e))?;
                     }
-                    self.cx.reporter.step(&format!("--> Using cache {id}"));
                     if print_id {
                         self.cx
                             .reporter
@@ -148,8 +154,12 @@ impl StageExecutor<'_, '_> {
                 .commit(store, None, &co, &builder::report::Quiet)
                 .map_err(|e| step_error(&step.original, e.into()))?;
             store.set_image_metadata(&out.image_id, &want.to_metadata())?;
-            self.push_cache(&out.image_id, &key)
-                .map_err(|e| step_error(&step.original, e))?;
+            if print_id {
+                self.push_cache(&out.image_id, &key)
+                    .map_err(|e| step_error(&step.original, e))?;
+            } else {
+                self.deferred_cache_push = Some((out.image_id.clone(), key.clone()));
+            }
             by_key.insert(key, out.image_id.clone());
             entries.push((out.image_id.clone(), want));
             made_here.insert(out.image_id.clone());
@@ -212,6 +222,11 @@ impl StageExecutor<'_, '_> {
                         continue;
                     }
                     tracing::debug!("pulled cache {src}: {id}");
+                    if !self.cx.opts.quiet {
+                        self.cx
+                            .reporter
+                            .step(&format!("--> Cache pulled from remote {src}"));
+                    }
                     return Some(id);
                 }
                 Err(e) => tracing::debug!("pulling cache {src}: {e}"),
@@ -222,20 +237,7 @@ impl StageExecutor<'_, '_> {
 
     /// `--cache-to`: push a step's image to every repository as `REPO:<key>`.
     fn push_cache(&self, id: &str, key: &str) -> Result<()> {
-        for repo in &self.cx.opts.cache_to {
-            let dest = cache_ref(repo, key);
-            let mut po = builder::push::PushOptions::default();
-            po.registry = self.cx.opts.registry.clone();
-            po.format = self.cx.opts.format;
-            builder::push::push(self.cx.store, id, &dest, &po, &builder::report::Quiet).map_err(
-                |e| {
-                    crate::error::BuildError::invalid(format!(
-                        "failed pushing cache to {dest:?}: {e}"
-                    ))
-                },
-            )?;
-        }
-        Ok(())
+        push_cache(self.cx.store, self.cx.opts, self.cx.reporter, id, key)
     }
 
     /// The `created_by` of an image's last history entry.
@@ -281,8 +283,15 @@ impl StageExecutor<'_, '_> {
         e.steps.push(step.original.clone());
         let vars = self.vars();
         let (inst, names) = step.expand_with_matches(&vars)?;
+        // An ARG that ENV overrides is not in the key: the step sees the ENV value, which
+        // the parent image already carries (buildah's cache hits across such ARGs).
+        let env = self.builder.state.config.env().to_vec();
+        let overridden = |k: &str| {
+            env.iter()
+                .any(|e| e.split_once('=').map(|p| p.0) == Some(k))
+        };
         for n in names {
-            if let Some(v) = self.args.get(&n) {
+            if let Some(v) = self.args.get(&n).filter(|_| !overridden(&n)) {
                 e.args.insert(n, v.clone());
             }
         }
@@ -290,7 +299,9 @@ impl StageExecutor<'_, '_> {
             Instruction::Run(_) => {
                 // A RUN sees every ARG in scope (buildah records them: `|N k=v … cmd`).
                 for (k, v) in &self.args {
-                    e.args.insert(k.clone(), v.clone());
+                    if !overridden(k) {
+                        e.args.insert(k.clone(), v.clone());
+                    }
                 }
             }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
@@ -412,4 +423,34 @@ fn explain(
         )],
         None => vec!["no cached image of this step".into()],
     }
+}
+
+/// Whether `step` is a COPY or ADD (by its keyword).
+fn is_copy_or_add(step: &Step) -> bool {
+    let k = step.original.split_whitespace().next().unwrap_or("");
+    k.eq_ignore_ascii_case("COPY") || k.eq_ignore_ascii_case("ADD")
+}
+
+/// `--cache-to`: push `id` to every repository as `REPO:<key>`, after buildah's
+/// `--> Pushing cache REPO:KEY` line.
+pub(crate) fn push_cache(
+    store: &builder::Store,
+    opts: &crate::options::BuildOptions,
+    reporter: &dyn crate::BuildReporter,
+    id: &str,
+    key: &str,
+) -> Result<()> {
+    for repo in &opts.cache_to {
+        let dest = cache_ref(repo, key);
+        if !opts.quiet {
+            reporter.step(&format!("--> Pushing cache {dest}"));
+        }
+        let mut po = builder::push::PushOptions::default();
+        po.registry = opts.registry.clone();
+        po.format = opts.format;
+        builder::push::push(store, id, &dest, &po, &builder::report::Quiet).map_err(|e| {
+            crate::error::BuildError::invalid(format!("failed pushing cache to {dest:?}: {e}"))
+        })?;
+    }
+    Ok(())
 }

@@ -349,11 +349,7 @@ impl<'a> Parser<'a> {
             "escape" => match value.as_str() {
                 "\\" => self.directives.escape = '\\',
                 "`" => self.directives.escape = '`',
-                _ => {
-                    return err(format!(
-                        "invalid escape token '{value}' does not match ` or \\"
-                    ))
-                }
+                _ => return err(format!("invalid ESCAPE '{value}'. Must be ` or \\")),
             },
             "syntax" => self.directives.syntax = Some(value),
             _ => self.directives.check = Some(value),
