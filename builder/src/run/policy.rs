@@ -772,16 +772,18 @@ mod tests {
     #[test]
     fn dns_flags_refused_with_network_none_before_their_values_are_checked() {
         let none = Some(NetworkMode::None);
-        let e = Dns::refuse_with_network_none(none, &v(&["example.com"]), &[], &[]).unwrap_err();
+        let e = Dns::refuse_with_network_none(none.clone(), &v(&["example.com"]), &[], &[])
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the --dns option cannot be used with --network=none"
         );
-        let e = Dns::refuse_with_network_none(none, &[], &[], &v(&["example.com"])).unwrap_err();
+        let e = Dns::refuse_with_network_none(none.clone(), &[], &[], &v(&["example.com"]))
+            .unwrap_err();
         assert!(e.to_string().starts_with("the --dns-search option"));
-        let e = Dns::refuse_with_network_none(none, &[], &v(&["use-vc"]), &[]).unwrap_err();
+        let e = Dns::refuse_with_network_none(none.clone(), &[], &v(&["use-vc"]), &[]).unwrap_err();
         assert!(e.to_string().starts_with("the --dns-option option"));
-        assert!(Dns::refuse_with_network_none(none, &[], &[], &[]).is_ok());
+        assert!(Dns::refuse_with_network_none(none.clone(), &[], &[], &[]).is_ok());
         let host = Some(NetworkMode::Host);
         assert!(Dns::refuse_with_network_none(host, &v(&["1.1.1.1"]), &[], &[]).is_ok());
         let e = Dns::refuse_add_host_with_no_hosts(true, &v(&["h:1.2.3.4"])).unwrap_err();
