@@ -175,11 +175,19 @@ fn chown(p: &Path, id: u32) {
     std::os::unix::fs::chown(p, Some(id), Some(id)).unwrap();
 }
 
-/// The `WARN` lines of a run's stderr.
-fn warnings(r: &Run) -> Vec<&str> {
+/// The warning lines of a run's stderr, as a terminal shows them (`WARN[0000] msg`); off a
+/// terminal hod writes logrus's `time="…" level=warning msg="…"`, as buildah does.
+fn warnings(r: &Run) -> Vec<String> {
     r.stderr
         .lines()
-        .filter(|l| l.starts_with("WARN["))
+        .filter_map(|l| {
+            if l.starts_with("WARN[") {
+                return Some(l.to_string());
+            }
+            let (_, rest) = l.split_once(" level=warning msg=")?;
+            let msg: String = serde_json::from_str(rest).ok()?;
+            Some(format!("WARN[0000] {msg}"))
+        })
         .collect()
 }
 
