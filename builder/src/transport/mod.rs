@@ -669,17 +669,17 @@ pub fn copy_image(
         // An uncompressed spooled layer going into the store: the store hashes the tar while
         // it applies it and removes the layer when that digest is not `diff_id` (the blob's
         // own digest here), so reading the file once more to verify it first would only
-        // hash the same bytes twice.
-        let store_verifies = dst.unpacks_layers()
-            && src_c == Compression::None
-            && desc.digest == diff_ids[index]
-            && desc.size >= 0;
+        // hash the same bytes twice. The size is still checked here (from the file's length).
+        let store_verifies =
+            dst.unpacks_layers() && src_c == Compression::None && desc.digest == diff_ids[index];
         let (file, out_digest, out_size, out_c, stream) = if let Some(f) =
             spooled.take_if(|_| store_verifies)
         {
-            meter.add(desc.size as u64);
+            let size = f.as_file().metadata().at("reading", f.path())?.len();
+            verify(desc, &desc.digest, size)?;
+            meter.add(size);
             meter.done();
-            (f, desc.digest.clone(), desc.size as u64, src_c, None)
+            (f, desc.digest.clone(), size, src_c, None)
         } else if let Some(mut f) = spooled {
             let mut w = Sha256Writer::new(io::sink());
             f.as_file_mut().rewind().at("rewinding", f.path())?;
