@@ -168,8 +168,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         // --layers: when every step may be a cache hit, the container (on vfs a copy of
         // the whole base) is made only when a step misses or the stage's container is used.
         let lazy = cx.opts.layers
-            && !cx.opts.no_cache
-            && cx.opts.cache_ttl != Some(Default::default())
+            && cx.opts.uses_layer_cache()
             && !stage.steps.is_empty()
             && found
                 .as_ref()

@@ -262,6 +262,11 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
+    /// Whether `--layers` steps may be cache hits: neither `--no-cache` nor `--cache-ttl=0`.
+    pub fn uses_layer_cache(&self) -> bool {
+        !self.no_cache && self.cache_ttl != Some(Default::default())
+    }
+
     /// Options with buildah's defaults (`--rm`, identity label, one job).
     pub fn new(context_dir: impl Into<PathBuf>) -> BuildOptions {
         BuildOptions {

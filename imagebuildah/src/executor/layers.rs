@@ -61,8 +61,7 @@ impl StageExecutor<'_, '_> {
             .iter()
             .map(|(id, e)| (e.key(), id.clone()))
             .collect();
-        let use_cache =
-            !self.cx.opts.no_cache && self.cx.opts.cache_ttl != Some(Default::default());
+        let use_cache = self.cx.opts.uses_layer_cache();
         let mut digests = DigestCache::load(store.root());
         let (patterns, _) =
             builder::copier::ignore::context_patterns(self.cx.context_dir, self.cx.ignore_file)?;
