@@ -40,10 +40,17 @@ if [[ -z ${HOD:-} ]]; then
     HOD=$repo/target/release/hod
 fi
 out=${OUT:-$(mktemp -d /var/tmp/hod-conformance.XXXXXX)}
+# hod takes its name from argv[0]: the suite runs it as `buildah`, as a drop-in install would
+# (`ln -s hod /usr/local/bin/buildah`), so usage lines and messages say `buildah`. run.sh
+# resolves symlinks (readlink -f), so the name is a hard link (a copy across filesystems).
+hod_bin=$(readlink -f "$(command -v "$HOD")")
+mkdir -p "$out/bin"
+ln -f "$hod_bin" "$out/bin/buildah" 2>/dev/null || cp -f "$hod_bin" "$out/bin/buildah"
 files=("$@")
-cmd=("$conf/run.sh" -j "${JOBS:-2}" --exit-zero --out "$out" --only "$baseline" "$HOD" "${files[@]}")
-echo "conformance: ${cmd[*]}" >&2
+cmd=("$conf/run.sh" -j "${JOBS:-2}" --exit-zero --out "$out" --only "$baseline" "$out/bin/buildah" "${files[@]}")
+echo "conformance: ${cmd[*]} (buildah: $hod_bin)" >&2
 "${cmd[@]}" >&2
+rm -f "$out/bin/buildah"
 doc=${DOC:-docs/conformance.md}
 python3 - "$out/results.tsv" "$baseline" "hack/conformance.sh ${files[*]}" "$(git rev-parse --short HEAD)" "$conf/lib/classify.py" "$out" <<'PY' > "${doc/#-//dev/stdout}"
 import collections, subprocess, sys

@@ -1,7 +1,18 @@
-//! The clap root: global options (buildah's) and the subcommands.
+//! The clap root: global options (buildah's) and the subcommands, and how they are shown.
+//!
+//! ```text
+//! argv[0] ──basename──▶ program_name()            ("hod", or "buildah" for a drop-in symlink)
+//! Cli (derive) ──command()──▶ named, built, cobra-shaped clap::Command ──parse()──▶ Cli
+//!                                  └─ group_help(): `hod manifest` / `hod manifest X` → its help
+//! ```
+//!
+//! Help is laid out as cobra (buildah's parser) lays it out, since scripts and buildah's own
+//! tests read it: `Usage:` then the usage indented on its own line (`[flags]`, `[command]`),
+//! `Available Commands:`, `Flags:`, `Global Flags:`.
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{self, copy::Verb};
 use crate::ctx::Ctx;
@@ -12,6 +23,7 @@ use crate::ctx::Ctx;
     name = "hod",
     version = concat!("version ", env!("CARGO_PKG_VERSION"), " (image-spec 1.1.0, runtime-spec 1.2.0)"),
     about,
+    // `command()` adds cobra's `help` command instead (it takes `--help` itself).
     disable_help_subcommand = true,
     // buildah's (cobra/pflag) parser lets the last of a repeated option win; scripts and
     // buildah's own test helpers rely on it (`--root` given twice, `--quiet --quiet`).
@@ -27,6 +39,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading of the global options in every command's help (cobra's).
+const GLOBAL_FLAGS: &str = "Global Flags";
+
 /// Options every subcommand accepts (before or after the subcommand name).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GlobalArgs {
@@ -34,7 +49,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "DIR"
     )]
     pub root: Option<PathBuf>,
@@ -42,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "DIR"
     )]
     pub runroot: Option<PathBuf>,
@@ -50,7 +65,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "DRIVER"
     )]
     pub storage_driver: Option<String>,
@@ -58,7 +73,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "OPTION",
         value_delimiter = ','
     )]
@@ -67,19 +82,19 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "LEVEL",
         default_value = "warn"
     )]
     pub log_level: String,
     /// Print debugging information (same as --log-level=debug).
-    #[arg(long, global = true, help_heading = "Global Options", hide = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_FLAGS, hide = true)]
     pub debug: bool,
     /// Path to registries.conf (not usually used).
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "FILE"
     )]
     pub registries_conf: Option<PathBuf>,
@@ -87,7 +102,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "DIR"
     )]
     pub registries_conf_dir: Option<PathBuf>,
@@ -96,7 +111,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "MANAGER",
         value_parser = ["cgroupfs", "systemd"]
     )]
@@ -105,7 +120,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        help_heading = "Global Options",
+        help_heading = GLOBAL_FLAGS,
         value_name = "FILE"
     )]
     pub short_name_alias_conf: Option<PathBuf>,
@@ -204,6 +219,196 @@ impl Command {
             Command::Unshare(a) => commands::unshare::run(a, ctx),
             Command::Version(a) => commands::version::run(a, ctx),
         }
+    }
+}
+
+/// The name hod answers to: the basename of the name it was invoked as (`argv[0]`), so
+/// that hod installed as `buildah` (a symlink, the drop-in install) says `buildah` in its
+/// usage lines and messages, as buildah does; `hod` when argv[0] is unusable.
+pub fn program_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "hod".to_string())
+    })
+}
+
+/// cobra's help layout (see the module docs); `{usage}` is set per command by [`cobra_usage`].
+const HELP_TEMPLATE: &str = "{about-with-newline}\nUsage:\n  {usage}\n\n{all-args}{after-help}\n";
+
+/// The command tree as hod shows and parses it: named after [`program_name`], help in
+/// cobra's layout on every command.
+pub fn command() -> clap::Command {
+    let name = program_name();
+    let mut root = Cli::command()
+        .name(name)
+        .bin_name(name)
+        .display_name(name)
+        .subcommand(
+            clap::Command::new(HELP)
+                .about("Help about any command")
+                .arg(
+                    clap::Arg::new("command")
+                        .value_name("command")
+                        .num_args(0..)
+                        .help("The command (path) to show the help of"),
+                ),
+        );
+    prepare(&mut root, true);
+    // Building adds `help`, the global options and the bin names the usage needs.
+    root.build();
+    cobra_shape(&mut root, true);
+    root
+}
+
+/// The root's `help [command…]`: the `--help` of that command.
+const HELP: &str = "help";
+
+/// Before `build`: cobra's `-h, --help` ("help for NAME", first in "Flags:", ahead of the
+/// global options clap appends), and a `help` command on the root only
+/// (`hod help manifest create`), as in cobra.
+fn prepare(cmd: &mut clap::Command, is_root: bool) {
+    let name = cmd.get_name().to_string();
+    let mut c = std::mem::take(cmd).disable_help_flag(true).arg(
+        clap::Arg::new("help")
+            .short('h')
+            .long("help")
+            .action(clap::ArgAction::Help)
+            .help(format!("help for {name}"))
+            .help_heading("Flags"),
+    );
+    if !is_root && c.has_subcommands() {
+        c = c.disable_help_subcommand(true);
+    }
+    *cmd = c;
+    for sub in cmd.get_subcommands_mut() {
+        prepare(sub, false);
+    }
+}
+
+/// Applies cobra's layout to `cmd` and everything below it (after `build`).
+fn cobra_shape(cmd: &mut clap::Command, is_root: bool) {
+    let usage = cobra_usage(cmd, is_root);
+    let groups = cmd.has_subcommands();
+    let bin = cmd.get_bin_name().unwrap_or(cmd.get_name()).to_string();
+    let mut c = std::mem::take(cmd)
+        .help_template(HELP_TEMPLATE)
+        .subcommand_help_heading("Available Commands")
+        .subcommand_value_name("command")
+        .override_usage(usage)
+        // cobra's "Flags:": the command's own options (positionals stay under "Arguments:",
+        // the global options under "Global Flags:" but on the root, whose own they are).
+        .mut_args(|a| match a.get_help_heading() {
+            _ if a.is_positional() => a,
+            None => a.help_heading("Flags"),
+            Some(GLOBAL_FLAGS) if is_root => a.help_heading("Flags"),
+            Some(_) => a,
+        });
+    if groups {
+        c = c.after_help(format!(
+            "Use \"{bin} [command] --help\" for more information about a command."
+        ));
+    }
+    *cmd = c;
+    for sub in cmd.get_subcommands_mut() {
+        cobra_shape(sub, false);
+    }
+}
+
+/// cobra's usage line(s): `hod [flags]` and `hod [command]` for the root, `hod manifest
+/// [command]` for a command with subcommands, clap's usage with `[flags]` for `[OPTIONS]`
+/// for the others (their arguments stay shown).
+fn cobra_usage(cmd: &mut clap::Command, is_root: bool) -> String {
+    let bin = cmd.get_bin_name().unwrap_or(cmd.get_name()).to_string();
+    if cmd.has_subcommands() {
+        return if is_root {
+            format!("{bin} [flags]\n  {bin} [command]")
+        } else {
+            format!("{bin} [command]")
+        };
+    }
+    let usage = cmd.render_usage().to_string();
+    let usage = usage.strip_prefix("Usage: ").unwrap_or(&usage);
+    let has_flags = cmd
+        .get_arguments()
+        .any(|a| !a.is_positional() && !a.is_hide_set());
+    match (usage.contains("[OPTIONS]"), has_flags) {
+        (true, _) => usage.replacen("[OPTIONS]", "[flags]", 1),
+        (false, true) => match usage.strip_prefix(&bin) {
+            Some(rest) => format!("{bin} [flags]{rest}"),
+            None => format!("{usage} [flags]"),
+        },
+        (false, false) => usage.to_string(),
+    }
+}
+
+/// Parses `argv` with [`command`]; `help [command…]` is answered as `[command…] --help`
+/// (a `DisplayHelp` "error", as clap answers `--help`).
+pub fn parse(argv: &[String]) -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches_from(argv)?;
+    if let Some((HELP, m)) = matches.subcommand() {
+        let path = m.get_many::<String>("command").into_iter().flatten();
+        let help = argv[..1]
+            .iter()
+            .chain(path)
+            .map(String::as_str)
+            .chain(["--help"]);
+        command().try_get_matches_from(help)?;
+    }
+    Cli::from_arg_matches(&matches)
+}
+
+/// The help a command with subcommands prints when called without one, or with one it
+/// does not have (`hod manifest`, `hod manifest NoSuchCommand`), as cobra does: its full
+/// `--help`. `None` for anything else, and for an unknown command of the root (an error).
+pub fn group_help(argv: &[String]) -> Option<String> {
+    let mut cmd = command();
+    let mut i = 1;
+    let mut path: Vec<&str> = Vec::new();
+    loop {
+        // Options before the next name (global ones, or the group's own).
+        while i < argv.len() && argv[i].starts_with('-') && argv[i] != "-" {
+            if argv[i] == "--" {
+                return None;
+            }
+            i += if takes_separate_value(&cmd, &argv[i]) {
+                2
+            } else {
+                1
+            };
+        }
+        if !cmd.has_subcommands() {
+            return None;
+        }
+        match argv.get(i) {
+            None => break,
+            Some(name) => match cmd.find_subcommand(name) {
+                Some(sub) if sub.get_name() != HELP => {
+                    let sub = sub.clone();
+                    cmd = sub;
+                    path.push(name);
+                    i += 1;
+                }
+                Some(_) => return None,
+                None if path.is_empty() => return None,
+                None => break,
+            },
+        }
+    }
+    // Exactly what `hod <path> --help` prints.
+    let help = std::iter::once(argv[0].as_str())
+        .chain(path)
+        .chain(["--help"]);
+    match command().try_get_matches_from(help) {
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => Some(e.render().to_string()),
+        _ => None,
     }
 }
 

@@ -9,21 +9,19 @@ mod progress;
 mod settings;
 mod template;
 
-use clap::Parser;
-
 fn main() {
     // Re-exec'd helpers must run before anything else (threads, parsing).
     builder::sys::reexec::dispatch();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse(&argv) {
         Ok(c) => c,
         // buildah checks the order of options before anything else: an option after the
         // image name is the error reported, even when the arguments are wrong too.
         Err(e) => match cli::check_order(&argv) {
             Some(msg) => output::exit(Err(anyhow::anyhow!(msg))),
-            None => output::clap_exit(e),
+            None => output::clap_exit(e, || cli::group_help(&argv)),
         },
     };
     if let Some(msg) = cli::check_order(&argv) {

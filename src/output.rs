@@ -77,24 +77,25 @@ fn exit_code(e: &anyhow::Error) -> Option<i32> {
 }
 
 /// clap's errors: help and version go to stdout with 0; usage errors print `Error: …` and 125.
-pub fn clap_exit(e: clap::Error) -> ! {
+/// A command with subcommands called without one, or with one it lacks, prints its help
+/// (`group_help`, as buildah's root and `buildah manifest` do) and succeeds.
+pub fn clap_exit(e: clap::Error, group_help: impl FnOnce() -> Option<String>) -> ! {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
             std::process::exit(0)
         }
-        // Like buildah's root command: no subcommand (even after global
-        // options) prints the usage on stdout and succeeds.
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = write!(io::stdout(), "{}", e.render());
-            std::process::exit(0)
-        }
-        ErrorKind::MissingSubcommand => {
-            use clap::CommandFactory;
-            let help = crate::cli::Cli::command().render_help();
-            let _ = write!(io::stdout(), "{help}");
-            std::process::exit(0)
+        kind @ (ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::MissingSubcommand
+        | ErrorKind::InvalidSubcommand) => {
+            if let Some(help) = group_help() {
+                let _ = write!(io::stdout(), "{help}");
+                let _ = io::stdout().flush();
+                std::process::exit(0)
+            }
+            let _ = writeln!(io::stderr(), "Error: {}", clap_message(&e, kind));
+            std::process::exit(EXIT_FAILURE)
         }
         kind => {
             let _ = writeln!(io::stderr(), "Error: {}", clap_message(&e, kind));
@@ -109,7 +110,10 @@ fn clap_message(e: &clap::Error, kind: clap::error::ErrorKind) -> String {
     // cobra: `unknown command "X" for "buildah"`.
     if kind == ErrorKind::InvalidSubcommand {
         if let Some(ContextValue::String(cmd)) = e.get(ContextKind::InvalidSubcommand) {
-            return format!("unknown command {cmd:?} for \"hod\"");
+            return format!(
+                "unknown command {cmd:?} for \"{}\"",
+                crate::cli::program_name()
+            );
         }
     }
     if kind == ErrorKind::UnknownArgument {
