@@ -1,5 +1,9 @@
 //! Every subcommand has a man page (`docs/hod-<verb>.1.md`), and every long flag its
 //! `--help` lists appears on that page (global flags on `docs/hod.1.md`).
+//!
+//! `--help` is laid out as cobra lays it out (buildah's): a command's own options under
+//! `Flags:`, the global ones under `Global Flags:` (under `Flags:` on the root, whose own
+//! they are), subcommands under `Available Commands:`.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,7 +21,7 @@ fn hod_help(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 help")
 }
 
-/// The lines of one `Heading:` section of clap's help.
+/// The lines of one `Heading:` section of the help.
 fn section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
     let mut lines = help.lines().skip_while(|l| l.trim_end() != heading);
     lines.next();
@@ -55,7 +59,7 @@ fn subcommands() -> Vec<String> {
 /// The subcommands `hod ARGS… --help` lists (`help` itself left out).
 fn commands_of(args: &[&str]) -> Vec<String> {
     let help = hod_help(args);
-    section(&help, "Commands:")
+    section(&help, "Available Commands:")
         .iter()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
@@ -103,7 +107,7 @@ fn every_subcommand_has_a_page_listing_its_flags() {
             continue;
         };
         let help = hod_help(&[verb]);
-        for flag in long_flags(&section(&help, "Options:")) {
+        for flag in long_flags(&section(&help, "Flags:")) {
             if !documents(&text, &flag) {
                 missing.push(format!("hod-{verb}.1.md: --{flag}"));
             }
@@ -121,7 +125,7 @@ fn every_subcommand_has_a_page_listing_its_flags() {
                 continue;
             };
             let help = hod_help(&[verb, &sub]);
-            for flag in long_flags(&section(&help, "Options:")) {
+            for flag in long_flags(&section(&help, "Flags:")) {
                 if !documents(&sub_text, &flag) {
                     missing.push(format!("{name}.1.md: --{flag}"));
                 }
@@ -135,7 +139,12 @@ fn every_subcommand_has_a_page_listing_its_flags() {
 fn global_flags_and_commands_are_on_the_main_page() {
     let text = page("hod.1.md");
     let help = hod_help(&[]);
-    for flag in long_flags(&section(&help, "Global Options:")) {
+    let flags = long_flags(&section(&help, "Flags:"));
+    assert!(
+        flags.iter().any(|f| f == "root"),
+        "no global flags found in hod --help: {help}"
+    );
+    for flag in flags {
         assert!(documents(&text, &flag), "hod.1.md lacks --{flag}");
     }
     for verb in subcommands() {

@@ -17,6 +17,7 @@ mod concurrency;
 mod docs;
 mod encryption;
 mod errors;
+mod help;
 mod kills;
 mod login;
 mod pods;
