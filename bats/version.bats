@@ -21,8 +21,9 @@ load helpers
 }
 
 @test "an unknown subcommand is cobra's 'unknown command'" {
+  # named after the program as invoked: "hod", or "buildah" for a drop-in symlink
   run_hod 125 NoSuchCommand
-  expect_output 'Error: unknown command "NoSuchCommand" for "hod"'
+  expect_output "Error: unknown command \"NoSuchCommand\" for \"$(basename "$HOD")\""
 }
 
 @test "--log-level debug writes logrus's text lines; info and above keep quiet" {
