@@ -372,6 +372,7 @@ pub fn group_help(argv: &[String]) -> Option<String> {
     let mut cmd = command();
     let mut i = 1;
     let mut path: Vec<&str> = Vec::new();
+    let mut skipped_help = false;
     loop {
         // Options before the next name (global ones, or the group's own).
         while i < argv.len() && argv[i].starts_with('-') && argv[i] != "-" {
@@ -390,6 +391,11 @@ pub fn group_help(argv: &[String]) -> Option<String> {
         match argv.get(i) {
             None => break,
             Some(name) => match cmd.find_subcommand(name) {
+                // `help manifest NoSuchCommand` is `manifest NoSuchCommand`.
+                Some(sub) if sub.get_name() == HELP && path.is_empty() && !skipped_help => {
+                    skipped_help = true;
+                    i += 1;
+                }
                 Some(sub) if sub.get_name() != HELP => {
                     let sub = sub.clone();
                     cmd = sub;

@@ -131,6 +131,11 @@ fn cobra_layout_through_a_buildah_symlink() {
     let manifest = ok(&ctx, &["manifest", "--help"]).stdout;
     assert_eq!(usage_line(&manifest), "  buildah manifest [command]");
     assert!(commands(&manifest).iter().any(|c| c == "create"));
+    assert_eq!(
+        ok(&ctx, &["help", "manifest", "NoSuchCommand"]).stdout,
+        manifest,
+        "help of an unknown manifest subcommand"
+    );
 }
 
 #[test]
