@@ -247,6 +247,7 @@ const HELP_TEMPLATE: &str = "{about-with-newline}\nUsage:\n  {usage}\n\n{all-arg
 /// cobra's layout on every command.
 pub fn command() -> clap::Command {
     let name = program_name();
+    // cobra's `help [command…]`, answered in `parse`.
     let mut root = Cli::command()
         .name(name)
         .bin_name(name)
@@ -262,7 +263,8 @@ pub fn command() -> clap::Command {
                 ),
         );
     prepare(&mut root, true);
-    // Building adds `help`, the global options and the bin names the usage needs.
+    // Building copies the global options into every subcommand, adds `-V` and sets the
+    // bin names (`hod manifest create`) the usage lines need.
     root.build();
     cobra_shape(&mut root, true);
     root
