@@ -124,6 +124,25 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub short_name_alias_conf: Option<PathBuf>,
+    /// Default UID map for new containers (`from`, `bud`): container:host:size triples;
+    /// their files are stored shifted and RUN gets a user namespace.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL_FLAGS,
+        value_name = "MAP",
+        value_delimiter = ','
+    )]
+    pub userns_uid_map: Vec<String>,
+    /// Default GID map for new containers (needs --userns-uid-map).
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL_FLAGS,
+        value_name = "MAP",
+        value_delimiter = ','
+    )]
+    pub userns_gid_map: Vec<String>,
 }
 
 /// The subcommands.

@@ -23,6 +23,8 @@ pub struct Ctx {
     pub registries_conf_dir: Option<PathBuf>,
     /// `--short-name-alias-conf`, if given (into every `RegistryContext`).
     pub short_name_alias_conf: Option<PathBuf>,
+    /// `--userns-uid-map` / `--userns-gid-map` (the ID maps of new containers).
+    pub id_maps: builder::idmap::IdMappingRequest,
     /// `--log-level` (the subscriber is set up in `main`; kept for helpers that re-exec hod).
     #[allow(dead_code)]
     pub log_level: String,

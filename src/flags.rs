@@ -409,6 +409,28 @@ pub struct DecryptionFlags {
     pub decryption_key: Vec<String>,
 }
 
+/// buildah's name-based ID-mapping flags of `from` and `bud` (the triples,
+/// `--userns-uid-map`/`--userns-gid-map`, are global flags).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IdMapFlags {
+    /// Map the container's IDs to the UID ranges of this user in /etc/subuid.
+    #[arg(long, value_name = "USER")]
+    pub userns_uid_map_user: Option<String>,
+    /// Map the container's IDs to the GID ranges of this group in /etc/subgid.
+    #[arg(long, value_name = "GROUP")]
+    pub userns_gid_map_group: Option<String>,
+}
+
+/// The ID maps of a new container: these flags over the global triples.
+pub fn id_mappings(f: &IdMapFlags, ctx: &Ctx) -> anyhow::Result<builder::idmap::IdMappings> {
+    let req = builder::idmap::IdMappingRequest {
+        uid_map_user: f.userns_uid_map_user.clone().filter(|s| !s.is_empty()),
+        gid_map_group: f.userns_gid_map_group.clone().filter(|s| !s.is_empty()),
+        ..ctx.id_maps.clone()
+    };
+    Ok(req.resolve()?)
+}
+
 /// The encryption configuration the flags ask for (`None` = no encryption).
 pub fn encryption_config(
     f: &EncryptionFlags,

@@ -350,6 +350,11 @@ pub fn resolve_with(
         registries_conf: g.registries_conf.clone(),
         registries_conf_dir: g.registries_conf_dir.clone(),
         short_name_alias_conf: g.short_name_alias_conf.clone(),
+        id_maps: builder::idmap::IdMappingRequest {
+            uid_map: g.userns_uid_map.clone(),
+            gid_map: g.userns_gid_map.clone(),
+            ..Default::default()
+        },
         log_level,
     })
 }

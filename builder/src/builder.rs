@@ -112,6 +112,10 @@ pub struct BuilderState {
     /// devices, volumes, groups); states written before they were typed still load.
     #[serde(default, deserialize_with = "run_defaults_from_state")]
     pub run_defaults: RunDefaults,
+    /// The container's ID maps (`--userns-uid-map` …; buildah's `IDMappingOptions`):
+    /// `run` uses a user namespace with them, `copy` maps owners through them.
+    #[serde(rename = "IDMappingOptions", default)]
+    pub id_mappings: crate::idmap::IdMappings,
     /// The state's layout version ([`STATE_VERSION`]; 0 = before it was versioned).
     #[serde(default)]
     pub version: u32,

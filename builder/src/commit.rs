@@ -420,11 +420,14 @@ impl Builder {
             .open(&layer_path)
             .at("creating", &layer_path)?;
         let mut w = Sha256Writer::new(io::BufWriter::new(file));
+        // A container with ID maps stores host IDs: the layer gets the container's.
+        let maps = store.layer_id_maps(&self.record.layer)?;
         let diff_opts = DiffOptions {
             timestamp: opts.timestamp,
+            id_maps: (!maps.is_empty()).then_some(maps),
             ..Default::default()
         };
-        self.write_layer(store, &base, opts.squash, &diff_opts, &mut w)?;
+        self.write_layer(store, opts.squash, &diff_opts, &mut w)?;
         let (new_digest, new_size, bw) = w.finish();
         let file = bw
             .into_inner()
@@ -478,7 +481,6 @@ impl Builder {
     fn write_layer(
         &self,
         store: &Store,
-        base: &[Layer],
         squash: bool,
         diff_opts: &DiffOptions,
         out: &mut dyn Write,
@@ -490,9 +492,11 @@ impl Builder {
                 write_changes(ChangeSource::OverlayUpper(&dir), diff_opts, out)
             }
             (DriverKind::Vfs, false) => {
-                let parent = match base.last() {
-                    Some(l) => Some(store.layer_diff_dir(&l.id)?),
-                    None => None,
+                // The container layer's own parent: the image's top layer, or the mapped
+                // copy of it a container with ID maps sits on.
+                let parent = match store.layer(id)?.parent.as_str() {
+                    "" => None,
+                    p => Some(store.layer_diff_dir(p)?),
                 };
                 write_changes(
                     ChangeSource::Compare {

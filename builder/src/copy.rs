@@ -35,6 +35,9 @@ pub struct CopyOptions {
     pub context_dir: Option<std::path::PathBuf>,
     /// `--ignorefile`.
     pub ignore_file: Option<std::path::PathBuf>,
+    /// Clear the setuid and setgid bits of what is copied (a Containerfile's COPY/ADD from
+    /// the build context, as buildah's; not with `--chmod`).
+    pub strip_setid: bool,
     /// `--exclude` patterns.
     pub excludes: Vec<String>,
     /// `--checksum` for URL sources (ADD).
@@ -74,6 +77,7 @@ impl Default for CopyOptions {
             from: None,
             context_dir: None,
             ignore_file: None,
+            strip_setid: false,
             excludes: Vec::new(),
             checksum: None,
             follow_links: true,
@@ -111,6 +115,16 @@ enum FromRoot<'s> {
 }
 
 impl FromRoot<'_> {
+    /// The ID maps the source's files are stored with (a container with maps).
+    fn id_maps(&self) -> Option<crate::idmap::IdMappings> {
+        match self {
+            FromRoot::Container { builder, .. } if !builder.state.id_mappings.is_empty() => {
+                Some(builder.state.id_mappings.clone())
+            }
+            _ => None,
+        }
+    }
+
     fn path(&self) -> &Path {
         match self {
             FromRoot::Container { path, .. } | FromRoot::Layer { path, .. } => path,
@@ -228,7 +242,15 @@ impl Builder {
         let mnt = self
             .mount(store)
             .context_with(|| format!("mounting container {:?}", self.name()))?;
-        let result = self.copy_into(&mnt, from.as_ref().map(|f| f.path()), sources, dest, opts);
+        let source_maps = from.as_ref().and_then(|f| f.id_maps());
+        let result = self.copy_into(
+            &mnt,
+            from.as_ref().map(|f| f.path()),
+            source_maps,
+            sources,
+            dest,
+            opts,
+        );
         drop(from);
         if !was_mounted {
             if let Err(e) = self.unmount(store) {
@@ -256,6 +278,7 @@ impl Builder {
         &self,
         mnt: &Path,
         from: Option<&Path>,
+        source_maps: Option<crate::idmap::IdMappings>,
         sources: &[String],
         dest: &str,
         opts: &CopyOptions,
@@ -315,6 +338,9 @@ impl Builder {
             parents: opts.parents,
             retries: opts.retries,
             retry_delay: opts.retry_delay,
+            id_maps: (!self.state.id_mappings.is_empty()).then(|| self.state.id_mappings.clone()),
+            source_id_maps: source_maps,
+            strip_setid: opts.strip_setid,
         };
         copier::put(mnt, &src, sources, dest, &popts)
     }

@@ -77,8 +77,14 @@ impl Builder {
         let image_id = base.map(|b| b.record.id.clone());
         // A generated name is picked by the store under its lock (parallel `from`s of one
         // image would otherwise race for the same `-N` suffix).
+        let maps = &opts.id_mappings;
         let record = match &opts.name {
-            Some(n) => store.create_container(std::slice::from_ref(n), image_id.as_deref(), ""),
+            Some(n) => store.create_container_mapped(
+                std::slice::from_ref(n),
+                image_id.as_deref(),
+                None,
+                maps,
+            ),
             None => {
                 let base_name = match base {
                     Some(_) => {
@@ -93,7 +99,7 @@ impl Builder {
                         .clone()
                         .unwrap_or_else(|| "working-container".to_string()),
                 };
-                store.create_container_auto_name(&base_name, image_id.as_deref(), "")
+                store.create_container_mapped(&[], image_id.as_deref(), Some(&base_name), maps)
             }
         }
         .context_with(|| "creating container".to_string())?;
@@ -188,6 +194,7 @@ fn initial_state(
             .map_err(crate::error::Error::from)?
             .under(&opts.run_defaults),
         version: crate::builder::STATE_VERSION,
+        id_mappings: opts.id_mappings.clone(),
         ..Default::default()
     };
     match base {

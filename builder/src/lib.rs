@@ -30,6 +30,7 @@ pub mod environment;
 pub mod error;
 pub mod from;
 pub mod fsutil;
+pub mod idmap;
 pub mod image;
 pub mod images;
 pub mod manifest;

@@ -35,6 +35,10 @@ pub struct FromOptions {
     /// `--arch`, `--os`, `--variant` are `registry.platform`; on `scratch` they set the
     /// new config's OS and architecture).
     pub registry: RegistryContext,
+    /// ID maps (`--userns-uid-map`, `--userns-gid-map`, `--userns-uid-map-user`,
+    /// `--userns-gid-map-group`, resolved by [`crate::idmap::IdMappingRequest::resolve`]):
+    /// the container's files are stored shifted and its runs get a user namespace.
+    pub id_mappings: crate::idmap::IdMappings,
     /// `--decryption-key`: keys for an encrypted image.
     pub decryption: Option<std::sync::Arc<crate::image::encryption::DecryptionConfig>>,
 }

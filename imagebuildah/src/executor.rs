@@ -155,6 +155,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         fo.run_defaults = cx.opts.run_defaults.clone();
         fo.registry = cx.opts.registry.clone();
         fo.decryption = cx.opts.decryption.clone();
+        fo.id_mappings = cx.opts.id_mappings.clone();
         fo.registry.platform = match &stage.platform {
             Some(p) => {
                 let p = crate::shell::process_word(p, stage.from.escape, cx.global_args)
@@ -460,7 +461,7 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
             .user
             .clone()
             .unwrap_or_default();
-        let r = make_workdir(&mnt, dir, &user);
+        let r = make_workdir(&mnt, dir, &user, &self.builder.state.id_mappings);
         let u = self.builder.unmount(self.cx.store);
         r?;
         u?;
@@ -1001,6 +1002,8 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 opts.from = Some(img.record.id);
             }
         } else {
+            // From the build context: buildah clears the setuid and setgid bits.
+            opts.strip_setid = true;
             for s in &sources {
                 if !add && s.contains("://") {
                     return Err(BuildError::invalid(format!(
@@ -1109,8 +1112,13 @@ const TEMPORARY: &str = "hodTemporaryMount";
 const VOLUME_PREFIX: &str = "volume:";
 
 /// Create `dir` in the rootfs (resolved inside it); the directories made are owned by
-/// `user` (the USER in force), as buildah does.
-fn make_workdir(rootfs: &Path, dir: &str, user: &str) -> Result<()> {
+/// `user` (the USER in force), as buildah does, stored through the container's ID maps.
+fn make_workdir(
+    rootfs: &Path,
+    dir: &str,
+    user: &str,
+    maps: &builder::idmap::IdMappings,
+) -> Result<()> {
     use builder::rootfs::{resolve_in_root, Create};
     let root = std::fs::File::open(rootfs).map_err(io_at("opening", rootfs))?;
     let mut missing = Vec::new();
@@ -1129,18 +1137,24 @@ fn make_workdir(rootfs: &Path, dir: &str, user: &str) -> Result<()> {
     }
     resolve_in_root(&root, Path::new(dir), Create::Dir, true)
         .map_err(io_at("creating working directory", dir))?;
-    if user.is_empty() || missing.is_empty() {
+    if (user.is_empty() && maps.is_empty()) || missing.is_empty() {
         return Ok(());
     }
-    let owner = builder::run::user::resolve(rootfs, user).map_err(builder::Error::from)?;
+    let (uid, gid) = if user.is_empty() {
+        (0, 0)
+    } else {
+        let o = builder::run::user::resolve(rootfs, user).map_err(builder::Error::from)?;
+        (o.uid, o.gid)
+    };
+    let (uid, gid) = maps.to_host(uid, gid);
     for m in missing {
         let fd = resolve_in_root(&root, &m, Create::No, true).map_err(io_at("opening", &m))?;
         // An O_PATH descriptor: chown it through AT_EMPTY_PATH.
         rustix::fs::chownat(
             &fd,
             "",
-            Some(rustix::fs::Uid::from_raw(owner.uid)),
-            Some(rustix::fs::Gid::from_raw(owner.gid)),
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
             rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(|e| io_at("changing the owner of", &m)(e.into()))?;

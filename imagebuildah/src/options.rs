@@ -212,6 +212,9 @@ pub struct BuildOptions {
     /// Settings every stage's container starts from (namespaces, capabilities, security,
     /// resources, DNS, `-v`, devices), as `hod from` takes them.
     pub run_defaults: RunDefaults,
+    /// ID maps every stage's container gets (`--userns-uid-map` …): its files are stored
+    /// shifted and its RUNs get a user namespace; the images are committed unshifted.
+    pub id_mappings: builder::idmap::IdMappings,
     /// Registry access, and the platform of base images and of the result (`--platform`).
     pub registry: RegistryContext,
     /// `--decryption-key`: keys for encrypted base images.

@@ -187,6 +187,9 @@ pub struct BudArgs {
     /// `--decryption-key` for encrypted base images.
     #[command(flatten)]
     pub decryption: crate::flags::DecryptionFlags,
+    /// `--userns-uid-map-user`, `--userns-gid-map-group`.
+    #[command(flatten)]
+    pub id_maps: crate::flags::IdMapFlags,
     /// `--encryption-key`, `--encrypt-layer` for the built image.
     #[command(flatten)]
     pub encryption: crate::flags::EncryptionFlags,
@@ -288,6 +291,8 @@ fn build_arg(s: &str) -> Option<(String, String)> {
 
 /// Flags → options.
 pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
+    // Checked first, as buildah checks them before it opens the store.
+    let id_mappings = crate::flags::id_mappings(&a.id_maps, ctx)?;
     if a.context.len() > 1 {
         anyhow::bail!("accepts at most 1 arg(s), received {}", a.context.len());
     }
@@ -395,6 +400,7 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     o.run_defaults = a.run_defaults.bud_defaults(a.no_hosts)?;
     o.registry = registry_context(&a.registry, Some(&a.platform.first()), ctx)?;
     o.decryption = crate::flags::decryption_config(&a.decryption)?;
+    o.id_mappings = id_mappings;
     o.encryption = crate::flags::encryption_config(&a.encryption)?;
     o.platforms = a.platform.platforms()?;
     o.all_platforms = a.platform.all_platforms;

@@ -7,7 +7,8 @@ use builder::run::Isolation;
 
 use crate::ctx::Ctx;
 use crate::flags::{
-    decryption_config, registry_context, DecryptionFlags, PlatformFlags, RegistryFlags,
+    decryption_config, id_mappings, registry_context, DecryptionFlags, IdMapFlags, PlatformFlags,
+    RegistryFlags,
 };
 use crate::output::{self, StderrReporter};
 
@@ -48,6 +49,9 @@ pub struct FromArgs {
     /// `--decryption-key`.
     #[command(flatten)]
     pub decryption: DecryptionFlags,
+    /// `--userns-uid-map-user`, `--userns-gid-map-group`.
+    #[command(flatten)]
+    pub id_maps: IdMapFlags,
     /// `--platform`, `--arch`, `--os`, `--variant`.
     #[command(flatten)]
     pub platform: PlatformFlags,
@@ -72,6 +76,7 @@ pub fn pull_policy(pull: Option<&str>, always: bool, never: bool) -> anyhow::Res
 /// Create the container.
 pub fn run(a: FromArgs, ctx: &Ctx) -> anyhow::Result<i32> {
     let mut opts = FromOptions::default();
+    opts.id_mappings = id_mappings(&a.id_maps, ctx)?;
     opts.name = a.name.clone();
     opts.suffix = a.suffix.clone();
     opts.pull_policy = pull_policy(a.pull.as_deref(), a.pull_always, a.pull_never)?;

@@ -18,6 +18,7 @@ mod docs;
 mod encryption;
 mod errors;
 mod help;
+mod idmap;
 mod kills;
 mod login;
 mod pods;

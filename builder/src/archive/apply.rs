@@ -48,6 +48,9 @@ pub struct ApplyOptions<'a> {
     /// The xattr that marks an opaque directory in [`WhiteoutFormat::Overlay`]
     /// (`trusted.overlay.opaque`; `user.overlay.opaque` for rootless overlay).
     pub opaque_xattr: &'static str,
+    /// Store the tar's owners shifted through these maps (a mapped container's layer,
+    /// [`crate::idmap`]); `None` = as they are.
+    pub id_maps: Option<crate::idmap::IdMappings>,
 }
 
 impl std::fmt::Debug for ApplyOptions<'_> {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for ApplyOptions<'_> {
             .field("tar_split", &self.tar_split.is_some())
             .field("ignore_chown_errors", &self.ignore_chown_errors)
             .field("opaque_xattr", &self.opaque_xattr)
+            .field("id_maps", &self.id_maps)
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl<'a> ApplyOptions<'a> {
             tar_split: None,
             ignore_chown_errors: false,
             opaque_xattr: OPAQUE_XATTR,
+            id_maps: None,
         }
     }
 }
@@ -829,6 +834,7 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
         buf: Vec::new(),
     };
     let want_split = opts.tar_split.is_some();
+    let id_maps = opts.id_maps.clone();
     let mut packer = opts.tar_split.map(|w| {
         Packer::new(flate2::write::GzEncoder::new(
             w,
@@ -870,7 +876,10 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
             if entry.raw_file_position() != st.borrow().pos {
                 return Err(tar_err(io::Error::other("tar reader position out of step")));
             }
-            let h = parse_header(&mut entry)?;
+            let mut h = parse_header(&mut entry)?;
+            if let Some(m) = &id_maps {
+                (h.uid, h.gid) = m.to_host(h.uid, h.gid);
+            }
             if h.kind == Kind::Global {
                 // Go returns the global header itself as a zero-size entry: its data is raw.
                 io::copy(&mut entry, &mut io::sink()).map_err(tar_err)?;

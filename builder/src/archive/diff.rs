@@ -45,6 +45,9 @@ pub struct DiffOptions {
     /// Then clamp every mtime to at most this Unix time (`--source-date-epoch` with
     /// `--rewrite-timestamp`; buildah's `layerLatestModTime`).
     pub latest_mtime: Option<i64>,
+    /// Write owners mapped back from host IDs to container IDs through these maps (the
+    /// layer of a container with ID maps, [`crate::idmap`]).
+    pub id_maps: Option<crate::idmap::IdMappings>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -557,6 +560,10 @@ impl Exporter<'_> {
     fn header(&mut self, h: &TarHeader) -> Result<()> {
         let mut h = h.clone();
         h.mtime = self.time(h.mtime);
+        if let Some(m) = &self.opts.id_maps {
+            let (u, g) = m.to_container(h.uid as u32, h.gid as u32);
+            (h.uid, h.gid) = (u64::from(u), u64::from(g));
+        }
         write_header(self.out, &h).map_err(werr)
     }
 

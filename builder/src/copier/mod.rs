@@ -71,6 +71,14 @@ pub struct PutOptions {
     pub retries: u32,
     /// Delay between them.
     pub retry_delay: Duration,
+    /// The destination container's ID maps: `owner`, `dir_owner` and the sources' owners
+    /// are container IDs, stored shifted ([`crate::idmap`]).
+    pub id_maps: Option<crate::idmap::IdMappings>,
+    /// The source root's ID maps (`--from` a container with maps): its owners are host
+    /// IDs, read back as container IDs.
+    pub source_id_maps: Option<crate::idmap::IdMappings>,
+    /// Clear the setuid and setgid bits of the sources' modes (not of a `chmod`).
+    pub strip_setid: bool,
 }
 
 impl Default for PutOptions {
@@ -91,6 +99,9 @@ impl Default for PutOptions {
             parents: false,
             retries: 3,
             retry_delay: Duration::from_secs(2),
+            id_maps: None,
+            source_id_maps: None,
+            strip_setid: false,
         }
     }
 }
@@ -315,11 +326,16 @@ pub fn put(
         ));
     }
 
+    let dir_owner = match &opts.id_maps {
+        Some(m) => m.to_host(opts.dir_owner.0, opts.dir_owner.1),
+        None => opts.dir_owner,
+    };
     let new_dir = rootfs::NewDir {
         mode: 0o755,
-        owner: Some(opts.dir_owner),
+        owner: Some(dir_owner),
     };
     let mut sink = sink::Sink::new(&target, &extract_dir, new_dir)?;
+    sink.set_id_maps(opts.id_maps.clone());
     let mut content_type = String::new();
     let mut hardlinks: std::collections::HashMap<(u64, u64), PathBuf> =
         std::collections::HashMap::new();
@@ -413,8 +429,14 @@ pub fn put(
 }
 
 fn meta_of(host: &Path, md: &std::fs::Metadata, opts: &PutOptions, is_link: bool) -> sink::Meta {
-    let (uid, gid) = opts.owner.unwrap_or((md.uid(), md.gid()));
-    let own = md.mode() & 0o7777;
+    let (uid, gid) = opts.owner.unwrap_or_else(|| match &opts.source_id_maps {
+        Some(m) => m.to_container(md.uid(), md.gid()),
+        None => (md.uid(), md.gid()),
+    });
+    let mut own = md.mode() & 0o7777;
+    if opts.strip_setid && opts.chmod.is_none() {
+        own &= !(0o4000 | 0o2000);
+    }
     let mode = match &opts.chmod {
         Some(c) if !is_link => c.apply(own, md.is_dir()),
         _ => own,

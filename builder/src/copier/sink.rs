@@ -45,6 +45,8 @@ pub struct Sink<'r> {
     items: usize,
     /// The copy buffer, allocated once for all files.
     buf: Vec<u8>,
+    /// Owners are container IDs stored shifted through these maps ([`crate::idmap`]).
+    id_maps: Option<crate::idmap::IdMappings>,
 }
 
 fn ts(t: (i64, u32)) -> Timestamps {
@@ -88,7 +90,22 @@ impl<'r> Sink<'r> {
             hasher: Sha256::new(),
             items: 0,
             buf: Vec::new(),
+            id_maps: None,
         })
+    }
+
+    /// Store every owner given in a [`Meta`] shifted through `maps` (a container with ID
+    /// maps); the new-directory owner given to [`Sink::new`] is taken as it is.
+    pub fn set_id_maps(&mut self, maps: Option<crate::idmap::IdMappings>) {
+        self.id_maps = maps.filter(|m| !m.is_empty());
+    }
+
+    /// The host IDs of a [`Meta`]'s owner.
+    fn host_ids(&self, meta: &Meta) -> (u32, u32) {
+        match &self.id_maps {
+            Some(m) => m.to_host(meta.uid, meta.gid),
+            None => (meta.uid, meta.gid),
+        }
     }
 
     /// How many items were written.
@@ -202,12 +219,13 @@ impl<'r> Sink<'r> {
 
     fn set_meta(&self, f: &std::fs::File, meta: &Meta) -> io::Result<()> {
         let fd: BorrowedFd<'_> = f.as_fd();
+        let (uid, gid) = self.host_ids(meta);
         let r = rustix::fs::fchown(
             fd,
-            Some(rustix::fs::Uid::from_raw(meta.uid)),
-            Some(rustix::fs::Gid::from_raw(meta.gid)),
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
         );
-        self.chown_result(r.map_err(io::Error::from), meta.uid, meta.gid)?;
+        self.chown_result(r.map_err(io::Error::from), uid, gid)?;
         // chmod after chown: chown clears set-id bits.
         rustix::fs::fchmod(f, Mode::from_raw_mode(meta.mode & 0o7777))?;
         for (k, v) in &meta.xattrs {
@@ -333,8 +351,8 @@ impl<'r> Sink<'r> {
                 if let Err(e) = rustix::fs::chownat(
                     &pfd,
                     tmp.as_str(),
-                    Some(rustix::fs::Uid::from_raw(meta.uid)),
-                    Some(rustix::fs::Gid::from_raw(meta.gid)),
+                    Some(rustix::fs::Uid::from_raw(self.host_ids(meta).0)),
+                    Some(rustix::fs::Gid::from_raw(self.host_ids(meta).1)),
                     AtFlags::SYMLINK_NOFOLLOW,
                 ) {
                     if self.is_root {
@@ -394,8 +412,9 @@ impl<'r> Sink<'r> {
                 rdev,
             )?;
             let res = (|| -> io::Result<()> {
-                let uid = Some(rustix::fs::Uid::from_raw(meta.uid));
-                let gid = Some(rustix::fs::Gid::from_raw(meta.gid));
+                let (u, g) = self.host_ids(meta);
+                let uid = Some(rustix::fs::Uid::from_raw(u));
+                let gid = Some(rustix::fs::Gid::from_raw(g));
                 match rustix::fs::chownat(&pfd, tmp.as_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW) {
                     Err(e)
                         if (e == rustix::io::Errno::PERM || e == rustix::io::Errno::INVAL)

@@ -1004,6 +1004,11 @@ impl Builder {
     /// `BUILDAH_ISOLATION`'s, else the container's.
     pub fn run(&mut self, store: &Store, command: &[String], opts: &RunOptions) -> Result<i32> {
         let mut opts = opts.with_defaults(&self.state.run_defaults);
+        // A container with ID maps runs in a user namespace with them.
+        if opts.uid_map.is_empty() && !self.state.id_mappings.is_empty() {
+            opts.uid_map = self.state.id_mappings.uids.clone();
+            opts.gid_map = self.state.id_mappings.gids.clone();
+        }
         // containers.conf's default_ulimits as they are now go under everything else (buildah
         // applies them at run time; its other [containers] keys were taken at `from`).
         let conf = crate::containers_conf::ContainersConf::load()?;
@@ -1079,14 +1084,32 @@ impl Builder {
             path: run_dir.clone(),
             source: e,
         })?;
-        let bundle = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&run_dir)
-            .map_err(|e| RunError::Io {
-                op: "creating run directory in".into(),
-                path: run_dir.clone(),
-                source: e,
-            })?;
+        // A run in a user namespace whose root is not the host's cannot reach the store
+        // (its directories are 0700, root's): as buildah, the bundle goes to /var/tmp,
+        // traversable, with the rootfs bound at `mnt/rootfs` in it.
+        let userns_view = if !opts.uid_map.is_empty()
+            && nix::unistd::geteuid().is_root()
+            && !crate::sys::userns::identity().is_rootless()
+        {
+            Some(UsernsBundle::new(rootfs)?)
+        } else {
+            None
+        };
+        let bundle = match &userns_view {
+            Some(v) => v.bundle(),
+            None => tempfile::Builder::new()
+                .prefix("run-")
+                .tempdir_in(&run_dir)
+                .map_err(|e| RunError::Io {
+                    op: "creating run directory in".into(),
+                    path: run_dir.clone(),
+                    source: e,
+                })?,
+        };
+        let rootfs = match &userns_view {
+            Some(v) => v.rootfs.as_path(),
+            None => rootfs,
+        };
         let cache_dir = store.root().join("hod-cache");
         let mut opts = opts.clone();
         opts.image_name = self.state.from_image.clone();
@@ -1136,6 +1159,92 @@ impl Builder {
             remove_containerenv_placeholder(rootfs);
         }
         result
+    }
+}
+
+/// The bundle of a run in a user namespace: a 0711 directory in /var/tmp with the rootfs
+/// bound at `mnt/rootfs`, unbound when dropped (and left in place, never deleted, if the
+/// unmount fails: removing it would descend into the container's files).
+struct UsernsBundle {
+    dir: Option<tempfile::TempDir>,
+    rootfs: PathBuf,
+}
+
+impl UsernsBundle {
+    fn new(rootfs: &Path) -> Result<UsernsBundle> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
+            RunError::Io {
+                op: op.into(),
+                path: p.to_path_buf(),
+                source: e,
+            }
+            .into()
+        };
+        let base = Path::new("/var/tmp");
+        let dir = tempfile::Builder::new()
+            .prefix("hod-run-")
+            .tempdir_in(base)
+            .map_err(|e| io("creating a run directory in", base, e))?;
+        let mnt = dir.path().join("mnt");
+        let target = mnt.join("rootfs");
+        for d in [dir.path(), &mnt] {
+            std::fs::create_dir_all(d)
+                .and_then(|_| std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)))
+                .map_err(|e| io("creating", d, e))?;
+        }
+        std::fs::create_dir(&target).map_err(|e| io("creating", &target, e))?;
+        nix::mount::mount(
+            Some(rootfs),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| io("bind-mounting the rootfs on", &target, e.into()))?;
+        Ok(UsernsBundle {
+            dir: Some(dir),
+            rootfs: target,
+        })
+    }
+
+    /// A private directory in the bundle for this run's files (the spec, /etc files).
+    fn bundle(&self) -> tempfile::TempDir {
+        // The run's own files go in a subdirectory the caller removes.
+        let parent = self
+            .dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/var/tmp"));
+        let d = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(parent)
+            .unwrap_or_else(|_| tempfile::TempDir::new().expect("a temporary directory"));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o711));
+        }
+        d
+    }
+}
+
+impl Drop for UsernsBundle {
+    fn drop(&mut self) {
+        let unmounted = nix::mount::umount2(&self.rootfs, nix::mount::MntFlags::MNT_DETACH);
+        match unmounted {
+            Ok(()) => {
+                let _ = std::fs::remove_dir(&self.rootfs);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "unmounting {}: {e}; leaving the directory in place",
+                    self.rootfs.display()
+                );
+                if let Some(d) = self.dir.take() {
+                    let _ = d.keep();
+                }
+            }
+        }
     }
 }
 

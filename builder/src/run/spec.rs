@@ -398,6 +398,33 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
         ),
         mount_json("/sys", "sysfs", "sysfs", sys_opts),
     ];
+    // In a user namespace that does not own the network namespace (the host's), sysfs
+    // cannot be mounted: bind the host's read-only, as buildah does. Likewise mqueue with
+    // the host's IPC namespace.
+    let new_userns = inp.id_maps.is_some() && !matches!(ns.user, Some(NamespaceMode::Host));
+    if new_userns && opts.network() == NetworkMode::Host {
+        if let Some(m) = mounts.iter_mut().find(|m| m["destination"] == "/sys") {
+            *m = mount_json(
+                "/sys",
+                "bind",
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            );
+        }
+    }
+    if new_userns && matches!(ns.ipc, Some(NamespaceMode::Host)) {
+        if let Some(m) = mounts
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev/mqueue")
+        {
+            *m = mount_json(
+                "/dev/mqueue",
+                "bind",
+                "/dev/mqueue",
+                &["rbind", "nosuid", "noexec", "nodev"],
+            );
+        }
+    }
     let mut user_dests: Vec<PathBuf> = Vec::new();
     for m in &inp.extra_mounts {
         user_dests.push(m.destination().clone());

@@ -1,13 +1,15 @@
 //! The container store: `containers.json` (+ `volatile-containers.json` if a newer
 //! containers/storage wrote one) and the per-container directories.
 use std::collections::HashSet;
+use std::path::Path;
 
 use super::json;
 use super::layers::LayerSet;
 use super::lock::{LockGuard, LockKind};
 use super::paths::{self, Paths};
-use super::{ContainerRecord, Store, StoreError};
-use crate::error::{Error, Result};
+use super::{ContainerRecord, Layer, PutLayerOptions, Store, StoreError};
+use crate::error::{Error, IoResultExt, Result};
+use crate::idmap::IdMappings;
 
 #[derive(Debug, Default)]
 pub(super) struct ContainerSet {
@@ -128,19 +130,121 @@ impl Store {
         Ok(set.containers[i].clone())
     }
 
+    /// The image's top layer shifted through `maps` (see [`crate::idmap`]): the one the
+    /// image record lists in `mapped-top-layers` with these maps, else a new one, made by
+    /// applying the image's whole tree with its owners mapped to host IDs.
+    fn mapped_top_layer(&self, image_id: &str, top: &str, maps: &IdMappings) -> Result<String> {
+        let (uids, gids) = (
+            IdMappings::storage_json(&maps.uids),
+            IdMappings::storage_json(&maps.gids),
+        );
+        {
+            let _lg = self.lock(self.paths.layers_lock(), LockKind::Shared)?;
+            let _ig = self.lock(self.paths.images_lock(), LockKind::Shared)?;
+            let layers = LayerSet::load(&self.paths)?;
+            let images = super::images::ImageSet::load(&self.paths)?;
+            let image = &images.images[super::images::lookup_index(&images.images, image_id)?];
+            if let Some(l) = layers.layers.iter().find(|l| {
+                image.mapped_layers.contains(&l.id)
+                    && !l.is_incomplete()
+                    && l.uid_map == uids
+                    && l.gid_map == gids
+            }) {
+                return Ok(l.id.clone());
+            }
+        }
+        let mnt = self.mount_layer(top)?;
+        let made = (|| -> Result<Layer> {
+            let (mut rd, mut wr) = std::io::pipe().at("creating", "a pipe")?;
+            std::thread::scope(|sc| {
+                let mnt = &mnt;
+                let writer = sc.spawn(move || {
+                    crate::archive::diff::write_changes(
+                        crate::archive::diff::ChangeSource::Compare {
+                            layer: mnt,
+                            parent: None,
+                        },
+                        &crate::archive::diff::DiffOptions::default(),
+                        &mut wr,
+                    )
+                });
+                let ignore_chown = self.driver.opts.ignore_chown_errors;
+                let opaque_xattr = self.driver.opaque_xattr();
+                let mut apply = |dir: &Path,
+                                 whiteouts: crate::archive::apply::WhiteoutFormat,
+                                 ts: &mut dyn std::io::Write| {
+                    let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
+                    o.tar_split = Some(ts);
+                    o.ignore_chown_errors = ignore_chown;
+                    o.opaque_xattr = opaque_xattr;
+                    o.id_maps = Some(maps.clone());
+                    let r = crate::archive::apply::apply_layer(dir, &mut rd, o);
+                    // Drain what is left, so the writer never blocks on a full pipe.
+                    let _ = std::io::copy(&mut rd, &mut std::io::sink());
+                    r
+                };
+                let put = self.put_layer_with(None, &PutLayerOptions::default(), &mut apply);
+                drop(apply);
+                let wrote = writer.join().unwrap_or_else(|_| {
+                    Err(crate::Error::invalid("the layer writer thread panicked"))
+                });
+                let layer = put?;
+                wrote?;
+                Ok(layer)
+            })
+        })();
+        let unmounted = self.unmount_layer(top, false);
+        let layer = made.map_err(|e| e.context(format!("mapping the IDs of layer {top}")))?;
+        unmounted?;
+        {
+            let lg = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
+            let mut layers = LayerSet::load(&self.paths)?;
+            if let Some(l) = layers.get_mut(&layer.id) {
+                l.uid_map = uids;
+                l.gid_map = gids;
+            }
+            layers.save(&self.paths, &lg)?;
+            let ig = self.lock(self.paths.images_lock(), LockKind::Exclusive)?;
+            let mut images = super::images::ImageSet::load(&self.paths)?;
+            let ix = super::images::lookup_index(&images.images, image_id)?;
+            images.images[ix].mapped_layers.push(layer.id.clone());
+            images.save(&self.paths, &ig)?;
+        }
+        Ok(layer.id)
+    }
+
     /// Create a container. With `auto_name`, its name is the first of `base`, `base-1`,
-    /// `base-2`, … no container holds, chosen under the exclusive lock (race-free).
+    /// `base-2`, … no container holds, chosen under the exclusive lock (race-free). With
+    /// `maps`, its layer sits on the image's mapped top layer and records the maps.
     pub(super) fn create_container_impl(
         &self,
         names: &[String],
         image: Option<&str>,
         metadata: &str,
         auto_name: Option<&str>,
+        maps: &IdMappings,
     ) -> Result<ContainerRecord> {
         let mut names = dedupe(names);
+        // The mapped top layer first: making it takes the layer locks itself.
+        let mapped_top = match image.filter(|i| !i.is_empty() && !maps.is_empty()) {
+            Some(name) => {
+                let (id, top) = {
+                    let _ig = self.lock(self.paths.images_lock(), LockKind::Shared)?;
+                    let set = super::images::ImageSet::load(&self.paths)?;
+                    let i = &set.images[super::images::lookup_index(&set.images, name)?];
+                    (i.id.clone(), i.layer.clone())
+                };
+                if top.is_empty() {
+                    None
+                } else {
+                    Some(self.mapped_top_layer(&id, &top, maps)?)
+                }
+            }
+            None => None,
+        };
         let lg = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut layers = LayerSet::load(&self.paths)?;
-        let (image_id, top) = match image.filter(|i| !i.is_empty()) {
+        let (image_id, mut top) = match image.filter(|i| !i.is_empty()) {
             Some(name) => {
                 let _ig = self.lock(self.paths.images_lock(), LockKind::Shared)?;
                 let set = super::images::ImageSet::load(&self.paths)?;
@@ -149,6 +253,9 @@ impl Store {
             }
             None => (String::new(), None),
         };
+        if mapped_top.is_some() {
+            top = mapped_top;
+        }
         if let Some(t) = &top {
             if !layers
                 .layers
@@ -168,7 +275,15 @@ impl Store {
                 return Err(Error::NameInUse { name, id });
             }
         }
-        let layer = self.create_layer_locked(&lg, &mut layers, None, top.as_deref(), None)?;
+        let mut layer = self.create_layer_locked(&lg, &mut layers, None, top.as_deref(), None)?;
+        if !maps.is_empty() {
+            layer.uid_map = IdMappings::storage_json(&maps.uids);
+            layer.gid_map = IdMappings::storage_json(&maps.gids);
+            if let Some(l) = layers.get_mut(&layer.id) {
+                *l = layer.clone();
+            }
+            layers.save(&self.paths, &lg)?;
+        }
         let result = (|| -> Result<ContainerRecord> {
             let cg = self.lock(self.paths.containers_lock(), LockKind::Exclusive)?;
             let mut set = ContainerSet::load(&self.paths)?;
@@ -202,6 +317,8 @@ impl Store {
                 layer: layer.id.clone(),
                 metadata: metadata.to_string(),
                 created: Some(json::now()),
+                uid_map: layer.uid_map.clone(),
+                gid_map: layer.gid_map.clone(),
                 ..Default::default()
             };
             // What c/storage records when SELinux labels are not in use.

@@ -586,7 +586,7 @@ impl Store {
     /// (which holds `layers.lock` exclusively) without deadlocking. A layer deleted meanwhile
     /// makes the stream fail, never silently change.
     pub(super) fn layer_diff_impl(&self, id: &str, w: &mut dyn Write) -> Result<()> {
-        let (lid, diff, parent_dir, tar_split) = {
+        let (lid, diff, parent_dir, tar_split, id_maps) = {
             let lp = self.paths.layers_lock();
             let _g = if applying(&lp) {
                 None
@@ -608,7 +608,14 @@ impl Store {
                 Err(e) => return Err(e).at("opening", &tsp),
             };
             let parent_dir = (!l.parent.is_empty()).then(|| self.driver.diff_dir(&l.parent));
-            (l.id.clone(), self.driver.diff_dir(&l.id), parent_dir, ts)
+            let maps = crate::idmap::IdMappings::from_storage_json(&l.uid_map, &l.gid_map);
+            (
+                l.id.clone(),
+                self.driver.diff_dir(&l.id),
+                parent_dir,
+                ts,
+                (!maps.is_empty()).then_some(maps),
+            )
         };
         let ctx = || format!("reading layer {lid}");
         match tar_split {
@@ -620,7 +627,10 @@ impl Store {
                 let src = self.driver.change_source(&diff, parent_dir.as_deref());
                 crate::archive::diff::write_changes(
                     src,
-                    &crate::archive::diff::DiffOptions::default(),
+                    &crate::archive::diff::DiffOptions {
+                        id_maps,
+                        ..Default::default()
+                    },
                     w,
                 )
                 .map_err(|e| e.context(ctx()))

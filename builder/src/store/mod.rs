@@ -732,7 +732,7 @@ impl Store {
         image_id: Option<&str>,
         metadata: &str,
     ) -> Result<ContainerRecord> {
-        self.create_container_impl(names, image_id, metadata, None)
+        self.create_container_impl(names, image_id, metadata, None, &Default::default())
     }
     /// Create a container named by the first of `base`, `base-1`, `base-2`, … that no
     /// container holds, chosen under the exclusive lock so that concurrent creators (hod or
@@ -743,7 +743,28 @@ impl Store {
         image_id: Option<&str>,
         metadata: &str,
     ) -> Result<ContainerRecord> {
-        self.create_container_impl(&[], image_id, metadata, Some(base))
+        self.create_container_impl(&[], image_id, metadata, Some(base), &Default::default())
+    }
+    /// Create a container whose files are stored shifted through `maps` (empty: as
+    /// [`Store::create_container`]): its layer sits on the image's mapped top layer
+    /// (made, or reused from the image record's `mapped-top-layers`), and the layer and
+    /// container records carry the maps, as containers/storage records them. `auto_name`
+    /// as in [`Store::create_container_auto_name`].
+    pub fn create_container_mapped(
+        &self,
+        names: &[String],
+        image_id: Option<&str>,
+        auto_name: Option<&str>,
+        maps: &crate::idmap::IdMappings,
+    ) -> Result<ContainerRecord> {
+        self.create_container_impl(names, image_id, "", auto_name, maps)
+    }
+    /// The ID maps a layer's files are stored with (empty for an unshifted layer).
+    pub fn layer_id_maps(&self, id: &str) -> Result<crate::idmap::IdMappings> {
+        let l = self.layer(id)?;
+        Ok(crate::idmap::IdMappings::from_storage_json(
+            &l.uid_map, &l.gid_map,
+        ))
     }
     /// `<root>/<driver>-containers/<id>/userdata`, created.
     pub fn container_dir(&self, id: &str) -> Result<PathBuf> {
