@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
 
-use crate::archive::diff::{write_changes, ChangeSource, DiffOptions};
+use crate::archive::diff::{write_changes_counted, ChangeSource, DiffOptions};
 use crate::archive::Compression;
 use crate::builder::{Builder, BuilderState, ImageFormat};
 use crate::error::{Error, IoResultExt, Result, ResultExt};
@@ -38,6 +38,10 @@ pub struct CommitOptions {
     pub compression: Compression,
     /// `--squash`: one layer with the whole rootfs.
     pub squash: bool,
+    /// The container is removed right after the commit (bud's last commit of a build
+    /// that removes its containers): committed to this store, its layer's files may be
+    /// moved into the new layer instead of written again, leaving the container empty.
+    pub consume_container: bool,
     /// `--timestamp`: created times and file mtimes set to this Unix time.
     pub timestamp: Option<i64>,
     /// `--omit-history`.
@@ -65,6 +69,7 @@ impl Default for CommitOptions {
             format: None,
             compression: Compression::default(),
             squash: false,
+            consume_container: false,
             timestamp: None,
             omit_history: false,
             identity_label: true,
@@ -292,6 +297,8 @@ struct ContainerSource<'s> {
     /// The new layer's spool (`None` once handed to the pipeline).
     layer_file: Option<std::fs::File>,
     layer_path: PathBuf,
+    /// The container's layer, when its files may become the new layer.
+    adopt: Option<crate::transport::AdoptableLayer>,
     _tmp: crate::scratch::ScratchDir,
 }
 
@@ -329,6 +336,11 @@ impl ImageSource for ContainerSource<'_> {
     }
     fn describe(&self) -> String {
         format!("container {}", self.name)
+    }
+    fn adoptable_layer(&self, desc: &Descriptor) -> Option<crate::transport::AdoptableLayer> {
+        (desc.digest == self.new_digest)
+            .then(|| self.adopt.clone())
+            .flatten()
     }
     fn take_blob_file(&mut self, desc: &Descriptor) -> Option<tempfile::NamedTempFile> {
         if desc.digest != self.new_digest {
@@ -427,7 +439,15 @@ impl Builder {
             id_maps: (!maps.is_empty()).then_some(maps),
             ..Default::default()
         };
-        self.write_layer(store, opts.squash, &diff_opts, &mut w)?;
+        let skipped = self.write_layer(store, opts.squash, &diff_opts, &mut w)?;
+        // The container's files can become the new layer only when they are exactly what
+        // the tar says: nothing left out, no times rewritten, no IDs shifted.
+        let adoptable = opts.consume_container
+            && skipped == 0
+            && !opts.squash
+            && diff_opts.timestamp.is_none()
+            && diff_opts.latest_mtime.is_none()
+            && diff_opts.id_maps.is_none();
         let (new_digest, new_size, bw) = w.finish();
         let file = bw
             .into_inner()
@@ -461,6 +481,10 @@ impl Builder {
             new_digest,
             layer_file: Some(file),
             layer_path,
+            adopt: adoptable.then(|| crate::transport::AdoptableLayer {
+                root: store.root().to_path_buf(),
+                layer: self.record.layer.clone(),
+            }),
             _tmp: tmp,
         };
         let copy_opts = CopyImageOptions {
@@ -477,19 +501,20 @@ impl Builder {
         })
     }
 
-    /// Write the container's change set (or whole rootfs with `squash`) as a tar.
+    /// Write the container's change set (or whole rootfs with `squash`) as a tar; returns
+    /// how many entries of the tree it left out (sockets).
     fn write_layer(
         &self,
         store: &Store,
         squash: bool,
         diff_opts: &DiffOptions,
         out: &mut dyn Write,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let id = &self.record.layer;
         let dir = store.layer_diff_dir(id)?;
         match (store.driver(), squash) {
             (DriverKind::Overlay, false) => {
-                write_changes(ChangeSource::OverlayUpper(&dir), diff_opts, out)
+                write_changes_counted(ChangeSource::OverlayUpper(&dir), diff_opts, out)
             }
             (DriverKind::Vfs, false) => {
                 // The container layer's own parent: the image's top layer, or the mapped
@@ -498,7 +523,7 @@ impl Builder {
                     "" => None,
                     p => Some(store.layer_diff_dir(p)?),
                 };
-                write_changes(
+                write_changes_counted(
                     ChangeSource::Compare {
                         layer: &dir,
                         parent: parent.as_deref(),
@@ -507,7 +532,7 @@ impl Builder {
                     out,
                 )
             }
-            (DriverKind::Vfs, true) => write_changes(
+            (DriverKind::Vfs, true) => write_changes_counted(
                 ChangeSource::Compare {
                     layer: &dir,
                     parent: None,
@@ -517,7 +542,7 @@ impl Builder {
             ),
             (DriverKind::Overlay, true) => {
                 let mnt = store.mount_layer(id)?;
-                let r = write_changes(
+                let r = write_changes_counted(
                     ChangeSource::Compare {
                         layer: &mnt,
                         parent: None,
@@ -526,8 +551,8 @@ impl Builder {
                     out,
                 );
                 let u = store.unmount_layer(id, false);
-                r?;
-                u.map(|_| ())
+                let skipped = r?;
+                u.map(|_| skipped)
             }
         }
     }

@@ -159,14 +159,14 @@ impl Drop for FromRoot<'_> {
 fn open_from<'s>(store: &'s Store, name: &str, opts: &CopyOptions) -> Result<FromRoot<'s>> {
     match Builder::open(store, name) {
         Ok(mut b) => {
-            let was_mounted = !b.state.mount_point.is_empty();
+            // One mount reference, given back when done (an earlier mount stays).
             let path = b
                 .mount(store)
                 .context_with(|| format!("mounting {name:?} container {:?}", b.name()))?;
             return Ok(FromRoot::Container {
                 builder: Box::new(b),
                 store,
-                unmount: !was_mounted,
+                unmount: true,
                 path,
             });
         }
@@ -238,7 +238,7 @@ impl Builder {
             Some(f) => Some(open_from(store, f, opts)?),
             None => None,
         };
-        let was_mounted = !self.state.mount_point.is_empty();
+        // One mount reference for the copy, given back after it (an earlier mount stays).
         let mnt = self
             .mount(store)
             .context_with(|| format!("mounting container {:?}", self.name()))?;
@@ -252,10 +252,8 @@ impl Builder {
             opts,
         );
         drop(from);
-        if !was_mounted {
-            if let Err(e) = self.unmount(store) {
-                tracing::debug!("unmounting {}: {e}", self.name());
-            }
+        if let Err(e) = self.unmount(store) {
+            tracing::debug!("unmounting {}: {e}", self.name());
         }
         let summary =
             result.context_with(|| format!("adding content to container {:?}", self.name()))?;

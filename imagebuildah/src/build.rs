@@ -839,7 +839,10 @@ fn commit_final(
         // --layers: the last step's image is the result.
         id.to_string()
     } else {
-        let co = commit_options(opts, created_by, true);
+        let mut co = commit_options(opts, created_by, true);
+        // The target's container is removed after this commit and nothing reads it any
+        // more (no --output): its files may become the image's new layer as they are.
+        co.consume_container = opts.remove_containers && opts.output.is_none();
         let dest = transport_dest
             .as_deref()
             .or(names.first().map(String::as_str));

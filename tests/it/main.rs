@@ -9,6 +9,7 @@
 mod common;
 
 mod bud;
+mod bud_adopt;
 mod bud_cache;
 mod bud_cache_registry;
 mod bud_flags;

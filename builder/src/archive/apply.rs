@@ -51,6 +51,9 @@ pub struct ApplyOptions<'a> {
     /// Store the tar's owners shifted through these maps (a mapped container's layer,
     /// [`crate::idmap`]); `None` = as they are.
     pub id_maps: Option<crate::idmap::IdMappings>,
+    /// Only read the stream (digest, tar-split, owners): write nothing under the directory
+    /// (a layer whose files are already in place, [`crate::store::Store::put_layer_adopting`]).
+    pub record_only: bool,
 }
 
 impl std::fmt::Debug for ApplyOptions<'_> {
@@ -61,6 +64,7 @@ impl std::fmt::Debug for ApplyOptions<'_> {
             .field("ignore_chown_errors", &self.ignore_chown_errors)
             .field("opaque_xattr", &self.opaque_xattr)
             .field("id_maps", &self.id_maps)
+            .field("record_only", &self.record_only)
             .finish()
     }
 }
@@ -74,6 +78,7 @@ impl<'a> ApplyOptions<'a> {
             ignore_chown_errors: false,
             opaque_xattr: OPAQUE_XATTR,
             id_maps: None,
+            record_only: false,
         }
     }
 }
@@ -835,6 +840,7 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
     };
     let want_split = opts.tar_split.is_some();
     let id_maps = opts.id_maps.clone();
+    let record_only = opts.record_only;
     let mut packer = opts.tar_split.map(|w| {
         Packer::new(flate2::write::GzEncoder::new(
             w,
@@ -904,7 +910,11 @@ pub fn apply_layer(dir: &Path, tar: &mut dyn Read, opts: ApplyOptions<'_>) -> Re
                 uids.insert(h.uid);
                 gids.insert(h.gid);
             }
-            let res = ex.apply(&h, &mut entry);
+            let res = if record_only {
+                Ok(())
+            } else {
+                ex.apply(&h, &mut entry)
+            };
             let drained = io::copy(&mut entry, &mut io::sink()).map_err(tar_err);
             res?;
             drained?;

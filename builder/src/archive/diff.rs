@@ -535,6 +535,8 @@ struct Exporter<'o> {
     opts: &'o DiffOptions,
     seen: HashMap<(u64, u64), Vec<u8>>,
     buf: Vec<u8>,
+    /// Entries of the tree left out of the tar (sockets).
+    skipped: usize,
 }
 
 fn werr(e: io::Error) -> Error {
@@ -631,6 +633,7 @@ impl Exporter<'_> {
             FileType::Fifo => h.typeflag = b'6',
             _ => {
                 tracing::debug!("skipping socket {}", String::from_utf8_lossy(rel));
+                self.skipped += 1;
                 return Ok(());
             }
         }
@@ -690,11 +693,22 @@ impl Exporter<'_> {
 /// Write the change set as an uncompressed tar to `out`: sorted by path, hard links within
 /// the layer as link entries, xattrs as PAX `SCHILY.xattr.*`, devices, `.wh.` whiteouts.
 pub fn write_changes(src: ChangeSource<'_>, opts: &DiffOptions, out: &mut dyn Write) -> Result<()> {
+    write_changes_counted(src, opts, out).map(drop)
+}
+
+/// [`write_changes`], returning how many entries of the tree the tar leaves out (sockets,
+/// which a layer cannot carry): with none, the tree is exactly what the tar describes.
+pub fn write_changes_counted(
+    src: ChangeSource<'_>,
+    opts: &DiffOptions,
+    out: &mut dyn Write,
+) -> Result<usize> {
     let mut ex = Exporter {
         out,
         opts,
         seen: HashMap::new(),
         buf: Vec::new(),
+        skipped: 0,
     };
     match src {
         // No parent: containers/storage's naive diff tars the whole tree (`archive.Tar`,
@@ -755,5 +769,6 @@ pub fn write_changes(src: ChangeSource<'_>, opts: &DiffOptions, out: &mut dyn Wr
         }
     }
     ex.out.write_all(&[0u8; 1024]).map_err(werr)?;
-    ex.out.flush().map_err(werr)
+    ex.out.flush().map_err(werr)?;
+    Ok(ex.skipped)
 }

@@ -1053,13 +1053,11 @@ impl Builder {
         command: &[String],
         opts: &RunOptions,
     ) -> Result<i32> {
-        let was_mounted = !self.state.mount_point.is_empty();
+        // One mount reference for the run, given back after it (an earlier mount stays).
         let rootfs = self.mount(store)?;
         let result = self.run_mounted(store, &rootfs, command, opts);
-        if !was_mounted {
-            if let Err(e) = self.unmount(store) {
-                tracing::debug!("unmounting after run: {e:#}");
-            }
+        if let Err(e) = self.unmount(store) {
+            tracing::debug!("unmounting after run: {e:#}");
         }
         if opts.add_history && matches!(result, Ok(0)) {
             let shell = match &self.state.config.config.shell {

@@ -376,6 +376,82 @@ impl Store {
         )
     }
 
+    /// See [`Store::put_layer_adopting`].
+    pub(super) fn put_layer_adopting_impl(
+        &self,
+        parent: Option<&str>,
+        tar: &mut dyn Read,
+        opts: &PutLayerOptions,
+        from: &str,
+    ) -> Result<Option<Layer>> {
+        let _mark = ApplyingMark::new(self.paths.layers_lock());
+        let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
+        let mut set = LayerSet::load(&self.paths)?;
+        let parent = self.resolve_parent(&set, parent)?;
+        // Only a container's own layer, on the same parent, unshifted, made by no tar
+        // (no tar-split), and mounted nowhere.
+        let Some(src) = set.layers.iter().find(|l| l.id == from).cloned() else {
+            return Ok(None);
+        };
+        let usable = !src.is_incomplete()
+            && src.parent == parent.clone().unwrap_or_default()
+            && src.uid_map.is_empty()
+            && src.gid_map.is_empty()
+            && !self.paths.tar_split(&src.id).exists()
+            && {
+                let _cg = self.lock(self.paths.containers_lock(), LockKind::Shared)?;
+                super::containers::ContainerSet::load(&self.paths)?
+                    .containers
+                    .iter()
+                    .any(|c| c.layer == src.id)
+            }
+            && {
+                let _mg = self.lock(self.paths.mountpoints_lock(), LockKind::Shared)?;
+                !load_mounts(&self.paths)?
+                    .iter()
+                    .any(|m| m.id == src.id && m.count > 0)
+            }
+            && !self
+                .driver
+                .is_mounted(&self.driver.layer_dir(&src.id).join("merged"));
+        if !usable {
+            tracing::debug!("layer {from}: not taken over (mounted, or not a container's own)");
+            return Ok(None);
+        }
+        let tree = self.driver.diff_dir(&src.id);
+        let expected = opts.expected_diff_digest.clone();
+        let mut adopt = |dir: &Path, whiteouts: WhiteoutFormat, ts: &mut dyn Write| {
+            let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
+            o.tar_split = Some(ts);
+            o.record_only = true;
+            let summary = crate::archive::apply::apply_layer(dir, tar, o)?;
+            // The files move only once the tar is known to be what was expected.
+            if let Some(exp) = &expected {
+                if *exp != summary.diff_digest {
+                    return Err(StoreError::DigestMismatch {
+                        expected: exp.clone(),
+                        actual: summary.diff_digest,
+                    }
+                    .into());
+                }
+            }
+            fs::remove_dir(dir).at("removing", dir)?;
+            fs::rename(&tree, dir).at("moving", &tree)?;
+            // The container keeps an empty tree until it is removed.
+            fs::create_dir(&tree).at("creating", &tree)?;
+            Ok(summary)
+        };
+        self.create_layer_locked_as(
+            &g,
+            &mut set,
+            opts.id.clone(),
+            parent.as_deref(),
+            Some((opts, &mut adopt)),
+            true,
+        )
+        .map(Some)
+    }
+
     pub(super) fn create_rw_layer_impl(&self, parent: Option<&str>) -> Result<Layer> {
         let g = self.lock(self.paths.layers_lock(), LockKind::Exclusive)?;
         let mut set = LayerSet::load(&self.paths)?;
@@ -407,6 +483,20 @@ impl Store {
         id: Option<String>,
         parent: Option<&str>,
         content: Option<(&PutLayerOptions, &mut Applier<'_>)>,
+    ) -> Result<Layer> {
+        self.create_layer_locked_as(g, set, id, parent, content, false)
+    }
+
+    /// [`Store::create_layer_locked`]; with `empty`, vfs makes the layer's directory empty
+    /// instead of a copy of the parent's tree (its files are moved in by the applier).
+    fn create_layer_locked_as(
+        &self,
+        g: &LockGuard,
+        set: &mut LayerSet,
+        id: Option<String>,
+        parent: Option<&str>,
+        content: Option<(&PutLayerOptions, &mut Applier<'_>)>,
+        empty: bool,
     ) -> Result<Layer> {
         let id = match id {
             Some(id) => {
@@ -440,7 +530,12 @@ impl Store {
         set.save(&self.paths, g)?;
 
         let result = (|| -> Result<Layer> {
-            self.driver.create(&id, parent)?;
+            let driver_parent = if empty && self.driver.kind == super::DriverKind::Vfs {
+                None
+            } else {
+                parent
+            };
+            self.driver.create(&id, driver_parent)?;
             if let Some((opts, apply)) = content {
                 self.fill_layer(&mut layer, opts, apply)?;
             }

@@ -598,6 +598,23 @@ impl Store {
             };
         self.put_layer_with(parent, opts, &mut apply)
     }
+    /// A new read-only layer on `parent` whose files are moved from the container layer
+    /// `from` rather than written from `tar`, which must be the layer tar just made from
+    /// those very files (commit's new layer of a container removed right after): the tar
+    /// is only read, for the layer's digest, size, owners and tar-split, and the files move
+    /// once its digest is the expected one. `Ok(None)`, with `tar` untouched, when `from`
+    /// cannot be taken (not a container's unshifted layer on `parent`, or mounted): the
+    /// caller then applies the tar with [`Store::put_layer`]. The container is left with
+    /// an empty tree.
+    pub fn put_layer_adopting(
+        &self,
+        parent: Option<&str>,
+        tar: &mut dyn Read,
+        opts: &PutLayerOptions,
+        from: &str,
+    ) -> Result<Option<Layer>> {
+        self.put_layer_adopting_impl(parent, tar, opts, from)
+    }
     /// Create an empty read-write layer on top of `parent` (a container's layer).
     pub fn create_rw_layer(&self, parent: Option<&str>) -> Result<Layer> {
         self.create_rw_layer_impl(parent)

@@ -113,6 +113,19 @@ pub struct LayerInfo {
     pub compression: Compression,
     /// The compression the copy produces for this layer (a reused blob should have it).
     pub target: Compression,
+    /// A container layer holding exactly this layer's files, which a store destination
+    /// may take over instead of applying the tar ([`ImageSource::adoptable_layer`]).
+    pub adopt: Option<AdoptableLayer>,
+}
+
+/// A container's layer whose files a store may move into a new layer (see
+/// [`crate::store::Store::put_layer_adopting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptableLayer {
+    /// The store root the layer lives in (only that store may take it).
+    pub root: PathBuf,
+    /// The container's layer ID.
+    pub layer: String,
 }
 
 /// A readable image.
@@ -144,6 +157,12 @@ pub trait ImageSource {
     /// otherwise), so that the pipeline need not hash them again to verify them.
     fn verifies_blob(&self, _desc: &Descriptor) -> bool {
         false
+    }
+    /// A container layer whose files are exactly what the uncompressed blob `desc`
+    /// describes (commit's new layer, when the container is removed right after): a store
+    /// destination may move them into its new layer instead of writing them again.
+    fn adoptable_layer(&self, _desc: &Descriptor) -> Option<AdoptableLayer> {
+        None
     }
     /// The names the source itself records for the image (an `oci-archive:`'s ref-name
     /// annotation, a `docker-archive:`'s `RepoTags`), as stored; `pull::pulled_names`
@@ -601,6 +620,7 @@ pub fn copy_image(
             diff_id: Some(diff_ids[index].clone()),
             compression: src_c,
             target,
+            adopt: None,
         };
         let out_media = layer_media_type(out_mt, target)?;
         // No reuse and no blob-cache records involving encrypted data (containers/image#1533):
@@ -672,9 +692,11 @@ pub fn copy_image(
         // hash the same bytes twice. The size is still checked here (from the file's length).
         let store_verifies =
             dst.unpacks_layers() && src_c == Compression::None && desc.digest == diff_ids[index];
+        let mut adopt = None;
         let (file, out_digest, out_size, out_c, stream) = if let Some(f) =
             spooled.take_if(|_| store_verifies)
         {
+            adopt = src.adoptable_layer(desc);
             let size = f.as_file().metadata().at("reading", f.path())?.len();
             verify(desc, &desc.digest, size)?;
             meter.add(size);
@@ -827,6 +849,7 @@ pub fn copy_image(
         out_desc.size = out_size as i64;
         let info = LayerInfo {
             compression: out_c,
+            adopt,
             ..info
         };
         match stream {

@@ -262,6 +262,26 @@ impl ImageDestination for StorageDest<'_> {
             compressed: Some((desc.digest.clone(), desc.size, c.storage_code())),
             expected_diff_digest: layer.diff_id.clone(),
         };
+        // A container's layer this store may take over (commit of a container removed
+        // right after): its files move into the new layer; the tar is only read.
+        if let Some(a) = layer
+            .adopt
+            .as_ref()
+            .filter(|a| c == Compression::None && a.root == self.store.root())
+        {
+            if let Some(l) =
+                self.store
+                    .put_layer_adopting(self.top.as_deref(), &mut r, &opts, &a.layer)?
+            {
+                tracing::debug!(
+                    "layer {}: took over the files of container layer {}",
+                    l.id,
+                    a.layer
+                );
+                self.top = Some(l.id);
+                return Ok(());
+            }
+        }
         let l = self.store.put_layer(self.top.as_deref(), &mut r, &opts)?;
         self.top = Some(l.id);
         Ok(())
