@@ -219,13 +219,23 @@ impl Store {
                 })
                 .unwrap_or_default()
         };
+        // Containers naming a layer that is gone: a removal killed after the layer's record
+        // was dropped and before the container's was.
+        let dangling = |set: &LayerSet| -> Result<HashSet<String>> {
+            let _cg = self.lock(self.paths.containers_lock(), LockKind::Shared)?;
+            let ids: HashSet<&str> = set.layers.iter().map(|l| l.id.as_str()).collect();
+            Ok(ContainerSet::load(&self.paths)?
+                .containers
+                .iter()
+                .filter(|c| !c.layer.is_empty() && !ids.contains(c.layer.as_str()))
+                .map(|c| c.layer.clone())
+                .collect())
+        };
         {
             let _g = self.lock(self.paths.layers_lock(), LockKind::Shared)?;
-            let any_incomplete = LayerSet::load(&self.paths)?
-                .layers
-                .iter()
-                .any(Layer::is_incomplete);
-            if !any_incomplete && stale_temps().is_empty() {
+            let set = LayerSet::load(&self.paths)?;
+            let any_incomplete = set.layers.iter().any(Layer::is_incomplete);
+            if !any_incomplete && stale_temps().is_empty() && dangling(&set)?.is_empty() {
                 return Ok(());
             }
         }
@@ -242,11 +252,11 @@ impl Store {
             .filter(|l| l.is_incomplete())
             .map(|l| l.id.clone())
             .collect();
-        if incomplete.is_empty() {
+        let mut deleted = dangling(&set)?;
+        if incomplete.is_empty() && deleted.is_empty() {
             return Ok(());
         }
         let mut first_err = None;
-        let mut deleted = HashSet::new();
         for id in &incomplete {
             tracing::debug!("found incomplete layer {id}, deleting it");
             if let Err(e) = self.remove_layer_files(id) {
@@ -292,7 +302,7 @@ impl Store {
         }
         for id in &gone {
             tracing::debug!(
-                "container {id} was being removed (its layer was incomplete); finishing"
+                "container {id} was being removed (its layer was incomplete or gone); finishing"
             );
             paths::remove_all(&self.paths.containers_dir().join(id))?;
             paths::remove_all(&self.paths.run_containers_dir().join(id))?;

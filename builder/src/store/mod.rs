@@ -19,7 +19,8 @@
 //! (`pkg/lockfile`), then writes temp file + fsync + rename (0600). A layer being written (or
 //! deleted) is flagged `incomplete` in layers.json first; `Store::open` deletes incomplete
 //! layers left by a killed process, and finishes removing the containers whose layer that was
-//! (a container's layer goes before its record, so a killed `rm` leaves such a record).
+//! or whose layer is gone (a container's layer goes before its record, so a killed `rm` leaves
+//! such a record).
 //!
 //! JSON is written as Go's `encoding/json` writes c/storage's structs (field order, omitted
 //! empty fields, `\u003c`-style escapes, RFC 3339 times without trailing zeros), so the files

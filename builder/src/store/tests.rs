@@ -370,6 +370,30 @@ fn open_finishes_a_container_removal_killed_half_way() {
     assert!(!d.path().join("root/vfs/dir").join(&doomed.layer).exists());
 }
 
+/// The same removal killed one step later: the layer's record is already gone and the
+/// container's is not (the SIGKILL campaign of `bud` found this window too). The next open
+/// finishes the removal.
+#[test]
+fn open_finishes_a_container_removal_killed_after_its_layer_went() {
+    let d = tempfile::tempdir().unwrap();
+    let o = opts(d.path(), DriverKind::Vfs);
+    let s = Store::open(&o).unwrap();
+    let doomed = s.create_container(&["doomed".into()], None, "").unwrap();
+    let kept = s.create_container(&["kept".into()], None, "").unwrap();
+    let userdata = s.container_dir(&doomed.id).unwrap();
+    let lj = d.path().join("root/vfs-layers/layers.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&lj).unwrap()).unwrap();
+    v.as_array_mut()
+        .unwrap()
+        .retain(|l| l["id"] != doomed.layer.as_str());
+    fs::write(&lj, v.to_string()).unwrap();
+    fs::remove_dir_all(d.path().join("root/vfs/dir").join(&doomed.layer)).unwrap();
+    let s2 = Store::open(&o).unwrap();
+    let left: Vec<String> = s2.containers().unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(left, vec![kept.id.clone()]);
+    assert!(!userdata.exists());
+}
+
 fn config_and_manifest() -> (String, Vec<BigData>, Digest) {
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
