@@ -754,3 +754,38 @@ fn git_context_at_a_commit() {
         bad.dump()
     );
 }
+
+/// namespaces.bats "idmapping" ("bud strips suid"): COPY and ADD from the build context
+/// clear the setuid and setgid bits, as buildah's stage executor does (also when a later
+/// stage copies them on); `hod copy` keeps them.
+#[test]
+fn copy_from_the_context_clears_setid_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    if !common::is_root() {
+        common::skipped(
+            "bud_flags::copy_from_the_context_clears_setid_bits",
+            "needs root",
+        );
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    let dir = context(
+        &ctx,
+        "FROM scratch AS one\nCOPY suid sgid /\n\
+         FROM scratch\nCOPY --from=one / /one/\nCOPY suid /two/\n",
+    );
+    for (name, mode) in [("suid", 0o4755), ("sgid", 0o2750)] {
+        fs::write(dir.join(name), "x").unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    ctx.ok(["bud", "-q", "-t", "img", dir.to_str().unwrap()]);
+    let c = ctx.ok(["from", "--quiet", "img"]);
+    let mnt = PathBuf::from(ctx.ok(["mount", &c]));
+    let mode = |p: &str| fs::metadata(mnt.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("one/suid"), 0o755);
+    assert_eq!(mode("one/sgid"), 0o750);
+    assert_eq!(mode("two/suid"), 0o755);
+    // The primitive keeps them, as buildah copy does.
+    ctx.ok(["copy", &c, dir.join("suid").to_str().unwrap(), "/three"]);
+    assert_eq!(mode("three"), 0o4755);
+}

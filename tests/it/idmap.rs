@@ -331,3 +331,46 @@ fn bad_maps_are_refused_in_buildahs_words() {
     );
     assert_eq!(ctx.ok(["containers", "-q"]), "");
 }
+
+/// namespaces.bats "user-and-network-namespace": a mapped container gets a network
+/// namespace of its own by default, and `--net=host` keeps the host's, with the embedded
+/// runtime and with runc (sysfs cannot be mounted there: /sys is the host's, bound).
+#[test]
+fn mapped_runs_and_the_network_namespace() {
+    let test = "idmap::mapped_runs_and_the_network_namespace";
+    if !common::is_root() {
+        common::skipped(test, "needs root");
+        return;
+    }
+    if !common::require(test, &["skopeo", "runc"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let ctr = ctx.ok([
+        "--userns-uid-map",
+        "0:20000:3000",
+        "from",
+        "--quiet",
+        "busybox",
+    ]);
+    let host_net = fs::read_link("/proc/self/ns/net").unwrap();
+    let host_net = host_net.to_string_lossy();
+    for runtime in [&[][..], &["--runtime", "runc"][..]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(runtime);
+        let run = |extra: &[&str]| {
+            let mut a = args.clone();
+            a.extend_from_slice(extra);
+            a.push(&ctr);
+            a.extend_from_slice(&["readlink", "/proc/self/ns/net"]);
+            ctx.ok(a)
+        };
+        assert_ne!(
+            run(&[]),
+            host_net,
+            "{runtime:?}: a private network by default"
+        );
+        assert_eq!(run(&["--net=host"]), host_net, "{runtime:?}: --net=host");
+    }
+}
