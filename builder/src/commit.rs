@@ -433,13 +433,14 @@ impl Builder {
             .at("creating", &layer_path)?;
         let mut w = Sha256Writer::new(io::BufWriter::new(file));
         // A container with ID maps stores host IDs: the layer gets the container's.
-        let maps = store.layer_id_maps(&self.record.layer)?;
+        let own = store.layer(&self.record.layer)?;
+        let maps = crate::idmap::IdMappings::from_storage_json(&own.uid_map, &own.gid_map);
         let diff_opts = DiffOptions {
             timestamp: opts.timestamp,
             id_maps: (!maps.is_empty()).then_some(maps),
             ..Default::default()
         };
-        let skipped = self.write_layer(store, opts.squash, &diff_opts, &mut w)?;
+        let skipped = self.write_layer(store, &own.parent, opts.squash, &diff_opts, &mut w)?;
         // The container's files can become the new layer only when they are exactly what
         // the tar says: nothing left out, no times rewritten, no IDs shifted.
         let adoptable = opts.consume_container
@@ -502,10 +503,12 @@ impl Builder {
     }
 
     /// Write the container's change set (or whole rootfs with `squash`) as a tar; returns
-    /// how many entries of the tree it left out (sockets).
+    /// how many entries of the tree it left out (sockets). `parent` is the container layer's
+    /// parent (what a vfs change set is computed against).
     fn write_layer(
         &self,
         store: &Store,
+        parent: &str,
         squash: bool,
         diff_opts: &DiffOptions,
         out: &mut dyn Write,
@@ -519,7 +522,7 @@ impl Builder {
             (DriverKind::Vfs, false) => {
                 // The container layer's own parent: the image's top layer, or the mapped
                 // copy of it a container with ID maps sits on.
-                let parent = match store.layer(id)?.parent.as_str() {
+                let parent = match parent {
                     "" => None,
                     p => Some(store.layer_diff_dir(p)?),
                 };

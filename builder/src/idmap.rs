@@ -26,6 +26,12 @@ pub struct IdMappings {
     pub gids: Vec<IdMap>,
 }
 
+/// The host ID a container ID maps to through `maps` (identity when there are none; the ID
+/// itself when no map covers it).
+pub fn host_id(maps: &[IdMap], id: u32) -> u32 {
+    map_id(maps, id, true).unwrap_or(id)
+}
+
 fn map_id(maps: &[IdMap], id: u32, to_host: bool) -> Option<u32> {
     maps.iter().find_map(|m| {
         let (from, to) = if to_host {
@@ -52,10 +58,7 @@ impl IdMappings {
         if self.is_empty() {
             return (uid, gid);
         }
-        (
-            map_id(&self.uids, uid, true).unwrap_or(uid),
-            map_id(&self.gids, gid, true).unwrap_or(gid),
-        )
+        (host_id(&self.uids, uid), host_id(&self.gids, gid))
     }
 
     /// The container IDs of host IDs; a host ID outside the maps is the overflow ID, as
@@ -199,7 +202,7 @@ pub fn parse_id_maps(values: &[String], flag: &str) -> crate::Result<Vec<IdMap>>
     let mut out = Vec::new();
     for v in values.iter().filter(|v| !v.is_empty()) {
         let f: Vec<&str> = v.split(':').collect();
-        if f.len() % 3 != 0 {
+        if !f.len().is_multiple_of(3) {
             return Err(bad());
         }
         for t in f.chunks(3) {
@@ -218,16 +221,7 @@ pub fn parse_id_maps(values: &[String], flag: &str) -> crate::Result<Vec<IdMap>>
 /// (containers/storage's `NewIDMappings`).
 fn subid_maps(file: &str, name: &str) -> crate::Result<Vec<IdMap>> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
-    let ranges: Vec<(u32, u32)> = text
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.trim().split(':').collect();
-            (f.len() == 3 && f[0] == name)
-                .then(|| Some((f[1].parse::<u32>().ok()?, f[2].parse::<u32>().ok()?)))
-                .flatten()
-        })
-        .filter(|&(_, n)| n > 0)
-        .collect();
+    let ranges = crate::sys::userns::parse_subid(&text, name, None);
     if ranges.is_empty() {
         return Err(crate::Error::invalid(format!(
             "no subordinate ID ranges for {name:?} found in {file}"

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use nix::unistd::Pid;
 
 use super::spec::IdMap;
-use super::{ExecOptions, Isolation, RunError};
+use super::{io_err, ExecOptions, Isolation, RunError};
 use crate::environment::ChrootSetup;
 use crate::sys::container::{
     Mode, Payload, REPORT_EXEC, REPORT_FD, REPORT_SETUP, REPORT_USERNS, SYNC_FD,
@@ -25,14 +25,6 @@ pub struct Reports {
     pub setup: Vec<String>,
     /// Exec failures (the command could not be run).
     pub exec: Vec<String>,
-}
-
-fn io_err(op: &str, path: &Path, e: std::io::Error) -> RunError {
-    RunError::Io {
-        op: op.into(),
-        path: path.to_path_buf(),
-        source: e,
-    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RunError> {

@@ -466,13 +466,13 @@ fn hosts_content(hostname: &str, name: &str, host_network: bool, dns: &Dns) -> S
     s
 }
 
-/// The host ID a container ID maps to through `maps` (identity when there are none; the ID
-/// itself when no map covers it).
-fn host_id(maps: &[IdMap], id: u32) -> u32 {
-    maps.iter()
-        .find(|m| id >= m.container_id && id - m.container_id < m.size)
-        .map(|m| m.host_id + (id - m.container_id))
-        .unwrap_or(id)
+/// A failed file-system operation on `path` during a run.
+fn io_err(op: &str, path: &Path, e: std::io::Error) -> RunError {
+    RunError::Io {
+        op: op.into(),
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 /// The `/run/.containerenv` buildah provides (shell-sourceable `key="value"` lines).
@@ -540,14 +540,6 @@ pub fn prepare(
     cache_dir: &Path,
 ) -> Result<(oci_spec::runtime::Spec, bool)> {
     use crate::rootfs::{is_dir, is_symlink, resolve_in_root, Create};
-    let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
-        RunError::Io {
-            op: op.into(),
-            path: p.to_path_buf(),
-            source: e,
-        }
-        .into()
-    };
     if command.is_empty() {
         return Err(RunError::Invalid("command must be specified".into()).into());
     }
@@ -574,7 +566,7 @@ pub fn prepare(
     if network == NetworkMode::Private && crate::sys::userns::identity().is_rootless() {
         warn_rootless_network();
     }
-    let root = std::fs::File::open(rootfs).map_err(|e| io("opening", rootfs, e))?;
+    let root = std::fs::File::open(rootfs).map_err(|e| io_err("opening", rootfs, e))?;
     let user_spec = opts
         .user
         .clone()
@@ -598,8 +590,8 @@ pub fn prepare(
         return Err(RunError::Invalid(format!("working directory {wd:?} is not allowed")).into());
     }
     let wfd = resolve_in_root(&root, Path::new(&wd), Create::Dir, true)
-        .map_err(|e| io("creating working directory", Path::new(&wd), e))?;
-    if !is_dir(&wfd).map_err(|e| io("checking", Path::new(&wd), e))? {
+        .map_err(|e| io_err("creating working directory", Path::new(&wd), e))?;
+    if !is_dir(&wfd).map_err(|e| io_err("checking", Path::new(&wd), e))? {
         return Err(
             RunError::Invalid(format!("working directory {wd:?} is not a directory")).into(),
         );
@@ -613,7 +605,7 @@ pub fn prepare(
             continue;
         }
         resolve_in_root(&root, vp, Create::Dir, true)
-            .map_err(|e| io("creating volume mountpoint", vp, e))?;
+            .map_err(|e| io_err("creating volume mountpoint", vp, e))?;
     }
 
     // Mounts.
@@ -630,15 +622,15 @@ pub fn prepare(
     }
     // `:U` gives the source to the run's user (buildah's process UID/GID), as host IDs.
     let owner = (
-        host_id(&opts.uid_map, user.uid),
-        host_id(&opts.gid_map, user.gid),
+        crate::idmap::host_id(&opts.uid_map, user.uid),
+        crate::idmap::host_id(&opts.gid_map, user.gid),
     );
     let mut extra = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         // A destination that is a symlink in the rootfs, or that climbs out of it through
         // one, is refused before anything runs.
         if let Some(link) = crate::rootfs::symlink_escape(&root, &p.destination)
-            .map_err(|e| io("checking mount destination", &p.destination, e))?
+            .map_err(|e| io_err("checking mount destination", &p.destination, e))?
         {
             return Err(RunError::Invalid(format!(
                 "mount destination {} escapes the container's rootfs through symbolic link {}",
@@ -685,7 +677,7 @@ pub fn prepare(
     let placeholder = |dest: &str| -> Result<()> {
         resolve_in_root(&root, Path::new(dest), Create::File, true)
             .map(drop)
-            .map_err(|e| io("creating placeholder", Path::new(dest), e))
+            .map_err(|e| io_err("creating placeholder", Path::new(dest), e).into())
     };
     if !opts.no_hosts {
         placeholder("/etc/hosts")?;
@@ -694,7 +686,7 @@ pub fn prepare(
             &p,
             hosts_content(&hostname, container_name, host_net, &opts.dns),
         )
-        .map_err(|e| io("writing", &p, e))?;
+        .map_err(|e| io_err("writing", &p, e))?;
         etc.hosts = Some(p);
     }
     // `--dns=none`: the image's resolv.conf stays.
@@ -702,13 +694,13 @@ pub fn prepare(
         placeholder("/etc/resolv.conf")?;
         let p = bundle.join("resolv.conf");
         std::fs::write(&p, resolv_content(host_net, &opts.dns))
-            .map_err(|e| io("writing", &p, e))?;
+            .map_err(|e| io_err("writing", &p, e))?;
         etc.resolv_conf = Some(p);
     }
     // buildah (through runc's /run/.containerenv mount point) leaves an empty /run behind.
     resolve_in_root(&root, Path::new("/run"), Create::Dir, true)
         .map(drop)
-        .map_err(|e| io("creating", Path::new("/run"), e))?;
+        .map_err(|e| io_err("creating", Path::new("/run"), e))?;
     // /run/.containerenv, as buildah writes it (the caller removes the placeholder after
     // the run when the image did not have one).
     placeholder("/run/.containerenv")?;
@@ -722,12 +714,12 @@ pub fn prepare(
             &opts.image_id,
         ),
     )
-    .map_err(|e| io("writing", &p, e))?;
+    .map_err(|e| io_err("writing", &p, e))?;
     etc.containerenv = Some(p);
     if !opts.no_hostname {
         placeholder("/etc/hostname")?;
         let p = bundle.join("hostname");
-        std::fs::write(&p, format!("{hostname}\n")).map_err(|e| io("writing", &p, e))?;
+        std::fs::write(&p, format!("{hostname}\n")).map_err(|e| io_err("writing", &p, e))?;
         etc.hostname = Some(p);
     }
 
@@ -742,7 +734,7 @@ pub fn prepare(
             let read = |f: &str| {
                 let path = proc_dir.join(f);
                 std::fs::read_to_string(&path)
-                    .map_err(|e| io("reading", &path, e))
+                    .map_err(|e| io_err("reading", &path, e))
                     .map(|t| parse_proc_id_map(&t))
             };
             joined_maps = Some((read("uid_map")?, read("gid_map")?));
@@ -899,8 +891,8 @@ pub fn default_rootless_maps() -> (Vec<IdMap>, Vec<IdMap>) {
         .unwrap_or_default();
     let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
     (
-        rootless_map(uid, &parse_subid(&read("/etc/subuid"), &name, uid)),
-        rootless_map(gid, &parse_subid(&read("/etc/subgid"), &name, gid)),
+        rootless_map(uid, &parse_subid(&read("/etc/subuid"), &name, Some(uid))),
+        rootless_map(gid, &parse_subid(&read("/etc/subgid"), &name, Some(gid))),
     )
 }
 
@@ -941,14 +933,6 @@ fn mounts_from_images(
     mounts: &[String],
     temps: &mut Vec<Builder>,
 ) -> Result<Vec<String>> {
-    let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
-        RunError::Io {
-            op: op.into(),
-            path: p.to_path_buf(),
-            source: e,
-        }
-        .into()
-    };
     let mut out = Vec::with_capacity(mounts.len());
     for m in mounts {
         let parts: Vec<&str> = m.split(',').collect();
@@ -977,9 +961,9 @@ fn mounts_from_images(
         let clean = crate::rootfs::clean_container_path(&format!("/{src}"));
         let abs = crate::rootfs::Root::open(&root)
             .and_then(|r| r.real_path(&clean))
-            .map_err(|e| io("resolving mount source", &clean, e))?
+            .map_err(|e| io_err("resolving mount source", &clean, e))?
             .ok_or_else(|| {
-                io(
+                io_err(
                     "resolving mount source",
                     &clean,
                     std::io::Error::from_raw_os_error(libc::ENOENT),
@@ -1171,27 +1155,19 @@ struct UsernsBundle {
 impl UsernsBundle {
     fn new(rootfs: &Path) -> Result<UsernsBundle> {
         use std::os::unix::fs::PermissionsExt;
-        let io = |op: &str, p: &Path, e: std::io::Error| -> Error {
-            RunError::Io {
-                op: op.into(),
-                path: p.to_path_buf(),
-                source: e,
-            }
-            .into()
-        };
         let base = Path::new("/var/tmp");
         let dir = tempfile::Builder::new()
             .prefix("hod-run-")
             .tempdir_in(base)
-            .map_err(|e| io("creating a run directory in", base, e))?;
+            .map_err(|e| io_err("creating a run directory in", base, e))?;
         let mnt = dir.path().join("mnt");
         let target = mnt.join("rootfs");
         for d in [dir.path(), &mnt] {
             std::fs::create_dir_all(d)
                 .and_then(|_| std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)))
-                .map_err(|e| io("creating", d, e))?;
+                .map_err(|e| io_err("creating", d, e))?;
         }
-        std::fs::create_dir(&target).map_err(|e| io("creating", &target, e))?;
+        std::fs::create_dir(&target).map_err(|e| io_err("creating", &target, e))?;
         nix::mount::mount(
             Some(rootfs),
             &target,
@@ -1199,7 +1175,7 @@ impl UsernsBundle {
             nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| io("bind-mounting the rootfs on", &target, e.into()))?;
+        .map_err(|e| io_err("bind-mounting the rootfs on", &target, e.into()))?;
         Ok(UsernsBundle {
             dir: Some(dir),
             rootfs: target,
@@ -1337,9 +1313,9 @@ mod option_tests {
             (1000, 5000),
             (1001, 1001),
         ] {
-            assert_eq!(host_id(&maps, id), want, "{id}");
+            assert_eq!(crate::idmap::host_id(&maps, id), want, "{id}");
         }
-        assert_eq!(host_id(&[], 888), 888);
+        assert_eq!(crate::idmap::host_id(&[], 888), 888);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The container store: `containers.json` (+ `volatile-containers.json` if a newer
 //! containers/storage wrote one) and the per-container directories.
 use std::collections::HashSet;
-use std::path::Path;
 
 use super::json;
 use super::layers::LayerSet;
@@ -168,23 +167,10 @@ impl Store {
                         &mut wr,
                     )
                 });
-                let ignore_chown = self.driver.opts.ignore_chown_errors;
-                let opaque_xattr = self.driver.opaque_xattr();
-                let mut apply = |dir: &Path,
-                                 whiteouts: crate::archive::apply::WhiteoutFormat,
-                                 ts: &mut dyn std::io::Write| {
-                    let mut o = crate::archive::apply::ApplyOptions::new(whiteouts);
-                    o.tar_split = Some(ts);
-                    o.ignore_chown_errors = ignore_chown;
-                    o.opaque_xattr = opaque_xattr;
-                    o.id_maps = Some(maps.clone());
-                    let r = crate::archive::apply::apply_layer(dir, &mut rd, o);
-                    // Drain what is left, so the writer never blocks on a full pipe.
-                    let _ = std::io::copy(&mut rd, &mut std::io::sink());
-                    r
-                };
-                let put = self.put_layer_with(None, &PutLayerOptions::default(), &mut apply);
-                drop(apply);
+                let put =
+                    self.put_layer_mapped(None, &mut rd, &PutLayerOptions::default(), Some(maps));
+                // Closing the read end stops a writer the put left mid-stream.
+                drop(rd);
                 let wrote = writer.join().unwrap_or_else(|_| {
                     Err(crate::Error::invalid("the layer writer thread panicked"))
                 });

@@ -421,9 +421,7 @@ impl Store {
                     .iter()
                     .any(|m| m.id == src.id && m.count > 0)
             }
-            && !self
-                .driver
-                .is_mounted(&self.driver.layer_dir(&src.id).join("merged"));
+            && !self.driver.layer_mounted(&src.id);
         if !usable {
             tracing::debug!("layer {from}: not taken over (mounted, or not a container's own)");
             return Ok(None);

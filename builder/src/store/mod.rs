@@ -586,6 +586,17 @@ impl Store {
         tar: &mut dyn Read,
         opts: &PutLayerOptions,
     ) -> Result<Layer> {
+        self.put_layer_mapped(parent, tar, opts, None)
+    }
+    /// [`Store::put_layer`], storing the tar's owners shifted through `id_maps` (the
+    /// mapped top layer of an ID-mapped container, [`crate::idmap`]).
+    pub(crate) fn put_layer_mapped(
+        &self,
+        parent: Option<&str>,
+        tar: &mut dyn Read,
+        opts: &PutLayerOptions,
+        id_maps: Option<&crate::idmap::IdMappings>,
+    ) -> Result<Layer> {
         let ignore_chown = self.driver.opts.ignore_chown_errors
             || !crate::environment::Environment::get().keeps_owners();
         let opaque_xattr = self.driver.opaque_xattr();
@@ -595,6 +606,7 @@ impl Store {
                 o.tar_split = Some(ts);
                 o.ignore_chown_errors = ignore_chown;
                 o.opaque_xattr = opaque_xattr;
+                o.id_maps = id_maps.cloned();
                 crate::archive::apply::apply_layer(dir, tar, o)
             };
         self.put_layer_with(parent, opts, &mut apply)
@@ -777,13 +789,7 @@ impl Store {
     ) -> Result<ContainerRecord> {
         self.create_container_impl(names, image_id, "", auto_name, maps)
     }
-    /// The ID maps a layer's files are stored with (empty for an unshifted layer).
-    pub fn layer_id_maps(&self, id: &str) -> Result<crate::idmap::IdMappings> {
-        let l = self.layer(id)?;
-        Ok(crate::idmap::IdMappings::from_storage_json(
-            &l.uid_map, &l.gid_map,
-        ))
-    }
+
     /// `<root>/<driver>-containers/<id>/userdata`, created.
     pub fn container_dir(&self, id: &str) -> Result<PathBuf> {
         let c = self.container(id)?;

@@ -110,12 +110,14 @@ pub fn identity_from(euid: u32, egid: u32, env: &dyn Fn(&str) -> Option<String>)
     }
 }
 
-/// The ranges of `/etc/subuid`-format text for user `name` (or numeric `id`), in file order.
-pub fn parse_subid(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
+/// The ranges of `/etc/subuid`-format text for user `name` (or numeric `id`, when given), in
+/// file order; ranges of no IDs are left out.
+pub fn parse_subid(text: &str, name: &str, id: Option<u32>) -> Vec<(u32, u32)> {
+    let id = id.map(|i| i.to_string());
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.trim().split(':').collect();
-            if f.len() != 3 || !(f[0] == name || f[0] == id.to_string()) {
+            if f.len() != 3 || !(f[0] == name || Some(f[0]) == id.as_deref()) {
                 return None;
             }
             let (start, count) = (f[1].parse::<u32>().ok()?, f[2].parse::<u32>().ok()?);
@@ -220,8 +222,8 @@ impl Plan {
             .map(|u| u.name)
             .unwrap_or_else(|| uid.to_string());
         let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
-        let subu = parse_subid(&read("/etc/subuid"), &name, uid);
-        let subg = parse_subid(&read("/etc/subgid"), &name, gid);
+        let subu = parse_subid(&read("/etc/subuid"), &name, Some(uid));
+        let subg = parse_subid(&read("/etc/subgid"), &name, Some(gid));
         let tools = find_in_path("newuidmap").is_some() && find_in_path("newgidmap").is_some();
         let (method, warning) = if subu.is_empty() || subg.is_empty() {
             let which = match (subu.is_empty(), subg.is_empty()) {
@@ -454,11 +456,11 @@ mod tests {
     fn subid_ranges_and_maps() {
         let text = "alice:100000:65536\nbob:165536:65536\n1000:300000:10\nbad line\nalice:x:1\n";
         assert_eq!(
-            parse_subid(text, "alice", 1000),
+            parse_subid(text, "alice", Some(1000)),
             vec![(100000, 65536), (300000, 10)]
         );
-        assert!(parse_subid(text, "carol", 1002).is_empty());
-        let m = rootless_map(1000, &parse_subid(text, "alice", 1000));
+        assert!(parse_subid(text, "carol", Some(1002)).is_empty());
+        let m = rootless_map(1000, &parse_subid(text, "alice", Some(1000)));
         assert_eq!(
             m.iter()
                 .map(|m| (m.container_id, m.host_id, m.size))

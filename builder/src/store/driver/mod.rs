@@ -222,6 +222,14 @@ impl Driver {
         }
     }
 
+    /// Whether layer `id` is mounted now (overlay: at `<home>/<id>/merged`; vfs: never).
+    pub fn layer_mounted(&self, id: &str) -> bool {
+        match self.kind {
+            DriverKind::Overlay => mountinfo::is_mount_point(&self.home.join(id).join("merged")),
+            DriverKind::Vfs => false,
+        }
+    }
+
     /// Whether `path` is currently a mount of this driver's kind (vfs: never).
     pub fn is_mounted(&self, path: &Path) -> bool {
         match self.kind {
