@@ -146,6 +146,10 @@ pub struct GlobalArgs {
 }
 
 /// The subcommands.
+// Parsed once per process and moved into its verb: the size of the largest argument struct
+// costs nothing worth boxing each verb's arguments for (only `bud`'s are boxed, being far
+// the largest).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Add the contents of files, URLs or directories to a container.
