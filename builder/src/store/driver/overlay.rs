@@ -80,6 +80,7 @@ pub fn rootless_overlay() -> RootlessOverlay {
 
 pub(super) fn init(d: &Driver) -> Result<()> {
     mkdir_all(&d.home, 0o700)?;
+    super::mark_top_dir(&d.home);
     mkdir_all(&d.home.join("l"), 0o755)
 }
 

@@ -14,7 +14,10 @@ use crate::store::paths::{mkdir_all, remove_all};
 
 pub(super) fn init(d: &Driver) -> Result<()> {
     mkdir_all(&d.home, 0o700)?;
-    mkdir_all(&d.home.join("dir"), 0o700)
+    let dirs = d.home.join("dir");
+    mkdir_all(&dirs, 0o700)?;
+    super::mark_top_dir(&dirs);
+    Ok(())
 }
 
 pub(super) fn create(d: &Driver, id: &str, parent: Option<&str>) -> Result<()> {
