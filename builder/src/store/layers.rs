@@ -322,7 +322,18 @@ impl Store {
             .into());
         }
         let _ = self.driver.put(id);
-        self.driver.remove(id)?;
+        match self.driver.stage_removal(id) {
+            Ok(None) => {}
+            Ok(Some(s)) => self
+                .staged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((std::thread::current().id(), s)),
+            Err(e) => {
+                tracing::debug!("moving layer {id} aside: {e}; deleting it in place");
+                self.driver.remove(id)?;
+            }
+        }
         paths::remove_all(&self.paths.tar_split(id))?;
         paths::remove_all(&self.paths.layer_data_dir(id))
     }

@@ -71,6 +71,37 @@ pub fn lock(path: &Path, kind: LockKind) -> Result<LockGuard> {
     })
 }
 
+/// Lock the existing file `path` exclusively without waiting: `None` when another holder
+/// has a lock on it.
+pub fn try_lock_exclusive(path: &Path) -> Result<Option<LockGuard>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .at("opening lock file", path)?;
+    let fl = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    loop {
+        match fcntl(file.as_raw_fd(), FcntlArg::F_OFD_SETLK(&fl)) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN | Errno::EACCES) => return Ok(None),
+            Err(e) => return Err(std::io::Error::from(e)).at("locking", path),
+        }
+    }
+    Ok(Some(LockGuard {
+        file,
+        path: path.to_path_buf(),
+        kind: LockKind::Exclusive,
+    }))
+}
+
 /// Create the lock file if it does not exist (mode 0644), without locking it.
 pub fn ensure_lock_file(path: &Path) -> Result<()> {
     open_lock_file(path).map(|_| ())

@@ -7,6 +7,7 @@
 //! <root>/<driver>-containers/containers.json, containers.lock, <id>/userdata/
 //! <root>/overlay/<id>/{diff,work,merged,link,lower}, <root>/overlay/l/<short> -> ../<id>/diff
 //! <root>/vfs/dir/<id>/
+//! <root>/<driver>/tempdirs/temp-dir-<n>/, lock-<n>   (layer directories being deleted)
 //! <runroot>/<driver>-layers/mountpoints.json, <runroot>/<driver>-containers/<id>/userdata/
 //! ```
 //!
@@ -20,7 +21,9 @@
 //! deleted) is flagged `incomplete` in layers.json first; `Store::open` deletes incomplete
 //! layers left by a killed process, and finishes removing the containers whose layer that was
 //! or whose layer is gone (a container's layer goes before its record, so a killed `rm` leaves
-//! such a record).
+//! such a record). A deleted layer's directory is moved into `tempdirs` under the locks and
+//! deleted after they are released (containers/storage's `internal/tempdir` layout, see
+//! [`driver::tempdirs`]); `Store::open` deletes what a killed deletion left there.
 //!
 //! JSON is written as Go's `encoding/json` writes c/storage's structs (field order, omitted
 //! empty fields, `\u003c`-style escapes, RFC 3339 times without trailing zeros), so the files
@@ -499,6 +502,9 @@ pub struct Store {
     opts: StoreOptions,
     paths: paths::Paths,
     driver: driver::Driver,
+    /// Layer directories moved aside under the locks, to delete once they are released
+    /// (by the thread that moved them: see [`Store::finish_removals`]).
+    staged: std::sync::Mutex<Vec<(std::thread::ThreadId, driver::tempdirs::Staged)>>,
 }
 
 impl Store {
@@ -525,10 +531,35 @@ impl Store {
             opts: opts.clone(),
             paths,
             driver,
+            staged: Default::default(),
         };
         store.init_dirs()?;
         store.cleanup_incomplete()?;
+        store.finish_removals()?;
         Ok(store)
+    }
+
+    /// Delete the layer directories this thread moved aside while it held the store's
+    /// locks (`driver::tempdirs`); called by each deleting operation once its locks are
+    /// released. Other threads' are theirs to delete: a `bud` stage's container being
+    /// deleted in the background is not waited for by the next commit.
+    fn finish_removals(&self) -> Result<()> {
+        let me = std::thread::current().id();
+        let mine: Vec<driver::tempdirs::Staged> = {
+            let mut all = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            let (mine, others) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|(t, _)| *t == me);
+            *all = others;
+            mine.into_iter().map(|(_, s)| s).collect()
+        };
+        let mut first = None;
+        for s in mine {
+            if let Err(e) = s.finish() {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
@@ -634,7 +665,9 @@ impl Store {
     }
     /// Delete a layer no image, container or other layer uses.
     pub fn delete_layer(&self, id: &str) -> Result<()> {
-        self.delete_layer_impl(id)
+        let r = self.delete_layer_impl(id);
+        let f = self.finish_removals();
+        r.and(f)
     }
     /// Write the layer's uncompressed tar (from tar-split when the layer has one, else by
     /// computing its change set against the parent) to `w`.
@@ -743,7 +776,9 @@ impl Store {
     /// Delete an image and those of its layers no other image or container uses (returned).
     /// Refuses (naming them) when containers use it.
     pub fn delete_image(&self, id: &str) -> Result<Vec<String>> {
-        self.delete_image_impl(id)
+        let r = self.delete_image_impl(id);
+        let f = self.finish_removals();
+        r.and_then(|v| f.map(|()| v))
     }
 
     // ---- containers ----
@@ -814,7 +849,17 @@ impl Store {
     }
     /// Unmount and delete a container, its layer and its directories.
     pub fn delete_container(&self, id: &str) -> Result<()> {
-        self.delete_container_impl(id)
+        let r = self.delete_container_impl(id);
+        let f = self.finish_removals();
+        r.and(f)
+    }
+}
+
+impl Drop for Store {
+    /// Whatever a failed operation moved aside and did not delete yet.
+    fn drop(&mut self) {
+        let all = std::mem::take(self.staged.get_mut().unwrap_or_else(|e| e.into_inner()));
+        drop(all);
     }
 }
 

@@ -553,6 +553,13 @@ pub fn assert_store_consistent(ctx: &TestContext) {
             );
         }
     }
+    // Layer directories moved aside for deletion (containers/storage's `tempdirs`): none
+    // may be left once the operation that moved them is over, or the next open recovered.
+    let tempdirs = ctx.root.join(d).join("tempdirs");
+    if let Ok(entries) = fs::read_dir(&tempdirs) {
+        let left: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "left in {}: {left:?}", tempdirs.display());
+    }
     let layer_dir = match d.as_str() {
         "vfs" => ctx.root.join("vfs/dir"),
         other => ctx.root.join(other),
@@ -561,6 +568,9 @@ pub fn assert_store_consistent(ctx: &TestContext) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name == "l" || name.starts_with('.') || !e.path().is_dir() {
+                continue;
+            }
+            if name == "tempdirs" {
                 continue;
             }
             assert!(

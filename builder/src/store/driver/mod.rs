@@ -5,6 +5,7 @@
 //! - `vfs`: `<root>/vfs/dir/<id>/` holds the full tree; "mounting" returns the directory.
 pub mod mountinfo;
 pub mod overlay;
+pub mod tempdirs;
 pub mod vfs;
 
 use std::path::{Path, PathBuf};
@@ -127,9 +128,13 @@ impl Driver {
     /// Create the driver's home directories.
     pub fn init(&self) -> Result<()> {
         match self.kind {
-            DriverKind::Overlay => overlay::init(self),
-            DriverKind::Vfs => vfs::init(self),
+            DriverKind::Overlay => overlay::init(self)?,
+            DriverKind::Vfs => vfs::init(self)?,
         }
+        if let Err(e) = tempdirs::recover(&self.home) {
+            tracing::debug!("removing what interrupted removals left: {e}");
+        }
+        Ok(())
     }
 
     /// Create the directories of a new layer on top of `parent`.
@@ -146,6 +151,15 @@ impl Driver {
             DriverKind::Overlay => overlay::remove(self, id),
             DriverKind::Vfs => vfs::remove(self, id),
         }
+    }
+
+    /// Move a layer's directories out of the driver's namespace (and, for overlay, remove
+    /// its `l/` link) for deletion later: see [`tempdirs`]. `None` when it has none.
+    pub fn stage_removal(&self, id: &str) -> Result<Option<tempdirs::Staged>> {
+        if self.kind == DriverKind::Overlay {
+            overlay::unlink(self, id);
+        }
+        tempdirs::stage(&self.home, &self.layer_dir(id))
     }
 
     /// Whether the layer's directory exists.

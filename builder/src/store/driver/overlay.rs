@@ -159,6 +159,13 @@ fn lower_for_child(d: &Driver, parent: &str) -> Result<String> {
 }
 
 pub(super) fn remove(d: &Driver, id: &str) -> Result<()> {
+    unlink(d, id);
+    remove_all(&d.home.join(id))
+}
+
+/// Remove the layer's `l/` link and unmount its `merged` if mounted: what removal does
+/// before the directory goes.
+pub(super) fn unlink(d: &Driver, id: &str) {
     let dir = d.home.join(id);
     if let Ok(lid) = fs::read_to_string(dir.join("link")) {
         let lid = lid.trim();
@@ -171,7 +178,6 @@ pub(super) fn remove(d: &Driver, id: &str) -> Result<()> {
     if mountinfo::is_mount_point(&merged) {
         let _ = umount2(&merged, MntFlags::MNT_DETACH);
     }
-    remove_all(&dir)
 }
 
 /// Make the driver home a private bind mount (c/storage `mount.MakePrivate(home)`), so our

@@ -1,0 +1,198 @@
+//! Deferred removal of layer directories, in containers/storage's `internal/tempdir` layout.
+//!
+//! Deleting a layer renames its directory, while the store's locks are held, into
+//! `<driver home>/tempdirs/temp-dir-<n>/`, with `<driver home>/tempdirs/lock-<n>` locked by
+//! this process; the tree itself is deleted once the locks are released. A big deletion (a
+//! vfs container holding a copy of a toolchain image: thousands of files) then no longer
+//! holds up the other writers of the store, and `bud` removes a finished stage's container
+//! while the next stage commits.
+//!
+//! A process killed in between leaves the pair behind, out of every layer's path. The next
+//! store open removes each pair whose lock nobody holds, as containers/storage's
+//! `RecoverStaleDirs` does (a lock file without its directory, or a directory without its
+//! lock file, is stale too).
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoResultExt, Result};
+use crate::store::lock::{self, LockGuard, LockKind};
+use crate::store::paths::{mkdir_all, remove_all};
+
+const ROOT: &str = "tempdirs";
+const LOCK_PREFIX: &str = "lock-";
+const DIR_PREFIX: &str = "temp-dir-";
+
+/// A directory moved out of the way and not deleted yet. Deleted by [`Staged::finish`], or
+/// (errors ignored) when dropped.
+#[derive(Debug)]
+pub struct Staged {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    guard: Option<LockGuard>,
+}
+
+/// Move `what` (a layer's directory) into a fresh temp dir under `<home>/tempdirs`.
+/// `None` when `what` does not exist.
+pub fn stage(home: &Path, what: &Path) -> Result<Option<Staged>> {
+    match fs::symlink_metadata(what) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).at("inspecting", what),
+        Ok(_) => {}
+    }
+    let root = home.join(ROOT);
+    mkdir_all(&root, 0o700)?;
+    let (n, lock_path) = loop {
+        let n = format!("{:016x}", rand::random::<u64>());
+        let p = root.join(format!("{LOCK_PREFIX}{n}"));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&p)
+        {
+            Ok(_) => break (n, p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).at("creating", &p),
+        }
+    };
+    let staged = Staged {
+        dir: root.join(format!("{DIR_PREFIX}{n}")),
+        guard: Some(lock::lock(&lock_path, LockKind::Exclusive)?),
+        lock_path,
+    };
+    fs::create_dir(&staged.dir).at("creating directory", &staged.dir)?;
+    let name = what.file_name().unwrap_or(std::ffi::OsStr::new("layer"));
+    if let Err(e) = fs::rename(what, staged.dir.join(name)) {
+        staged.finish()?;
+        return Err(e).at("moving aside for removal", what);
+    }
+    Ok(Some(staged))
+}
+
+impl Staged {
+    /// Delete the moved directory, then the lock file, then let the lock go.
+    pub fn finish(mut self) -> Result<()> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> Result<()> {
+        let Some(guard) = self.guard.take() else {
+            return Ok(());
+        };
+        remove_all(&self.dir)?;
+        let r = fs::remove_file(&self.lock_path);
+        drop(guard);
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).at("removing", &self.lock_path)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            tracing::debug!("deleting {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// Delete what killed processes left under `<home>/tempdirs`: every pair whose lock can be
+/// taken without waiting.
+pub fn recover(home: &Path) -> Result<()> {
+    let root = home.join(ROOT);
+    let rd = match fs::read_dir(&root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.at("reading directory", &root)?,
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for e in rd {
+        let e = e.at("reading directory", &root)?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name
+            .strip_prefix(LOCK_PREFIX)
+            .or_else(|| name.strip_prefix(DIR_PREFIX))
+        {
+            ids.insert(n.to_string());
+        }
+    }
+    for n in ids {
+        let lock_path = root.join(format!("{LOCK_PREFIX}{n}"));
+        let guard = if lock_path.exists() {
+            match lock::try_lock_exclusive(&lock_path)? {
+                Some(g) => Some(g),
+                // Its owner is still deleting it.
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let dir = root.join(format!("{DIR_PREFIX}{n}"));
+        tracing::debug!("removing {} left by an interrupted removal", dir.display());
+        remove_all(&dir)?;
+        remove_all(&lock_path)?;
+        drop(guard);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_trees_leave_their_path_at_once_and_are_deleted_later() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path();
+        let layer = home.join("dir/abc");
+        fs::create_dir_all(layer.join("sub")).unwrap();
+        fs::write(layer.join("sub/f"), b"x").unwrap();
+        assert!(stage(home, &home.join("dir/missing")).unwrap().is_none());
+
+        let s = stage(home, &layer).unwrap().unwrap();
+        assert!(!layer.exists());
+        let root = home.join(ROOT);
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 2);
+        // The owner holds the lock: recovery leaves the pair alone.
+        recover(home).unwrap();
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 2);
+        s.finish().unwrap();
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+
+        // Dropped unfinished: deleted all the same.
+        fs::create_dir_all(layer.join("sub")).unwrap();
+        drop(stage(home, &layer).unwrap());
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn recovery_deletes_what_a_killed_process_left() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path();
+        let root = home.join(ROOT);
+        // A pair whose owner died (its lock is free), a directory without its lock file,
+        // and a lock file without its directory.
+        for n in ["1", "2"] {
+            fs::create_dir_all(root.join(format!("temp-dir-{n}/layer/sub"))).unwrap();
+            fs::write(root.join(format!("temp-dir-{n}/layer/sub/f")), b"x").unwrap();
+        }
+        fs::set_permissions(
+            root.join("temp-dir-1/layer"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o555),
+        )
+        .unwrap();
+        fs::write(root.join("lock-1"), b"").unwrap();
+        fs::write(root.join("lock-3"), b"").unwrap();
+        fs::write(root.join("unrelated"), b"").unwrap();
+        recover(home).unwrap();
+        let left: Vec<String> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["unrelated".to_string()]);
+    }
+}
