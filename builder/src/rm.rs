@@ -6,6 +6,12 @@ use crate::store::Store;
 impl Builder {
     /// Unmount (every reference) and delete the container, its layer and its directories.
     pub fn delete(self, store: &Store) -> Result<()> {
+        self.remove_container(store)
+    }
+
+    /// [`Builder::delete`] through a shared reference; the value names a removed container
+    /// afterwards.
+    pub fn remove_container(&self, store: &Store) -> Result<()> {
         if self.is_detached() {
             return Ok(());
         }

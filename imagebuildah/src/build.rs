@@ -561,6 +561,7 @@ fn build_once(
     let deps: Vec<Vec<usize>> = (0..plan.stages.len())
         .map(|i| stage_dependencies(&plan, i, &global, &wanted))
         .collect();
+    let reaper = Reaper::new(&deps, &wanted, target, opts.remove_containers);
     // One stage: its working container, its image when a later stage or the build uses one.
     let build_stage = |i: usize| -> Result<()> {
         let stage = &plan.stages[i];
@@ -612,6 +613,9 @@ fn build_once(
         } else {
             ex.run_steps(total)
         };
+        if run.is_ok() {
+            reaper.past_steps(i, &deps[i]);
+        }
         let created_by = ex.last_created_by.clone();
         let deferred_push = ex.deferred_cache_push.take();
         let mut b = ex.builder;
@@ -661,9 +665,30 @@ fn build_once(
             builder: b,
             image_id,
         });
+        if ok.is_ok() {
+            reaper.succeeded(i);
+        }
         ok
     };
-    let result = crate::schedule::run_stages(&deps, &wanted, opts.jobs, &stop, &build_stage)
+    let result = std::thread::scope(|s| {
+        let rx = reaper.start();
+        s.spawn(|| {
+            for d in rx {
+                if let Some(o) = done[d].get() {
+                    match o.builder.remove_container(store) {
+                        Ok(()) => tracing::debug!(
+                            "removed the container of stage {d}: no stage needs it any more"
+                        ),
+                        Err(e) => tracing::debug!("removing the container of stage {d}: {e}"),
+                    }
+                }
+            }
+        });
+        let r = crate::schedule::run_stages(&deps, &wanted, opts.jobs, &stop, &build_stage);
+        reaper.stop();
+        r
+    });
+    let result = result
         .map_err(|f| {
             if opts.jobs == 1 {
                 f.error
@@ -696,7 +721,12 @@ fn build_once(
         .unwrap_or_else(|e| e.into_inner());
     let ok = result.is_ok();
     if (ok && opts.remove_containers) || (!ok && opts.force_remove) {
-        for o in done.into_iter().flatten() {
+        for (_, o) in done
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !reaper.reaped(*i))
+        {
+            let Some(o) = o else { continue };
             if let Err(e) = o.builder.delete(store) {
                 tracing::debug!("removing a build container: {e}");
             }
@@ -946,5 +976,90 @@ COPY --from=$S /x /x
             stage_dependencies(&plan, 3, &g, &[true, false, true, true]),
             [0, 2]
         );
+    }
+}
+
+/// Deletes, while the build goes on, the container of each stage the build no longer needs:
+/// the stage succeeded, is not the target, and every stage that uses it (COPY --from,
+/// RUN --mount from=, or any stage whose references are only known when it runs) is past its
+/// steps. A later FROM of it uses its image, not its container. On `bud` with `--rm` (the
+/// default), as buildah removes the containers of the stages that succeeded; the final
+/// container and any that fail keep the rules of the end of the build.
+struct Reaper {
+    enabled: bool,
+    target: usize,
+    /// For each stage, the wanted stages that use it.
+    users: Vec<Vec<usize>>,
+    past_steps: Vec<std::sync::atomic::AtomicBool>,
+    succeeded: Vec<std::sync::atomic::AtomicBool>,
+    reaped: Vec<std::sync::atomic::AtomicBool>,
+    tx: Mutex<Option<std::sync::mpsc::Sender<usize>>>,
+}
+
+impl Reaper {
+    fn new(deps: &[Vec<usize>], wanted: &[bool], target: usize, enabled: bool) -> Reaper {
+        let n = deps.len();
+        let flags = || (0..n).map(|_| AtomicBool::new(false)).collect::<Vec<_>>();
+        Reaper {
+            enabled,
+            target,
+            users: (0..n)
+                .map(|d| {
+                    (0..n)
+                        .filter(|&j| j != d && wanted[j] && deps[j].contains(&d))
+                        .collect()
+                })
+                .collect(),
+            past_steps: flags(),
+            succeeded: flags(),
+            reaped: flags(),
+            tx: Mutex::new(None),
+        }
+    }
+
+    /// The channel the deleting thread reads until [`Reaper::stop`].
+    fn start(&self) -> std::sync::mpsc::Receiver<usize> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    fn stop(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Stage `i` ran all its steps: the stages it used may be done with.
+    fn past_steps(&self, i: usize, used: &[usize]) {
+        self.past_steps[i].store(true, std::sync::atomic::Ordering::SeqCst);
+        for &d in used {
+            self.offer(d);
+        }
+    }
+
+    /// Stage `i` is built (and committed when it had to be).
+    fn succeeded(&self, i: usize) {
+        self.succeeded[i].store(true, std::sync::atomic::Ordering::SeqCst);
+        self.offer(i);
+    }
+
+    fn reaped(&self, i: usize) -> bool {
+        self.reaped[i].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn offer(&self, d: usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.enabled
+            || d == self.target
+            || !self.succeeded[d].load(SeqCst)
+            || !self.users[d].iter().all(|&j| self.past_steps[j].load(SeqCst))
+            || self.reaped[d].swap(true, SeqCst)
+        {
+            return;
+        }
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if tx.as_ref().is_none_or(|tx| tx.send(d).is_err()) {
+            // No deleting thread: the end of the build deletes it.
+            self.reaped[d].store(false, SeqCst);
+        }
     }
 }

@@ -10,6 +10,7 @@ mod common;
 
 mod bud;
 mod bud_adopt;
+mod bud_reap;
 mod bud_cache;
 mod bud_cache_registry;
 mod bud_flags;
