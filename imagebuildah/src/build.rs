@@ -670,7 +670,7 @@ fn build_once(
         }
         ok
     };
-    let result = std::thread::scope(|s| {
+    let failure = std::thread::scope(|s| {
         let rx = reaper.start();
         s.spawn(|| {
             for d in rx {
@@ -686,9 +686,10 @@ fn build_once(
         });
         let r = crate::schedule::run_stages(&deps, &wanted, opts.jobs, &stop, &build_stage);
         reaper.stop();
-        r
+        r.err()
     });
-    let result = result
+    let result = failure
+        .map_or(Ok(()), Err)
         .map_err(|f| {
             if opts.jobs == 1 {
                 f.error
