@@ -488,12 +488,18 @@ fn assert_no_layers(ctx: &TestContext, case: &str) {
         let left: Vec<_> = rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "l" && !n.starts_with('.'))
+            .filter(|n| n != "l" && n != "tempdirs" && !n.starts_with('.'))
             .collect();
         assert!(
             left.is_empty(),
             "case {case}: layer directories left: {left:?}"
         );
+    }
+    // Nor any being deleted.
+    let tempdirs = ctx.root.join(&ctx.driver).join("tempdirs");
+    if let Ok(rd) = fs::read_dir(&tempdirs) {
+        let left: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "case {case}: left in tempdirs: {left:?}");
     }
 }
 
