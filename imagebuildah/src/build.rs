@@ -1052,7 +1052,9 @@ impl Reaper {
         if !self.enabled
             || d == self.target
             || !self.succeeded[d].load(SeqCst)
-            || !self.users[d].iter().all(|&j| self.past_steps[j].load(SeqCst))
+            || !self.users[d]
+                .iter()
+                .all(|&j| self.past_steps[j].load(SeqCst))
             || self.reaped[d].swap(true, SeqCst)
         {
             return;

@@ -10,10 +10,10 @@ mod common;
 
 mod bud;
 mod bud_adopt;
-mod bud_reap;
 mod bud_cache;
 mod bud_cache_registry;
 mod bud_flags;
+mod bud_reap;
 mod commit;
 mod concurrency;
 mod docs;

@@ -283,7 +283,10 @@ mod tests {
     fn layer_parents_are_top_directories_on_ext4() {
         let d = tempfile::tempdir().unwrap();
         let ext = rustix::fs::statfs(d.path()).unwrap().f_type as i64 == 0xEF53;
-        for (kind, dir) in [(DriverKind::Vfs, "vfs/dir"), (DriverKind::Overlay, "overlay")] {
+        for (kind, dir) in [
+            (DriverKind::Vfs, "vfs/dir"),
+            (DriverKind::Overlay, "overlay"),
+        ] {
             let paths = Paths {
                 root: d.path().to_path_buf(),
                 run_root: d.path().join("run"),

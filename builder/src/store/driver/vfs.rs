@@ -66,11 +66,17 @@ pub(super) fn get(d: &Driver, id: &str) -> Result<PathBuf> {
 /// toolchain image), so this is most of a vfs `from`. One thread walks the tree and creates
 /// the directories; the entries of each directory go, a batch at a time, to workers (one per
 /// CPU, at most 4) that copy the data in the kernel (`copy_file_range`) and set owners, modes,
-/// xattrs and times through the open descriptor. Hard links are made once every file is in
-/// place, directory modes and times last.
+/// xattrs and times through the open descriptor; when they fall behind, the walker copies a
+/// batch itself. Hard links are made once every file is in place, directory modes and times
+/// last.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    copy_tree_with(src, dst, workers, MAX_QUEUED)
+}
+
+fn copy_tree_with(src: &Path, dst: &Path, workers: usize, max_queued: usize) -> Result<()> {
     let shared = Shared {
+        max_queued,
         batches: Mutex::new(Batches {
             queue: VecDeque::new(),
             walking: true,
@@ -79,10 +85,6 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
         links: Mutex::new(Links::default()),
-        owner: (
-            rustix::process::geteuid().as_raw(),
-            rustix::process::getegid().as_raw(),
-        ),
     };
     let mut dirs: Vec<(PathBuf, fs::Metadata)> = Vec::new();
     std::thread::scope(|s| {
@@ -117,6 +119,9 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 /// The non-directory entries of one directory: (source, destination) pairs.
 type Batch = Vec<(PathBuf, PathBuf)>;
 
+/// Batches the walker queues before it copies one itself.
+const MAX_QUEUED: usize = 64;
+
 struct Batches {
     queue: VecDeque<Batch>,
     /// The walker may still add batches.
@@ -137,8 +142,8 @@ struct Shared {
     failed: AtomicBool,
     error: Mutex<Option<crate::Error>>,
     links: Mutex<Links>,
-    /// Who owns a file this process creates: owners equal to it need no chown.
-    owner: (u32, u32),
+    /// Batches the walker queues before it copies one itself.
+    max_queued: usize,
 }
 
 impl Shared {
@@ -150,14 +155,24 @@ impl Shared {
         self.ready.notify_all();
     }
 
-    fn push(&self, batch: Batch) {
+    /// Queue a batch, or, when the workers are that far behind, copy it here (which also
+    /// bounds the memory a huge tree's walk takes).
+    fn push(&self, batch: Batch) -> Result<()> {
         if batch.is_empty() {
-            return;
+            return Ok(());
         }
         let mut b = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-        b.queue.push_back(batch);
+        if b.queue.len() < self.max_queued {
+            b.queue.push_back(batch);
+            drop(b);
+            self.ready.notify_one();
+            return Ok(());
+        }
         drop(b);
-        self.ready.notify_one();
+        for (src, dst) in batch {
+            copy_leaf(&src, &dst, self)?;
+        }
+        Ok(())
     }
 
     fn next(&self) -> Option<Batch> {
@@ -222,8 +237,8 @@ fn walk(
             batch.push(pair);
         }
     }
-    shared.push(batch);
     dirs.push((dst.to_path_buf(), m));
+    shared.push(batch)?;
     for (s, d) in subdirs {
         walk(&s, &d, shared, dirs)?;
     }
@@ -248,7 +263,7 @@ fn copy_leaf(src: &Path, dst: &Path, shared: &Shared) -> Result<()> {
         }
     }
     if ft.is_file() {
-        return copy_file(src, dst, &m, shared.owner);
+        return copy_file(src, dst, &m);
     }
     if ft.is_symlink() {
         let target = fs::read_link(src).at("reading link", src)?;
@@ -280,7 +295,7 @@ fn copy_leaf(src: &Path, dst: &Path, shared: &Shared) -> Result<()> {
 }
 
 /// A regular file: the data copied in the kernel, the rest set through the descriptor.
-fn copy_file(src: &Path, dst: &Path, m: &fs::Metadata, owner: (u32, u32)) -> Result<()> {
+fn copy_file(src: &Path, dst: &Path, m: &fs::Metadata) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt as _};
     let mut from = fs::OpenOptions::new()
         .read(true)
@@ -294,15 +309,13 @@ fn copy_file(src: &Path, dst: &Path, m: &fs::Metadata, owner: (u32, u32)) -> Res
         .open(dst)
         .at("creating", dst)?;
     copy_data(&mut from, &mut to, m.len()).at("copying file to", dst)?;
-    if (m.uid(), m.gid()) != owner {
-        rustix::fs::fchown(
-            &to,
-            Some(rustix::fs::Uid::from_raw(m.uid())),
-            Some(rustix::fs::Gid::from_raw(m.gid())),
-        )
-        .map_err(std::io::Error::from)
-        .at("changing owner of", dst)?;
-    }
+    rustix::fs::fchown(
+        &to,
+        Some(rustix::fs::Uid::from_raw(m.uid())),
+        Some(rustix::fs::Gid::from_raw(m.gid())),
+    )
+    .map_err(std::io::Error::from)
+    .at("changing owner of", dst)?;
     // After chown, which clears setuid/setgid.
     to.set_permissions(fs::Permissions::from_mode(m.mode() & 0o7777))
         .at("setting mode of", dst)?;
@@ -500,31 +513,44 @@ mod tests {
             let dir = src.join(format!("d{i}/sub"));
             fs::create_dir_all(&dir).unwrap();
             for j in 0..15 {
-                fs::write(dir.join(format!("f{j}")), format!("{i}/{j}").repeat(j * 100)).unwrap();
+                fs::write(
+                    dir.join(format!("f{j}")),
+                    format!("{i}/{j}").repeat(j * 100),
+                )
+                .unwrap();
             }
             if i > 0 {
                 fs::hard_link(src.join("d0/sub/f3"), dir.join("link")).unwrap();
             }
         }
-        let dst = d.path().join("dst");
-        copy_tree(&src, &dst).unwrap();
-        let ino = fs::metadata(dst.join("d0/sub/f3")).unwrap().ino();
-        for i in 0..60 {
-            for j in 0..15 {
-                let f = dst.join(format!("d{i}/sub/f{j}"));
-                assert_eq!(fs::read_to_string(&f).unwrap(), format!("{i}/{j}").repeat(j * 100));
+        // One worker that may fall behind a walker allowed one queued batch: the walker
+        // copies batches too. Then the defaults.
+        for (name, workers, queued) in [("dst1", 1, 1), ("dst", 4, MAX_QUEUED)] {
+            let dst = d.path().join(name);
+            copy_tree_with(&src, &dst, workers, queued).unwrap();
+            let ino = fs::metadata(dst.join("d0/sub/f3")).unwrap().ino();
+            for i in 0..60 {
+                for j in 0..15 {
+                    let f = dst.join(format!("d{i}/sub/f{j}"));
+                    let want = format!("{i}/{j}").repeat(j * 100);
+                    assert_eq!(fs::read_to_string(&f).unwrap(), want);
+                }
+                if i > 0 {
+                    let link = dst.join(format!("d{i}/sub/link"));
+                    assert_eq!(fs::metadata(link).unwrap().ino(), ino);
+                }
             }
-            if i > 0 {
-                assert_eq!(fs::metadata(dst.join(format!("d{i}/sub/link"))).unwrap().ino(), ino);
-            }
+            assert_eq!(fs::metadata(dst.join("d0/sub/f3")).unwrap().nlink(), 60);
         }
-        assert_eq!(fs::metadata(dst.join("d0/sub/f3")).unwrap().nlink(), 60);
 
         // A destination entry that already exists makes one worker fail: the error names it.
         let dst2 = d.path().join("dst2");
         fs::create_dir(&dst2).unwrap();
         let e = copy_tree(&src, &dst2).unwrap_err().to_string();
-        assert!(e.contains("creating directory") && e.contains("dst2"), "{e}");
+        assert!(
+            e.contains("creating directory") && e.contains("dst2"),
+            "{e}"
+        );
         // A file whose copy's path is too long fails in a worker: that error is the result.
         let mut deep = src.join("d9");
         for _ in 0..18 {
@@ -535,12 +561,18 @@ mod tests {
         let far = d.path().join("l".repeat(250));
         fs::create_dir(&far).unwrap();
         let e = copy_tree(&src, &far.join("dst")).unwrap_err().to_string();
-        assert!(e.starts_with("creating ") && e.contains(&"f".repeat(250)), "{e}");
+        assert!(
+            e.starts_with("creating ") && e.contains(&"f".repeat(250)),
+            "{e}"
+        );
         remove_all(&src.join("d9")).unwrap();
         fs::remove_file(src.join("d7/sub/f4")).unwrap();
         std::os::unix::net::UnixListener::bind(src.join("d7/sub/f4")).unwrap();
         let dst3 = d.path().join("dst3");
         copy_tree(&src, &dst3).unwrap();
-        assert!(fs::symlink_metadata(dst3.join("d7/sub/f4")).unwrap().file_type().is_socket());
+        assert!(fs::symlink_metadata(dst3.join("d7/sub/f4"))
+            .unwrap()
+            .file_type()
+            .is_socket());
     }
 }
