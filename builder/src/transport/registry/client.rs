@@ -60,6 +60,9 @@ pub(crate) struct Client {
     http: reqwest::Client,
     retry: RetryPolicy,
     state: Mutex<State>,
+    /// Held while a bearer token is fetched: concurrent requests (parallel blob uploads)
+    /// wait for the one fetch instead of each asking the realm for a token of its own.
+    token_fetch: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -339,6 +342,7 @@ impl Client {
             http,
             retry,
             state: Mutex::new(State::default()),
+            token_fetch: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -599,8 +603,12 @@ impl Client {
         let mut reauthed = false;
         let mut attempt = 0;
         loop {
-            if let Some(ch) = self.needs_token(scope) {
-                self.fetch_token(&ch, scope).await?;
+            if self.needs_token(scope).is_some() {
+                let _one = self.token_fetch.lock().await;
+                // Another request may have fetched it while this one waited.
+                if let Some(ch) = self.needs_token(scope) {
+                    self.fetch_token(&ch, scope).await?;
+                }
             }
             let mut req = make(&self.http, &base)?;
             if let Some(a) = self.auth_value(scope) {
