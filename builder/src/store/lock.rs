@@ -45,25 +45,13 @@ pub struct LockGuard {
 
 /// Open (creating with mode 0644, as containers/storage does) and lock `path`, waiting.
 pub fn lock(path: &Path, kind: LockKind) -> Result<LockGuard> {
-    let file = open_lock_file(path)?;
-    let l_type = match kind {
-        LockKind::Shared => libc::F_RDLCK,
-        LockKind::Exclusive => libc::F_WRLCK,
-    };
-    let fl = libc::flock {
-        l_type: l_type as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    loop {
-        match fcntl(file.as_raw_fd(), FcntlArg::F_OFD_SETLKW(&fl)) {
-            Ok(_) => break,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(std::io::Error::from(e)).at("locking", path),
-        }
-    }
+    lock_file(open_lock_file(path)?, path, kind)
+}
+
+/// Lock `file` (open for reading and writing, at `path`), waiting: e.g. a lock file just
+/// created with `create_new`.
+pub fn lock_file(file: File, path: &Path, kind: LockKind) -> Result<LockGuard> {
+    set_lock(&file, path, kind, true)?;
     Ok(LockGuard {
         file,
         path: path.to_path_buf(),
@@ -80,26 +68,41 @@ pub fn try_lock_exclusive(path: &Path) -> Result<Option<LockGuard>> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .at("opening lock file", path)?;
+    let kind = LockKind::Exclusive;
+    Ok(set_lock(&file, path, kind, false)?.then(|| LockGuard {
+        file,
+        path: path.to_path_buf(),
+        kind,
+    }))
+}
+
+/// Take an OFD lock on the whole of `file`; without `wait`, `false` when another holder has
+/// a conflicting one.
+fn set_lock(file: &File, path: &Path, kind: LockKind, wait: bool) -> Result<bool> {
+    let l_type = match kind {
+        LockKind::Shared => libc::F_RDLCK,
+        LockKind::Exclusive => libc::F_WRLCK,
+    };
     let fl = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
+        l_type: l_type as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: 0,
         l_len: 0,
         l_pid: 0,
     };
     loop {
-        match fcntl(file.as_raw_fd(), FcntlArg::F_OFD_SETLK(&fl)) {
-            Ok(_) => break,
+        let arg = if wait {
+            FcntlArg::F_OFD_SETLKW(&fl)
+        } else {
+            FcntlArg::F_OFD_SETLK(&fl)
+        };
+        match fcntl(file.as_raw_fd(), arg) {
+            Ok(_) => return Ok(true),
             Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN | Errno::EACCES) => return Ok(None),
+            Err(Errno::EAGAIN | Errno::EACCES) if !wait => return Ok(false),
             Err(e) => return Err(std::io::Error::from(e)).at("locking", path),
         }
     }
-    Ok(Some(LockGuard {
-        file,
-        path: path.to_path_buf(),
-        kind: LockKind::Exclusive,
-    }))
 }
 
 /// Create the lock file if it does not exist (mode 0644), without locking it.

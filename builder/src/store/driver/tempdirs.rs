@@ -42,23 +42,25 @@ pub fn stage(home: &Path, what: &Path) -> Result<Option<Staged>> {
     }
     let root = home.join(ROOT);
     mkdir_all(&root, 0o700)?;
-    let (n, lock_path) = loop {
+    let (n, lock_path, file) = loop {
         let n = format!("{:016x}", rand::random::<u64>());
         let p = root.join(format!("{LOCK_PREFIX}{n}"));
         match fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
             .open(&p)
         {
-            Ok(_) => break (n, p),
+            Ok(f) => break (n, p, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).at("creating", &p),
         }
     };
     let staged = Staged {
         dir: root.join(format!("{DIR_PREFIX}{n}")),
-        guard: Some(lock::lock(&lock_path, LockKind::Exclusive)?),
+        guard: Some(lock::lock_file(file, &lock_path, LockKind::Exclusive)?),
         lock_path,
     };
     fs::create_dir(&staged.dir).at("creating directory", &staged.dir)?;

@@ -169,7 +169,15 @@ impl Shared {
             return Ok(());
         }
         drop(b);
+        self.copy_batch(batch)
+    }
+
+    /// Copy a batch's entries, stopping early once any thread failed.
+    fn copy_batch(&self, batch: Batch) -> Result<()> {
         for (src, dst) in batch {
+            if self.failed.load(Ordering::Relaxed) {
+                break;
+            }
             copy_leaf(&src, &dst, self)?;
         }
         Ok(())
@@ -193,14 +201,9 @@ impl Shared {
 
     fn work(&self) {
         while let Some(batch) = self.next() {
-            for (src, dst) in batch {
-                if self.failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                if let Err(e) = copy_leaf(&src, &dst, self) {
-                    self.fail(e);
-                    return;
-                }
+            if let Err(e) = self.copy_batch(batch) {
+                self.fail(e);
+                return;
             }
         }
     }
