@@ -949,37 +949,6 @@ fn export(store: &Store, b: &mut Builder, spec: &BuildOutputSpec) -> Result<()> 
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stage_dependencies_follow_from_copy_and_mounts() {
-        let file = "FROM busybox AS a
-FROM busybox AS b
-RUN --mount=type=bind,from=a,target=/a true
-FROM a AS c
-COPY --from=b /x /x
-COPY f$Z /f
-FROM busybox AS d
-ARG S=a
-COPY --from=$S /x /x
-";
-        let plan = crate::stage::from_files(&[("C".into(), file.into())]).unwrap();
-        let g = BTreeMap::new();
-        let all = [true; 4];
-        assert!(stage_dependencies(&plan, 0, &g, &all).is_empty());
-        assert_eq!(stage_dependencies(&plan, 1, &g, &all), [0]);
-        // A `$` outside a --from is no reason to wait.
-        assert_eq!(stage_dependencies(&plan, 2, &g, &all), [0, 1]);
-        // A --from only the stage's own ARG expands: every earlier stage the build makes.
-        assert_eq!(
-            stage_dependencies(&plan, 3, &g, &[true, false, true, true]),
-            [0, 2]
-        );
-    }
-}
-
 /// Deletes, while the build goes on, the container of each stage the build no longer needs:
 /// the stage succeeded, is not the target, and every stage that uses it (COPY --from,
 /// RUN --mount from=, or any stage whose references are only known when it runs) is past its
@@ -1064,5 +1033,36 @@ impl Reaper {
             // No deleting thread: the end of the build deletes it.
             self.reaped[d].store(false, SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_dependencies_follow_from_copy_and_mounts() {
+        let file = "FROM busybox AS a
+FROM busybox AS b
+RUN --mount=type=bind,from=a,target=/a true
+FROM a AS c
+COPY --from=b /x /x
+COPY f$Z /f
+FROM busybox AS d
+ARG S=a
+COPY --from=$S /x /x
+";
+        let plan = crate::stage::from_files(&[("C".into(), file.into())]).unwrap();
+        let g = BTreeMap::new();
+        let all = [true; 4];
+        assert!(stage_dependencies(&plan, 0, &g, &all).is_empty());
+        assert_eq!(stage_dependencies(&plan, 1, &g, &all), [0]);
+        // A `$` outside a --from is no reason to wait.
+        assert_eq!(stage_dependencies(&plan, 2, &g, &all), [0, 1]);
+        // A --from only the stage's own ARG expands: every earlier stage the build makes.
+        assert_eq!(
+            stage_dependencies(&plan, 3, &g, &[true, false, true, true]),
+            [0, 2]
+        );
     }
 }

@@ -151,6 +151,15 @@ pub fn new_last_write() -> [u8; LAST_WRITE_SIZE] {
 }
 
 impl LockGuard {
+    /// Whether the lock file is still at its path: `false` once someone deleted (or
+    /// replaced) it, for a lock taken on a file others may delete after locking it.
+    pub fn is_at_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::symlink_metadata(&self.path), self.file.metadata()) {
+            (Ok(p), Ok(f)) => p.dev() == f.dev() && p.ino() == f.ino(),
+            _ => false,
+        }
+    }
     /// Whether this is an exclusive lock.
     pub fn kind(&self) -> LockKind {
         self.kind

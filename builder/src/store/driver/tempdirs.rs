@@ -42,10 +42,12 @@ pub fn stage(home: &Path, what: &Path) -> Result<Option<Staged>> {
     }
     let root = home.join(ROOT);
     mkdir_all(&root, 0o700)?;
-    let (n, lock_path, file) = loop {
+    // Lock file first, locked, and still in place once locked: a recovery in another
+    // process may take the lock of a file just created and delete it (see [`recover`]).
+    let (n, lock_path, guard) = loop {
         let n = format!("{:016x}", rand::random::<u64>());
         let p = root.join(format!("{LOCK_PREFIX}{n}"));
-        match fs::OpenOptions::new()
+        let file = match fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
@@ -53,14 +55,18 @@ pub fn stage(home: &Path, what: &Path) -> Result<Option<Staged>> {
             .custom_flags(libc::O_CLOEXEC)
             .open(&p)
         {
-            Ok(f) => break (n, p, f),
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).at("creating", &p),
+        };
+        let guard = lock::lock_file(file, &p, LockKind::Exclusive)?;
+        if guard.is_at_path() {
+            break (n, p, guard);
         }
     };
     let staged = Staged {
         dir: root.join(format!("{DIR_PREFIX}{n}")),
-        guard: Some(lock::lock_file(file, &lock_path, LockKind::Exclusive)?),
+        guard: Some(guard),
         lock_path,
     };
     fs::create_dir(&staged.dir).at("creating directory", &staged.dir)?;
@@ -124,14 +130,14 @@ pub fn recover(home: &Path) -> Result<()> {
     }
     for n in ids {
         let lock_path = root.join(format!("{LOCK_PREFIX}{n}"));
-        let guard = if lock_path.exists() {
-            match lock::try_lock_exclusive(&lock_path)? {
-                Some(g) => Some(g),
-                // Its owner is still deleting it.
-                None => continue,
-            }
-        } else {
-            None
+        // A live owner's pair always has its lock file, locked, from before its directory
+        // is made until after it is deleted: a directory alone is stale.
+        let guard = match lock::try_lock_exclusive(&lock_path) {
+            Ok(Some(g)) if g.is_at_path() => Some(g),
+            // Its owner is still deleting it, or has just finished.
+            Ok(_) => continue,
+            Err(_) if !lock_path.exists() => None,
+            Err(e) => return Err(e),
         };
         let dir = root.join(format!("{DIR_PREFIX}{n}"));
         tracing::debug!("removing {} left by an interrupted removal", dir.display());
@@ -196,5 +202,51 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(left, vec!["unrelated".to_string()]);
+    }
+
+    /// Owners staging and deleting while others recover, as eight hod processes do on one
+    /// store: no owner's removal fails and nothing is left behind.
+    #[test]
+    fn recovery_never_takes_a_live_owners_pair() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().to_path_buf();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recoverers: Vec<_> = (0..3)
+            .map(|_| {
+                let home = home.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = recover(&home);
+                    }
+                })
+            })
+            .collect();
+        let owners: Vec<_> = (0..3)
+            .map(|t| {
+                let home = home.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let layer = home.join(format!("dir/{t}-{i}"));
+                        for s in 0..5 {
+                            fs::create_dir_all(layer.join(format!("s{s}"))).unwrap();
+                            for f in 0..5 {
+                                fs::write(layer.join(format!("s{s}/f{f}")), b"x").unwrap();
+                            }
+                        }
+                        let st = stage(&home, &layer).unwrap().unwrap();
+                        st.finish().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let failed = owners.into_iter().filter_map(|o| o.join().err()).count();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in recoverers {
+            r.join().unwrap();
+        }
+        assert_eq!(failed, 0);
+        recover(&home).unwrap();
+        assert_eq!(fs::read_dir(home.join(ROOT)).unwrap().count(), 0);
     }
 }
