@@ -390,6 +390,89 @@ pub fn parse(argv: &[String]) -> Result<Cli, clap::Error> {
     Cli::from_arg_matches(&matches)
 }
 
+/// cobra finds the subcommand by skipping the options before it, and gives those options
+/// to the subcommand: `buildah --signature-policy p build .` is `buildah build
+/// --signature-policy p .` (bud.bats calls it so). clap takes only the root's own options
+/// there, so the others move after the subcommand's name (after the deepest name, for
+/// `manifest create`). As in cobra, an option unknown to the root takes the next word as
+/// its value unless it has `=`, or the next word is a subcommand that has it as a flag
+/// without a value. Anything else is returned as it is, for clap to report.
+pub fn hoist_subcommand_options(argv: &[String]) -> Vec<String> {
+    let root = command();
+    let root_has = |a: &str| -> bool {
+        if let Some(long) = a.strip_prefix("--") {
+            let long = long.split('=').next().unwrap_or(long);
+            root.get_arguments().any(|g| g.get_long() == Some(long))
+        } else {
+            a.chars()
+                .nth(1)
+                .is_some_and(|c| root.get_arguments().any(|g| g.get_short() == Some(c)))
+        }
+    };
+    let mut kept: Vec<String> = argv.iter().take(1).cloned().collect();
+    let mut moved: Vec<String> = Vec::new();
+    let mut i = 1;
+    while i < argv.len() && argv[i].starts_with('-') && argv[i] != "-" {
+        let a = argv[i].as_str();
+        if a == "--" {
+            return argv.to_vec();
+        }
+        let (dest, width) = if root_has(a) {
+            let w = if takes_separate_value(&root, a) { 2 } else { 1 };
+            (&mut kept, w)
+        } else {
+            let single = a.starts_with("--") || a.chars().count() == 2;
+            let flag_of_next = argv
+                .get(i + 1)
+                .and_then(|n| root.find_subcommand(n))
+                .is_some_and(|sub| !takes_separate_value(sub, a));
+            let w = if a.contains('=') || !single || flag_of_next {
+                1
+            } else {
+                2
+            };
+            (&mut moved, w)
+        };
+        let end = (i + width).min(argv.len());
+        dest.extend(argv[i..end].iter().cloned());
+        i = end;
+    }
+    if moved.is_empty() {
+        return argv.to_vec();
+    }
+    let Some(mut cmd) = argv
+        .get(i)
+        .and_then(|n| root.find_subcommand(n))
+        .filter(|c| c.get_name() != HELP)
+        .cloned()
+    else {
+        return argv.to_vec();
+    };
+    // Down the groups (`manifest create`): their own options stay where they are.
+    let mut end = i + 1;
+    while cmd.has_subcommands() {
+        let mut j = end;
+        while j < argv.len() && argv[j].starts_with('-') && argv[j] != "-" && argv[j] != "--" {
+            j += if takes_separate_value(&cmd, &argv[j]) {
+                2
+            } else {
+                1
+            };
+        }
+        match argv.get(j).and_then(|n| cmd.find_subcommand(n)).cloned() {
+            Some(sub) => {
+                cmd = sub;
+                end = j + 1;
+            }
+            None => break,
+        }
+    }
+    kept.extend(argv[i..end].iter().cloned());
+    kept.extend(moved);
+    kept.extend(argv[end..].iter().cloned());
+    kept
+}
+
 /// The help a command with subcommands prints when called without one, or with one it
 /// does not have (`hod manifest`, `hod manifest NoSuchCommand`), as cobra does: its full
 /// `--help`. `None` for anything else, and for an unknown command of the root (an error).
@@ -544,7 +627,7 @@ pub fn check_order(argv: &[String]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_order;
+    use super::{check_order, hoist_subcommand_options};
 
     fn argv(s: &str) -> Vec<String> {
         std::iter::once("hod")
@@ -616,6 +699,39 @@ mod tests {
                 cli.global.short_name_alias_conf,
                 Some(std::path::PathBuf::from("/tmp/aliases.conf")),
                 "{cmd}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_before_the_subcommand_go_to_it_as_in_cobra() {
+        let cases = [
+            // bud.bats: a build option before `build`.
+            (
+                "--signature-policy /p build -t x .",
+                "build --signature-policy /p -t x .",
+            ),
+            // Global options stay; the others follow the name.
+            (
+                "--root /r --layers=true bud --storage-driver vfs .",
+                "--root /r bud --layers=true --storage-driver vfs .",
+            ),
+            // An option the subcommand has without a value does not swallow its name.
+            ("--layers bud .", "bud --layers ."),
+            ("-q bud .", "bud -q ."),
+            // After the deepest name of a group.
+            ("--all manifest create l i", "manifest create --all l i"),
+            // Nothing to move, or nothing to move it to: as typed.
+            ("--root /r images", "--root /r images"),
+            ("--bogus", "--bogus"),
+            ("--bogus v nosuchcommand", "--bogus v nosuchcommand"),
+            ("-- images", "-- images"),
+        ];
+        for (typed, want) in cases {
+            assert_eq!(
+                hoist_subcommand_options(&argv(typed)),
+                argv(want),
+                "{typed}"
             );
         }
     }

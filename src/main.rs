@@ -15,6 +15,7 @@ fn main() {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    let argv = cli::hoist_subcommand_options(&argv);
     let cli = match cli::parse(&argv) {
         Ok(c) => c,
         // buildah checks the order of options before anything else: an option after the

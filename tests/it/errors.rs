@@ -175,6 +175,30 @@ fn unknown_flag_is_an_error() {
     assert!(r.stderr.contains("no-such-flag"), "{}", r.dump());
 }
 
+/// A command's options typed before its name are its own, as cobra hands them down
+/// (bud.bats puts `--signature-policy` before `build`); an unknown one is still a one-line
+/// error naming it.
+#[test]
+fn options_before_the_command_name_are_its_own() {
+    let ctx = TestContext::new("vfs");
+    let ctr = ctx.ok(["from", "-q", "scratch"]);
+    let listed = ctx.ok([
+        "--format",
+        "{{.ContainerName}}",
+        "containers",
+        "--noheading",
+    ]);
+    assert_eq!(listed, ctr);
+    assert_eq!(
+        listed,
+        ctx.ok(["containers", "--format", "{{.ContainerName}}"])
+    );
+    let r = ctx.hod(["--no-such-flag", "images"]);
+    common::assert_no_panic(&r);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(r.stderr.contains("no-such-flag"), "{}", r.dump());
+}
+
 /// `hod` with no subcommand prints the usage on stdout and exits 0, as buildah does.
 #[test]
 fn no_subcommand_prints_usage_and_succeeds() {
