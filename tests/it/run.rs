@@ -373,3 +373,59 @@ fn run_errors_and_status() {
     assert_eq!(r.code, Some(42), "{}", r.dump());
     ctx.ok(["run", &ctr, "--", "true"]);
 }
+
+/// A stop request (SIGINT, as bud.bats sends a build started in the background) is
+/// forwarded; a container that ignores it (a trap, or PID 1 under runc) is killed once the
+/// grace period is over instead of keeping `run` (or a build's RUN) going.
+#[test]
+fn a_container_that_ignores_a_stop_request_is_killed() {
+    if !common::require("stop_request", &["skopeo", "runc"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let ctr = ctx.ok(["from", "busybox"]);
+    let runc = runc().expect("runc").display().to_string();
+    for runtime in [vec![], vec!["--runtime".to_string(), runc]] {
+        let mut args = vec!["run".to_string()];
+        args.extend(runtime.iter().cloned());
+        args.extend(
+            [
+                &ctr,
+                "--",
+                "sh",
+                "-c",
+                "trap '' INT TERM HUP; echo ready; sleep 40; echo survived",
+            ]
+            .map(String::from),
+        );
+        let mut child = ctx
+            .cmd(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning run");
+        let mut out = String::new();
+        let mut line = String::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            out.push_str(&line);
+            if line.trim() == "ready" {
+                let _ = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status();
+            }
+            line.clear();
+        }
+        let st = child.wait().unwrap();
+        assert!(out.contains("ready"), "{runtime:?}: {out}");
+        assert!(
+            !out.contains("survived"),
+            "{runtime:?}: the container outlived the stop request: {out}"
+        );
+        assert_ne!(st.code(), Some(0), "{runtime:?}");
+    }
+    // The container is still usable.
+    ctx.ok(["run", &ctr, "--", "true"]);
+}

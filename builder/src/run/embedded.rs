@@ -278,6 +278,7 @@ pub fn run(
     drop(cmd);
     let pid = Pid::from_raw(child.id() as i32);
     let fwd = Forwarder::to(pid).ok();
+    let stop = process::StopWatch::new(move || process::send_kill_request(pid)).ok();
     let relay = match &tty {
         Some(t) => {
             let out = match &opts.stdout {
@@ -315,6 +316,7 @@ pub fn run(
     let status = child
         .wait()
         .map_err(|e| io_err("waiting for", Path::new("the runtime helper"), e))?;
+    drop(stop);
     drop(fwd);
     process::resize_on_winch(None);
     if let Some(h) = relay {

@@ -111,11 +111,34 @@ pub fn run(
     };
     let fwd =
         crate::sys::process::Forwarder::to(nix::unistd::Pid::from_raw(child.id() as i32)).ok();
+    // What buildah does on a stop request (`<runtime> kill <id> SIGKILL`), after the grace
+    // the forwarded signal had: the container's PID 1 ignores the signals it has no
+    // handler for.
+    let stop = {
+        let mut kill = Command::new(runtime);
+        kill.arg("--root").arg(&state);
+        for f in &opts.runtime_flags {
+            kill.arg(runtime_flag(f));
+        }
+        kill.arg("kill")
+            .arg(&id)
+            .arg("KILL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        crate::sys::process::StopWatch::new(move || {
+            if let Err(e) = kill.status() {
+                tracing::debug!("killing the container after a stop request: {e}");
+            }
+        })
+        .ok()
+    };
     let status = child.wait().map_err(|e| RunError::Io {
         op: "waiting for".into(),
         path: runtime.to_path_buf(),
         source: e,
     })?;
+    drop(stop);
     drop(fwd);
     if let Some(h) = relay {
         let _ = h.join();

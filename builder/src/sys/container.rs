@@ -390,7 +390,7 @@ fn init(p: &Payload, pid_ns: bool, flags: CloneFlags, err: &OwnedFd) -> R<i32> {
         }
         ForkResult::Parent { child } => child,
     };
-    let fwd = Forwarder::to(main).ok();
+    let fwd = Forwarder::last_hop(main).ok();
     let mut status = 125;
     loop {
         match waitpid(Pid::from_raw(-1), None) {

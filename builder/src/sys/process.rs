@@ -5,7 +5,9 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::unistd::{ForkResult, Pid};
@@ -62,7 +64,40 @@ pub fn resize_on_winch(master: Option<BorrowedFd<'_>>) {
     );
 }
 
+/// How long a container has to stop once hod is asked to stop (SIGHUP, SIGINT or SIGTERM,
+/// forwarded to it) before it is killed: `podman stop`'s default. A second request kills it
+/// at once.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Stop requests (SIGHUP, SIGINT, SIGTERM) received while a forwarder was installed.
+static STOPS: AtomicUsize = AtomicUsize::new(0);
+/// Set in the container's init: [`kill_request`] then becomes SIGKILL for the container's
+/// process instead of being passed on.
+static LAST_HOP: AtomicBool = AtomicBool::new(false);
+
+/// The signal that asks the next process down the chain (the runtime helper, then the
+/// container's init) to kill the container's process: a real-time signal no program is
+/// sent by hod otherwise.
+pub fn kill_request() -> libc::c_int {
+    libc::SIGRTMIN() + 3
+}
+
+/// Send [`kill_request`] to `pid` (the runtime helper).
+pub fn send_kill_request(pid: Pid) {
+    // SAFETY: kill(2) with a valid signal number; it touches no memory of ours.
+    unsafe {
+        libc::kill(pid.as_raw(), kill_request());
+    }
+}
+
 extern "C" fn forward(sig: libc::c_int) {
+    if matches!(sig, libc::SIGHUP | libc::SIGINT | libc::SIGTERM) {
+        STOPS.fetch_add(1, Ordering::SeqCst);
+    }
+    let out = if sig == kill_request() && LAST_HOP.load(Ordering::Relaxed) {
+        libc::SIGKILL
+    } else {
+        sig
+    };
     let master = RESIZE_MASTER.load(Ordering::Relaxed);
     if sig == libc::SIGWINCH && master >= 0 {
         let mut ws = libc::winsize {
@@ -85,7 +120,7 @@ extern "C" fn forward(sig: libc::c_int) {
         if pid > 0 {
             // SAFETY: kill is async-signal-safe; it touches no memory of ours.
             unsafe {
-                libc::kill(pid, sig);
+                libc::kill(pid, out);
             }
         }
     }
@@ -112,7 +147,14 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Forward [`FORWARDED`] to `pid` until dropped.
+    /// In the container's init: forward [`FORWARDED`] to the container's process `pid`,
+    /// and kill it on [`kill_request`].
+    pub fn last_hop(pid: Pid) -> io::Result<Forwarder> {
+        LAST_HOP.store(true, Ordering::SeqCst);
+        Forwarder::to(pid)
+    }
+
+    /// Forward [`FORWARDED`] and [`kill_request`] to `pid` until dropped.
     pub fn to(pid: Pid) -> io::Result<Forwarder> {
         let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
         if saved.0 == 0 {
@@ -129,6 +171,18 @@ impl Forwarder {
                 old.push((*s, prev));
             }
             saved.1 = old;
+            // SAFETY: as above; the real-time signal has no nix `Signal`, hence libc. The
+            // previous disposition is restored with the others.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = forward as *const () as libc::sighandler_t;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let prev = SAVED_KILL_REQUEST.as_ptr();
+                if libc::sigaction(kill_request(), &sa, prev) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
         }
         saved.0 += 1;
         let slot = FORWARD_TO.iter().position(|s| {
@@ -157,6 +211,86 @@ impl Drop for Forwarder {
                 // SAFETY: restores the disposition that was installed before.
                 let _ = unsafe { signal::sigaction(s, &prev) };
             }
+            // SAFETY: restores what the first forwarder saved (under the same lock).
+            unsafe {
+                libc::sigaction(
+                    kill_request(),
+                    SAVED_KILL_REQUEST.as_ptr(),
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+}
+
+/// The disposition of [`kill_request`] before the first forwarder (guarded by `SAVED`).
+static SAVED_KILL_REQUEST: SavedAction = SavedAction(std::cell::UnsafeCell::new(
+    // SAFETY: an all-zero sigaction is SIG_DFL with no flags and an empty mask.
+    unsafe { std::mem::zeroed() },
+));
+struct SavedAction(std::cell::UnsafeCell<libc::sigaction>);
+// SAFETY: only read and written while `SAVED`'s lock is held.
+unsafe impl Sync for SavedAction {}
+impl SavedAction {
+    fn as_ptr(&self) -> *mut libc::sigaction {
+        self.0.get()
+    }
+}
+
+/// Kills a running container once hod has been asked to stop and the container has not
+/// ended within [`STOP_GRACE`] (at once on a second request): the stop signal itself is
+/// forwarded, and a container's PID 1 ignores the ones it has no handler for (`RUN sleep`
+/// under runc). Ends when dropped.
+pub struct StopWatch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StopWatch {
+    /// Watch for stop requests from now on; `kill` ends the container.
+    pub fn new(kill: impl FnOnce() + Send + 'static) -> io::Result<StopWatch> {
+        StopWatch::with_grace(STOP_GRACE, kill)
+    }
+
+    /// As [`StopWatch::new`], with another grace period.
+    pub fn with_grace(
+        grace: Duration,
+        kill: impl FnOnce() + Send + 'static,
+    ) -> io::Result<StopWatch> {
+        let done = Arc::new(AtomicBool::new(false));
+        let base = STOPS.load(Ordering::SeqCst);
+        let thread = std::thread::Builder::new()
+            .name("hod-stopwatch".into())
+            .spawn({
+                let done = Arc::clone(&done);
+                move || {
+                    let mut first: Option<Instant> = None;
+                    while !done.load(Ordering::SeqCst) {
+                        let n = STOPS.load(Ordering::SeqCst).saturating_sub(base);
+                        if n >= 1 {
+                            let t = *first.get_or_insert_with(Instant::now);
+                            if n >= 2 || t.elapsed() >= grace {
+                                kill();
+                                return;
+                            }
+                        }
+                        std::thread::park_timeout(Duration::from_millis(50));
+                    }
+                }
+            })?;
+        Ok(StopWatch {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
         }
     }
 }
