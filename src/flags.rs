@@ -388,7 +388,11 @@ mod tests {
 pub struct EncryptionFlags {
     /// Encrypt layers for this recipient: PROTOCOL:KEYFILE, e.g. jwe:key.pub (repeatable;
     /// only the jwe protocol is supported).
-    #[arg(long = "encryption-key", value_name = "PROTOCOL:KEYFILE")]
+    #[arg(
+        long = "encryption-key",
+        value_name = "PROTOCOL:KEYFILE",
+        value_delimiter = ','
+    )]
     pub encryption_key: Vec<String>,
     /// Encrypt only the layer at this index (repeatable; negative counts from the top,
     /// -1 = the last layer; default: every layer).
@@ -405,7 +409,11 @@ pub struct EncryptionFlags {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DecryptionFlags {
     /// Decrypt encrypted layers with this private key: KEYFILE[:PASSPHRASE] (repeatable).
-    #[arg(long = "decryption-key", value_name = "KEYFILE[:PASSPHRASE]")]
+    #[arg(
+        long = "decryption-key",
+        value_name = "KEYFILE[:PASSPHRASE]",
+        value_delimiter = ','
+    )]
     pub decryption_key: Vec<String>,
 }
 

@@ -22,7 +22,7 @@ pub struct BudArgs {
     #[arg(value_name = "CONTEXT")]
     pub context: Vec<PathBuf>,
     /// Containerfile to build (repeatable; `-` reads standard input).
-    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    #[arg(short = 'f', long = "file", value_name = "PATH", value_delimiter = ',')]
     pub file: Vec<String>,
     /// Name of the resulting image (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME")]
@@ -103,7 +103,7 @@ pub struct BudArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Remove an environment variable from the image.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_delimiter = ',')]
     pub unsetenv: Vec<String>,
     /// OS version of the image.
     #[arg(long, value_name = "VERSION")]
@@ -125,7 +125,7 @@ pub struct BudArgs {
     #[arg(long, value_name = "PATH", env = "BUILDAH_RUNTIME")]
     pub runtime: Option<PathBuf>,
     /// Global flag for the external runtime.
-    #[arg(long, value_name = "FLAG")]
+    #[arg(long, value_name = "FLAG", value_delimiter = ',')]
     pub runtime_flag: Vec<String>,
     /// Do not create /etc/hosts for RUN.
     #[arg(long)]

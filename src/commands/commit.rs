@@ -52,7 +52,7 @@ pub struct CommitArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     pub annotation: Vec<String>,
     /// Leave this environment variable out of the committed image's configuration.
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", value_delimiter = ',')]
     pub unsetenv: Vec<String>,
     /// Set the created timestamp to the epoch (same as --timestamp 0).
     #[arg(long, conflicts_with_all = ["timestamp", "reference_time"])]

@@ -45,7 +45,7 @@ pub struct CopyArgs {
     #[arg(long = "contextdir", value_name = "DIRECTORY")]
     pub context_dir: Option<PathBuf>,
     /// Exclude content matching this pattern (repeatable).
-    #[arg(long = "exclude", value_name = "PATTERN")]
+    #[arg(long = "exclude", value_name = "PATTERN", value_delimiter = ',')]
     pub excludes: Vec<String>,
     /// Copy from this working container's or image's root instead of the host (a transport
     /// reference such as oci:DIR:TAG is pulled first).

@@ -18,7 +18,7 @@ pub struct ImagesArgs {
     #[arg(long)]
     pub digests: bool,
     /// Filter: reference=, dangling=, intermediate=, label=, before=, since=, id=, readonly= (repeatable; != negates).
-    #[arg(short, long, value_name = "FILTER")]
+    #[arg(short, long, value_name = "FILTER", value_delimiter = ',')]
     pub filter: Vec<String>,
     /// Pretty-print with a Go template ({{.ID}} {{.Name}} {{.Tag}} {{.Digest}} {{.CreatedAt}} {{.Size}} …).
     #[arg(long, value_name = "TEMPLATE")]

@@ -60,7 +60,7 @@ pub struct CreateArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct InstanceFlags {
     /// Set an annotation (KEY=VALUE) for the specified image (replaces its annotations).
-    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_delimiter = ',')]
     pub annotations: Vec<String>,
     /// Override the architecture of the specified image.
     #[arg(long, value_name = "ARCH")]

@@ -13,10 +13,10 @@ pub struct RunArgs {
     #[arg(long, env = "BUILDAH_HISTORY")]
     pub add_history: bool,
     /// Add a capability.
-    #[arg(long = "cap-add", value_name = "CAP")]
+    #[arg(long = "cap-add", value_name = "CAP", value_delimiter = ',')]
     pub cap_add: Vec<String>,
     /// Drop a capability.
-    #[arg(long = "cap-drop", value_name = "CAP")]
+    #[arg(long = "cap-drop", value_name = "CAP", value_delimiter = ',')]
     pub cap_drop: Vec<String>,
     /// cgroup namespace: private or host (default: the container's, else hod's).
     #[arg(long)]
@@ -61,7 +61,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub runtime: Option<PathBuf>,
     /// Global flag for the external runtime (without the leading --).
-    #[arg(long = "runtime-flag")]
+    #[arg(long = "runtime-flag", value_delimiter = ',')]
     pub runtime_flag: Vec<String>,
     /// Security option: seccomp=unconfined|PATH, apparmor=, label=, no-new-privileges, mask=, unmask=.
     #[arg(long = "security-opt")]

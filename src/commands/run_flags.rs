@@ -6,16 +6,16 @@ use builder::run::{Dns, Namespaces, Resources, RunDefaults, Security};
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunDefaultsArgs {
     /// Add a capability for later `run`s.
-    #[arg(long, value_name = "CAP")]
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
     pub cap_add: Vec<String>,
     /// Drop a capability for later `run`s.
-    #[arg(long, value_name = "CAP")]
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
     pub cap_drop: Vec<String>,
     /// Bind mount a volume into later `run`s.
     #[arg(short, long, value_name = "HOST-DIR:CONTAINER-DIR[:OPTIONS]")]
     pub volume: Vec<String>,
     /// Ulimit for later `run`s (type=soft[:hard]).
-    #[arg(long, value_name = "TYPE=LIMIT")]
+    #[arg(long, value_name = "TYPE=LIMIT", value_delimiter = ',')]
     pub ulimit: Vec<String>,
     /// Device to add to later `run`s.
     #[arg(long, value_name = "DEVICE")]
@@ -28,16 +28,16 @@ pub struct RunDefaultsArgs {
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// DNS server for later `run`s' /etc/resolv.conf (none: keep the image's).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", value_delimiter = ',')]
     pub dns: Vec<String>,
     /// DNS search domain for later `run`s' /etc/resolv.conf.
-    #[arg(long, value_name = "DOMAIN")]
+    #[arg(long, value_name = "DOMAIN", value_delimiter = ',')]
     pub dns_search: Vec<String>,
     /// DNS option for later `run`s' /etc/resolv.conf.
-    #[arg(long, value_name = "OPT")]
+    #[arg(long, value_name = "OPT", value_delimiter = ',')]
     pub dns_option: Vec<String>,
     /// Add a host:ip entry to /etc/hosts in later `run`s.
-    #[arg(long, value_name = "HOST:IP")]
+    #[arg(long, value_name = "HOST:IP", value_delimiter = ',')]
     pub add_host: Vec<String>,
     /// User namespace for later `run`s: container (private) or host.
     #[arg(long, value_name = "HOW")]
@@ -55,7 +55,7 @@ pub struct RunDefaultsArgs {
     #[arg(long, value_name = "HOW")]
     pub cgroupns: Option<String>,
     /// Supplementary group (name or GID) for later `run`s.
-    #[arg(long, value_name = "GROUP")]
+    #[arg(long, value_name = "GROUP", value_delimiter = ',')]
     pub group_add: Vec<String>,
     /// Size of /dev/shm for later `run`s.
     #[arg(long, value_name = "SIZE")]

@@ -7,7 +7,7 @@ use crate::ctx::Ctx;
 #[derive(Debug, clap::Args)]
 pub struct UnshareArgs {
     /// Mount a working container and put its mount point in $VAR (`[VAR=]container`).
-    #[arg(short = 'm', long = "mount")]
+    #[arg(short = 'm', long = "mount", value_delimiter = ',')]
     pub mount: Vec<String>,
     /// The command and its arguments (default: $SHELL).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -429,3 +429,48 @@ fn a_container_that_ignores_a_stop_request_is_killed() {
     // The container is still usable.
     ctx.ok(["run", &ctr, "--", "true"]);
 }
+
+/// `--cap-add` and `--cap-drop` of `run`, `from` and `bud` take comma-separated lists, as
+/// buildah's (cobra string slices; bud.bats "bud capabilities test").
+#[test]
+fn capability_lists_may_be_comma_separated() {
+    if !common::require("capability_lists", &["skopeo"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let probe = ["--", "grep", "CapBnd", "/proc/self/status"];
+    let ctr = ctx.ok(["from", "busybox"]);
+    let run = |flags: &[&str]| {
+        let mut a = vec!["run"];
+        a.extend(flags);
+        a.push(&ctr);
+        a.extend(probe);
+        ctx.ok(a)
+    };
+    let listed = run(&[
+        "--cap-drop",
+        "chown,fowner",
+        "--cap-add",
+        "sys_ptrace,net_admin",
+    ]);
+    let repeated = run(&[
+        "--cap-drop",
+        "chown",
+        "--cap-drop",
+        "fowner",
+        "--cap-add",
+        "sys_ptrace",
+        "--cap-add",
+        "net_admin",
+    ]);
+    assert_eq!(listed, repeated);
+    assert_ne!(listed, run(&[]));
+    let dropped = ctx.ok(["from", "--cap-drop", "chown,fowner", "busybox"]);
+    let mut a = vec!["run", dropped.as_str()];
+    a.extend(probe);
+    assert_eq!(
+        ctx.ok(a),
+        run(&["--cap-drop", "chown", "--cap-drop", "fowner"])
+    );
+}
