@@ -412,6 +412,20 @@ pub fn generate(inp: &SpecInputs<'_>) -> Result<Spec, RunError> {
             );
         }
     }
+    // The cgroups, where sysfs is mounted (not bound), as buildah adds them, but read-only:
+    // buildah's `rw` would let a RUN's root write hod's own cgroup (or the host's root
+    // one), as hod makes no cgroup per RUN.
+    if mounts
+        .iter()
+        .any(|m| m["destination"] == "/sys" && m["type"] == "sysfs")
+    {
+        mounts.push(mount_json(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
+        ));
+    }
     if new_userns && matches!(ns.ipc, Some(NamespaceMode::Host)) {
         if let Some(m) = mounts
             .iter_mut()
@@ -638,6 +652,7 @@ mod tests {
                 "/dev/shm",
                 "/dev/mqueue",
                 "/sys",
+                "/sys/fs/cgroup",
                 "/etc/hosts"
             ]
         );

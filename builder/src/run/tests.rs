@@ -225,6 +225,25 @@ fn mounts_and_masks() {
     assert!(line("/sys").unwrap().contains(" ro,"), "{out}");
     assert!(line("/proc/sys").unwrap().contains(" ro,"), "{out}");
     assert!(line("/etc/hosts").is_some(), "{out}");
+    // The RUN's own cgroups, read-only, one per hierarchy hod is in (v1), or the one (v2).
+    let cg = line("/sys/fs/cgroup").expect("a /sys/fs/cgroup mount");
+    assert!(cg.contains(" ro,"), "{out}");
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for l in own.lines().filter(|l| !l.contains("::")) {
+        let ctrls = l.split(':').nth(1).unwrap();
+        let dir = format!("/sys/fs/cgroup/{}", ctrls.trim_start_matches("name="));
+        let sub = line(&dir).unwrap_or_else(|| panic!("{dir} missing:\n{out}"));
+        assert!(sub.contains(" ro,") && sub.contains(" - cgroup "), "{out}");
+        let cur = l.splitn(3, ':').nth(2).unwrap();
+        // The mount's root is hod's own cgroup.
+        assert_eq!(sub.split_whitespace().nth(3), Some(cur), "{out}");
+    }
+    let o = run(
+        &f,
+        &["sh", "-c", "mkdir /sys/fs/cgroup/x || echo cgroup-ro"],
+        &RunOptions::default(),
+    );
+    assert!(ok(&o).contains("cgroup-ro"));
     let o = run(
         &f,
         &["sh", "-c", "ls /dev; echo x > /dev/null && echo null-ok; echo 1 > /proc/sysrq-trigger || echo sysrq-denied; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo procsys-denied"],

@@ -503,7 +503,7 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
-fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
+fn setup_rootfs(p: &Payload, flags: CloneFlags) -> R<()> {
     if p.mode == Mode::Bare {
         return bare_chroot(&p.rootfs);
     }
@@ -548,8 +548,13 @@ fn setup_rootfs(p: &Payload, _flags: CloneFlags) -> R<()> {
         ),
         || format!("opening the rootfs {}", rootfs.display()),
     )?;
+    let cgroupns = flags.contains(CloneFlags::CLONE_NEWCGROUP);
     for m in p.spec.mounts().iter().flatten() {
-        mount_one(&root, m, p.mode, terminal)?;
+        if m.typ().as_deref() == Some("cgroup") && !is_bind(m) && p.mode == Mode::Oci {
+            mount_cgroup(&root, m, cgroupns)?;
+        } else {
+            mount_one(&root, m, p.mode, terminal)?;
+        }
     }
     if p.mode == Mode::Oci {
         for d in p
@@ -661,6 +666,122 @@ fn bare_chroot(rootfs: &Path) -> R<()> {
     })?;
     ctx(nix::unistd::chroot("."), || "chroot into the rootfs".into())?;
     ctx(nix::unistd::chdir("/"), || "changing to /".into())
+}
+
+/// The spec's `cgroup` mount, as runc makes it. cgroup v1: a tmpfs holding one directory
+/// per hierarchy this process is in (controllers mounted together also get a symbolic link
+/// per controller); v2 alone: the one hierarchy. With the host's cgroup namespace each is
+/// this process's own cgroup bound from the host, so a RUN sees its own cgroup (its limits)
+/// and none of the host's others; in a new cgroup namespace each is a fresh mount, which
+/// shows the namespace's root. The spec's `ro` (the default) holds for all of it.
+fn mount_cgroup(root: &OwnedFd, m: &Mount, cgroupns: bool) -> R<()> {
+    let dest = m.destination();
+    let opts: Vec<String> = m.options().clone().unwrap_or_default();
+    let (flags, _, _, _) = bind_flags_from(&opts);
+    let safe = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let ro = flags & MsFlags::MS_RDONLY;
+    let own = ctx(std::fs::read_to_string("/proc/self/cgroup"), || {
+        "reading /proc/self/cgroup".into()
+    })?;
+    // (hierarchy directory name, controllers as mount data, path of this process's cgroup)
+    let mut v1: Vec<(String, String, String)> = Vec::new();
+    let mut v2: Option<String> = None;
+    for line in own.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, cur) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+        if ctrls.is_empty() {
+            v2 = Some(cur.to_string());
+        } else {
+            let dir = ctrls.strip_prefix("name=").unwrap_or(ctrls).to_string();
+            let data = if ctrls.starts_with("name=") {
+                format!("none,{ctrls}")
+            } else {
+                ctrls.to_string()
+            };
+            v1.push((dir, data, cur.to_string()));
+        }
+    }
+    let host = Path::new("/sys/fs/cgroup");
+    // One hierarchy at `sub`: a fresh mount in a new cgroup namespace, else this process's
+    // cgroup bound from the host. `false` when the host has no such hierarchy mounted.
+    let one = |sub: &Path, typ: &str, data: &str, host_dir: &Path| -> R<bool> {
+        if !cgroupns && !host_dir.is_dir() {
+            return Ok(false);
+        }
+        let tfd = target(root, sub, Create::Dir, false)?;
+        let r = if cgroupns {
+            mount(
+                Some(typ),
+                &fd_path(&tfd),
+                Some(typ),
+                safe | ro,
+                (!data.is_empty()).then_some(data),
+            )
+        } else {
+            mount(
+                Some(host_dir),
+                &fd_path(&tfd),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .and_then(|()| {
+                let again =
+                    target(root, sub, Create::No, false).map_err(|_| nix::errno::Errno::ENOENT)?;
+                remount_bind(&fd_path(&again), safe | ro)
+            })
+        };
+        match r {
+            Ok(()) => Ok(true),
+            // A user namespace that may not mount cgroups: go without, as before.
+            Err(nix::errno::Errno::EPERM) => {
+                tracing::debug!("skipping the cgroup mount on {}: EPERM", sub.display());
+                Ok(false)
+            }
+            Err(e) => Err(format!("mounting {typ} on {}: {e}", sub.display())),
+        }
+    };
+    if v1.is_empty() {
+        let cur = v2.unwrap_or_else(|| "/".into());
+        one(dest, "cgroup2", "", &host.join(cur.trim_start_matches('/')))?;
+        return Ok(());
+    }
+    let tfd = target(root, dest, Create::Dir, false)?;
+    ctx(
+        mount(
+            Some("tmpfs"),
+            &fd_path(&tfd),
+            Some("tmpfs"),
+            safe,
+            Some("mode=755"),
+        ),
+        || format!("mounting tmpfs on {}", dest.display()),
+    )?;
+    drop(tfd);
+    for (dir, data, cur) in &v1 {
+        let sub = dest.join(dir);
+        let host_dir = host.join(dir).join(cur.trim_start_matches('/'));
+        if one(&sub, "cgroup", data, &host_dir)? && dir.contains(',') {
+            let parent = target(root, dest, Create::No, false)?;
+            for c in dir.split(',') {
+                let _ = rustix::fs::symlinkat(dir.as_str(), &parent, c);
+            }
+        }
+    }
+    if !ro.is_empty() {
+        let tfd = target(root, dest, Create::No, false)?;
+        ctx(
+            mount(
+                None::<&str>,
+                &fd_path(&tfd),
+                None::<&str>,
+                MsFlags::MS_REMOUNT | safe | ro,
+                Some("mode=755"),
+            ),
+            || format!("remounting {} read-only", dest.display()),
+        )?;
+    }
+    Ok(())
 }
 
 fn mount_one(root: &OwnedFd, m: &Mount, mode: Mode, terminal: bool) -> R<()> {
