@@ -390,8 +390,20 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 Ok(Self::nop(step))
             }
             Instruction::Volume(vols) => {
+                // buildah evaluates each path in the rootfs here, and fails the step when
+                // it does not resolve (a symbolic link loop); a missing directory is made
+                // before the next RUN, as buildah 1.28 leaves it out of the image when
+                // another instruction follows.
+                let abs: Vec<&String> = vols.iter().filter(|v| v.starts_with('/')).collect();
+                if !abs.is_empty() {
+                    let mnt = self.builder.mount(self.cx.store)?;
+                    let r = abs.iter().try_for_each(|v| check_volume_path(&mnt, v));
+                    let u = self.builder.unmount(self.cx.store);
+                    r?;
+                    u?;
+                }
                 for v in vols {
-                    c.add_volume(&v);
+                    self.builder.state.config.add_volume(&v);
                 }
                 Ok(Self::nop(step))
             }
@@ -1110,6 +1122,19 @@ const TEMPORARY: &str = "hodTemporaryMount";
 
 /// Marks a `mount_spec` result that is a `-v` volume (an overlay) rather than a `--mount`.
 const VOLUME_PREFIX: &str = "volume:";
+
+/// A VOLUME path resolves in the rootfs: it exists, or its first missing component can be
+/// made; a symbolic link loop (or a file where a directory must be) is the step's error.
+fn check_volume_path(rootfs: &Path, dir: &str) -> Result<()> {
+    use builder::rootfs::{resolve_in_root, Create};
+    let root = std::fs::File::open(rootfs).map_err(io_at("opening", rootfs))?;
+    match resolve_in_root(&root, Path::new(dir), Create::No, true) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(io_at("evaluating volume path: open", dir)(e))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Create `dir` in the rootfs (resolved inside it); the directories made are owned by
 /// `user` (the USER in force), as buildah does, stored through the container's ID maps.

@@ -789,3 +789,33 @@ fn copy_from_the_context_clears_setid_bits() {
     ctx.ok(["copy", &c, dir.join("suid").to_str().unwrap(), "/three"]);
     assert_eq!(mode("three"), 0o4755);
 }
+
+/// bud.bats "bud with multiple symlink pointing to itself": a VOLUME path that does not
+/// resolve in the rootfs (a symbolic link loop) fails the step, naming the path; a missing
+/// one is fine (and made before a RUN).
+#[test]
+fn a_volume_path_that_loops_fails_the_step() {
+    if !common::require("volume_loop", &["skopeo"]) {
+        return;
+    }
+    let ctx = TestContext::new("vfs");
+    ctx.seed_busybox("busybox");
+    let dir = context(
+        &ctx,
+        "FROM busybox\nVOLUME /data/sub\nRUN test -d /data/sub\n",
+    );
+    ctx.ok(["bud", "-t", "vols", dir.to_str().unwrap()]);
+    let dir = context(
+        &ctx,
+        "FROM busybox\nRUN ln -s /test-log /test-log\nVOLUME [ \"/test-log/test\" ]\n",
+    );
+    let r = ctx.hod(["bud", "-t", "loop", dir.to_str().unwrap()]);
+    assert_eq!(r.code, Some(125), "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("open /test-log/test: too many levels of symbolic links"),
+        "{}",
+        r.dump()
+    );
+    assert!(!ctx.ok(["images", "--format", "{{.Name}}"]).contains("loop"));
+}
