@@ -408,9 +408,12 @@ pub fn put(
                     .unwrap_or_else(|| PathBuf::from(".")),
             };
             if opts.extract_archives && it.md.is_file() && archive::is_archive(&host) {
+                // The archive's entries keep their own owners and modes: buildah's copier
+                // streams them through untouched, so `ADD --chown/--chmod` of a local
+                // archive changes nothing (and two such builds share a cache entry).
                 let rw = archive::Rewrite {
-                    owner: opts.owner,
-                    chmod: opts.chmod.clone(),
+                    owner: None,
+                    chmod: None,
                     timestamp: opts.timestamp,
                 };
                 archive::extract(archive::open(&host)?, &mut sink, rw, &host)?;
