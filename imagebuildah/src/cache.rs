@@ -81,7 +81,7 @@ impl CacheEntry {
             }
         }
         for k in other.args.keys().filter(|k| !self.args.contains_key(*k)) {
-            out.push(format!("build arg {k} is no longer used"));
+            out.push(format!("build arg {k} is no longer set or used"));
         }
         let kw = self.keyword();
         for (p, d) in &self.sources {

@@ -326,8 +326,15 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 for d in list {
                     self.declare_arg(&d.name, d.default.as_deref());
                 }
-                // buildah records the names declared so far.
-                let names: Vec<&str> = self.declared.iter().map(String::as_str).collect();
+                // buildah records the names declared so far that have a value (given,
+                // a default or a global ARG's): a build that leaves one unset misses the
+                // cache from here on.
+                let names: Vec<&str> = self
+                    .declared
+                    .iter()
+                    .filter(|n| self.args.contains_key(n.as_str()))
+                    .map(String::as_str)
+                    .collect();
                 Ok(format!("/bin/sh -c #(nop) ARG {}", names.join(" ")))
             }
             Instruction::Env(pairs) => {
@@ -393,9 +400,10 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 // buildah evaluates each path in the rootfs here, and fails the step when
                 // it does not resolve (a symbolic link loop); a missing directory is made
                 // before the next RUN, as buildah 1.28 leaves it out of the image when
-                // another instruction follows.
+                // another instruction follows. Without a container yet (`--layers` hits so
+                // far) there is no rootfs to look in: the next RUN resolves it.
                 let abs: Vec<&String> = vols.iter().filter(|v| v.starts_with('/')).collect();
-                if !abs.is_empty() {
+                if !abs.is_empty() && !self.builder.is_detached() {
                     let mnt = self.builder.mount(self.cx.store)?;
                     let r = abs.iter().try_for_each(|v| check_volume_path(&mnt, v));
                     let u = self.builder.unmount(self.cx.store);
@@ -433,23 +441,31 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
         }
     }
 
-    fn declare_arg(&mut self, name: &str, default: Option<&str>) {
-        self.declared.insert(name.to_string());
-        let given = self.cx.opts.build_args.get(name).cloned();
-        if given.is_some() {
-            if let Ok(mut u) = self.cx.used_args.lock() {
-                u.insert(name.to_string());
-            }
-        }
-        let value = given
+    /// The value `ARG name[=default]` gives: `--build-arg`, else the default, else a global
+    /// ARG's, else a predefined platform arg's.
+    fn arg_value(&self, name: &str, default: Option<&str>) -> Option<String> {
+        self.cx
+            .opts
+            .build_args
+            .get(name)
+            .cloned()
             .or_else(|| default.map(str::to_string))
             .or_else(|| self.cx.global_args.get(name).cloned())
             .or_else(|| {
                 platform_args(&self.cx.opts.registry.platform)
                     .get(name)
                     .cloned()
-            });
-        match value {
+            })
+    }
+
+    fn declare_arg(&mut self, name: &str, default: Option<&str>) {
+        self.declared.insert(name.to_string());
+        if self.cx.opts.build_args.contains_key(name) {
+            if let Ok(mut u) = self.cx.used_args.lock() {
+                u.insert(name.to_string());
+            }
+        }
+        match self.arg_value(name, default) {
             Some(v) => {
                 self.args.insert(name.to_string(), v);
             }

@@ -415,3 +415,75 @@ fn all_hits_with_output_and_env() {
     // Only the container made here is left (--rm removed the build's).
     assert_eq!(e.ctx.ok(["containers", "-q"]).lines().count(), 1);
 }
+
+/// bud.bats "bud with --layers and --build-args": an ARG step is keyed by which of its
+/// names have a value (buildah's `ARG user` history), not by the values, so a build that
+/// leaves the arg unset misses from the ARG on, and one that changes it from the RUN on.
+#[test]
+fn an_arg_left_unset_misses_from_the_arg() {
+    if !common::require("bud_cache", &["skopeo"]) {
+        return;
+    }
+    let e = env(common::hod_bin());
+    fs::write(
+        e.dir.join("Containerfile"),
+        "FROM busybox\nARG user\nRUN echo $user | base64\nRUN touch /tmp/hello\n",
+    )
+    .unwrap();
+    e.bud(&["--build-arg", "user=0"]);
+    let out = e.bud(&["--build-arg", "user=0"]);
+    assert_eq!(hit_steps(&out), [2, 3, 4], "{out}");
+    let out = e.bud(&["--build-arg", "user=1"]);
+    assert_eq!(hit_steps(&out), [2], "{out}");
+    let out = e.bud(&["--explain-cache"]);
+    assert!(hit_steps(&out).is_empty(), "{out}");
+    if !common::is_buildah() {
+        assert!(out.contains("--> Cache miss: build arg user"), "{out}");
+    }
+    let out = e.bud(&[]);
+    assert_eq!(hit_steps(&out), [2, 3, 4], "{out}");
+}
+
+/// bud.bats "bud cache add-copy-chown": ADD extracts a local archive with its entries' own
+/// owners, so `--chown` changes nothing there and two builds differing only in it share the
+/// cache (the same image); COPY of the same file with another owner is another image.
+#[test]
+fn add_chown_of_an_archive_changes_nothing() {
+    if !common::require("bud_cache", &["skopeo", "tar"]) {
+        return;
+    }
+    let e = env(common::hod_bin());
+    let src = e.dir.join("tree");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), "x\n").unwrap();
+    let st = std::process::Command::new("tar")
+        .args(["--owner=7", "--group=8", "-czf"])
+        .arg(e.dir.join("t.tar.gz"))
+        .arg("-C")
+        .arg(&src)
+        .arg("f")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let build = |line: &str| {
+        fs::write(
+            e.dir.join("Containerfile"),
+            format!("FROM busybox\n{line}\n"),
+        )
+        .unwrap();
+        let iid = e.ctx.path("iid");
+        e.bud(&["--iidfile", iid.to_str().unwrap()]);
+        fs::read_to_string(iid).unwrap()
+    };
+    let one = build("ADD --chown=1:1 t.tar.gz /x/");
+    let two = build("ADD --chown=2:2 t.tar.gz /x/");
+    assert_eq!(one, two);
+    let ctr = e.ctx.ok(["from", "--pull=never", one.trim()]);
+    let mnt = PathBuf::from(e.ctx.ok(["mount", &ctr]));
+    let m = fs::metadata(mnt.join("x/f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (7, 8));
+    e.ctx.ok(["umount", &ctr]);
+    let c1 = build("COPY --chown=1:1 t.tar.gz /x/");
+    let c2 = build("COPY --chown=2:2 t.tar.gz /x/");
+    assert_ne!(c1, c2);
+}

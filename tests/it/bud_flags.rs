@@ -805,6 +805,16 @@ fn a_volume_path_that_loops_fails_the_step() {
         "FROM busybox\nVOLUME /data/sub\nRUN test -d /data/sub\n",
     );
     ctx.ok(["bud", "-t", "vols", dir.to_str().unwrap()]);
+    // With --layers: all hits the second time (no container to look in), then a hit on
+    // VOLUME and a miss after it.
+    for _ in 0..2 {
+        ctx.ok(["bud", "--layers", "-t", "vols", dir.to_str().unwrap()]);
+    }
+    let dir = context(
+        &ctx,
+        "FROM busybox\nVOLUME /data/sub\nRUN test -d /data/sub && echo again\n",
+    );
+    ctx.ok(["bud", "--layers", "-t", "vols", dir.to_str().unwrap()]);
     let dir = context(
         &ctx,
         "FROM busybox\nRUN ln -s /test-log /test-log\nVOLUME [ \"/test-log/test\" ]\n",

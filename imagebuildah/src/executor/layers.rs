@@ -271,6 +271,20 @@ impl StageExecutor<'_, '_> {
         Ok(())
     }
 
+    /// Whether an ADD source names one regular file of the context that ADD extracts.
+    fn is_local_archive(&self, source: &str) -> bool {
+        if source.contains("://") || source.contains(['*', '?', '[']) {
+            return false;
+        }
+        let clean = builder::rootfs::clean_container_path(&format!("/{source}"));
+        let p = self
+            .cx
+            .context_dir
+            .join(clean.strip_prefix("/").unwrap_or(&clean));
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file())
+            && builder::copier::archive::is_archive(&p)
+    }
+
     /// Add what `step` contributes to a cache key: its text, the build args it uses and
     /// its sources' content.
     fn key_parts(
@@ -295,12 +309,45 @@ impl StageExecutor<'_, '_> {
             }
         }
         match inst {
+            Instruction::Arg(list) => {
+                // buildah's ARG history names the declared args that have a value, so a
+                // build that leaves one unset (or sets one that was not) misses here; the
+                // value itself only counts where a step uses it.
+                for d in list {
+                    if self.arg_value(&d.name, d.default.as_deref()).is_some() {
+                        e.args
+                            .entry(d.name.clone())
+                            .or_insert_with(|| "(set)".into());
+                    }
+                }
+            }
             Instruction::Run(_) => {
                 // A RUN sees every ARG in scope (buildah records them: `|N k=v … cmd`).
                 for (k, v) in &self.args {
                     if !overridden(k) {
                         e.args.insert(k.clone(), v.clone());
                     }
+                }
+            }
+            // ADD of local archives only: their entries keep their own owners and modes
+            // (buildah's copier passes them through), so `--chown`/`--chmod` change nothing
+            // and are not in the key (bud.bats "bud cache add-copy-chown").
+            Instruction::Add(ref c)
+                if c.heredocs.is_empty()
+                    && c.from.is_none()
+                    && !c.sources.is_empty()
+                    && c.sources.iter().all(|s| self.is_local_archive(s)) =>
+            {
+                if let Some(last) = e.steps.last_mut() {
+                    *last = last
+                        .split_whitespace()
+                        .filter(|w| !w.starts_with("--chown=") && !w.starts_with("--chmod="))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+                for s in &c.sources {
+                    e.sources
+                        .extend(cache::source_digests(self.cx.context_dir, s, sd)?);
                 }
             }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
