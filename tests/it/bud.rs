@@ -1718,10 +1718,12 @@ fn layers_keep_args_on_hits_and_containers_with_rm_false() {
         "c",
         &cs,
     ]);
+    // FROM's and one after each step but the last: buildah 1.28.2 leaves 3 here (checked
+    // side by side), hod left one more from after the last step.
     assert_eq!(
         e.ctx.ok(["containers", "-q"]).lines().count(),
-        4,
-        "one per step and FROM"
+        3,
+        "FROM's and one after each step but the last"
     );
 }
 

@@ -487,3 +487,24 @@ fn add_chown_of_an_archive_changes_nothing() {
     let c2 = build("COPY --chown=2:2 t.tar.gz /x/");
     assert_ne!(c1, c2);
 }
+
+/// bud.bats "bud with --rm flag": with --layers and --rm=false a rebuild that hits every
+/// step still leaves one container per step, as buildah's does (it prepares each next step's
+/// container from the cached image); with --rm (the default) none is left.
+#[test]
+fn rm_false_keeps_a_container_per_step_on_hits_too() {
+    if !common::require("bud_cache", &["skopeo"]) {
+        return;
+    }
+    let e = env(common::hod_bin());
+    let first = e.bud(&[]);
+    assert_eq!(e.ctx.ok(["containers", "-q"]), "", "{first}");
+    let image = e.ctx.ok(["images", "-q", "cached"]);
+    let out = e.bud(&["--rm=false"]);
+    assert_eq!(hits(&out), 6, "{out}");
+    // FROM + 6 steps: buildah 1.28.2 leaves 6 (the base's and one after each step but the
+    // last), checked side by side by hand.
+    assert_eq!(e.ctx.ok(["containers", "-q"]).lines().count(), 6);
+    // The image is the cached one all the same.
+    assert_eq!(e.ctx.ok(["images", "-q", "cached"]), image);
+}

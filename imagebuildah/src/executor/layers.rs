@@ -126,7 +126,20 @@ impl StageExecutor<'_, '_> {
                     }
                     self.take_hit(step, &id)
                         .map_err(|e| step_error(&step.original, e))?;
-                    stale = true;
+                    // A hit makes no container, unless --rm=false keeps them as buildah
+                    // does: the one FROM made, and one for each next step, made from the
+                    // hit.
+                    if !self.cx.opts.remove_containers && self.pending.is_some() {
+                        self.switch_to(&parent)
+                            .map_err(|e| step_error(&step.original, e))?;
+                    }
+                    if self.cx.opts.remove_containers || is_last {
+                        stale = true;
+                    } else {
+                        self.switch_to(&id)
+                            .map_err(|e| step_error(&step.original, e))?;
+                        stale = false;
+                    }
                     parent = id.clone();
                     last = Some(id);
                     continue;
@@ -194,14 +207,12 @@ impl StageExecutor<'_, '_> {
 
     /// Whether nothing reads the stage's container once its steps are done: the target
     /// stage, whose last step's image is the build's image (no --output, no build-wide
-    /// config change), and which --rm removes. Then a no-change rebuild makes no container
-    /// from the cached image (on vfs, a copy of the whole rootfs).
+    /// config change). Then a no-change rebuild makes no container from the cached image
+    /// (on vfs, a copy of the whole rootfs), and, as in buildah, --rm=false keeps none made
+    /// after the last step.
     fn container_unused_after(&self, is_target: bool) -> bool {
         let o = self.cx.opts;
-        is_target
-            && o.output.is_none()
-            && o.remove_containers
-            && crate::build::final_is_last_step_image(o)
+        is_target && o.output.is_none() && crate::build::final_is_last_step_image(o)
     }
 
     /// `--cache-from`: the first repository that has `REPO:<key>`, pulled; the image gets
