@@ -12,10 +12,10 @@ pub struct RunArgs {
     /// Add a history entry noting the command (`<shell> <command>`) to the next commit.
     #[arg(long, env = "BUILDAH_HISTORY")]
     pub add_history: bool,
-    /// Add a capability.
+    /// Add a capability (repeatable, or a comma-separated list).
     #[arg(long = "cap-add", value_name = "CAP", value_delimiter = ',')]
     pub cap_add: Vec<String>,
-    /// Drop a capability.
+    /// Drop a capability (repeatable, or a comma-separated list).
     #[arg(long = "cap-drop", value_name = "CAP", value_delimiter = ',')]
     pub cap_drop: Vec<String>,
     /// cgroup namespace: private or host (default: the container's, else hod's).

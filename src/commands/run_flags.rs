@@ -5,10 +5,10 @@ use builder::run::{Dns, Namespaces, Resources, RunDefaults, Security};
 /// `--cap-add`, `--security-opt`, `--network`, `--dns`, `--memory`, … of `from` and `bud`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunDefaultsArgs {
-    /// Add a capability for later `run`s.
+    /// Add a capability for later `run`s (repeatable, or a comma-separated list).
     #[arg(long, value_name = "CAP", value_delimiter = ',')]
     pub cap_add: Vec<String>,
-    /// Drop a capability for later `run`s.
+    /// Drop a capability for later `run`s (repeatable, or a comma-separated list).
     #[arg(long, value_name = "CAP", value_delimiter = ',')]
     pub cap_drop: Vec<String>,
     /// Bind mount a volume into later `run`s.
