@@ -386,7 +386,10 @@ fn base_platforms(
                 base = f.clone();
             }
         }
-        if base == builder::from::SCRATCH || plan.stage_ref(&base, i).is_some() {
+        // --build-context NAME=docker-image://… names the image FROM NAME builds on.
+        if let Some(BuildContext::Image(img)) = opts.build_contexts.get(&base) {
+            base = img.clone();
+        } else if base == builder::from::SCRATCH || plan.stage_ref(&base, i).is_some() {
             continue;
         }
         let mut fo = builder::options::FromOptions::default();

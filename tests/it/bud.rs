@@ -2626,4 +2626,23 @@ fn all_platforms_asks_the_registry_for_the_base_list() {
         "{}",
         reg.log()
     );
+    // bud.bats "bud-multiple-platform for --all-platform with additional-build-context":
+    // FROM a name that --build-context maps to the base asks for the base's list.
+    let dir = context(
+        two.dir.path(),
+        &[(CF, "FROM alias\nCOPY hello /hello\n"), ("hello", "hi\n")],
+    );
+    two.ctx.ok([
+        "bud",
+        "--tls-verify=false",
+        "--all-platforms",
+        "--build-context",
+        &format!("alias=docker://{base}"),
+        "--manifest",
+        "m2",
+        &dir.display().to_string(),
+    ]);
+    let inst = list_instances(&two.ctx, "localhost/m2:latest");
+    let got: Vec<&str> = inst.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(got, ["linux/amd64", "linux/arm64"], "{}", reg.log());
 }
