@@ -12,6 +12,7 @@
 //!   ─> --output: the target's rootfs to a directory or tar; --rm: containers removed
 //! ```
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, OnceLock};
@@ -225,7 +226,7 @@ fn build_platforms(
     } else {
         opts.platforms.clone()
     };
-    if platforms.len() <= 1 && opts.manifest.is_none() {
+    if platforms.len() <= 1 && opts.manifest.is_none() && opts.log_split.is_none() {
         let owned;
         let opts = match platforms.first() {
             Some(p) => {
@@ -250,6 +251,23 @@ fn build_platforms(
         let p = &platforms[i];
         let mut o = opts.clone();
         o.registry.platform = p.clone();
+        let file = match &opts.log_split {
+            Some(base) => {
+                let host = p.or_host();
+                let mut name = base.clone().into_os_string();
+                name.push(format!("_{}_{}", host.os, host.architecture));
+                let path = PathBuf::from(name);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io_at("opening log file", &path))?;
+                Some(std::sync::Mutex::new(f))
+            }
+            None => None,
+        };
         let prefixed = Prefixed {
             inner: reporter,
             prefix: if several {
@@ -257,6 +275,7 @@ fn build_platforms(
             } else {
                 String::new()
             },
+            file,
         };
         let out = build_once(store, &o, &prefixed)?;
         let _ = results[i].set(out);
@@ -301,29 +320,53 @@ fn build_platforms(
 
 /// STEP and COMMIT lines with a platform prefix (a build for several platforms); as in
 /// buildah, `--> id` and `Successfully tagged` lines have none.
+/// One platform's output: its lines prefixed with the platform when several are built,
+/// and written to the platform's own file with `--logsplit`.
 struct Prefixed<'a> {
     inner: &'a dyn BuildReporter,
     prefix: String,
+    file: Option<std::sync::Mutex<std::fs::File>>,
+}
+
+impl Prefixed<'_> {
+    /// Write to the platform's file; `false` when it has none.
+    fn to_file(&self, line: &str) -> bool {
+        let Some(f) = &self.file else {
+            return false;
+        };
+        if let Ok(mut f) = f.lock() {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
+        true
+    }
 }
 
 impl builder::report::Reporter for Prefixed<'_> {
     fn progress(&self, line: &str) {
-        self.inner.progress(line)
+        if !self.to_file(line) {
+            self.inner.progress(line)
+        }
     }
     fn warn(&self, line: &str) {
-        self.inner.warn(line)
+        if !self.to_file(line) {
+            self.inner.warn(line)
+        }
     }
 }
 
 impl BuildReporter for Prefixed<'_> {
     fn step(&self, line: &str) {
-        if self.prefix.is_empty()
+        let line = if self.prefix.is_empty()
             || line.starts_with("--> ")
             || line.starts_with("Successfully tagged ")
         {
-            self.inner.step(line)
+            line.to_string()
         } else {
-            self.inner.step(&format!("{}{line}", self.prefix))
+            format!("{}{line}", self.prefix)
+        };
+        if !self.to_file(&line) {
+            self.inner.step(&line)
         }
     }
 }

@@ -190,6 +190,9 @@ pub struct BuildOptions {
     pub log_rusage: bool,
     /// `--rusage-logfile`: those lines go to this file instead of the build's output.
     pub rusage_logfile: Option<PathBuf>,
+    /// `--logfile F --logsplit`: each platform's output goes to its own file,
+    /// `F_<os>_<arch>` (made 0600 or truncated), instead of the build's output.
+    pub log_split: Option<PathBuf>,
     /// `--label` (applied to the final image).
     pub labels: Vec<(String, String)>,
     /// `--annotation`.

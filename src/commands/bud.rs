@@ -142,6 +142,9 @@ pub struct BudArgs {
     /// Write hod's output to this file instead of stdout and stderr.
     #[arg(long, value_name = "FILE")]
     pub logfile: Option<PathBuf>,
+    /// With --logfile F, write each platform's output to F_<os>_<arch> instead.
+    #[arg(long)]
+    pub logsplit: bool,
     /// Write the result's files: type=local,dest=DIR or type=tar,dest=FILE.
     #[arg(short = 'o', long, value_name = "type=local,dest=DIR")]
     pub output: Option<String>,
@@ -366,6 +369,13 @@ pub fn options(a: &BudArgs, ctx: &Ctx) -> anyhow::Result<BuildOptions> {
     o.timestamp = a.timestamp;
     o.log_rusage = a.log_rusage;
     o.rusage_logfile = a.rusage_logfile.clone();
+    if a.logsplit {
+        o.log_split = Some(
+            a.logfile
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("cannot use --logsplit without --logfile"))?,
+        );
+    }
     for l in &a.label {
         o.labels.push(match l.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),

@@ -829,3 +829,44 @@ fn a_volume_path_that_loops_fails_the_step() {
     );
     assert!(!ctx.ok(["images", "--format", "{{.Name}}"]).contains("loop"));
 }
+
+/// bud.bats "bud-logfile-with-split-logfile-by-platform": with --logfile F and --logsplit
+/// each platform's output goes to F_<os>_<arch>, its lines prefixed with the platform;
+/// --logsplit alone is refused.
+#[test]
+fn logsplit_writes_a_log_per_platform() {
+    let ctx = TestContext::new("vfs");
+    let dir = context(&ctx, "FROM scratch\nCOPY Containerfile /c\n");
+    let d = dir.display().to_string();
+    let log = ctx.path("logfile");
+    let l = log.display().to_string();
+    ctx.ok([
+        "bud",
+        "--logfile",
+        &l,
+        "--logsplit",
+        "--platform",
+        "linux/arm64,linux/amd64",
+        &d,
+    ]);
+    for (file, p) in [
+        ("logfile_linux_arm64", "linux/arm64"),
+        ("logfile_linux_amd64", "linux/amd64"),
+    ] {
+        let f = ctx.path(file);
+        let text = fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            text.contains(&format!("[{p}] STEP 1/2: FROM scratch")),
+            "{text}"
+        );
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&f).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let r = ctx.hod(["bud", "--logsplit", &d]).code_is(125);
+    assert!(
+        r.stderr.contains("cannot use --logsplit without --logfile"),
+        "{}",
+        r.dump()
+    );
+}
