@@ -398,6 +398,10 @@ pub fn parse(argv: &[String]) -> Result<Cli, clap::Error> {
 /// its value unless it has `=`, or the next word is a subcommand that has it as a flag
 /// without a value. Anything else is returned as it is, for clap to report.
 pub fn hoist_subcommand_options(argv: &[String]) -> Vec<String> {
+    // The usual `hod VERB …`: nothing before the name, no command tree to build.
+    if !argv.get(1).is_some_and(|a| a.starts_with('-') && a != "-") {
+        return argv.to_vec();
+    }
     let root = command();
     let root_has = |a: &str| -> bool {
         if let Some(long) = a.strip_prefix("--") {
@@ -451,14 +455,7 @@ pub fn hoist_subcommand_options(argv: &[String]) -> Vec<String> {
     // Down the groups (`manifest create`): their own options stay where they are.
     let mut end = i + 1;
     while cmd.has_subcommands() {
-        let mut j = end;
-        while j < argv.len() && argv[j].starts_with('-') && argv[j] != "-" && argv[j] != "--" {
-            j += if takes_separate_value(&cmd, &argv[j]) {
-                2
-            } else {
-                1
-            };
-        }
+        let j = skip_options(&cmd, argv, end);
         match argv.get(j).and_then(|n| cmd.find_subcommand(n)).cloned() {
             Some(sub) => {
                 cmd = sub;
@@ -483,15 +480,9 @@ pub fn group_help(argv: &[String]) -> Option<String> {
     let mut skipped_help = false;
     loop {
         // Options before the next name (global ones, or the group's own).
-        while i < argv.len() && argv[i].starts_with('-') && argv[i] != "-" {
-            if argv[i] == "--" {
-                return None;
-            }
-            i += if takes_separate_value(&cmd, &argv[i]) {
-                2
-            } else {
-                1
-            };
+        i = skip_options(&cmd, argv, i);
+        if argv.get(i).is_some_and(|a| a == "--") {
+            return None;
         }
         if !cmd.has_subcommands() {
             return None;
@@ -532,6 +523,19 @@ const STRICT_ORDER: &[&str] = &[
     "add", "commit", "config", "copy", "from", "images", "inspect", "mount", "pull", "push", "rm",
     "rmi", "umount",
 ];
+
+/// The index of the first word from `i` on that is not an option of `cmd` (an option's
+/// separate value skipped with it); `-` and `--` stop it.
+fn skip_options(cmd: &clap::Command, argv: &[String], mut i: usize) -> usize {
+    while i < argv.len() && argv[i].starts_with('-') && argv[i] != "-" && argv[i] != "--" {
+        i += if takes_separate_value(cmd, &argv[i]) {
+            2
+        } else {
+            1
+        };
+    }
+    i
+}
 
 /// Whether `arg` (an option as typed) consumes the next argv element as its value.
 fn takes_separate_value(cmd: &clap::Command, arg: &str) -> bool {

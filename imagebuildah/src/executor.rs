@@ -404,11 +404,9 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
                 // far) there is no rootfs to look in: the next RUN resolves it.
                 let abs: Vec<&String> = vols.iter().filter(|v| v.starts_with('/')).collect();
                 if !abs.is_empty() && !self.builder.is_detached() {
-                    let mnt = self.builder.mount(self.cx.store)?;
-                    let r = abs.iter().try_for_each(|v| check_volume_path(&mnt, v));
-                    let u = self.builder.unmount(self.cx.store);
-                    r?;
-                    u?;
+                    self.with_rootfs(|mnt, _| {
+                        abs.iter().try_for_each(|v| check_volume_path(mnt, v))
+                    })?;
                 }
                 for v in vols {
                     self.builder.state.config.add_volume(&v);
@@ -480,20 +478,20 @@ impl<'a, 'c> StageExecutor<'a, 'c> {
 
     /// Create `dir` in the rootfs (WORKDIR), resolved inside it.
     fn ensure_dir(&mut self, dir: &str) -> Result<()> {
+        self.with_rootfs(|mnt, b| {
+            let user = b.state.config.config.user.clone().unwrap_or_default();
+            make_workdir(mnt, dir, &user, &b.state.id_mappings)
+        })
+    }
+
+    /// Run `f` on the container's mounted rootfs; unmounted after, whatever `f` returned.
+    fn with_rootfs<T>(&mut self, f: impl FnOnce(&Path, &Builder) -> Result<T>) -> Result<T> {
         let mnt = self.builder.mount(self.cx.store)?;
-        let user = self
-            .builder
-            .state
-            .config
-            .config
-            .user
-            .clone()
-            .unwrap_or_default();
-        let r = make_workdir(&mnt, dir, &user, &self.builder.state.id_mappings);
+        let r = f(&mnt, &self.builder);
         let u = self.builder.unmount(self.cx.store);
-        r?;
+        let v = r?;
         u?;
-        Ok(())
+        Ok(v)
     }
 
     /// The build args a RUN records in history (`|N k=v … /bin/sh -c …`): the declared

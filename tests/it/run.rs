@@ -163,9 +163,13 @@ fn sigterm_probe(m: &Mode) -> (Option<i32>, String) {
         "-c".into(),
         script.into(),
     ]);
-    let mut child = m
-        .ctx
-        .cmd(&args)
+    signal_when_ready(m.ctx.cmd(&args), "-TERM")
+}
+
+/// Runs `cmd` (a `hod run` whose container prints `ready`), sends hod `signal` (`-TERM`)
+/// when it does, and reads on to the end. Returns (exit status, stdout).
+fn signal_when_ready(mut cmd: Command, signal: &str) -> (Option<i32>, String) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -178,7 +182,7 @@ fn sigterm_probe(m: &Mode) -> (Option<i32>, String) {
         out.push_str(&line);
         if line.trim() == "ready" {
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args([signal, &child.id().to_string()])
                 .status();
         }
         line.clear();
@@ -399,32 +403,13 @@ fn a_container_that_ignores_a_stop_request_is_killed() {
             ]
             .map(String::from),
         );
-        let mut child = ctx
-            .cmd(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning run");
-        let mut out = String::new();
-        let mut line = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            out.push_str(&line);
-            if line.trim() == "ready" {
-                let _ = Command::new("kill")
-                    .args(["-INT", &child.id().to_string()])
-                    .status();
-            }
-            line.clear();
-        }
-        let st = child.wait().unwrap();
+        let (code, out) = signal_when_ready(ctx.cmd(&args), "-INT");
         assert!(out.contains("ready"), "{runtime:?}: {out}");
         assert!(
             !out.contains("survived"),
             "{runtime:?}: the container outlived the stop request: {out}"
         );
-        assert_ne!(st.code(), Some(0), "{runtime:?}");
+        assert_ne!(code, Some(0), "{runtime:?}");
     }
     // The container is still usable.
     ctx.ok(["run", &ctr, "--", "true"]);

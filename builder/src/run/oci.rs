@@ -41,11 +41,16 @@ pub fn run(
     crate::fsutil::atomic_write(&config, &data, 0o600)
         .map_err(|e| RunError::Setup(format!("{e:#}")))?;
     let state = opts.bundle_dir.join("runtime-state");
-    let mut cmd = Command::new(runtime);
-    cmd.arg("--root").arg(&state);
-    for f in &opts.runtime_flags {
-        cmd.arg(runtime_flag(f));
-    }
+    // The runtime with its global options: for `run`, and for `kill` on a stop request.
+    let runtime_cmd = || {
+        let mut c = Command::new(runtime);
+        c.arg("--root").arg(&state);
+        for f in &opts.runtime_flags {
+            c.arg(runtime_flag(f));
+        }
+        c
+    };
+    let mut cmd = runtime_cmd();
     let id = format!(
         "hod-{}-{}",
         &opts.container_id.chars().take(12).collect::<String>(),
@@ -115,11 +120,7 @@ pub fn run(
     // the forwarded signal had: the container's PID 1 ignores the signals it has no
     // handler for.
     let stop = {
-        let mut kill = Command::new(runtime);
-        kill.arg("--root").arg(&state);
-        for f in &opts.runtime_flags {
-            kill.arg(runtime_flag(f));
-        }
+        let mut kill = runtime_cmd();
         kill.arg("kill")
             .arg(&id)
             .arg("KILL")

@@ -194,12 +194,10 @@ fn join_ns(path: &Path, flag: CloneFlags) -> R<()> {
 /// cgroup). cgroup v1 hierarchies are at `/sys/fs/cgroup/<controllers>`, v2 at
 /// `/sys/fs/cgroup/unified` (hybrid) or `/sys/fs/cgroup`.
 pub fn cgroup_dirs(path: &Path) -> io::Result<Vec<(PathBuf, PathBuf)>> {
-    let own = std::fs::read_to_string("/proc/self/cgroup")?;
     let base = Path::new("/sys/fs/cgroup");
     let mut out = Vec::new();
-    for line in own.lines() {
-        let mut it = line.splitn(3, ':');
-        let (_, ctrls, cur) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+    for (ctrls, cur) in own_cgroups()? {
+        let (ctrls, cur) = (ctrls.as_str(), cur.as_str());
         let mount = if ctrls.is_empty() {
             if base.join("unified/cgroup.procs").exists() {
                 base.join("unified")
@@ -221,6 +219,20 @@ pub fn cgroup_dirs(path: &Path) -> io::Result<Vec<(PathBuf, PathBuf)>> {
         out.push((start, target));
     }
     Ok(out)
+}
+
+/// This process's cgroups, from `/proc/self/cgroup`: (controllers, empty for cgroup v2;
+/// the cgroup's path in that hierarchy).
+fn own_cgroups() -> io::Result<Vec<(String, String)>> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    Ok(own
+        .lines()
+        .map(|line| {
+            let mut it = line.splitn(3, ':').skip(1);
+            let ctrls = it.next().unwrap_or("").to_string();
+            (ctrls, it.next().unwrap_or("/").to_string())
+        })
+        .collect())
 }
 
 /// Move this process into the cgroup `path` in every hierarchy (made as needed; a new
@@ -680,25 +692,21 @@ fn mount_cgroup(root: &OwnedFd, m: &Mount, cgroupns: bool) -> R<()> {
     let (flags, _, _, _) = bind_flags_from(&opts);
     let safe = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let ro = flags & MsFlags::MS_RDONLY;
-    let own = ctx(std::fs::read_to_string("/proc/self/cgroup"), || {
-        "reading /proc/self/cgroup".into()
-    })?;
+    let own = ctx(own_cgroups(), || "reading /proc/self/cgroup".into())?;
     // (hierarchy directory name, controllers as mount data, path of this process's cgroup)
     let mut v1: Vec<(String, String, String)> = Vec::new();
     let mut v2: Option<String> = None;
-    for line in own.lines() {
-        let mut it = line.splitn(3, ':');
-        let (_, ctrls, cur) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
+    for (ctrls, cur) in own {
         if ctrls.is_empty() {
-            v2 = Some(cur.to_string());
+            v2 = Some(cur);
         } else {
-            let dir = ctrls.strip_prefix("name=").unwrap_or(ctrls).to_string();
+            let dir = ctrls.strip_prefix("name=").unwrap_or(&ctrls).to_string();
             let data = if ctrls.starts_with("name=") {
                 format!("none,{ctrls}")
             } else {
-                ctrls.to_string()
+                ctrls.clone()
             };
-            v1.push((dir, data, cur.to_string()));
+            v1.push((dir, data, cur));
         }
     }
     let host = Path::new("/sys/fs/cgroup");

@@ -249,14 +249,6 @@ pub struct StopWatch {
 impl StopWatch {
     /// Watch for stop requests from now on; `kill` ends the container.
     pub fn new(kill: impl FnOnce() + Send + 'static) -> io::Result<StopWatch> {
-        StopWatch::with_grace(STOP_GRACE, kill)
-    }
-
-    /// As [`StopWatch::new`], with another grace period.
-    pub fn with_grace(
-        grace: Duration,
-        kill: impl FnOnce() + Send + 'static,
-    ) -> io::Result<StopWatch> {
         let done = Arc::new(AtomicBool::new(false));
         let base = STOPS.load(Ordering::SeqCst);
         let thread = std::thread::Builder::new()
@@ -269,7 +261,7 @@ impl StopWatch {
                         let n = STOPS.load(Ordering::SeqCst).saturating_sub(base);
                         if n >= 1 {
                             let t = *first.get_or_insert_with(Instant::now);
-                            if n >= 2 || t.elapsed() >= grace {
+                            if n >= 2 || t.elapsed() >= STOP_GRACE {
                                 kill();
                                 return;
                             }

@@ -319,6 +319,7 @@ impl StageExecutor<'_, '_> {
                 e.args.insert(n, v.clone());
             }
         }
+        let is_add = matches!(inst, Instruction::Add(_));
         match inst {
             Instruction::Arg(list) => {
                 // buildah's ARG history names the declared args that have a value, so a
@@ -340,27 +341,6 @@ impl StageExecutor<'_, '_> {
                     }
                 }
             }
-            // ADD of local archives only: their entries keep their own owners and modes
-            // (buildah's copier passes them through), so `--chown`/`--chmod` change nothing
-            // and are not in the key (bud.bats "bud cache add-copy-chown").
-            Instruction::Add(ref c)
-                if c.heredocs.is_empty()
-                    && c.from.is_none()
-                    && !c.sources.is_empty()
-                    && c.sources.iter().all(|s| self.is_local_archive(s)) =>
-            {
-                if let Some(last) = e.steps.last_mut() {
-                    *last = last
-                        .split_whitespace()
-                        .filter(|w| !w.starts_with("--chown=") && !w.starts_with("--chmod="))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                }
-                for s in &c.sources {
-                    e.sources
-                        .extend(cache::source_digests(self.cx.context_dir, s, sd)?);
-                }
-            }
             Instruction::Copy(c) | Instruction::Add(c) if c.heredocs.is_empty() => match &c.from {
                 Some(f) => self.copy_from_sources(f, &c.sources, e)?,
                 None => {
@@ -371,6 +351,24 @@ impl StageExecutor<'_, '_> {
                         } else {
                             e.sources
                                 .extend(cache::source_digests(self.cx.context_dir, s, sd)?);
+                        }
+                    }
+                    // ADD of local archives only: their entries keep their own owners and
+                    // modes (buildah's copier passes them through), so `--chown`/`--chmod`
+                    // change nothing and are not in the key (bud.bats "bud cache
+                    // add-copy-chown").
+                    if is_add
+                        && !c.sources.is_empty()
+                        && c.sources.iter().all(|s| self.is_local_archive(s))
+                    {
+                        if let Some(last) = e.steps.last_mut() {
+                            *last = last
+                                .split_whitespace()
+                                .filter(|w| {
+                                    !w.starts_with("--chown=") && !w.starts_with("--chmod=")
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ");
                         }
                     }
                 }
